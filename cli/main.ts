@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// The dpt command line: a thin layer of commander over the public functions of coordinator/,
+// worker/ and shared/. Exit codes (DESIGN.md): 0 success, 1 training failure, 2 bad usage or input.
+
+import { Command, CommanderError } from 'commander';
+import { DptError } from '../shared/errors.js';
+import { runWorker } from '../worker/client.js';
+import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
+import { positiveInteger } from './options.js';
+import { evaluateCommand, predictCommand } from './predict.js';
+import { coordinatorCommand, trainCommand } from './train.js';
+
+const program = new Command('dpt')
+  .description('Distributed data-parallel training of logistic regression over WebSocket workers')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError('(run with --help for usage)');
+
+addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
+  .option('--workers <n>', 'local worker processes to start', positiveInteger, 2)
+  .action((flags: TrainingFlags) => trainCommand(flags));
+
+addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
+  .option('--workers <n>', 'workers to wait for before the first step', positiveInteger, 1)
+  .action((flags: TrainingFlags) => coordinatorCommand(flags));
+
+program
+  .command('worker')
+  .description('connect to a coordinator and compute gradient parts')
+  .requiredOption('--connect <url>', 'coordinator URL, e.g. ws://host:8787')
+  .option('--token <secret>', 'shared secret (default: $DPT_TOKEN)')
+  .option('--data <path>', "local path of the data file (default: the coordinator's path)")
+  .option('--connect-timeout <ms>', 'give up after this long without a coordinator', positiveInteger, 60_000)
+  .option('--quiet', 'log errors only')
+  .action(async (flags: { connect: string; token?: string; data?: string; connectTimeout: number; quiet?: boolean }) => {
+    await runWorker({
+      url: flags.connect,
+      token: flags.token ?? process.env.DPT_TOKEN ?? null,
+      dataPath: flags.data ?? null,
+      connectTimeoutMs: flags.connectTimeout,
+      log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
+    });
+  });
+
+program
+  .command('predict')
+  .description('write the probability and predicted class of every row of a CSV file')
+  .requiredOption('--model <path>', 'model file written by dpt train --out')
+  .requiredOption('--data <path>', "CSV file with the model's feature columns (a label column is ignored)")
+  .option('--out <path>', 'output CSV (default: stdout)')
+  .action((flags: { model: string; data: string; out?: string }) => predictCommand(flags.model, flags.data, flags.out ?? null));
+
+program
+  .command('evaluate')
+  .description('log-loss, accuracy, precision, recall, F1 and ROC AUC of a model on a labelled CSV file')
+  .requiredOption('--model <path>', 'model file written by dpt train --out')
+  .requiredOption('--data <path>', 'labelled CSV file')
+  .option('--label-column <name|index>', "label column (default: the model's label name, else the last column)")
+  .option('--json', 'print the metrics as one JSON object')
+  .action((flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
+    evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+  process.exit(0);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  }
+  if (error instanceof DptError) {
+    process.stderr.write(`dpt: ${error.message}\n`);
+    process.exit(error.exitCode);
+  }
+  process.stderr.write(`dpt: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+}

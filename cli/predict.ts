@@ -1,0 +1,55 @@
+// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file.
+
+import { writeFileSync } from 'node:fs';
+import { type Dataset, readDataset } from '../shared/dataset.js';
+import { evaluateModel, type Metrics } from '../shared/evaluation.js';
+import { linearScore, predictClass, sigmoid } from '../shared/model.js';
+import { type ModelFile, readModelFile } from '../shared/model-file.js';
+import { applyStandardization } from '../shared/standardize.js';
+
+/** Reads the model's feature columns (by name) from `dataPath`, standardized as in training. */
+function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
+  const data = readDataset(dataPath, { labelColumn, featureColumns: model.features });
+  if (model.standardization !== null) {
+    applyStandardization(data.x, data.features, { mean: Float64Array.from(model.standardization.mean), std: Float64Array.from(model.standardization.std) });
+  }
+  return data;
+}
+
+/** Writes `probability,prediction` per row (header first) to `outPath`, or stdout when null. */
+export function predictCommand(modelPath: string, dataPath: string, outPath: string | null): void {
+  const model = readModelFile(modelPath);
+  const data = loadForModel(model, dataPath, null);
+  const w = Float64Array.from(model.weights);
+  const lines = ['probability,prediction'];
+  for (let row = 0; row < data.rows; row++) {
+    const z = linearScore(data.x, data.features, row, w, model.bias);
+    lines.push(`${sigmoid(z)},${predictClass(z)}`);
+  }
+  const text = `${lines.join('\n')}\n`;
+  if (outPath === null) process.stdout.write(text);
+  else {
+    writeFileSync(outPath, text);
+    process.stderr.write(`${data.rows} predictions written to ${outPath}\n`);
+  }
+}
+
+export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics {
+  const model = readModelFile(modelPath);
+  const data = loadForModel(model, dataPath, labelColumn ?? model.label ?? undefined);
+  const metrics = evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias);
+  if (asJson) process.stdout.write(`${JSON.stringify(metrics)}\n`);
+  else {
+    const rows: [string, string][] = [
+      ['rows', String(metrics.rows)],
+      ['log-loss', metrics.logLoss.toFixed(6)],
+      ['accuracy', metrics.accuracy.toFixed(4)],
+      ['precision', metrics.precision.toFixed(4)],
+      ['recall', metrics.recall.toFixed(4)],
+      ['F1', metrics.f1.toFixed(4)],
+      ['ROC AUC', metrics.rocAuc === null ? 'n/a (one class only)' : metrics.rocAuc.toFixed(4)],
+    ];
+    for (const [name, value] of rows) process.stdout.write(`${name.padEnd(10)} ${value}\n`);
+  }
+  return metrics;
+}

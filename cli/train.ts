@@ -1,0 +1,106 @@
+// `dpt train` and `dpt coordinator`: run a coordinator, and for train also N local worker
+// processes, which are stopped by PID on success, failure and Ctrl-C.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { resolveCoordinatorConfig } from '../coordinator/config.js';
+import { ProgressPrinter } from '../coordinator/progress.js';
+import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
+import { NoWorkersError } from '../shared/errors.js';
+import type { TrainingEvent } from '../shared/events.js';
+import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
+
+const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** Runs a coordinator that waits for `flags.workers` remote workers. */
+export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
+  const config = resolveCoordinatorConfig(coordinatorOptions(flags));
+  const result = await runWithProgress(config, (url, _port, token) => {
+    process.stdout.write(`listening on ${url}\n`);
+    if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
+  });
+  printSummary(result, config.outPath);
+}
+
+/** Runs a coordinator on this machine plus `flags.workers` local worker processes. */
+export async function trainCommand(flags: TrainingFlags): Promise<void> {
+  const options = coordinatorOptions(flags);
+  // Local workers always authenticate; a random token keeps other local users out.
+  const config = resolveCoordinatorConfig({ ...options, token: options.token ?? randomBytes(18).toString('base64url') });
+  const children: ChildProcess[] = [];
+  const stopChildren = (): void => {
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+        try {
+          process.kill(child.pid, 'SIGTERM');
+        } catch {
+          // Already gone between the check and the kill: nothing left to stop.
+        }
+      }
+    }
+  };
+  process.once('exit', stopChildren);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stopChildren();
+    process.stderr.write(`dpt: stopped by ${signal}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  let rejectAllExited: (error: Error) => void = () => undefined;
+  const allExited = new Promise<never>((_, reject) => {
+    rejectAllExited = reject;
+  });
+  try {
+    const result = await Promise.race([
+      runWithProgress(config, (url, port, token) => {
+        process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
+        for (let i = 0; i < config.workers; i++) {
+          const child = spawn(process.execPath, [CLI_PATH, 'worker', '--connect', url, '--quiet'], {
+            env: { ...process.env, DPT_TOKEN: token ?? '' },
+            stdio: ['ignore', 'ignore', 'inherit'],
+          });
+          children.push(child);
+          child.on('exit', () => {
+            if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
+              rejectAllExited(new NoWorkersError('every local worker process has exited'));
+            }
+          });
+        }
+      }),
+      allExited,
+    ]);
+    printSummary(result, config.outPath);
+  } finally {
+    allExited.catch(() => undefined);
+    stopChildren();
+  }
+}
+
+async function runWithProgress(
+  config: ReturnType<typeof resolveCoordinatorConfig>,
+  onListening: (url: string, port: number, token: string | null) => void,
+): Promise<CoordinatorResult> {
+  let printer: ProgressPrinter | null = null;
+  return runCoordinator(config, {
+    onListening,
+    onStart: (totalSteps) => {
+      printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs);
+    },
+    onEvent: (event: TrainingEvent) => printer?.handle(event),
+  });
+}
+
+function printSummary(result: CoordinatorResult, outPath: string | null): void {
+  const seconds = result.wallMs / 1000;
+  const stepsPerSec = result.steps / seconds;
+  const rowsPerSec = result.rowsProcessed / seconds;
+  const accuracy = result.lastEval === null ? '' : `; train accuracy ${result.lastEval.trainAccuracy.toFixed(4)}`;
+  const validation = result.lastEval?.valAccuracy == null ? '' : `, validation accuracy ${result.lastEval.valAccuracy.toFixed(4)}`;
+  process.stdout.write(
+    `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}\n`,
+  );
+  if (outPath !== null) process.stdout.write(`model written to ${outPath}\n`);
+}

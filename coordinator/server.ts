@@ -1,0 +1,235 @@
+// The coordinator's WebSocket server: accepts connections, runs the handshake (protocol
+// version, token, kernel, dataset check), validates every message before it reaches the
+// trainer, and keeps the registry of ready workers. A bad peer is closed, never a crash.
+
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { ProtocolError } from '../shared/errors.js';
+import {
+  CLOSE_NORMAL,
+  CLOSE_POLICY,
+  type CoordinatorToWorker,
+  decodeWorkerMessage,
+  encodeMessage,
+  KERNEL_ID,
+  type Limits,
+  maxPartBytes,
+  type PartMessage,
+  PROTOCOL_VERSION,
+  unhandledKind,
+  type WelcomeMessage,
+} from '../shared/protocol.js';
+
+/** What the trainer hears from the server. */
+export interface WorkerListener {
+  workerReady(worker: WorkerConnection): void;
+  workerLost(worker: WorkerConnection, reason: string): void;
+  part(worker: WorkerConnection, message: PartMessage): void;
+}
+
+export interface ServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly token: string | null;
+  /** Everything of the welcome except the worker id. */
+  readonly welcome: Omit<WelcomeMessage, 'workerId'>;
+  readonly limits: Limits;
+  /** Time a new connection has to say hello. */
+  readonly helloTimeoutMs: number;
+  /** Time a welcomed worker has to open its dataset and say ready. */
+  readonly readyTimeoutMs: number;
+  readonly log: (line: string) => void;
+}
+
+type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
+
+/** One worker's connection, from accept to close. */
+export class WorkerConnection {
+  readonly id: number;
+  readonly address: string;
+  state: ConnectionState = 'handshake';
+  private readonly socket: WebSocket;
+
+  constructor(id: number, socket: WebSocket, address: string) {
+    this.id = id;
+    this.socket = socket;
+    this.address = address;
+  }
+
+  send(message: CoordinatorToWorker): void {
+    if (this.state === 'closed') return;
+    this.socket.send(encodeMessage(message));
+  }
+
+  /** Sends pre-encoded bytes (a message shared by several workers is encoded once). */
+  sendBytes(bytes: Buffer): void {
+    if (this.state === 'closed') return;
+    this.socket.send(bytes);
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.socket.close(code, reason.slice(0, 120));
+    // A peer that ignores the close handshake is cut off; its 'close' event still fires.
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+}
+
+export class WorkerServer {
+  private readonly wss: WebSocketServer;
+  private readonly options: ServerOptions;
+  private readonly listener: WorkerListener;
+  private readonly workers = new Map<number, WorkerConnection>();
+  private readonly tokenDigest: Buffer | null;
+  private nextId = 1;
+
+  private constructor(wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
+    this.wss = wss;
+    this.options = options;
+    this.listener = listener;
+    this.tokenDigest = options.token === null ? null : digest(options.token);
+    wss.on('connection', (socket, request) => this.serverOnConnection(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
+  }
+
+  /** Binds and listens; resolves once the port is bound. */
+  static async listen(options: ServerOptions, listener: WorkerListener): Promise<WorkerServer> {
+    const D = options.limits.features ?? 0;
+    const wss = new WebSocketServer({
+      host: options.host,
+      port: options.port,
+      perMessageDeflate: false,
+      maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks)),
+    });
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    });
+    return new WorkerServer(wss, options, listener);
+  }
+
+  get port(): number {
+    return (this.wss.address() as AddressInfo).port; // a TCP server always has an AddressInfo
+  }
+
+  /** Ready workers, in id order (the order chunks are assigned in). */
+  readyWorkers(): WorkerConnection[] {
+    return [...this.workers.values()].filter((worker) => worker.state === 'ready');
+  }
+
+  /** Sends stop to every connected worker and closes the server. */
+  async close(reason: string): Promise<void> {
+    for (const worker of this.workers.values()) {
+      worker.send({ kind: 'stop', reason });
+      worker.close(CLOSE_NORMAL, reason);
+    }
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+
+  /** Drops a worker (timed out or misbehaving); the listener hears workerLost once. */
+  drop(worker: WorkerConnection, reason: string): void {
+    worker.close(CLOSE_POLICY, reason);
+    this.forget(worker, reason);
+  }
+
+  private serverOnConnection(socket: WebSocket, address: string): void {
+    const worker = new WorkerConnection(this.nextId++, socket, address);
+    this.workers.set(worker.id, worker);
+    const helloTimer = setTimeout(() => this.refuse(worker, 'no hello within the handshake timeout'), this.options.helloTimeoutMs);
+    let readyTimer: NodeJS.Timeout | undefined;
+    socket.on('message', (data, isBinary) => {
+      if (worker.state === 'closed') return;
+      if (!isBinary) return this.refuse(worker, 'text frames are not part of the protocol');
+      try {
+        this.socketOnMessage(worker, toBytes(data), () => {
+          clearTimeout(helloTimer);
+          readyTimer = setTimeout(() => this.refuse(worker, 'did not open the dataset within the ready timeout'), this.options.readyTimeoutMs);
+        });
+        if (worker.state === 'ready') clearTimeout(readyTimer);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        this.refuse(worker, error.message);
+      }
+    });
+    socket.on('close', () => {
+      clearTimeout(helloTimer);
+      clearTimeout(readyTimer);
+      this.forget(worker, 'disconnected');
+    });
+    socket.on('error', (error) => this.forget(worker, `socket error: ${error.message}`));
+  }
+
+  private socketOnMessage(worker: WorkerConnection, bytes: Uint8Array, onWelcomed: () => void): void {
+    const message = decodeWorkerMessage(bytes, this.options.limits);
+    switch (message.kind) {
+      case 'hello': {
+        if (worker.state !== 'handshake') throw new ProtocolError('hello', 'kind', 'sent twice');
+        if (message.protocol !== PROTOCOL_VERSION)
+          throw new ProtocolError('hello', 'protocol', `speaks protocol ${message.protocol}, this coordinator ${PROTOCOL_VERSION}`);
+        if (!this.tokenMatches(message.token)) throw new ProtocolError('hello', 'token', 'wrong or missing token');
+        if (message.kernel !== KERNEL_ID) throw new ProtocolError('hello', 'kernel', `uses kernel ${message.kernel}, this run ${KERNEL_ID}`);
+        worker.state = 'loading';
+        worker.send({ ...this.options.welcome, workerId: worker.id });
+        onWelcomed();
+        return;
+      }
+      case 'ready': {
+        if (worker.state !== 'loading') throw new ProtocolError('ready', 'kind', 'not expected now');
+        const w = this.options.welcome;
+        if (message.rows !== w.rows || message.features !== w.features || message.sha256 !== w.sha256) {
+          throw new ProtocolError(
+            'ready',
+            'sha256',
+            `the worker's data file differs (${message.rows}×${message.features}, sha256 ${message.sha256.slice(0, 12)}…)`,
+          );
+        }
+        worker.state = 'ready';
+        this.options.log(`worker ${worker.id} joined from ${worker.address}`);
+        this.listener.workerReady(worker);
+        return;
+      }
+      case 'part':
+        if (worker.state !== 'ready') throw new ProtocolError('part', 'kind', 'sent before the worker was ready');
+        this.listener.part(worker, message);
+        return;
+      case 'fail':
+        this.refuse(worker, `worker failed: ${message.message}`);
+        return;
+      default:
+        unhandledKind(message);
+    }
+  }
+
+  private tokenMatches(token: string): boolean {
+    if (this.tokenDigest === null) return true;
+    return timingSafeEqual(digest(token), this.tokenDigest); // equal-length digests: constant time
+  }
+
+  /** Closes a peer with the policy code and reports it once. */
+  private refuse(worker: WorkerConnection, reason: string): void {
+    if (worker.state === 'closed') return;
+    this.options.log(`closing ${worker.state === 'ready' ? `worker ${worker.id}` : 'connection'} from ${worker.address}: ${reason}`);
+    this.drop(worker, reason);
+  }
+
+  private forget(worker: WorkerConnection, reason: string): void {
+    if (worker.state === 'closed') return;
+    const wasReady = worker.state === 'ready';
+    worker.state = 'closed';
+    this.workers.delete(worker.id);
+    if (wasReady) this.listener.workerLost(worker, reason);
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token).digest();
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}

@@ -1,0 +1,82 @@
+// The error classes of dpt. Each carries a stable DPT_ code whose meaning never changes,
+// and the exit code the CLI maps it to (DESIGN.md: 1 training failure, 2 bad usage or input).
+
+export type ErrorCode =
+  | 'DPT_CONFIG' // a flag or option is missing, malformed or out of range
+  | 'DPT_DATASET' // a data file cannot be read or a row is invalid (names file, line, column)
+  | 'DPT_MODEL_FILE' // a model file is missing, malformed or of another format
+  | 'DPT_PROTOCOL' // a peer sent a message that fails validation (names peer, kind, field)
+  | 'DPT_AUTH' // a peer failed the handshake (token or protocol version)
+  | 'DPT_NO_WORKERS' // not enough workers joined, or none came back in time
+  | 'DPT_DIVERGED' // an update would make the model non-finite
+  | 'DPT_COORDINATOR_LOST'; // a worker lost its coordinator and could not reconnect
+
+export class DptError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: 1 | 2;
+  constructor(code: ErrorCode, exitCode: 1 | 2, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.exitCode = exitCode;
+    this.name = new.target.name;
+  }
+}
+
+export class ConfigError extends DptError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DPT_CONFIG', 2, message, options);
+  }
+}
+
+/** A bad data file; `line` is 1-based as an editor shows it, `column` 1-based too. */
+export class DatasetError extends DptError {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly column: number | undefined;
+  constructor(file: string, line: number | undefined, column: number | undefined, problem: string) {
+    const where = [file, line === undefined ? '' : `line ${line}`, column === undefined ? '' : `column ${column}`].filter((part) => part !== '').join(', ');
+    super('DPT_DATASET', 2, `${where}: ${problem}`);
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+export class ModelFileError extends DptError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DPT_MODEL_FILE', 2, message, options);
+  }
+}
+
+/** A message that fails validation; `field` names what was wrong. */
+export class ProtocolError extends DptError {
+  readonly field: string;
+  constructor(kind: string, field: string, problem: string) {
+    super('DPT_PROTOCOL', 1, `message '${kind}', field '${field}': ${problem}`);
+    this.field = field;
+  }
+}
+
+export class AuthError extends DptError {
+  constructor(message: string) {
+    super('DPT_AUTH', 1, message);
+  }
+}
+
+export class NoWorkersError extends DptError {
+  constructor(message: string) {
+    super('DPT_NO_WORKERS', 1, message);
+  }
+}
+
+export class DivergedError extends DptError {
+  constructor(message: string) {
+    super('DPT_DIVERGED', 1, message);
+  }
+}
+
+export class CoordinatorLostError extends DptError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DPT_COORDINATOR_LOST', 1, message, options);
+  }
+}

@@ -1,0 +1,291 @@
+// The wire protocol between coordinator and workers: every message declared once, encoded with
+// msgpackr (typed arrays travel as raw bytes), and checked at the boundary before it touches
+// state (DESIGN.md invariant 5). One decode function per direction; nothing is ever cast.
+
+import { Packr } from 'msgpackr';
+import { ProtocolError } from './errors.js';
+import type { ScheduleSpec } from './schedule.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** The kernel every worker of a run must share (different kernels give different bits). */
+export const KERNEL_ID = 'js-f64acc-1';
+
+/** WebSocket close codes dpt uses. */
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_POLICY = 1008; // failed authentication, bad message, timed out
+
+// ---- worker → coordinator ----
+
+export interface HelloMessage {
+  readonly kind: 'hello';
+  readonly protocol: number;
+  readonly token: string;
+  /** process.version of the worker: reproducible bits need the same Math.exp everywhere. */
+  readonly node: string;
+  readonly kernel: string;
+}
+
+/** The worker opened the dataset the welcome named and reports what it found. */
+export interface ReadyMessage {
+  readonly kind: 'ready';
+  readonly rows: number;
+  readonly features: number;
+  readonly sha256: string;
+}
+
+/**
+ * Gradient parts for the chunks a step assigned. `sums` holds one vector of D + 2 float64 per
+ * chunk, in the order of `chunks`: [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL]; `rows` the rows each
+ * chunk covered.
+ */
+export interface PartMessage {
+  readonly kind: 'part';
+  readonly step: number;
+  readonly chunks: Uint32Array;
+  readonly sums: Float64Array;
+  readonly rows: Uint32Array;
+}
+
+/** The worker cannot serve this run (e.g. its data file differs); it is about to close. */
+export interface FailMessage {
+  readonly kind: 'fail';
+  readonly message: string;
+}
+
+export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | FailMessage;
+
+// ---- coordinator → worker ----
+
+export interface WelcomeMessage {
+  readonly kind: 'welcome';
+  readonly protocol: number;
+  readonly workerId: number;
+  /** Path of the data file as the coordinator names it; a worker may override it locally. */
+  readonly dataPath: string;
+  readonly labelColumn: string | null;
+  readonly rows: number;
+  readonly features: number;
+  readonly sha256: string;
+  readonly schedule: ScheduleSpec;
+  readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array } | null;
+}
+
+/** Compute the parts of `chunks` of step `step` with weights w (length D) and bias b. */
+export interface StepMessage {
+  readonly kind: 'step';
+  readonly step: number;
+  readonly chunks: Uint32Array;
+  readonly w: Float64Array;
+  readonly b: number;
+}
+
+export interface StopMessage {
+  readonly kind: 'stop';
+  readonly reason: string;
+}
+
+export type CoordinatorToWorker = WelcomeMessage | StepMessage | StopMessage;
+
+/** Exhaustiveness check for a switch on a message kind: a new kind breaks the build. */
+export function unhandledKind(message: never): never {
+  throw new Error(`unhandled message kind ${JSON.stringify(message)}`);
+}
+
+// ---- codec ----
+
+const packr = new Packr({ moreTypes: true, useRecords: false });
+
+export function encodeMessage(message: WorkerToCoordinator | CoordinatorToWorker): Buffer {
+  return packr.pack(message);
+}
+
+/** What the receiver knows that types cannot say: the model dimension and the chunk bound. */
+export interface Limits {
+  /** D, or null before the worker has been welcomed. */
+  readonly features: number | null;
+  readonly maxChunks: number;
+}
+
+type Fields = Record<string, unknown>;
+
+function unpackObject(bytes: Uint8Array): Fields {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (error) {
+    throw new ProtocolError('?', 'bytes', `not a valid msgpack message (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw new ProtocolError('?', 'bytes', 'not a msgpack map');
+  }
+  return value as Fields; // a plain object from msgpack: every field is checked below
+}
+
+function kindOf(fields: Fields): string {
+  const kind = fields.kind;
+  if (typeof kind !== 'string') throw new ProtocolError('?', 'kind', 'missing or not a string');
+  return kind;
+}
+
+function integer(kind: string, fields: Fields, name: string, min: number, max: number): number {
+  const value = fields[name];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ProtocolError(kind, name, `expected an integer in [${min}, ${max}], got ${describe(value)}`);
+  }
+  return value;
+}
+
+function finite(kind: string, fields: Fields, name: string): number {
+  const value = fields[name];
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ProtocolError(kind, name, `expected a finite number, got ${describe(value)}`);
+  return value;
+}
+
+function string(kind: string, fields: Fields, name: string, maxLength: number): string {
+  const value = fields[name];
+  if (typeof value !== 'string' || value.length > maxLength) throw new ProtocolError(kind, name, `expected a string of at most ${maxLength} characters`);
+  return value;
+}
+
+function float64s(kind: string, fields: Fields, name: string, length: number): Float64Array {
+  const value = fields[name];
+  if (!(value instanceof Float64Array)) throw new ProtocolError(kind, name, `expected a Float64Array, got ${describe(value)}`);
+  if (value.length !== length) throw new ProtocolError(kind, name, `expected ${length} values, got ${value.length}`);
+  for (let i = 0; i < value.length; i++) {
+    if (!Number.isFinite(value[i]!)) throw new ProtocolError(kind, name, `value ${i} is not finite (${value[i]})`);
+  }
+  return value;
+}
+
+function uint32s(kind: string, fields: Fields, name: string, minLength: number, maxLength: number): Uint32Array {
+  const value = fields[name];
+  if (!(value instanceof Uint32Array)) throw new ProtocolError(kind, name, `expected a Uint32Array, got ${describe(value)}`);
+  if (value.length < minLength || value.length > maxLength)
+    throw new ProtocolError(kind, name, `expected ${minLength} to ${maxLength} values, got ${value.length}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (ArrayBuffer.isView(value)) return value.constructor.name;
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'number' ? String(value) : typeof value;
+}
+
+const MAX_TOKEN = 1024;
+const MAX_TEXT = 4096;
+const MAX_STEP = Number.MAX_SAFE_INTEGER;
+const MAX_ROWS = 2 ** 32 - 1;
+const MAX_FEATURES = 1 << 24;
+
+function needFeatures(kind: string, limits: Limits): number {
+  if (limits.features === null) throw new ProtocolError(kind, 'kind', 'not allowed before the handshake');
+  return limits.features;
+}
+
+// One check per kind, in a table typed so that a kind without a check does not compile.
+const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limits: Limits) => Extract<WorkerToCoordinator, { kind: K }> } = {
+  hello: (f) => ({
+    kind: 'hello',
+    protocol: integer('hello', f, 'protocol', 0, 65_535),
+    token: string('hello', f, 'token', MAX_TOKEN),
+    node: string('hello', f, 'node', 64),
+    kernel: string('hello', f, 'kernel', 64),
+  }),
+  ready: (f) => ({
+    kind: 'ready',
+    rows: integer('ready', f, 'rows', 0, MAX_ROWS),
+    features: integer('ready', f, 'features', 0, MAX_FEATURES),
+    sha256: string('ready', f, 'sha256', 64),
+  }),
+  part: (f, limits) => {
+    const D = needFeatures('part', limits);
+    const chunks = uint32s('part', f, 'chunks', 1, limits.maxChunks);
+    return {
+      kind: 'part',
+      step: integer('part', f, 'step', 0, MAX_STEP),
+      chunks,
+      sums: float64s('part', f, 'sums', chunks.length * (D + 2)),
+      rows: uint32s('part', f, 'rows', chunks.length, chunks.length),
+    };
+  },
+  fail: (f) => ({ kind: 'fail', message: string('fail', f, 'message', MAX_TEXT) }),
+};
+
+const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, limits: Limits) => Extract<CoordinatorToWorker, { kind: K }> } = {
+  welcome: (f) => {
+    const features = integer('welcome', f, 'features', 1, MAX_FEATURES);
+    const schedule = f.schedule;
+    if (typeof schedule !== 'object' || schedule === null) throw new ProtocolError('welcome', 'schedule', 'expected a map');
+    const s = schedule as Fields; // checked field by field just below
+    const standardization = f.standardization;
+    let stats: WelcomeMessage['standardization'] = null;
+    if (standardization !== null) {
+      if (typeof standardization !== 'object' || standardization === undefined) throw new ProtocolError('welcome', 'standardization', 'expected a map or null');
+      const st = standardization as Fields; // checked field by field just below
+      stats = { mean: float64s('welcome', st, 'mean', features), std: float64s('welcome', st, 'std', features) };
+    }
+    const labelColumn = f.labelColumn === null ? null : string('welcome', f, 'labelColumn', MAX_TEXT);
+    const valFraction = finite('welcome', s, 'valFraction');
+    if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
+    if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
+    return {
+      kind: 'welcome',
+      protocol: integer('welcome', f, 'protocol', 0, 65_535),
+      workerId: integer('welcome', f, 'workerId', 0, MAX_STEP),
+      dataPath: string('welcome', f, 'dataPath', MAX_TEXT),
+      labelColumn,
+      rows: integer('welcome', f, 'rows', 1, MAX_ROWS),
+      features,
+      sha256: string('welcome', f, 'sha256', 64),
+      schedule: {
+        rows: integer('welcome', s, 'rows', 1, MAX_ROWS),
+        valFraction,
+        seed: integer('welcome', s, 'seed', -(2 ** 31), 2 ** 32 - 1),
+        shuffle: s.shuffle,
+        batchSize: integer('welcome', s, 'batchSize', 1, MAX_ROWS),
+        chunksPerBatch: integer('welcome', s, 'chunksPerBatch', 1, 65_536),
+      },
+      standardization: stats,
+    };
+  },
+  step: (f, limits) => ({
+    kind: 'step',
+    step: integer('step', f, 'step', 0, MAX_STEP),
+    chunks: uint32s('step', f, 'chunks', 1, limits.maxChunks),
+    w: float64s('step', f, 'w', needFeatures('step', limits)),
+    b: finite('step', f, 'b'),
+  }),
+  stop: (f) => ({ kind: 'stop', reason: string('stop', f, 'reason', MAX_TEXT) }),
+};
+
+function isKey<T extends object>(table: T, key: string): key is Extract<keyof T, string> {
+  return Object.hasOwn(table, key);
+}
+
+/** Decodes and checks a message from a worker; throws ProtocolError naming kind and field. */
+export function decodeWorkerMessage(bytes: Uint8Array, limits: Limits): WorkerToCoordinator {
+  const fields = unpackObject(bytes);
+  const kind = kindOf(fields);
+  if (!isKey(workerChecks, kind)) throw new ProtocolError(kind, 'kind', 'unknown message kind');
+  return workerChecks[kind](fields, limits);
+}
+
+/** Decodes and checks a message from the coordinator; throws ProtocolError naming kind and field. */
+export function decodeCoordinatorMessage(bytes: Uint8Array, limits: Limits): CoordinatorToWorker {
+  const fields = unpackObject(bytes);
+  const kind = kindOf(fields);
+  if (!isKey(coordinatorChecks, kind)) throw new ProtocolError(kind, 'kind', 'unknown message kind');
+  return coordinatorChecks[kind](fields, limits);
+}
+
+/** Largest encoded part for D features and up to maxChunks chunks, for ws maxPayload. */
+export function maxPartBytes(features: number, maxChunks: number): number {
+  return 4096 + maxChunks * ((features + 2) * 8 + 8);
+}
+
+/** Largest encoded coordinator message for D features (the welcome carries 2·D statistics). */
+export function maxCoordinatorMessageBytes(features: number, maxChunks: number): number {
+  return 3 * MAX_TEXT + 2 * 4096 + features * 8 * 2 + maxChunks * 4;
+}

@@ -1,0 +1,78 @@
+// The batch schedule as pure functions of (rows, seed, epoch, batch size, shuffle mode), never
+// of the cluster (DESIGN.md invariant 1). Coordinator and workers both derive it, so a step
+// message only names (step, chunk ids) and each side knows which rows those are.
+
+import { createRandom, shuffleInPlace } from './rng.js';
+
+/** Everything the schedule depends on. Frozen in the run's config; sent to every worker. */
+export interface ScheduleSpec {
+  /** Rows in the data file. */
+  readonly rows: number;
+  /** Fraction of rows held out for validation, in [0, 1). */
+  readonly valFraction: number;
+  readonly seed: number;
+  /** false: every epoch takes the training rows in file order. */
+  readonly shuffle: boolean;
+  /** Global mini-batch size B, in rows. */
+  readonly batchSize: number;
+  /** Each batch is cut into this many chunks (fewer if it has fewer rows): the unit of work. */
+  readonly chunksPerBatch: number;
+}
+
+export interface RowSplit {
+  /** Training rows, ascending (file order). */
+  readonly train: Uint32Array;
+  /** Held-out rows, ascending. */
+  readonly validation: Uint32Array;
+}
+
+const SPLIT_STREAM = 0x5eed;
+
+/** Holds out round(rows × valFraction) rows chosen by a seeded shuffle; both parts keep file order. */
+export function splitRows(rows: number, valFraction: number, seed: number): RowSplit {
+  const all = new Uint32Array(rows);
+  for (let i = 0; i < rows; i++) all[i] = i;
+  const held = Math.round(rows * valFraction);
+  if (held === 0) return { train: all, validation: new Uint32Array(0) };
+  shuffleInPlace(all, createRandom(seed, SPLIT_STREAM));
+  const validation = all.slice(0, held).sort();
+  const train = all.slice(held).sort();
+  return { train, validation };
+}
+
+/** The order in which epoch `epoch` visits the training rows: a seeded permutation, or file order. */
+export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuffle: boolean): Uint32Array {
+  if (!shuffle) return train;
+  const order = train.slice();
+  shuffleInPlace(order, createRandom(seed, epoch));
+  return order;
+}
+
+export function batchesPerEpoch(trainRows: number, batchSize: number): number {
+  return Math.ceil(trainRows / batchSize);
+}
+
+/** Where global step `step` falls: its epoch, batch index in the epoch, and its rows in the epoch order. */
+export interface StepLocation {
+  readonly epoch: number;
+  readonly batch: number;
+  /** First position of the batch in the epoch order. */
+  readonly start: number;
+  /** Rows in the batch: B, or fewer for the last batch of an epoch (used as it is). */
+  readonly size: number;
+  readonly chunks: number;
+}
+
+export function locateStep(step: number, trainRows: number, batchSize: number, chunksPerBatch: number): StepLocation {
+  const perEpoch = batchesPerEpoch(trainRows, batchSize);
+  const epoch = Math.floor(step / perEpoch);
+  const batch = step - epoch * perEpoch;
+  const start = batch * batchSize;
+  const size = Math.min(batchSize, trainRows - start);
+  return { epoch, batch, start, size, chunks: Math.min(chunksPerBatch, size) };
+}
+
+/** Start (inclusive) of chunk `chunk` of a batch of `size` rows cut into `chunks`, relative to the batch. */
+export function chunkStart(size: number, chunks: number, chunk: number): number {
+  return Math.floor((chunk * size) / chunks);
+}

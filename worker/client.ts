@@ -1,0 +1,160 @@
+// A worker: connects to the coordinator, authenticates, opens the dataset the welcome names,
+// and answers every step with the parts it was given. It holds no state that matters, so on a
+// lost connection it simply reconnects (with backoff) and is welcomed afresh.
+
+import { WebSocket } from 'ws';
+import { readDataset } from '../shared/dataset.js';
+import { AuthError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import {
+  CLOSE_POLICY,
+  type CoordinatorToWorker,
+  decodeCoordinatorMessage,
+  encodeMessage,
+  KERNEL_ID,
+  type Limits,
+  PROTOCOL_VERSION,
+  unhandledKind,
+  type WelcomeMessage,
+  type WorkerToCoordinator,
+} from '../shared/protocol.js';
+import { applyStandardization } from '../shared/standardize.js';
+import { PartComputer } from './compute.js';
+
+export interface WorkerOptions {
+  /** ws:// URL of the coordinator. */
+  readonly url: string;
+  readonly token: string | null;
+  /** Local path of the data file; default: the path the coordinator announces. */
+  readonly dataPath: string | null;
+  /** Give up when no coordinator could be reached for this long (first connect or reconnect). */
+  readonly connectTimeoutMs: number;
+  readonly log: (line: string) => void;
+}
+
+/** How a session with the coordinator ended. */
+type SessionEnd = { kind: 'stopped'; reason: string } | { kind: 'lost'; reason: string; wasWelcomed: boolean };
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 2000;
+/** Bounds one coordinator message; a step carries D float64, so this allows D up to ~8 million. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Before the welcome, the coordinator's messages are small. */
+const PRE_WELCOME_LIMITS: Limits = { features: null, maxChunks: 65_536 };
+
+/** Runs until the coordinator says stop (resolves) or cannot be reached (rejects). */
+export async function runWorker(options: WorkerOptions): Promise<void> {
+  let giveUpAt = Date.now() + options.connectTimeoutMs;
+  let backoffMs = FIRST_BACKOFF_MS;
+  for (;;) {
+    const end = await runSession(options);
+    if (end.kind === 'stopped') {
+      options.log(`coordinator stopped this worker: ${end.reason}`);
+      return;
+    }
+    if (end.wasWelcomed) {
+      giveUpAt = Date.now() + options.connectTimeoutMs;
+      backoffMs = FIRST_BACKOFF_MS;
+      options.log(`lost the coordinator (${end.reason}); reconnecting`);
+    }
+    if (Date.now() >= giveUpAt) {
+      throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${end.reason}) for ${options.connectTimeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+  }
+}
+
+/** One connection: resolves when it ends; rejects on a fatal error (bad token, wrong data). */
+function runSession(options: WorkerOptions): Promise<SessionEnd> {
+  return new Promise<SessionEnd>((resolve, reject) => {
+    const socket = new WebSocket(options.url, { perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES });
+    let limits = PRE_WELCOME_LIMITS;
+    let computer: PartComputer | null = null;
+    let settled: SessionEnd | Error | null = null;
+    const send = (message: WorkerToCoordinator): void => socket.send(encodeMessage(message));
+    const fail = (error: Error, closeReason: string): void => {
+      settled ??= error;
+      if (socket.readyState === WebSocket.OPEN) {
+        send({ kind: 'fail', message: error.message.slice(0, 4000) });
+        socket.close(CLOSE_POLICY, closeReason);
+      } else socket.terminate();
+    };
+
+    socket.on('open', () => {
+      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: KERNEL_ID });
+    });
+    socket.on('message', (data, isBinary) => {
+      if (settled !== null) return;
+      let message: CoordinatorToWorker;
+      try {
+        if (!isBinary) throw new ProtocolError('?', 'bytes', 'a text frame');
+        message = decodeCoordinatorMessage(toBytes(data), limits);
+      } catch (error) {
+        if (!(error instanceof ProtocolError)) throw error;
+        fail(error, 'bad message from the coordinator');
+        return;
+      }
+      switch (message.kind) {
+        case 'welcome':
+          try {
+            computer = openDataset(message, options.dataPath);
+          } catch (error) {
+            if (!(error instanceof DptError)) throw error;
+            fail(error, 'cannot serve this run');
+            return;
+          }
+          limits = { features: message.features, maxChunks: message.schedule.chunksPerBatch };
+          options.log(`worker ${message.workerId}: ${message.rows} rows × ${message.features} features ready`);
+          send({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 });
+          return;
+        case 'step':
+          if (computer === null) {
+            fail(new ProtocolError('step', 'kind', 'received before the welcome'), 'protocol violation');
+            return;
+          }
+          send(computer.compute(message));
+          return;
+        case 'stop':
+          settled = { kind: 'stopped', reason: message.reason };
+          socket.close();
+          return;
+        default:
+          unhandledKind(message);
+      }
+    });
+    socket.on('error', () => {
+      // The 'close' event follows and reports the end; the error text goes with it.
+    });
+    socket.on('close', (code, reasonBytes) => {
+      const reason = reasonBytes.toString() || `connection closed (${code})`;
+      if (settled instanceof Error) return reject(settled);
+      if (settled !== null) return resolve(settled);
+      if (code === CLOSE_POLICY && computer === null) {
+        // Refused during the handshake: retrying with the same token cannot help.
+        return reject(new AuthError(`the coordinator refused this worker: ${reason}`));
+      }
+      resolve({ kind: 'lost', reason, wasWelcomed: computer !== null });
+    });
+  });
+}
+
+/** Opens the data file, checks it is the coordinator's, and standardizes it as told. */
+function openDataset(welcome: WelcomeMessage, localPath: string | null): PartComputer {
+  const path = localPath ?? welcome.dataPath;
+  const data = readDataset(path, { labelColumn: welcome.labelColumn ?? undefined });
+  if (data.rows !== welcome.rows || data.features !== welcome.features || data.sha256 !== welcome.sha256) {
+    throw new DatasetError(
+      path,
+      undefined,
+      undefined,
+      `differs from the coordinator's file (${data.rows}×${data.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
+    );
+  }
+  if (welcome.standardization !== null) applyStandardization(data.x, data.features, welcome.standardization);
+  return new PartComputer(data, welcome.schedule);
+}
+
+function toBytes(data: WebSocket.RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
