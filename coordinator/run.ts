@@ -80,6 +80,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       helloTimeoutMs: 10_000,
       readyTimeoutMs: 10 * 60_000,
       log,
+      status: () => trainer.status(),
     },
     trainer,
   );

@@ -3,6 +3,7 @@
 // trainer, and keeps the registry of ready workers. A bad peer is closed, never a crash.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { ProtocolError } from '../shared/errors.js';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   /** Time a welcomed worker has to open its dataset and say ready. */
   readonly readyTimeoutMs: number;
   readonly log: (line: string) => void;
+  /** The run's state for GET /status (JSON). */
+  readonly status: () => unknown;
 }
 
 type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
@@ -81,6 +84,7 @@ export class WorkerConnection {
 }
 
 export class WorkerServer {
+  private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly options: ServerOptions;
   private readonly listener: WorkerListener;
@@ -88,32 +92,38 @@ export class WorkerServer {
   private readonly tokenDigest: Buffer | null;
   private nextId = 1;
 
-  private constructor(wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
+  private constructor(http: Server, wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
+    this.http = http;
     this.wss = wss;
     this.options = options;
     this.listener = listener;
     this.tokenDigest = options.token === null ? null : digest(options.token);
+    http.on('request', (request, response) => this.httpOnRequest(request, response));
     wss.on('connection', (socket, request) => this.serverOnConnection(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
   }
 
   /** Binds and listens; resolves once the port is bound. */
   static async listen(options: ServerOptions, listener: WorkerListener): Promise<WorkerServer> {
     const D = options.limits.features ?? 0;
+    // One HTTP server carries the workers' WebSocket upgrades and the plain HTTP endpoints.
+    const http = createServer();
     const wss = new WebSocketServer({
-      host: options.host,
-      port: options.port,
+      server: http,
       perMessageDeflate: false,
       maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks)),
     });
     await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', reject);
+      http.once('error', reject);
+      http.listen(options.port, options.host, () => {
+        http.off('error', reject);
+        resolve();
+      });
     });
-    return new WorkerServer(wss, options, listener);
+    return new WorkerServer(http, wss, options, listener);
   }
 
   get port(): number {
-    return (this.wss.address() as AddressInfo).port; // a TCP server always has an AddressInfo
+    return (this.http.address() as AddressInfo).port; // a TCP server always has an AddressInfo
   }
 
   /** Ready workers, in id order (the order chunks are assigned in). */
@@ -128,6 +138,24 @@ export class WorkerServer {
       worker.close(CLOSE_NORMAL, reason);
     }
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  /** GET /healthz (open, for container healthchecks) and GET /status (token-guarded JSON). */
+  private httpOnRequest(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://coordinator');
+    const reply = (code: number, body: unknown): void => {
+      response.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      response.end(`${JSON.stringify(body)}\n`);
+    };
+    if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
+    else if (url.pathname === '/healthz') reply(200, { ok: true });
+    else if (url.pathname === '/status') {
+      const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
+      if (this.tokenMatches(bearer ?? url.searchParams.get('token') ?? '')) reply(200, this.options.status());
+      else reply(401, { error: 'missing or wrong token' });
+    } else reply(404, { error: `no such endpoint: ${url.pathname}` });
   }
 
   /** Drops a worker (timed out or misbehaving); the listener hears workerLost once. */

@@ -58,6 +58,9 @@ export class Trainer implements WorkerListener {
   private readonly batchSum: Float64Array;
   private current: StepInFlight | null = null;
   private joinWaiter: (() => void) | null = null;
+  private state: 'waiting' | 'training' | 'finished' = 'waiting';
+  private committedSteps = 0;
+  private lastLoss: number | null = null;
 
   constructor(config: CoordinatorConfig, data: TrainingData, emit: (event: TrainingEvent) => void, log: (line: string) => void) {
     this.config = config;
@@ -104,6 +107,7 @@ export class Trainer implements WorkerListener {
     const perEpoch = batchesPerEpoch(this.data.split.train.length, this.config.batchSize);
     let lastEval: EvalEvent | null = null;
     let rowsProcessed = 0;
+    this.state = 'training';
     for (let step = 0; step < total; step++) {
       const location = locateStep(step, this.data.split.train.length, this.config.batchSize, this.config.chunksPerBatch);
       const stepStarted = performance.now();
@@ -111,6 +115,8 @@ export class Trainer implements WorkerListener {
       const loss = this.commit(step, location);
       const stepMs = performance.now() - stepStarted;
       rowsProcessed += location.size;
+      this.committedSteps = step + 1;
+      this.lastLoss = loss;
       this.emit({
         type: 'step',
         step,
@@ -127,6 +133,7 @@ export class Trainer implements WorkerListener {
         this.emit(lastEval);
       }
     }
+    this.state = 'finished';
     return { w: this.w, b: this.b, steps: total, lastEval, wallMs: performance.now() - started, rowsProcessed };
   }
 
@@ -219,7 +226,7 @@ export class Trainer implements WorkerListener {
 
   workerLost(worker: WorkerConnection, reason: string): void {
     const workers = this.requireServer().readyWorkers().length;
-    this.log(`worker ${worker.id} left: ${reason}`);
+    if (this.state !== 'finished') this.log(`worker ${worker.id} left: ${reason}`);
     this.emit({ type: 'worker', event: 'left', workerId: worker.id, address: worker.address, reason, workers, time: Date.now() });
     const inFlight = this.current;
     if (inFlight === null) return;
@@ -297,6 +304,18 @@ export class Trainer implements WorkerListener {
       valLoss: validation?.loss ?? null,
       valAccuracy: validation?.accuracy ?? null,
       time: Date.now(),
+    };
+  }
+
+  /** The run's state as GET /status shows it. */
+  status(): Record<string, unknown> {
+    return {
+      state: this.state,
+      step: this.committedSteps,
+      totalSteps: this.totalSteps,
+      epochs: this.config.epochs,
+      lastLoss: this.lastLoss,
+      workers: (this.server?.readyWorkers() ?? []).map((worker) => ({ id: worker.id, address: worker.address })),
     };
   }
 
