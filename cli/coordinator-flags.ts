@@ -1,9 +1,9 @@
 // The training flags that `dpt train` and `dpt coordinator` share, and their mapping to the
 // coordinator's options. Defaults live in coordinator/config.ts and are shown in --help.
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
-import { fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber } from './options.js';
+import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber } from './options.js';
 
 export interface TrainingFlags {
   data: string;
@@ -29,28 +29,38 @@ export interface TrainingFlags {
 }
 
 export function addTrainingFlags(command: Command, defaults: { host: string; port: number }): Command {
+  // Every flag can also come from the environment (DPT_ + the flag in upper snake case), which
+  // is how docker-compose passes training settings; a flag on the command line wins.
+  const flag = (spec: string, description: string, parse?: (value: string) => unknown, fallback?: unknown): Option => {
+    const option = new Option(spec, description);
+    const name = /--(?:no-)?([a-z0-9-]+)/.exec(spec)?.[1] ?? '';
+    if (!spec.startsWith('--no-')) option.env(`DPT_${name.replace(/-/g, '_').toUpperCase()}`);
+    if (parse !== undefined) option.argParser(parse);
+    if (fallback !== undefined) option.default(fallback);
+    return option;
+  };
   return command
-    .requiredOption('--data <path>', 'CSV data file with a header row')
-    .option('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)')
-    .option('--epochs <n>', 'passes over the training rows', positiveInteger, DEFAULTS.epochs)
-    .option('--batch-size <rows>', 'global mini-batch size B', positiveInteger, DEFAULTS.batchSize)
-    .option('--lr <eta>', 'learning rate η', positiveNumber, DEFAULTS.lr)
-    .option('--l2 <lambda>', 'L2 strength λ (not applied to the bias)', nonNegativeNumber, DEFAULTS.l2)
-    .option('--seed <n>', 'seed of the shuffle and the validation split', nonNegativeInteger, DEFAULTS.seed)
-    .option('--shuffle', 'shuffle the training rows every epoch (default)')
-    .option('--no-shuffle', 'take the training rows in file order')
-    .option('--standardize', 'z-score features with training-row statistics (default)')
-    .option('--no-standardize', 'use the features as they are')
-    .option('--val-split <fraction>', 'hold out this fraction of rows (seeded) for validation', fraction, DEFAULTS.valFraction)
-    .option('--chunks <n>', 'chunks per batch: the unit of work and of recomputation', positiveInteger, DEFAULTS.chunksPerBatch)
-    .option('--host <address>', 'address to listen on', defaults.host)
-    .option('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port)
-    .option('--token <secret>', 'shared secret workers must present (default: $DPT_TOKEN)')
-    .option('--join-timeout <ms>', 'how long to wait for the workers before the first step', positiveInteger, DEFAULTS.joinTimeoutMs)
-    .option('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', positiveInteger, DEFAULTS.stepTimeoutMs)
-    .option('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', positiveInteger, DEFAULTS.rejoinTimeoutMs)
-    .option('--out <path>', 'write the model file here')
-    .option('--metrics <path>', 'write the loss stream here as JSONL');
+    .addOption(flag('--data <path>', 'CSV data file with a header row').makeOptionMandatory())
+    .addOption(flag('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)'))
+    .addOption(flag('--epochs <n>', 'passes over the training rows', positiveInteger, DEFAULTS.epochs))
+    .addOption(flag('--batch-size <rows>', 'global mini-batch size B', positiveInteger, DEFAULTS.batchSize))
+    .addOption(flag('--lr <eta>', 'learning rate η', positiveNumber, DEFAULTS.lr))
+    .addOption(flag('--l2 <lambda>', 'L2 strength λ (not applied to the bias)', nonNegativeNumber, DEFAULTS.l2))
+    .addOption(flag('--seed <n>', 'seed of the shuffle and the validation split', nonNegativeInteger, DEFAULTS.seed))
+    .addOption(flag('--shuffle [bool]', 'shuffle the training rows every epoch (default: true)', booleanFlag))
+    .addOption(flag('--no-shuffle', 'take the training rows in file order'))
+    .addOption(flag('--standardize [bool]', 'z-score features with training-row statistics (default: true)', booleanFlag))
+    .addOption(flag('--no-standardize', 'use the features as they are'))
+    .addOption(flag('--val-split <fraction>', 'hold out this fraction of rows (seeded) for validation', fraction, DEFAULTS.valFraction))
+    .addOption(flag('--chunks <n>', 'chunks per batch: the unit of work and of recomputation', positiveInteger, DEFAULTS.chunksPerBatch))
+    .addOption(flag('--host <address>', 'address to listen on', undefined, defaults.host))
+    .addOption(flag('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port))
+    .addOption(flag('--token <secret>', 'shared secret workers must present'))
+    .addOption(flag('--join-timeout <ms>', 'how long to wait for the workers before the first step', positiveInteger, DEFAULTS.joinTimeoutMs))
+    .addOption(flag('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', positiveInteger, DEFAULTS.stepTimeoutMs))
+    .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', positiveInteger, DEFAULTS.rejoinTimeoutMs))
+    .addOption(flag('--out <path>', 'write the model file here'))
+    .addOption(flag('--metrics <path>', 'write the loss stream here as JSONL'));
 }
 
 export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
@@ -68,7 +78,7 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     chunksPerBatch: flags.chunks,
     host: flags.host,
     port: flags.port,
-    token: flags.token ?? process.env.DPT_TOKEN ?? null,
+    token: flags.token ?? null,
     workers: flags.workers,
     joinTimeoutMs: flags.joinTimeout,
     stepTimeoutMs: flags.stepTimeout,

@@ -2,7 +2,7 @@
 // The dpt command line: a thin layer of commander over the public functions of coordinator/,
 // worker/ and shared/. Exit codes (DESIGN.md): 0 success, 1 training failure, 2 bad usage or input.
 
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { DptError } from '../shared/errors.js';
 import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
@@ -17,25 +17,27 @@ const program = new Command('dpt')
   .showHelpAfterError('(run with --help for usage)');
 
 addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
-  .option('--workers <n>', 'local worker processes to start', positiveInteger, 2)
+  .addOption(new Option('--workers <n>', 'local worker processes to start').env('DPT_WORKERS').argParser(positiveInteger).default(2))
   .action((flags: TrainingFlags) => trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
-  .option('--workers <n>', 'workers to wait for before the first step', positiveInteger, 1)
+  .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
   .action((flags: TrainingFlags) => coordinatorCommand(flags));
 
 program
   .command('worker')
   .description('connect to a coordinator and compute gradient parts')
-  .requiredOption('--connect <url>', 'coordinator URL, e.g. ws://host:8787')
-  .option('--token <secret>', 'shared secret (default: $DPT_TOKEN)')
-  .option('--data <path>', "local path of the data file (default: the coordinator's path)")
-  .option('--connect-timeout <ms>', 'give up after this long without a coordinator', positiveInteger, 60_000)
+  .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').makeOptionMandatory())
+  .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
+  .addOption(new Option('--data <path>', "local path of the data file (default: the coordinator's path)").env('DPT_WORKER_DATA'))
+  .addOption(
+    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
+  )
   .option('--quiet', 'log errors only')
   .action(async (flags: { connect: string; token?: string; data?: string; connectTimeout: number; quiet?: boolean }) => {
     await runWorker({
       url: flags.connect,
-      token: flags.token ?? process.env.DPT_TOKEN ?? null,
+      token: flags.token ?? null,
       dataPath: flags.data ?? null,
       connectTimeoutMs: flags.connectTimeout,
       log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),

@@ -38,3 +38,11 @@ export function port(value: string): number {
   if (n > 65_535) throw new InvalidArgumentError('expected a port in [0, 65535].');
   return n;
 }
+
+/** `--shuffle` alone means true; `--shuffle false` or DPT_SHUFFLE=false means false. */
+export function booleanFlag(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new InvalidArgumentError('expected true or false.');
+}
