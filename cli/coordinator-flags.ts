@@ -3,7 +3,7 @@
 
 import { type Command, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
-import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber } from './options.js';
+import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber, resolveToken } from './options.js';
 
 export interface TrainingFlags {
   data: string;
@@ -20,6 +20,7 @@ export interface TrainingFlags {
   host: string;
   port: number;
   token?: string;
+  tokenFile?: string;
   workers: number;
   joinTimeout: number;
   stepTimeout: number;
@@ -56,6 +57,7 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--host <address>', 'address to listen on', undefined, defaults.host))
     .addOption(flag('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port))
     .addOption(flag('--token <secret>', 'shared secret workers must present'))
+    .addOption(flag('--token-file <path>', 'read the token from this file (e.g. a Docker secret)'))
     .addOption(flag('--join-timeout <ms>', 'how long to wait for the workers before the first step', positiveInteger, DEFAULTS.joinTimeoutMs))
     .addOption(flag('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', positiveInteger, DEFAULTS.stepTimeoutMs))
     .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', positiveInteger, DEFAULTS.rejoinTimeoutMs))
@@ -78,7 +80,7 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     chunksPerBatch: flags.chunks,
     host: flags.host,
     port: flags.port,
-    token: flags.token ?? null,
+    token: resolveToken(flags.token, flags.tokenFile),
     workers: flags.workers,
     joinTimeoutMs: flags.joinTimeout,
     stepTimeoutMs: flags.stepTimeout,

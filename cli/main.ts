@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DptError } from '../shared/errors.js';
 import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
-import { positiveInteger } from './options.js';
+import { positiveInteger, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
@@ -29,15 +29,16 @@ program
   .description('connect to a coordinator and compute gradient parts')
   .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').makeOptionMandatory())
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
+  .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
   .addOption(new Option('--data <path>', "local path of the data file (default: the coordinator's path)").env('DPT_WORKER_DATA'))
   .addOption(
     new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
   )
   .option('--quiet', 'log errors only')
-  .action(async (flags: { connect: string; token?: string; data?: string; connectTimeout: number; quiet?: boolean }) => {
+  .action(async (flags: { connect: string; token?: string; tokenFile?: string; data?: string; connectTimeout: number; quiet?: boolean }) => {
     await runWorker({
       url: flags.connect,
-      token: flags.token ?? null,
+      token: resolveToken(flags.token, flags.tokenFile),
       dataPath: flags.data ?? null,
       connectTimeoutMs: flags.connectTimeout,
       log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),

@@ -1,7 +1,9 @@
 // Flag parsers for commander: each names the flag and what it expected, so a bad flag fails
 // fast with one clear line (exit code 2).
 
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
+import { ConfigError } from '../shared/errors.js';
 
 export function positiveInteger(value: string): number {
   const n = Number(value);
@@ -45,4 +47,19 @@ export function booleanFlag(value: string): boolean {
   if (['true', '1', 'yes', 'on'].includes(v)) return true;
   if (['false', '0', 'no', 'off'].includes(v)) return false;
   throw new InvalidArgumentError('expected true or false.');
+}
+
+/** The token from --token, else from --token-file (trailing newline dropped), else null. */
+export function resolveToken(token: string | undefined, tokenFile: string | undefined): string | null {
+  if (token !== undefined) return token;
+  if (tokenFile === undefined) return null;
+  let text: string;
+  try {
+    text = readFileSync(tokenFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`--token-file ${tokenFile}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  const value = text.replace(/\r?\n$/, '');
+  if (value === '') throw new ConfigError(`--token-file ${tokenFile}: the file is empty`);
+  return value;
 }
