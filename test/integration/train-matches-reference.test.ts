@@ -1,0 +1,115 @@
+// dpt train, with 1, 2 and 3 real worker processes, gives the weights of an independent
+// plain-loop float64 trainer, including with a worker killed (SIGKILL) or frozen (SIGSTOP).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { generateData, maxAbsDifference, referenceTrain } from '../helpers/reference.js';
+
+const ROWS = 203; // not divisible by the batch size
+const BATCH = 20; // not divisible by 3 workers; the last batch of an epoch has 3 rows
+const OPTIONS = { epochs: 4, batchSize: BATCH, lr: 0.5, l2: 0.01 };
+
+const directory = temporaryDirectory();
+const data = generateData(ROWS, 6, 42);
+const dataPath = join(directory.path, 'data.csv');
+const reference = referenceTrain(data.X, data.Y, OPTIONS);
+
+function trainFlags(out: string, epochs = OPTIONS.epochs): string[] {
+  return [
+    '--data',
+    dataPath,
+    '--no-shuffle',
+    '--no-standardize',
+    '--epochs',
+    String(epochs),
+    '--batch-size',
+    String(BATCH),
+    '--lr',
+    '0.5',
+    '--l2',
+    '0.01',
+    '--out',
+    out,
+  ];
+}
+
+function readModel(path: string): { weights: number[]; bias: number } {
+  return JSON.parse(readFileSync(path, 'utf8')) as { weights: number[]; bias: number };
+}
+
+beforeAll(() => writeFileSync(dataPath, data.csv));
+afterAll(() => {
+  killAll();
+  directory.remove();
+});
+
+describe('dpt train', () => {
+  it.each([1, 2, 3])('matches the reference trainer with %i worker process(es)', async (workers) => {
+    const out = join(directory.path, `model-${workers}.json`);
+    const metrics = join(directory.path, `metrics-${workers}.jsonl`);
+    const result = await runCli(['train', ...trainFlags(out), '--workers', String(workers), '--metrics', metrics]);
+    expect(result.code, result.stderr).toBe(0);
+    const model = readModel(out);
+    expect(maxAbsDifference(model.weights, reference.w)).toBeLessThanOrEqual(1e-9);
+    expect(Math.abs(model.bias - reference.b)).toBeLessThanOrEqual(1e-9);
+    // The loss stream: one step event per batch, with the batch's mean loss before the update.
+    const events = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const steps = events.filter((event) => event.type === 'step');
+    expect(steps.map((event) => event.rows)).toEqual(Array.from({ length: steps.length }, (_, i) => (i % 11 === 10 ? 3 : BATCH)));
+    expect(
+      maxAbsDifference(
+        steps.map((event) => event.loss as number),
+        reference.losses,
+      ),
+    ).toBeLessThanOrEqual(1e-9);
+    expect(events.filter((event) => event.type === 'eval')).toHaveLength(OPTIONS.epochs);
+    for (const step of steps) {
+      expect(Object.keys(step).sort()).toEqual(['epoch', 'loss', 'rows', 'rowsPerSec', 'step', 'stepMs', 'time', 'type', 'workers']);
+      expect(step.workers).toBeLessThanOrEqual(workers);
+    }
+  });
+});
+
+describe('a coordinator with remote workers', () => {
+  const longRun = referenceTrain(data.X, data.Y, { ...OPTIONS, epochs: 150 });
+
+  async function runWithFault(fault: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
+    const out = join(directory.path, `model-${fault}.json`);
+    const token = 'fault-test-token';
+    const coordinator = startCli([
+      'coordinator',
+      ...trainFlags(out, 150),
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--workers',
+      '3',
+      '--token',
+      token,
+      '--step-timeout',
+      '1000',
+    ]);
+    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', token]));
+    await coordinator.waitForLine(/epoch 20\/150/);
+    const victim = workers[1];
+    if (victim === undefined) throw new Error('no worker to fault');
+    process.kill(victim.pid, fault);
+    const { code } = await coordinator.exited();
+    expect(code, coordinator.stderr()).toBe(0);
+    expect(coordinator.stderr()).toMatch(fault === 'SIGKILL' ? /worker \d+ left: disconnected/ : /worker \d+ left: no part for step \d+ within 1000 ms/);
+    expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\) of step \d+/);
+    const model = readModel(out);
+    expect(maxAbsDifference(model.weights, longRun.w)).toBeLessThanOrEqual(1e-9);
+    expect(Math.abs(model.bias - longRun.b)).toBeLessThanOrEqual(1e-9);
+  }
+
+  it('finishes with the reference model when a worker is killed mid-training', () => runWithFault('SIGKILL'));
+  it('drops a frozen worker after --step-timeout and still matches the reference', () => runWithFault('SIGSTOP'));
+});
