@@ -1,0 +1,73 @@
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { ProtocolError } from '../../shared/errors.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../../shared/protocol.js';
+
+const LIMITS: Limits = { features: 3, maxChunks: 4 };
+// An independent encoder, so malformed messages can be built field by field.
+const raw = new Packr({ moreTypes: true, useRecords: false });
+
+const goodPart = { kind: 'part', step: 5, chunks: Uint32Array.from([1, 2]), sums: new Float64Array(10).fill(0.5), rows: Uint32Array.from([3, 3]) };
+
+function protocolError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolError {
+  try {
+    decodeWorkerMessage(bytes, limits);
+  } catch (error) {
+    if (error instanceof ProtocolError) return error;
+    throw error;
+  }
+  throw new Error('expected a ProtocolError');
+}
+
+describe('the protocol codec', () => {
+  it('round-trips a part with its typed arrays as raw binary', () => {
+    const bytes = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, sums: goodPart.sums, rows: goodPart.rows });
+    // The float64 values travel as their raw little-endian bytes, not as msgpack numbers.
+    const sums = Float64Array.from({ length: 10 }, (_, i) => i / 7);
+    const withRawSums = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, sums, rows: goodPart.rows });
+    expect(withRawSums.includes(Buffer.from(sums.buffer))).toBe(true);
+    const message = decodeWorkerMessage(bytes, LIMITS);
+    expect(message.kind).toBe('part');
+    if (message.kind !== 'part') return;
+    expect(message.sums).toBeInstanceOf(Float64Array);
+    expect(Array.from(message.sums)).toEqual(Array.from(goodPart.sums));
+    expect(Array.from(message.chunks)).toEqual([1, 2]);
+  });
+
+  it('decodes a step on the worker side, at an unaligned offset too', () => {
+    const bytes = encodeMessage({ kind: 'step', step: 2, chunks: Uint32Array.from([0]), w: Float64Array.from([1, 2, 3]), b: -1 });
+    const shifted = Buffer.concat([Buffer.alloc(3), bytes]).subarray(3);
+    const message = decodeCoordinatorMessage(shifted, LIMITS);
+    expect(message).toMatchObject({ kind: 'step', step: 2, b: -1 });
+    if (message.kind === 'step') expect(Array.from(message.w)).toEqual([1, 2, 3]);
+  });
+
+  it.each([
+    ['garbage bytes', Uint8Array.from([0xc1, 0xff, 0x00]), 'bytes'],
+    ['a truncated message', encodeMessage(goodPart as never).subarray(0, 20), 'bytes'],
+    ['a non-map', raw.pack([1, 2, 3]), 'bytes'],
+    ['a missing kind', raw.pack({ step: 1 }), 'kind'],
+    ['an unknown kind', raw.pack({ kind: 'steal' }), 'kind'],
+    ['a prototype-named kind', raw.pack({ kind: 'toString' }), 'kind'],
+    ['a wrong vector length', raw.pack({ ...goodPart, sums: new Float64Array(9) }), 'sums'],
+    ['a vector of the wrong type', raw.pack({ ...goodPart, sums: new Float32Array(10) }), 'sums'],
+    ['a vector as a plain array', raw.pack({ ...goodPart, sums: Array.from({ length: 10 }, () => 1) }), 'sums'],
+    ['a NaN', raw.pack({ ...goodPart, sums: new Float64Array(10).fill(Number.NaN) }), 'sums'],
+    ['an Infinity', raw.pack({ ...goodPart, sums: Float64Array.from({ length: 10 }, (_, i) => (i === 7 ? Number.POSITIVE_INFINITY : 0)) }), 'sums'],
+    ['a negative step', raw.pack({ ...goodPart, step: -1 }), 'step'],
+    ['a fractional step', raw.pack({ ...goodPart, step: 1.5 }), 'step'],
+    ['too many chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(5), sums: new Float64Array(25), rows: new Uint32Array(5) }), 'chunks'],
+    ['no chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(0), sums: new Float64Array(0), rows: new Uint32Array(0) }), 'chunks'],
+    ['negative row counts', raw.pack({ ...goodPart, rows: Int32Array.from([-1, 3]) }), 'rows'],
+    ['a token that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 5, node: 'v20', kernel: 'k' }), 'token'],
+    ['an oversized token', raw.pack({ kind: 'hello', protocol: 1, token: 'x'.repeat(5000), node: 'v20', kernel: 'k' }), 'token'],
+  ])('rejects %s naming the field', (_name, bytes, field) => {
+    const error = protocolError(bytes);
+    expect(error.code).toBe('DPT_PROTOCOL');
+    expect(error.field).toBe(field);
+  });
+
+  it('rejects a part before the handshake has fixed the model dimension', () => {
+    expect(protocolError(raw.pack(goodPart), { features: null, maxChunks: 4 }).message).toMatch(/before the handshake/);
+  });
+});
