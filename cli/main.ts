@@ -72,7 +72,7 @@ try {
     process.exit(error.exitCode === 0 ? 0 : 2);
   }
   if (error instanceof DptError) {
-    process.stderr.write(`dpt: ${error.message}\n`);
+    process.stderr.write(`dpt: ${error.message} (${error.code})\n`);
     process.exit(error.exitCode);
   }
   process.stderr.write(`dpt: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);

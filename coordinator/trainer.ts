@@ -41,6 +41,8 @@ interface StepInFlight {
 }
 
 const UNASSIGNED = -1;
+/** Largest |z| a model may produce on the data: far from overflow even summed over 10^8 rows. */
+const MAX_SCORE = 1e290;
 
 export class Trainer implements WorkerListener {
   private w: Float64Array;
@@ -56,6 +58,8 @@ export class Trainer implements WorkerListener {
   /** Worker id each chunk of the step in flight is assigned to, or UNASSIGNED. */
   private readonly chunkOwner: Int32Array;
   private readonly batchSum: Float64Array;
+  /** max |x_j| over all rows, to bound |z| = |w·x + b| ≤ Σ|w_j|·max|x_j| + |b| after an update. */
+  private readonly featureMaxAbs: Float64Array;
   private current: StepInFlight | null = null;
   private joinWaiter: (() => void) | null = null;
   private state: 'waiting' | 'training' | 'finished' = 'waiting';
@@ -72,6 +76,11 @@ export class Trainer implements WorkerListener {
     this.isChunkDone = new Uint8Array(config.chunksPerBatch);
     this.chunkOwner = new Int32Array(config.chunksPerBatch);
     this.batchSum = new Float64Array(data.D + 2);
+    this.featureMaxAbs = new Float64Array(data.D);
+    for (let i = 0; i < data.x.length; i++) {
+      const j = i % data.D;
+      this.featureMaxAbs[j] = Math.max(this.featureMaxAbs[j]!, Math.abs(data.x[i]!));
+    }
   }
 
   attach(server: WorkerServer): void {
@@ -276,16 +285,19 @@ export class Trainer implements WorkerListener {
     const { lr, l2 } = this.config;
     // w ← w − η·((1/n)·Σ(a−y)x + λ·w);  b ← b − η·(1/n)·Σ(a−y). Computed in full, then swapped in.
     const next = new Float64Array(D);
-    let isAllFinite = true;
+    const nextB = this.b - lr * (this.batchSum[D]! / n);
+    let scoreBound = Math.abs(nextB);
     for (let j = 0; j < D; j++) {
       const wj = this.w[j]!;
       const value = wj - lr * (this.batchSum[j]! / n + l2 * wj);
       next[j] = value;
-      if (!Number.isFinite(value)) isAllFinite = false;
+      scoreBound += Math.abs(value) * this.featureMaxAbs[j]!;
     }
-    const nextB = this.b - lr * (this.batchSum[D]! / n);
-    if (!isAllFinite || !Number.isFinite(nextB)) {
-      throw new DivergedError(`step ${step}: the update made the model non-finite (learning rate ${lr} too large?); the last good model is kept`);
+    // Beyond this bound a worker's z, loss or gradient sums could overflow to Infinity or NaN.
+    if (!(scoreBound <= MAX_SCORE)) {
+      throw new DivergedError(
+        `step ${step}: the update made the model non-finite (|w·x + b| could reach ${scoreBound}; learning rate ${lr} too large?); the last good model is kept`,
+      );
     }
     this.w = next;
     this.b = nextB;
