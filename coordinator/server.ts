@@ -2,9 +2,9 @@
 // version, token, kernel, dataset check), validates every message before it reaches the
 // trainer, and keeps the registry of ready workers. A bad peer is closed, never a crash.
 
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { ProtocolError } from '../shared/errors.js';
 import {
@@ -21,12 +21,21 @@ import {
   unhandledKind,
   type WelcomeMessage,
 } from '../shared/protocol.js';
+import { createTokenCheck, requestToken } from './auth.js';
 
 /** What the trainer hears from the server. */
 export interface WorkerListener {
   workerReady(worker: WorkerConnection): void;
   workerLost(worker: WorkerConnection, reason: string): void;
   part(worker: WorkerConnection, message: PartMessage): void;
+}
+
+/** Extra endpoints mounted on the coordinator's port (the monitoring surface). */
+export interface HttpRoutes {
+  /** Returns true when it handled the request. */
+  request(request: IncomingMessage, response: ServerResponse, url: URL): boolean;
+  /** Returns true when it took over the upgrade (e.g. a monitor WebSocket); other upgrades are workers. */
+  upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, url: URL): boolean;
 }
 
 export interface ServerOptions {
@@ -43,6 +52,7 @@ export interface ServerOptions {
   readonly log: (line: string) => void;
   /** The run's state for GET /status (JSON). */
   readonly status: () => unknown;
+  readonly routes?: HttpRoutes | undefined;
 }
 
 type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
@@ -89,7 +99,7 @@ export class WorkerServer {
   private readonly options: ServerOptions;
   private readonly listener: WorkerListener;
   private readonly workers = new Map<number, WorkerConnection>();
-  private readonly tokenDigest: Buffer | null;
+  private readonly tokenMatches: (candidate: string) => boolean;
   private nextId = 1;
 
   private constructor(http: Server, wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
@@ -97,8 +107,13 @@ export class WorkerServer {
     this.wss = wss;
     this.options = options;
     this.listener = listener;
-    this.tokenDigest = options.token === null ? null : digest(options.token);
+    this.tokenMatches = createTokenCheck(options.token);
     http.on('request', (request, response) => this.httpOnRequest(request, response));
+    http.on('upgrade', (request, socket, head) => {
+      const url = new URL(request.url ?? '/', 'http://coordinator');
+      if (options.routes?.upgrade(request, socket, head, url) === true) return;
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+    });
     wss.on('connection', (socket, request) => this.serverOnConnection(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
   }
 
@@ -108,7 +123,7 @@ export class WorkerServer {
     // One HTTP server carries the workers' WebSocket upgrades and the plain HTTP endpoints.
     const http = createServer();
     const wss = new WebSocketServer({
-      server: http,
+      noServer: true,
       perMessageDeflate: false,
       maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks)),
     });
@@ -149,11 +164,11 @@ export class WorkerServer {
       response.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       response.end(`${JSON.stringify(body)}\n`);
     };
+    if (this.options.routes?.request(request, response, url) === true) return;
     if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
     else if (url.pathname === '/healthz') reply(200, { ok: true });
     else if (url.pathname === '/status') {
-      const bearer = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
-      if (this.tokenMatches(bearer ?? url.searchParams.get('token') ?? '')) reply(200, this.options.status());
+      if (this.tokenMatches(requestToken(request, url))) reply(200, this.options.status());
       else reply(401, { error: 'missing or wrong token' });
     } else reply(404, { error: `no such endpoint: ${url.pathname}` });
   }
@@ -232,11 +247,6 @@ export class WorkerServer {
     }
   }
 
-  private tokenMatches(token: string): boolean {
-    if (this.tokenDigest === null) return true;
-    return timingSafeEqual(digest(token), this.tokenDigest); // equal-length digests: constant time
-  }
-
   /** Closes a peer with the policy code and reports it once. */
   private refuse(worker: WorkerConnection, reason: string): void {
     if (worker.state === 'closed') return;
@@ -251,10 +261,6 @@ export class WorkerServer {
     this.workers.delete(worker.id);
     if (wasReady) this.listener.workerLost(worker, reason);
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
 }
 
 function toBytes(data: RawData): Uint8Array {
