@@ -21,12 +21,23 @@ export interface TrainingFlags {
   port: number;
   token?: string;
   tokenFile?: string;
+  monitorToken?: string;
   workers: number;
   joinTimeout: number;
   stepTimeout: number;
   rejoinTimeout: number;
   out?: string;
   metrics?: string;
+  reproducible?: boolean;
+  backupFactor: number;
+  heartbeat: number;
+  checkpoint?: string;
+  checkpointEvery: number;
+  resume?: string;
+  maxPendingHandshakes: number;
+  handshakeTimeout: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function addTrainingFlags(command: Command, defaults: { host: string; port: number }): Command {
@@ -58,11 +69,30 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port))
     .addOption(flag('--token <secret>', 'shared secret workers must present'))
     .addOption(flag('--token-file <path>', 'read the token from this file (e.g. a Docker secret)'))
+    .addOption(flag('--monitor-token <secret>', "read-only token for monitors, /metrics and the dashboard (default: the workers' token)"))
     .addOption(flag('--join-timeout <ms>', 'how long to wait for the workers before the first step', positiveInteger, DEFAULTS.joinTimeoutMs))
     .addOption(flag('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', positiveInteger, DEFAULTS.stepTimeoutMs))
     .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', positiveInteger, DEFAULTS.rejoinTimeoutMs))
     .addOption(flag('--out <path>', 'write the model file here'))
-    .addOption(flag('--metrics <path>', 'write the loss stream here as JSONL'));
+    .addOption(flag('--metrics <path>', 'write the loss stream here as JSONL'))
+    .addOption(flag('--reproducible [bool]', 'per-chunk parts summed in chunk order: the same bits on any cluster (default: true)', booleanFlag))
+    .addOption(flag('--no-reproducible', 'workers merge their chunks: less traffic, sums in arrival order'))
+    .addOption(
+      flag(
+        '--backup-factor <f>',
+        'give chunks still pending f× the first worker’s time also to an idle worker (0: never)',
+        nonNegativeNumber,
+        DEFAULTS.backupFactor,
+      ),
+    )
+    .addOption(flag('--heartbeat <ms>', 'ping every peer this often; drop one that misses a ping', positiveInteger, DEFAULTS.heartbeatMs))
+    .addOption(flag('--checkpoint <path>', 'write a checkpoint here (atomically, with a checksum)'))
+    .addOption(flag('--checkpoint-every <steps>', 'checkpoint every this many steps, and at every epoch end', positiveInteger, DEFAULTS.checkpointEvery))
+    .addOption(flag('--resume <path>', 'continue the run saved in this checkpoint'))
+    .addOption(flag('--max-pending-handshakes <n>', 'connections still authenticating, at most', positiveInteger, DEFAULTS.maxPendingHandshakes))
+    .addOption(flag('--handshake-timeout <ms>', 'time a new connection has to authenticate', positiveInteger, DEFAULTS.handshakeTimeoutMs))
+    .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
+    .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'));
 }
 
 export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
@@ -81,11 +111,22 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     host: flags.host,
     port: flags.port,
     token: resolveToken(flags.token, flags.tokenFile),
+    monitorToken: flags.monitorToken ?? null,
     workers: flags.workers,
     joinTimeoutMs: flags.joinTimeout,
     stepTimeoutMs: flags.stepTimeout,
     rejoinTimeoutMs: flags.rejoinTimeout,
     outPath: flags.out ?? null,
     metricsPath: flags.metrics ?? null,
+    reproducible: flags.reproducible,
+    backupFactor: flags.backupFactor,
+    heartbeatMs: flags.heartbeat,
+    checkpointPath: flags.checkpoint ?? null,
+    checkpointEvery: flags.checkpointEvery,
+    resumePath: flags.resume ?? null,
+    maxPendingHandshakes: flags.maxPendingHandshakes,
+    handshakeTimeoutMs: flags.handshakeTimeout,
+    tlsCertPath: flags.tlsCert ?? null,
+    tlsKeyPath: flags.tlsKey ?? null,
   };
 }

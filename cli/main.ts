@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DptError } from '../shared/errors.js';
 import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
-import { positiveInteger, resolveToken } from './options.js';
+import { positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
@@ -34,16 +34,41 @@ program
   .addOption(
     new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
   )
+  .addOption(
+    new Option('--heartbeat <ms>', 'ping the coordinator this often; reconnect when a ping goes unanswered')
+      .env('DPT_HEARTBEAT')
+      .argParser(positiveInteger)
+      .default(5000),
+  )
+  .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
   .option('--quiet', 'log errors only')
-  .action(async (flags: { connect: string; token?: string; tokenFile?: string; data?: string; connectTimeout: number; quiet?: boolean }) => {
-    await runWorker({
-      url: flags.connect,
-      token: resolveToken(flags.token, flags.tokenFile),
-      dataPath: flags.data ?? null,
-      connectTimeoutMs: flags.connectTimeout,
-      log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
-    });
-  });
+  .action(
+    async (flags: {
+      connect: string;
+      token?: string;
+      tokenFile?: string;
+      data?: string;
+      connectTimeout: number;
+      heartbeat: number;
+      ca?: string;
+      quiet?: boolean;
+    }) => {
+      // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
+      const stop = new AbortController();
+      process.once('SIGTERM', () => stop.abort());
+      process.once('SIGINT', () => stop.abort());
+      await runWorker({
+        url: flags.connect,
+        token: resolveToken(flags.token, flags.tokenFile),
+        dataPath: flags.data ?? null,
+        connectTimeoutMs: flags.connectTimeout,
+        heartbeatMs: flags.heartbeat,
+        ca: flags.ca === undefined ? null : readCa(flags.ca),
+        stop: stop.signal,
+        log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
+      });
+    },
+  );
 
 program
   .command('predict')

@@ -63,3 +63,11 @@ export function resolveToken(token: string | undefined, tokenFile: string | unde
   if (value === '') throw new ConfigError(`--token-file ${tokenFile}: the file is empty`);
   return value;
 }
+
+export function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`--ca ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}

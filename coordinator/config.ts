@@ -26,6 +26,8 @@ export interface CoordinatorConfig {
   readonly port: number;
   /** Shared secret workers must present; null accepts any worker (loopback only). */
   readonly token: string | null;
+  /** Read-only token for monitors (loss stream, /metrics, dashboard); null: the workers' token. */
+  readonly monitorToken: string | null;
   /** Workers to wait for before the first step. */
   readonly workers: number;
   readonly joinTimeoutMs: number;
@@ -37,9 +39,31 @@ export interface CoordinatorConfig {
   readonly outPath: string | null;
   /** JSONL file of the loss stream, or null. */
   readonly metricsPath: string | null;
+  /**
+   * true: parts travel per chunk and are summed in chunk order, so the model's bits do not depend
+   * on the workers (DESIGN.md invariant 6). false: each worker merges its chunks into one vector.
+   */
+  readonly reproducible: boolean;
+  /** A chunk still pending this many times the time the first worker took is also given to an idle worker (0: never). */
+  readonly backupFactor: number;
+  /** Ping period for every peer; a peer that misses a whole period is dropped. */
+  readonly heartbeatMs: number;
+  /** Checkpoint file, or null. */
+  readonly checkpointPath: string | null;
+  /** Write a checkpoint every this many steps (and at every epoch end). */
+  readonly checkpointEvery: number;
+  /** Checkpoint to resume from, or null. */
+  readonly resumePath: string | null;
+  /** Connections that have not finished the handshake, at most; more are closed at once. */
+  readonly maxPendingHandshakes: number;
+  /** Time a new connection has to authenticate. */
+  readonly handshakeTimeoutMs: number;
+  /** PEM certificate and key: serve wss:// and https:// instead of ws:// and http://. */
+  readonly tlsCertPath: string | null;
+  readonly tlsKeyPath: string | null;
 }
 
-export type CoordinatorOptions = Partial<CoordinatorConfig> & Pick<CoordinatorConfig, 'dataPath'>;
+export type CoordinatorOptions = { [K in keyof CoordinatorConfig]?: CoordinatorConfig[K] | undefined } & Pick<CoordinatorConfig, 'dataPath'>;
 
 export const DEFAULTS = {
   labelColumn: undefined,
@@ -55,12 +79,23 @@ export const DEFAULTS = {
   host: '127.0.0.1',
   port: 8787,
   token: null,
+  monitorToken: null,
   workers: 1,
   joinTimeoutMs: 60_000,
   stepTimeoutMs: 30_000,
   rejoinTimeoutMs: 60_000,
   outPath: null,
   metricsPath: null,
+  reproducible: true,
+  backupFactor: 2,
+  heartbeatMs: 5000,
+  checkpointPath: null,
+  checkpointEvery: 100,
+  resumePath: null,
+  maxPendingHandshakes: 64,
+  handshakeTimeoutMs: 10_000,
+  tlsCertPath: null,
+  tlsKeyPath: null,
 } as const satisfies Omit<CoordinatorConfig, 'dataPath'>;
 
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {
@@ -79,7 +114,16 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
     throw new ConfigError(`seed must be an integer in [0, 4294967295], got ${config.seed}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) throw new ConfigError(`port must be in [0, 65535], got ${config.port}`);
   if (config.chunksPerBatch > 65_536) throw new ConfigError(`chunksPerBatch must be at most 65536, got ${config.chunksPerBatch}`);
+  positiveInteger('heartbeatMs', config.heartbeatMs);
+  positiveInteger('checkpointEvery', config.checkpointEvery);
+  positiveInteger('maxPendingHandshakes', config.maxPendingHandshakes);
+  positiveInteger('handshakeTimeoutMs', config.handshakeTimeoutMs);
+  if (!(config.backupFactor === 0 || (config.backupFactor >= 1 && Number.isFinite(config.backupFactor)))) {
+    throw new ConfigError(`backupFactor must be 0 (off) or at least 1, got ${config.backupFactor}`);
+  }
+  if ((config.tlsCertPath === null) !== (config.tlsKeyPath === null)) throw new ConfigError('--tls-cert and --tls-key go together');
   if (config.token === '') throw new ConfigError('token must not be empty');
+  if (config.monitorToken === '') throw new ConfigError('monitorToken must not be empty');
   return Object.freeze(config);
 }
 
@@ -87,8 +131,9 @@ function positiveInteger(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) throw new ConfigError(`${name} must be a positive integer, got ${value}`);
 }
 
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+/** The options that are set: an undefined option takes its default. */
+function definedOnly<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 export function isLoopback(host: string): boolean {

@@ -2,18 +2,21 @@
 // for workers, trains, and writes the model file. The public entry the CLI and tests share.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Dataset } from '../shared/dataset.js';
 import { readDataset } from '../shared/dataset.js';
-import { ConfigError } from '../shared/errors.js';
+import { CheckpointError, ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
 import { KERNEL_ID, PROTOCOL_VERSION } from '../shared/protocol.js';
-import { splitRows } from '../shared/schedule.js';
+import { batchesPerEpoch, splitRows } from '../shared/schedule.js';
 import { applyStandardization, computeStandardization, type Standardization } from '../shared/standardize.js';
+import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type CoordinatorConfig, isLoopback } from './config.js';
 import { MetricsFile } from './metrics-file.js';
+import { Monitoring } from './monitoring.js';
 import { WorkerServer } from './server.js';
-import { Trainer, type TrainResult } from './trainer.js';
+import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
 
 export interface CoordinatorHooks {
   /** Called once the port is bound, with the URL workers connect to and the token in force. */
@@ -47,12 +50,48 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     log(`no --token given for non-loopback host ${config.host}; generated one: ${token}`);
   }
 
-  const metricsFile = config.metricsPath === null ? null : new MetricsFile(config.metricsPath);
+  const fingerprint: RunFingerprint = {
+    dataSha256: dataset.sha256,
+    rows: dataset.rows,
+    features: dataset.features,
+    labelColumn: dataset.labelName,
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    lr: config.lr,
+    l2: config.l2,
+    seed: config.seed,
+    shuffle: config.shuffle,
+    standardize: config.standardize,
+    valFraction: config.valFraction,
+    chunksPerBatch: config.chunksPerBatch,
+    reproducible: config.reproducible,
+  };
+  const start = startPoint(config, fingerprint, dataset.features);
+  if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
+  const perEpoch = batchesPerEpoch(split.train.length, config.batchSize);
+  // On resume the loss stream keeps what the checkpoint covers and drops what will be redone.
+  const metricsFile =
+    config.metricsPath === null
+      ? null
+      : new MetricsFile(
+          config.metricsPath,
+          start.step === 0 ? null : (event) => (event.type === 'step' ? event.step < start.step : (event.epoch + 1) * perEpoch <= start.step),
+        );
+  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, log });
   const emit = (event: TrainingEvent): void => {
     metricsFile?.write(event);
+    monitoring.publish(event);
     hooks.onEvent?.(event);
   };
-  const trainer = new Trainer(config, { x, y: dataset.y, D: dataset.features, split }, emit, log);
+  const trainer = new Trainer(config, { x, y: dataset.y, D: dataset.features, split }, start, emit, log);
+  trainer.setPartListener(monitoring.partAccepted);
+  const checkpointPath = config.checkpointPath;
+  if (checkpointPath !== null) {
+    trainer.setCommitListener((state) => {
+      if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
+      writeCheckpoint(checkpointPath, { fingerprint, step: state.step, w: Array.from(state.w), b: state.b, lastEval: state.lastEval });
+    });
+  }
   const server = await WorkerServer.listen(
     {
       host: config.host,
@@ -74,40 +113,76 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           batchSize: config.batchSize,
           chunksPerBatch: config.chunksPerBatch,
         },
+        reproducible: config.reproducible,
         standardization: stats,
       },
       limits: { features: dataset.features, maxChunks: config.chunksPerBatch },
-      helloTimeoutMs: 10_000,
+      helloTimeoutMs: config.handshakeTimeoutMs,
       readyTimeoutMs: 10 * 60_000,
+      maxPendingHandshakes: config.maxPendingHandshakes,
+      heartbeatMs: config.heartbeatMs,
+      tls: config.tlsCertPath === null || config.tlsKeyPath === null ? null : readTls(config.tlsCertPath, config.tlsKeyPath),
       log,
       status: () => trainer.status(),
+      routes: monitoring.routes,
     },
     trainer,
   );
   trainer.attach(server);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  hooks.onListening?.(`ws://${host}:${server.port}`, server.port, token);
+  hooks.onListening?.(`${config.tlsCertPath === null ? 'ws' : 'wss'}://${host}:${server.port}`, server.port, token);
+  log(`dashboard ${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/ (loss stream: /monitor, /events; Prometheus: /metrics)`);
   try {
     await trainer.waitForWorkers();
     hooks.onStart?.(trainer.totalSteps);
+    const shape = { rows: dataset.rows, features: dataset.features, trainRows: split.train.length, valRows: split.validation.length };
+    monitoring.started(config, shape, trainer.totalSteps, start.step);
     const result = await trainer.run();
     const model = buildModelFile(config, dataset, stats, split.train.length, split.validation.length, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
+    await monitoring.finished('finished', null);
     await server.close('training finished');
     return { ...result, model };
   } catch (error) {
+    await monitoring.finished('failed', error instanceof Error ? error.message : String(error));
     await server.close('training failed');
     // The last good model survives a failed run (e.g. a divergent update).
     if (config.outPath !== null && trainer.totalSteps > 0) {
       const { w, b } = trainer.model();
       writeModelFile(
         config.outPath,
-        buildModelFile(config, dataset, stats, split.train.length, split.validation.length, { w, b, steps: 0, lastEval: null, wallMs: 0, rowsProcessed: 0 }),
+        buildModelFile(config, dataset, stats, split.train.length, split.validation.length, {
+          w,
+          b,
+          steps: 0,
+          stepsRun: 0,
+          lastEval: null,
+          wallMs: 0,
+          rowsProcessed: 0,
+        }),
       );
     }
     throw error;
   } finally {
     metricsFile?.close();
+  }
+}
+
+/** Step 0 and a zero model, or the checkpoint's position and model after checking it belongs to this run. */
+function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, D: number): StartPoint {
+  if (config.resumePath === null) return { step: 0, w: new Float64Array(D), b: 0, lastEval: null };
+  const saved = readCheckpoint(config.resumePath);
+  const mismatch = fingerprintMismatch(saved.fingerprint, fingerprint);
+  if (mismatch !== null) throw new CheckpointError(`${config.resumePath}: the checkpoint belongs to another run: ${mismatch} differs`);
+  if (saved.w.length !== D) throw new CheckpointError(`${config.resumePath}: the checkpoint has ${saved.w.length} weights, the data ${D} features`);
+  return { step: saved.step, w: Float64Array.from(saved.w), b: saved.b, lastEval: saved.lastEval };
+}
+
+function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+  try {
+    return { cert: readFileSync(certPath), key: readFileSync(keyPath) };
+  } catch (error) {
+    throw new ConfigError(`cannot read the TLS certificate or key (${(error as Error).message})`);
   }
 }
 

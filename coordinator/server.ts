@@ -3,6 +3,7 @@
 // trainer, and keeps the registry of ready workers. A bad peer is closed, never a crash.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
@@ -53,7 +54,16 @@ export interface ServerOptions {
   /** The run's state for GET /status (JSON). */
   readonly status: () => unknown;
   readonly routes?: HttpRoutes | undefined;
+  /** Connections still in the handshake, at most; more are closed at once (a flood is bounded). */
+  readonly maxPendingHandshakes: number;
+  /** Every peer is pinged this often; one that has not answered by the next ping is dropped. */
+  readonly heartbeatMs: number;
+  /** PEM certificate and key for wss:// and https://, or null for plain ws:// and http://. */
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | null;
 }
+
+/** Close code for a connection refused because too many handshakes are pending. */
+const CLOSE_TRY_AGAIN_LATER = 1013;
 
 type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
 
@@ -62,6 +72,8 @@ export class WorkerConnection {
   readonly id: number;
   readonly address: string;
   state: ConnectionState = 'handshake';
+  /** Cleared at every heartbeat, set by the pong (or any message); still clear at the next beat: dead. */
+  isAlive = true;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {
@@ -91,6 +103,10 @@ export class WorkerConnection {
   terminate(): void {
     this.socket.terminate();
   }
+
+  ping(): void {
+    this.socket.ping();
+  }
 }
 
 export class WorkerServer {
@@ -101,6 +117,7 @@ export class WorkerServer {
   private readonly workers = new Map<number, WorkerConnection>();
   private readonly tokenMatches: (candidate: string) => boolean;
   private nextId = 1;
+  private readonly heartbeat: NodeJS.Timeout;
 
   private constructor(http: Server, wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
     this.http = http;
@@ -115,13 +132,31 @@ export class WorkerServer {
       wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
     });
     wss.on('connection', (socket, request) => this.serverOnConnection(socket, `${request.socket.remoteAddress}:${request.socket.remotePort}`));
+    this.heartbeat = setInterval(() => this.beat(), options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Drops every peer that has not answered since the last beat, then pings the rest. */
+  private beat(): void {
+    for (const worker of [...this.workers.values()]) {
+      if (!worker.isAlive) {
+        this.options.log(
+          `no heartbeat from ${worker.state === 'ready' ? `worker ${worker.id}` : 'connection'} at ${worker.address} for ${this.options.heartbeatMs} ms`,
+        );
+        worker.terminate();
+        this.forget(worker, `no heartbeat for ${this.options.heartbeatMs} ms`);
+        continue;
+      }
+      worker.isAlive = false;
+      worker.ping();
+    }
   }
 
   /** Binds and listens; resolves once the port is bound. */
   static async listen(options: ServerOptions, listener: WorkerListener): Promise<WorkerServer> {
     const D = options.limits.features ?? 0;
     // One HTTP server carries the workers' WebSocket upgrades and the plain HTTP endpoints.
-    const http = createServer();
+    const http = options.tls === null ? createServer() : createTlsServer({ cert: options.tls.cert, key: options.tls.key });
     const wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -152,6 +187,7 @@ export class WorkerServer {
       worker.send({ kind: 'stop', reason });
       worker.close(CLOSE_NORMAL, reason);
     }
+    clearInterval(this.heartbeat);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -181,11 +217,22 @@ export class WorkerServer {
 
   private serverOnConnection(socket: WebSocket, address: string): void {
     const worker = new WorkerConnection(this.nextId++, socket, address);
+    let pending = 0;
+    for (const other of this.workers.values()) if (other.state === 'handshake') pending++;
+    if (pending >= this.options.maxPendingHandshakes) {
+      socket.close(CLOSE_TRY_AGAIN_LATER, 'too many pending handshakes');
+      setTimeout(() => socket.terminate(), 1000).unref();
+      return;
+    }
     this.workers.set(worker.id, worker);
+    socket.on('pong', () => {
+      worker.isAlive = true;
+    });
     const helloTimer = setTimeout(() => this.refuse(worker, 'no hello within the handshake timeout'), this.options.helloTimeoutMs);
     let readyTimer: NodeJS.Timeout | undefined;
     socket.on('message', (data, isBinary) => {
       if (worker.state === 'closed') return;
+      worker.isAlive = true;
       if (!isBinary) return this.refuse(worker, 'text frames are not part of the protocol');
       try {
         this.socketOnMessage(worker, toBytes(data), () => {
@@ -215,6 +262,10 @@ export class WorkerServer {
           throw new ProtocolError('hello', 'protocol', `speaks protocol ${message.protocol}, this coordinator ${PROTOCOL_VERSION}`);
         if (!this.tokenMatches(message.token)) throw new ProtocolError('hello', 'token', 'wrong or missing token');
         if (message.kernel !== KERNEL_ID) throw new ProtocolError('hello', 'kernel', `uses kernel ${message.kernel}, this run ${KERNEL_ID}`);
+        // Math.exp and Math.log1p must give the same bits on every worker (DESIGN.md invariant 6).
+        if (nodeMajor(message.node) !== nodeMajor(process.version)) {
+          throw new ProtocolError('hello', 'node', `runs Node.js ${message.node}; this run needs major version ${nodeMajor(process.version)} on every worker`);
+        }
         worker.state = 'loading';
         worker.send({ ...this.options.welcome, workerId: worker.id });
         onWelcomed();
@@ -238,6 +289,11 @@ export class WorkerServer {
       case 'part':
         if (worker.state !== 'ready') throw new ProtocolError('part', 'kind', 'sent before the worker was ready');
         this.listener.part(worker, message);
+        return;
+      case 'leave':
+        this.options.log(`worker ${worker.id} is leaving: ${message.reason}`);
+        worker.close(CLOSE_NORMAL, 'goodbye');
+        this.forget(worker, `left: ${message.reason}`);
         return;
       case 'fail':
         this.refuse(worker, `worker failed: ${message.message}`);
@@ -266,4 +322,8 @@ export class WorkerServer {
 function toBytes(data: RawData): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+function nodeMajor(version: string): string {
+  return /^v?(\d+)\./.exec(version)?.[1] ?? version;
 }

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'DPT_CONFIG' // a flag or option is missing, malformed or out of range
   | 'DPT_DATASET' // a data file cannot be read or a row is invalid (names file, line, column)
   | 'DPT_MODEL_FILE' // a model file is missing, malformed or of another format
+  | 'DPT_CHECKPOINT' // a checkpoint is missing, corrupt (checksum) or of another run
   | 'DPT_PROTOCOL' // a peer sent a message that fails validation (names peer, kind, field)
   | 'DPT_AUTH' // a peer failed the handshake (token or protocol version)
   | 'DPT_NO_WORKERS' // not enough workers joined, or none came back in time
@@ -49,6 +50,12 @@ export class ModelFileError extends DptError {
 }
 
 /** A message that fails validation; `field` names what was wrong. */
+export class CheckpointError extends DptError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DPT_CHECKPOINT', 2, message, options);
+  }
+}
+
 export class ProtocolError extends DptError {
   readonly field: string;
   constructor(kind: string, field: string, problem: string) {

@@ -40,3 +40,99 @@ export interface MembershipEvent {
 }
 
 export type TrainingEvent = StepEvent | EvalEvent | MembershipEvent;
+
+/** The run's settings as monitors show them (never the token). */
+export interface RunSettings {
+  readonly data: string;
+  readonly rows: number;
+  readonly features: number;
+  readonly trainRows: number;
+  readonly valRows: number;
+  readonly batchSize: number;
+  readonly lr: number;
+  readonly l2: number;
+  readonly seed: number;
+  readonly shuffle: boolean;
+  readonly standardize: boolean;
+  readonly valFraction: number;
+  readonly chunksPerBatch: number;
+  /** Workers the coordinator waited for before the first step. */
+  readonly workers: number;
+}
+
+/** Training begins (the workers have joined and the schedule is fixed). */
+export interface RunStartEvent {
+  readonly type: 'run';
+  readonly event: 'start';
+  readonly totalSteps: number;
+  /** First step this run computes: 0, or the checkpoint's step when resuming. */
+  readonly firstStep: number;
+  readonly epochs: number;
+  readonly stepsPerEpoch: number;
+  readonly config: RunSettings;
+  readonly time: number;
+}
+
+/** Training is over: `finished` after the last step, `failed` with the reason otherwise. */
+export interface RunEndEvent {
+  readonly type: 'run';
+  readonly event: 'end';
+  readonly outcome: 'finished' | 'failed';
+  /** Steps committed so far: the next step's number (the schedule's position, resumed runs included). */
+  readonly steps: number;
+  readonly reason: string | null;
+  readonly time: number;
+}
+
+export type RunEvent = RunStartEvent | RunEndEvent;
+
+/** What the loss stream carries (monitor socket, /events): the training events plus run start and end. */
+export type StreamEvent = TrainingEvent | RunEvent;
+
+/** One worker as monitors see it: its accepted parts, throughput and latency. */
+export interface WorkerSummary {
+  readonly workerId: number;
+  readonly address: string;
+  readonly connected: boolean;
+  /** Rows of accepted parts, over the run. */
+  readonly rows: number;
+  /** Rows per second over the last snapshot interval. */
+  readonly rowsPerSec: number;
+  /** Fraction of the last committed step's rows this worker computed, in [0, 1]. */
+  readonly share: number;
+  /** Smoothed time from the step's scatter to this worker's part, in ms. */
+  readonly latencyMs: number;
+  /** Its latency is well above the other workers' (see coordinator/worker-stats.ts). */
+  readonly straggler: boolean;
+  /** Time of its last accepted part (ms since the Unix epoch), or null. */
+  readonly lastSeen: number | null;
+  /** Times it left while training was running (disconnect, timeout, bad message). */
+  readonly failures: number;
+}
+
+/** Per-worker snapshot, sent to monitors a few times a second while something changes. */
+export interface WorkersEvent {
+  readonly type: 'workers';
+  readonly workers: readonly WorkerSummary[];
+  readonly time: number;
+}
+
+/** Opens every monitor session: `events` history messages follow (steps kept every `stepStride`-th), then live ones. */
+export interface HistoryNotice {
+  readonly type: 'history';
+  readonly events: number;
+  readonly stepStride: number;
+  /** Steps seen so far (history keeps a bounded sample of them). */
+  readonly stepsSeen: number;
+  readonly time: number;
+}
+
+/** `count` events were not sent to this monitor because it did not keep up. */
+export interface DroppedNotice {
+  readonly type: 'dropped';
+  readonly count: number;
+  readonly time: number;
+}
+
+/** Everything a monitor receives, one JSON object per WebSocket message or SSE `data:` line. */
+export type MonitorMessage = StreamEvent | WorkersEvent | HistoryNotice | DroppedNotice;

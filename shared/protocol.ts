@@ -37,14 +37,22 @@ export interface ReadyMessage {
 /**
  * Gradient parts for the chunks a step assigned. `sums` holds one vector of D + 2 float64 per
  * chunk, in the order of `chunks`: [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL]; `rows` the rows each
- * chunk covered.
+ * chunk covered. When `merged` (only in a run with reproducible off), `sums` is one vector: the
+ * worker's chunks already added together, which saves traffic but fixes no summation order.
  */
 export interface PartMessage {
   readonly kind: 'part';
   readonly step: number;
   readonly chunks: Uint32Array;
+  readonly merged: boolean;
   readonly sums: Float64Array;
   readonly rows: Uint32Array;
+}
+
+/** The worker is leaving on purpose (SIGTERM): it has answered everything it will answer. */
+export interface LeaveMessage {
+  readonly kind: 'leave';
+  readonly reason: string;
 }
 
 /** The worker cannot serve this run (e.g. its data file differs); it is about to close. */
@@ -53,7 +61,7 @@ export interface FailMessage {
   readonly message: string;
 }
 
-export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | FailMessage;
+export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | LeaveMessage | FailMessage;
 
 // ---- coordinator → worker ----
 
@@ -68,6 +76,8 @@ export interface WelcomeMessage {
   readonly features: number;
   readonly sha256: string;
   readonly schedule: ScheduleSpec;
+  /** false: workers send one merged vector per part (less traffic, order-dependent sums). */
+  readonly reproducible: boolean;
   readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array } | null;
 }
 
@@ -202,14 +212,18 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   part: (f, limits) => {
     const D = needFeatures('part', limits);
     const chunks = uint32s('part', f, 'chunks', 1, limits.maxChunks);
+    const merged = f.merged;
+    if (typeof merged !== 'boolean') throw new ProtocolError('part', 'merged', `expected a boolean, got ${describe(merged)}`);
     return {
       kind: 'part',
       step: integer('part', f, 'step', 0, MAX_STEP),
       chunks,
-      sums: float64s('part', f, 'sums', chunks.length * (D + 2)),
+      merged,
+      sums: float64s('part', f, 'sums', (merged ? 1 : chunks.length) * (D + 2)),
       rows: uint32s('part', f, 'rows', chunks.length, chunks.length),
     };
   },
+  leave: (f) => ({ kind: 'leave', reason: string('leave', f, 'reason', MAX_TEXT) }),
   fail: (f) => ({ kind: 'fail', message: string('fail', f, 'message', MAX_TEXT) }),
 };
 
@@ -230,6 +244,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
     const valFraction = finite('welcome', s, 'valFraction');
     if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
     if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
+    if (typeof f.reproducible !== 'boolean') throw new ProtocolError('welcome', 'reproducible', 'expected a boolean');
     return {
       kind: 'welcome',
       protocol: integer('welcome', f, 'protocol', 0, 65_535),
@@ -247,6 +262,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
         batchSize: integer('welcome', s, 'batchSize', 1, MAX_ROWS),
         chunksPerBatch: integer('welcome', s, 'chunksPerBatch', 1, 65_536),
       },
+      reproducible: f.reproducible,
       standardization: stats,
     };
   },

@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { readDataset } from '../shared/dataset.js';
 import { AuthError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
 import {
+  CLOSE_NORMAL,
   CLOSE_POLICY,
   type CoordinatorToWorker,
   decodeCoordinatorMessage,
@@ -28,6 +29,12 @@ export interface WorkerOptions {
   readonly dataPath: string | null;
   /** Give up when no coordinator could be reached for this long (first connect or reconnect). */
   readonly connectTimeoutMs: number;
+  /** Ping the coordinator this often; no pong by the next ping means the link is dead: reconnect. */
+  readonly heartbeatMs: number;
+  /** Extra CA certificate(s) to trust for wss:// (PEM), or null for the system's. */
+  readonly ca: Buffer | null;
+  /** Aborted on SIGTERM: answer what is being computed, say goodbye, return. */
+  readonly stop: AbortSignal;
   readonly log: (line: string) => void;
 }
 
@@ -46,9 +53,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   let giveUpAt = Date.now() + options.connectTimeoutMs;
   let backoffMs = FIRST_BACKOFF_MS;
   for (;;) {
+    if (options.stop.aborted) return;
     const end = await runSession(options);
     if (end.kind === 'stopped') {
-      options.log(`coordinator stopped this worker: ${end.reason}`);
+      options.log(end.reason);
       return;
     }
     if (end.wasWelcomed) {
@@ -59,7 +67,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     if (Date.now() >= giveUpAt) {
       throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${end.reason}) for ${options.connectTimeoutMs} ms`);
     }
-    await new Promise((resolve) => setTimeout(resolve, backoffMs));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, backoffMs * (0.5 + Math.random() / 2)); // jitter spreads reconnect storms
+      options.stop.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
   }
 }
@@ -67,7 +81,33 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
 /** One connection: resolves when it ends; rejects on a fatal error (bad token, wrong data). */
 function runSession(options: WorkerOptions): Promise<SessionEnd> {
   return new Promise<SessionEnd>((resolve, reject) => {
-    const socket = new WebSocket(options.url, { perMessageDeflate: false, maxPayload: MAX_MESSAGE_BYTES });
+    const socket = new WebSocket(options.url, {
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      ...(options.ca === null ? {} : { ca: options.ca }),
+    });
+    let isAlive = true;
+    const heartbeat = setInterval(() => {
+      if (!isAlive) {
+        options.log(`no heartbeat from the coordinator for ${options.heartbeatMs} ms`);
+        socket.terminate();
+        return;
+      }
+      isAlive = false;
+      if (socket.readyState === WebSocket.OPEN) socket.ping();
+    }, options.heartbeatMs);
+    socket.on('pong', () => {
+      isAlive = true;
+    });
+    const onStop = (): void => {
+      if (settled !== null) return;
+      settled = { kind: 'stopped', reason: 'stopped by SIGTERM after answering its last step' };
+      if (socket.readyState === WebSocket.OPEN) {
+        send({ kind: 'leave', reason: 'SIGTERM' });
+        socket.close(CLOSE_NORMAL, 'goodbye');
+      } else socket.terminate();
+    };
+    options.stop.addEventListener('abort', onStop);
     let limits = PRE_WELCOME_LIMITS;
     let computer: PartComputer | null = null;
     let settled: SessionEnd | Error | null = null;
@@ -84,6 +124,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: KERNEL_ID });
     });
     socket.on('message', (data, isBinary) => {
+      isAlive = true;
       if (settled !== null) return;
       let message: CoordinatorToWorker;
       try {
@@ -115,7 +156,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           send(computer.compute(message));
           return;
         case 'stop':
-          settled = { kind: 'stopped', reason: message.reason };
+          settled = { kind: 'stopped', reason: `coordinator stopped this worker: ${message.reason}` };
           socket.close();
           return;
         default:
@@ -126,6 +167,8 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       // The 'close' event follows and reports the end; the error text goes with it.
     });
     socket.on('close', (code, reasonBytes) => {
+      clearInterval(heartbeat);
+      options.stop.removeEventListener('abort', onStop);
       const reason = reasonBytes.toString() || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
       if (settled !== null) return resolve(settled);
@@ -151,7 +194,7 @@ function openDataset(welcome: WelcomeMessage, localPath: string | null): PartCom
     );
   }
   if (welcome.standardization !== null) applyStandardization(data.x, data.features, welcome.standardization);
-  return new PartComputer(data, welcome.schedule);
+  return new PartComputer(data, welcome.schedule, welcome.reproducible);
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

@@ -10,6 +10,8 @@ import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from
 export class PartComputer {
   private readonly data: Dataset;
   private readonly schedule: ScheduleSpec;
+  /** false: the chunks of a step are added together before sending (one vector per part). */
+  private readonly reproducible: boolean;
   private readonly train: Uint32Array;
   /** True when the training rows are all rows in file order: chunks are contiguous rows. */
   private readonly isIdentity: boolean;
@@ -17,9 +19,10 @@ export class PartComputer {
   private order: Uint32Array = new Uint32Array(0);
 
   /** `data` must already be standardized as the coordinator said. */
-  constructor(data: Dataset, schedule: ScheduleSpec) {
+  constructor(data: Dataset, schedule: ScheduleSpec, reproducible: boolean) {
     this.data = data;
     this.schedule = schedule;
+    this.reproducible = reproducible;
     this.train = splitRows(data.rows, schedule.valFraction, schedule.seed).train;
     this.isIdentity = !schedule.shuffle && this.train.length === data.rows;
   }
@@ -33,13 +36,15 @@ export class PartComputer {
     }
     const D = this.data.features;
     const width = D + 2;
-    const sums = new Float64Array(message.chunks.length * width);
+    const merged = !this.reproducible;
+    const sums = new Float64Array((merged ? 1 : message.chunks.length) * width);
     const rows = new Uint32Array(message.chunks.length);
     for (let i = 0; i < message.chunks.length; i++) {
       const c = message.chunks[i]!;
       const from = location.start + chunkStart(location.size, location.chunks, c);
       const to = location.start + chunkStart(location.size, location.chunks, c + 1);
-      sums[i * width + D + 1] = accumulateGradient(
+      const offset = merged ? 0 : i * width;
+      sums[offset + D + 1]! += accumulateGradient(
         this.data.x,
         this.data.y,
         D,
@@ -49,10 +54,10 @@ export class PartComputer {
         message.w,
         message.b,
         sums,
-        i * width,
+        offset,
       );
       rows[i] = to - from;
     }
-    return { kind: 'part', step: message.step, chunks: message.chunks, sums, rows };
+    return { kind: 'part', step: message.step, chunks: message.chunks, merged, sums, rows };
   }
 }

@@ -97,7 +97,9 @@ describe('the coordinator', () => {
       rawPeer(port as string, (socket) => socket.send('{"kind":"hello"}')),
       // A part before the handshake.
       rawPeer(port as string, (socket) =>
-        socket.send(encodeMessage({ kind: 'part', step: 0, chunks: Uint32Array.from([0]), sums: new Float64Array(6), rows: Uint32Array.from([1]) })),
+        socket.send(
+          encodeMessage({ kind: 'part', step: 0, chunks: Uint32Array.from([0]), merged: false, sums: new Float64Array(6), rows: Uint32Array.from([1]) }),
+        ),
       ),
       // Another protocol version.
       rawPeer(port as string, (socket) => socket.send(encodeMessage({ kind: 'hello', protocol: 99, token: TOKEN, node: process.version, kernel: KERNEL_ID }))),
@@ -106,7 +108,14 @@ describe('the coordinator', () => {
         socket.send(hello);
         socket.once('message', () => {
           socket.send(
-            encodeMessage({ kind: 'part', step: 1, chunks: Uint32Array.from([0]), sums: new Float64Array(3).fill(Number.NaN), rows: Uint32Array.from([1]) }),
+            encodeMessage({
+              kind: 'part',
+              step: 1,
+              chunks: Uint32Array.from([0]),
+              merged: false,
+              sums: new Float64Array(3).fill(Number.NaN),
+              rows: Uint32Array.from([1]),
+            }),
           );
         });
       }),

@@ -78,7 +78,7 @@ describe('dpt train', () => {
 describe('a coordinator with remote workers', () => {
   const longRun = referenceTrain(data.X, data.Y, { ...OPTIONS, epochs: 150 });
 
-  async function runWithFault(fault: 'SIGKILL' | 'SIGSTOP'): Promise<void> {
+  async function runWithFault(fault: 'SIGKILL' | 'SIGSTOP', extraFlags: string[], expectedLog: RegExp): Promise<void> {
     const out = join(directory.path, `model-${fault}.json`);
     const token = 'fault-test-token';
     const coordinator = startCli([
@@ -94,6 +94,7 @@ describe('a coordinator with remote workers', () => {
       token,
       '--step-timeout',
       '1000',
+      ...extraFlags,
     ]);
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', token]));
@@ -103,13 +104,16 @@ describe('a coordinator with remote workers', () => {
     process.kill(victim.pid, fault);
     const { code } = await coordinator.exited();
     expect(code, coordinator.stderr()).toBe(0);
-    expect(coordinator.stderr()).toMatch(fault === 'SIGKILL' ? /worker \d+ left: disconnected/ : /worker \d+ left: no part for step \d+ within 1000 ms/);
-    expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\) of step \d+/);
+    expect(coordinator.stderr()).toMatch(expectedLog);
     const model = readModel(out);
     expect(maxAbsDifference(model.weights, longRun.w)).toBeLessThanOrEqual(1e-9);
     expect(Math.abs(model.bias - longRun.b)).toBeLessThanOrEqual(1e-9);
   }
 
-  it('finishes with the reference model when a worker is killed mid-training', () => runWithFault('SIGKILL'));
-  it('drops a frozen worker after --step-timeout and still matches the reference', () => runWithFault('SIGSTOP'));
+  it('finishes with the reference model when a worker is killed mid-training', () =>
+    runWithFault('SIGKILL', [], /worker \d+ left: disconnected/));
+  it('gives a frozen worker’s chunks to idle workers (backup tasks) and still matches the reference', () =>
+    runWithFault('SIGSTOP', [], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
+  it('without backups, drops a frozen worker after --step-timeout and still matches the reference', () =>
+    runWithFault('SIGSTOP', ['--backup-factor', '0'], /worker \d+ left: no part for step \d+ within 1000 ms[\s\S]*recomputing \d+ chunk\(s\)/));
 });

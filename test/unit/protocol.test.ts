@@ -7,7 +7,14 @@ const LIMITS: Limits = { features: 3, maxChunks: 4 };
 // An independent encoder, so malformed messages can be built field by field.
 const raw = new Packr({ moreTypes: true, useRecords: false });
 
-const goodPart = { kind: 'part', step: 5, chunks: Uint32Array.from([1, 2]), sums: new Float64Array(10).fill(0.5), rows: Uint32Array.from([3, 3]) };
+const goodPart = {
+  kind: 'part',
+  step: 5,
+  chunks: Uint32Array.from([1, 2]),
+  merged: false,
+  sums: new Float64Array(10).fill(0.5),
+  rows: Uint32Array.from([3, 3]),
+};
 
 function protocolError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolError {
   try {
@@ -21,10 +28,10 @@ function protocolError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolErro
 
 describe('the protocol codec', () => {
   it('round-trips a part with its typed arrays as raw binary', () => {
-    const bytes = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, sums: goodPart.sums, rows: goodPart.rows });
+    const bytes = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, merged: false, sums: goodPart.sums, rows: goodPart.rows });
     // The float64 values travel as their raw little-endian bytes, not as msgpack numbers.
     const sums = Float64Array.from({ length: 10 }, (_, i) => i / 7);
-    const withRawSums = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, sums, rows: goodPart.rows });
+    const withRawSums = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, merged: false, sums, rows: goodPart.rows });
     expect(withRawSums.includes(Buffer.from(sums.buffer))).toBe(true);
     const message = decodeWorkerMessage(bytes, LIMITS);
     expect(message.kind).toBe('part');
