@@ -1,0 +1,43 @@
+// A scripted peer that speaks the worker protocol, for hostile and fault-injection tests: it
+// authenticates, reports the dataset the welcome names as ready, then answers each step with
+// whatever the test's script says (a wrong part, NaN, a replay, half a frame, nothing).
+
+import WebSocket from 'ws';
+import { decodeCoordinatorMessage, encodeMessage, KERNEL_ID, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
+
+export interface FakeWorker {
+  readonly socket: WebSocket;
+  readonly welcome: Promise<WelcomeMessage>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+}
+
+/** `onStep` returns the bytes to send (or null to stay silent); it may also act on the socket itself. */
+export function startFakeWorker(
+  url: string,
+  token: string,
+  onStep: (step: StepMessage, welcome: WelcomeMessage, socket: WebSocket) => Buffer | null,
+): FakeWorker {
+  const socket = new WebSocket(url, { perMessageDeflate: false });
+  let welcomed: WelcomeMessage | null = null;
+  let resolveWelcome: (message: WelcomeMessage) => void = () => undefined;
+  const welcome = new Promise<WelcomeMessage>((resolve) => {
+    resolveWelcome = resolve;
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+  socket.on('error', () => undefined); // the close event reports the outcome
+  socket.on('open', () => socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: KERNEL_ID })));
+  socket.on('message', (data: Buffer) => {
+    const message = decodeCoordinatorMessage(data, { features: welcomed?.features ?? null, maxChunks: 65_536 });
+    if (message.kind === 'welcome') {
+      welcomed = message;
+      socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
+      resolveWelcome(message);
+    } else if (message.kind === 'step' && welcomed !== null) {
+      const reply = onStep(message, welcomed, socket);
+      if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);
+    }
+  });
+  return { socket, welcome, closed };
+}

@@ -1,0 +1,88 @@
+// The same bits on any cluster (DESIGN.md invariant 6): the model and the loss stream do not
+// depend on the number of workers, the arrival order of parts, or the faults on the way.
+
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { modelHash, stepLosses } from '../helpers/model-hash.js';
+
+const directory = temporaryDirectory();
+afterAll(() => {
+  killAll();
+  directory.remove();
+});
+
+// Shuffled, standardized, with a validation split, and a batch size that divides neither the
+// rows nor most worker counts: every path of the schedule is on.
+const FLAGS = ['--data', 'data/breast_cancer.csv', '--epochs', '3', '--batch-size', '50', '--lr', '0.3', '--l2', '0.001', '--val-split', '0.1', '--seed', '7'];
+
+async function train(name: string, workers: number, extra: string[] = []): Promise<{ hash: string; losses: number[] }> {
+  const out = join(directory.path, `${name}.json`);
+  const metrics = join(directory.path, `${name}.jsonl`);
+  const result = await runCli(['train', ...FLAGS, '--workers', String(workers), '--out', out, '--metrics', metrics, ...extra], {}, 120_000);
+  expect(result.code, result.stderr).toBe(0);
+  return { hash: modelHash(out), losses: stepLosses(metrics) };
+}
+
+describe('a reproducible run', () => {
+  it('gives bit-identical weights and loss streams with 1, 2, 3, 5 and 8 workers', async () => {
+    const runs = [];
+    for (const workers of [1, 2, 3, 5, 8]) runs.push(await train(`w${workers}`, workers));
+    const [first, ...others] = runs;
+    if (first === undefined) throw new Error('no run');
+    expect(first.losses).toHaveLength(3 * Math.ceil(512 / 50));
+    for (const run of others) {
+      expect(run.hash).toBe(first.hash);
+      expect(run.losses).toEqual(first.losses); // toEqual on numbers is exact (Object.is per value)
+    }
+  });
+
+  it('changes when the data order changes (the hash is not blind)', async () => {
+    const base = await train('seed7', 2);
+    const other = await train('seed8', 2, ['--seed', '8']);
+    expect(other.hash).not.toBe(base.hash);
+  });
+
+  it('is the same with a worker killed or frozen mid-run', async () => {
+    const reference = await train('fault-free', 3, ['--epochs', '60']);
+    for (const fault of ['SIGKILL', 'SIGSTOP'] as const) {
+      const out = join(directory.path, `fault-${fault}.json`);
+      const metrics = join(directory.path, `fault-${fault}.jsonl`);
+      const token = 'reproducible';
+      const coordinator = startCli([
+        'coordinator',
+        ...FLAGS,
+        '--epochs',
+        '60',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--workers',
+        '3',
+        '--token',
+        token,
+        '--step-timeout',
+        '2000',
+        '--out',
+        out,
+        '--metrics',
+        metrics,
+      ]);
+      const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+      const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', token]));
+      await coordinator.waitForLine(/epoch 10\/60/);
+      process.kill((workers[0] ?? coordinator).pid, fault);
+      expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
+      expect(modelHash(out)).toBe(reference.hash);
+      expect(stepLosses(metrics)).toEqual(reference.losses);
+    }
+  });
+
+  it('without --reproducible still matches closely, through merged parts', async () => {
+    const exact = await train('exact', 3);
+    const merged = await train('merged', 3, ['--no-reproducible']);
+    expect(merged.losses).toHaveLength(exact.losses.length);
+    for (const [i, loss] of exact.losses.entries()) expect(Math.abs(loss - (merged.losses[i] as number))).toBeLessThan(1e-9);
+  });
+});
