@@ -95,7 +95,7 @@ export class WorkerConnection {
 
   close(code: number, reason: string): void {
     if (this.state === 'closed') return;
-    this.socket.close(code, reason.slice(0, 120));
+    this.socket.close(code, closeReason(reason));
     // A peer that ignores the close handshake is cut off; its 'close' event still fires.
     setTimeout(() => this.socket.terminate(), 1000).unref();
   }
@@ -326,4 +326,11 @@ function toBytes(data: RawData): Uint8Array {
 
 function nodeMajor(version: string): string {
   return /^v?(\d+)\./.exec(version)?.[1] ?? version;
+}
+
+/** A WebSocket close reason is at most 123 bytes of UTF-8: cut on a character boundary. */
+function closeReason(reason: string): string {
+  let text = reason;
+  while (Buffer.byteLength(text) > 123) text = text.slice(0, -1);
+  return text;
 }

@@ -163,13 +163,15 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           unhandledKind(message);
       }
     });
-    socket.on('error', () => {
+    let lastError = '';
+    socket.on('error', (error) => {
       // The 'close' event follows and reports the end; the error text goes with it.
+      lastError = error.message;
     });
     socket.on('close', (code, reasonBytes) => {
       clearInterval(heartbeat);
       options.stop.removeEventListener('abort', onStop);
-      const reason = reasonBytes.toString() || `connection closed (${code})`;
+      const reason = reasonBytes.toString() || lastError || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
       if (settled !== null) return resolve(settled);
       if (code === CLOSE_POLICY && computer === null) {
