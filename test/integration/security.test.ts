@@ -207,7 +207,6 @@ describe('hostile input during a real training', () => {
       random = (Math.imul(random, 1_103_515_245) + 12_345) >>> 0;
       return random % n;
     };
-    const hello = encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: KERNEL_ID });
     const validPart = encodeMessage({
       kind: 'part',
       step: 0,
