@@ -1,5 +1,5 @@
-// Runs a coordinator from a resolved config: loads and standardizes the data, listens, waits
-// for workers, trains, and writes the model file. The public entry the CLI and tests share.
+// Runs a coordinator from a resolved config: reads the data file's shape, listens, waits for
+// workers, trains, and writes the model file. The public entry the CLI and tests share.
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -8,13 +8,15 @@ import { readDataset } from '../shared/dataset.js';
 import { CheckpointError, ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
+import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { KERNEL_ID, PROTOCOL_VERSION } from '../shared/protocol.js';
 import { batchesPerEpoch, splitRows } from '../shared/schedule.js';
-import { applyStandardization, computeStandardization, type Standardization } from '../shared/standardize.js';
+import type { Standardization } from '../shared/standardize.js';
 import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type CoordinatorConfig, isLoopback } from './config.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
+import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
 import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
 
@@ -39,9 +41,6 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   if (split.train.length === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
   if (config.valFraction > 0 && split.validation.length === 0)
     throw new ConfigError(`the validation split ${config.valFraction} of ${dataset.rows} rows holds out no row`);
-  const stats = config.standardize ? computeStandardization(dataset.x, dataset.features, split.train) : null;
-  const x = dataset.x;
-  if (stats !== null) applyStandardization(x, dataset.features, stats);
 
   // A coordinator reachable from other hosts never runs without a token.
   let token = config.token;
@@ -83,8 +82,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     monitoring.publish(event);
     hooks.onEvent?.(event);
   };
-  const trainer = new Trainer(config, { x, y: dataset.y, D: dataset.features, split }, start, emit, log);
-  trainer.setPartListener(monitoring.partAccepted);
+  const shape = { D: dataset.features, trainRows: split.train.length, validationRows: split.validation.length };
+  const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), dataset.features + 2, emit, log);
+  scatter.setPartListener(monitoring.partAccepted);
+  const trainer = new Trainer(config, shape, start, scatter, emit);
   const checkpointPath = config.checkpointPath;
   if (checkpointPath !== null) {
     trainer.setCommitListener((state) => {
@@ -114,9 +115,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           chunksPerBatch: config.chunksPerBatch,
         },
         reproducible: config.reproducible,
-        standardization: stats,
+        // Sent once the statistics pass has computed it (WorkerServer.setStandardization).
+        standardization: null,
       },
-      limits: { features: dataset.features, maxChunks: config.chunksPerBatch },
+      limits: { features: dataset.features, maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS) },
       helloTimeoutMs: config.handshakeTimeoutMs,
       readyTimeoutMs: 10 * 60_000,
       maxPendingHandshakes: config.maxPendingHandshakes,
@@ -126,19 +128,24 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       status: () => trainer.status(),
       routes: monitoring.routes,
     },
-    trainer,
+    scatter,
   );
+  scatter.attach(server);
   trainer.attach(server);
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   hooks.onListening?.(`${config.tlsCertPath === null ? 'ws' : 'wss'}://${host}:${server.port}`, server.port, token);
   log(`dashboard ${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/ (loss stream: /monitor, /events; Prometheus: /metrics)`);
   try {
-    await trainer.waitForWorkers();
+    await scatter.waitForWorkers(config.workers);
     hooks.onStart?.(trainer.totalSteps);
-    const shape = { rows: dataset.rows, features: dataset.features, trainRows: split.train.length, valRows: split.validation.length };
-    monitoring.started(config, shape, trainer.totalSteps, start.step);
+    monitoring.started(
+      config,
+      { rows: dataset.rows, features: dataset.features, trainRows: split.train.length, valRows: split.validation.length },
+      trainer.totalSteps,
+      start.step,
+    );
     const result = await trainer.run();
-    const model = buildModelFile(config, dataset, stats, split.train.length, split.validation.length, result);
+    const model = buildModelFile(config, dataset, result.standardization, split.train.length, split.validation.length, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);
     await server.close('training finished');
@@ -148,10 +155,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     await server.close('training failed');
     // The last good model survives a failed run (e.g. a divergent update).
     if (config.outPath !== null && trainer.totalSteps > 0) {
-      const { w, b } = trainer.model();
+      const { w, b, standardization } = trainer.model();
       writeModelFile(
         config.outPath,
-        buildModelFile(config, dataset, stats, split.train.length, split.validation.length, {
+        buildModelFile(config, dataset, standardization, split.train.length, split.validation.length, {
           w,
           b,
           steps: 0,
@@ -159,6 +166,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           lastEval: null,
           wallMs: 0,
           rowsProcessed: 0,
+          standardization,
         }),
       );
     }

@@ -18,6 +18,7 @@ import {
   type Limits,
   maxPartBytes,
   type PartMessage,
+  type PassPartMessage,
   PROTOCOL_VERSION,
   unhandledKind,
   type WelcomeMessage,
@@ -29,6 +30,7 @@ export interface WorkerListener {
   workerReady(worker: WorkerConnection): void;
   workerLost(worker: WorkerConnection, reason: string): void;
   part(worker: WorkerConnection, message: PartMessage): void;
+  passPart(worker: WorkerConnection, message: PassPartMessage): void;
 }
 
 /** Extra endpoints mounted on the coordinator's port (the monitoring surface). */
@@ -117,6 +119,7 @@ export class WorkerServer {
   private readonly workers = new Map<number, WorkerConnection>();
   private readonly tokenMatches: (candidate: string) => boolean;
   private nextId = 1;
+  private welcome: Omit<WelcomeMessage, 'workerId'>;
   private readonly heartbeat: NodeJS.Timeout;
 
   private constructor(http: Server, wss: WebSocketServer, options: ServerOptions, listener: WorkerListener) {
@@ -124,6 +127,7 @@ export class WorkerServer {
     this.wss = wss;
     this.options = options;
     this.listener = listener;
+    this.welcome = options.welcome;
     this.tokenMatches = createTokenCheck(options.token);
     http.on('request', (request, response) => this.httpOnRequest(request, response));
     http.on('upgrade', (request, socket, head) => {
@@ -209,6 +213,17 @@ export class WorkerServer {
     } else reply(404, { error: `no such endpoint: ${url.pathname}` });
   }
 
+  /**
+   * From now on every worker applies this standardization: those connected get it now (a worker
+   * still loading gets it after its welcome, in order), those that join later in their welcome.
+   */
+  setStandardization(stats: { readonly mean: Float64Array; readonly std: Float64Array }): void {
+    this.welcome = { ...this.welcome, standardization: { mean: stats.mean, std: stats.std } };
+    for (const worker of this.workers.values()) {
+      if (worker.state === 'loading' || worker.state === 'ready') worker.send({ kind: 'standardize', mean: stats.mean, std: stats.std });
+    }
+  }
+
   /** Drops a worker (timed out or misbehaving); the listener hears workerLost once. */
   drop(worker: WorkerConnection, reason: string): void {
     worker.close(CLOSE_POLICY, reason);
@@ -267,13 +282,13 @@ export class WorkerServer {
           throw new ProtocolError('hello', 'node', `runs Node.js ${message.node}; this run needs major version ${nodeMajor(process.version)} on every worker`);
         }
         worker.state = 'loading';
-        worker.send({ ...this.options.welcome, workerId: worker.id });
+        worker.send({ ...this.welcome, workerId: worker.id });
         onWelcomed();
         return;
       }
       case 'ready': {
         if (worker.state !== 'loading') throw new ProtocolError('ready', 'kind', 'not expected now');
-        const w = this.options.welcome;
+        const w = this.welcome;
         if (message.rows !== w.rows || message.features !== w.features || message.sha256 !== w.sha256) {
           throw new ProtocolError(
             'ready',
@@ -289,6 +304,10 @@ export class WorkerServer {
       case 'part':
         if (worker.state !== 'ready') throw new ProtocolError('part', 'kind', 'sent before the worker was ready');
         this.listener.part(worker, message);
+        return;
+      case 'passPart':
+        if (worker.state !== 'ready') throw new ProtocolError('passPart', 'kind', 'sent before the worker was ready');
+        this.listener.passPart(worker, message);
         return;
       case 'leave':
         this.options.log(`worker ${worker.id} is leaving: ${message.reason}`);

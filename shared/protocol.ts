@@ -4,6 +4,7 @@
 
 import { Packr } from 'msgpackr';
 import { ProtocolError } from './errors.js';
+import { MAX_PASS_BLOCKS, passWidth } from './passes.js';
 import type { ScheduleSpec } from './schedule.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -61,7 +62,19 @@ export interface FailMessage {
   readonly message: string;
 }
 
-export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | LeaveMessage | FailMessage;
+/**
+ * Results of a pass over fixed blocks of rows, in the order of `blocks`; `sums` holds
+ * passWidth(purpose, D) float64 per block (see shared/passes.ts), `rows` the rows of each block.
+ */
+export interface PassPartMessage {
+  readonly kind: 'passPart';
+  readonly job: number;
+  readonly blocks: Uint32Array;
+  readonly sums: Float64Array;
+  readonly rows: Uint32Array;
+}
+
+export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | PassPartMessage | LeaveMessage | FailMessage;
 
 // ---- coordinator → worker ----
 
@@ -95,7 +108,32 @@ export interface StopMessage {
   readonly reason: string;
 }
 
-export type CoordinatorToWorker = WelcomeMessage | StepMessage | StopMessage;
+export type PassPurpose = 'stats' | 'eval';
+export type RowSet = 'train' | 'validation';
+
+/**
+ * A pass over the blocks of a row set that is not a training step: feature statistics of the
+ * raw rows (stats) or loss and accuracy with w and b (eval). Blocks are fixed by the schedule
+ * (shared/passes.ts), so the merged result does not depend on the workers.
+ */
+export interface PassMessage {
+  readonly kind: 'pass';
+  readonly job: number;
+  readonly purpose: PassPurpose;
+  readonly set: RowSet;
+  readonly blocks: Uint32Array;
+  readonly w: Float64Array;
+  readonly b: number;
+}
+
+/** The standardization every worker applies to its rows from now on. */
+export interface StandardizeMessage {
+  readonly kind: 'standardize';
+  readonly mean: Float64Array;
+  readonly std: Float64Array;
+}
+
+export type CoordinatorToWorker = WelcomeMessage | StepMessage | PassMessage | StandardizeMessage | StopMessage;
 
 /** Exhaustiveness check for a switch on a message kind: a new kind breaks the build. */
 export function unhandledKind(message: never): never {
@@ -223,6 +261,22 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
       rows: uint32s('part', f, 'rows', chunks.length, chunks.length),
     };
   },
+  passPart: (f, limits) => {
+    const D = needFeatures('passPart', limits);
+    const blocks = uint32s('passPart', f, 'blocks', 1, MAX_PASS_BLOCKS);
+    const width = Math.max(passWidth('stats', D), passWidth('eval', D));
+    const sums = f.sums;
+    if (!(sums instanceof Float64Array) || (sums.length !== blocks.length * passWidth('stats', D) && sums.length !== blocks.length * passWidth('eval', D))) {
+      throw new ProtocolError('passPart', 'sums', `expected a Float64Array of ${blocks.length} × a pass width (at most ${width})`);
+    }
+    return {
+      kind: 'passPart',
+      job: integer('passPart', f, 'job', 0, MAX_STEP),
+      blocks,
+      sums: float64s('passPart', f, 'sums', sums.length),
+      rows: uint32s('passPart', f, 'rows', blocks.length, blocks.length),
+    };
+  },
   leave: (f) => ({ kind: 'leave', reason: string('leave', f, 'reason', MAX_TEXT) }),
   fail: (f) => ({ kind: 'fail', message: string('fail', f, 'message', MAX_TEXT) }),
 };
@@ -273,6 +327,27 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
     w: float64s('step', f, 'w', needFeatures('step', limits)),
     b: finite('step', f, 'b'),
   }),
+  pass: (f, limits) => {
+    const purpose = f.purpose;
+    if (purpose !== 'stats' && purpose !== 'eval') throw new ProtocolError('pass', 'purpose', "expected 'stats' or 'eval'");
+    const set = f.set;
+    if (set !== 'train' && set !== 'validation') throw new ProtocolError('pass', 'set', "expected 'train' or 'validation'");
+    return {
+      kind: 'pass',
+      job: integer('pass', f, 'job', 0, MAX_STEP),
+      purpose,
+      set,
+      blocks: uint32s('pass', f, 'blocks', 1, MAX_PASS_BLOCKS),
+      w: float64s('pass', f, 'w', needFeatures('pass', limits)),
+      b: finite('pass', f, 'b'),
+    };
+  },
+  standardize: (f, limits) => {
+    const D = needFeatures('standardize', limits);
+    const std = float64s('standardize', f, 'std', D);
+    if (std.some((s) => !(s > 0))) throw new ProtocolError('standardize', 'std', 'expected positive values');
+    return { kind: 'standardize', mean: float64s('standardize', f, 'mean', D), std };
+  },
   stop: (f) => ({ kind: 'stop', reason: string('stop', f, 'reason', MAX_TEXT) }),
 };
 
@@ -296,9 +371,9 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits: Limits): Coo
   return coordinatorChecks[kind](fields, limits);
 }
 
-/** Largest encoded part for D features and up to maxChunks chunks, for ws maxPayload. */
+/** Largest encoded part (or pass part) for D features and up to maxChunks units, for ws maxPayload. */
 export function maxPartBytes(features: number, maxChunks: number): number {
-  return 4096 + maxChunks * ((features + 2) * 8 + 8);
+  return 4096 + maxChunks * (Math.max(features + 2, passWidth('stats', features)) * 8 + 8);
 }
 
 /** Largest encoded coordinator message for D features (the welcome carries 2·D statistics). */

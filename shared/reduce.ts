@@ -42,6 +42,11 @@ export class ChunkParts {
     return true;
   }
 
+  /** Copies the parts of chunks 0 … chunks−1, in chunk order, into `out` (chunks × width). */
+  copyOut(out: Float64Array): void {
+    out.set(this.sums.subarray(0, this.chunks * this.width));
+  }
+
   /** Adds every chunk's part in chunk-id order into `out` (overwritten, `width` values). */
   reduce(out: Float64Array): void {
     sumChunksInOrder(this.sums, this.chunks, this.width, out);

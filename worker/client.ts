@@ -5,6 +5,7 @@
 import { WebSocket } from 'ws';
 import { readDataset } from '../shared/dataset.js';
 import { AuthError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY,
@@ -144,7 +145,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
             fail(error, 'cannot serve this run');
             return;
           }
-          limits = { features: message.features, maxChunks: message.schedule.chunksPerBatch };
+          limits = { features: message.features, maxChunks: Math.max(message.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
           options.log(`worker ${message.workerId}: ${message.rows} rows × ${message.features} features ready`);
           send({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 });
           return;
@@ -154,6 +155,20 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
             return;
           }
           send(computer.compute(message));
+          return;
+        case 'pass':
+          if (computer === null) {
+            fail(new ProtocolError('pass', 'kind', 'received before the welcome'), 'protocol violation');
+            return;
+          }
+          send(computer.computePass(message));
+          return;
+        case 'standardize':
+          if (computer === null) {
+            fail(new ProtocolError('standardize', 'kind', 'received before the welcome'), 'protocol violation');
+            return;
+          }
+          computer.standardize(message);
           return;
         case 'stop':
           settled = { kind: 'stopped', reason: `coordinator stopped this worker: ${message.reason}` };

@@ -1,9 +1,12 @@
 // A scripted peer that speaks the worker protocol, for hostile and fault-injection tests: it
-// authenticates, reports the dataset the welcome names as ready, then answers each step with
-// whatever the test's script says (a wrong part, NaN, a replay, half a frame, nothing).
+// authenticates, opens the dataset the welcome names, answers data passes honestly (with the
+// worker's own code), then answers each training step with whatever the test's script says
+// (a wrong part, NaN, a replay, half a frame, nothing).
 
 import WebSocket from 'ws';
+import { readDataset } from '../../shared/dataset.js';
 import { decodeCoordinatorMessage, encodeMessage, KERNEL_ID, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
+import { PartComputer } from '../../worker/compute.js';
 
 export interface FakeWorker {
   readonly socket: WebSocket;
@@ -19,6 +22,7 @@ export function startFakeWorker(
 ): FakeWorker {
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let welcomed: WelcomeMessage | null = null;
+  let computer: PartComputer | null = null;
   let resolveWelcome: (message: WelcomeMessage) => void = () => undefined;
   const welcome = new Promise<WelcomeMessage>((resolve) => {
     resolveWelcome = resolve;
@@ -32,8 +36,14 @@ export function startFakeWorker(
     const message = decodeCoordinatorMessage(data, { features: welcomed?.features ?? null, maxChunks: 65_536 });
     if (message.kind === 'welcome') {
       welcomed = message;
+      computer = new PartComputer(readDataset(message.dataPath, { labelColumn: message.labelColumn ?? undefined }), message.schedule, message.reproducible);
+      if (message.standardization !== null) computer.standardize(message.standardization);
       socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       resolveWelcome(message);
+    } else if (message.kind === 'pass' && computer !== null) {
+      socket.send(encodeMessage(computer.computePass(message)));
+    } else if (message.kind === 'standardize' && computer !== null) {
+      computer.standardize(message);
     } else if (message.kind === 'step' && welcomed !== null) {
       const reply = onStep(message, welcomed, socket);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);

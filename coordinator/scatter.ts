@@ -1,0 +1,337 @@
+// Scatter and gather of one job at a time (a training step or a data pass) over the ready
+// workers: assigns the job's units (chunks or blocks) in contiguous even shares, keeps the first
+// copy of each unit's part, recomputes what a lost worker owed, backs up stragglers, drops
+// workers past the step timeout, and waits (bounded) when no worker is left. It knows nothing
+// of what the units compute; the trainer does.
+
+import { NoWorkersError, ProtocolError } from '../shared/errors.js';
+import type { TrainingEvent } from '../shared/events.js';
+import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
+import type { ChunkParts } from '../shared/reduce.js';
+import type { CoordinatorConfig } from './config.js';
+import type { WorkerConnection, WorkerListener, WorkerServer } from './server.js';
+
+/** A unit of work to scatter: `units` units, each with a known row count and a part width. */
+export interface JobSpec {
+  readonly kind: 'step' | 'pass';
+  /** The step number for steps, a pass number for passes: parts must name it. */
+  readonly id: number;
+  readonly units: number;
+  readonly parts: ChunkParts;
+  /** Rows unit `unit` covers (each part's row counts are checked against it). */
+  unitRows(unit: number): number;
+  /** Sends `units` of this job to `worker`. */
+  send(worker: WorkerConnection, units: number[]): void;
+  /** Steps only: whether parts arrive merged (reproducible off). */
+  readonly merged: boolean;
+  /** A short name for log lines: "step 12", "stats pass". */
+  readonly label: string;
+}
+
+/** A finished job: who contributed and how many rows its accepted parts covered. */
+export interface JobResult {
+  readonly contributors: number;
+  readonly rowsAccounted: number;
+}
+
+interface JobInFlight {
+  readonly spec: JobSpec;
+  readonly startedAt: number;
+  readonly contributors: Set<number>;
+  rowsAccounted: number;
+  deadline: NodeJS.Timeout | undefined;
+  backupTimer: NodeJS.Timeout | undefined;
+  waitingSince: number | null;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const NOBODY = -1;
+/** Backups are not worth launching for jobs shorter than this. */
+const MIN_BACKUP_DELAY_MS = 20;
+
+export class Scatter implements WorkerListener {
+  private readonly config: CoordinatorConfig;
+  private readonly emit: (event: TrainingEvent) => void;
+  private readonly log: (line: string) => void;
+  private server: WorkerServer | null = null;
+  /** Worker id each unit of the job in flight is assigned to, or NOBODY. */
+  private readonly owner: Int32Array;
+  /** Worker id computing a backup copy of each unit, or NOBODY. */
+  private readonly backup: Int32Array;
+  /** Job messages sent to each worker and not yet answered: a worker with some is busy. */
+  private readonly outstanding = new Map<number, number>();
+  private job: JobInFlight | null = null;
+  private joinWaiter: (() => void) | null = null;
+  private isFinished = false;
+  private onPartAccepted: (workerId: number, rows: number) => void = () => undefined;
+  /** D + 2 zeros: the other chunks of a merged part. */
+  private readonly zeros: Float64Array;
+
+  constructor(config: CoordinatorConfig, maxUnits: number, maxWidth: number, emit: (event: TrainingEvent) => void, log: (line: string) => void) {
+    this.config = config;
+    this.emit = emit;
+    this.log = log;
+    this.owner = new Int32Array(maxUnits);
+    this.backup = new Int32Array(maxUnits);
+    this.zeros = new Float64Array(maxWidth);
+  }
+
+  attach(server: WorkerServer): void {
+    this.server = server;
+  }
+
+  /** Called for each accepted part with the worker's id and the rows it added; on the hot path, so it must not allocate. */
+  setPartListener(listener: (workerId: number, rows: number) => void): void {
+    this.onPartAccepted = listener;
+  }
+
+  /** After this, departures are no longer news (the coordinator is closing the connections). */
+  finish(): void {
+    this.isFinished = true;
+  }
+
+  /** Waits until `wanted` workers are ready, bounded by the join timeout. */
+  async waitForWorkers(wanted: number): Promise<void> {
+    const server = this.requireServer();
+    if (server.readyWorkers().length >= wanted) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.joinWaiter = null;
+        reject(new NoWorkersError(`only ${server.readyWorkers().length} of ${wanted} workers joined within ${this.config.joinTimeoutMs} ms`));
+      }, this.config.joinTimeoutMs);
+      this.joinWaiter = () => {
+        if (server.readyWorkers().length < wanted) return;
+        clearTimeout(timer);
+        this.joinWaiter = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Scatters `spec` and resolves once every unit's part is in. */
+  run(spec: JobSpec): Promise<JobResult> {
+    spec.parts.reset(spec.units);
+    this.owner.fill(NOBODY, 0, spec.units);
+    this.backup.fill(NOBODY, 0, spec.units);
+    return new Promise<JobResult>((resolve, reject) => {
+      const job: JobInFlight = {
+        spec,
+        startedAt: performance.now(),
+        contributors: new Set(),
+        rowsAccounted: 0,
+        deadline: undefined,
+        backupTimer: undefined,
+        waitingSince: null,
+        resolve: () => {
+          clearTimeout(job.deadline);
+          clearTimeout(job.backupTimer);
+          this.job = null;
+          resolve({ contributors: job.contributors.size, rowsAccounted: job.rowsAccounted });
+        },
+        reject: (error) => {
+          clearTimeout(job.deadline);
+          clearTimeout(job.backupTimer);
+          this.job = null;
+          reject(error);
+        },
+      };
+      this.job = job;
+      this.assignUnowned();
+    });
+  }
+
+  /**
+   * Assigns every pending unit without an owner to the ready workers in contiguous, even
+   * shares. Idle workers are preferred: a straggler still busy with an old job is skipped.
+   */
+  private assignUnowned(): void {
+    const job = this.job;
+    if (job === null) return;
+    const { spec } = job;
+    const unowned: number[] = [];
+    for (let u = 0; u < spec.units; u++) {
+      if (!spec.parts.has(u) && this.owner[u] === NOBODY) unowned.push(u);
+    }
+    if (unowned.length === 0) return;
+    const ready = this.requireServer().readyWorkers();
+    if (ready.length === 0) {
+      this.waitForRejoin(job);
+      return;
+    }
+    const idle = ready.filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
+    const workers = idle.length > 0 ? idle : ready;
+    job.waitingSince = null;
+    const shares = Math.min(workers.length, unowned.length);
+    for (let i = 0; i < shares; i++) {
+      const worker = workers[i]!; // i < shares <= workers.length
+      const mine = unowned.slice(Math.floor((i * unowned.length) / shares), Math.floor(((i + 1) * unowned.length) / shares));
+      for (const u of mine) this.owner[u] = worker.id;
+      this.sendUnits(worker, spec, mine);
+    }
+    this.armDeadline(job);
+  }
+
+  private sendUnits(worker: WorkerConnection, spec: JobSpec, units: number[]): void {
+    this.outstanding.set(worker.id, (this.outstanding.get(worker.id) ?? 0) + 1);
+    spec.send(worker, units);
+  }
+
+  /** After --step-timeout without completion, workers that still owe units are dropped. */
+  private armDeadline(job: JobInFlight): void {
+    clearTimeout(job.deadline);
+    job.deadline = setTimeout(() => {
+      const late = new Set<number>();
+      for (let u = 0; u < job.spec.units; u++) {
+        if (job.spec.parts.has(u)) continue;
+        if (this.owner[u] !== NOBODY) late.add(this.owner[u]!);
+        if (this.backup[u] !== NOBODY) late.add(this.backup[u]!);
+      }
+      const server = this.requireServer();
+      for (const worker of server.readyWorkers()) {
+        if (late.has(worker.id)) server.drop(worker, `no part for ${job.spec.label} within ${this.config.stepTimeoutMs} ms`);
+      }
+    }, this.config.stepTimeoutMs);
+  }
+
+  /**
+   * Backup tasks (as MapReduce does for stragglers): once a worker has answered its share and
+   * units are still pending elsewhere, wait backupFactor × the time it took, then give those
+   * units also to idle workers. The first copy of a unit wins; the other is ignored.
+   */
+  private scheduleBackups(job: JobInFlight): void {
+    if (this.config.backupFactor === 0 || job.backupTimer !== undefined) return;
+    const firstMs = performance.now() - job.startedAt;
+    const delayMs = Math.max(MIN_BACKUP_DELAY_MS, (this.config.backupFactor - 1) * firstMs);
+    job.backupTimer = setTimeout(() => this.launchBackups(job), delayMs);
+  }
+
+  private launchBackups(job: JobInFlight): void {
+    if (this.job !== job) return;
+    const idle = this.requireServer()
+      .readyWorkers()
+      .filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
+    const pending: number[] = [];
+    for (let u = 0; u < job.spec.units; u++) {
+      if (!job.spec.parts.has(u) && this.owner[u] !== NOBODY && this.backup[u] === NOBODY) pending.push(u);
+    }
+    if (idle.length === 0 || pending.length === 0) return;
+    const shares = Math.min(idle.length, pending.length);
+    for (let i = 0; i < shares; i++) {
+      const worker = idle[i]!; // i < shares <= idle.length
+      const mine = pending.slice(Math.floor((i * pending.length) / shares), Math.floor(((i + 1) * pending.length) / shares));
+      for (const u of mine) this.backup[u] = worker.id;
+      this.sendUnits(worker, job.spec, mine);
+    }
+    this.log(`${job.spec.label}: ${pending.length} straggling chunk(s) also given to ${shares} idle worker(s)`);
+  }
+
+  private waitForRejoin(job: JobInFlight): void {
+    if (job.waitingSince !== null) return;
+    job.waitingSince = Date.now();
+    this.log(`no worker left at ${job.spec.label}; waiting up to ${this.config.rejoinTimeoutMs} ms for one to join`);
+    clearTimeout(job.deadline);
+    job.deadline = setTimeout(() => {
+      job.reject(new NoWorkersError(`no worker was available for ${job.spec.label} for ${this.config.rejoinTimeoutMs} ms`));
+    }, this.config.rejoinTimeoutMs);
+  }
+
+  workerReady(worker: WorkerConnection): void {
+    const workers = this.requireServer().readyWorkers().length;
+    this.emit({ type: 'worker', event: 'joined', workerId: worker.id, address: worker.address, reason: 'handshake complete', workers, time: Date.now() });
+    this.joinWaiter?.();
+    // A worker that joins mid-job only takes units nobody owns (those of a lost worker while
+    // none was left); otherwise it gets work from the next job on.
+    this.assignUnowned();
+  }
+
+  workerLost(worker: WorkerConnection, reason: string): void {
+    this.outstanding.delete(worker.id);
+    const workers = this.requireServer().readyWorkers().length;
+    if (!this.isFinished) this.log(`worker ${worker.id} left: ${reason}`);
+    this.emit({ type: 'worker', event: 'left', workerId: worker.id, address: worker.address, reason, workers, time: Date.now() });
+    const job = this.job;
+    if (job === null) return;
+    let owed = 0;
+    for (let u = 0; u < job.spec.units; u++) {
+      if (job.spec.parts.has(u)) continue;
+      if (this.backup[u] === worker.id) this.backup[u] = NOBODY;
+      if (this.owner[u] === worker.id) {
+        // The backup copy, if any, becomes the unit's owner; else the unit is reassigned.
+        this.owner[u] = this.backup[u]!;
+        this.backup[u] = NOBODY;
+        if (this.owner[u] === NOBODY) owed++;
+      }
+    }
+    if (owed > 0) {
+      this.log(`recomputing ${owed} chunk(s) of ${job.spec.label} that worker ${worker.id} owed`);
+      this.assignUnowned();
+    }
+  }
+
+  part(worker: WorkerConnection, message: PartMessage): void {
+    const job = this.answered(worker);
+    // A part for another step (a late answer) is discarded: never counted twice.
+    if (job === null || job.spec.kind !== 'step' || message.step !== job.spec.id) return;
+    if (message.merged !== job.spec.merged) {
+      throw new ProtocolError('part', 'merged', job.spec.merged ? 'this run needs merged parts' : 'this run needs per-chunk parts');
+    }
+    this.accept(worker, job, message.chunks, message.rows, message.sums, message.merged);
+  }
+
+  passPart(worker: WorkerConnection, message: PassPartMessage): void {
+    const job = this.answered(worker);
+    if (job === null || job.spec.kind !== 'pass' || message.job !== job.spec.id) return;
+    if (message.sums.length !== message.blocks.length * job.spec.parts.width) {
+      throw new ProtocolError('passPart', 'sums', `expected ${message.blocks.length} × ${job.spec.parts.width} values, got ${message.sums.length}`);
+    }
+    this.accept(worker, job, message.blocks, message.rows, message.sums, false);
+  }
+
+  /** Counts an answer from `worker` and returns the job in flight. */
+  private answered(worker: WorkerConnection): JobInFlight | null {
+    const left = (this.outstanding.get(worker.id) ?? 1) - 1;
+    this.outstanding.set(worker.id, Math.max(0, left));
+    return this.job;
+  }
+
+  private accept(worker: WorkerConnection, job: JobInFlight, units: Uint32Array, rows: Uint32Array, sums: Float64Array, merged: boolean): void {
+    const { spec } = job;
+    const kind = spec.kind === 'step' ? 'part' : 'passPart';
+    // Check the whole part before any of it touches state.
+    let isDuplicate = false;
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i]!;
+      if (u >= spec.units || (this.owner[u] !== worker.id && this.backup[u] !== worker.id)) {
+        throw new ProtocolError(kind, spec.kind === 'step' ? 'chunks' : 'blocks', `unit ${u} of ${spec.label} was not assigned to worker ${worker.id}`);
+      }
+      const expected = spec.unitRows(u);
+      if (rows[i] !== expected) throw new ProtocolError(kind, 'rows', `unit ${u} of ${spec.label} has ${expected} rows, the part says ${rows[i]}`);
+      if (spec.parts.has(u)) isDuplicate = true;
+    }
+    const rowsBefore = job.rowsAccounted;
+    if (merged) {
+      // A merged part cannot be split: it counts only if none of its chunks is in yet; its
+      // sum lands on its first chunk.
+      if (isDuplicate) return;
+      for (let i = 0; i < units.length; i++) {
+        spec.parts.accept(units[i]!, i === 0 ? sums : this.zeros, 0);
+        job.rowsAccounted += rows[i]!;
+      }
+    } else {
+      const width = spec.parts.width;
+      for (let i = 0; i < units.length; i++) {
+        if (spec.parts.accept(units[i]!, sums, i * width)) job.rowsAccounted += rows[i]!;
+      }
+    }
+    job.contributors.add(worker.id);
+    if (spec.kind === 'step' && job.rowsAccounted > rowsBefore) this.onPartAccepted(worker.id, job.rowsAccounted - rowsBefore);
+    if (spec.parts.pending === 0) job.resolve();
+    else if ((this.outstanding.get(worker.id) ?? 0) === 0) this.scheduleBackups(job);
+  }
+
+  private requireServer(): WorkerServer {
+    if (this.server === null) throw new Error('Scatter used before attach(server)');
+    return this.server;
+  }
+}

@@ -1,0 +1,124 @@
+// Passes over the data that are not training steps: feature statistics of the raw training
+// rows (for standardization and the divergence bound) and loss/accuracy with a model (epoch
+// evaluation). Workers compute them per fixed block of rows; the coordinator merges the blocks
+// in block order, so the result is the same whatever the cluster (DESIGN.md invariant 6) and the
+// coordinator never reads the data file itself.
+
+import { linearScore, logLoss, predictClass } from './model.js';
+
+/** Blocks per pass (fewer when the set has fewer rows): the unit of work and recomputation. */
+export const PASS_BLOCKS = 256;
+export const MAX_PASS_BLOCKS = 65_536;
+
+export type PassKind = 'stats' | 'eval';
+
+/** Values per block: stats [mean_1..D, M2_1..D, min_1..D, max_1..D]; eval [loss sum, correct]. */
+export function passWidth(purpose: PassKind, D: number): number {
+  return purpose === 'stats' ? 4 * D : 2;
+}
+
+export function passBlocks(setRows: number): number {
+  return Math.min(PASS_BLOCKS, setRows);
+}
+
+/** Start (inclusive) of block `block` of a set of `setRows` positions cut into `blocks`. */
+export function blockStart(setRows: number, blocks: number, block: number): number {
+  return Math.floor((block * setRows) / blocks);
+}
+
+/**
+ * Statistics of rows order[from..to) into out[offset..offset+4D): the mean and the sum of
+ * squared deviations (Welford's update, stable for large offsets), the minimum and maximum.
+ */
+export function accumulateStats(x: Float32Array, D: number, order: Uint32Array, from: number, to: number, out: Float64Array, offset: number): void {
+  const mean = offset;
+  const m2 = offset + D;
+  const min = offset + 2 * D;
+  const max = offset + 3 * D;
+  for (let j = 0; j < D; j++) {
+    out[mean + j] = 0;
+    out[m2 + j] = 0;
+    out[min + j] = Number.POSITIVE_INFINITY;
+    out[max + j] = Number.NEGATIVE_INFINITY;
+  }
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const base = order[i]! * D;
+    n++;
+    for (let j = 0; j < D; j++) {
+      const v = x[base + j]!;
+      const delta = v - out[mean + j]!;
+      out[mean + j]! += delta / n;
+      out[m2 + j]! += delta * (v - out[mean + j]!);
+      if (v < out[min + j]!) out[min + j] = v;
+      if (v > out[max + j]!) out[max + j] = v;
+    }
+  }
+}
+
+/** Loss sum and count of correct predictions over rows order[from..to) into out[offset], out[offset+1]. */
+export function accumulateEval(
+  x: Float32Array,
+  y: Uint8Array,
+  D: number,
+  order: Uint32Array,
+  from: number,
+  to: number,
+  w: Float64Array,
+  b: number,
+  out: Float64Array,
+  offset: number,
+): void {
+  let lossSum = 0;
+  let correct = 0;
+  for (let i = from; i < to; i++) {
+    const row = order[i]!;
+    const z = linearScore(x, D, row, w, b);
+    lossSum += logLoss(z, y[row]!);
+    if (predictClass(z) === y[row]) correct++;
+  }
+  out[offset] = lossSum;
+  out[offset + 1] = correct;
+}
+
+export interface MergedStats {
+  readonly rows: number;
+  readonly mean: Float64Array;
+  /** Population standard deviation; 1 for a constant column. */
+  readonly std: Float64Array;
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+}
+
+/**
+ * Merges per-block statistics in block order (Chan, Golub and LeVeque's pairwise update):
+ * n = nA + nB, δ = meanB − meanA, mean = meanA + δ·nB/n, M2 = M2A + M2B + δ²·nA·nB/n.
+ */
+export function mergeStats(sums: Float64Array, rows: Uint32Array, blocks: number, D: number): MergedStats {
+  const mean = new Float64Array(D);
+  const m2 = new Float64Array(D);
+  const min = new Float64Array(D).fill(Number.POSITIVE_INFINITY);
+  const max = new Float64Array(D).fill(Number.NEGATIVE_INFINITY);
+  let n = 0;
+  const width = 4 * D;
+  for (let block = 0; block < blocks; block++) {
+    const nB = rows[block]!;
+    if (nB === 0) continue;
+    const base = block * width;
+    const total = n + nB;
+    for (let j = 0; j < D; j++) {
+      const delta = sums[base + j]! - mean[j]!;
+      mean[j]! += (delta * nB) / total;
+      m2[j]! += sums[base + D + j]! + (delta * delta * n * nB) / total;
+      min[j] = Math.min(min[j]!, sums[base + 2 * D + j]!);
+      max[j] = Math.max(max[j]!, sums[base + 3 * D + j]!);
+    }
+    n = total;
+  }
+  const std = new Float64Array(D);
+  for (let j = 0; j < D; j++) {
+    const s = Math.sqrt(m2[j]! / n);
+    std[j] = s > 0 && Number.isFinite(s) ? s : 1;
+  }
+  return { rows: n, mean, std, min, max };
+}
