@@ -3,7 +3,7 @@
 
 import { type Command, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
-import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber, resolveToken } from './options.js';
+import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber, resolveToken, shuffleMode } from './options.js';
 
 export interface TrainingFlags {
   data: string;
@@ -13,7 +13,8 @@ export interface TrainingFlags {
   lr: number;
   l2: number;
   seed: number;
-  shuffle: boolean;
+  shuffle?: boolean | 'rows' | 'blocks' | 'none';
+  blockRows: number;
   standardize: boolean;
   valSplit: number;
   chunks: number;
@@ -59,7 +60,8 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--lr <eta>', 'learning rate η', positiveNumber, DEFAULTS.lr))
     .addOption(flag('--l2 <lambda>', 'L2 strength λ (not applied to the bias)', nonNegativeNumber, DEFAULTS.l2))
     .addOption(flag('--seed <n>', 'seed of the shuffle and the validation split', nonNegativeInteger, DEFAULTS.seed))
-    .addOption(flag('--shuffle [bool]', 'shuffle the training rows every epoch (default: true)', booleanFlag))
+    .addOption(flag('--shuffle [mode]', 'shuffle every epoch: rows (default), blocks (of --block-rows rows, sequential reads), none', shuffleMode))
+    .addOption(flag('--block-rows <n>', 'rows per block of --shuffle blocks', positiveInteger, 4096))
     .addOption(flag('--no-shuffle', 'take the training rows in file order'))
     .addOption(flag('--standardize [bool]', 'z-score features with training-row statistics (default: true)', booleanFlag))
     .addOption(flag('--no-standardize', 'use the features as they are'))
@@ -104,7 +106,8 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     lr: flags.lr,
     l2: flags.l2,
     seed: flags.seed,
-    shuffle: flags.shuffle,
+    shuffle: flags.shuffle === undefined ? undefined : flags.shuffle !== false && flags.shuffle !== 'none',
+    shuffleBlockRows: flags.shuffle === 'blocks' ? flags.blockRows : 0,
     standardize: flags.standardize,
     valFraction: flags.valSplit,
     chunksPerBatch: flags.chunks,

@@ -6,6 +6,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { DptError } from '../shared/errors.js';
 import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
+import { addDataCommands } from './data.js';
+import { runMonitor } from './monitor.js';
 import { positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
@@ -41,6 +43,12 @@ program
       .default(5000),
   )
   .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
+  .addOption(
+    new Option('--memory-budget <MB>', 'hold the data in memory up to this size, else read rows from the file as needed')
+      .env('DPT_MEMORY_BUDGET')
+      .argParser(positiveInteger)
+      .default(1024),
+  )
   .option('--quiet', 'log errors only')
   .action(
     async (flags: {
@@ -51,6 +59,7 @@ program
       connectTimeout: number;
       heartbeat: number;
       ca?: string;
+      memoryBudget: number;
       quiet?: boolean;
     }) => {
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
@@ -63,12 +72,41 @@ program
         dataPath: flags.data ?? null,
         connectTimeoutMs: flags.connectTimeout,
         heartbeatMs: flags.heartbeat,
+        memoryBudgetBytes: flags.memoryBudget * 1024 * 1024,
         ca: flags.ca === undefined ? null : readCa(flags.ca),
         stop: stop.signal,
         log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
       });
     },
   );
+
+program
+  .command('monitor')
+  .description("follow a coordinator's loss stream: a live view on a terminal, JSON lines with --json; exits when the run ends")
+  .argument('<url>', 'coordinator address, e.g. http://host:8787 or ws://host:8787 (the /monitor path is added)')
+  .addOption(new Option('--token <secret>', "monitor token (or the workers' token)").env('DPT_MONITOR_TOKEN'))
+  .addOption(new Option('--token-file <path>', 'read the token from this file').env('DPT_MONITOR_TOKEN_FILE'))
+  .option('--json', 'print every message as one JSON object per line')
+  .addOption(
+    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
+  )
+  .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
+  .action(async (url: string, flags: { token?: string; tokenFile?: string; json?: boolean; connectTimeout: number; ca?: string }) => {
+    const end = await runMonitor({
+      url,
+      token: resolveToken(flags.token, flags.tokenFile),
+      isJson: flags.json === true,
+      connectTimeoutMs: flags.connectTimeout,
+      ca: flags.ca === undefined ? null : readCa(flags.ca),
+      out: process.stdout,
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    // The monitor reports the run's outcome: 0 when it finished, 1 when it failed.
+    if (end.outcome === 'failed') {
+      process.stderr.write(`dpt: the run failed: ${end.reason ?? 'no reason given'}\n`);
+      process.exit(1);
+    }
+  });
 
 program
   .command('predict')
@@ -88,6 +126,8 @@ program
   .action((flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
     evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
   });
+
+addDataCommands(program);
 
 try {
   await program.parseAsync(process.argv);

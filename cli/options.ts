@@ -71,3 +71,12 @@ export function readCa(path: string): Buffer {
     throw new ConfigError(`--ca ${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
 }
+
+/** `--shuffle` alone or rows/true: shuffle rows; blocks: shuffle blocks of --block-rows rows; none/false: file order. */
+export function shuffleMode(value: string): 'rows' | 'blocks' | 'none' {
+  const v = value.trim().toLowerCase();
+  if (['rows', 'true', '1', 'yes', 'on'].includes(v)) return 'rows';
+  if (v === 'blocks') return 'blocks';
+  if (['none', 'false', '0', 'no', 'off'].includes(v)) return 'none';
+  throw new InvalidArgumentError('expected rows, blocks or none.');
+}

@@ -20,6 +20,7 @@ export interface RunFingerprint {
   readonly l2: number;
   readonly seed: number;
   readonly shuffle: boolean;
+  readonly shuffleBlockRows: number;
   readonly standardize: boolean;
   readonly valFraction: number;
   readonly chunksPerBatch: number;

@@ -16,6 +16,8 @@ export interface CoordinatorConfig {
   readonly l2: number;
   readonly seed: number;
   readonly shuffle: boolean;
+  /** 0: shuffle rows; R > 0: shuffle blocks of R consecutive rows (sequential reads for big files). */
+  readonly shuffleBlockRows: number;
   readonly standardize: boolean;
   /** Fraction of rows held out for validation, in [0, 1). */
   readonly valFraction: number;
@@ -73,6 +75,7 @@ export const DEFAULTS = {
   l2: 0,
   seed: 1,
   shuffle: true,
+  shuffleBlockRows: 0,
   standardize: true,
   valFraction: 0,
   chunksPerBatch: 16,

@@ -3,14 +3,13 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Dataset } from '../shared/dataset.js';
-import { readDataset } from '../shared/dataset.js';
+import { type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { KERNEL_ID, PROTOCOL_VERSION } from '../shared/protocol.js';
-import { batchesPerEpoch, splitRows } from '../shared/schedule.js';
+import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type CoordinatorConfig, isLoopback } from './config.js';
@@ -36,10 +35,11 @@ export interface CoordinatorResult extends TrainResult {
 
 export async function runCoordinator(config: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const dataset = readDataset(config.dataPath, { labelColumn: config.labelColumn });
-  const split = splitRows(dataset.rows, config.valFraction, config.seed);
-  if (split.train.length === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
-  if (config.valFraction > 0 && split.validation.length === 0)
+  // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
+  const dataset = await openDataFile(config.dataPath, config.labelColumn, log);
+  const sizes = splitSizes(dataset.rows, config.valFraction);
+  if (sizes.train === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
+  if (config.valFraction > 0 && sizes.validation === 0)
     throw new ConfigError(`the validation split ${config.valFraction} of ${dataset.rows} rows holds out no row`);
 
   // A coordinator reachable from other hosts never runs without a token.
@@ -50,7 +50,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   }
 
   const fingerprint: RunFingerprint = {
-    dataSha256: dataset.sha256,
+    dataSha256: dataset.identity,
     rows: dataset.rows,
     features: dataset.features,
     labelColumn: dataset.labelName,
@@ -60,6 +60,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     l2: config.l2,
     seed: config.seed,
     shuffle: config.shuffle,
+    shuffleBlockRows: config.shuffleBlockRows,
     standardize: config.standardize,
     valFraction: config.valFraction,
     chunksPerBatch: config.chunksPerBatch,
@@ -67,7 +68,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   };
   const start = startPoint(config, fingerprint, dataset.features);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
-  const perEpoch = batchesPerEpoch(split.train.length, config.batchSize);
+  const perEpoch = batchesPerEpoch(sizes.train, config.batchSize);
   // On resume the loss stream keeps what the checkpoint covers and drops what will be redone.
   const metricsFile =
     config.metricsPath === null
@@ -82,7 +83,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     monitoring.publish(event);
     hooks.onEvent?.(event);
   };
-  const shape = { D: dataset.features, trainRows: split.train.length, validationRows: split.validation.length };
+  const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation };
   const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), dataset.features + 2, emit, log);
   scatter.setPartListener(monitoring.partAccepted);
   const trainer = new Trainer(config, shape, start, scatter, emit);
@@ -102,15 +103,17 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         kind: 'welcome',
         protocol: PROTOCOL_VERSION,
         dataPath: config.dataPath,
-        labelColumn: dataset.labelName,
+        // The user's label choice, so a worker converting the same CSV gets the same cache entry.
+        labelColumn: config.labelColumn ?? null,
         rows: dataset.rows,
         features: dataset.features,
-        sha256: dataset.sha256,
+        sha256: dataset.identity,
         schedule: {
           rows: dataset.rows,
           valFraction: config.valFraction,
           seed: config.seed,
           shuffle: config.shuffle,
+          shuffleBlockRows: config.shuffleBlockRows,
           batchSize: config.batchSize,
           chunksPerBatch: config.chunksPerBatch,
         },
@@ -140,12 +143,12 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     hooks.onStart?.(trainer.totalSteps);
     monitoring.started(
       config,
-      { rows: dataset.rows, features: dataset.features, trainRows: split.train.length, valRows: split.validation.length },
+      { rows: dataset.rows, features: dataset.features, trainRows: sizes.train, valRows: sizes.validation },
       trainer.totalSteps,
       start.step,
     );
     const result = await trainer.run();
-    const model = buildModelFile(config, dataset, result.standardization, split.train.length, split.validation.length, result);
+    const model = buildModelFile(config, dataset, result.standardization, sizes.train, sizes.validation, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);
     await server.close('training finished');
@@ -158,7 +161,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       const { w, b, standardization } = trainer.model();
       writeModelFile(
         config.outPath,
-        buildModelFile(config, dataset, standardization, split.train.length, split.validation.length, {
+        buildModelFile(config, dataset, standardization, sizes.train, sizes.validation, {
           w,
           b,
           steps: 0,
@@ -196,7 +199,7 @@ function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer
 
 function buildModelFile(
   config: CoordinatorConfig,
-  dataset: Dataset,
+  dataset: DataFile,
   stats: Standardization | null,
   trainRows: number,
   valRows: number,
@@ -213,7 +216,7 @@ function buildModelFile(
     standardization: stats === null ? null : { mean: Array.from(stats.mean), std: Array.from(stats.std) },
     trainedOn: {
       data: config.dataPath,
-      sha256: dataset.sha256,
+      sha256: dataset.identity,
       rows: dataset.rows,
       trainRows,
       valRows,

@@ -26,24 +26,36 @@ export function blockStart(setRows: number, blocks: number, block: number): numb
   return Math.floor((block * setRows) / blocks);
 }
 
+/** Empty statistics in out[offset..offset+4D), ready for accumulateStats. */
+export function initStats(D: number, out: Float64Array, offset: number): void {
+  out.fill(0, offset, offset + 2 * D);
+  out.fill(Number.POSITIVE_INFINITY, offset + 2 * D, offset + 3 * D);
+  out.fill(Number.NEGATIVE_INFINITY, offset + 3 * D, offset + 4 * D);
+}
+
 /**
- * Statistics of rows order[from..to) into out[offset..offset+4D): the mean and the sum of
- * squared deviations (Welford's update, stable for large offsets), the minimum and maximum.
+ * Adds rows order[from..to) (or from..to when order is null) to the statistics in
+ * out[offset..offset+4D), which already cover `count` rows: the mean and the sum of squared
+ * deviations (Welford's update, row by row, stable for large offsets), the minimum and maximum.
+ * Returns the new count. Row by row, so any split into calls gives the same bits.
  */
-export function accumulateStats(x: Float32Array, D: number, order: Uint32Array, from: number, to: number, out: Float64Array, offset: number): void {
+export function accumulateStats(
+  x: Float32Array,
+  D: number,
+  order: Uint32Array | null,
+  from: number,
+  to: number,
+  out: Float64Array,
+  offset: number,
+  count: number,
+): number {
   const mean = offset;
   const m2 = offset + D;
   const min = offset + 2 * D;
   const max = offset + 3 * D;
-  for (let j = 0; j < D; j++) {
-    out[mean + j] = 0;
-    out[m2 + j] = 0;
-    out[min + j] = Number.POSITIVE_INFINITY;
-    out[max + j] = Number.NEGATIVE_INFINITY;
-  }
-  let n = 0;
+  let n = count;
   for (let i = from; i < to; i++) {
-    const base = order[i]! * D;
+    const base = (order === null ? i : order[i]!) * D;
     n++;
     for (let j = 0; j < D; j++) {
       const v = x[base + j]!;
@@ -54,14 +66,15 @@ export function accumulateStats(x: Float32Array, D: number, order: Uint32Array, 
       if (v > out[max + j]!) out[max + j] = v;
     }
   }
+  return n;
 }
 
-/** Loss sum and count of correct predictions over rows order[from..to) into out[offset], out[offset+1]. */
+/** Adds the loss and the correct predictions of rows order[from..to) (or from..to) to out[offset], out[offset+1], row by row. */
 export function accumulateEval(
   x: Float32Array,
   y: Uint8Array,
   D: number,
-  order: Uint32Array,
+  order: Uint32Array | null,
   from: number,
   to: number,
   w: Float64Array,
@@ -69,16 +82,12 @@ export function accumulateEval(
   out: Float64Array,
   offset: number,
 ): void {
-  let lossSum = 0;
-  let correct = 0;
   for (let i = from; i < to; i++) {
-    const row = order[i]!;
+    const row = order === null ? i : order[i]!;
     const z = linearScore(x, D, row, w, b);
-    lossSum += logLoss(z, y[row]!);
-    if (predictClass(z) === y[row]) correct++;
+    out[offset]! += logLoss(z, y[row]!);
+    if (predictClass(z) === y[row]) out[offset + 1]! += 1;
   }
-  out[offset] = lossSum;
-  out[offset + 1] = correct;
 }
 
 export interface MergedStats {

@@ -13,6 +13,11 @@ export interface ScheduleSpec {
   readonly seed: number;
   /** false: every epoch takes the training rows in file order. */
   readonly shuffle: boolean;
+  /**
+   * 0: shuffle single rows. R > 0: shuffle blocks of R consecutive training rows and keep each
+   * block in file order, so reads from a file stay sequential (a block shuffle).
+   */
+  readonly shuffleBlockRows: number;
   /** Global mini-batch size B, in rows. */
   readonly batchSize: number;
   /** Each batch is cut into this many chunks (fewer if it has fewer rows): the unit of work. */
@@ -28,11 +33,17 @@ export interface RowSplit {
 
 const SPLIT_STREAM = 0x5eed;
 
+/** Sizes of the split: round(rows × valFraction) rows held out, the rest for training. */
+export function splitSizes(rows: number, valFraction: number): { train: number; validation: number } {
+  const validation = Math.round(rows * valFraction);
+  return { train: rows - validation, validation };
+}
+
 /** Holds out round(rows × valFraction) rows chosen by a seeded shuffle; both parts keep file order. */
 export function splitRows(rows: number, valFraction: number, seed: number): RowSplit {
   const all = new Uint32Array(rows);
   for (let i = 0; i < rows; i++) all[i] = i;
-  const held = Math.round(rows * valFraction);
+  const held = splitSizes(rows, valFraction).validation;
   if (held === 0) return { train: all, validation: new Uint32Array(0) };
   shuffleInPlace(all, createRandom(seed, SPLIT_STREAM));
   const validation = all.slice(0, held).sort();
@@ -40,11 +51,28 @@ export function splitRows(rows: number, valFraction: number, seed: number): RowS
   return { train, validation };
 }
 
-/** The order in which epoch `epoch` visits the training rows: a seeded permutation, or file order. */
-export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuffle: boolean): Uint32Array {
+/**
+ * The order in which epoch `epoch` visits the training rows: file order, a seeded permutation
+ * of the rows, or (blockRows > 0) a seeded permutation of blocks of blockRows consecutive rows.
+ */
+export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuffle: boolean, blockRows = 0): Uint32Array {
   if (!shuffle) return train;
-  const order = train.slice();
-  shuffleInPlace(order, createRandom(seed, epoch));
+  if (blockRows === 0) {
+    const order = train.slice();
+    shuffleInPlace(order, createRandom(seed, epoch));
+    return order;
+  }
+  const blocks = Math.ceil(train.length / blockRows);
+  const blockOrder = new Uint32Array(blocks);
+  for (let k = 0; k < blocks; k++) blockOrder[k] = k;
+  shuffleInPlace(blockOrder, createRandom(seed, epoch));
+  const order = new Uint32Array(train.length);
+  let at = 0;
+  for (const k of blockOrder) {
+    const block = train.subarray(k * blockRows, Math.min(train.length, (k + 1) * blockRows));
+    order.set(block, at);
+    at += block.length;
+  }
   return order;
 }
 

@@ -3,7 +3,7 @@
 // lost connection it simply reconnects (with backoff) and is welcomed afresh.
 
 import { WebSocket } from 'ws';
-import { readDataset } from '../shared/dataset.js';
+import { openDataFile } from '../shared/data-file.js';
 import { AuthError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
@@ -19,8 +19,8 @@ import {
   type WelcomeMessage,
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
-import { applyStandardization } from '../shared/standardize.js';
 import { PartComputer } from './compute.js';
+import { RowStore } from './row-store.js';
 
 export interface WorkerOptions {
   /** ws:// URL of the coordinator. */
@@ -34,6 +34,8 @@ export interface WorkerOptions {
   readonly heartbeatMs: number;
   /** Extra CA certificate(s) to trust for wss:// (PEM), or null for the system's. */
   readonly ca: Buffer | null;
+  /** Hold the data in memory when its rows take at most this many bytes, else read them by offset. */
+  readonly memoryBudgetBytes: number;
   /** Aborted on SIGTERM: answer what is being computed, say goodbye, return. */
   readonly stop: AbortSignal;
   readonly log: (line: string) => void;
@@ -124,8 +126,18 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     socket.on('open', () => {
       send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: KERNEL_ID });
     });
+    // While the dataset is being opened (async: a CSV may need converting), later messages wait
+    // their turn; otherwise each message is handled as it arrives.
+    let opening: Promise<void> | null = null;
     socket.on('message', (data, isBinary) => {
       isAlive = true;
+      if (opening !== null) {
+        opening = opening.then(() => handle(data, isBinary));
+        return;
+      }
+      handle(data, isBinary);
+    });
+    const handle = (data: WebSocket.RawData, isBinary: boolean): void => {
       if (settled !== null) return;
       let message: CoordinatorToWorker;
       try {
@@ -137,18 +149,24 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
         return;
       }
       switch (message.kind) {
-        case 'welcome':
-          try {
-            computer = openDataset(message, options.dataPath);
-          } catch (error) {
-            if (!(error instanceof DptError)) throw error;
-            fail(error, 'cannot serve this run');
-            return;
-          }
-          limits = { features: message.features, maxChunks: Math.max(message.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
-          options.log(`worker ${message.workerId}: ${message.rows} rows × ${message.features} features ready`);
-          send({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 });
+        case 'welcome': {
+          const welcome = message;
+          opening = openDataset(welcome, options)
+            .then((opened) => {
+              computer = opened;
+              limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
+              options.log(`worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode})`);
+              if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
+            })
+            .catch((error: unknown) => {
+              if (!(error instanceof DptError)) throw error;
+              fail(error, 'cannot serve this run');
+            })
+            .finally(() => {
+              opening = null;
+            });
           return;
+        }
         case 'step':
           if (computer === null) {
             fail(new ProtocolError('step', 'kind', 'received before the welcome'), 'protocol violation');
@@ -177,7 +195,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
         default:
           unhandledKind(message);
       }
-    });
+    };
     let lastError = '';
     socket.on('error', (error) => {
       // The 'close' event follows and reports the end; the error text goes with it.
@@ -198,20 +216,22 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
   });
 }
 
-/** Opens the data file, checks it is the coordinator's, and standardizes it as told. */
-function openDataset(welcome: WelcomeMessage, localPath: string | null): PartComputer {
-  const path = localPath ?? welcome.dataPath;
-  const data = readDataset(path, { labelColumn: welcome.labelColumn ?? undefined });
-  if (data.rows !== welcome.rows || data.features !== welcome.features || data.sha256 !== welcome.sha256) {
+/** Opens the data file (converting a CSV once), checks it is the coordinator's, and standardizes it as told. */
+async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<PartComputer> {
+  const path = options.dataPath ?? welcome.dataPath;
+  const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log);
+  if (file.rows !== welcome.rows || file.features !== welcome.features || file.identity !== welcome.sha256) {
     throw new DatasetError(
       path,
       undefined,
       undefined,
-      `differs from the coordinator's file (${data.rows}×${data.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
+      `differs from the coordinator's file (${file.rows}×${file.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
     );
   }
-  if (welcome.standardization !== null) applyStandardization(data.x, data.features, welcome.standardization);
-  return new PartComputer(data, welcome.schedule, welcome.reproducible);
+  const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule));
+  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible);
+  if (welcome.standardization !== null) computer.standardize(welcome.standardization);
+  return computer;
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

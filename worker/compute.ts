@@ -3,15 +3,15 @@
 // pass (statistics, evaluation). Derives the rows from the schedule (shared/schedule.ts,
 // shared/passes.ts), so a message never carries row data.
 
-import type { Dataset } from '../shared/dataset.js';
 import { accumulateGradient } from '../shared/model.js';
-import { accumulateEval, accumulateStats, blockStart, passBlocks, passWidth } from '../shared/passes.js';
+import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
-import { applyStandardization, type Standardization } from '../shared/standardize.js';
+import type { Standardization } from '../shared/standardize.js';
+import type { RowStore } from './row-store.js';
 
 export class PartComputer {
-  private readonly data: Dataset;
+  private readonly store: RowStore;
   private readonly schedule: ScheduleSpec;
   /** false: the chunks of a step are added together before sending (one vector per part). */
   private readonly reproducible: boolean;
@@ -22,25 +22,35 @@ export class PartComputer {
   private orderEpoch = -1;
   private order: Uint32Array = new Uint32Array(0);
 
-  /** `data` as read from the file; the coordinator's standardization arrives later (standardize). */
-  constructor(data: Dataset, schedule: ScheduleSpec, reproducible: boolean) {
-    this.data = data;
+  /** `store` holds the rows as read from the file; the coordinator's standardization arrives later (standardize). */
+  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean) {
+    this.store = store;
     this.schedule = schedule;
     this.reproducible = reproducible;
-    const split = splitRows(data.rows, schedule.valFraction, schedule.seed);
+    const split = splitRows(store.rows, schedule.valFraction, schedule.seed);
     this.train = split.train;
     this.validation = split.validation;
-    this.isIdentity = !schedule.shuffle && this.train.length === data.rows;
+    this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
+  }
+
+  /** 'memory' or 'paged': how the rows are held. */
+  get mode(): 'memory' | 'paged' {
+    return this.store.mode;
+  }
+
+  /** Rows of the largest chunk a step can have: the staging a paged store needs. */
+  static maxChunkRows(schedule: ScheduleSpec): number {
+    return Math.ceil(schedule.batchSize / Math.min(schedule.chunksPerBatch, schedule.batchSize));
   }
 
   compute(message: StepMessage): PartMessage {
-    const { batchSize, chunksPerBatch, seed, shuffle } = this.schedule;
+    const { batchSize, chunksPerBatch, seed, shuffle, shuffleBlockRows } = this.schedule;
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
     if (location.epoch !== this.orderEpoch) {
-      this.order = epochOrder(this.train, seed, location.epoch, shuffle);
+      this.order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
       this.orderEpoch = location.epoch;
     }
-    const D = this.data.features;
+    const D = this.store.features;
     const width = D + 2;
     const merged = !this.reproducible;
     const sums = new Float64Array((merged ? 1 : message.chunks.length) * width);
@@ -50,18 +60,11 @@ export class PartComputer {
       const from = location.start + chunkStart(location.size, location.chunks, c);
       const to = location.start + chunkStart(location.size, location.chunks, c + 1);
       const offset = merged ? 0 : i * width;
-      sums[offset + D + 1]! += accumulateGradient(
-        this.data.x,
-        this.data.y,
-        D,
-        this.isIdentity ? null : this.order,
-        from,
-        to,
-        message.w,
-        message.b,
-        sums,
-        offset,
-      );
+      // One kernel call per chunk, over the same rows in the same order whether they sit in
+      // memory or were read from the file: the same bits either way.
+      this.store.gather(this.isIdentity ? null : this.order, from, to, (x, y, order, first, last) => {
+        sums[offset + D + 1]! += accumulateGradient(x, y, D, order, first, last, message.w, message.b, sums, offset);
+      });
       rows[i] = to - from;
     }
     return { kind: 'part', step: message.step, chunks: message.chunks, merged, sums, rows };
@@ -71,7 +74,7 @@ export class PartComputer {
   computePass(message: PassMessage): PassPartMessage {
     const set = message.set === 'train' ? this.train : this.validation;
     const blocks = passBlocks(set.length);
-    const D = this.data.features;
+    const D = this.store.features;
     const width = passWidth(message.purpose, D);
     const sums = new Float64Array(message.blocks.length * width);
     const rows = new Uint32Array(message.blocks.length);
@@ -79,15 +82,23 @@ export class PartComputer {
       const block = message.blocks[i]!;
       const from = blockStart(set.length, blocks, block);
       const to = blockStart(set.length, blocks, block + 1);
-      if (message.purpose === 'stats') accumulateStats(this.data.x, D, set, from, to, sums, i * width);
-      else accumulateEval(this.data.x, this.data.y, D, set, from, to, message.w, message.b, sums, i * width);
+      const offset = i * width;
+      if (message.purpose === 'stats') {
+        initStats(D, sums, offset);
+        let count = 0;
+        this.store.forEachRun(set, from, to, (x, _y, order, first, last) => {
+          count = accumulateStats(x, D, order, first, last, sums, offset, count);
+        });
+      } else {
+        this.store.forEachRun(set, from, to, (x, y, order, first, last) => accumulateEval(x, y, D, order, first, last, message.w, message.b, sums, offset));
+      }
       rows[i] = to - from;
     }
     return { kind: 'passPart', job: message.job, blocks: message.blocks, sums, rows };
   }
 
-  /** x ← (x − mean) / std on every row, as the coordinator computed it from the statistics pass. */
+  /** From now on rows are standardized as the coordinator computed from the statistics pass. */
   standardize(stats: Standardization): void {
-    applyStandardization(this.data.x, this.data.features, stats);
+    this.store.standardize(stats);
   }
 }

@@ -4,9 +4,10 @@
 // (a wrong part, NaN, a replay, half a frame, nothing).
 
 import WebSocket from 'ws';
-import { readDataset } from '../../shared/dataset.js';
+import { openDataFile } from '../../shared/data-file.js';
 import { decodeCoordinatorMessage, encodeMessage, KERNEL_ID, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
 import { PartComputer } from '../../worker/compute.js';
+import { RowStore } from '../../worker/row-store.js';
 
 export interface FakeWorker {
   readonly socket: WebSocket;
@@ -32,11 +33,17 @@ export function startFakeWorker(
   });
   socket.on('error', () => undefined); // the close event reports the outcome
   socket.on('open', () => socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: KERNEL_ID })));
+  // Messages are handled one after the other (opening the data is asynchronous).
+  let queue = Promise.resolve();
   socket.on('message', (data: Buffer) => {
+    queue = queue.then(() => handle(data));
+  });
+  const handle = async (data: Buffer): Promise<void> => {
     const message = decodeCoordinatorMessage(data, { features: welcomed?.features ?? null, maxChunks: 65_536 });
     if (message.kind === 'welcome') {
       welcomed = message;
-      computer = new PartComputer(readDataset(message.dataPath, { labelColumn: message.labelColumn ?? undefined }), message.schedule, message.reproducible);
+      const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
+      computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule)), message.schedule, message.reproducible);
       if (message.standardization !== null) computer.standardize(message.standardization);
       socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       resolveWelcome(message);
@@ -48,6 +55,6 @@ export function startFakeWorker(
       const reply = onStep(message, welcomed, socket);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);
     }
-  });
+  };
   return { socket, welcome, closed };
 }

@@ -79,7 +79,7 @@ describe('a reproducible run', () => {
     }
   });
 
-  it('without --reproducible still matches closely, through merged parts', async () => {
+  it('without --reproducible still matches closely, through merged parts', { timeout: 120_000 }, async () => {
     const exact = await train('exact', 3);
     const merged = await train('merged', 3, ['--no-reproducible']);
     expect(merged.losses).toHaveLength(exact.losses.length);

@@ -1,0 +1,119 @@
+// A worker's rows: the whole data file in memory when it fits the worker's memory budget, else
+// read from the file by offset, run by run, into a reusable staging buffer (out of core). Either
+// way a computation sees the same float32 values in the same order, so it gives the same bits.
+
+import { BinaryDataset } from '../shared/binary-dataset.js';
+import { applyStandardization, type Standardization } from '../shared/standardize.js';
+
+/** Visits rows as (x, y, order, from, to): order[from..to) of x, or rows from..to when order is null. */
+export type RowVisitor = (x: Float32Array, y: Uint8Array, order: Uint32Array | null, from: number, to: number) => void;
+
+export class RowStore {
+  readonly rows: number;
+  readonly features: number;
+  /** 'memory': every row is held; 'paged': rows are read from the file as needed. */
+  readonly mode: 'memory' | 'paged';
+  private readonly file: BinaryDataset | null;
+  private readonly x: Float32Array;
+  private readonly y: Uint8Array;
+  private standardization: Standardization | null = null;
+
+  private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: Uint8Array) {
+    this.file = file;
+    this.rows = rows;
+    this.features = features;
+    this.mode = file === null ? 'memory' : 'paged';
+    this.x = x;
+    this.y = y;
+  }
+
+  /**
+   * Opens `binaryPath`; holds it in memory if its rows take at most `memoryBudgetBytes`, else
+   * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once).
+   */
+  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number): RowStore {
+    const file = BinaryDataset.open(binaryPath);
+    const { rows, features } = file;
+    if (rows * (4 * features + 1) <= memoryBudgetBytes) {
+      const x = new Float32Array(rows * features);
+      const y = new Uint8Array(rows);
+      file.readRows(0, rows, x);
+      file.readLabels(0, rows, y);
+      file.close();
+      return new RowStore(null, rows, features, x, y);
+    }
+    const staging = Math.max(1, Math.min(rows, stagingRows));
+    return new RowStore(file, rows, features, new Float32Array(staging * features), new Uint8Array(staging));
+  }
+
+  /** From now on rows are standardized as given (in place in memory; after each read when paged). */
+  standardize(stats: Standardization): void {
+    this.standardization = stats;
+    if (this.mode === 'memory') applyStandardization(this.x, this.features, stats);
+  }
+
+  /**
+   * Calls `visit` for rows order[from..to) (or from..to when order is null). In memory: once,
+   * over the rows where they are. Paged: once per contiguous run (consecutive row ids), each read
+   * into the staging buffer, so a visitor that works row by row sees the same rows in the same order.
+   */
+  forEachRun(order: Uint32Array | null, from: number, to: number, visit: RowVisitor): void {
+    if (this.file === null) {
+      visit(this.x, this.y, order, from, to);
+      return;
+    }
+    const capacity = this.y.length;
+    let i = from;
+    while (i < to) {
+      const first = order === null ? i : order[i]!;
+      let length = 1;
+      while (i + length < to && length < capacity && (order === null ? i + length : order[i + length]!) === first + length) length++;
+      this.read(first, length);
+      visit(this.x, this.y, null, 0, length);
+      i += length;
+    }
+  }
+
+  /**
+   * Calls `visit` once for rows order[from..to), gathered into one contiguous buffer when paged
+   * (at most the staging size): for kernels whose bits depend on how rows are split into calls.
+   */
+  gather(order: Uint32Array | null, from: number, to: number, visit: RowVisitor): void {
+    if (this.file === null) {
+      visit(this.x, this.y, order, from, to);
+      return;
+    }
+    const D = this.features;
+    if (to - from > this.y.length) throw new Error(`a chunk of ${to - from} rows exceeds the staging buffer of ${this.y.length} rows`);
+    let filled = 0;
+    let i = from;
+    while (i < to) {
+      const first = order === null ? i : order[i]!;
+      let length = 1;
+      while (i + length < to && (order === null ? i + length : order[i + length]!) === first + length) length++;
+      this.file.readRows(first, first + length, this.x, filled);
+      this.file.readLabels(first, first + length, this.y, filled);
+      filled += length;
+      i += length;
+    }
+    if (this.standardization !== null) standardizeRows(this.x, D, filled, this.standardization);
+    visit(this.x, this.y, null, 0, filled);
+  }
+
+  close(): void {
+    this.file?.close();
+  }
+
+  private read(first: number, length: number): void {
+    const file = this.file;
+    if (file === null) return;
+    file.readRows(first, first + length, this.x, 0);
+    file.readLabels(first, first + length, this.y, 0);
+    if (this.standardization !== null) standardizeRows(this.x, this.features, length, this.standardization);
+  }
+}
+
+/** The first `rows` rows of x ← (x − mean) / std, the same arithmetic as applyStandardization. */
+function standardizeRows(x: Float32Array, D: number, rows: number, stats: Standardization): void {
+  applyStandardization(x.subarray(0, rows * D), D, stats);
+}
