@@ -103,4 +103,5 @@ function printSummary(result: CoordinatorResult, outPath: string | null): void {
     `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}\n`,
   );
   if (outPath !== null) process.stdout.write(`model written to ${outPath}\n`);
+  process.stdout.write(`coordinator peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
 }

@@ -59,7 +59,7 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     if (options.stop.aborted) return;
     const end = await runSession(options);
     if (end.kind === 'stopped') {
-      options.log(end.reason);
+      options.log(`${end.reason} (peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB)`);
       return;
     }
     if (end.wasWelcomed) {
@@ -71,11 +71,15 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${end.reason}) for ${options.connectTimeoutMs} ms`);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, backoffMs * (0.5 + Math.random() / 2)); // jitter spreads reconnect storms
-      options.stop.addEventListener('abort', () => {
+      const onAbort = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        options.stop.removeEventListener('abort', onAbort);
+        resolve();
+      }, backoffMs * (0.5 + Math.random() / 2)); // jitter spreads reconnect storms
+      options.stop.addEventListener('abort', onAbort, { once: true });
     });
     backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
   }
