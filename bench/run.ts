@@ -1,0 +1,434 @@
+// `npm run bench`: the performance grid of issue 5. For D × B × W it trains for real (`dpt train`
+// with W local worker processes on generated data), reads steps/s and rows/s from the --metrics
+// step events (warm-up excluded), and splits a step into compute, encode/decode, reduce, update
+// and the rest (network wait) with focused micro-benchmarks. Beside it: the kernel alone against
+// C, and the PyTorch DDP peer on the same grid when python3-torch is installed.
+//
+// Flags: --quick (fewer steps and trials), --d 10,100 --b 64 --w 2 (filters), --no-torch, --no-c,
+// --no-train, --profile (CPU profiles of coordinator and workers at the first cell with the largest W),
+// --out PATH (default bench/results/latest.json). Numbers from a shared machine are noisy.
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StepEvent } from '../shared/events.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../shared/protocol.js';
+import { sumChunksInOrder } from '../shared/reduce.js';
+import { generateDataset } from '../shared/synthetic.js';
+import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, parseGridArgs, REPO, RESULTS_DIR, writeJson } from './harness.js';
+import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
+
+const CLI = join(REPO, 'dist', 'cli', 'main.js');
+const PYTHON = '/usr/bin/python3';
+const TORCH_PEER = process.env.DPT_TORCH_PEER ?? join(REPO, '..', 'shared', 'peers', 'torch_ddp_lr.py');
+/** Chunks per batch in training (the CLI default), which sets the size of step and part messages. */
+const CHUNKS = 16;
+const RUN_TIMEOUT_MS = 240_000;
+
+interface TrainResult {
+  readonly timedSteps: number;
+  /** Timed steps / Σ stepMs: the step itself, as the trainer measures it. */
+  readonly stepsPerSec: number;
+  readonly rowsPerSec: number;
+  /** Over the wall time from the first timed step to the last, including epoch-end evaluation. */
+  readonly wallStepsPerSec: number;
+  readonly medianStepMs: number;
+  readonly p90StepMs: number;
+}
+
+interface TorchResult {
+  readonly stepsPerSec: number;
+  readonly rowsPerSec: number;
+  readonly medianStepMs: number;
+}
+
+/** Per-step milliseconds of each piece, on the critical path of one step. */
+interface Breakdown {
+  readonly computeJsMs: number;
+  readonly computeWasmMs: number;
+  readonly codecMs: number;
+  readonly reduceMs: number;
+  readonly updateMs: number;
+  /** Measured median step − the pieces above (with the JS kernel): network wait, ws framing, event loop. */
+  readonly networkAndOtherMs: number | null;
+}
+
+interface Cell {
+  readonly D: number;
+  readonly B: number;
+  readonly W: number;
+  readonly N: number;
+  readonly steps: number;
+  readonly dpt: TrainResult | null;
+  readonly torch: TorchResult | null;
+  readonly breakdown: Breakdown;
+}
+
+/** Steps per run: enough for a few seconds of steady state per cell. */
+function stepsFor(D: number, B: number, quick: boolean): number {
+  const base = B <= 64 ? 3000 : B <= 1024 ? 1000 : D <= 10 ? 400 : D <= 100 ? 150 : 40;
+  return quick ? Math.max(20, Math.round(base / 5)) : base;
+}
+
+function warmupSteps(steps: number): number {
+  return Math.max(5, Math.floor(steps / 10));
+}
+
+/** Milliseconds per call of `fn`: the median of 5 rounds of about `roundMs`, after a warm-up of 20 ms. */
+function timePerCall(fn: () => void, roundMs = 8): number {
+  const round = (budgetMs: number): number => {
+    let calls = 0;
+    const started = performance.now();
+    let elapsed = 0;
+    do {
+      for (let i = 0; i < 10; i++) fn();
+      calls += 10;
+      elapsed = performance.now() - started;
+    } while (elapsed < budgetMs);
+    return elapsed / calls;
+  };
+  round(20);
+  return median(Array.from({ length: 5 }, () => round(roundMs)));
+}
+
+/** The pieces of a step that are not the network, each measured alone. */
+function measureBreakdown(D: number, B: number, W: number, medianStepMs: number | null): Breakdown {
+  const chunks = Math.min(CHUNKS, B);
+  const share = Math.ceil(chunks / W);
+  const limits: Limits = { features: D, maxChunks: CHUNKS };
+  const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j));
+  const ids = Uint32Array.from({ length: share }, (_, i) => i);
+  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, chunks: ids, w, b: 0.25 });
+  const part = {
+    kind: 'part',
+    step: 123_456,
+    chunks: ids,
+    merged: false,
+    sums: Float64Array.from({ length: share * (D + 2) }, (_, i) => Math.cos(i)),
+    rows: new Uint32Array(share).fill(Math.floor(B / chunks)),
+  } as const;
+  const partBytes = encodeMessage(part);
+  const encodeStep = timePerCall(() => encodeMessage({ kind: 'step', step: 123_456, chunks: ids, w, b: 0.25 }));
+  const decodeStep = timePerCall(() => decodeCoordinatorMessage(stepBytes, limits));
+  const encodePart = timePerCall(() => encodeMessage(part));
+  const decodePart = timePerCall(() => decodeWorkerMessage(partBytes, limits));
+  // The coordinator encodes W steps and decodes W parts; each worker decodes one and encodes one.
+  const codecMs = W * (encodeStep + decodePart) + decodeStep + encodePart;
+  const parts = Float64Array.from({ length: chunks * (D + 2) }, (_, i) => Math.sin(i));
+  const sum = new Float64Array(D + 2);
+  const reduceMs = timePerCall(() => sumChunksInOrder(parts, chunks, D + 2, sum));
+  // The update as coordinator/trainer.ts commits it: a new w, and the bound on |w·x + b|.
+  const featureMaxAbs = new Float64Array(D).fill(3);
+  let model = new Float64Array(D);
+  const updateMs = timePerCall(() => {
+    const next = new Float64Array(D);
+    let bound = 0;
+    for (let j = 0; j < D; j++) {
+      const value = model[j]! - 0.1 * (sum[j]! / B + 0 * model[j]!);
+      next[j] = value;
+      bound += Math.abs(value) * featureMaxAbs[j]!;
+    }
+    if (bound > 1e290) throw new Error('unreachable');
+    model = next;
+  });
+  // The kernels on one worker's share of the batch, timed here so that the machine's load
+  // (shared, noisy) is the same as in the training run next to it.
+  const rowsPerWorker = Math.ceil(B / W);
+  const computeJsMs = (rowsPerWorker / measureKernel('js', D, rowsPerWorker, rowsPerWorker, 0.05)) * 1000;
+  const computeWasmMs = (rowsPerWorker / measureKernel('wasm-simd', D, rowsPerWorker, rowsPerWorker, 0.05)) * 1000;
+  const known = computeJsMs + codecMs + reduceMs + updateMs;
+  return {
+    computeJsMs,
+    computeWasmMs,
+    codecMs,
+    reduceMs,
+    updateMs,
+    networkAndOtherMs: medianStepMs === null || !Number.isFinite(known) ? null : Math.max(0, medianStepMs - known),
+  };
+}
+
+function trainArgs(dataPath: string, B: number, N: number, steps: number, metrics: string): string[] {
+  const epochs = Math.ceil(steps / (N / B));
+  return ['--data', dataPath, '--epochs', String(epochs), '--batch-size', String(B), '--lr', '0.1', '--no-shuffle', '--no-standardize', '--metrics', metrics];
+}
+
+/** Trains with `dpt train` (a coordinator and W local worker processes); null (with a message) on failure. */
+function runDpt(dataPath: string, directory: string, B: number, W: number, N: number, steps: number): TrainResult | null {
+  const metrics = join(directory, `metrics-${Date.now()}.jsonl`);
+  const args = [CLI, 'train', '--workers', String(W), ...trainArgs(dataPath, B, N, steps, metrics)];
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20 });
+  if (result.status !== 0) {
+    process.stdout.write(`  dpt train failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
+    return null;
+  }
+  return readStepEvents(metrics);
+}
+
+/**
+ * The same run as `dpt coordinator` plus W `dpt worker` processes, each under --cpu-prof (which
+ * NODE_OPTIONS does not allow, so `dpt train` cannot pass it on). Returns the coordinator's pid.
+ */
+async function runDptProfiled(
+  dataPath: string,
+  directory: string,
+  B: number,
+  W: number,
+  N: number,
+  steps: number,
+  profileDir: string,
+): Promise<number | undefined> {
+  const metrics = join(directory, `metrics-profiled-${Date.now()}.jsonl`);
+  const node = (args: string[]): ChildProcess =>
+    spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const coordinator = node([
+    'coordinator',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--workers',
+    String(W),
+    '--token',
+    'bench',
+    ...trainArgs(dataPath, B, N, steps, metrics),
+  ]);
+  const workers: ChildProcess[] = [];
+  const exited = (child: ChildProcess): Promise<void> => new Promise((resolve) => child.once('exit', () => resolve()));
+  const timer = setTimeout(() => {
+    for (const child of [coordinator, ...workers]) child.kill('SIGKILL');
+  }, RUN_TIMEOUT_MS);
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let output = '';
+      coordinator.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (ws:\/\/\S+)/.exec(output);
+        if (match !== null) resolve(match[1]!);
+      });
+      coordinator.once('exit', (code) => reject(new Error(`the coordinator exited (${code}) before listening`)));
+    });
+    for (let i = 0; i < W; i++) workers.push(node(['worker', '--connect', url, '--token', 'bench', '--quiet']));
+    await Promise.all([coordinator, ...workers].map(exited));
+  } finally {
+    clearTimeout(timer);
+  }
+  rmSync(metrics, { force: true });
+  return coordinator.pid;
+}
+
+/** steps/s, rows/s and step times from a --metrics file, warm-up excluded. */
+function readStepEvents(metrics: string): TrainResult | null {
+  const events = readFileSync(metrics, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { type: string })
+    .filter((event): event is StepEvent => event.type === 'step');
+  rmSync(metrics, { force: true });
+  const timed = events.slice(warmupSteps(events.length));
+  if (timed.length < 2) return null;
+  const stepMs = timed.map((event) => event.stepMs);
+  const totalMs = stepMs.reduce((a, b) => a + b, 0);
+  const rows = timed.reduce((a, event) => a + event.rows, 0);
+  const sorted = [...stepMs].sort((a, b) => a - b);
+  const wallMs = timed.at(-1)!.time - timed[0]!.time;
+  return {
+    timedSteps: timed.length,
+    stepsPerSec: (timed.length * 1000) / totalMs,
+    rowsPerSec: (rows * 1000) / totalMs,
+    wallStepsPerSec: wallMs > 0 ? ((timed.length - 1) * 1000) / wallMs : Number.NaN,
+    medianStepMs: median(stepMs),
+    p90StepMs: sorted[Math.floor(sorted.length * 0.9)]!,
+  };
+}
+
+/** Why the PyTorch peer cannot run here, or null when it can. */
+function torchUnavailable(): string | null {
+  if (!existsSync(TORCH_PEER)) return `no peer script at ${TORCH_PEER} (set DPT_TORCH_PEER)`;
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+  if (probe.error !== undefined || probe.status !== 0) return `${PYTHON} cannot import torch (apt-get install -y python3-torch python3-numpy)`;
+  return null;
+}
+
+function runTorch(D: number, B: number, W: number, N: number, steps: number): TorchResult | null {
+  const args = [TORCH_PEER, '--W', String(W), '--D', String(D), '--B', String(B), '--N', String(N), '--steps', String(steps), '--no-full-loss'];
+  const result = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS });
+  const line = (result.stdout ?? '').trim().split('\n').at(-1) ?? '';
+  if (result.status !== 0 || !line.startsWith('{')) {
+    process.stdout.write(`  torch peer failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').at(-1) ?? ''}\n`);
+    return null;
+  }
+  const out = JSON.parse(line) as { steps_per_s: number; samples_per_s: number; median_step_ms: number };
+  return { stepsPerSec: out.steps_per_s, rowsPerSec: out.samples_per_s, medianStepMs: out.median_step_ms };
+}
+
+interface ProfileSummary {
+  readonly process: string;
+  readonly totalMs: number;
+  readonly top: { readonly name: string; readonly selfMs: number; readonly percent: number }[];
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** Self time per function of every profile in `directory`; the process `coordinatorPid` is named. */
+function summarizeProfiles(directory: string, coordinatorPid: number | undefined): ProfileSummary[] {
+  return readdirSync(directory)
+    .filter((file) => file.endsWith('.cpuprofile'))
+    .map((file) => {
+      const profile = JSON.parse(readFileSync(join(directory, file), 'utf8')) as CpuProfile;
+      const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+      const self = new Map<string, number>();
+      profile.samples.forEach((id, i) => {
+        const frame = byId.get(id)!.callFrame; // every sample names a node of the same profile
+        if (frame.functionName === '(idle)') return; // waiting for the network: the rest is CPU time
+        const where = frame.url === '' ? '' : ` ${frame.url.replace(/^.*\/(node_modules|dist)\//, '$1/').replace(/^node:/, '')}:${frame.lineNumber + 1}`;
+        const name = `${frame.functionName === '' ? '(anonymous)' : frame.functionName}${where}`;
+        self.set(name, (self.get(name) ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000);
+      });
+      const totalMs = [...self.values()].reduce((a, b) => a + b, 0);
+      const pid = Number(file.split('.')[3]); // CPU.<date>.<time>.<pid>.<thread>.<sequence>.cpuprofile
+      return {
+        process: pid === coordinatorPid ? `coordinator (pid ${pid})` : `worker (pid ${pid})`,
+        totalMs,
+        top: [...self]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 14)
+          .map(([name, selfMs]) => ({ name, selfMs, percent: (100 * selfMs) / totalMs })),
+      };
+    });
+}
+
+async function main(): Promise<void> {
+  const args = parseGridArgs(process.argv.slice(2), { D: [10, 100, 1000], B: [64, 1024, 8192], W: [1, 2] });
+  const outPath = args.values.get('out') ?? join(RESULTS_DIR, 'latest.json');
+  const directory = mkdtempSync(join(tmpdir(), 'dpt-bench-'));
+  const started = performance.now();
+  const log = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  try {
+    log(`dpt bench on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node.js ${process.version}; a shared machine: numbers are noisy`);
+    const c = args.flags.has('no-c') ? { skipped: '--no-c' } : buildCKernel(directory);
+    if ('skipped' in c) log(`C reference skipped: ${c.skipped}`);
+    const torchProblem = args.flags.has('no-torch') ? '--no-torch' : torchUnavailable();
+    if (torchProblem !== null) log(`PyTorch DDP peer skipped: ${torchProblem}`);
+
+    log('\n== gradient kernel alone (one core) ==');
+    const kernels = runKernelGrid(args.D, args.B, args.quick ? 0.15 : 0.3, args.quick ? 1 : 3, 'path' in c ? c.path : null);
+    log(formatKernelTable(kernels));
+
+    measureBreakdown(100, 1024, 2, null); // JIT warm-up of the codec paths, so the first cell is not slower
+    const cells: Cell[] = [];
+    let profiles: ProfileSummary[] = [];
+    const dataFiles = new Map<string, string>();
+    for (const D of args.D) {
+      for (const B of args.B) {
+        const N = benchRows(D, B);
+        const steps = stepsFor(D, B, args.quick);
+        const key = `${D}x${N}`;
+        if (!args.flags.has('no-train') && !dataFiles.has(key)) {
+          dataFiles.set(key, generateDataset({ rows: N, features: D, seed: 1 }, join(directory, `data-${key}.csv`), 'csv').path);
+        }
+        for (const W of args.W) {
+          if (B % W !== 0) continue;
+          log(`\n-- D=${D} B=${B} W=${W}: N=${N} rows, ${steps} steps`);
+          const dpt = args.flags.has('no-train') ? null : runDpt(dataFiles.get(key)!, directory, B, W, N, steps);
+          if (args.flags.has('profile') && !args.flags.has('no-train') && profiles.length === 0 && W === Math.max(...args.W)) {
+            const profileDir = join(directory, 'profiles');
+            mkdirSync(profileDir);
+            const coordinatorPid = await runDptProfiled(dataFiles.get(key)!, directory, B, W, N, 5 * steps, profileDir); // startup < 10 %
+            profiles = summarizeProfiles(profileDir, coordinatorPid);
+          }
+          const torch = torchProblem === null ? runTorch(D, B, W, N, steps) : null;
+          const breakdown = measureBreakdown(D, B, W, dpt?.medianStepMs ?? null);
+          cells.push({ D, B, W, N, steps, dpt, torch, breakdown });
+          log(
+            `   dpt ${formatNumber(dpt?.stepsPerSec ?? null)} steps/s (median ${formatNumber(dpt?.medianStepMs ?? null)} ms)` +
+              `   torch DDP ${formatNumber(torch?.stepsPerSec ?? null)} steps/s (median ${formatNumber(torch?.medianStepMs ?? null)} ms)`,
+          );
+        }
+      }
+    }
+
+    log('\n== training: steps/s and rows/s (warm-up excluded; dpt steps/s = steps / Σ stepMs) ==');
+    log(
+      formatTable(
+        [
+          'D',
+          'B',
+          'W',
+          'dpt steps/s',
+          'dpt wall steps/s',
+          'dpt rows/s',
+          'dpt median ms',
+          'dpt p90 ms',
+          'DDP steps/s',
+          'DDP rows/s',
+          'DDP median ms',
+          'dpt/DDP',
+        ],
+        cells.map((cell) => [
+          String(cell.D),
+          String(cell.B),
+          String(cell.W),
+          formatNumber(cell.dpt?.stepsPerSec ?? null),
+          formatNumber(cell.dpt?.wallStepsPerSec ?? null),
+          formatNumber(cell.dpt?.rowsPerSec ?? null),
+          formatNumber(cell.dpt?.medianStepMs ?? null),
+          formatNumber(cell.dpt?.p90StepMs ?? null),
+          formatNumber(cell.torch?.stepsPerSec ?? null),
+          formatNumber(cell.torch?.rowsPerSec ?? null),
+          formatNumber(cell.torch?.medianStepMs ?? null),
+          cell.dpt !== null && cell.torch !== null ? formatNumber(cell.dpt.stepsPerSec / cell.torch.stepsPerSec) : '–',
+        ]),
+      ),
+    );
+    log('\n== where a step goes, ms on the critical path (micro-benchmarks; network+other = median step − the rest) ==');
+    log(
+      formatTable(
+        ['D', 'B', 'W', 'median step', 'compute js', '(compute wasm)', 'encode+decode', 'reduce', 'update', 'network+other'],
+        cells.map(({ D, B, W, dpt, breakdown: b }) => [
+          String(D),
+          String(B),
+          String(W),
+          formatNumber(dpt?.medianStepMs ?? null),
+          formatNumber(b.computeJsMs),
+          formatNumber(b.computeWasmMs),
+          formatNumber(b.codecMs),
+          formatNumber(b.reduceMs),
+          formatNumber(b.updateMs),
+          formatNumber(b.networkAndOtherMs),
+        ]),
+      ),
+    );
+    for (const profile of profiles) {
+      log(`\n== CPU profile, ${profile.process}: ${formatNumber(profile.totalMs)} ms busy; top self time (idle excluded) ==`);
+      for (const entry of profile.top) log(`  ${entry.percent.toFixed(1).padStart(5)} %  ${formatNumber(entry.selfMs).padStart(7)} ms  ${entry.name}`);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    writeJson(outPath, {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model ?? null,
+      quick: args.quick,
+      cFlags: 'path' in c ? C_FLAGS : null,
+      torch: torchProblem === null ? TORCH_PEER : null,
+      seconds,
+      kernels,
+      cells,
+      profiles,
+    });
+    log(`\nwrote ${outPath} (${seconds.toFixed(0)} s)`);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+await main();

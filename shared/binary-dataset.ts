@@ -1,0 +1,449 @@
+// The binary dataset format `.dpt`: a small checked header, then row-major float32 features and
+// uint8 labels at fixed offsets, so any range of rows is one positioned read into a buffer the
+// caller owns (a worker reads only its rows, never the whole file). Writer streams; reader opens.
+//
+// Layout (little-endian; every section starts at a multiple of 64 bytes, zero padding between):
+//   0   magic "\x89DPT\r\n\x1a\n" (the PNG trick: a text-mode transfer or a 7-bit channel breaks it)
+//   8   u32 version (1)         12  u8 feature type (1 = float32)   13  u8 label type (1 = uint8)   14  u16 0
+//   16  u64 rows                24  u32 features D                  28  u32 bytes of the names block
+//   32  u64 dataOffset          40  u64 labelsOffset                48  u64 tableOffset
+//   56  u32 blockBytes          60  u32 CRC-32 of bytes [0, 60) and of the names block
+//   64  names block: UTF-8 JSON {"features": [D names], "label": name}
+//   dataOffset    rows × D float32 (row r at dataOffset + 4·D·r)
+//   labelsOffset  rows × uint8, each 0 or 1
+//   tableOffset   one u32 CRC-32 per blockBytes block of [dataOffset, tableOffset) — the last may be short
+//   end of file   tableOffset + 4 × blocks
+// The content CRCs are written as the data streams out and checked by verify() (2 GB/s here); opening
+// checks the header and the exact file size only, so opening a file of any size takes microseconds.
+// The identity (`identity`) is the SHA-256 of the header, the names and the CRC table: two files
+// with equal identities have the same shape, names and content CRCs, without hashing the content.
+
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { crc32 } from 'node:zlib';
+import { DatasetError } from './errors.js';
+
+export const BINARY_MAGIC = Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const BINARY_VERSION = 1;
+const HEADER_BYTES = 64;
+const ALIGN = 64;
+/** Bytes per content CRC block: 1 MiB keeps the table at 4 bytes per MiB of data. */
+const BLOCK_BYTES = 1 << 20;
+const FLOAT32 = 1;
+const UINT8 = 1;
+const MAX_FEATURES = 1 << 24;
+const MAX_ROWS = 2 ** 32 - 1;
+const MAX_NAMES_BYTES = 64 << 20;
+/** One read or write call moves at most this many bytes (the kernel caps a call near 2 GiB). */
+const MAX_IO_BYTES = 1 << 30;
+
+export interface BinaryDatasetNames {
+  readonly featureNames: readonly string[];
+  readonly labelName: string;
+}
+
+/** What a finished file holds; `identity` as described above. */
+export interface BinaryDatasetSummary {
+  readonly path: string;
+  readonly rows: number;
+  readonly features: number;
+  readonly bytes: number;
+  readonly identity: string;
+}
+
+interface Layout {
+  readonly rows: number;
+  readonly features: number;
+  readonly namesBytes: number;
+  readonly dataOffset: number;
+  readonly labelsOffset: number;
+  readonly tableOffset: number;
+  readonly blocks: number;
+  readonly fileBytes: number;
+}
+
+function align(offset: number): number {
+  return Math.ceil(offset / ALIGN) * ALIGN;
+}
+
+function layoutOf(rows: number, features: number, namesBytes: number, blockBytes: number): Layout {
+  const dataOffset = align(HEADER_BYTES + namesBytes);
+  const labelsOffset = align(dataOffset + rows * features * 4);
+  const tableOffset = align(labelsOffset + rows);
+  const blocks = Math.ceil((tableOffset - dataOffset) / blockBytes);
+  return { rows, features, namesBytes, dataOffset, labelsOffset, tableOffset, blocks, fileBytes: tableOffset + 4 * blocks };
+}
+
+function encodeHeader(layout: Layout, names: Buffer): Buffer {
+  const header = Buffer.alloc(layout.dataOffset);
+  BINARY_MAGIC.copy(header, 0);
+  header.writeUInt32LE(BINARY_VERSION, 8);
+  header.writeUInt8(FLOAT32, 12);
+  header.writeUInt8(UINT8, 13);
+  header.writeBigUInt64LE(BigInt(layout.rows), 16);
+  header.writeUInt32LE(layout.features, 24);
+  header.writeUInt32LE(layout.namesBytes, 28);
+  header.writeBigUInt64LE(BigInt(layout.dataOffset), 32);
+  header.writeBigUInt64LE(BigInt(layout.labelsOffset), 40);
+  header.writeBigUInt64LE(BigInt(layout.tableOffset), 48);
+  header.writeUInt32LE(BLOCK_BYTES, 56);
+  names.copy(header, HEADER_BYTES);
+  header.writeUInt32LE(headerCrc(header, layout.namesBytes), 60);
+  return header;
+}
+
+function headerCrc(header: Buffer, namesBytes: number): number {
+  return crc32(header.subarray(HEADER_BYTES, HEADER_BYTES + namesBytes), crc32(header.subarray(0, 60)));
+}
+
+function identityOf(header: Buffer, table: Buffer): string {
+  return createHash('sha256').update(header).update(table).digest('hex');
+}
+
+/** Reads exactly `length` bytes at `position` into `target`; a short file is a DatasetError. */
+function readExactly(path: string, fd: number, target: Uint8Array, position: number, what: string): void {
+  let done = 0;
+  while (done < target.length) {
+    const count = readSync(fd, target, done, Math.min(target.length - done, MAX_IO_BYTES), position + done);
+    if (count === 0) throw new DatasetError(path, undefined, undefined, `the file ends inside the ${what} (truncated?)`);
+    done += count;
+  }
+}
+
+function writeExactly(fd: number, source: Uint8Array, position: number): void {
+  let done = 0;
+  while (done < source.length) done += writeSync(fd, source, done, Math.min(source.length - done, MAX_IO_BYTES), position + done);
+}
+
+function bytesOf(view: ArrayBufferView, from = 0, length = view.byteLength - from): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset + from, length);
+}
+
+/**
+ * Writes a .dpt file with constant memory: rows are appended in batches, features go straight to
+ * their place in the file, labels to a side file that is copied behind them at the end. The file
+ * appears under its name only when finish() succeeds (written under a temporary name, renamed).
+ */
+export class BinaryDatasetWriter {
+  readonly path: string;
+  private readonly names: Buffer;
+  private readonly features: number;
+  private readonly temporaryPath: string;
+  private readonly labelsPath: string;
+  private readonly fd: number;
+  private readonly labelsFd: number;
+  private readonly dataOffset: number;
+  private rows = 0;
+  /** CRC state of the content block being written, and the finished blocks' CRCs. */
+  private blockCrc = 0;
+  private blockFill = 0;
+  private readonly crcs: number[] = [];
+  private isOpen = true;
+
+  constructor(path: string, names: BinaryDatasetNames) {
+    if (endianness() !== 'LE') throw new Error('the .dpt format is little-endian; this machine is not');
+    const D = names.featureNames.length;
+    if (D < 1 || D > MAX_FEATURES) throw new RangeError(`a .dpt file holds 1 to ${MAX_FEATURES} features, got ${D}`);
+    this.path = path;
+    this.features = D;
+    this.names = Buffer.from(JSON.stringify({ features: names.featureNames, label: names.labelName }), 'utf8');
+    if (this.names.length > MAX_NAMES_BYTES) throw new RangeError(`the feature names take ${this.names.length} bytes, more than ${MAX_NAMES_BYTES}`);
+    this.dataOffset = layoutOf(0, D, this.names.length, BLOCK_BYTES).dataOffset;
+    this.temporaryPath = `${path}.${process.pid}.tmp`;
+    this.labelsPath = `${path}.${process.pid}.labels.tmp`;
+    const cannotWrite = (error: unknown): DatasetError =>
+      new DatasetError(path, undefined, undefined, `cannot write the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    try {
+      this.fd = openSync(this.temporaryPath, 'w');
+    } catch (error) {
+      throw cannotWrite(error);
+    }
+    try {
+      this.labelsFd = openSync(this.labelsPath, 'w+');
+    } catch (error) {
+      closeSync(this.fd);
+      rmSync(this.temporaryPath, { force: true });
+      throw cannotWrite(error);
+    }
+  }
+
+  get rowsWritten(): number {
+    return this.rows;
+  }
+
+  /**
+   * Appends `count` rows: x holds them row-major (count × D float32, finite), y their labels (0 or 1).
+   * Append in batches (thousands of rows): each call is one write to each file.
+   */
+  append(x: Float32Array, y: Uint8Array, count: number): void {
+    if (!this.isOpen) throw new Error(`${this.path}: append after finish or abort`);
+    const D = this.features;
+    if (x.length < count * D || y.length < count) throw new RangeError(`append of ${count} rows: x or y is too short`);
+    if (this.rows + count > MAX_ROWS) throw new RangeError(`a .dpt file holds at most ${MAX_ROWS} rows`);
+    for (let i = 0; i < count * D; i++) {
+      if (!Number.isFinite(x[i]!)) throw new RangeError(`row ${this.rows + Math.floor(i / D)}, feature ${i % D}: ${x[i]} is not finite`);
+    }
+    for (let i = 0; i < count; i++) if (y[i]! > 1) throw new RangeError(`row ${this.rows + i}: label ${y[i]} is not 0 or 1`);
+    const features = bytesOf(x, 0, count * D * 4);
+    writeExactly(this.fd, features, this.dataOffset + this.rows * D * 4);
+    this.checksum(features);
+    writeExactly(this.labelsFd, bytesOf(y, 0, count), this.rows);
+    this.rows += count;
+  }
+
+  /** Writes labels, CRC table and header, and renames the file into place. */
+  finish(): BinaryDatasetSummary {
+    if (!this.isOpen) throw new Error(`${this.path}: finish after finish or abort`);
+    try {
+      const layout = layoutOf(this.rows, this.features, this.names.length, BLOCK_BYTES);
+      this.pad(layout.dataOffset + this.rows * this.features * 4, layout.labelsOffset);
+      const chunk = Buffer.alloc(Math.min(BLOCK_BYTES, Math.max(this.rows, 1)));
+      for (let done = 0; done < this.rows; done += chunk.length) {
+        const part = chunk.subarray(0, Math.min(chunk.length, this.rows - done));
+        readExactly(this.labelsPath, this.labelsFd, part, done, 'labels');
+        writeExactly(this.fd, part, layout.labelsOffset + done);
+        this.checksum(part);
+      }
+      this.pad(layout.labelsOffset + this.rows, layout.tableOffset);
+      if (this.blockFill > 0) this.crcs.push(this.blockCrc);
+      const table = Buffer.alloc(4 * this.crcs.length);
+      this.crcs.forEach((crc, i) => {
+        table.writeUInt32LE(crc, 4 * i);
+      });
+      writeExactly(this.fd, table, layout.tableOffset);
+      const header = encodeHeader(layout, this.names);
+      writeExactly(this.fd, header, 0);
+      this.close();
+      renameSync(this.temporaryPath, this.path);
+      return { path: this.path, rows: this.rows, features: this.features, bytes: layout.fileBytes, identity: identityOf(header, table) };
+    } catch (error) {
+      this.abort();
+      throw error;
+    }
+  }
+
+  /** Stops writing and removes the partial files; safe to call more than once. */
+  abort(): void {
+    if (this.isOpen) this.close();
+    rmSync(this.temporaryPath, { force: true });
+    rmSync(this.labelsPath, { force: true });
+  }
+
+  private close(): void {
+    this.isOpen = false;
+    closeSync(this.fd);
+    closeSync(this.labelsFd);
+    rmSync(this.labelsPath, { force: true });
+  }
+
+  /** Zero bytes over [from, to): padding is part of the checksummed content. */
+  private pad(from: number, to: number): void {
+    if (to <= from) return;
+    const zeros = new Uint8Array(to - from);
+    writeExactly(this.fd, zeros, from);
+    this.checksum(zeros);
+  }
+
+  /** Feeds content bytes, in file order, to the per-block CRCs. */
+  private checksum(bytes: Uint8Array): void {
+    let at = 0;
+    while (at < bytes.length) {
+      const take = Math.min(BLOCK_BYTES - this.blockFill, bytes.length - at);
+      this.blockCrc = crc32(bytes.subarray(at, at + take), this.blockCrc);
+      this.blockFill += take;
+      at += take;
+      if (this.blockFill === BLOCK_BYTES) {
+        this.crcs.push(this.blockCrc);
+        this.blockCrc = 0;
+        this.blockFill = 0;
+      }
+    }
+  }
+}
+
+/** An open .dpt file: rows and labels are read by range into buffers the caller owns. */
+export class BinaryDataset {
+  readonly path: string;
+  readonly rows: number;
+  /** D, the number of features. */
+  readonly features: number;
+  readonly featureNames: readonly string[];
+  readonly labelName: string;
+  /** SHA-256 (hex) of header, names and content CRC table: equal files have equal identities. */
+  readonly identity: string;
+  /** Size of the file in bytes. */
+  readonly bytes: number;
+  private readonly fd: number;
+  private readonly layout: Layout;
+  private readonly table: Buffer;
+  private isOpen = true;
+
+  private constructor(path: string, fd: number, layout: Layout, names: BinaryDatasetNames, header: Buffer, table: Buffer) {
+    this.path = path;
+    this.fd = fd;
+    this.layout = layout;
+    this.rows = layout.rows;
+    this.features = layout.features;
+    this.featureNames = names.featureNames;
+    this.labelName = names.labelName;
+    this.bytes = layout.fileBytes;
+    this.table = table;
+    this.identity = identityOf(header, table);
+  }
+
+  /** Opens and checks the header, its CRC and the file's size; throws DatasetError naming file and field. */
+  static open(path: string): BinaryDataset {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (error) {
+      throw new DatasetError(path, undefined, undefined, `cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+    try {
+      const fileBytes = fstatSync(fd).size;
+      const fixed = Buffer.alloc(HEADER_BYTES);
+      if (fileBytes < HEADER_BYTES)
+        throw new DatasetError(path, undefined, undefined, `${fileBytes} bytes is too short for a .dpt header (${HEADER_BYTES} bytes)`);
+      readExactly(path, fd, fixed, 0, 'header');
+      const { layout, names, header } = checkHeader(path, fd, fixed, fileBytes);
+      const table = Buffer.alloc(4 * layout.blocks);
+      readExactly(path, fd, table, layout.tableOffset, 'checksum table');
+      return new BinaryDataset(path, fd, layout, names, header, table);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  /**
+   * Reads rows [from, to) into `into` starting at row `intoRow` (row-major, D floats a row), with
+   * one positioned read. `into` may be any Float32Array, e.g. a kernel's wasm memory view.
+   */
+  readRows(from: number, to: number, into: Float32Array, intoRow = 0): void {
+    this.checkRange(from, to);
+    const D = this.features;
+    if ((intoRow + to - from) * D > into.length) throw new RangeError(`readRows: ${to - from} rows do not fit into ${into.length} floats at row ${intoRow}`);
+    readExactly(this.path, this.fd, bytesOf(into, intoRow * D * 4, (to - from) * D * 4), this.layout.dataOffset + from * D * 4, 'features');
+  }
+
+  /** Reads the labels of rows [from, to) into `into` at `intoRow`, and checks each is 0 or 1. */
+  readLabels(from: number, to: number, into: Uint8Array, intoRow = 0): void {
+    this.checkRange(from, to);
+    if (intoRow + to - from > into.length) throw new RangeError(`readLabels: ${to - from} labels do not fit into ${into.length} at ${intoRow}`);
+    const target = into.subarray(intoRow, intoRow + to - from);
+    readExactly(this.path, this.fd, target, this.layout.labelsOffset + from, 'labels');
+    for (let i = 0; i < target.length; i++) {
+      if (target[i]! > 1) throw new DatasetError(this.path, undefined, undefined, `the label of row ${from + i} is ${target[i]}, not 0 or 1 (corrupt file?)`);
+    }
+  }
+
+  /** Reads the whole content and checks every block against its CRC-32; names the first bad block. */
+  verify(): void {
+    const { dataOffset, tableOffset, blocks } = this.layout;
+    const buffer = Buffer.alloc(Math.min(BLOCK_BYTES, tableOffset - dataOffset));
+    for (let block = 0; block < blocks; block++) {
+      const start = dataOffset + block * BLOCK_BYTES;
+      const part = buffer.subarray(0, Math.min(BLOCK_BYTES, tableOffset - start));
+      readExactly(this.path, this.fd, part, start, 'content');
+      if (crc32(part) !== this.table.readUInt32LE(4 * block)) {
+        throw new DatasetError(
+          this.path,
+          undefined,
+          undefined,
+          `content block ${block} (bytes ${start} to ${start + part.length}) fails its CRC-32 check (corrupt file)`,
+        );
+      }
+    }
+  }
+
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    closeSync(this.fd);
+  }
+
+  private checkRange(from: number, to: number): void {
+    if (!this.isOpen) throw new Error(`${this.path}: read after close`);
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= this.rows)) {
+      throw new RangeError(`${this.path}: rows [${from}, ${to}) outside [0, ${this.rows})`);
+    }
+  }
+}
+
+function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number): { layout: Layout; names: BinaryDatasetNames; header: Buffer } {
+  const bad = (field: string, problem: string): never => {
+    throw new DatasetError(path, undefined, undefined, `header field '${field}': ${problem}`);
+  };
+  if (!fixed.subarray(0, 8).equals(BINARY_MAGIC)) bad('magic', 'not a .dpt file (the first 8 bytes are not \\x89DPT\\r\\n\\x1a\\n)');
+  const version = fixed.readUInt32LE(8);
+  if (version !== BINARY_VERSION) bad('version', `expected ${BINARY_VERSION}, found ${version} (written by another dpt version?)`);
+  if (fixed.readUInt8(12) !== FLOAT32) bad('featureType', `expected 1 (float32), found ${fixed.readUInt8(12)}`);
+  if (fixed.readUInt8(13) !== UINT8) bad('labelType', `expected 1 (uint8), found ${fixed.readUInt8(13)}`);
+  const rows = Number(fixed.readBigUInt64LE(16));
+  if (rows < 1 || rows > MAX_ROWS) bad('rows', `expected 1 to ${MAX_ROWS}, found ${rows}`);
+  const features = fixed.readUInt32LE(24);
+  if (features < 1 || features > MAX_FEATURES) bad('features', `expected 1 to ${MAX_FEATURES}, found ${features}`);
+  const namesBytes = fixed.readUInt32LE(28);
+  if (namesBytes > MAX_NAMES_BYTES) bad('namesBytes', `${namesBytes} exceeds ${MAX_NAMES_BYTES}`);
+  const blockBytes = fixed.readUInt32LE(56);
+  if (blockBytes !== BLOCK_BYTES) bad('blockBytes', `expected ${BLOCK_BYTES}, found ${blockBytes}`);
+  const layout = layoutOf(rows, features, namesBytes, BLOCK_BYTES);
+  for (const [field, at, expected] of [
+    ['dataOffset', 32, layout.dataOffset],
+    ['labelsOffset', 40, layout.labelsOffset],
+    ['tableOffset', 48, layout.tableOffset],
+  ] as const) {
+    const found = Number(fixed.readBigUInt64LE(at));
+    if (found !== expected) bad(field, `expected ${expected} for ${rows} rows × ${features} features, found ${found}`);
+  }
+  if (fileBytes < layout.dataOffset) bad('namesBytes', `the file (${fileBytes} bytes) ends inside the names block`);
+  const header = Buffer.alloc(layout.dataOffset);
+  fixed.copy(header);
+  readExactly(path, fd, header.subarray(HEADER_BYTES), HEADER_BYTES, 'names block');
+  const crc = fixed.readUInt32LE(60);
+  if (headerCrc(header, namesBytes) !== crc) bad('headerCrc', 'the header or the names block is corrupt (CRC-32 mismatch)');
+  if (fileBytes !== layout.fileBytes) {
+    bad(
+      'rows',
+      `${rows} rows × ${features} features need a file of ${layout.fileBytes} bytes, found ${fileBytes} (${fileBytes < layout.fileBytes ? 'truncated' : 'trailing bytes'})`,
+    );
+  }
+  return { layout, names: parseNames(path, header.subarray(HEADER_BYTES, HEADER_BYTES + namesBytes), features), header };
+}
+
+function parseNames(path: string, bytes: Buffer, features: number): BinaryDatasetNames {
+  const bad = (problem: string): never => {
+    throw new DatasetError(path, undefined, undefined, `header field 'names': ${problem}`);
+  };
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return bad('not valid JSON');
+  }
+  const names = value as { features?: unknown; label?: unknown }; // checked just below
+  if (typeof value !== 'object' || value === null || !Array.isArray(names.features) || typeof names.label !== 'string') {
+    return bad('expected {"features": [names], "label": name}');
+  }
+  const featureNames: unknown[] = names.features;
+  if (featureNames.length !== features) bad(`${featureNames.length} feature names for ${features} features`);
+  if (!featureNames.every((name): name is string => typeof name === 'string')) bad('a feature name is not a string');
+  return { featureNames: featureNames as string[], labelName: names.label }; // every element checked above
+}
+
+/** Reads a whole .dpt file into `allocate`d storage (default: plain typed arrays; e.g. kernel.allocateRows). */
+export function loadBinaryDataset(
+  path: string,
+  allocate: (rows: number, D: number) => { x: Float32Array; y: Uint8Array } = (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
+): { dataset: BinaryDataset; x: Float32Array; y: Uint8Array } {
+  const dataset = BinaryDataset.open(path);
+  try {
+    const { x, y } = allocate(dataset.rows, dataset.features);
+    dataset.readRows(0, dataset.rows, x);
+    dataset.readLabels(0, dataset.rows, y);
+    return { dataset, x, y };
+  } finally {
+    dataset.close();
+  }
+}

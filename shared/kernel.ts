@@ -1,0 +1,171 @@
+// Gradient kernels behind one interface: the WebAssembly SIMD-128 kernel (shared/kernel-wasm.ts),
+// whose rows live in its own linear memory so a step never copies them, and the plain TypeScript
+// kernel of shared/model.ts as the fallback. Each kernel has a stable id: different kernels sum in
+// different orders and give different bits, so every process of a run must use the same one.
+
+import { instantiateKernel, isWasmSimdSupported, type KernelInstance } from './kernel-wasm.js';
+import { accumulateGradient } from './model.js';
+
+export type KernelKind = 'wasm-simd' | 'js';
+
+/** Identity of the plain TypeScript kernel (shared/model.ts); equals protocol.ts's KERNEL_ID of protocol 1. */
+export const JS_KERNEL_ID = 'js-f64acc-1';
+/** Identity of the SIMD kernel: blocks of 4 rows, 2 float64 lanes, exp/log1p from JavaScript's Math. */
+export const WASM_SIMD_KERNEL_ID = 'wasm-simd128-r4-f64acc-1';
+
+export interface GradientKernel {
+  readonly kind: KernelKind;
+  /** Carried by the handshake; equal ids give equal bits for equal inputs (same Node.js version). */
+  readonly id: string;
+  /**
+   * Row storage for `rows` rows of D features: x (rows × D, row-major) and y (rows labels).
+   * For the wasm kernel the views lie in the kernel's memory, which only ever grows, so views
+   * stay valid for the kernel's lifetime; the memory is released with the kernel (by GC).
+   */
+  allocateRows(rows: number, D: number): { x: Float32Array; y: Uint8Array };
+  /** Row indices (an epoch order) in the kernel's memory, so the indexed path copies nothing. */
+  allocateIndex(length: number): Uint32Array;
+  /** float64 storage (weights, gradient sums) in the kernel's memory: w and out then cost no copy. */
+  allocateVector(length: number): Float64Array;
+  /**
+   * The contract of accumulateGradient (shared/model.ts): adds Σ(a − y)·x_j to out[offset + j]
+   * and Σ(a − y) to out[offset + D] over rows [from, to), or over rows order[from..to) when
+   * `order` is given, and returns Σ L. x and y must come from allocateRows of this kernel (rows
+   * are never copied); order, w and out may be anywhere, but outside the kernel's memory they
+   * cost a copy (O(to − from) indices, O(D) floats). Row indices in `order` are not checked.
+   */
+  accumulate(
+    x: Float32Array,
+    y: Uint8Array,
+    D: number,
+    order: Uint32Array | null,
+    from: number,
+    to: number,
+    w: Float64Array,
+    b: number,
+    out: Float64Array,
+    offset: number,
+  ): number;
+}
+
+export { isWasmSimdSupported };
+
+/**
+ * Creates a kernel. 'wasm-simd' falls back to the TypeScript kernel where SIMD is unavailable;
+ * the returned `kind` and `id` say which one was built.
+ */
+export function createGradientKernel(kind: KernelKind): GradientKernel {
+  const instance = kind === 'wasm-simd' ? instantiateKernel() : null;
+  return instance === null ? createJsKernel() : new WasmKernel(instance);
+}
+
+function createJsKernel(): GradientKernel {
+  return {
+    kind: 'js',
+    id: JS_KERNEL_ID,
+    allocateRows: (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
+    allocateIndex: (length) => new Uint32Array(length),
+    allocateVector: (length) => new Float64Array(length),
+    accumulate: accumulateGradient,
+  };
+}
+
+const PAGE_BYTES = 65_536;
+/** Allocations start at multiples of a cache line; address 0 stays unused (it means "no order"). */
+const ALIGN = 64;
+
+class WasmKernel implements GradientKernel {
+  readonly kind = 'wasm-simd' as const;
+  readonly id = WASM_SIMD_KERNEL_ID;
+  private readonly instance: KernelInstance;
+  /** Every buffer object this memory has had: a view is ours iff its buffer is one of them. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private nextFree = ALIGN;
+  /** Scratch for arguments that live outside the memory (grown on demand). */
+  private scratchIndex: Uint32Array = new Uint32Array(0);
+  private scratchW: Float64Array = new Float64Array(0);
+  private scratchOut: Float64Array = new Float64Array(0);
+
+  constructor(instance: KernelInstance) {
+    this.instance = instance;
+    this.buffers.add(instance.memory.buffer);
+  }
+
+  allocateRows(rows: number, D: number): { x: Float32Array; y: Uint8Array } {
+    const x = this.allocate(rows * D * 4);
+    const y = this.allocate(rows);
+    return { x: new Float32Array(this.instance.memory.buffer, x, rows * D), y: new Uint8Array(this.instance.memory.buffer, y, rows) };
+  }
+
+  allocateIndex(length: number): Uint32Array {
+    const address = this.allocate(length * 4); // before reading .buffer: allocating may grow it
+    return new Uint32Array(this.instance.memory.buffer, address, length);
+  }
+
+  allocateVector(length: number): Float64Array {
+    const address = this.allocate(length * 8);
+    return new Float64Array(this.instance.memory.buffer, address, length);
+  }
+
+  accumulate(
+    x: Float32Array,
+    y: Uint8Array,
+    D: number,
+    order: Uint32Array | null,
+    from: number,
+    to: number,
+    w: Float64Array,
+    b: number,
+    out: Float64Array,
+    offset: number,
+  ): number {
+    if (!this.buffers.has(x.buffer) || !this.buffers.has(y.buffer)) throw new Error('wasm kernel: x and y must come from allocateRows of this kernel');
+    if (
+      !(from >= 0 && from <= to && w.length >= D && offset + D < out.length && (order === null ? to * D <= x.length && to <= y.length : to <= order.length))
+    ) {
+      throw new RangeError(`wasm kernel: rows [${from}, ${to}) or offset ${offset} out of range`);
+    }
+    const n = to - from;
+    let xAddress = x.byteOffset;
+    let yAddress = y.byteOffset;
+    let orderAddress = 0;
+    if (order === null) {
+      xAddress += from * D * 4;
+      yAddress += from;
+    } else if (this.buffers.has(order.buffer)) {
+      orderAddress = order.byteOffset + from * 4;
+    } else {
+      if (this.scratchIndex.length < n) this.scratchIndex = this.allocateIndex(Math.max(n, 2 * this.scratchIndex.length));
+      this.scratchIndex.set(order.subarray(from, to));
+      orderAddress = this.scratchIndex.byteOffset;
+    }
+    let wAddress = w.byteOffset;
+    if (!this.buffers.has(w.buffer)) {
+      if (this.scratchW.length < D) this.scratchW = this.allocateVector(D);
+      this.scratchW.set(w.subarray(0, D));
+      wAddress = this.scratchW.byteOffset;
+    }
+    if (this.buffers.has(out.buffer)) return this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, out.byteOffset + offset * 8);
+    // out elsewhere: run on a copy of its D + 1 entries, so the sums round exactly as in place.
+    if (this.scratchOut.length < D + 1) this.scratchOut = this.allocateVector(D + 1);
+    const window = out.subarray(offset, offset + D + 1);
+    this.scratchOut.set(window);
+    const loss = this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset);
+    window.set(this.scratchOut.subarray(0, D + 1));
+    return loss;
+  }
+
+  /** Bump allocation of `bytes`, growing the memory; returns the address. */
+  private allocate(bytes: number): number {
+    const address = Math.ceil(this.nextFree / ALIGN) * ALIGN;
+    const end = address + Math.max(bytes, 1);
+    if (end > this.instance.maxPages * PAGE_BYTES) throw new RangeError(`wasm kernel: ${end} bytes exceed the 4 GiB of a wasm32 memory`);
+    const have = this.instance.memory.buffer.byteLength;
+    if (end > have) {
+      this.instance.memory.grow(Math.ceil((end - have) / PAGE_BYTES));
+      this.buffers.add(this.instance.memory.buffer);
+    }
+    this.nextFree = end;
+    return address;
+  }
+}
