@@ -3,7 +3,18 @@
 
 import { type Command, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
-import { booleanFlag, fraction, nonNegativeInteger, nonNegativeNumber, port, positiveInteger, positiveNumber, resolveToken, shuffleMode } from './options.js';
+import {
+  booleanFlag,
+  fraction,
+  kernelKind,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  port,
+  positiveInteger,
+  positiveNumber,
+  resolveToken,
+  shuffleMode,
+} from './options.js';
 
 export interface TrainingFlags {
   data: string;
@@ -39,6 +50,7 @@ export interface TrainingFlags {
   handshakeTimeout: number;
   tlsCert?: string;
   tlsKey?: string;
+  kernel: 'wasm-simd' | 'js';
 }
 
 export function addTrainingFlags(command: Command, defaults: { host: string; port: number }): Command {
@@ -94,7 +106,8 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--max-pending-handshakes <n>', 'connections still authenticating, at most', positiveInteger, DEFAULTS.maxPendingHandshakes))
     .addOption(flag('--handshake-timeout <ms>', 'time a new connection has to authenticate', positiveInteger, DEFAULTS.handshakeTimeoutMs))
     .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
-    .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'));
+    .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
+    .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel));
 }
 
 export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
@@ -131,5 +144,6 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     handshakeTimeoutMs: flags.handshakeTimeout,
     tlsCertPath: flags.tlsCert ?? null,
     tlsKeyPath: flags.tlsKey ?? null,
+    kernel: flags.kernel,
   };
 }

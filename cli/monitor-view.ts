@@ -7,10 +7,11 @@ import type { EvalEvent, MonitorMessage, RunEndEvent, RunStartEvent, StepEvent, 
 
 /** Weight of the newest loss in the smoothed loss: ema ← ema + α·(loss − ema). */
 export const EMA_ALPHA = 0.05;
-/** Losses kept for the sparkline. */
+/** Smoothed losses kept for the sparkline. */
 const SPARK_HISTORY = 2048;
-/** Step events over which steps/s is measured. */
-const RATE_WINDOW = 64;
+/** Step events kept for throughput, which is measured over the last RATE_WINDOW_MS of them. */
+const RATE_WINDOW = 8192;
+const RATE_WINDOW_MS = 1000;
 const SPARK_CHARS = '▁▂▃▄▅▆▇█';
 /** Lines of membership and dropped notices kept on screen. */
 const NOTES = 3;
@@ -59,9 +60,12 @@ export class MonitorView {
   private ema = Number.NaN;
   private readonly losses = new Float64Array(SPARK_HISTORY);
   private lossCount = 0;
-  /** (time, step) of recent step events, for steps/s. */
+  /** (time, step, rows so far) of recent step events, for steps/s and rows/s. */
   private readonly rateTimes = new Float64Array(RATE_WINDOW);
   private readonly rateSteps = new Float64Array(RATE_WINDOW);
+  private readonly rateRows = new Float64Array(RATE_WINDOW);
+  /** Rows up to the last step, estimated across steps a sampled history skipped. */
+  private rowsSoFar = 0;
   private rateCount = 0;
   private readonly notes: string[] = [];
 
@@ -108,11 +112,12 @@ export class MonitorView {
 
   /** Steps per second over the last few step events (0 when unknown). */
   get stepsPerSec(): number {
-    if (this.rateCount < 2) return 0;
-    const newest = (this.rateCount - 1) % RATE_WINDOW;
-    const oldest = this.rateCount > RATE_WINDOW ? this.rateCount % RATE_WINDOW : 0;
-    const seconds = (this.rateTimes[newest]! - this.rateTimes[oldest]!) / 1000;
-    return seconds > 0 ? (this.rateSteps[newest]! - this.rateSteps[oldest]!) / seconds : 0;
+    return this.rate(this.rateSteps);
+  }
+
+  /** Rows per second over the last few step events (0 when unknown). */
+  get rowsPerSec(): number {
+    return this.rate(this.rateRows);
   }
 
   /** The view as lines of at most `width` characters; `now` in ms since the Unix epoch. */
@@ -120,7 +125,9 @@ export class MonitorView {
     const lines: string[] = [];
     const step = this.lastStep;
     const run = this.run;
-    lines.push(`dpt monitor  ${this.source}  ${this.end === null ? this.status : this.end.outcome === 'finished' ? 'run finished' : `run failed: ${this.end.reason ?? ''}`}`);
+    lines.push(
+      `dpt monitor  ${this.source}  ${this.end === null ? this.status : this.end.outcome === 'finished' ? 'run finished' : `run failed: ${this.end.reason ?? ''}`}`,
+    );
     if (run === null && step === null) {
       lines.push('waiting for the run to start');
     } else {
@@ -139,12 +146,12 @@ export class MonitorView {
           ? ''
           : `  train ${fixed(evaluation.trainLoss)}${evaluation.valLoss === null ? '' : `  val ${fixed(evaluation.valLoss)} (acc ${fixed(evaluation.valAccuracy ?? Number.NaN)})`} @ epoch ${evaluation.epoch + 1}`;
       lines.push(`loss ${step === null ? '-' : fixed(step.loss)}  smoothed ${fixed(this.ema)}${val}`);
-      lines.push(`rows/s ${count(rate * (step?.rows ?? 0))}  steps/s ${count(rate)}  workers ${step?.workers ?? '-'}`);
+      lines.push(`rows/s ${count(this.rowsPerSec)}  steps/s ${count(rate)}  workers ${step?.workers ?? '-'}`);
       const shown = Math.min(this.lossCount, SPARK_HISTORY);
       const recent = this.recentLosses(shown);
       const finite = Array.from(recent).filter(Number.isFinite);
       const range = finite.length > 0 ? ` ${fixed(Math.min(...finite))}–${fixed(Math.max(...finite))}` : '';
-      const label = ` last ${count(shown)} losses${range}`;
+      const label = ` smoothed loss, last ${count(shown)} steps${range}`;
       lines.push(`${sparkline(recent, Math.max(8, width - label.length - 1))}${label}`);
     }
     const workers = this.workers?.workers ?? [];
@@ -165,11 +172,29 @@ export class MonitorView {
   private onStep(event: StepEvent): void {
     this.lastStep = event;
     if (Number.isFinite(event.loss)) this.ema = Number.isNaN(this.ema) ? event.loss : this.ema + EMA_ALPHA * (event.loss - this.ema);
-    this.losses[this.lossCount % SPARK_HISTORY] = event.loss;
+    this.losses[this.lossCount % SPARK_HISTORY] = this.ema;
     this.lossCount++;
+    const previous = this.rateCount > 0 ? this.rateSteps[(this.rateCount - 1) % RATE_WINDOW]! : event.step - 1;
+    this.rowsSoFar += event.rows * Math.max(1, event.step - previous);
     this.rateTimes[this.rateCount % RATE_WINDOW] = event.time;
     this.rateSteps[this.rateCount % RATE_WINDOW] = event.step;
+    this.rateRows[this.rateCount % RATE_WINDOW] = this.rowsSoFar;
     this.rateCount++;
+  }
+
+  /** Growth per second of `values` from the oldest event within RATE_WINDOW_MS of the newest to the newest. */
+  private rate(values: Float64Array): number {
+    if (this.rateCount < 2) return 0;
+    const newest = (this.rateCount - 1) % RATE_WINDOW;
+    const kept = Math.min(this.rateCount, RATE_WINDOW);
+    let oldest = (this.rateCount - 2) % RATE_WINDOW;
+    for (let back = 2; back < kept; back++) {
+      const candidate = (this.rateCount - 1 - back) % RATE_WINDOW;
+      if (this.rateTimes[newest]! - this.rateTimes[candidate]! > RATE_WINDOW_MS) break;
+      oldest = candidate;
+    }
+    const seconds = (this.rateTimes[newest]! - this.rateTimes[oldest]!) / 1000;
+    return seconds > 0 ? (values[newest]! - values[oldest]!) / seconds : 0;
   }
 
   /** The newest `n` losses, oldest first. */
@@ -193,6 +218,7 @@ export class MonitorView {
     this.ema = Number.NaN;
     this.lossCount = 0;
     this.rateCount = 0;
+    this.rowsSoFar = 0;
     this.notes.length = 0;
   }
 }

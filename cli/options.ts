@@ -80,3 +80,8 @@ export function shuffleMode(value: string): 'rows' | 'blocks' | 'none' {
   if (['none', 'false', '0', 'no', 'off'].includes(v)) return 'none';
   throw new InvalidArgumentError('expected rows, blocks or none.');
 }
+
+export function kernelKind(value: string): 'wasm-simd' | 'js' {
+  if (value === 'wasm-simd' || value === 'js') return value;
+  throw new InvalidArgumentError('expected wasm-simd or js.');
+}

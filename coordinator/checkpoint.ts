@@ -25,6 +25,7 @@ export interface RunFingerprint {
   readonly valFraction: number;
   readonly chunksPerBatch: number;
   readonly reproducible: boolean;
+  readonly kernel: string;
 }
 
 export interface CheckpointState {

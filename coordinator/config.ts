@@ -46,6 +46,8 @@ export interface CoordinatorConfig {
    * on the workers (DESIGN.md invariant 6). false: each worker merges its chunks into one vector.
    */
   readonly reproducible: boolean;
+  /** The gradient kernel every worker must run: WebAssembly SIMD (default) or plain TypeScript. */
+  readonly kernel: 'wasm-simd' | 'js';
   /** A chunk still pending this many times the time the first worker took is also given to an idle worker (0: never). */
   readonly backupFactor: number;
   /** Ping period for every peer; a peer that misses a whole period is dropped. */
@@ -90,6 +92,7 @@ export const DEFAULTS = {
   outPath: null,
   metricsPath: null,
   reproducible: true,
+  kernel: 'wasm-simd',
   backupFactor: 2,
   heartbeatMs: 5000,
   checkpointPath: null,

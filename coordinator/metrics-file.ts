@@ -6,8 +6,14 @@ import type { TrainingEvent } from '../shared/events.js';
 
 type LossEvent = Extract<TrainingEvent, { type: 'step' | 'eval' }>;
 
+/** Buffered lines are written when they reach this size, or after FLUSH_MS, or on flush(). */
+const FLUSH_BYTES = 65_536;
+const FLUSH_MS = 200;
+
 export class MetricsFile {
   private readonly fd: number;
+  private pending = '';
+  private timer: NodeJS.Timeout | undefined;
 
   /** `keep` (on resume): which existing events stay; null starts the file afresh. */
   constructor(path: string, keep: ((event: LossEvent) => boolean) | null) {
@@ -29,13 +35,28 @@ export class MetricsFile {
     }
   }
 
-  /** Step and eval events (the loss stream); other events are left to the log and monitors. */
+  /**
+   * Step and eval events (the loss stream); other events are left to the log and monitors.
+   * Buffered: a write per step would cost a system call on the step's critical path.
+   */
   write(event: TrainingEvent): void {
     if (event.type !== 'step' && event.type !== 'eval') return;
-    writeSync(this.fd, `${JSON.stringify(event)}\n`);
+    this.pending += `${JSON.stringify(event)}\n`;
+    if (this.pending.length >= FLUSH_BYTES) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS).unref();
+  }
+
+  /** Writes what is buffered (before a checkpoint, so the file covers every step it names). */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending === '') return;
+    writeSync(this.fd, this.pending);
+    this.pending = '';
   }
 
   close(): void {
+    this.flush();
     closeSync(this.fd);
   }
 }

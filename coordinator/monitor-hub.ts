@@ -24,8 +24,8 @@ const CLOSE_GRACE_MS = 2000;
 /** Monitors send nothing; this bounds what a misbehaving one can make us read. */
 const MAX_MONITOR_FRAME_BYTES = 1024;
 
-/** One connected monitor's transport. */
-interface Sink {
+/** One connected monitor's transport (a WebSocket, an SSE response, or a test's fake). */
+export interface MonitorSink {
   /** Bytes queued and not yet taken by the peer's socket. */
   bufferedBytes(): number;
   /** Sends one JSON message. */
@@ -36,7 +36,7 @@ interface Sink {
 }
 
 interface Monitor {
-  readonly sink: Sink;
+  readonly sink: MonitorSink;
   /** Eval, membership and run events not yet sent because the monitor was behind. */
   readonly backlog: string[];
   /** Events not sent since the last dropped notice. */
@@ -85,6 +85,15 @@ export class MonitorHub {
     for (let i = 0; i < this.monitors.length; i++) this.deliver(this.monitors[i]!, json, isDroppable); // i < length
   }
 
+  /** Sends every monitor a fresh workers snapshot now, queued for one that is behind (the run's final figures). */
+  publishWorkers(): void {
+    const workers = this.options.workersSnapshot(true);
+    if (workers === null) return;
+    const json = JSON.stringify(workers);
+    this.lastWorkers = json;
+    for (let i = 0; i < this.monitors.length; i++) this.deliver(this.monitors[i]!, json, false); // i < length
+  }
+
   /** Takes over an authenticated upgrade to /monitor. */
   acceptWebSocket(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.wss.handleUpgrade(request, socket, head, (ws) => {
@@ -92,15 +101,14 @@ export class MonitorHub {
         ws.close(1001, 'the run is over');
         return;
       }
-      this.attach(webSocketSink(ws), (onGone) => {
-        ws.on('close', onGone);
-        ws.on('error', onGone);
-      });
+      const detach = this.attach(webSocketSink(ws));
+      ws.on('close', detach);
+      ws.on('error', detach);
     });
   }
 
   /** Takes over an authenticated GET /events as a Server-Sent Events stream. */
-  acceptEventStream(request: IncomingMessage, response: ServerResponse): void {
+  acceptEventStream(response: ServerResponse): void {
     if (this.isClosed) {
       response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       response.end('the run is over\n');
@@ -114,10 +122,10 @@ export class MonitorHub {
     });
     // `retry` tells an EventSource how long to wait before reconnecting, ms.
     response.write('retry: 2000\n\n');
-    this.attach(eventStreamSink(response), (onGone) => {
-      request.on('close', onGone);
-      response.on('error', onGone);
-    });
+    const detach = this.attach(eventStreamSink(response));
+    // The response's 'close' (not the request's, which ends with its empty body) is the connection going away.
+    response.on('close', detach);
+    response.on('error', detach);
   }
 
   /** Sends what each monitor still has queued, closes every monitor (bounded), and refuses new ones. */
@@ -136,7 +144,8 @@ export class MonitorHub {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private attach(sink: Sink, watch: (onGone: () => void) => void): void {
+  /** Sends the history to a new monitor and adds it to the live fan-out; returns what removes it (call it when its transport closes). */
+  attach(sink: MonitorSink): () => void {
     const monitor: Monitor = { sink, backlog: [], dropped: 0 };
     const notice: HistoryNotice = {
       type: 'history',
@@ -151,18 +160,16 @@ export class MonitorHub {
     if (workers !== null) this.lastWorkers = JSON.stringify(workers);
     if (this.lastWorkers !== null) sink.write(this.lastWorkers);
     this.monitors.push(monitor);
-    let isGone = false;
-    watch(() => {
-      if (isGone) return;
-      isGone = true;
-      const index = this.monitors.indexOf(monitor);
-      if (index >= 0) this.monitors.splice(index, 1);
-      if (this.monitors.length === 0) this.stopTicker();
-    });
     if (this.ticker === null) {
       this.ticker = setInterval(() => this.tick(), TICK_MS);
       this.ticker.unref();
     }
+    return () => {
+      const index = this.monitors.indexOf(monitor);
+      if (index < 0) return;
+      this.monitors.splice(index, 1);
+      if (this.monitors.length === 0) this.stopTicker();
+    };
   }
 
   private deliver(monitor: Monitor, json: string, isDroppable: boolean): void {
@@ -194,7 +201,8 @@ export class MonitorHub {
     this.droppedTotal++;
   }
 
-  private tick(): void {
+  /** Flushes what monitors that caught up still have pending, sends a fresh workers snapshot, keeps connections alive. Runs every TICK_MS while monitors are connected. */
+  tick(): void {
     this.ticks++;
     const isKeepalive = this.ticks % KEEPALIVE_TICKS === 0;
     const workers = this.options.workersSnapshot(false);
@@ -214,7 +222,7 @@ export class MonitorHub {
   }
 }
 
-function webSocketSink(ws: WebSocket): Sink {
+function webSocketSink(ws: WebSocket): MonitorSink {
   let isAwaitingPong = false;
   ws.on('pong', () => {
     isAwaitingPong = false;
@@ -248,7 +256,7 @@ function webSocketSink(ws: WebSocket): Sink {
   };
 }
 
-function eventStreamSink(response: ServerResponse): Sink {
+function eventStreamSink(response: ServerResponse): MonitorSink {
   return {
     bufferedBytes: () => response.writableLength,
     write: (json) => {

@@ -109,15 +109,17 @@ export class Monitoring {
     this.publish(event);
   }
 
-  /** Publishes the run's end, lets every monitor take its last events (bounded), and closes them. */
+  /** Publishes the final workers snapshot and the run's end, lets every monitor take its last events (bounded), and closes them. */
   async finished(outcome: RunEndEvent['outcome'], reason: string | null): Promise<void> {
+    this.hub.publishWorkers();
     const event: RunEndEvent = { type: 'run', event: 'end', outcome, steps: this.steps, reason, time: Date.now() };
     this.publish(event);
     await this.hub.close(outcome === 'finished' ? 'training finished' : 'training failed');
   }
 
   private httpOnRequest(request: IncomingMessage, response: ServerResponse, url: URL): boolean {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    // HEAD only for the static files; anything else but GET is the server's 405.
+    if (request.method !== 'GET' && !(request.method === 'HEAD' && url.pathname !== '/events')) return false;
     const isGuarded = url.pathname === '/' || url.pathname === '/events' || url.pathname === '/metrics';
     const asset = this.assets?.get(url.pathname);
     if (!isGuarded && asset === undefined) return false;
@@ -126,7 +128,7 @@ export class Monitoring {
       response.end(url.pathname === '/' ? 'missing or wrong token: open this page as /?token=TOKEN\n' : 'missing or wrong token\n');
       return true;
     }
-    if (url.pathname === '/events') this.hub.acceptEventStream(request, response);
+    if (url.pathname === '/events') this.hub.acceptEventStream(response);
     else if (url.pathname === '/metrics') this.serveMetrics(response);
     else if (asset !== undefined) {
       response.writeHead(200, { ...PAGE_HEADERS, 'content-type': asset.contentType, 'content-length': asset.body.length });

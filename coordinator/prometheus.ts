@@ -1,11 +1,14 @@
 // GET /metrics in the Prometheus text format (prom-client): steps, rows, loss, the step
 // duration histogram, workers, per-worker rows and failures, monitors, plus Node.js process
-// metrics. Counters are plain numbers read at scrape time; per step only the histogram observes.
+// metrics. Values are plain numbers read at scrape time; a step only writes numbers, so the
+// per-step path allocates nothing (step durations wait in a typed array until they are observed).
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { StreamEvent } from '../shared/events.js';
 import type { WorkerStats } from './worker-stats.js';
 
+/** Step durations held before they are handed to the histogram (at a scrape, or when this many). */
+const PENDING_DURATIONS = 1024;
 /** Step duration buckets, seconds: local steps take well under a millisecond, remote ones more. */
 const STEP_SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -17,15 +20,18 @@ export interface MonitorCounts {
 export class PrometheusMetrics {
   private readonly registry = new Registry();
   private readonly stepSeconds: Histogram;
+  /** Step durations (s) not yet observed: prom-client allocates per observation, so it happens in batches. */
+  private readonly pendingSeconds = new Float64Array(PENDING_DURATIONS);
+  private pendingCount = 0;
   private steps = 0;
   private rows = 0;
-  private loss = Number.NaN;
+  private loss: number | null = null;
   private epoch = 0;
   private totalSteps = 0;
   private workersConnected = 0;
-  private trainLoss = Number.NaN;
-  private valLoss = Number.NaN;
-  private valAccuracy = Number.NaN;
+  private trainLoss: number | null = null;
+  private valLoss: number | null = null;
+  private valAccuracy: number | null = null;
 
   constructor(workerStats: WorkerStats, monitors: () => MonitorCounts) {
     const registers = [this.registry];
@@ -41,13 +47,14 @@ export class PrometheusMetrics {
         },
       });
     };
-    const gauge = (name: string, help: string, read: () => number): void => {
+    // A value not known yet (null) is NaN: prom-client always writes a sample for a gauge without labels.
+    const gauge = (name: string, help: string, read: () => number | null): void => {
       new Gauge({
         name,
         help,
         registers,
         collect() {
-          this.set(read());
+          this.set(read() ?? Number.NaN);
         },
       });
     };
@@ -62,11 +69,15 @@ export class PrometheusMetrics {
     gauge('dpt_validation_accuracy', 'Validation accuracy at the last epoch end (NaN without --val-split).', () => this.valAccuracy);
     gauge('dpt_monitors_connected', 'Monitors (WebSocket and SSE) connected to the loss stream.', () => monitors().monitors);
     counter('dpt_monitor_dropped_events_total', 'Loss stream events not sent to a monitor that fell behind.', () => monitors().droppedEvents);
+    const observePending = (): void => this.observePending();
     this.stepSeconds = new Histogram({
       name: 'dpt_step_duration_seconds',
       help: 'Time from scattering a step to committing it.',
       buckets: STEP_SECONDS_BUCKETS,
       registers,
+      collect() {
+        observePending();
+      },
     });
     new Counter({
       name: 'dpt_worker_rows_total',
@@ -75,7 +86,9 @@ export class PrometheusMetrics {
       registers,
       collect() {
         this.reset();
-        workerStats.forEach((workerId, rows) => this.inc({ worker: String(workerId) }, rows));
+        workerStats.forEach((workerId, rows) => {
+          this.inc({ worker: String(workerId) }, rows);
+        });
       },
     });
     new Counter({
@@ -85,7 +98,9 @@ export class PrometheusMetrics {
       registers,
       collect() {
         this.reset();
-        workerStats.forEach((workerId, _rows, failures) => this.inc({ worker: String(workerId) }, failures));
+        workerStats.forEach((workerId, _rows, failures) => {
+          this.inc({ worker: String(workerId) }, failures);
+        });
       },
     });
   }
@@ -101,12 +116,13 @@ export class PrometheusMetrics {
         this.rows += event.rows;
         this.loss = event.loss;
         this.epoch = event.epoch;
-        this.stepSeconds.observe(event.stepMs / 1000);
+        this.pendingSeconds[this.pendingCount++] = event.stepMs / 1000;
+        if (this.pendingCount === PENDING_DURATIONS) this.observePending();
         return;
       case 'eval':
         this.trainLoss = event.trainLoss;
-        this.valLoss = event.valLoss ?? Number.NaN;
-        this.valAccuracy = event.valAccuracy ?? Number.NaN;
+        this.valLoss = event.valLoss;
+        this.valAccuracy = event.valAccuracy;
         return;
       case 'worker':
         this.workersConnected = event.workers;
@@ -117,8 +133,14 @@ export class PrometheusMetrics {
     }
   }
 
+  private observePending(): void {
+    for (let i = 0; i < this.pendingCount; i++) this.stepSeconds.observe(this.pendingSeconds[i]!); // i < pendingCount ≤ length
+    this.pendingCount = 0;
+  }
+
   /** The exposition text. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    // prom-client writes NaN (e.g. an event-loop lag without samples yet) as "Nan"; the format says "NaN".
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
   }
 }

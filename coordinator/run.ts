@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
+import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
-import { KERNEL_ID, PROTOCOL_VERSION } from '../shared/protocol.js';
+import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -65,6 +66,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     valFraction: config.valFraction,
     chunksPerBatch: config.chunksPerBatch,
     reproducible: config.reproducible,
+    kernel: kernelId(config.kernel),
   };
   const start = startPoint(config, fingerprint, dataset.features);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
@@ -91,6 +93,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   if (checkpointPath !== null) {
     trainer.setCommitListener((state) => {
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
+      metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
       writeCheckpoint(checkpointPath, { fingerprint, step: state.step, w: Array.from(state.w), b: state.b, lastEval: state.lastEval });
     });
   }
@@ -117,6 +120,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           batchSize: config.batchSize,
           chunksPerBatch: config.chunksPerBatch,
         },
+        kernel: kernelId(config.kernel),
         reproducible: config.reproducible,
         // Sent once the statistics pass has computed it (WorkerServer.setStandardization).
         standardization: null,
@@ -228,7 +232,7 @@ function buildModelFile(
       shuffle: config.shuffle,
       chunksPerBatch: config.chunksPerBatch,
       steps: result.steps,
-      kernel: KERNEL_ID,
+      kernel: kernelId(config.kernel),
       node: process.version,
       finishedAt: new Date().toISOString(),
     },

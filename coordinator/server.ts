@@ -14,7 +14,6 @@ import {
   type CoordinatorToWorker,
   decodeWorkerMessage,
   encodeMessage,
-  KERNEL_ID,
   type Limits,
   maxPartBytes,
   type PartMessage,
@@ -276,7 +275,9 @@ export class WorkerServer {
         if (message.protocol !== PROTOCOL_VERSION)
           throw new ProtocolError('hello', 'protocol', `speaks protocol ${message.protocol}, this coordinator ${PROTOCOL_VERSION}`);
         if (!this.tokenMatches(message.token)) throw new ProtocolError('hello', 'token', 'wrong or missing token');
-        if (message.kernel !== KERNEL_ID) throw new ProtocolError('hello', 'kernel', `uses kernel ${message.kernel}, this run ${KERNEL_ID}`);
+        if (!message.kernel.split(',').includes(this.welcome.kernel)) {
+          throw new ProtocolError('hello', 'kernel', `offers kernels ${message.kernel}; this run needs ${this.welcome.kernel}`);
+        }
         // Math.exp and Math.log1p must give the same bits on every worker (DESIGN.md invariant 6).
         if (nodeMajor(message.node) !== nodeMajor(process.version)) {
           throw new ProtocolError('hello', 'node', `runs Node.js ${message.node}; this run needs major version ${nodeMajor(process.version)} on every worker`);

@@ -117,10 +117,15 @@ export class Trainer {
     const perEpoch = batchesPerEpoch(this.shape.trainRows, this.config.batchSize);
     let rowsProcessed = 0;
     this.state = 'training';
+    const locate = (step: number): StepLocation => locateStep(step, this.shape.trainRows, this.config.batchSize, this.config.chunksPerBatch);
+    // The next step is scattered as soon as this one is committed, before its event is published
+    // and checkpointed, so the workers compute while the coordinator does its bookkeeping.
+    let location = locate(this.startStep);
+    let stepStarted = performance.now();
+    let inFlight = this.startStep < total ? this.scatter.run(this.stepJob(this.startStep, location)) : null;
     for (let step = this.startStep; step < total; step++) {
-      const location = locateStep(step, this.shape.trainRows, this.config.batchSize, this.config.chunksPerBatch);
-      const stepStarted = performance.now();
-      const job = await this.scatter.run(this.stepJob(step, location));
+      if (inFlight === null) break;
+      const job = await inFlight;
       if (job.rowsAccounted !== location.size) {
         throw new Error(`invariant broken: step ${step} accounted ${job.rowsAccounted} rows of ${location.size}`);
       }
@@ -129,7 +134,7 @@ export class Trainer {
       rowsProcessed += location.size;
       this.committedSteps = step + 1;
       this.lastLoss = loss;
-      this.emit({
+      const event: StepEvent = {
         type: 'step',
         step,
         epoch: location.epoch,
@@ -139,12 +144,22 @@ export class Trainer {
         stepMs,
         rowsPerSec: stepMs > 0 ? (location.size * 1000) / stepMs : 0,
         time: Date.now(),
-      } satisfies StepEvent);
-      const isEpochEnd = location.batch === perEpoch - 1;
+      };
+      const committed = location;
+      const isEpochEnd = committed.batch === perEpoch - 1;
       if (isEpochEnd) {
-        this.lastEval = await this.evaluate(location.epoch);
+        // The evaluation pass needs the workers first; the next step waits for it.
+        this.emit(event);
+        this.lastEval = await this.evaluate(committed.epoch);
         this.emit(this.lastEval);
       }
+      inFlight = null;
+      if (step + 1 < total) {
+        location = locate(step + 1);
+        stepStarted = performance.now();
+        inFlight = this.scatter.run(this.stepJob(step + 1, location));
+      }
+      if (!isEpochEnd) this.emit(event);
       this.onCommitted({ step: step + 1, w: this.w, b: this.b, lastEval: this.lastEval, isEpochEnd });
     }
     this.state = 'finished';

@@ -14,8 +14,11 @@ interface WorkerRecord {
   stepRows: number;
   /** Fraction of the last committed step's rows, in [0, 1]. */
   share: number;
-  /** Smoothed time from the step's scatter to an accepted part, ms; NaN before the first part. */
+  /** Mean time from a step's scatter to an accepted part over the last snapshot interval, ms; NaN before the first part. */
   latencyMs: number;
+  /** Sum and count of part latencies since the last snapshot, ms. */
+  latencySum: number;
+  latencyParts: number;
   /** Date.now() of the last accepted part; 0 = none yet. */
   lastSeen: number;
   failures: number;
@@ -26,8 +29,6 @@ interface WorkerRecord {
 
 /** Departed workers kept for the table and /metrics; older ones are forgotten. */
 const MAX_DEPARTED = 64;
-/** Weight of the newest latency in its exponential moving average. */
-const LATENCY_SMOOTHING = 0.2;
 /** A straggler's latency exceeds the median of the other workers' by this factor… */
 const STRAGGLER_FACTOR = 1.5;
 /** …and by at least this much, so that sub-millisecond jitter flags nobody (ms). */
@@ -51,7 +52,8 @@ export class WorkerStats {
     const latency = performance.now() - this.stepStarted;
     record.rows += rows;
     record.stepRows += rows;
-    record.latencyMs = Number.isNaN(record.latencyMs) ? latency : record.latencyMs + LATENCY_SMOOTHING * (latency - record.latencyMs);
+    record.latencySum += latency;
+    record.latencyParts++;
     record.lastSeen = Date.now();
     this.hasChanged = true;
   }
@@ -90,6 +92,12 @@ export class WorkerStats {
   /** Every known worker (connected first, then departed), with rows/s since the previous snapshot. */
   snapshot(): WorkerSummary[] {
     const now = performance.now();
+    for (const record of this.records) {
+      // A worker without parts in the interval keeps its last latency.
+      if (record.latencyParts > 0) record.latencyMs = record.latencySum / record.latencyParts;
+      record.latencySum = 0;
+      record.latencyParts = 0;
+    }
     const connected = this.records.filter((record) => record.isConnected);
     const summaries: WorkerSummary[] = [];
     for (const record of [...connected, ...this.records.filter((r) => !r.isConnected)]) {
@@ -105,7 +113,13 @@ export class WorkerStats {
         rowsPerSec: record.isConnected ? rowsPerSec : 0,
         share: record.share,
         latencyMs: Number.isNaN(record.latencyMs) ? 0 : record.latencyMs,
-        straggler: record.isConnected && isStraggler(record, connected),
+        straggler:
+          record.isConnected &&
+          !Number.isNaN(record.latencyMs) &&
+          isStraggler(
+            record.latencyMs,
+            connected.filter((r) => r !== record && !Number.isNaN(r.latencyMs)).map((r) => r.latencyMs),
+          ),
         lastSeen: record.lastSeen === 0 ? null : record.lastSeen,
         failures: record.failures,
       });
@@ -137,6 +151,8 @@ export class WorkerStats {
       stepRows: 0,
       share: 0,
       latencyMs: Number.NaN,
+      latencySum: 0,
+      latencyParts: 0,
       lastSeen: 0,
       failures: 0,
       rowsAtSnapshot: 0,
@@ -159,15 +175,11 @@ export class WorkerStats {
   }
 }
 
-/** Its latency is far above the median latency of the other connected workers. */
-function isStraggler(record: WorkerRecord, connected: readonly WorkerRecord[]): boolean {
-  if (Number.isNaN(record.latencyMs)) return false;
-  const others = connected
-    .filter((r) => r !== record && !Number.isNaN(r.latencyMs))
-    .map((r) => r.latencyMs)
-    .sort((a, b) => a - b);
-  if (others.length === 0) return false;
-  const middle = others.length >> 1;
-  const median = others.length % 2 === 1 ? others[middle]! : (others[middle - 1]! + others[middle]!) / 2; // indices within length
-  return record.latencyMs > STRAGGLER_FACTOR * median && record.latencyMs - median > STRAGGLER_MIN_GAP_MS;
+/** A latency (ms) far above the median of the other workers' latencies: over 1.5× it and 2 ms more. */
+export function isStraggler(latencyMs: number, othersMs: readonly number[]): boolean {
+  if (othersMs.length === 0) return false;
+  const sorted = [...othersMs].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2; // indices within length
+  return latencyMs > STRAGGLER_FACTOR * median && latencyMs - median > STRAGGLER_MIN_GAP_MS;
 }

@@ -100,7 +100,7 @@ export interface WorkerSummary {
   readonly rowsPerSec: number;
   /** Fraction of the last committed step's rows this worker computed, in [0, 1]. */
   readonly share: number;
-  /** Smoothed time from the step's scatter to this worker's part, in ms. */
+  /** Mean time from a step's scatter to this worker's accepted parts over the last snapshot interval, ms. */
   readonly latencyMs: number;
   /** Its latency is well above the other workers' (see coordinator/worker-stats.ts). */
   readonly straggler: boolean;

@@ -8,7 +8,7 @@ import { accumulateGradient } from './model.js';
 
 export type KernelKind = 'wasm-simd' | 'js';
 
-/** Identity of the plain TypeScript kernel (shared/model.ts); equals protocol.ts's KERNEL_ID of protocol 1. */
+/** Identity of the plain TypeScript kernel (shared/model.ts). */
 export const JS_KERNEL_ID = 'js-f64acc-1';
 /** Identity of the SIMD kernel: blocks of 4 rows, 2 float64 lanes, exp/log1p from JavaScript's Math. */
 export const WASM_SIMD_KERNEL_ID = 'wasm-simd128-r4-f64acc-1';
@@ -168,4 +168,20 @@ class WasmKernel implements GradientKernel {
     this.nextFree = end;
     return address;
   }
+}
+
+/** Ids of the kernels this process can run, best first (what a worker's hello offers). */
+export function supportedKernelIds(): string[] {
+  return isWasmSimdSupported() ? [WASM_SIMD_KERNEL_ID, JS_KERNEL_ID] : [JS_KERNEL_ID];
+}
+
+/** The id of a kernel kind (what a run asks of its workers). */
+export function kernelId(kind: KernelKind): string {
+  return kind === 'wasm-simd' ? WASM_SIMD_KERNEL_ID : JS_KERNEL_ID;
+}
+
+/** Creates the kernel with this id, or returns null when it is unknown or unavailable here. */
+export function createKernelById(id: string): GradientKernel | null {
+  if (!supportedKernelIds().includes(id)) return null;
+  return createGradientKernel(id === WASM_SIMD_KERNEL_ID ? 'wasm-simd' : 'js');
 }

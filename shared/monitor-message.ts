@@ -2,13 +2,22 @@
 // kind present with the right type, numbers finite where they must be. One check per kind, in
 // a table typed so that a kind without a check fails to compile.
 
-import type { MonitorMessage } from './events.js';
 import { ProtocolError } from './errors.js';
+import type { MonitorMessage } from './events.js';
 
 type FieldType = 'number' | 'finite' | 'string' | 'boolean' | 'number|null' | 'string|null' | 'object' | 'array';
 type Fields = Readonly<Record<string, FieldType>>;
 
-const STEP: Fields = { step: 'finite', epoch: 'finite', loss: 'number', rows: 'finite', workers: 'finite', stepMs: 'number', rowsPerSec: 'number', time: 'finite' };
+const STEP: Fields = {
+  step: 'finite',
+  epoch: 'finite',
+  loss: 'number',
+  rows: 'finite',
+  workers: 'finite',
+  stepMs: 'number',
+  rowsPerSec: 'number',
+  time: 'finite',
+};
 const EVAL: Fields = { epoch: 'finite', trainLoss: 'number', trainAccuracy: 'number', valLoss: 'number|null', valAccuracy: 'number|null', time: 'finite' };
 const WORKER: Fields = { event: 'string', workerId: 'finite', address: 'string', reason: 'string', workers: 'finite', time: 'finite' };
 const RUN_START: Fields = { totalSteps: 'finite', firstStep: 'finite', epochs: 'finite', stepsPerEpoch: 'finite', config: 'object', time: 'finite' };

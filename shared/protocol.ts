@@ -9,9 +9,6 @@ import type { ScheduleSpec } from './schedule.js';
 
 export const PROTOCOL_VERSION = 1;
 
-/** The kernel every worker of a run must share (different kernels give different bits). */
-export const KERNEL_ID = 'js-f64acc-1';
-
 /** WebSocket close codes dpt uses. */
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_POLICY = 1008; // failed authentication, bad message, timed out
@@ -24,6 +21,7 @@ export interface HelloMessage {
   readonly token: string;
   /** process.version of the worker: reproducible bits need the same Math.exp everywhere. */
   readonly node: string;
+  /** Comma-separated ids of the gradient kernels this worker can run (shared/kernel.ts). */
   readonly kernel: string;
 }
 
@@ -89,6 +87,8 @@ export interface WelcomeMessage {
   readonly features: number;
   readonly sha256: string;
   readonly schedule: ScheduleSpec;
+  /** The gradient kernel every worker of the run uses: equal kernels give equal bits. */
+  readonly kernel: string;
   /** false: workers send one merged vector per part (less traffic, order-dependent sums). */
   readonly reproducible: boolean;
   readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array } | null;
@@ -239,7 +239,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     protocol: integer('hello', f, 'protocol', 0, 65_535),
     token: string('hello', f, 'token', MAX_TOKEN),
     node: string('hello', f, 'node', 64),
-    kernel: string('hello', f, 'kernel', 64),
+    kernel: string('hello', f, 'kernel', 256),
   }),
   ready: (f) => ({
     kind: 'ready',
@@ -317,6 +317,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
         batchSize: integer('welcome', s, 'batchSize', 1, MAX_ROWS),
         chunksPerBatch: integer('welcome', s, 'chunksPerBatch', 1, 65_536),
       },
+      kernel: string('welcome', f, 'kernel', 64),
       reproducible: f.reproducible,
       standardization: stats,
     };

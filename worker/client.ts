@@ -4,7 +4,8 @@
 
 import { WebSocket } from 'ws';
 import { openDataFile } from '../shared/data-file.js';
-import { AuthError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { AuthError, ConfigError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { createKernelById, supportedKernelIds } from '../shared/kernel.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -12,7 +13,6 @@ import {
   type CoordinatorToWorker,
   decodeCoordinatorMessage,
   encodeMessage,
-  KERNEL_ID,
   type Limits,
   PROTOCOL_VERSION,
   unhandledKind,
@@ -75,10 +75,13 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
         clearTimeout(timer);
         resolve();
       };
-      const timer = setTimeout(() => {
-        options.stop.removeEventListener('abort', onAbort);
-        resolve();
-      }, backoffMs * (0.5 + Math.random() / 2)); // jitter spreads reconnect storms
+      const timer = setTimeout(
+        () => {
+          options.stop.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        backoffMs * (0.5 + Math.random() / 2),
+      ); // jitter spreads reconnect storms
       options.stop.addEventListener('abort', onAbort, { once: true });
     });
     backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
@@ -128,7 +131,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     };
 
     socket.on('open', () => {
-      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: KERNEL_ID });
+      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: supportedKernelIds().join(',') });
     });
     // While the dataset is being opened (async: a CSV may need converting), later messages wait
     // their turn; otherwise each message is handled as it arrives.
@@ -232,8 +235,10 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
       `differs from the coordinator's file (${file.rows}×${file.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
     );
   }
-  const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule));
-  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible);
+  const kernel = createKernelById(welcome.kernel);
+  if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
+  const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
+  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel);
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return computer;
 }

@@ -3,7 +3,7 @@
 // pass (statistics, evaluation). Derives the rows from the schedule (shared/schedule.ts,
 // shared/passes.ts), so a message never carries row data.
 
-import { accumulateGradient } from '../shared/model.js';
+import type { GradientKernel } from '../shared/kernel.js';
 import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
@@ -12,6 +12,7 @@ import type { RowStore } from './row-store.js';
 
 export class PartComputer {
   private readonly store: RowStore;
+  private readonly kernel: GradientKernel;
   private readonly schedule: ScheduleSpec;
   /** false: the chunks of a step are added together before sending (one vector per part). */
   private readonly reproducible: boolean;
@@ -23,8 +24,9 @@ export class PartComputer {
   private order: Uint32Array = new Uint32Array(0);
 
   /** `store` holds the rows as read from the file; the coordinator's standardization arrives later (standardize). */
-  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean) {
+  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean, kernel: GradientKernel) {
     this.store = store;
+    this.kernel = kernel;
     this.schedule = schedule;
     this.reproducible = reproducible;
     const split = splitRows(store.rows, schedule.valFraction, schedule.seed);
@@ -63,7 +65,7 @@ export class PartComputer {
       // One kernel call per chunk, over the same rows in the same order whether they sit in
       // memory or were read from the file: the same bits either way.
       this.store.gather(this.isIdentity ? null : this.order, from, to, (x, y, order, first, last) => {
-        sums[offset + D + 1]! += accumulateGradient(x, y, D, order, first, last, message.w, message.b, sums, offset);
+        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, order, first, last, message.w, message.b, sums, offset);
       });
       rows[i] = to - from;
     }

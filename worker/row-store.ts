@@ -3,6 +3,7 @@
 // way a computation sees the same float32 values in the same order, so it gives the same bits.
 
 import { BinaryDataset } from '../shared/binary-dataset.js';
+import type { GradientKernel } from '../shared/kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 
 /** Visits rows as (x, y, order, from, to): order[from..to) of x, or rows from..to when order is null. */
@@ -31,19 +32,20 @@ export class RowStore {
    * Opens `binaryPath`; holds it in memory if its rows take at most `memoryBudgetBytes`, else
    * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once).
    */
-  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number): RowStore {
+  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
+    // Rows live where the kernel reads them (WebAssembly memory for the SIMD kernel): no copies per step.
     if (rows * (4 * features + 1) <= memoryBudgetBytes) {
-      const x = new Float32Array(rows * features);
-      const y = new Uint8Array(rows);
+      const { x, y } = kernel.allocateRows(rows, features);
       file.readRows(0, rows, x);
       file.readLabels(0, rows, y);
       file.close();
       return new RowStore(null, rows, features, x, y);
     }
     const staging = Math.max(1, Math.min(rows, stagingRows));
-    return new RowStore(file, rows, features, new Float32Array(staging * features), new Uint8Array(staging));
+    const { x, y } = kernel.allocateRows(staging, features);
+    return new RowStore(file, rows, features, x, y);
   }
 
   /** From now on rows are standardized as given (in place in memory; after each read when paged). */

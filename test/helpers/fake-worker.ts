@@ -5,7 +5,8 @@
 
 import WebSocket from 'ws';
 import { openDataFile } from '../../shared/data-file.js';
-import { decodeCoordinatorMessage, encodeMessage, KERNEL_ID, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
+import { createKernelById, supportedKernelIds } from '../../shared/kernel.js';
+import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
 import { PartComputer } from '../../worker/compute.js';
 import { RowStore } from '../../worker/row-store.js';
 
@@ -32,7 +33,9 @@ export function startFakeWorker(
     socket.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
   });
   socket.on('error', () => undefined); // the close event reports the outcome
-  socket.on('open', () => socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: KERNEL_ID })));
+  socket.on('open', () =>
+    socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(',') })),
+  );
   // Messages are handled one after the other (opening the data is asynchronous).
   let queue = Promise.resolve();
   socket.on('message', (data: Buffer) => {
@@ -43,7 +46,14 @@ export function startFakeWorker(
     if (message.kind === 'welcome') {
       welcomed = message;
       const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-      computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule)), message.schedule, message.reproducible);
+      const kernel = createKernelById(message.kernel);
+      if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
+      computer = new PartComputer(
+        RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
+        message.schedule,
+        message.reproducible,
+        kernel,
+      );
       if (message.standardization !== null) computer.standardize(message.standardization);
       socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       resolveWelcome(message);

@@ -5,7 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeMessage, KERNEL_ID, PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { supportedKernelIds } from '../../shared/kernel.js';
+import { encodeMessage, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { killAll, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { generateData, maxAbsDifference, referenceTrain } from '../helpers/reference.js';
 
@@ -89,7 +90,7 @@ describe('the coordinator', () => {
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const worker = startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN]);
     await coordinator.waitForLine(/epoch 5\/200/);
-    const hello = encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: KERNEL_ID });
+    const hello = encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: supportedKernelIds().join(',') });
     const closes = await Promise.all([
       // Garbage before authenticating.
       rawPeer(port as string, (socket) => socket.send(Buffer.from([0xc1, 0x00, 0xff, 0x13]))),
@@ -102,7 +103,9 @@ describe('the coordinator', () => {
         ),
       ),
       // Another protocol version.
-      rawPeer(port as string, (socket) => socket.send(encodeMessage({ kind: 'hello', protocol: 99, token: TOKEN, node: process.version, kernel: KERNEL_ID }))),
+      rawPeer(port as string, (socket) =>
+        socket.send(encodeMessage({ kind: 'hello', protocol: 99, token: TOKEN, node: process.version, kernel: supportedKernelIds().join(',') })),
+      ),
       // Authenticated, then a part with NaN and a wrong length before being ready.
       rawPeer(port as string, (socket) => {
         socket.send(hello);

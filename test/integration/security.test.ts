@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeMessage, KERNEL_ID, PROTOCOL_VERSION } from '../../shared/protocol.js';
+import { supportedKernelIds } from '../../shared/kernel.js';
+import { encodeMessage, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { startFakeWorker } from '../helpers/fake-worker.js';
 import { modelHash } from '../helpers/model-hash.js';
@@ -70,9 +71,9 @@ describe('authentication', () => {
     const kernel = await connect(url, (s) =>
       s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: 'other-kernel' })),
     );
-    expect(kernel).toEqual({ code: 1008, reason: expect.stringMatching(/uses kernel other-kernel, this run/) });
+    expect(kernel).toEqual({ code: 1008, reason: expect.stringMatching(/offers kernels other-kernel; this run needs/) });
     const node = await connect(url, (s) =>
-      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: 'v18.19.0', kernel: KERNEL_ID })),
+      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: 'v18.19.0', kernel: supportedKernelIds().join(',') })),
     );
     expect(node).toEqual({ code: 1008, reason: expect.stringMatching(/runs Node\.js v18\.19\.0; this run needs major version/) });
     process.kill(coordinator.pid, 'SIGKILL');
@@ -220,7 +221,7 @@ describe('hostile input during a real training', () => {
       () => validPart.subarray(0, next(validPart.length)), // truncated
       () => Buffer.alloc(2 * 1024 * 1024, 7), // oversized: beyond maxPayload
       () => 'not binary', // a text frame
-      () => encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: 'guess', node: process.version, kernel: KERNEL_ID }), // wrong token
+      () => encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: 'guess', node: process.version, kernel: supportedKernelIds().join(',') }), // wrong token
       () => Buffer.from(encodeMessage({ kind: 'fail', message: 'x' }).map((byte, i) => (i === 3 ? next(256) : byte))), // a flipped byte
     ];
     let messages = 0;
