@@ -333,7 +333,7 @@ async function main(): Promise<void> {
         const steps = stepsFor(D, B, args.quick);
         const key = `${D}x${N}`;
         if (!args.flags.has('no-train') && !dataFiles.has(key)) {
-          dataFiles.set(key, generateDataset({ rows: N, features: D, seed: 1 }, join(directory, `data-${key}.csv`), 'csv').path);
+          dataFiles.set(key, generateDataset({ rows: N, features: D, seed: 1 }, join(directory, `data-${key}.dpt`), 'dpt').path);
         }
         for (const W of args.W) {
           if (B % W !== 0) continue;

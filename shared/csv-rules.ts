@@ -1,7 +1,6 @@
 // The cell and column rules of a CSV data file (DESIGN.md invariant 5), record by record, for
 // readers that stream: which columns are features and which is the label, and the check of each
-// cell. The same rules and messages as shared/dataset.ts, which should import them from here.
-// TODO(#5): make shared/dataset.ts use this module and drop its private copies.
+// cell. Used by the streaming converter and by shared/dataset.ts alike.
 
 import { DatasetError } from './errors.js';
 

@@ -1,9 +1,11 @@
-// Reads a CSV data file into a row-major float32 feature matrix and 0/1 labels, checking every
-// cell (DESIGN.md invariant 5): errors name the file, the line and the column.
+// Reads a small CSV data file whole into a row-major float32 feature matrix and 0/1 labels (for
+// predict and evaluate), checking every cell with the rules of shared/csv-rules.ts (DESIGN.md
+// invariant 5): errors name the file, the line and the column. Training streams instead.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseCsv } from './csv.js';
+import { type CsvColumns, parseRecord, resolveColumns } from './csv-rules.js';
 import { DatasetError } from './errors.js';
 
 export interface Dataset {
@@ -32,9 +34,6 @@ export interface ReadOptions {
   readonly featureColumns?: readonly string[] | undefined;
 }
 
-const NUMBER = /^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/;
-const FLOAT32_MAX = 3.4028234663852886e38;
-
 export function readDataset(path: string, options: ReadOptions = {}): Dataset {
   let bytes: Buffer;
   try {
@@ -49,9 +48,7 @@ export function readDataset(path: string, options: ReadOptions = {}): Dataset {
 export function parseDataset(path: string, bytes: Buffer, options: ReadOptions = {}): Dataset {
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const text = bytes.toString('utf8');
-  let header: string[] | null = null;
-  let columns: Int32Array = new Int32Array(0); // file column of each feature
-  let labelIndex = -1;
+  let layout = null as CsvColumns | null; // set by the first record (the callback runs synchronously)
   let D = 0;
   let capacity = 1024;
   let x = new Float32Array(0);
@@ -59,21 +56,12 @@ export function parseDataset(path: string, bytes: Buffer, options: ReadOptions =
   let rows = 0;
 
   parseCsv(path, text, (fields, line) => {
-    if (header === null) {
-      header = fields.map((name) => name.trim());
-      ({ columns, labelIndex } = resolveColumns(path, line, header, options));
-      D = columns.length;
+    if (layout === null) {
+      layout = resolveColumns(path, line, fields, options);
+      D = layout.columns.length;
       x = new Float32Array(capacity * D);
       y = new Uint8Array(capacity);
       return;
-    }
-    if (fields.length !== header.length) {
-      throw new DatasetError(
-        path,
-        line,
-        Math.min(fields.length, header.length) + 1,
-        `expected ${header.length} columns as in the header, found ${fields.length}`,
-      );
     }
     if (rows === capacity) {
       capacity *= 2;
@@ -84,80 +72,21 @@ export function parseDataset(path: string, bytes: Buffer, options: ReadOptions =
       grownY.set(y);
       y = grownY;
     }
-    const base = rows * D;
-    for (let j = 0; j < D; j++) {
-      const column = columns[j]!;
-      x[base + j] = parseCell(path, line, column, header[column]!, fields[column]!);
-    }
-    if (labelIndex >= 0) {
-      const cell = fields[labelIndex]!.trim();
-      const label = cell === '' ? Number.NaN : Number(cell);
-      if (label !== 0 && label !== 1) {
-        const shown = cell === '' ? 'an empty cell' : `'${cell}'`;
-        throw new DatasetError(path, line, labelIndex + 1, `label ${shown} in column '${header[labelIndex]}' must be 0 or 1`);
-      }
-      y[rows] = label;
-    }
+    y[rows] = parseRecord(path, line, fields, layout, x, rows * D);
     rows++;
   });
 
-  if (header === null) throw new DatasetError(path, undefined, undefined, 'the file is empty (expected a header row and data rows)');
+  const columns = layout;
+  if (columns === null) throw new DatasetError(path, undefined, undefined, 'the file is empty (expected a header row and data rows)');
   if (rows === 0) throw new DatasetError(path, 2, undefined, 'the file has a header but no data rows');
-  const names: string[] = header;
   return {
     path,
     sha256,
-    featureNames: Array.from(columns, (column) => names[column]!),
-    labelName: labelIndex >= 0 ? names[labelIndex]! : null,
+    featureNames: columns.featureNames,
+    labelName: columns.labelName,
     rows,
     features: D,
     x: x.slice(0, rows * D),
-    y: labelIndex >= 0 ? y.slice(0, rows) : new Uint8Array(0),
+    y: columns.labelIndex >= 0 ? y.slice(0, rows) : new Uint8Array(0),
   };
-}
-
-function parseCell(path: string, line: number, column: number, name: string, cell: string): number {
-  if (!NUMBER.test(cell)) {
-    const problem = cell.trim() === '' ? 'is empty' : `'${cell.trim()}' is not a finite number`;
-    throw new DatasetError(path, line, column + 1, `column '${name}' ${problem}`);
-  }
-  const value = Number(cell);
-  if (Math.abs(value) > FLOAT32_MAX) {
-    throw new DatasetError(path, line, column + 1, `column '${name}' value ${cell.trim()} is outside the float32 range`);
-  }
-  return value;
-}
-
-function resolveColumns(path: string, line: number, header: string[], options: ReadOptions): { columns: Int32Array; labelIndex: number } {
-  const seen = new Set<string>();
-  header.forEach((name, index) => {
-    if (name === '') throw new DatasetError(path, line, index + 1, 'the header has an empty column name');
-    if (seen.has(name)) throw new DatasetError(path, line, index + 1, `the header names column '${name}' twice`);
-    seen.add(name);
-  });
-  let labelIndex = -1;
-  if (options.labelColumn !== null) {
-    const spec = options.labelColumn;
-    if (spec === undefined) labelIndex = header.length - 1;
-    else if (header.includes(spec)) labelIndex = header.indexOf(spec);
-    else if (/^-?\d+$/.test(spec)) {
-      const index = Number(spec);
-      labelIndex = index < 0 ? header.length + index : index;
-      if (labelIndex < 0 || labelIndex >= header.length) {
-        throw new DatasetError(path, line, undefined, `label column index ${spec} is outside the ${header.length} columns`);
-      }
-    } else throw new DatasetError(path, line, undefined, `no column named '${spec}' for the label (columns: ${header.join(', ')})`);
-  }
-  let columns: number[];
-  if (options.featureColumns !== undefined) {
-    columns = options.featureColumns.map((name) => {
-      const index = header.indexOf(name);
-      if (index === -1) throw new DatasetError(path, line, undefined, `the model's feature column '${name}' is missing from the header`);
-      return index;
-    });
-  } else {
-    columns = header.map((_, index) => index).filter((index) => index !== labelIndex);
-  }
-  if (columns.length === 0) throw new DatasetError(path, line, undefined, 'the file has no feature columns besides the label');
-  return { columns: Int32Array.from(columns), labelIndex };
 }
