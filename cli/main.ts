@@ -8,7 +8,7 @@ import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
-import { positiveInteger, readCa, resolveToken } from './options.js';
+import { nonNegativeInteger, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
@@ -44,9 +44,9 @@ program
   )
   .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
   .addOption(
-    new Option('--memory-budget <MB>', 'hold the data in memory up to this size, else read rows from the file as needed')
+    new Option('--memory-budget <MB>', 'hold the data in memory up to this size, else read rows from the file as needed (0: always read)')
       .env('DPT_MEMORY_BUDGET')
-      .argParser(positiveInteger)
+      .argParser(nonNegativeInteger)
       .default(1024),
   )
   .option('--quiet', 'log errors only')

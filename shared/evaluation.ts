@@ -14,27 +14,6 @@ export interface Metrics {
   readonly rocAuc: number | null;
 }
 
-/** Mean log-loss and accuracy only: the cheap pair reported after every epoch. */
-export function lossAndAccuracy(
-  x: Float32Array,
-  y: Uint8Array,
-  D: number,
-  rows: Uint32Array | null,
-  w: Float64Array,
-  b: number,
-): { loss: number; accuracy: number } {
-  const n = rows === null ? y.length : rows.length;
-  let lossSum = 0;
-  let correct = 0;
-  for (let i = 0; i < n; i++) {
-    const row = rows === null ? i : rows[i]!;
-    const z = linearScore(x, D, row, w, b);
-    lossSum += logLoss(z, y[row]!);
-    if (predictClass(z) === y[row]) correct++;
-  }
-  return { loss: lossSum / n, accuracy: correct / n };
-}
-
 export function evaluateModel(x: Float32Array, y: Uint8Array, D: number, w: Float64Array, b: number): Metrics {
   const n = y.length;
   const scores = new Float64Array(n);

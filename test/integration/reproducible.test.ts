@@ -16,10 +16,10 @@ afterAll(() => {
 // rows nor most worker counts: every path of the schedule is on.
 const FLAGS = ['--data', 'data/breast_cancer.csv', '--epochs', '3', '--batch-size', '50', '--lr', '0.3', '--l2', '0.001', '--val-split', '0.1', '--seed', '7'];
 
-async function train(name: string, workers: number, extra: string[] = []): Promise<{ hash: string; losses: number[] }> {
+async function train(name: string, workers: number, extra: string[] = [], env: Record<string, string> = {}): Promise<{ hash: string; losses: number[] }> {
   const out = join(directory.path, `${name}.json`);
   const metrics = join(directory.path, `${name}.jsonl`);
-  const result = await runCli(['train', ...FLAGS, '--workers', String(workers), '--out', out, '--metrics', metrics, ...extra], {}, 120_000);
+  const result = await runCli(['train', ...FLAGS, '--workers', String(workers), '--out', out, '--metrics', metrics, ...extra], env, 120_000);
   expect(result.code, result.stderr).toBe(0);
   return { hash: modelHash(out), losses: stepLosses(metrics) };
 }
@@ -35,6 +35,17 @@ describe('a reproducible run', () => {
       expect(run.hash).toBe(first.hash);
       expect(run.losses).toEqual(first.losses); // toEqual on numbers is exact (Object.is per value)
     }
+  });
+
+  it('is the same when workers read their rows from the file (paged) and with the TypeScript kernel closely', async () => {
+    const inMemory = await train('memory', 2);
+    // A budget of 0 MB makes every worker read each chunk's rows from the file.
+    const paged = await train('paged', 2, [], { DPT_MEMORY_BUDGET: '0' });
+    expect(paged.hash).toBe(inMemory.hash);
+    expect(paged.losses).toEqual(inMemory.losses);
+    const js = await train('js', 2, ['--kernel', 'js']);
+    expect(js.losses).toHaveLength(inMemory.losses.length);
+    for (const [i, loss] of inMemory.losses.entries()) expect(Math.abs(loss - (js.losses[i] as number))).toBeLessThan(1e-9);
   });
 
   it('changes when the data order changes (the hash is not blind)', async () => {
