@@ -80,7 +80,7 @@ export const DEFAULTS = {
   shuffleBlockRows: 0,
   standardize: true,
   valFraction: 0,
-  chunksPerBatch: 16,
+  chunksPerBatch: 8,
   host: '127.0.0.1',
   port: 8787,
   token: null,
