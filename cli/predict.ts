@@ -1,7 +1,9 @@
-// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file.
+// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file or a .dpt file.
 
 import { writeFileSync } from 'node:fs';
+import { loadBinaryDataset } from '../shared/binary-dataset.js';
 import { type Dataset, readDataset } from '../shared/dataset.js';
+import { DatasetError } from '../shared/errors.js';
 import { evaluateModel, type Metrics } from '../shared/evaluation.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
 import { type ModelFile, readModelFile } from '../shared/model-file.js';
@@ -9,11 +11,27 @@ import { applyStandardization } from '../shared/standardize.js';
 
 /** Reads the model's feature columns (by name) from `dataPath`, standardized as in training. */
 function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
-  const data = readDataset(dataPath, { labelColumn, featureColumns: model.features });
+  const data = dataPath.endsWith('.dpt') ? readBinaryForModel(model, dataPath) : readDataset(dataPath, { labelColumn, featureColumns: model.features });
   if (model.standardization !== null) {
     applyStandardization(data.x, data.features, { mean: Float64Array.from(model.standardization.mean), std: Float64Array.from(model.standardization.std) });
   }
   return data;
+}
+
+/** A .dpt file, its columns picked by the model's feature names (its label is fixed by the file). */
+function readBinaryForModel(model: ModelFile, path: string): Dataset {
+  const { dataset, x, y } = loadBinaryDataset(path);
+  const columns = model.features.map((name) => {
+    const index = dataset.featureNames.indexOf(name);
+    if (index === -1) throw new DatasetError(path, undefined, undefined, `the model's feature column '${name}' is missing from the file`);
+    return index;
+  });
+  const D = columns.length;
+  const picked = new Float32Array(dataset.rows * D);
+  for (let row = 0; row < dataset.rows; row++) {
+    for (let j = 0; j < D; j++) picked[row * D + j] = x[row * dataset.features + columns[j]!]!;
+  }
+  return { path, sha256: dataset.identity, featureNames: model.features, labelName: dataset.labelName, rows: dataset.rows, features: D, x: picked, y };
 }
 
 /** Writes `probability,prediction` per row (header first) to `outPath`, or stdout when null. */

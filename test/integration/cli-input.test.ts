@@ -105,6 +105,17 @@ describe('dpt predict and evaluate', () => {
     expect(human.stdout).toMatch(/ROC AUC\s+0\.99/);
   });
 
+  it('evaluates a .dpt file to the same metrics as its CSV', async () => {
+    const out = join(directory.path, 'model-dpt.json');
+    const binary = join(directory.path, 'breast.dpt');
+    expect((await runCli(['data', 'convert', 'data/breast_cancer.csv', binary])).code).toBe(0);
+    expect((await runCli(['train', '--data', binary, '--workers', '1', '--epochs', '3', '--out', out])).code).toBe(0);
+    const fromCsv = await runCli(['evaluate', '--model', out, '--data', 'data/breast_cancer.csv', '--json']);
+    const fromBinary = await runCli(['evaluate', '--model', out, '--data', binary, '--json']);
+    expect(fromBinary.code, fromBinary.stderr).toBe(0);
+    expect(JSON.parse(fromBinary.stdout)).toEqual(JSON.parse(fromCsv.stdout));
+  });
+
   it('refuses a malformed model file and a data file without the model features, exit code 2', async () => {
     const bad = file(
       'bad-model.json',
