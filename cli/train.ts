@@ -3,6 +3,9 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveCoordinatorConfig } from '../coordinator/config.js';
 import { ProgressPrinter } from '../coordinator/progress.js';
@@ -27,7 +30,13 @@ export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
 export async function trainCommand(flags: TrainingFlags): Promise<void> {
   const options = coordinatorOptions(flags);
   // Local workers always authenticate; a random token keeps other local users out.
-  const config = resolveCoordinatorConfig({ ...options, token: options.token ?? randomBytes(18).toString('base64url') });
+  // Local workers authenticate with a random token and talk over a Unix socket (cheaper per
+  // message than loopback TCP); remote workers and monitors still use the TCP port.
+  const config = resolveCoordinatorConfig({
+    ...options,
+    token: options.token ?? randomBytes(18).toString('base64url'),
+    unixSocketPath: join(tmpdir(), `dpt-${process.pid}-${randomBytes(4).toString('hex')}.sock`),
+  });
   const children: ChildProcess[] = [];
   const stopChildren = (): void => {
     for (const child of children) {
@@ -40,7 +49,11 @@ export async function trainCommand(flags: TrainingFlags): Promise<void> {
       }
     }
   };
-  process.once('exit', stopChildren);
+  process.once('exit', () => {
+    stopChildren();
+    // An interrupted run exits without closing the server: remove its socket file here.
+    if (config.unixSocketPath !== null) rmSync(config.unixSocketPath, { force: true });
+  });
   const onSignal = (signal: NodeJS.Signals): void => {
     stopChildren();
     process.stderr.write(`dpt: stopped by ${signal}\n`);
@@ -58,7 +71,8 @@ export async function trainCommand(flags: TrainingFlags): Promise<void> {
       runWithProgress(config, (url, port, token) => {
         process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
         for (let i = 0; i < config.workers; i++) {
-          const child = spawn(process.execPath, [CLI_PATH, 'worker', '--connect', url, '--quiet'], {
+          const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
+          const child = spawn(process.execPath, [CLI_PATH, 'worker', '--connect', localUrl, '--quiet'], {
             env: { ...process.env, DPT_TOKEN: token ?? '' },
             stdio: ['ignore', 'ignore', 'inherit'],
           });

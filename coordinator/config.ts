@@ -65,6 +65,8 @@ export interface CoordinatorConfig {
   /** PEM certificate and key: serve wss:// and https:// instead of ws:// and http://. */
   readonly tlsCertPath: string | null;
   readonly tlsKeyPath: string | null;
+  /** Also listen on this Unix socket for workers on this host (dpt train sets it); null: TCP only. */
+  readonly unixSocketPath: string | null;
 }
 
 export type CoordinatorOptions = { [K in keyof CoordinatorConfig]?: CoordinatorConfig[K] | undefined } & Pick<CoordinatorConfig, 'dataPath'>;
@@ -102,6 +104,7 @@ export const DEFAULTS = {
   handshakeTimeoutMs: 10_000,
   tlsCertPath: null,
   tlsKeyPath: null,
+  unixSocketPath: null,
 } as const satisfies Omit<CoordinatorConfig, 'dataPath'>;
 
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {

@@ -130,6 +130,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       readyTimeoutMs: 10 * 60_000,
       maxPendingHandshakes: config.maxPendingHandshakes,
       heartbeatMs: config.heartbeatMs,
+      unixSocketPath: config.unixSocketPath,
       tls: config.tlsCertPath === null || config.tlsKeyPath === null ? null : readTls(config.tlsCertPath, config.tlsKeyPath),
       log,
       status: () => trainer.status(),
