@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type DataFile, openDataFile } from '../shared/data-file.js';
-import { CheckpointError, ConfigError } from '../shared/errors.js';
-import type { TrainingEvent } from '../shared/events.js';
+import { CheckpointError, ConfigError, DivergedError } from '../shared/errors.js';
+import type { EvalEvent, TrainingEvent } from '../shared/events.js';
 import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
@@ -153,7 +153,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       start.step,
     );
     const result = await trainer.run();
-    const model = buildModelFile(config, dataset, result.standardization, sizes.train, sizes.validation, result);
+    const model = buildModelFile(config, dataset, fingerprint, sizes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);
     await server.close('training finished');
@@ -161,21 +161,12 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   } catch (error) {
     await monitoring.finished('failed', error instanceof Error ? error.message : String(error));
     await server.close('training failed');
-    // The last good model survives a failed run (e.g. a divergent update).
-    if (config.outPath !== null && trainer.totalSteps > 0) {
-      const { w, b, standardization } = trainer.model();
+    // The last good model survives a failed run (e.g. a divergent update), with the steps it has;
+    // a run that trained nothing (no workers came) leaves an existing model file alone.
+    if (config.outPath !== null && (trainer.stepsCommitted > 0 || error instanceof DivergedError)) {
       writeModelFile(
         config.outPath,
-        buildModelFile(config, dataset, standardization, sizes.train, sizes.validation, {
-          w,
-          b,
-          steps: 0,
-          stepsRun: 0,
-          lastEval: null,
-          wallMs: 0,
-          rowsProcessed: 0,
-          standardization,
-        }),
+        buildModelFile(config, dataset, fingerprint, sizes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
       );
     }
     throw error;
@@ -202,49 +193,36 @@ function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer
   }
 }
 
+/** The model file; `trainedOn` is the run's fingerprint (what a checkpoint must match) plus where and when. */
 function buildModelFile(
   config: CoordinatorConfig,
   dataset: DataFile,
-  stats: Standardization | null,
-  trainRows: number,
-  valRows: number,
-  result: TrainResult,
+  fingerprint: RunFingerprint,
+  sizes: { train: number; validation: number },
+  model: { w: Float64Array; b: number; standardization: Standardization | null; steps: number; lastEval: EvalEvent | null },
 ): ModelFile {
+  const { lastEval, standardization } = model;
   return {
     format: 'dpt-model',
     version: 1,
     kind: 'logistic-regression',
-    weights: Array.from(result.w),
-    bias: result.b,
+    weights: Array.from(model.w),
+    bias: model.b,
     features: [...dataset.featureNames],
     label: dataset.labelName,
-    standardization: stats === null ? null : { mean: Array.from(stats.mean), std: Array.from(stats.std) },
+    standardization: standardization === null ? null : { mean: Array.from(standardization.mean), std: Array.from(standardization.std) },
     trainedOn: {
       data: config.dataPath,
-      sha256: dataset.identity,
-      rows: dataset.rows,
-      trainRows,
-      valRows,
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      lr: config.lr,
-      l2: config.l2,
-      seed: config.seed,
-      shuffle: config.shuffle,
-      chunksPerBatch: config.chunksPerBatch,
-      steps: result.steps,
-      kernel: kernelId(config.kernel),
+      ...fingerprint,
+      trainRows: sizes.train,
+      valRows: sizes.validation,
+      steps: model.steps,
       node: process.version,
       finishedAt: new Date().toISOString(),
     },
     metrics:
-      result.lastEval === null
+      lastEval === null
         ? {}
-        : {
-            trainLoss: result.lastEval.trainLoss,
-            trainAccuracy: result.lastEval.trainAccuracy,
-            valLoss: result.lastEval.valLoss,
-            valAccuracy: result.lastEval.valAccuracy,
-          },
+        : { trainLoss: lastEval.trainLoss, trainAccuracy: lastEval.trainAccuracy, valLoss: lastEval.valLoss, valAccuracy: lastEval.valAccuracy },
   };
 }

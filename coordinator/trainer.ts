@@ -58,6 +58,8 @@ const MAX_SCORE = 1e290;
 
 export class Trainer {
   private w: Float64Array;
+  /** The other half of a double buffer for w: an update allocates nothing. */
+  private spareW: Float64Array;
   private b: number;
   private readonly config: CoordinatorConfig;
   private readonly shape: DataShape;
@@ -85,6 +87,7 @@ export class Trainer {
     this.scatter = scatter;
     this.emit = emit;
     this.w = start.w;
+    this.spareW = new Float64Array(start.w.length);
     this.b = start.b;
     this.startStep = start.step;
     this.committedSteps = start.step;
@@ -256,8 +259,9 @@ export class Trainer {
     this.stepParts.reduce(this.batchSum);
     const n = location.size;
     const { lr, l2 } = this.config;
-    // w ← w − η·((1/n)·Σ(a−y)x + λ·w);  b ← b − η·(1/n)·Σ(a−y). Computed in full, then swapped in.
-    const next = new Float64Array(D);
+    // w ← w − η·((1/n)·Σ(a−y)x + λ·w);  b ← b − η·(1/n)·Σ(a−y). Computed in full into the spare
+    // buffer, then swapped in (nothing holds the old w: step messages encode it at once).
+    const next = this.spareW;
     const nextB = this.b - lr * (this.batchSum[D]! / n);
     let scoreBound = Math.abs(nextB);
     for (let j = 0; j < D; j++) {
@@ -272,6 +276,7 @@ export class Trainer {
         `step ${step}: the update made the model non-finite (|w·x + b| could reach ${scoreBound}; learning rate ${lr} too large?); the last good model is kept`,
       );
     }
+    this.spareW = this.w;
     this.w = next;
     this.b = nextB;
     return this.batchSum[D + 1]! / n;
@@ -301,6 +306,11 @@ export class Trainer {
       lastLoss: this.lastLoss,
       workers: (this.server?.readyWorkers() ?? []).map((worker) => ({ id: worker.id, address: worker.address })),
     };
+  }
+
+  /** Steps committed so far (counting those before a resume). */
+  get stepsCommitted(): number {
+    return this.committedSteps;
   }
 
   /** The model as it stands (the last committed step) and the standardization in force. */

@@ -175,25 +175,21 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           return;
         }
         case 'step':
-          if (computer === null) {
-            fail(new ProtocolError('step', 'kind', 'received before the welcome'), 'protocol violation');
-            return;
-          }
-          send(computer.compute(message));
-          return;
         case 'pass':
-          if (computer === null) {
-            fail(new ProtocolError('pass', 'kind', 'received before the welcome'), 'protocol violation');
-            return;
-          }
-          send(computer.computePass(message));
-          return;
         case 'standardize':
+          // Decoding already refused these before the welcome (no model dimension yet); a
+          // message naming chunks or blocks the schedule does not have is refused here.
           if (computer === null) {
-            fail(new ProtocolError('standardize', 'kind', 'received before the welcome'), 'protocol violation');
+            fail(new ProtocolError(message.kind, 'kind', 'received before the welcome'), 'protocol violation');
             return;
           }
-          computer.standardize(message);
+          try {
+            if (message.kind === 'standardize') computer.standardize(message);
+            else send(message.kind === 'step' ? computer.compute(message) : computer.computePass(message));
+          } catch (error) {
+            if (!(error instanceof ProtocolError)) throw error;
+            fail(error, 'bad message from the coordinator');
+          }
           return;
         case 'stop':
           settled = { kind: 'stopped', reason: `coordinator stopped this worker: ${message.reason}` };

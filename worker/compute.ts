@@ -3,6 +3,7 @@
 // pass (statistics, evaluation). Derives the rows from the schedule (shared/schedule.ts,
 // shared/passes.ts), so a message never carries row data.
 
+import { ProtocolError } from '../shared/errors.js';
 import type { GradientKernel } from '../shared/kernel.js';
 import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
@@ -20,6 +21,9 @@ export class PartComputer {
   private readonly validation: Uint32Array;
   /** True when the training rows are all rows in file order: chunks are contiguous rows. */
   private readonly isIdentity: boolean;
+  /** The step's weights and the parts, in the kernel's memory and reused every step: no model-sized allocation or copy per chunk. */
+  private readonly w: Float64Array;
+  private readonly sums: Float64Array;
   private orderEpoch = -1;
   private order: Uint32Array = new Uint32Array(0);
 
@@ -33,6 +37,8 @@ export class PartComputer {
     this.train = split.train;
     this.validation = split.validation;
     this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
+    this.w = kernel.allocateVector(store.features);
+    this.sums = kernel.allocateVector(schedule.chunksPerBatch * (store.features + 2));
   }
 
   /** 'memory' or 'paged': how the rows are held. */
@@ -45,6 +51,7 @@ export class PartComputer {
     return Math.ceil(schedule.batchSize / Math.min(schedule.chunksPerBatch, schedule.batchSize));
   }
 
+  /** The part for `message`. Its `sums` is a view this object reuses: encode it before the next call. */
   compute(message: StepMessage): PartMessage {
     const { batchSize, chunksPerBatch, seed, shuffle, shuffleBlockRows } = this.schedule;
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
@@ -52,10 +59,14 @@ export class PartComputer {
       this.order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
       this.orderEpoch = location.epoch;
     }
+    checkUnits('step', 'chunks', message.chunks, location.chunks);
     const D = this.store.features;
     const width = D + 2;
     const merged = !this.reproducible;
-    const sums = new Float64Array((merged ? 1 : message.chunks.length) * width);
+    const sums = this.sums.subarray(0, (merged ? 1 : message.chunks.length) * width);
+    sums.fill(0);
+    const w = this.w;
+    w.set(message.w);
     const rows = new Uint32Array(message.chunks.length);
     for (let i = 0; i < message.chunks.length; i++) {
       const c = message.chunks[i]!;
@@ -65,7 +76,7 @@ export class PartComputer {
       // One kernel call per chunk, over the same rows in the same order whether they sit in
       // memory or were read from the file: the same bits either way.
       this.store.gather(this.isIdentity ? null : this.order, from, to, (x, y, order, first, last) => {
-        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, order, first, last, message.w, message.b, sums, offset);
+        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, order, first, last, w, message.b, sums, offset);
       });
       rows[i] = to - from;
     }
@@ -76,6 +87,7 @@ export class PartComputer {
   computePass(message: PassMessage): PassPartMessage {
     const set = message.set === 'train' ? this.train : this.validation;
     const blocks = passBlocks(set.length);
+    checkUnits('pass', 'blocks', message.blocks, blocks);
     const D = this.store.features;
     const width = passWidth(message.purpose, D);
     const sums = new Float64Array(message.blocks.length * width);
@@ -102,5 +114,13 @@ export class PartComputer {
   /** From now on rows are standardized as the coordinator computed from the statistics pass. */
   standardize(stats: Standardization): void {
     this.store.standardize(stats);
+  }
+}
+
+/** Units named by a message must exist in this step or pass (so they also fit the reused parts buffer). */
+function checkUnits(kind: string, field: string, units: Uint32Array, count: number): void {
+  if (units.length > count) throw new ProtocolError(kind, field, `${units.length} units named, the ${kind} has ${count}`);
+  for (const unit of units) {
+    if (unit >= count) throw new ProtocolError(kind, field, `unit ${unit} does not exist (the ${kind} has ${count})`);
   }
 }
