@@ -101,7 +101,7 @@ async function runWithProgress(
   return runCoordinator(config, {
     onListening,
     onStart: (totalSteps) => {
-      printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs);
+      printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
     },
     onEvent: (event: TrainingEvent) => printer?.handle(event),
   });

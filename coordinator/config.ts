@@ -8,6 +8,8 @@ export interface CoordinatorConfig {
   /** Label column as the user named it (header name or 0-based index); undefined = last column. */
   readonly labelColumn: string | undefined;
   readonly epochs: number;
+  /** Evaluate (loss and accuracy over the training and validation rows) every this many epochs, and after the last. */
+  readonly evalEvery: number;
   /** Global mini-batch size B, in rows. */
   readonly batchSize: number;
   /** Learning rate η. */
@@ -74,6 +76,7 @@ export type CoordinatorOptions = { [K in keyof CoordinatorConfig]?: CoordinatorC
 export const DEFAULTS = {
   labelColumn: undefined,
   epochs: 10,
+  evalEvery: 1,
   batchSize: 64,
   lr: 0.1,
   l2: 0,
@@ -110,6 +113,7 @@ export const DEFAULTS = {
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {
   const config: CoordinatorConfig = { ...DEFAULTS, ...definedOnly(options), dataPath: options.dataPath };
   positiveInteger('epochs', config.epochs);
+  positiveInteger('evalEvery', config.evalEvery);
   positiveInteger('batchSize', config.batchSize);
   positiveInteger('chunksPerBatch', config.chunksPerBatch);
   positiveInteger('workers', config.workers);

@@ -18,11 +18,15 @@ export class ProgressPrinter {
   private epochStarted = performance.now();
   private lastStep: StepEvent | null = null;
 
-  constructor(stream: NodeJS.WriteStream, totalSteps: number, epochs: number) {
+  /** Epochs between evaluations (--eval-every): an epoch without one ends its line at its last step. */
+  private readonly evalEvery: number;
+
+  constructor(stream: NodeJS.WriteStream, totalSteps: number, epochs: number, evalEvery = 1) {
     this.stream = stream;
     this.isTty = stream.isTTY === true;
     this.totalSteps = totalSteps;
     this.epochs = epochs;
+    this.evalEvery = evalEvery;
   }
 
   handle(event: TrainingEvent): void {
@@ -35,6 +39,13 @@ export class ProgressPrinter {
     this.epochLossSum += event.loss;
     this.epochSteps++;
     this.epochRows += event.rows;
+    const stepsPerEpoch = this.totalSteps / this.epochs;
+    const isEpochEnd = (event.step + 1) % stepsPerEpoch === 0;
+    const isEvaluated = (event.epoch + 1) % this.evalEvery === 0 || event.step + 1 === this.totalSteps;
+    if (isEpochEnd && !isEvaluated) {
+      this.endLine(this.line(event.epoch, this.epochLossSum / this.epochSteps));
+      return;
+    }
     const now = performance.now();
     if (this.isTty && now - this.lastDraw >= REDRAW_MS) {
       this.lastDraw = now;
@@ -45,7 +56,12 @@ export class ProgressPrinter {
   private onEval(event: EvalEvent): void {
     const base = this.line(event.epoch, this.epochLossSum / Math.max(1, this.epochSteps));
     const validation = event.valLoss === null ? '' : `  val loss ${event.valLoss.toFixed(4)} acc ${(event.valAccuracy ?? 0).toFixed(4)}`;
-    this.stream.write(`${this.isTty ? '\r\x1b[2K' : ''}${base}  train acc ${event.trainAccuracy.toFixed(4)}${validation}\n`);
+    this.endLine(`${base}  train acc ${event.trainAccuracy.toFixed(4)}${validation}`);
+  }
+
+  /** Writes an epoch's final line and starts the next epoch's sums. */
+  private endLine(text: string): void {
+    this.stream.write(`${this.isTty ? '\r\x1b[2K' : ''}${text}\n`);
     this.epochLossSum = 0;
     this.epochSteps = 0;
     this.epochRows = 0;

@@ -150,7 +150,8 @@ export class Trainer {
       };
       const committed = location;
       const isEpochEnd = committed.batch === perEpoch - 1;
-      if (isEpochEnd) {
+      const evaluates = isEpochEnd && ((committed.epoch + 1) % this.config.evalEvery === 0 || step + 1 === total);
+      if (evaluates) {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);
         this.lastEval = await this.evaluate(committed.epoch);
@@ -162,7 +163,7 @@ export class Trainer {
         stepStarted = performance.now();
         inFlight = this.scatter.run(this.stepJob(step + 1, location));
       }
-      if (!isEpochEnd) this.emit(event);
+      if (!evaluates) this.emit(event);
       this.onCommitted({ step: step + 1, w: this.w, b: this.b, lastEval: this.lastEval, isEpochEnd });
     }
     this.state = 'finished';

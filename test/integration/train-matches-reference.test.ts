@@ -75,6 +75,31 @@ describe('dpt train', () => {
   });
 });
 
+describe('dpt train --eval-every', () => {
+  it('evaluates every k epochs and after the last, prints every epoch, and trains the same model', async () => {
+    const out = join(directory.path, 'model-eval-every.json');
+    const metrics = join(directory.path, 'metrics-eval-every.jsonl');
+    const result = await runCli(['train', ...trainFlags(out), '--workers', '2', '--eval-every', '3', '--metrics', metrics]);
+    expect(result.code, result.stderr).toBe(0);
+    const model = readModel(out);
+    expect(maxAbsDifference(model.weights, reference.w)).toBeLessThanOrEqual(1e-9);
+    const events = readFileSync(metrics, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // Epochs 0..3: evaluated at epoch 2 (the third) and at epoch 3 (the last).
+    expect(events.filter((event) => event.type === 'eval').map((event) => event.epoch)).toEqual([2, 3]);
+    const epochLines = result.stdout.split('\n').filter((line) => /^epoch \d+\/4 /.test(line));
+    expect(epochLines.map((line) => /train acc/.test(line))).toEqual([false, false, true, true]);
+  });
+
+  it('refuses a non-positive --eval-every, naming the flag', async () => {
+    const result = await runCli(['train', ...trainFlags(join(directory.path, 'never.json')), '--eval-every', '0']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--eval-every/);
+  });
+});
+
 describe('a coordinator with remote workers', () => {
   const longRun = referenceTrain(data.X, data.Y, { ...OPTIONS, epochs: 150 });
 
