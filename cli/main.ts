@@ -20,7 +20,8 @@ const program = new Command('dpt')
 
 addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
   .addOption(new Option('--workers <n>', 'local worker processes to start').env('DPT_WORKERS').argParser(positiveInteger).default(2))
-  .action((flags: TrainingFlags) => trainCommand(flags));
+  .addOption(new Option('--no-pin', 'let the OS place the coordinator and the local workers (default: pinned to CPUs with taskset, on Linux)'))
+  .action((flags: TrainingFlags & { pin: boolean }) => trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
   .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))

@@ -13,6 +13,7 @@ import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
 import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
+import { allowedCpus, type CpuPlan, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -27,7 +28,7 @@ export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
 }
 
 /** Runs a coordinator on this machine plus `flags.workers` local worker processes. */
-export async function trainCommand(flags: TrainingFlags): Promise<void> {
+export async function trainCommand(flags: TrainingFlags & { pin: boolean }): Promise<void> {
   const options = coordinatorOptions(flags);
   // Local workers always authenticate; a random token keeps other local users out.
   // Local workers authenticate with a random token and talk over a Unix socket (cheaper per
@@ -70,9 +71,14 @@ export async function trainCommand(flags: TrainingFlags): Promise<void> {
     const result = await Promise.race([
       runWithProgress(config, (url, port, token) => {
         process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
+        const plan = flags.pin ? pinCoordinator(config.workers) : null;
         for (let i = 0; i < config.workers; i++) {
           const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
-          const child = spawn(process.execPath, [CLI_PATH, 'worker', '--connect', localUrl, '--quiet'], {
+          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet'];
+          const { command, args } =
+            plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
+          // taskset execs node in place: the child's PID is the worker's, and it is stopped by it.
+          const child = spawn(command, args, {
             env: { ...process.env, DPT_TOKEN: token ?? '' },
             stdio: ['ignore', 'ignore', 'inherit'],
           });
@@ -91,6 +97,23 @@ export async function trainCommand(flags: TrainingFlags): Promise<void> {
     allExited.catch(() => undefined);
     stopChildren();
   }
+}
+
+/** Pins this process and plans the workers' CPUs; null (with a line saying why) when pinning is unavailable. */
+function pinCoordinator(workers: number): CpuPlan | null {
+  const cpus = allowedCpus();
+  if (cpus === null || !hasTaskset()) {
+    process.stdout.write('processes not pinned to CPUs (needs Linux and taskset from util-linux)\n');
+    return null;
+  }
+  const plan = planCpus(cpus, workers);
+  const problem = pinProcess(process.pid, plan.coordinator);
+  if (problem !== null) {
+    process.stdout.write(`processes not pinned to CPUs: ${problem}\n`);
+    return null;
+  }
+  process.stdout.write(`pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')} (--no-pin to let the OS place them)\n`);
+  return plan;
 }
 
 async function runWithProgress(

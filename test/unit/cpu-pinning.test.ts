@@ -1,0 +1,62 @@
+// The CPU plan of dpt train and the parsing of the kernel's CPU lists.
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { allowedCpus, parseCpuList, planCpus } from '../../cli/cpu-pinning.js';
+import { temporaryDirectory } from '../helpers/cli.js';
+
+describe('parseCpuList', () => {
+  it('reads ranges and single CPUs', () => {
+    expect(parseCpuList('0-1')).toEqual([0, 1]);
+    expect(parseCpuList('0-3,8,10-11\n')).toEqual([0, 1, 2, 3, 8, 10, 11]);
+    expect(parseCpuList('5')).toEqual([5]);
+  });
+  it('refuses what is not a CPU list', () => {
+    for (const text of ['', 'a', '3-1', '1,,2', '0-', '-1', '0-99999999']) expect(parseCpuList(text), text).toBeNull();
+  });
+});
+
+describe('allowedCpus', () => {
+  it('reads Cpus_allowed_list from a status file', () => {
+    const directory = temporaryDirectory();
+    try {
+      const status = join(directory.path, 'status');
+      writeFileSync(status, 'Name:\tnode\nCpus_allowed:\tf\nCpus_allowed_list:\t2-3,6\nMems_allowed_list:\t0\n');
+      expect(allowedCpus(status)).toEqual([2, 3, 6]);
+      writeFileSync(status, 'Name:\tnode\n');
+      expect(allowedCpus(status)).toBeNull();
+      expect(allowedCpus(join(directory.path, 'missing'))).toBeNull();
+    } finally {
+      directory.remove();
+    }
+  });
+});
+
+describe('planCpus', () => {
+  it('puts a single worker beside the coordinator', () => {
+    expect(planCpus([0, 1], 1)).toEqual({ coordinator: 0, workers: [0] });
+  });
+  it('spreads several workers, the coordinator sharing the first CPU with one of them', () => {
+    expect(planCpus([0, 1], 2)).toEqual({ coordinator: 0, workers: [1, 0] });
+    expect(planCpus([0, 1], 3)).toEqual({ coordinator: 0, workers: [1, 0, 1] });
+    expect(planCpus([4, 5, 6, 7], 3)).toEqual({ coordinator: 4, workers: [5, 6, 7] });
+    expect(planCpus([2], 3)).toEqual({ coordinator: 2, workers: [2, 2, 2] });
+  });
+  it('balances the processes: no CPU runs two more than another', () => {
+    for (const cpus of [
+      [0, 1],
+      [0, 1, 2],
+      [3, 9, 11, 12],
+    ]) {
+      for (let workers = 1; workers <= 9; workers++) {
+        const plan = planCpus(cpus, workers);
+        const load = new Map(cpus.map((cpu) => [cpu, 0]));
+        for (const cpu of [plan.coordinator, ...plan.workers]) load.set(cpu, (load.get(cpu) ?? Number.NaN) + 1);
+        const counts = [...load.values()];
+        expect(counts.every(Number.isFinite)).toBe(true);
+        expect(Math.max(...counts) - Math.min(...counts), `${cpus} × ${workers}`).toBeLessThanOrEqual(workers === 1 ? 2 : 1);
+      }
+    }
+  });
+});
