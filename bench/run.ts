@@ -18,6 +18,7 @@ import { sumChunksInOrder } from '../shared/reduce.js';
 import { generateDataset } from '../shared/synthetic.js';
 import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, parseGridArgs, REPO, RESULTS_DIR, writeJson } from './harness.js';
 import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
+import { measureRawStar } from './raw-star.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const PYTHON = '/usr/bin/python3';
@@ -63,17 +64,29 @@ interface Cell {
   readonly dpt: TrainResult | null;
   readonly torch: TorchResult | null;
   readonly breakdown: Breakdown;
+  /** Median raw star round (bench/raw-star.ts) with W workers and D + 1 float64 each way, µs. */
+  readonly rawRoundUs: number | null;
+  /** The floor of a step: C kernel time for one worker's B/W rows + the raw round, ms; null without C. */
+  readonly floorMs: number | null;
 }
 
-/** Steps per run: enough for a few seconds of steady state per cell. */
+/** Steps per dpt run: a few seconds of steady state per cell after the JIT has warmed up. */
 function stepsFor(D: number, B: number, quick: boolean): number {
+  const base = B <= 64 ? 30_000 : B <= 1024 ? (D <= 100 ? 6000 : 2000) : D <= 10 ? 3000 : D <= 100 ? 1000 : 400;
+  return quick ? Math.max(40, Math.round(base / 5)) : base;
+}
+
+/** Steps per PyTorch run: its loop warms up within its own first tenth (the peer's rule). */
+function torchStepsFor(D: number, B: number, quick: boolean): number {
   const base = B <= 64 ? 3000 : B <= 1024 ? 1000 : D <= 10 ? 400 : D <= 100 ? 150 : 40;
   return quick ? Math.max(20, Math.round(base / 5)) : base;
 }
 
-function warmupSteps(steps: number): number {
-  return Math.max(5, Math.floor(steps / 10));
-}
+/**
+ * Steps left out of the timing: those of the first WARMUP_MS (V8 optimizes the hot paths of
+ * three processes over the first ~4,000 small steps, about a second), at least a tenth, at most half.
+ */
+const WARMUP_MS = 1500;
 
 /** Milliseconds per call of `fn`: the median of 5 rounds of about `roundMs`, after a warm-up of 20 ms. */
 function timePerCall(fn: () => void, roundMs = 8): number {
@@ -150,7 +163,24 @@ function measureBreakdown(D: number, B: number, W: number, medianStepMs: number 
 
 function trainArgs(dataPath: string, B: number, N: number, steps: number, metrics: string): string[] {
   const epochs = Math.ceil(steps / (N / B));
-  return ['--data', dataPath, '--epochs', String(epochs), '--batch-size', String(B), '--lr', '0.1', '--no-shuffle', '--no-standardize', '--metrics', metrics];
+  // One evaluation, after the last step: the peer evaluates nothing, and a pass between two
+  // steps reads every row (the next step then finds less of its data in cache).
+  return [
+    '--data',
+    dataPath,
+    '--epochs',
+    String(epochs),
+    '--eval-every',
+    String(epochs),
+    '--batch-size',
+    String(B),
+    '--lr',
+    '0.1',
+    '--no-shuffle',
+    '--no-standardize',
+    '--metrics',
+    metrics,
+  ];
 }
 
 /** Trains with `dpt train` (a coordinator and W local worker processes); null (with a message) on failure. */
@@ -225,7 +255,10 @@ function readStepEvents(metrics: string): TrainResult | null {
     .map((line) => JSON.parse(line) as { type: string })
     .filter((event): event is StepEvent => event.type === 'step');
   rmSync(metrics, { force: true });
-  const timed = events.slice(warmupSteps(events.length));
+  const firstTime = events[0]?.time ?? 0;
+  const warm = events.findIndex((event) => event.time - firstTime >= WARMUP_MS);
+  const skip = Math.min(Math.floor(events.length / 2), Math.max(Math.ceil(events.length / 10), warm < 0 ? events.length : warm));
+  const timed = events.slice(skip);
   if (timed.length < 2) return null;
   const stepMs = timed.map((event) => event.stepMs);
   const totalMs = stepMs.reduce((a, b) => a + b, 0);
@@ -304,6 +337,37 @@ function summarizeProfiles(directory: string, coordinatorPid: number | undefined
     });
 }
 
+/** The issue's three speed targets, each with its measured value and whether it is met. */
+function targetLines(cells: readonly Cell[]): string[] {
+  const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  const lines: string[] = [];
+  const small = cells.find((cell) => cell.D === 10 && cell.B === 64 && cell.W === 2);
+  if (small?.dpt != null) {
+    const steps = small.dpt.stepsPerSec;
+    const ratio = small.torch === null ? null : steps / small.torch.stepsPerSec;
+    lines.push(
+      `D=10 B=64 W=2: ${formatNumber(steps)} steps/s (target ≥ 8,000: ${verdict(steps >= 8000)})` +
+        (ratio === null ? '' : `; ${formatNumber(ratio)}× DDP's ${formatNumber(small.torch!.stepsPerSec)} (target ≥ 10×: ${verdict(ratio >= 10)})`),
+    );
+  }
+  const big = cells.find((cell) => cell.D === 1000 && cell.B === 8192 && cell.W === 2);
+  if (big?.dpt != null && big.floorMs !== null) {
+    const share = big.floorMs / big.dpt.medianStepMs;
+    lines.push(
+      `D=1000 B=8192 W=2: median step ${formatNumber(big.dpt.medianStepMs)} ms, floor ${formatNumber(big.floorMs)} ms: ${Math.round(100 * share)} % (target ≥ 70 %: ${verdict(share >= 0.7)})`,
+    );
+  }
+  const compared = cells.filter((cell) => cell.dpt !== null && cell.torch !== null);
+  const behind = compared.filter((cell) => cell.dpt!.rowsPerSec < cell.torch!.rowsPerSec);
+  if (compared.length > 0) {
+    lines.push(
+      `rows/s ≥ DDP's: ${compared.length - behind.length} of ${compared.length} cells (target: all: ${verdict(behind.length === 0)})` +
+        behind.map((cell) => `; behind at D=${cell.D} B=${cell.B} W=${cell.W} (${formatNumber(cell.dpt!.rowsPerSec / cell.torch!.rowsPerSec)}×)`).join(''),
+    );
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const args = parseGridArgs(process.argv.slice(2), { D: [10, 100, 1000], B: [64, 1024, 8192], W: [1, 2] });
   const outPath = args.values.get('out') ?? join(RESULTS_DIR, 'latest.json');
@@ -327,6 +391,7 @@ async function main(): Promise<void> {
     const cells: Cell[] = [];
     let profiles: ProfileSummary[] = [];
     const dataFiles = new Map<string, string>();
+    const rawRounds = new Map<string, number>();
     for (const D of args.D) {
       for (const B of args.B) {
         const N = benchRows(D, B);
@@ -342,12 +407,17 @@ async function main(): Promise<void> {
           if (args.flags.has('profile') && !args.flags.has('no-train') && profiles.length === 0 && W === Math.max(...args.W)) {
             const profileDir = join(directory, 'profiles');
             mkdirSync(profileDir);
-            const coordinatorPid = await runDptProfiled(dataFiles.get(key)!, directory, B, W, N, 5 * steps, profileDir); // startup < 10 %
+            const coordinatorPid = await runDptProfiled(dataFiles.get(key)!, directory, B, W, N, steps, profileDir);
             profiles = summarizeProfiles(profileDir, coordinatorPid);
           }
-          const torch = torchProblem === null ? runTorch(D, B, W, N, steps) : null;
+          const torch = torchProblem === null ? runTorch(D, B, W, N, torchStepsFor(D, B, args.quick)) : null;
           const breakdown = measureBreakdown(D, B, W, dpt?.medianStepMs ?? null);
-          cells.push({ D, B, W, N, steps, dpt, torch, breakdown });
+          const rawKey = `${D}/${W}`;
+          if (!rawRounds.has(rawKey)) rawRounds.set(rawKey, (await measureRawStar(W, D, args.quick ? 0.5 : 1.5, 0.5)).medianUs);
+          const rawRoundUs = rawRounds.get(rawKey) ?? null;
+          const cRowsPerSec = kernels.find((k) => k.D === D && k.B === B)?.c ?? null;
+          const floorMs = cRowsPerSec === null || rawRoundUs === null ? null : (B / W / cRowsPerSec) * 1000 + rawRoundUs / 1000;
+          cells.push({ D, B, W, N, steps, dpt, torch, breakdown, rawRoundUs, floorMs });
           log(
             `   dpt ${formatNumber(dpt?.stepsPerSec ?? null)} steps/s (median ${formatNumber(dpt?.medianStepMs ?? null)} ms)` +
               `   torch DDP ${formatNumber(torch?.stepsPerSec ?? null)} steps/s (median ${formatNumber(torch?.medianStepMs ?? null)} ms)`,
@@ -389,6 +459,24 @@ async function main(): Promise<void> {
         ]),
       ),
     );
+    log("\n== the floor: C kernel on one worker's B/W rows + a raw WebSocket star round (bench/raw-star.ts) ==");
+    log(
+      formatTable(
+        ['D', 'B', 'W', 'raw round µs', 'C ms', 'floor ms', 'dpt median ms', 'floor / dpt'],
+        cells.map((cell) => [
+          String(cell.D),
+          String(cell.B),
+          String(cell.W),
+          formatNumber(cell.rawRoundUs),
+          formatNumber(cell.floorMs === null || cell.rawRoundUs === null ? null : cell.floorMs - cell.rawRoundUs / 1000),
+          formatNumber(cell.floorMs),
+          formatNumber(cell.dpt?.medianStepMs ?? null),
+          cell.floorMs === null || cell.dpt === null ? '–' : `${Math.round((100 * cell.floorMs) / cell.dpt.medianStepMs)} %`,
+        ]),
+      ),
+    );
+    log('\n== the targets of issue 5 ==');
+    for (const line of targetLines(cells)) log(line);
     log('\n== where a step goes, ms on the critical path (micro-benchmarks; network+other = median step − the rest) ==');
     log(
       formatTable(

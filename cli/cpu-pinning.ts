@@ -56,9 +56,10 @@ export function hasTaskset(): boolean {
   return probe.error === undefined && probe.status === 0;
 }
 
-/** Pins every thread of process `pid` to `cpu`; returns why it could not, or null. */
-export function pinProcess(pid: number, cpu: number): string | null {
-  const result = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', String(cpu), String(pid)], { encoding: 'utf8' });
+/** Pins every thread of process `pid` to `cpus` (one CPU or a set); returns why it could not, or null. */
+export function pinProcess(pid: number, cpus: number | readonly number[]): string | null {
+  const list = typeof cpus === 'number' ? String(cpus) : cpus.join(',');
+  const result = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', list, String(pid)], { encoding: 'utf8' });
   if (result.error !== undefined) return result.error.message;
   return result.status === 0 ? null : result.stderr.trim() || `taskset exited with ${result.status}`;
 }
