@@ -69,9 +69,7 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--data <path>', 'CSV data file with a header row').makeOptionMandatory())
     .addOption(flag('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)'))
     .addOption(flag('--epochs <n>', 'passes over the training rows', positiveInteger, DEFAULTS.epochs))
-    .addOption(
-      flag('--eval-every <epochs>', 'evaluate loss and accuracy every this many epochs, and after the last', positiveInteger, DEFAULTS.evalEvery),
-    )
+    .addOption(flag('--eval-every <epochs>', 'evaluate loss and accuracy every this many epochs, and after the last', positiveInteger, DEFAULTS.evalEvery))
     .addOption(flag('--batch-size <rows>', 'global mini-batch size B', positiveInteger, DEFAULTS.batchSize))
     .addOption(flag('--lr <eta>', 'learning rate η', positiveNumber, DEFAULTS.lr))
     .addOption(flag('--l2 <lambda>', 'L2 strength λ (not applied to the bias)', nonNegativeNumber, DEFAULTS.l2))

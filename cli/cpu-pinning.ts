@@ -6,7 +6,6 @@
 // one worker, so one of each step's sends wakes a process on its own CPU.
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 export interface CpuPlan {
   readonly coordinator: number;
@@ -22,32 +21,6 @@ export function planCpus(cpus: readonly number[], workers: number): CpuPlan {
     coordinator: at(0),
     workers: Array.from({ length: workers }, (_, i) => (workers === 1 ? at(0) : at(i + 1))),
   };
-}
-
-/** Parses a kernel CPU list ("0-3,8,10-11") into CPU numbers; null when it is not one. */
-export function parseCpuList(text: string): number[] | null {
-  const cpus: number[] = [];
-  for (const part of text.trim().split(',')) {
-    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
-    if (match === null) return null;
-    const first = Number(match[1]);
-    const last = match[2] === undefined ? first : Number(match[2]);
-    if (last < first || last - first > 65_536) return null;
-    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
-  }
-  return cpus;
-}
-
-/** The CPUs this process may run on (Linux), or null where that cannot be read. */
-export function allowedCpus(statusPath = '/proc/self/status'): number[] | null {
-  let status: string;
-  try {
-    status = readFileSync(statusPath, 'utf8');
-  } catch {
-    return null; // not Linux, or no /proc
-  }
-  const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(status);
-  return line === null ? null : parseCpuList(line[1]!);
 }
 
 /** Whether taskset can be run here. */

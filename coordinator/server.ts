@@ -8,6 +8,7 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import { allowedCpus, parseCpuList } from '../shared/cpus.js';
 import { ProtocolError } from '../shared/errors.js';
 import {
   CLOSE_NORMAL,
@@ -81,6 +82,8 @@ export class WorkerConnection {
   state: ConnectionState = 'handshake';
   /** Cleared at every heartbeat, set by the pong (or any message); still clear at the next beat: dead. */
   isAlive = true;
+  /** Whether the worker said it may run on a CPU this coordinator may run on (or said nothing). */
+  sharesCoordinatorCpu = true;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {
@@ -196,9 +199,13 @@ export class WorkerServer {
     return (this.http.address() as AddressInfo).port; // a TCP server always has an AddressInfo
   }
 
-  /** Ready workers, in id order (the order chunks are assigned in). */
+  /**
+   * Ready workers in the order steps are sent: workers on CPUs other than the coordinator's
+   * first (a send there wakes a CPU that is free to run it at once), then the rest, each in id order.
+   */
   readyWorkers(): WorkerConnection[] {
-    return [...this.workers.values()].filter((worker) => worker.state === 'ready');
+    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready');
+    return ready.some((worker) => worker.sharesCoordinatorCpu) ? ready.sort((a, b) => Number(a.sharesCoordinatorCpu) - Number(b.sharesCoordinatorCpu)) : ready;
   }
 
   /** Sends stop to every connected worker and closes the server. */
@@ -302,6 +309,7 @@ export class WorkerServer {
         if (nodeMajor(message.node) !== nodeMajor(process.version)) {
           throw new ProtocolError('hello', 'node', `runs Node.js ${message.node}; this run needs major version ${nodeMajor(process.version)} on every worker`);
         }
+        worker.sharesCoordinatorCpu = sharesCpu(message.cpus, allowedCpus());
         worker.state = 'loading';
         worker.send({ ...this.welcome, workerId: worker.id });
         onWelcomed();
@@ -383,4 +391,11 @@ async function listenOn(server: Server, listen: (done: () => void) => void): Pro
       resolve();
     });
   });
+}
+
+/** Whether a worker's CPU list (from its hello) meets the coordinator's CPUs; true when either is unknown. */
+export function sharesCpu(workerCpus: string, coordinatorCpus: readonly number[] | null): boolean {
+  const cpus = workerCpus === '' ? null : parseCpuList(workerCpus);
+  if (cpus === null || coordinatorCpus === null) return true;
+  return cpus.some((cpu) => coordinatorCpus.includes(cpu));
 }

@@ -23,6 +23,11 @@ export interface HelloMessage {
   readonly node: string;
   /** Comma-separated ids of the gradient kernels this worker can run (shared/kernel.ts). */
   readonly kernel: string;
+  /**
+   * The CPUs the worker may run on, as a kernel CPU list ("1", "0-3"), or '' when unknown (also
+   * when absent). Only a hint: the coordinator sends steps to workers on other CPUs than its own first.
+   */
+  readonly cpus: string;
 }
 
 /** The worker opened the dataset the welcome named and reports what it found. */
@@ -240,6 +245,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     token: string('hello', f, 'token', MAX_TOKEN),
     node: string('hello', f, 'node', 64),
     kernel: string('hello', f, 'kernel', 256),
+    cpus: f.cpus === undefined ? '' : string('hello', f, 'cpus', MAX_TEXT),
   }),
   ready: (f) => ({
     kind: 'ready',

@@ -3,6 +3,7 @@
 // lost connection it simply reconnects (with backoff) and is welcomed afresh.
 
 import { WebSocket } from 'ws';
+import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
 import { createKernelById, supportedKernelIds } from '../shared/kernel.js';
@@ -131,7 +132,8 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     };
 
     socket.on('open', () => {
-      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: supportedKernelIds().join(',') });
+      const cpus = formatCpuList(allowedCpus() ?? []);
+      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: supportedKernelIds().join(','), cpus });
     });
     // While the dataset is being opened (async: a CSV may need converting), later messages wait
     // their turn; otherwise each message is handled as it arrives.

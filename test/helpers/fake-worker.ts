@@ -34,7 +34,7 @@ export function startFakeWorker(
   });
   socket.on('error', () => undefined); // the close event reports the outcome
   socket.on('open', () =>
-    socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(',') })),
+    socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(','), cpus: '' })),
   );
   // Messages are handled one after the other (opening the data is asynchronous).
   let queue = Promise.resolve();

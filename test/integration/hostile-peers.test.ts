@@ -90,7 +90,14 @@ describe('the coordinator', () => {
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const worker = startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN]);
     await coordinator.waitForLine(/epoch 5\/200/);
-    const hello = encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: supportedKernelIds().join(',') });
+    const hello = encodeMessage({
+      kind: 'hello',
+      protocol: PROTOCOL_VERSION,
+      token: TOKEN,
+      node: process.version,
+      kernel: supportedKernelIds().join(','),
+      cpus: '',
+    });
     const closes = await Promise.all([
       // Garbage before authenticating.
       rawPeer(port as string, (socket) => socket.send(Buffer.from([0xc1, 0x00, 0xff, 0x13]))),
@@ -104,7 +111,7 @@ describe('the coordinator', () => {
       ),
       // Another protocol version.
       rawPeer(port as string, (socket) =>
-        socket.send(encodeMessage({ kind: 'hello', protocol: 99, token: TOKEN, node: process.version, kernel: supportedKernelIds().join(',') })),
+        socket.send(encodeMessage({ kind: 'hello', protocol: 99, token: TOKEN, node: process.version, kernel: supportedKernelIds().join(','), cpus: '' })),
       ),
       // Authenticated, then a part with NaN and a wrong length before being ready.
       rawPeer(port as string, (socket) => {

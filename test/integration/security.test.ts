@@ -69,11 +69,11 @@ describe('authentication', () => {
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const url = `ws://127.0.0.1:${port}`;
     const kernel = await connect(url, (s) =>
-      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: 'other-kernel' })),
+      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: process.version, kernel: 'other-kernel', cpus: '' })),
     );
     expect(kernel).toEqual({ code: 1008, reason: expect.stringMatching(/offers kernels other-kernel; this run needs/) });
     const node = await connect(url, (s) =>
-      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: 'v18.19.0', kernel: supportedKernelIds().join(',') })),
+      s.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: TOKEN, node: 'v18.19.0', kernel: supportedKernelIds().join(','), cpus: '' })),
     );
     expect(node).toEqual({ code: 1008, reason: expect.stringMatching(/runs Node\.js v18\.19\.0; this run needs major version/) });
     process.kill(coordinator.pid, 'SIGKILL');
@@ -221,7 +221,8 @@ describe('hostile input during a real training', () => {
       () => validPart.subarray(0, next(validPart.length)), // truncated
       () => Buffer.alloc(2 * 1024 * 1024, 7), // oversized: beyond maxPayload
       () => 'not binary', // a text frame
-      () => encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: 'guess', node: process.version, kernel: supportedKernelIds().join(',') }), // wrong token
+      () =>
+        encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token: 'guess', node: process.version, kernel: supportedKernelIds().join(','), cpus: '' }), // wrong token
       () => Buffer.from(encodeMessage({ kind: 'fail', message: 'x' }).map((byte, i) => (i === 3 ? next(256) : byte))), // a flipped byte
     ];
     let messages = 0;

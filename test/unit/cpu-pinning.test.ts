@@ -3,7 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allowedCpus, parseCpuList, planCpus } from '../../cli/cpu-pinning.js';
+import { planCpus } from '../../cli/cpu-pinning.js';
+import { sharesCpu } from '../../coordinator/server.js';
+import { allowedCpus, formatCpuList, parseCpuList } from '../../shared/cpus.js';
 import { temporaryDirectory } from '../helpers/cli.js';
 
 describe('parseCpuList', () => {
@@ -14,6 +16,30 @@ describe('parseCpuList', () => {
   });
   it('refuses what is not a CPU list', () => {
     for (const text of ['', 'a', '3-1', '1,,2', '0-', '-1', '0-99999999']) expect(parseCpuList(text), text).toBeNull();
+  });
+});
+
+describe('formatCpuList', () => {
+  it('writes ranges that parseCpuList reads back', () => {
+    expect(formatCpuList([0, 1, 2, 5, 7, 8])).toEqual('0-2,5,7-8');
+    expect(formatCpuList([3])).toEqual('3');
+    expect(formatCpuList([])).toEqual('');
+    const cpus = [0, 1, 2, 3, 9, 10, 63, 64, 65, 127];
+    expect(parseCpuList(formatCpuList(cpus))).toEqual(cpus);
+  });
+});
+
+describe('sharesCpu (the coordinator sends to workers on other CPUs first)', () => {
+  it("compares a worker's CPU list with the coordinator's CPUs", () => {
+    expect(sharesCpu('1', [0])).toBe(false);
+    expect(sharesCpu('0', [0])).toBe(true);
+    expect(sharesCpu('0-3', [2])).toBe(true);
+    expect(sharesCpu('4-7', [0, 1, 2, 3])).toBe(false);
+  });
+  it('counts a worker as sharing when either side is unknown or the list is unreadable', () => {
+    expect(sharesCpu('', [0])).toBe(true);
+    expect(sharesCpu('1', null)).toBe(true);
+    expect(sharesCpu('banana', [0])).toBe(true);
   });
 });
 

@@ -68,10 +68,16 @@ describe('the protocol codec', () => {
     ['negative row counts', raw.pack({ ...goodPart, rows: Int32Array.from([-1, 3]) }), 'rows'],
     ['a token that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 5, node: 'v20', kernel: 'k' }), 'token'],
     ['an oversized token', raw.pack({ kind: 'hello', protocol: 1, token: 'x'.repeat(5000), node: 'v20', kernel: 'k' }), 'token'],
+    ['a CPU list that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: [0, 1] }), 'cpus'],
   ])('rejects %s naming the field', (_name, bytes, field) => {
     const error = protocolError(bytes);
     expect(error.code).toBe('DPT_PROTOCOL');
     expect(error.field).toBe(field);
+  });
+
+  it('reads a hello without a CPU list (an older worker) as unknown CPUs', () => {
+    const hello = decodeWorkerMessage(raw.pack({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k' }), { features: null, maxChunks: 4 });
+    expect(hello).toEqual({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: '' });
   });
 
   it('rejects a part before the handshake has fixed the model dimension', () => {

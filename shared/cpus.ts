@@ -1,0 +1,43 @@
+// The CPUs a process may run on (Linux's Cpus_allowed_list), read the same way by the CLI that
+// pins processes, by workers that report their CPUs in the hello, and by the coordinator that
+// sends to workers on other CPUs first.
+
+import { readFileSync } from 'node:fs';
+
+/** Parses a kernel CPU list ("0-3,8,10-11") into CPU numbers; null when it is not one. */
+export function parseCpuList(text: string): number[] | null {
+  const cpus: number[] = [];
+  for (const part of text.trim().split(',')) {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (match === null) return null;
+    const first = Number(match[1]);
+    const last = match[2] === undefined ? first : Number(match[2]);
+    if (last < first || last - first > 65_536) return null;
+    for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
+  }
+  return cpus;
+}
+
+/** The CPUs this process may run on (Linux), or null where that cannot be read. */
+export function allowedCpus(statusPath = '/proc/self/status'): number[] | null {
+  let status: string;
+  try {
+    status = readFileSync(statusPath, 'utf8');
+  } catch {
+    return null; // not Linux, or no /proc
+  }
+  const line = /^Cpus_allowed_list:\s*(.+)$/m.exec(status);
+  return line === null ? null : parseCpuList(line[1]!);
+}
+
+/** Writes CPU numbers as a kernel CPU list with ranges: [0, 1, 2, 5] → "0-2,5". */
+export function formatCpuList(cpus: readonly number[]): string {
+  const sorted = [...new Set(cpus)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const first = sorted[i]!;
+    while (i + 1 < sorted.length && sorted[i + 1] === sorted[i]! + 1) i++;
+    parts.push(first === sorted[i] ? String(first) : `${first}-${sorted[i]}`);
+  }
+  return parts.join(',');
+}
