@@ -3,23 +3,38 @@
 // costs tens of µs, more than a small step's compute, and an unpinned scheduler moves processes
 // around: with one worker, coordinator and worker share a CPU (they never compute at the same
 // time); with more, workers spread over the CPUs and the coordinator shares the first one with
-// one worker, so one of each step's sends wakes a process on its own CPU.
+// one worker, so one of each step's sends wakes a process on its own CPU. A worker with several
+// compute threads (--threads) gets that many CPUs; its helper threads pin themselves.
 
 import { spawnSync } from 'node:child_process';
 
 export interface CpuPlan {
   readonly coordinator: number;
-  /** CPU of local worker i. */
+  /** CPU of local worker i (its main thread). */
   readonly workers: readonly number[];
+  /** CPUs of local worker i's compute threads beyond the main one (--threads). */
+  readonly helpers: readonly (readonly number[])[];
 }
 
-/** CPUs for the coordinator and `workers` local workers, from the CPUs this process may use. */
-export function planCpus(cpus: readonly number[], workers: number): CpuPlan {
+/** Compute threads per local worker by default: the CPUs each worker gets, at least 1. */
+export function defaultThreads(cpus: number, workers: number): number {
+  return Math.max(1, Math.floor(cpus / workers));
+}
+
+/**
+ * CPUs for the coordinator and `workers` local workers of `threads` compute threads each, from
+ * the CPUs this process may use. Each worker takes `threads` consecutive CPUs (cyclically); with
+ * one thread per worker the first worker starts on the second CPU, so that the coordinator shares
+ * a CPU with the last worker rather than the first (W = 3 on 2 CPUs: 2 processes per CPU).
+ */
+export function planCpus(cpus: readonly number[], workers: number, threads = 1): CpuPlan {
   if (cpus.length === 0) throw new Error('planCpus needs at least one CPU');
   const at = (i: number): number => cpus[i % cpus.length]!; // i % length < length
+  const shift = threads === 1 && workers > 1 ? 1 : 0;
   return {
     coordinator: at(0),
-    workers: Array.from({ length: workers }, (_, i) => (workers === 1 ? at(0) : at(i + 1))),
+    workers: Array.from({ length: workers }, (_, i) => at(i * threads + shift)),
+    helpers: Array.from({ length: workers }, (_, i) => Array.from({ length: threads - 1 }, (_, k) => at(i * threads + shift + k + 1))),
   };
 }
 

@@ -8,7 +8,7 @@ import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
-import { nonNegativeInteger, positiveInteger, readCa, resolveToken } from './options.js';
+import { cpuList, nonNegativeInteger, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
@@ -21,7 +21,12 @@ const program = new Command('dpt')
 addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
   .addOption(new Option('--workers <n>', 'local worker processes to start').env('DPT_WORKERS').argParser(positiveInteger).default(2))
   .addOption(new Option('--no-pin', 'let the OS place the coordinator and the local workers (default: pinned to CPUs with taskset, on Linux)'))
-  .action((flags: TrainingFlags & { pin: boolean }) => trainCommand(flags));
+  .addOption(
+    new Option('--threads <n>', 'compute threads per local worker (default: the CPUs each worker gets, at least 1)')
+      .env('DPT_THREADS')
+      .argParser(positiveInteger),
+  )
+  .action((flags: TrainingFlags & { pin: boolean; threads?: number }) => trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
   .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
@@ -50,6 +55,15 @@ program
       .argParser(nonNegativeInteger)
       .default(1024),
   )
+  .addOption(
+    new Option('--threads <n>', 'compute threads: large steps are split over them (memory-held data, reproducible runs)')
+      .env('DPT_THREADS')
+      .argParser(positiveInteger)
+      .default(1),
+  )
+  .addOption(
+    new Option('--thread-cpus <list>', 'pin the extra compute threads to these CPUs, in order (Linux, taskset)').env('DPT_THREAD_CPUS').argParser(cpuList),
+  )
   .option('--quiet', 'log errors only')
   .action(
     async (flags: {
@@ -61,6 +75,8 @@ program
       heartbeat: number;
       ca?: string;
       memoryBudget: number;
+      threads: number;
+      threadCpus?: number[];
       quiet?: boolean;
     }) => {
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
@@ -74,6 +90,8 @@ program
         connectTimeoutMs: flags.connectTimeout,
         heartbeatMs: flags.heartbeat,
         memoryBudgetBytes: flags.memoryBudget * 1024 * 1024,
+        threads: flags.threads,
+        threadCpus: flags.threadCpus ?? [],
         ca: flags.ca === undefined ? null : readCa(flags.ca),
         stop: stop.signal,
         log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
+import { parseCpuList } from '../shared/cpus.js';
 import { ConfigError } from '../shared/errors.js';
 
 export function positiveInteger(value: string): number {
@@ -84,4 +85,11 @@ export function shuffleMode(value: string): 'rows' | 'blocks' | 'none' {
 export function kernelKind(value: string): 'wasm-simd' | 'js' {
   if (value === 'wasm-simd' || value === 'js') return value;
   throw new InvalidArgumentError('expected wasm-simd or js.');
+}
+
+/** A CPU list flag ("1", "2-3,6"): the CPUs in order. */
+export function cpuList(value: string): number[] {
+  const cpus = parseCpuList(value);
+  if (cpus === null || cpus.length === 0) throw new InvalidArgumentError(`expected a CPU list such as 1 or 2-3,6, got '${value}'`);
+  return cpus;
 }

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveCoordinatorConfig } from '../coordinator/config.js';
@@ -14,7 +14,7 @@ import { allowedCpus } from '../shared/cpus.js';
 import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
-import { type CpuPlan, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
+import { type CpuPlan, defaultThreads, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -29,7 +29,7 @@ export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
 }
 
 /** Runs a coordinator on this machine plus `flags.workers` local worker processes. */
-export async function trainCommand(flags: TrainingFlags & { pin: boolean }): Promise<void> {
+export async function trainCommand(flags: TrainingFlags & { pin: boolean; threads?: number }): Promise<void> {
   const options = coordinatorOptions(flags);
   // Local workers always authenticate; a random token keeps other local users out.
   // Local workers authenticate with a random token and talk over a Unix socket (cheaper per
@@ -72,10 +72,13 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean }): Pro
     const result = await Promise.race([
       runWithProgress(config, (url, port, token) => {
         process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
-        const plan = flags.pin ? pinCoordinator(config.workers) : null;
+        const cpus = allowedCpus();
+        const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), config.workers);
+        const plan = flags.pin ? pinCoordinator(cpus, config.workers, threads) : null;
         for (let i = 0; i < config.workers; i++) {
           const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
-          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet'];
+          const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
+          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), ...helperCpus];
           const { command, args } =
             plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
           // taskset execs node in place: the child's PID is the worker's, and it is stopped by it.
@@ -101,19 +104,21 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean }): Pro
 }
 
 /** Pins this process and plans the workers' CPUs; null (with a line saying why) when pinning is unavailable. */
-function pinCoordinator(workers: number): CpuPlan | null {
-  const cpus = allowedCpus();
+function pinCoordinator(cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
   if (cpus === null || !hasTaskset()) {
     process.stdout.write('processes not pinned to CPUs (needs Linux and taskset from util-linux)\n');
     return null;
   }
-  const plan = planCpus(cpus, workers);
+  const plan = planCpus(cpus, workers, threads);
   const problem = pinProcess(process.pid, plan.coordinator);
   if (problem !== null) {
     process.stdout.write(`processes not pinned to CPUs: ${problem}\n`);
     return null;
   }
-  process.stdout.write(`pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')} (--no-pin to let the OS place them)\n`);
+  const helpers = threads === 1 ? '' : `, their other compute threads on CPUs ${plan.helpers.map((list) => list.join('+')).join(', ')}`;
+  process.stdout.write(
+    `pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')}${helpers} (--no-pin to let the OS place them)\n`,
+  );
   return plan;
 }
 

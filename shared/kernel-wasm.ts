@@ -384,7 +384,7 @@ export const KERNEL_MODULE: ModuleSource = {
 
 // The WebAssembly API as far as we use it. Declared here because @types/node 20 does not declare
 // the global (Node.js has it); a local view of globalThis does not clash when newer types do.
-interface WasmMemory {
+export interface WasmMemory {
   readonly buffer: SharedArrayBuffer;
   grow(pages: number): number;
 }
@@ -422,12 +422,15 @@ export interface KernelInstance {
   readonly log1p: (x: number) => number;
 }
 
-/** A fresh instance of the kernel over its own memory, or null where SIMD is unavailable. */
-export function instantiateKernel(): KernelInstance | null {
+/**
+ * An instance of the kernel over its own fresh memory, or over `memory` (a helper thread shares
+ * its worker's memory: the rows are read where they lie); null where SIMD is unavailable.
+ */
+export function instantiateKernel(shared?: WasmMemory): KernelInstance | null {
   const module = kernelModule();
   if (module === null || wasm === undefined) return null;
   const { minPages, maxPages } = KERNEL_MODULE.memory;
-  const memory = new wasm.Memory({ initial: minPages, maximum: maxPages, shared: true });
+  const memory = shared ?? new wasm.Memory({ initial: minPages, maximum: maxPages, shared: true });
   const instance = new wasm.Instance(module, { env: { memory } });
   // The module above exports exactly these signatures.
   const exports = instance.exports as { accumulate: WasmAccumulate; exp: (x: number) => number; log1p: (x: number) => number };

@@ -3,7 +3,7 @@
 // kernel of shared/model.ts as the fallback. Each kernel has a stable id: different kernels sum in
 // different orders and give different bits, so every process of a run must use the same one.
 
-import { instantiateKernel, isWasmSimdSupported, type KernelInstance } from './kernel-wasm.js';
+import { instantiateKernel, isWasmSimdSupported, type KernelInstance, type WasmMemory } from './kernel-wasm.js';
 import { accumulateGradient } from './model.js';
 
 export type KernelKind = 'wasm-simd' | 'js';
@@ -46,7 +46,22 @@ export interface GradientKernel {
     out: Float64Array,
     offset: number,
   ): number;
+  /** What helper threads need to run this kernel on the same memory; null for the TypeScript kernel. */
+  readonly shared: SharedKernel | null;
 }
+
+/** A kernel whose memory other threads can share (compute threads of a worker). */
+export interface SharedKernel {
+  readonly memory: WasmMemory;
+  /**
+   * The raw call (the 8 numbers of the exported accumulate) for these arguments of accumulate, or
+   * null when one of them lies outside the kernel's memory (the caller then computes it itself).
+   */
+  rawArguments(...args: Parameters<GradientKernel['accumulate']>): RawCall | null;
+}
+
+/** x, y, D, order, n, w, b, out: the arguments of the kernel module's exported accumulate. */
+export type RawCall = readonly [number, number, number, number, number, number, number, number];
 
 export { isWasmSimdSupported };
 
@@ -67,16 +82,35 @@ function createJsKernel(): GradientKernel {
     allocateIndex: (length) => new Uint32Array(length),
     allocateVector: (length) => new Float64Array(length),
     accumulate: accumulateGradient,
+    shared: null,
   };
 }
 
 const PAGE_BYTES = 65_536;
+
+/** The wasm kernel reads memory by address: every range is checked before a call. */
+function checkRange(
+  x: Float32Array,
+  y: Uint8Array,
+  D: number,
+  order: Uint32Array | null,
+  from: number,
+  to: number,
+  w: Float64Array,
+  out: Float64Array,
+  offset: number,
+): void {
+  if (!(from >= 0 && from <= to && w.length >= D && offset + D < out.length && (order === null ? to * D <= x.length && to <= y.length : to <= order.length))) {
+    throw new RangeError(`wasm kernel: rows [${from}, ${to}) or offset ${offset} out of range`);
+  }
+}
 /** Allocations start at multiples of a cache line; address 0 stays unused (it means "no order"). */
 const ALIGN = 64;
 
-class WasmKernel implements GradientKernel {
+class WasmKernel implements GradientKernel, SharedKernel {
   readonly kind = 'wasm-simd' as const;
   readonly id = WASM_SIMD_KERNEL_ID;
+  readonly shared: SharedKernel = this;
   private readonly instance: KernelInstance;
   /** Every buffer object this memory has had: a view is ours iff its buffer is one of them. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
@@ -120,11 +154,7 @@ class WasmKernel implements GradientKernel {
     offset: number,
   ): number {
     if (!this.buffers.has(x.buffer) || !this.buffers.has(y.buffer)) throw new Error('wasm kernel: x and y must come from allocateRows of this kernel');
-    if (
-      !(from >= 0 && from <= to && w.length >= D && offset + D < out.length && (order === null ? to * D <= x.length && to <= y.length : to <= order.length))
-    ) {
-      throw new RangeError(`wasm kernel: rows [${from}, ${to}) or offset ${offset} out of range`);
-    }
+    checkRange(x, y, D, order, from, to, w, out, offset);
     const n = to - from;
     let xAddress = x.byteOffset;
     let yAddress = y.byteOffset;
@@ -153,6 +183,19 @@ class WasmKernel implements GradientKernel {
     const loss = this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset);
     window.set(this.scratchOut.subarray(0, D + 1));
     return loss;
+  }
+
+  get memory(): WasmMemory {
+    return this.instance.memory;
+  }
+
+  rawArguments(...[x, y, D, order, from, to, w, b, out, offset]: Parameters<GradientKernel['accumulate']>): RawCall | null {
+    const mine = (view: ArrayBufferView): boolean => this.buffers.has(view.buffer);
+    if (!mine(x) || !mine(y) || !mine(w) || !mine(out) || (order !== null && !mine(order))) return null;
+    checkRange(x, y, D, order, from, to, w, out, offset);
+    return order === null
+      ? [x.byteOffset + from * D * 4, y.byteOffset + from, D, 0, to - from, w.byteOffset, b, out.byteOffset + offset * 8]
+      : [x.byteOffset, y.byteOffset, D, order.byteOffset + from * 4, to - from, w.byteOffset, b, out.byteOffset + offset * 8];
   }
 
   /** Bump allocation of `bytes`, growing the memory; returns the address. */

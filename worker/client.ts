@@ -21,6 +21,7 @@ import {
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
 import { PartComputer } from './compute.js';
+import { ComputePool } from './compute-pool.js';
 import { RowStore } from './row-store.js';
 
 export interface WorkerOptions {
@@ -37,6 +38,10 @@ export interface WorkerOptions {
   readonly ca: Buffer | null;
   /** Hold the data in memory when its rows take at most this many bytes, else read them by offset. */
   readonly memoryBudgetBytes: number;
+  /** Compute threads (1: the main thread only); helpers share the kernel's memory. */
+  readonly threads: number;
+  /** CPUs to pin the helper threads to (Linux), in order; empty: not pinned. */
+  readonly threadCpus: readonly number[];
   /** Aborted on SIGTERM: answer what is being computed, say goodbye, return. */
   readonly stop: AbortSignal;
   readonly log: (line: string) => void;
@@ -164,7 +169,9 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
             .then((opened) => {
               computer = opened;
               limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
-              options.log(`worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode})`);
+              options.log(
+                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode}, ${opened.threads} compute thread${opened.threads === 1 ? '' : 's'})`,
+              );
               if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
             })
             .catch((error: unknown) => {
@@ -208,6 +215,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     });
     socket.on('close', (code, reasonBytes) => {
       clearInterval(heartbeat);
+      computer?.close();
       options.stop.removeEventListener('abort', onStop);
       const reason = reasonBytes.toString() || lastError || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
@@ -236,7 +244,11 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
   const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
-  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel);
+  const pool =
+    options.threads > 1 && kernel.shared !== null && store.mode === 'memory' && welcome.reproducible
+      ? new ComputePool(kernel.shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus)
+      : null;
+  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel, pool);
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return computer;
 }

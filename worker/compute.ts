@@ -4,11 +4,12 @@
 // shared/passes.ts), so a message never carries row data.
 
 import { ProtocolError } from '../shared/errors.js';
-import type { GradientKernel } from '../shared/kernel.js';
+import type { GradientKernel, RawCall } from '../shared/kernel.js';
 import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
+import { type ComputePool, MIN_SPLIT_WORK } from './compute-pool.js';
 import type { RowStore } from './row-store.js';
 
 export class PartComputer {
@@ -26,9 +27,14 @@ export class PartComputer {
   private readonly sums: Float64Array;
   private orderEpoch = -1;
   private order: Uint32Array = new Uint32Array(0);
+  /** Compute threads sharing the kernel's memory, or null (one thread). */
+  private readonly pool: ComputePool | null;
 
-  /** `store` holds the rows as read from the file; the coordinator's standardization arrives later (standardize). */
-  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean, kernel: GradientKernel) {
+  /**
+   * `store` holds the rows as read from the file; the coordinator's standardization arrives later
+   * (standardize). With a `pool`, large steps of a reproducible run are split over its threads.
+   */
+  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean, kernel: GradientKernel, pool: ComputePool | null = null) {
     this.store = store;
     this.kernel = kernel;
     this.schedule = schedule;
@@ -39,11 +45,20 @@ export class PartComputer {
     this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
     this.w = kernel.allocateVector(store.features);
     this.sums = kernel.allocateVector(schedule.chunksPerBatch * (store.features + 2));
+    // Helpers see only the kernel's memory: the epoch order must live there too. Merged parts
+    // would have threads add into one vector at once, so they stay on one thread.
+    this.pool = pool !== null && reproducible && store.mode === 'memory' && kernel.shared !== null ? pool : null;
+    if (this.pool !== null) this.order = kernel.allocateIndex(this.train.length);
   }
 
   /** 'memory' or 'paged': how the rows are held. */
   get mode(): 'memory' | 'paged' {
     return this.store.mode;
+  }
+
+  /** Threads a large step is split over (1: no compute threads). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
   }
 
   /** Rows of the largest chunk a step can have: the staging a paged store needs. */
@@ -56,7 +71,9 @@ export class PartComputer {
     const { batchSize, chunksPerBatch, seed, shuffle, shuffleBlockRows } = this.schedule;
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
     if (location.epoch !== this.orderEpoch) {
-      this.order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
+      const order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
+      if (this.pool === null) this.order = order;
+      else this.order.set(order);
       this.orderEpoch = location.epoch;
     }
     checkUnits('step', 'chunks', message.chunks, location.chunks);
@@ -67,20 +84,81 @@ export class PartComputer {
     sums.fill(0);
     const w = this.w;
     w.set(message.w);
-    const rows = new Uint32Array(message.chunks.length);
-    for (let i = 0; i < message.chunks.length; i++) {
+    const count = message.chunks.length;
+    const rows = new Uint32Array(count);
+    const range = (i: number): [number, number] => {
       const c = message.chunks[i]!;
-      const from = location.start + chunkStart(location.size, location.chunks, c);
-      const to = location.start + chunkStart(location.size, location.chunks, c + 1);
+      return [location.start + chunkStart(location.size, location.chunks, c), location.start + chunkStart(location.size, location.chunks, c + 1)];
+    };
+    const order = this.isIdentity ? null : this.order;
+    // Chunks [firstInline, count) run here; those before it on the compute threads, if worth it.
+    const shares = this.splitAcrossThreads(message, range, order, count);
+    const firstInline = shares === null ? 0 : shares.inline;
+    if (shares !== null) this.pool!.start(shares.calls); // shares exist only with a pool
+    for (let i = firstInline; i < count; i++) {
+      const [from, to] = range(i);
       const offset = merged ? 0 : i * width;
       // One kernel call per chunk, over the same rows in the same order whether they sit in
-      // memory or were read from the file: the same bits either way.
-      this.store.gather(this.isIdentity ? null : this.order, from, to, (x, y, order, first, last) => {
-        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, order, first, last, w, message.b, sums, offset);
+      // memory or were read from the file, on whichever thread: the same bits either way.
+      this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
+        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, rowOrder, first, last, w, message.b, sums, offset);
       });
       rows[i] = to - from;
     }
+    if (shares !== null) {
+      const losses = this.pool!.finish(shares.calls);
+      let i = 0;
+      for (const share of losses) {
+        for (const loss of share) {
+          const [from, to] = range(i);
+          sums[i * width + D + 1]! += loss;
+          rows[i] = to - from;
+          i++;
+        }
+      }
+    }
     return { kind: 'part', step: message.step, chunks: message.chunks, merged, sums, rows };
+  }
+
+  /**
+   * The raw kernel calls of the first chunks, one share per helper thread, when the step is big
+   * enough to be worth waking them; `inline` is the first chunk the calling thread computes.
+   */
+  private splitAcrossThreads(
+    message: StepMessage,
+    range: (i: number) => [number, number],
+    order: Uint32Array | null,
+    count: number,
+  ): { calls: RawCall[][]; inline: number } | null {
+    const pool = this.pool;
+    const shared = this.kernel.shared;
+    if (pool === null || shared === null || count < 2) return null;
+    const D = this.store.features;
+    let rows = 0;
+    for (let i = 0; i < count; i++) rows += range(i)[1] - range(i)[0];
+    if (rows * (D + 40) < MIN_SPLIT_WORK) return null;
+    const threads = Math.min(pool.threads, count);
+    // Thread t takes chunks [t·count/threads, (t+1)·count/threads); the calling thread takes the last group.
+    const calls: RawCall[][] = [];
+    for (let t = 0; t < threads - 1; t++) {
+      const share: RawCall[] = [];
+      for (let i = Math.floor((t * count) / threads); i < Math.floor(((t + 1) * count) / threads); i++) {
+        const [from, to] = range(i);
+        let call: RawCall | null = null;
+        this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
+          call = shared.rawArguments(x, y, D, rowOrder, first, last, this.w, message.b, this.sums, i * (D + 2));
+        });
+        if (call === null) return null;
+        share.push(call);
+      }
+      calls.push(share);
+    }
+    return { calls, inline: Math.floor(((threads - 1) * count) / threads) };
+  }
+
+  /** Stops the compute threads, if any. */
+  close(): void {
+    this.pool?.close();
   }
 
   /** Statistics of raw rows or loss/accuracy of standardized rows, per block of a row set. */

@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planCpus } from '../../cli/cpu-pinning.js';
+import { defaultThreads, planCpus } from '../../cli/cpu-pinning.js';
 import { sharesCpu } from '../../coordinator/server.js';
 import { allowedCpus, formatCpuList, parseCpuList } from '../../shared/cpus.js';
 import { temporaryDirectory } from '../helpers/cli.js';
@@ -60,14 +60,29 @@ describe('allowedCpus', () => {
 });
 
 describe('planCpus', () => {
-  it('puts a single worker beside the coordinator', () => {
-    expect(planCpus([0, 1], 1)).toEqual({ coordinator: 0, workers: [0] });
+  it('puts a single worker beside the coordinator, its other compute threads on the other CPUs', () => {
+    expect(planCpus([0, 1], 1)).toEqual({ coordinator: 0, workers: [0], helpers: [[]] });
+    expect(planCpus([0, 1], 1, 2)).toEqual({ coordinator: 0, workers: [0], helpers: [[1]] });
+    expect(planCpus([0, 1, 2, 3], 1, 4)).toEqual({ coordinator: 0, workers: [0], helpers: [[1, 2, 3]] });
   });
   it('spreads several workers, the coordinator sharing the first CPU with one of them', () => {
-    expect(planCpus([0, 1], 2)).toEqual({ coordinator: 0, workers: [1, 0] });
-    expect(planCpus([0, 1], 3)).toEqual({ coordinator: 0, workers: [1, 0, 1] });
-    expect(planCpus([4, 5, 6, 7], 3)).toEqual({ coordinator: 4, workers: [5, 6, 7] });
-    expect(planCpus([2], 3)).toEqual({ coordinator: 2, workers: [2, 2, 2] });
+    expect(planCpus([0, 1], 2)).toEqual({ coordinator: 0, workers: [1, 0], helpers: [[], []] });
+    expect(planCpus([0, 1], 3).workers).toEqual([1, 0, 1]);
+    expect(planCpus([4, 5, 6, 7], 3).workers).toEqual([5, 6, 7]);
+    expect(planCpus([2], 3).workers).toEqual([2, 2, 2]);
+  });
+  it('gives each worker of several threads its own consecutive CPUs', () => {
+    expect(planCpus([0, 1, 2, 3, 4, 5, 6, 7], 2, 4)).toEqual({
+      coordinator: 0,
+      workers: [0, 4],
+      helpers: [
+        [1, 2, 3],
+        [5, 6, 7],
+      ],
+    });
+    expect(defaultThreads(8, 2)).toBe(4);
+    expect(defaultThreads(2, 1)).toBe(2);
+    expect(defaultThreads(2, 3)).toBe(1);
   });
   it('balances the processes: no CPU runs two more than another', () => {
     for (const cpus of [

@@ -1,0 +1,42 @@
+// A compute thread of a worker (--threads): runs the gradient kernel on the chunks the worker's
+// main thread hands it, over the same WebAssembly memory (the rows are read where they lie), and
+// answers with each chunk's loss. Only where the arithmetic runs changes: each chunk is still one
+// kernel call over the same rows in the same order, so a step's bits do not depend on the threads.
+
+import { spawnSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { workerData } from 'node:worker_threads';
+import { instantiateKernel } from '../shared/kernel-wasm.js';
+import { CALL_WIDTH, CONTROL, SPIN_MS, type ThreadData } from './compute-pool.js';
+
+const data = workerData as ThreadData; // set by ComputePool, the only creator of this thread
+const kernel = instantiateKernel(data.memory);
+if (kernel === null) throw new Error('compute thread: WebAssembly SIMD is unavailable');
+if (data.cpu !== null) {
+  // This thread's id, from /proc/thread-self ("<pid>/task/<tid>"), pinned like the processes of dpt train.
+  const tid = readlinkSync('/proc/thread-self').split('/').at(-1) ?? '';
+  spawnSync('taskset', ['--cpu-list', '--pid', String(data.cpu), tid], { stdio: 'ignore' });
+}
+const control = new Int32Array(data.control);
+const calls = new Float64Array(data.calls);
+const losses = new Float64Array(data.losses);
+let seen = 0;
+for (;;) {
+  // Steps come back to back: polling a little before sleeping saves the wake-up of a halted CPU
+  // (~0.1 ms on a VM) on every step, as MPI's progress loops do; a pause longer than this sleeps.
+  const spinUntil = performance.now() + SPIN_MS;
+  while (Atomics.load(control, CONTROL.request) === seen && performance.now() < spinUntil) {
+    // busy-wait: the thread has a CPU of its own (dpt train pins it), and only between steps
+  }
+  Atomics.wait(control, CONTROL.request, seen);
+  const request = Atomics.load(control, CONTROL.request);
+  if (request < 0) break; // the pool is closing
+  const count = Atomics.load(control, CONTROL.count);
+  for (let i = 0; i < count; i++) {
+    const at = i * CALL_WIDTH;
+    losses[i] = kernel.accumulate(calls[at]!, calls[at + 1]!, calls[at + 2]!, calls[at + 3]!, calls[at + 4]!, calls[at + 5]!, calls[at + 6]!, calls[at + 7]!);
+  }
+  seen = request;
+  Atomics.store(control, CONTROL.done, request);
+  Atomics.notify(control, CONTROL.done);
+}
