@@ -4,14 +4,17 @@
 // and the rest (network wait) with focused micro-benchmarks. Beside it: the kernel alone against
 // C, and the PyTorch DDP peer on the same grid when python3-torch is installed.
 //
-// Flags: --quick (fewer steps and trials), --d 10,100 --b 64 --w 2 (filters), --no-torch, --no-c,
+// Flags: --quick (fewer steps and trials), --d 10,100 --b 64 --w 2 (filters), --trials N (runs of
+// each training cell, dpt and DDP alike; the run of median steps/s is kept), --no-torch, --no-c,
 // --no-train, --profile (CPU profiles of coordinator and workers at the first cell with the largest W),
 // --out PATH (default bench/results/latest.json). Numbers from a shared machine are noisy.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultThreads } from '../cli/cpu-pinning.js';
+import { allowedCpus } from '../shared/cpus.js';
 import type { StepEvent } from '../shared/events.js';
 import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../shared/protocol.js';
 import { sumChunksInOrder } from '../shared/reduce.js';
@@ -64,6 +67,8 @@ interface Cell {
   readonly dpt: TrainResult | null;
   readonly torch: TorchResult | null;
   readonly breakdown: Breakdown;
+  /** Compute threads per worker that dpt train chose (CPUs ÷ W). */
+  readonly threads: number;
   /** Median raw star round (bench/raw-star.ts) with W workers and D + 1 float64 each way, µs. */
   readonly rawRoundUs: number | null;
   /** The floor of a step: C kernel time for one worker's B/W rows + the raw round, ms; null without C. */
@@ -337,6 +342,14 @@ function summarizeProfiles(directory: string, coordinatorPid: number | undefined
     });
 }
 
+/** Runs `run` `trials` times and keeps the run of median steps/s (failed runs are left out). */
+function medianRun<T extends { readonly stepsPerSec: number }>(trials: number, run: () => T | null): T | null {
+  const results = Array.from({ length: trials }, run)
+    .filter((result): result is T => result !== null)
+    .sort((a, b) => a.stepsPerSec - b.stepsPerSec);
+  return results[Math.floor((results.length - 1) / 2)] ?? null;
+}
+
 /** The issue's three speed targets, each with its measured value and whether it is met. */
 function targetLines(cells: readonly Cell[]): string[] {
   const verdict = (ok: boolean): string => (ok ? 'met' : 'NOT met');
@@ -371,6 +384,8 @@ function targetLines(cells: readonly Cell[]): string[] {
 async function main(): Promise<void> {
   const args = parseGridArgs(process.argv.slice(2), { D: [10, 100, 1000], B: [64, 1024, 8192], W: [1, 2] });
   const outPath = args.values.get('out') ?? join(RESULTS_DIR, 'latest.json');
+  const trials = Number(args.values.get('trials') ?? 1);
+  if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials: expected a positive integer, got ${args.values.get('trials')}`);
   const directory = mkdtempSync(join(tmpdir(), 'dpt-bench-'));
   const started = performance.now();
   const log = (line: string): void => {
@@ -403,21 +418,22 @@ async function main(): Promise<void> {
         for (const W of args.W) {
           if (B % W !== 0) continue;
           log(`\n-- D=${D} B=${B} W=${W}: N=${N} rows, ${steps} steps`);
-          const dpt = args.flags.has('no-train') ? null : runDpt(dataFiles.get(key)!, directory, B, W, N, steps);
+          const dpt = args.flags.has('no-train') ? null : medianRun(trials, () => runDpt(dataFiles.get(key)!, directory, B, W, N, steps));
           if (args.flags.has('profile') && !args.flags.has('no-train') && profiles.length === 0 && W === Math.max(...args.W)) {
             const profileDir = join(directory, 'profiles');
             mkdirSync(profileDir);
             const coordinatorPid = await runDptProfiled(dataFiles.get(key)!, directory, B, W, N, steps, profileDir);
             profiles = summarizeProfiles(profileDir, coordinatorPid);
           }
-          const torch = torchProblem === null ? runTorch(D, B, W, N, torchStepsFor(D, B, args.quick)) : null;
+          const torch = torchProblem === null ? medianRun(trials, () => runTorch(D, B, W, N, torchStepsFor(D, B, args.quick))) : null;
           const breakdown = measureBreakdown(D, B, W, dpt?.medianStepMs ?? null);
           const rawKey = `${D}/${W}`;
           if (!rawRounds.has(rawKey)) rawRounds.set(rawKey, (await measureRawStar(W, D, args.quick ? 0.5 : 1.5, 0.5)).medianUs);
           const rawRoundUs = rawRounds.get(rawKey) ?? null;
           const cRowsPerSec = kernels.find((k) => k.D === D && k.B === B)?.c ?? null;
           const floorMs = cRowsPerSec === null || rawRoundUs === null ? null : (B / W / cRowsPerSec) * 1000 + rawRoundUs / 1000;
-          cells.push({ D, B, W, N, steps, dpt, torch, breakdown, rawRoundUs, floorMs });
+          const threads = defaultThreads(allowedCpus()?.length ?? availableParallelism(), W);
+          cells.push({ D, B, W, N, steps, dpt, torch, breakdown, threads, rawRoundUs, floorMs });
           log(
             `   dpt ${formatNumber(dpt?.stepsPerSec ?? null)} steps/s (median ${formatNumber(dpt?.medianStepMs ?? null)} ms)` +
               `   torch DDP ${formatNumber(torch?.stepsPerSec ?? null)} steps/s (median ${formatNumber(torch?.medianStepMs ?? null)} ms)`,
@@ -433,6 +449,7 @@ async function main(): Promise<void> {
           'D',
           'B',
           'W',
+          'threads',
           'dpt steps/s',
           'dpt wall steps/s',
           'dpt rows/s',
@@ -447,6 +464,7 @@ async function main(): Promise<void> {
           String(cell.D),
           String(cell.B),
           String(cell.W),
+          String(cell.threads),
           formatNumber(cell.dpt?.stepsPerSec ?? null),
           formatNumber(cell.dpt?.wallStepsPerSec ?? null),
           formatNumber(cell.dpt?.rowsPerSec ?? null),
@@ -506,6 +524,7 @@ async function main(): Promise<void> {
       cpus: cpus().length,
       cpu: cpus()[0]?.model ?? null,
       quick: args.quick,
+      trials,
       cFlags: 'path' in c ? C_FLAGS : null,
       torch: torchProblem === null ? TORCH_PEER : null,
       seconds,
