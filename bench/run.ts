@@ -477,7 +477,9 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    log("\n== the floor: C kernel on one worker's B/W rows + a raw WebSocket star round (bench/raw-star.ts) ==");
+    log(
+      "\n== the floor: C kernel on one worker's B/W rows (one core) + a raw WebSocket star round (bench/raw-star.ts); with more than one compute thread per worker it is not a bound ==",
+    );
     log(
       formatTable(
         ['D', 'B', 'W', 'raw round µs', 'C ms', 'floor ms', 'dpt median ms', 'floor / dpt'],
