@@ -8,7 +8,7 @@ import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
-import { cpuList, nonNegativeInteger, positiveInteger, readCa, resolveToken } from './options.js';
+import { cpuList, nonNegativeInteger, nonNegativeNumber, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
@@ -26,7 +26,13 @@ addTrainingFlags(program.command('train').description('train with a coordinator 
       .env('DPT_THREADS')
       .argParser(positiveInteger),
   )
-  .action((flags: TrainingFlags & { pin: boolean; threads?: number }) => trainCommand(flags));
+  .addOption(
+    new Option('--poll <ms>', "pinned workers on a CPU other than the coordinator's poll this long for the next step before sleeping (0: off)")
+      .env('DPT_POLL')
+      .argParser(nonNegativeNumber)
+      .default(2),
+  )
+  .action((flags: TrainingFlags & { pin: boolean; threads?: number; poll: number }) => trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
   .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
@@ -64,6 +70,12 @@ program
   .addOption(
     new Option('--thread-cpus <list>', 'pin the extra compute threads to these CPUs, in order (Linux, taskset)').env('DPT_THREAD_CPUS').argParser(cpuList),
   )
+  .addOption(
+    new Option('--poll <ms>', 'after each answer, poll for the next step this long before sleeping (costs that CPU; 0: off)')
+      .env('DPT_POLL')
+      .argParser(nonNegativeNumber)
+      .default(0),
+  )
   .option('--quiet', 'log errors only')
   .action(
     async (flags: {
@@ -77,6 +89,7 @@ program
       memoryBudget: number;
       threads: number;
       threadCpus?: number[];
+      poll: number;
       quiet?: boolean;
     }) => {
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
@@ -92,6 +105,7 @@ program
         memoryBudgetBytes: flags.memoryBudget * 1024 * 1024,
         threads: flags.threads,
         threadCpus: flags.threadCpus ?? [],
+        pollMs: flags.poll,
         ca: flags.ca === undefined ? null : readCa(flags.ca),
         stop: stop.signal,
         log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),

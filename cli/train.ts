@@ -29,7 +29,7 @@ export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
 }
 
 /** Runs a coordinator on this machine plus `flags.workers` local worker processes. */
-export async function trainCommand(flags: TrainingFlags & { pin: boolean; threads?: number }): Promise<void> {
+export async function trainCommand(flags: TrainingFlags & { pin: boolean; threads?: number; poll: number }): Promise<void> {
   const options = coordinatorOptions(flags);
   // Local workers always authenticate; a random token keeps other local users out.
   // Local workers authenticate with a random token and talk over a Unix socket (cheaper per
@@ -78,7 +78,9 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
         for (let i = 0; i < config.workers; i++) {
           const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
           const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
-          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), ...helperCpus];
+          // A worker with a CPU of its own polls between steps; one beside the coordinator would take its CPU.
+          const poll = plan !== null && plan.workers[i] !== plan.coordinator ? flags.poll : 0;
+          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus];
           const { command, args } =
             plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
           // taskset execs node in place: the child's PID is the worker's, and it is stopped by it.

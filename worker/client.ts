@@ -20,6 +20,7 @@ import {
   type WelcomeMessage,
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
+import { BusyPoll } from './busy-poll.js';
 import { PartComputer } from './compute.js';
 import { ComputePool } from './compute-pool.js';
 import { RowStore } from './row-store.js';
@@ -42,6 +43,8 @@ export interface WorkerOptions {
   readonly threads: number;
   /** CPUs to pin the helper threads to (Linux), in order; empty: not pinned. */
   readonly threadCpus: readonly number[];
+  /** After each answer, keep polling for the next message this long before sleeping (0: off). */
+  readonly pollMs: number;
   /** Aborted on SIGTERM: answer what is being computed, say goodbye, return. */
   readonly stop: AbortSignal;
   readonly log: (line: string) => void;
@@ -124,6 +127,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       } else socket.terminate();
     };
     options.stop.addEventListener('abort', onStop);
+    const poll = new BusyPoll(options.pollMs);
     let limits = PRE_WELCOME_LIMITS;
     let computer: PartComputer | null = null;
     let settled: SessionEnd | Error | null = null;
@@ -194,7 +198,10 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           }
           try {
             if (message.kind === 'standardize') computer.standardize(message);
-            else send(message.kind === 'step' ? computer.compute(message) : computer.computePass(message));
+            else {
+              send(message.kind === 'step' ? computer.compute(message) : computer.computePass(message));
+              poll.extend();
+            }
           } catch (error) {
             if (!(error instanceof ProtocolError)) throw error;
             fail(error, 'bad message from the coordinator');
@@ -215,6 +222,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     });
     socket.on('close', (code, reasonBytes) => {
       clearInterval(heartbeat);
+      poll.stop();
       computer?.close();
       options.stop.removeEventListener('abort', onStop);
       const reason = reasonBytes.toString() || lastError || `connection closed (${code})`;

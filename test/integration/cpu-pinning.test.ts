@@ -42,11 +42,22 @@ function childrenOf(pid: number): number[] {
   return children.sort((a, b) => a - b);
 }
 
-async function affinitiesDuringRun(extra: string[]): Promise<{ coordinator: number[]; workers: number[][]; stdout: string }> {
+/** The command-line arguments of process `pid`. */
+function argumentsOf(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+}
+
+async function affinitiesDuringRun(
+  extra: string[],
+): Promise<{ coordinator: number[]; workers: number[][]; polls: { cpus: string; poll: string | undefined }[]; stdout: string }> {
   const train = startCli(['train', '--data', dataPath, '--workers', '2', '--epochs', '100000', '--batch-size', '8', ...extra]);
   await train.waitForLine(/epoch 1\/100000/, 30_000);
   const workers = childrenOf(train.pid);
-  const result = { coordinator: cpusOf(train.pid), workers: workers.map(cpusOf), stdout: train.stdout() };
+  const polls = workers.map((pid) => {
+    const args = argumentsOf(pid);
+    return { cpus: cpusOf(pid).join(','), poll: args[args.indexOf('--poll') + 1] };
+  });
+  const result = { coordinator: cpusOf(train.pid), workers: workers.map(cpusOf), polls, stdout: train.stdout() };
   process.kill(train.pid, 'SIGTERM');
   await train.exited();
   return result;
@@ -61,6 +72,8 @@ describe.skipIf(!canPin)('dpt train on Linux with taskset', () => {
     expect(run.workers).toHaveLength(2);
     // Which worker started first is up to the OS; the set of CPUs is the plan's.
     expect(run.workers.map((set) => set.join(',')).sort()).toEqual(plan.workers.map(String).sort());
+    // The worker on a CPU of its own polls between steps; the one beside the coordinator does not.
+    for (const { cpus: workerCpus, poll } of run.polls) expect(poll, workerCpus).toBe(workerCpus === String(plan.coordinator) ? '0' : '2');
   });
 
   it('--no-pin leaves every process on all the CPUs it may use', async () => {
@@ -68,5 +81,6 @@ describe.skipIf(!canPin)('dpt train on Linux with taskset', () => {
     expect(run.stdout).not.toContain('pinned:');
     expect(run.coordinator).toEqual(cpus);
     expect(run.workers).toEqual([cpus, cpus]);
+    expect(run.polls.map(({ poll }) => poll)).toEqual(['0', '0']);
   });
 });
