@@ -77,7 +77,7 @@ interface Cell {
 
 /** Steps per dpt run: a few seconds of steady state per cell after the JIT has warmed up. */
 function stepsFor(D: number, B: number, quick: boolean): number {
-  const base = B <= 64 ? 30_000 : B <= 1024 ? (D <= 100 ? 6000 : 2000) : D <= 10 ? 3000 : D <= 100 ? 1000 : 400;
+  const base = B <= 64 ? 30_000 : B <= 1024 ? (D <= 100 ? 15_000 : 4000) : D <= 10 ? 8000 : D <= 100 ? 3000 : 1000;
   return quick ? Math.max(40, Math.round(base / 5)) : base;
 }
 
