@@ -89,17 +89,7 @@ function createJsKernel(): GradientKernel {
 const PAGE_BYTES = 65_536;
 
 /** The wasm kernel reads memory by address: every range is checked before a call. */
-function checkRange(
-  x: Float32Array,
-  y: Uint8Array,
-  D: number,
-  order: Uint32Array | null,
-  from: number,
-  to: number,
-  w: Float64Array,
-  out: Float64Array,
-  offset: number,
-): void {
+function checkRange(...[x, y, D, order, from, to, w, , out, offset]: Parameters<GradientKernel['accumulate']>): void {
   if (!(from >= 0 && from <= to && w.length >= D && offset + D < out.length && (order === null ? to * D <= x.length && to <= y.length : to <= order.length))) {
     throw new RangeError(`wasm kernel: rows [${from}, ${to}) or offset ${offset} out of range`);
   }
@@ -154,7 +144,7 @@ class WasmKernel implements GradientKernel, SharedKernel {
     offset: number,
   ): number {
     if (!this.buffers.has(x.buffer) || !this.buffers.has(y.buffer)) throw new Error('wasm kernel: x and y must come from allocateRows of this kernel');
-    checkRange(x, y, D, order, from, to, w, out, offset);
+    checkRange(x, y, D, order, from, to, w, b, out, offset);
     const n = to - from;
     let xAddress = x.byteOffset;
     let yAddress = y.byteOffset;
@@ -192,7 +182,7 @@ class WasmKernel implements GradientKernel, SharedKernel {
   rawArguments(...[x, y, D, order, from, to, w, b, out, offset]: Parameters<GradientKernel['accumulate']>): RawCall | null {
     const mine = (view: ArrayBufferView): boolean => this.buffers.has(view.buffer);
     if (!mine(x) || !mine(y) || !mine(w) || !mine(out) || (order !== null && !mine(order))) return null;
-    checkRange(x, y, D, order, from, to, w, out, offset);
+    checkRange(x, y, D, order, from, to, w, b, out, offset);
     return order === null
       ? [x.byteOffset + from * D * 4, y.byteOffset + from, D, 0, to - from, w.byteOffset, b, out.byteOffset + offset * 8]
       : [x.byteOffset, y.byteOffset, D, order.byteOffset + from * 4, to - from, w.byteOffset, b, out.byteOffset + offset * 8];
