@@ -38,6 +38,13 @@ export function planCpus(cpus: readonly number[], workers: number, threads = 1):
   };
 }
 
+/** Whether worker `i` of the plan has its CPU to itself (no coordinator, other worker or compute thread on it). */
+export function hasOwnCpu(plan: CpuPlan, i: number): boolean {
+  const cpu = plan.workers[i];
+  const others = [plan.coordinator, ...plan.workers.filter((_, k) => k !== i), ...plan.helpers.flat()];
+  return cpu !== undefined && !others.includes(cpu);
+}
+
 /** Whether taskset can be run here. */
 export function hasTaskset(): boolean {
   const probe = spawnSync('taskset', ['--version'], { stdio: 'ignore' });

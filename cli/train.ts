@@ -14,7 +14,7 @@ import { allowedCpus } from '../shared/cpus.js';
 import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
-import { type CpuPlan, defaultThreads, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
+import { type CpuPlan, defaultThreads, hasOwnCpu, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -78,8 +78,8 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
         for (let i = 0; i < config.workers; i++) {
           const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
           const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
-          // A worker with a CPU of its own polls between steps; one beside the coordinator would take its CPU.
-          const poll = plan !== null && plan.workers[i] !== plan.coordinator ? flags.poll : 0;
+          // A worker with a CPU of its own polls between steps; beside another process it would take that one's CPU.
+          const poll = plan !== null && hasOwnCpu(plan, i) ? flags.poll : 0;
           const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus];
           const { command, args } =
             plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);

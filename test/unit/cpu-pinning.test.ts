@@ -3,7 +3,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultThreads, planCpus } from '../../cli/cpu-pinning.js';
+import { defaultThreads, hasOwnCpu, planCpus } from '../../cli/cpu-pinning.js';
 import { sharesCpu } from '../../coordinator/server.js';
 import { allowedCpus, formatCpuList, parseCpuList } from '../../shared/cpus.js';
 import { temporaryDirectory } from '../helpers/cli.js';
@@ -83,6 +83,15 @@ describe('planCpus', () => {
     expect(defaultThreads(8, 2)).toBe(4);
     expect(defaultThreads(2, 1)).toBe(2);
     expect(defaultThreads(2, 3)).toBe(1);
+  });
+  it('lets only a worker alone on its CPU poll between steps', () => {
+    const two = planCpus([0, 1], 2);
+    expect([0, 1].map((i) => hasOwnCpu(two, i))).toEqual([true, false]); // worker 1 is beside the coordinator
+    const three = planCpus([0, 1], 3); // workers on CPUs 1, 0, 1
+    expect([0, 1, 2].map((i) => hasOwnCpu(three, i))).toEqual([false, false, false]);
+    expect(hasOwnCpu(planCpus([0, 1], 1, 2), 0)).toBe(false); // beside the coordinator, its helper elsewhere
+    const wide = planCpus([0, 1, 2, 3], 2, 2); // worker 0 on 0 (+1), worker 1 on 2 (+3)
+    expect([0, 1].map((i) => hasOwnCpu(wide, i))).toEqual([false, true]);
   });
   it('balances the processes: no CPU runs two more than another', () => {
     for (const cpus of [
