@@ -135,7 +135,10 @@ export class PartComputer {
     if (pool === null || shared === null || count < 2) return null;
     const D = this.store.features;
     let rows = 0;
-    for (let i = 0; i < count; i++) rows += range(i)[1] - range(i)[0];
+    for (let i = 0; i < count; i++) {
+      const [from, to] = range(i);
+      rows += to - from;
+    }
     if (rows * (D + 40) < MIN_SPLIT_WORK) return null;
     const threads = Math.min(pool.threads, count);
     // Thread t takes chunks [t·count/threads, (t+1)·count/threads); the calling thread takes the last group.
