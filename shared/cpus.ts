@@ -4,6 +4,9 @@
 
 import { readFileSync } from 'node:fs';
 
+/** More CPUs than any machine has: a list naming more is not a CPU list (it may come from a peer). */
+const MAX_CPUS = 65_536;
+
 /** Parses a kernel CPU list ("0-3,8,10-11") into CPU numbers; null when it is not one. */
 export function parseCpuList(text: string): number[] | null {
   const cpus: number[] = [];
@@ -12,7 +15,7 @@ export function parseCpuList(text: string): number[] | null {
     if (match === null) return null;
     const first = Number(match[1]);
     const last = match[2] === undefined ? first : Number(match[2]);
-    if (last < first || last - first > 65_536) return null;
+    if (last < first || cpus.length + (last - first) >= MAX_CPUS) return null;
     for (let cpu = first; cpu <= last; cpu++) cpus.push(cpu);
   }
   return cpus;

@@ -16,6 +16,9 @@ describe('parseCpuList', () => {
   });
   it('refuses what is not a CPU list', () => {
     for (const text of ['', 'a', '3-1', '1,,2', '0-', '-1', '0-99999999']) expect(parseCpuList(text), text).toBeNull();
+    // A peer's list is bounded in total, not only per range: 40 ranges of 65,536 CPUs each are refused.
+    expect(parseCpuList(Array.from({ length: 40 }, () => '0-65535').join(','))).toBeNull();
+    expect(parseCpuList('0-65535')).toHaveLength(65_536);
   });
 });
 
