@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocket as WebSocketClient, WebSocketServer } from 'ws';
-import { hasTaskset, pinnedCommand, pinProcess, planCpus } from '../cli/cpu-pinning.js';
-import { allowedCpus } from '../shared/cpus.js';
+import { planCpus } from '../cli/cpu-pinning.js';
+import { allowedCpus, hasTaskset, pinnedCommand, pinProcess } from '../shared/cpus.js';
 import { median } from './harness.js';
 
 const SELF = fileURLToPath(import.meta.url);

@@ -88,8 +88,8 @@ function torchStepsFor(D: number, B: number, quick: boolean): number {
 }
 
 /**
- * Steps left out of the timing: those of the first WARMUP_MS (V8 optimizes the hot paths of
- * three processes over the first ~4,000 small steps, about a second), at least a tenth, at most half.
+ * Steps left out of the timing: those of the first WARMUP_MS (the processes reach speed only
+ * after ~4,000 small steps, about a second; docs/performance.md), at least a tenth, at most half.
  */
 const WARMUP_MS = 1500;
 
@@ -203,6 +203,8 @@ function runDpt(dataPath: string, directory: string, B: number, W: number, N: nu
 /**
  * The same run as `dpt coordinator` plus W `dpt worker` processes, each under --cpu-prof (which
  * NODE_OPTIONS does not allow, so `dpt train` cannot pass it on). Returns the coordinator's pid.
+ * Unlike `dpt train` these talk over loopback TCP, unpinned and without busy polling: a profile of
+ * the code, not of `dpt train`'s placement.
  */
 async function runDptProfiled(
   dataPath: string,

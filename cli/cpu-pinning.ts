@@ -6,8 +6,6 @@
 // one worker, so one of each step's sends wakes a process on its own CPU. A worker with several
 // compute threads (--threads) gets that many CPUs; its helper threads pin themselves.
 
-import { spawnSync } from 'node:child_process';
-
 export interface CpuPlan {
   readonly coordinator: number;
   /** CPU of local worker i (its main thread). */
@@ -43,23 +41,4 @@ export function hasOwnCpu(plan: CpuPlan, i: number): boolean {
   const cpu = plan.workers[i];
   const others = [plan.coordinator, ...plan.workers.filter((_, k) => k !== i), ...plan.helpers.flat()];
   return cpu !== undefined && !others.includes(cpu);
-}
-
-/** Whether taskset can be run here. */
-export function hasTaskset(): boolean {
-  const probe = spawnSync('taskset', ['--version'], { stdio: 'ignore' });
-  return probe.error === undefined && probe.status === 0;
-}
-
-/** Pins every thread of process `pid` to `cpus` (one CPU or a set); returns why it could not, or null. */
-export function pinProcess(pid: number, cpus: number | readonly number[]): string | null {
-  const list = typeof cpus === 'number' ? String(cpus) : cpus.join(',');
-  const result = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', list, String(pid)], { encoding: 'utf8' });
-  if (result.error !== undefined) return result.error.message;
-  return result.status === 0 ? null : result.stderr.trim() || `taskset exited with ${result.status}`;
-}
-
-/** The command line that starts `command args` on `cpu`. */
-export function pinnedCommand(cpu: number, command: string, args: readonly string[]): { command: string; args: string[] } {
-  return { command: 'taskset', args: ['--cpu-list', String(cpu), command, ...args] };
 }

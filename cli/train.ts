@@ -10,11 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { resolveCoordinatorConfig } from '../coordinator/config.js';
 import { ProgressPrinter } from '../coordinator/progress.js';
 import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
-import { allowedCpus } from '../shared/cpus.js';
+import { allowedCpus, hasTaskset, pinnedCommand, pinProcess } from '../shared/cpus.js';
 import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
-import { type CpuPlan, defaultThreads, hasOwnCpu, hasTaskset, pinnedCommand, pinProcess, planCpus } from './cpu-pinning.js';
+import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 

@@ -2,6 +2,7 @@
 // (step, loss, rows/s, ETA); on a pipe one plain line per finished epoch.
 
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
+import { evaluatesAfterEpoch } from '../shared/schedule.js';
 
 const REDRAW_MS = 100;
 
@@ -41,8 +42,7 @@ export class ProgressPrinter {
     this.epochRows += event.rows;
     const stepsPerEpoch = this.totalSteps / this.epochs;
     const isEpochEnd = (event.step + 1) % stepsPerEpoch === 0;
-    const isEvaluated = (event.epoch + 1) % this.evalEvery === 0 || event.step + 1 === this.totalSteps;
-    if (isEpochEnd && !isEvaluated) {
+    if (isEpochEnd && !evaluatesAfterEpoch(event.epoch, this.epochs, this.evalEvery)) {
       this.endLine(this.line(event.epoch, this.epochLossSum / this.epochSteps));
       return;
     }

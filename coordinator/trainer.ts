@@ -8,7 +8,7 @@ import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts } from '../shared/reduce.js';
-import { batchesPerEpoch, chunkStart, locateStep, type StepLocation } from '../shared/schedule.js';
+import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import type { CoordinatorConfig } from './config.js';
 import type { JobSpec, Scatter } from './scatter.js';
@@ -150,7 +150,7 @@ export class Trainer {
       };
       const committed = location;
       const isEpochEnd = committed.batch === perEpoch - 1;
-      const evaluates = isEpochEnd && ((committed.epoch + 1) % this.config.evalEvery === 0 || step + 1 === total);
+      const evaluates = isEpochEnd && evaluatesAfterEpoch(committed.epoch, this.config.epochs, this.config.evalEvery);
       if (evaluates) {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);

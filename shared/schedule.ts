@@ -104,3 +104,8 @@ export function locateStep(step: number, trainRows: number, batchSize: number, c
 export function chunkStart(size: number, chunks: number, chunk: number): number {
   return Math.floor((chunk * size) / chunks);
 }
+
+/** Whether an evaluation pass follows epoch `epoch` (0-based) of `epochs`: every `evalEvery` epochs, and after the last. */
+export function evaluatesAfterEpoch(epoch: number, epochs: number, evalEvery: number): boolean {
+  return (epoch + 1) % evalEvery === 0 || epoch + 1 === epochs;
+}

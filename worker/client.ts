@@ -252,10 +252,8 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
   const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
-  const pool =
-    options.threads > 1 && kernel.shared !== null && store.mode === 'memory' && welcome.reproducible
-      ? new ComputePool(kernel.shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus)
-      : null;
+  const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, welcome.reproducible, kernel) : null;
+  const pool = shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
   const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel, pool);
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return computer;

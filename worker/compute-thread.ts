@@ -3,20 +3,16 @@
 // answers with each chunk's loss. Only where the arithmetic runs changes: each chunk is still one
 // kernel call over the same rows in the same order, so a step's bits do not depend on the threads.
 
-import { spawnSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
+import { pinThisThread } from '../shared/cpus.js';
 import { instantiateKernel } from '../shared/kernel-wasm.js';
 import { CALL_WIDTH, CONTROL, SPIN_MS, type ThreadData } from './compute-pool.js';
 
 const data = workerData as ThreadData; // set by ComputePool, the only creator of this thread
 const kernel = instantiateKernel(data.memory);
 if (kernel === null) throw new Error('compute thread: WebAssembly SIMD is unavailable');
-if (data.cpu !== null) {
-  // This thread's id, from /proc/thread-self ("<pid>/task/<tid>"), pinned like the processes of dpt train.
-  const tid = readlinkSync('/proc/thread-self').split('/').at(-1) ?? '';
-  spawnSync('taskset', ['--cpu-list', '--pid', String(data.cpu), tid], { stdio: 'ignore' });
-}
+// Pinned like the processes of dpt train; unpinned (the OS places it) where that fails.
+if (data.cpu !== null) pinThisThread(data.cpu);
 const control = new Int32Array(data.control);
 const calls = new Float64Array(data.calls);
 const losses = new Float64Array(data.losses);

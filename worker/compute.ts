@@ -4,7 +4,7 @@
 // shared/passes.ts), so a message never carries row data.
 
 import { ProtocolError } from '../shared/errors.js';
-import type { GradientKernel, RawCall } from '../shared/kernel.js';
+import type { GradientKernel, RawCall, SharedKernel } from '../shared/kernel.js';
 import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
@@ -45,10 +45,19 @@ export class PartComputer {
     this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
     this.w = kernel.allocateVector(store.features);
     this.sums = kernel.allocateVector(schedule.chunksPerBatch * (store.features + 2));
-    // Helpers see only the kernel's memory: the epoch order must live there too. Merged parts
-    // would have threads add into one vector at once, so they stay on one thread.
-    this.pool = pool !== null && reproducible && store.mode === 'memory' && kernel.shared !== null ? pool : null;
-    if (this.pool !== null) this.order = kernel.allocateIndex(this.train.length);
+    this.pool = pool !== null && PartComputer.sharedKernelFor(store, reproducible, kernel) !== null ? pool : null;
+    if (pool !== null && this.pool === null) pool.close(); // threads this run cannot use
+    // Helpers see only the kernel's memory: a shuffled epoch order must live there too.
+    if (this.pool !== null && !this.isIdentity) this.order = kernel.allocateIndex(this.train.length);
+  }
+
+  /**
+   * The kernel compute threads can share for this data and run, or null when steps stay on one
+   * thread: rows read from the file are not in shared memory, the TypeScript kernel has none, and
+   * merged parts (reproducible off) would have threads add into one vector at once.
+   */
+  static sharedKernelFor(store: RowStore, reproducible: boolean, kernel: GradientKernel): SharedKernel | null {
+    return reproducible && store.mode === 'memory' ? kernel.shared : null;
   }
 
   /** 'memory' or 'paged': how the rows are held. */
@@ -72,8 +81,8 @@ export class PartComputer {
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
     if (location.epoch !== this.orderEpoch) {
       const order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
-      if (this.pool === null) this.order = order;
-      else this.order.set(order);
+      if (this.pool !== null && !this.isIdentity) this.order.set(order);
+      else this.order = order;
       this.orderEpoch = location.epoch;
     }
     checkUnits('step', 'chunks', message.chunks, location.chunks);

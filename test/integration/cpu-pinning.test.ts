@@ -4,8 +4,8 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasTaskset, planCpus } from '../../cli/cpu-pinning.js';
-import { allowedCpus, parseCpuList } from '../../shared/cpus.js';
+import { planCpus } from '../../cli/cpu-pinning.js';
+import { allowedCpus, hasTaskset, parseCpuList } from '../../shared/cpus.js';
 import { killAll, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { generateData } from '../helpers/reference.js';
 

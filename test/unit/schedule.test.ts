@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchesPerEpoch, chunkStart, epochOrder, locateStep, splitRows } from '../../shared/schedule.js';
+import { batchesPerEpoch, chunkStart, epochOrder, evaluatesAfterEpoch, locateStep, splitRows } from '../../shared/schedule.js';
 
 describe('the batch schedule', () => {
   it('covers every training row exactly once per epoch, last batch smaller and kept', () => {
@@ -63,5 +63,16 @@ describe('the batch schedule', () => {
       counts[position] = (counts[position] as number) + 1;
     }
     for (const count of counts) expect(Math.abs(count - 1000)).toBeLessThan(150);
+  });
+});
+
+describe('evaluatesAfterEpoch', () => {
+  it('is every k-th epoch and the last one', () => {
+    const evaluated = (epochs: number, every: number): number[] =>
+      Array.from({ length: epochs }, (_, epoch) => epoch).filter((epoch) => evaluatesAfterEpoch(epoch, epochs, every));
+    expect(evaluated(4, 1)).toEqual([0, 1, 2, 3]);
+    expect(evaluated(4, 3)).toEqual([2, 3]);
+    expect(evaluated(7, 3)).toEqual([2, 5, 6]);
+    expect(evaluated(3, 10)).toEqual([2]);
   });
 });
