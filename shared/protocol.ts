@@ -219,6 +219,19 @@ function uint32s(kind: string, fields: Fields, name: string, minLength: number, 
   return value;
 }
 
+/**
+ * Unit ids (chunks of a step, blocks of a pass): strictly increasing, so a unit appears at most
+ * once. A repeated unit would be counted twice (DESIGN.md invariant 3); every sender lists the
+ * units in the ascending order they were assigned.
+ */
+function unitIds(kind: string, fields: Fields, name: string, maxLength: number): Uint32Array {
+  const value = uint32s(kind, fields, name, 1, maxLength);
+  for (let i = 1; i < value.length; i++) {
+    if (value[i]! <= value[i - 1]!) throw new ProtocolError(kind, name, `units must be strictly increasing: ${value[i - 1]} then ${value[i]} at index ${i}`);
+  }
+  return value;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (ArrayBuffer.isView(value)) return value.constructor.name;
@@ -255,7 +268,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   }),
   part: (f, limits) => {
     const D = needFeatures('part', limits);
-    const chunks = uint32s('part', f, 'chunks', 1, limits.maxChunks);
+    const chunks = unitIds('part', f, 'chunks', limits.maxChunks);
     const merged = f.merged;
     if (typeof merged !== 'boolean') throw new ProtocolError('part', 'merged', `expected a boolean, got ${describe(merged)}`);
     return {
@@ -269,7 +282,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   },
   passPart: (f, limits) => {
     const D = needFeatures('passPart', limits);
-    const blocks = uint32s('passPart', f, 'blocks', 1, MAX_PASS_BLOCKS);
+    const blocks = unitIds('passPart', f, 'blocks', MAX_PASS_BLOCKS);
     const width = Math.max(passWidth('stats', D), passWidth('eval', D));
     const sums = f.sums;
     if (!(sums instanceof Float64Array) || (sums.length !== blocks.length * passWidth('stats', D) && sums.length !== blocks.length * passWidth('eval', D))) {
@@ -331,7 +344,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
   step: (f, limits) => ({
     kind: 'step',
     step: integer('step', f, 'step', 0, MAX_STEP),
-    chunks: uint32s('step', f, 'chunks', 1, limits.maxChunks),
+    chunks: unitIds('step', f, 'chunks', limits.maxChunks),
     w: float64s('step', f, 'w', needFeatures('step', limits)),
     b: finite('step', f, 'b'),
   }),
@@ -345,7 +358,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       job: integer('pass', f, 'job', 0, MAX_STEP),
       purpose,
       set,
-      blocks: uint32s('pass', f, 'blocks', 1, MAX_PASS_BLOCKS),
+      blocks: unitIds('pass', f, 'blocks', MAX_PASS_BLOCKS),
       w: float64s('pass', f, 'w', needFeatures('pass', limits)),
       b: finite('pass', f, 'b'),
     };

@@ -65,6 +65,13 @@ describe('the protocol codec', () => {
     ['a fractional step', raw.pack({ ...goodPart, step: 1.5 }), 'step'],
     ['too many chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(5), sums: new Float64Array(25), rows: new Uint32Array(5) }), 'chunks'],
     ['no chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(0), sums: new Float64Array(0), rows: new Uint32Array(0) }), 'chunks'],
+    ['a chunk listed twice', raw.pack({ ...goodPart, chunks: Uint32Array.from([2, 2]) }), 'chunks'],
+    ['chunks out of order', raw.pack({ ...goodPart, chunks: Uint32Array.from([2, 1]) }), 'chunks'],
+    [
+      'a block listed twice in a pass part',
+      raw.pack({ kind: 'passPart', job: 1, blocks: Uint32Array.from([0, 3, 3]), sums: new Float64Array(3 * 2), rows: Uint32Array.from([1, 1, 1]) }),
+      'blocks',
+    ],
     ['negative row counts', raw.pack({ ...goodPart, rows: Int32Array.from([-1, 3]) }), 'rows'],
     ['a token that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 5, node: 'v20', kernel: 'k' }), 'token'],
     ['an oversized token', raw.pack({ kind: 'hello', protocol: 1, token: 'x'.repeat(5000), node: 'v20', kernel: 'k' }), 'token'],
