@@ -10,8 +10,14 @@ import type { WasmMemory } from '../shared/kernel-wasm.js';
 
 /** Numbers per kernel call in the shared call buffer. */
 export const CALL_WIDTH = 8;
-/** Slots of a helper's control array: request sequence (−1: stop), answered sequence, calls in the request. */
-export const CONTROL = { request: 0, done: 1, count: 2 } as const;
+/**
+ * Slots of a helper's control array: request sequence (−1: stop), answered sequence, calls in the
+ * request; and what the helper reports of itself: requests it has run, returns from Atomics.wait,
+ * whether it is (about to be) asleep in Atomics.wait. A request is run once per sequence number,
+ * whatever wakes the thread (issue #10: a wake-up without a new request re-ran the last one).
+ */
+export const CONTROL = { request: 0, done: 1, count: 2, runs: 3, wakes: 4, sleeping: 5 } as const;
+export const CONTROL_SLOTS = 6;
 
 export interface ThreadData {
   readonly memory: WasmMemory;
@@ -48,7 +54,7 @@ export class ComputePool {
     this.helpers = Array.from({ length: threads - 1 }, (_, i) => {
       const data: ThreadData = {
         memory,
-        control: new SharedArrayBuffer(3 * 4),
+        control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
         calls: new SharedArrayBuffer(maxCalls * CALL_WIDTH * 8),
         losses: new SharedArrayBuffer(maxCalls * 8),
         cpu: cpus[i] ?? null,
@@ -79,6 +85,11 @@ export class ComputePool {
       Atomics.store(helper.control, CONTROL.request, this.sequence);
       Atomics.notify(helper.control, CONTROL.request);
     });
+  }
+
+  /** Requests helper i has run so far (each sequence number once). */
+  runsOf(helper: number): number {
+    return Atomics.load(this.helpers[helper]!.control, CONTROL.runs); // helper < threads − 1
   }
 
   /** Waits for the helpers started by `start` and returns their losses, share by share. */

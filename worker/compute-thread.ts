@@ -20,12 +20,22 @@ let seen = 0;
 for (;;) {
   // Steps come back to back: polling a little before sleeping saves the wake-up of a halted CPU
   // (~0.1 ms on a VM) on every step, as MPI's progress loops do; a pause longer than this sleeps.
+  let request = Atomics.load(control, CONTROL.request);
   const spinUntil = performance.now() + SPIN_MS;
-  while (Atomics.load(control, CONTROL.request) === seen && performance.now() < spinUntil) {
+  while (request === seen && performance.now() < spinUntil) {
     // busy-wait: the thread has a CPU of its own (dpt train pins it), and only between steps
+    request = Atomics.load(control, CONTROL.request);
   }
-  Atomics.wait(control, CONTROL.request, seen);
-  const request = Atomics.load(control, CONTROL.request);
+  // Atomics.wait can return without a new request (a notify meant for nobody, an interrupt):
+  // only a new sequence number is work, else this thread would run the last request again and
+  // add its chunks into the sums twice.
+  while (request === seen) {
+    Atomics.store(control, CONTROL.sleeping, 1);
+    Atomics.wait(control, CONTROL.request, seen);
+    Atomics.store(control, CONTROL.sleeping, 0);
+    Atomics.add(control, CONTROL.wakes, 1);
+    request = Atomics.load(control, CONTROL.request);
+  }
   if (request < 0) break; // the pool is closing
   const count = Atomics.load(control, CONTROL.count);
   for (let i = 0; i < count; i++) {
@@ -33,6 +43,7 @@ for (;;) {
     losses[i] = kernel.accumulate(calls[at]!, calls[at + 1]!, calls[at + 2]!, calls[at + 3]!, calls[at + 4]!, calls[at + 5]!, calls[at + 6]!, calls[at + 7]!);
   }
   seen = request;
+  Atomics.add(control, CONTROL.runs, 1);
   Atomics.store(control, CONTROL.done, request);
   Atomics.notify(control, CONTROL.done);
 }

@@ -104,25 +104,30 @@ export class PartComputer {
     const shares = this.splitAcrossThreads(message, range, order, count);
     const firstInline = shares === null ? 0 : shares.inline;
     if (shares !== null) this.pool!.start(shares.calls); // shares exist only with a pool
-    for (let i = firstInline; i < count; i++) {
-      const [from, to] = range(i);
-      const offset = merged ? 0 : i * width;
-      // One kernel call per chunk, over the same rows in the same order whether they sit in
-      // memory or were read from the file, on whichever thread: the same bits either way.
-      this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
-        sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, rowOrder, first, last, w, message.b, sums, offset);
-      });
-      rows[i] = to - from;
-    }
-    if (shares !== null) {
-      const losses = this.pool!.finish(shares.calls);
-      let i = 0;
-      for (const share of losses) {
-        for (const loss of share) {
-          const [from, to] = range(i);
-          sums[i * width + D + 1]! += loss;
-          rows[i] = to - from;
-          i++;
+    try {
+      for (let i = firstInline; i < count; i++) {
+        const [from, to] = range(i);
+        const offset = merged ? 0 : i * width;
+        // One kernel call per chunk, over the same rows in the same order whether they sit in
+        // memory or were read from the file, on whichever thread: the same bits either way.
+        this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
+          sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, rowOrder, first, last, w, message.b, sums, offset);
+        });
+        rows[i] = to - from;
+      }
+    } finally {
+      // Even when this thread's share failed, the helpers' answers are awaited: a helper still
+      // writing into the parts buffer must not overlap the next step, which clears and reuses it.
+      if (shares !== null) {
+        const losses = this.pool!.finish(shares.calls);
+        let i = 0;
+        for (const share of losses) {
+          for (const loss of share) {
+            const [from, to] = range(i);
+            sums[i * width + D + 1]! += loss;
+            rows[i] = to - from;
+            i++;
+          }
         }
       }
     }

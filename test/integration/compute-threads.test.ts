@@ -3,6 +3,7 @@
 // The thread script is compiled JavaScript, so the modules under test are loaded from dist/.
 
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import type * as KernelModule from '../../shared/kernel.js';
 import type * as SyntheticModule from '../../shared/synthetic.js';
@@ -31,12 +32,16 @@ const dataPath = generateDataset({ rows: ROWS, features: D, seed: 5 }, join(dire
 // Shuffled rows, a validation split and B = 4096 (4096 × (20 + 40) work units: worth splitting).
 const schedule = { rows: ROWS, valFraction: 0.1, seed: 3, shuffle: true, shuffleBlockRows: 0, batchSize: 4096, chunksPerBatch: 8 };
 
-function computer(threads: number, reproducible = true): { parts: ComputeModule.PartComputer; pool: PoolModule.ComputePool | null } {
+function computer(
+  threads: number,
+  reproducible = true,
+  spec: typeof schedule = schedule,
+): { parts: ComputeModule.PartComputer; pool: PoolModule.ComputePool | null } {
   const kernel = createGradientKernel('wasm-simd');
   if (kernel.shared === null) throw new Error('this Node.js has no WebAssembly SIMD');
-  const store = RowStore.open(dataPath, 1 << 30, PartComputer.maxChunkRows(schedule), kernel);
-  const pool = threads > 1 ? new ComputePool(kernel.shared.memory, threads, schedule.chunksPerBatch, []) : null;
-  const parts = new PartComputer(store, schedule, reproducible, kernel, pool);
+  const store = RowStore.open(dataPath, 1 << 30, PartComputer.maxChunkRows(spec), kernel);
+  const pool = threads > 1 ? new ComputePool(kernel.shared.memory, threads, spec.chunksPerBatch, []) : null;
+  const parts = new PartComputer(store, spec, reproducible, kernel, pool);
   parts.standardize({ mean: new Float64Array(D).fill(0.1), std: new Float64Array(D).fill(1.5) });
   return { parts, pool };
 }
@@ -65,6 +70,92 @@ describe('compute threads', () => {
       // All but step 4, the epoch's last batch (1,616 rows × 60 work units: below the threshold).
       expect(pool?.stepsSplit).toBe(7);
       pool?.close();
+    }
+  });
+
+  it('give the bits of one thread over hundreds of steps of 64 chunks, each request run exactly once', () => {
+    // The shape that doubled a helper's chunks about one run in 8 (issue #10, item 1): B = 4096, 64 chunks.
+    const spec = { ...schedule, chunksPerBatch: 64 };
+    const single = computer(1, true, spec);
+    const split = [computer(2, true, spec), computer(3, true, spec)];
+    const STEPS = 300;
+    for (let step = 0; step < STEPS; step++) {
+      const w = Float64Array.from({ length: D }, (_, j) => Math.cos(step * 0.37 + j) / 3);
+      const message = { kind: 'step', step, chunks: Uint32Array.from({ length: 64 }, (_, c) => c), w, b: 0.01 * (step % 17) } as const;
+      const sums = Buffer.from(bytes(single.parts.compute(message).sums));
+      for (const [t, { parts }] of split.entries()) {
+        expect(bytes(parts.compute(message).sums).equals(sums), `step ${step}, ${t + 2} threads`).toBe(true);
+      }
+    }
+    for (const { pool } of split) {
+      expect(pool?.stepsSplit).toBeGreaterThan(STEPS / 2); // most steps really ran on the threads
+      for (let helper = 0; helper < (pool?.threads ?? 1) - 1; helper++) expect(pool?.runsOf(helper)).toBe(pool?.stepsSplit);
+      pool?.close();
+    }
+  });
+
+  it('a helper woken without a new request does not run the last one again', async () => {
+    // The test plays the pool's part over the shared control array, so it can wake the helper
+    // with a notify that carries no request: what a spurious wake-up of Atomics.wait looks like.
+    const { CALL_WIDTH, CONTROL, CONTROL_SLOTS } = (await dist('worker/compute-pool.js')) as typeof PoolModule;
+    const kernel = createGradientKernel('wasm-simd');
+    const shared = kernel.shared;
+    if (shared === null) throw new Error('this Node.js has no WebAssembly SIMD');
+    const DT = 6;
+    const N = 300;
+    const { x, y } = kernel.allocateRows(N, DT);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.7);
+    for (let i = 0; i < N; i++) y[i] = i % 3 === 0 ? 1 : 0;
+    const w = kernel.allocateVector(DT).fill(0.2);
+    const width = DT + 2;
+    const out = kernel.allocateVector(2 * width);
+    const expected = kernel.allocateVector(2 * width);
+    const expectedLoss = [0, 0].map((_, r) => kernel.accumulate(x, y, DT, null, r * 100, r * 100 + 150, w, 0.1, expected, r * width));
+    const controlBuffer = new SharedArrayBuffer(CONTROL_SLOTS * 4);
+    const control = new Int32Array(controlBuffer);
+    const callsBuffer = new SharedArrayBuffer(CALL_WIDTH * 8);
+    const lossesBuffer = new SharedArrayBuffer(8);
+    const thread = new Worker(join(REPO, 'dist', 'worker', 'compute-thread.js'), {
+      workerData: { memory: shared.memory, control: controlBuffer, calls: callsBuffer, losses: lossesBuffer, cpu: null },
+    });
+    const exited = new Promise<number>((resolve) => thread.on('exit', resolve));
+    /** Spins (bounded) until `slot` of the control array satisfies `until`. */
+    const awaitSlot = (slot: number, until: (value: number) => boolean, what: string): void => {
+      const deadline = Date.now() + 20_000;
+      while (!until(Atomics.load(control, slot))) {
+        if (Date.now() > deadline) throw new Error(`compute thread: ${what} within 20 s`);
+        Atomics.wait(control, slot, Atomics.load(control, slot), 5);
+      }
+    };
+    const post = (request: number, row: number): void => {
+      const call = shared.rawArguments(x, y, DT, null, row * 100, row * 100 + 150, w, 0.1, out, row * width);
+      if (call === null) throw new Error('rows outside the kernel memory');
+      new Float64Array(callsBuffer).set(call);
+      Atomics.store(control, CONTROL.count, 1);
+      Atomics.store(control, CONTROL.request, request);
+      Atomics.notify(control, CONTROL.request);
+      awaitSlot(CONTROL.done, (done) => done === request, `no answer to request ${request}`);
+    };
+    try {
+      post(1, 0);
+      expect(new Float64Array(lossesBuffer)[0]).toBe(expectedLoss[0]);
+      // Wake it while it sleeps on the request slot, the request unchanged (bounded retries: a
+      // notify that lands just before it enters Atomics.wait wakes nobody).
+      awaitSlot(CONTROL.sleeping, (sleeping) => sleeping === 1, 'the helper did not go to sleep');
+      const wakesBefore = Atomics.load(control, CONTROL.wakes);
+      for (let attempt = 0; attempt < 1000 && Atomics.load(control, CONTROL.wakes) === wakesBefore; attempt++) {
+        Atomics.notify(control, CONTROL.request);
+        Atomics.wait(control, CONTROL.wakes, wakesBefore, 10);
+      }
+      expect(Atomics.load(control, CONTROL.wakes)).toBeGreaterThan(wakesBefore);
+      post(2, 1);
+      expect(Atomics.load(control, CONTROL.runs)).toBe(2);
+      expect(bytes(out).equals(bytes(expected))).toBe(true); // request 1 added once, not twice
+      expect(new Float64Array(lossesBuffer)[0]).toBe(expectedLoss[1]);
+    } finally {
+      Atomics.store(control, CONTROL.request, -1);
+      Atomics.notify(control, CONTROL.request);
+      await exited;
     }
   });
 
