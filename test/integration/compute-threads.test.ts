@@ -175,7 +175,25 @@ describe('compute threads', () => {
     const run = async (name: string, extra: string[]): Promise<{ hash: string; losses: number[] }> => {
       const out = join(directory.path, `${name}.json`);
       const metrics = join(directory.path, `${name}.jsonl`);
-      const flags = ['--data', dataPath, '--epochs', '2', '--batch-size', '4096', '--val-split', '0.1', '--lr', '0.5', '--out', out, '--metrics', metrics];
+      // 64 chunks a batch, as in the runs that doubled a helper's chunks (issue #10, item 1).
+      const flags = [
+        '--data',
+        dataPath,
+        '--epochs',
+        '6',
+        '--batch-size',
+        '4096',
+        '--chunks',
+        '64',
+        '--val-split',
+        '0.1',
+        '--lr',
+        '0.5',
+        '--out',
+        out,
+        '--metrics',
+        metrics,
+      ];
       const result = await runCli(['train', ...flags, ...extra], {}, 120_000);
       expect(result.code, result.stderr).toBe(0);
       return { hash: modelHash(out), losses: stepLosses(metrics) };
@@ -183,7 +201,7 @@ describe('compute threads', () => {
     const one = await run('threads-1', ['--workers', '1', '--threads', '1']);
     const two = await run('threads-2', ['--workers', '1', '--threads', '2']);
     const twoByTwo = await run('w2-threads-2', ['--workers', '2', '--threads', '2']);
-    expect(one.losses).toHaveLength(2 * 5);
+    expect(one.losses).toHaveLength(6 * 5);
     for (const other of [two, twoByTwo]) {
       expect(other.hash).toBe(one.hash);
       expect(other.losses).toEqual(one.losses);
