@@ -79,6 +79,7 @@ function checkOutput(output: OutputPath): Identity {
     return fail(`cannot be written (${describeFailure(error)})`);
   }
   if (stats?.isDirectory() === true) fail('is a directory; name a file');
+  if (stats?.isSocket() === true) fail('is a socket, which cannot be opened as a file (e.g. /dev/stdout when it is a socket); use a file or a FIFO');
   if (stats !== undefined && !stats.isFile()) {
     if (output.isStream === true) return { key: `${stats.dev}:${stats.ino}`, stats };
     fail(`is not a regular file (${kindOf(stats)}); dpt replaces its output files whole, so it writes only to regular files`);
