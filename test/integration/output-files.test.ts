@@ -185,7 +185,7 @@ describe('output paths are checked before any work', () => {
     reader.on('data', (chunk) => {
       received += String(chunk);
     });
-    const ended = new Promise((resolve) => reader.on('end', resolve));
+    const ended = new Promise<void>((resolve) => reader.on('end', () => resolve()));
     const result = await runCli(['train', '--data', CSV, ...QUICK, '--metrics', fifo], {}, 120_000);
     expect(result.code, result.stderr).toBe(0);
     await ended;
