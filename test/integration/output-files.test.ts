@@ -8,7 +8,7 @@
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
@@ -187,8 +187,9 @@ describe('output paths are checked before any work', () => {
     });
     const ended = new Promise<void>((resolve) => reader.on('end', () => resolve()));
     const result = await runCli(['train', '--data', CSV, ...QUICK, '--metrics', fifo], {}, 120_000);
+    if (result.code !== 0) writeFileSync(fifo, ''); // unblocks the reader's open if dpt never opened the FIFO
     expect(result.code, result.stderr).toBe(0);
-    await ended;
+    await Promise.race([ended, new Promise((_, reject) => setTimeout(() => reject(new Error('the FIFO reader saw no end within 30 s')), 30_000).unref())]);
     expect(received).toMatch(/^\{"type":"step","step":0,/m);
     expect(received).toMatch(/^\{"type":"eval","epoch":0,/m);
     // Spawned with pipes, the child's stdout is a socket: /dev/stdout cannot be opened there.
