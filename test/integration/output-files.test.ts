@@ -8,8 +8,21 @@
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
+import { createGzip } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 
@@ -309,24 +322,64 @@ describe('a full disk', () => {
   );
 });
 
-describe('Ctrl-C during dpt data generate', () => {
+/** Polls (bounded) until `directory` holds a temporary file with bytes in it: the writer is under way. */
+async function waitForPartialFile(target: string, cli: { stderr(): string }): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!leftovers(target).some((name) => statSync(join(target, name)).size > 0)) {
+    if (Date.now() > deadline) throw new Error(`no temporary file appeared within 60 s; stderr:\n${cli.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('Ctrl-C during dpt data generate and convert', () => {
   it('exits 130 and leaves neither a temporary file nor a partial output', async () => {
     const target = join(directory.path, 'interrupted');
     mkdirSync(target);
     const out = join(target, 'big.dpt');
     // 100 million rows (4.4 GB) would take minutes: the interrupt comes long before the end.
     const generate = startCli(['data', 'generate', '--rows', '100000000', '--features', '10', '--out', out, '--quiet']);
-    const deadline = Date.now() + 60_000;
-    // Observed state: a temporary file with bytes in it, i.e. generation under way.
-    while (!leftovers(target).some((name) => statSync(join(target, name)).size > 0)) {
-      if (Date.now() > deadline) throw new Error(`no temporary file appeared within 60 s; stderr:\n${generate.stderr()}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitForPartialFile(target, generate);
     process.kill(generate.pid, 'SIGINT');
     const { code, signal } = await generate.exited(60_000);
     expect({ code, signal }).toEqual({ code: 130, signal: null });
     expect(generate.stderr()).toMatch(/dpt: stopped by SIGINT; the output was not written/);
     expect(readdirSync(target)).toEqual([]);
     expect(existsSync(out)).toBe(false);
+  }, 180_000);
+
+  it('exits 130 from a conversion too, leaving no temporary file and no output', async () => {
+    const input = join(directory.path, 'long.csv.gz');
+    // 20 million rows of a repeated line: 0.4 MB of gzip, about half a minute to convert here.
+    await new Promise<void>((resolve, reject) => {
+      const gzip = createGzip();
+      const file = createWriteStream(input);
+      gzip.pipe(file);
+      file.on('finish', resolve);
+      file.on('error', reject);
+      gzip.write('a,b,label\n');
+      const rows = Buffer.from('1.5,2.25,0\n'.repeat(100_000));
+      let written = 0;
+      const writeMore = (): void => {
+        while (written < 200) {
+          written++;
+          if (!gzip.write(rows)) {
+            gzip.once('drain', writeMore);
+            return;
+          }
+        }
+        gzip.end();
+      };
+      writeMore();
+    });
+    const target = join(directory.path, 'interrupted-convert');
+    mkdirSync(target);
+    const out = join(target, 'long.dpt');
+    const convert = startCli(['data', 'convert', input, out, '--quiet']);
+    await waitForPartialFile(target, convert);
+    process.kill(convert.pid, 'SIGINT');
+    const { code, signal } = await convert.exited(60_000);
+    expect({ code, signal }).toEqual({ code: 130, signal: null });
+    expect(convert.stderr()).toMatch(/dpt: stopped by SIGINT; the output was not written/);
+    expect(readdirSync(target)).toEqual([]);
   }, 180_000);
 });
