@@ -211,4 +211,25 @@ describe('MetricsFile on a filling disk', () => {
     expect(lines.map((line) => (JSON.parse(line) as { step: number }).step)).toEqual(lines.map((_, i) => i));
     expect(text.length).toBeLessThanOrEqual(3000);
   });
+
+  it('on resume keeps the events the checkpoint covers, drops a torn line, and appends after them', () => {
+    const path = join(directory.path, 'resumed.jsonl');
+    const step = (n: number): TrainingEvent => ({ type: 'step', step: n, epoch: 0, loss: 0.5, rows: 64, workers: 1, stepMs: 1, rowsPerSec: 64_000, time: 1 });
+    writeFileSync(path, `${[0, 1, 2, 3, 4, 5].map((n) => JSON.stringify(step(n))).join('\n')}\n{"type":"st`);
+    const warnings: string[] = [];
+    const metrics = new MetricsFile(
+      path,
+      (event) => event.type === 'step' && event.step < 3,
+      (line) => warnings.push(line),
+    );
+    metrics.write(step(3));
+    metrics.close();
+    const steps = readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { step: number }).step);
+    expect(steps).toEqual([0, 1, 2, 3]);
+    expect(warnings).toEqual([]);
+    expect(temporaryFiles()).toEqual([]);
+  });
 });
