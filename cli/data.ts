@@ -5,8 +5,9 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BinaryDataset } from '../shared/binary-dataset.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
-import { generateDataset, type SyntheticFormat } from '../shared/synthetic.js';
+import { generateDatasetInterruptibly, type SyntheticFormat } from '../shared/synthetic.js';
 import { nonNegativeInteger, positiveInteger } from './options.js';
+import { checkOutputPaths } from './output-paths.js';
 
 /** Redraw interval on a TTY and line interval on a pipe. */
 const TTY_REDRAW_MS = 100;
@@ -82,6 +83,19 @@ function format(value: string): SyntheticFormat {
   return value;
 }
 
+/**
+ * Ctrl-C or SIGTERM while a file is written: say so and exit 130; process.exit runs the exit hook
+ * of shared/atomic-file.ts, which removes the temporary files, so no partial output is left.
+ */
+function exitOnSignal(): void {
+  const stop = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`\ndpt: stopped by ${signal}; the output was not written\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
 export function addDataCommands(program: Command): void {
   const data = program.command('data').description('convert, generate and inspect data files');
 
@@ -93,6 +107,8 @@ export function addDataCommands(program: Command): void {
     .option('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)')
     .option('--quiet', 'no progress display')
     .action(async (input: string, output: string, flags: { labelColumn?: string; quiet?: boolean }) => {
+      checkOutputPaths([{ flag: '<out>', path: output }], [{ flag: '<in>', path: input }]);
+      exitOnSignal();
       const progress = new Progress(`converting ${input}`, flags.quiet === true);
       const summary = await convertCsvToBinary(input, output, {
         labelColumn: flags.labelColumn,
@@ -114,10 +130,18 @@ export function addDataCommands(program: Command): void {
     .requiredOption('--out <path>', 'file to write')
     .addOption(new Option('--format <format>', 'dpt or csv (default: csv for a .csv name, else dpt)').argParser(format))
     .option('--quiet', 'no progress display')
-    .action((flags: { rows: number; features: number; seed: number; out: string; format?: SyntheticFormat; quiet?: boolean }) => {
+    .action(async (flags: { rows: number; features: number; seed: number; out: string; format?: SyntheticFormat; quiet?: boolean }) => {
+      checkOutputPaths(
+        [
+          { flag: '--out', path: flags.out },
+          { flag: '--out (its .weights.json)', path: `${flags.out}.weights.json` },
+        ],
+        [],
+      );
+      exitOnSignal();
       const chosen = flags.format ?? (flags.out.toLowerCase().endsWith('.csv') ? 'csv' : 'dpt');
       const progress = new Progress(`generating ${flags.out}`, flags.quiet === true);
-      const result = generateDataset({ rows: flags.rows, features: flags.features, seed: flags.seed }, flags.out, chosen, (rows) =>
+      const result = await generateDatasetInterruptibly({ rows: flags.rows, features: flags.features, seed: flags.seed }, flags.out, chosen, (rows) =>
         progress.update(rows / flags.rows, rows),
       );
       const seconds = progress.finish();

@@ -1,6 +1,6 @@
 // `dpt predict` and `dpt evaluate`: apply a model file to a CSV file or a .dpt file.
 
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadBinaryDataset } from '../shared/binary-dataset.js';
 import { type Dataset, readDataset } from '../shared/dataset.js';
 import { DatasetError } from '../shared/errors.js';
@@ -8,6 +8,7 @@ import { evaluateModel, type Metrics } from '../shared/evaluation.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
 import { type ModelFile, readModelFile } from '../shared/model-file.js';
 import { applyStandardization } from '../shared/standardize.js';
+import { checkOutputPaths } from './output-paths.js';
 
 /** Reads the model's feature columns (by name) from `dataPath`, standardized as in training. */
 function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
@@ -36,6 +37,14 @@ function readBinaryForModel(model: ModelFile, path: string): Dataset {
 
 /** Writes `probability,prediction` per row (header first) to `outPath`, or stdout when null. */
 export function predictCommand(modelPath: string, dataPath: string, outPath: string | null): void {
+  if (outPath !== null)
+    checkOutputPaths(
+      [{ flag: '--out', path: outPath }],
+      [
+        { flag: '--model', path: modelPath },
+        { flag: '--data', path: dataPath },
+      ],
+    );
   const model = readModelFile(modelPath);
   const data = loadForModel(model, dataPath, null);
   const w = Float64Array.from(model.weights);
@@ -47,7 +56,7 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
   const text = `${lines.join('\n')}\n`;
   if (outPath === null) process.stdout.write(text);
   else {
-    writeFileSync(outPath, text);
+    writeFileAtomic(outPath, text);
     process.stderr.write(`${data.rows} predictions written to ${outPath}\n`);
   }
 }

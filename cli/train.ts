@@ -15,11 +15,13 @@ import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
+import { checkTrainingPaths } from './output-paths.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /** Runs a coordinator that waits for `flags.workers` remote workers. */
 export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
+  checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   const result = await runWithProgress(config, (url, _port, token) => {
     process.stdout.write(`listening on ${url}\n`);
@@ -30,6 +32,7 @@ export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
 
 /** Runs a coordinator on this machine plus `flags.workers` local worker processes. */
 export async function trainCommand(flags: TrainingFlags & { pin: boolean; threads?: number; poll: number }): Promise<void> {
+  checkTrainingPaths(flags);
   const options = coordinatorOptions(flags);
   // Local workers always authenticate; a random token keeps other local users out.
   // Local workers authenticate with a random token and talk over a Unix socket (cheaper per

@@ -1,11 +1,11 @@
-// Checkpoints: the run's position and model, written atomically (temp file, fsync, rename,
-// fsync of the directory) and protected by a SHA-256 checksum, so a torn or corrupted file is
+// Checkpoints: the run's position and model, written atomically (temp file, every byte count
+// checked, fsync, read-back check, rename, fsync of the directory) and protected by a SHA-256 checksum, so a torn or corrupted file is
 // refused whole, never half-loaded. Plain SGD has no optimizer state beyond w and b.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { CheckpointError } from '../shared/errors.js';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
+import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
 
 /** What must be equal for a checkpoint to continue this run. */
@@ -44,25 +44,15 @@ interface CheckpointFile {
   readonly state: CheckpointState;
 }
 
-/** Writes `state` to `path` atomically; JSON numbers round-trip float64 exactly. */
-export function writeCheckpoint(path: string, state: CheckpointState): void {
+/**
+ * Writes `state` to `path` atomically and durably (shared/atomic-file.ts); JSON numbers
+ * round-trip float64 exactly. Throws WriteError when the file cannot be written in full (disk
+ * full, directory gone): the previous checkpoint is then unchanged, byte for byte.
+ */
+export function writeCheckpoint(path: string, state: CheckpointState, fileSystem: FileSystem = NODE_FS): void {
   const body = JSON.stringify(state);
   const file: CheckpointFile = { format: 'dpt-checkpoint', version: 1, sha256: sha256(body), state };
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(temporary, 'w');
-  try {
-    writeSync(fd, JSON.stringify(file));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
-  const directory = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(directory); // the rename itself survives a crash
-  } finally {
-    closeSync(directory);
-  }
+  writeFileAtomic(path, JSON.stringify(file), fileSystem);
 }
 
 export function readCheckpoint(path: string): CheckpointState {
@@ -90,6 +80,41 @@ export function readCheckpoint(path: string): CheckpointState {
     throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
   }
   return state;
+}
+
+/**
+ * Reports failed checkpoint writes without stopping the run: the first failure of a streak is
+ * one warning (with the step of the checkpoint still on disk), the recovery one line more.
+ */
+export class CheckpointWarnings {
+  private readonly path: string;
+  private readonly log: (line: string) => void;
+  /** Step of the last checkpoint this run wrote. */
+  private lastWrittenStep: number | null;
+  private failures = 0;
+
+  constructor(path: string, log: (line: string) => void) {
+    this.path = path;
+    this.log = log;
+    this.lastWrittenStep = null;
+  }
+
+  /** Runs `write` (the checkpoint of `step`); a WriteError becomes a warning, anything else is thrown. */
+  write(step: number, write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      if (!(error instanceof WriteError)) throw error;
+      if (this.failures++ === 0) {
+        const kept = this.lastWrittenStep === null ? '' : ` (the checkpoint of step ${this.lastWrittenStep} is kept)`;
+        this.log(`dpt: warning: checkpoint of step ${step} not written: ${error.message}${kept}; training goes on`);
+      }
+      return;
+    }
+    if (this.failures > 0) this.log(`dpt: checkpoint written again at step ${step} (${this.failures} failed before) to ${this.path}`);
+    this.failures = 0;
+    this.lastWrittenStep = step;
+  }
 }
 
 /** Names the first field in which a checkpoint's run differs from this one, or null. */

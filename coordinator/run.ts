@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type DataFile, openDataFile } from '../shared/data-file.js';
-import { CheckpointError, ConfigError, DivergedError } from '../shared/errors.js';
+import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
 import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
@@ -12,7 +12,7 @@ import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
-import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { CheckpointWarnings, fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type CoordinatorConfig, isLoopback } from './config.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
@@ -78,6 +78,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       : new MetricsFile(
           config.metricsPath,
           start.step === 0 ? null : (event) => (event.type === 'step' ? event.step < start.step : (event.epoch + 1) * perEpoch <= start.step),
+          log,
         );
   const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, log });
   const emit = (event: TrainingEvent): void => {
@@ -90,11 +91,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   scatter.setPartListener(monitoring.partAccepted);
   const trainer = new Trainer(config, shape, start, scatter, emit);
   const checkpointPath = config.checkpointPath;
+  const checkpoints = new CheckpointWarnings(checkpointPath ?? '', log);
   if (checkpointPath !== null) {
     trainer.setCommitListener((state) => {
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
       metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
-      writeCheckpoint(checkpointPath, { fingerprint, step: state.step, w: Array.from(state.w), b: state.b, lastEval: state.lastEval });
+      checkpoints.write(state.step, () =>
+        writeCheckpoint(checkpointPath, { fingerprint, step: state.step, w: Array.from(state.w), b: state.b, lastEval: state.lastEval }),
+      );
     });
   }
   const server = await WorkerServer.listen(
@@ -162,12 +166,18 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     await monitoring.finished('failed', error instanceof Error ? error.message : String(error));
     await server.close('training failed');
     // The last good model survives a failed run (e.g. a divergent update), with the steps it has;
-    // a run that trained nothing (no workers came) leaves an existing model file alone.
-    if (config.outPath !== null && (trainer.stepsCommitted > 0 || error instanceof DivergedError)) {
-      writeModelFile(
-        config.outPath,
-        buildModelFile(config, dataset, fingerprint, sizes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
-      );
+    // a run that trained nothing (no workers came) leaves an existing model file alone, and a
+    // model file that could not be written is not tried twice.
+    if (config.outPath !== null && !(error instanceof WriteError) && (trainer.stepsCommitted > 0 || error instanceof DivergedError)) {
+      try {
+        writeModelFile(
+          config.outPath,
+          buildModelFile(config, dataset, fingerprint, sizes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
+        );
+      } catch (writeError) {
+        // The run's own failure is the one to report; this one is said once, here.
+        log(`dpt: warning: the model of the failed run was not saved: ${(writeError as Error).message}`);
+      }
     }
     throw error;
   } finally {

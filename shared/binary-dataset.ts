@@ -19,10 +19,11 @@
 // with equal identities have the same shape, names and content CRCs, without hashing the content.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
-import { DatasetError } from './errors.js';
+import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, writeFully } from './atomic-file.js';
+import { DatasetError, WriteError } from './errors.js';
 
 export const BINARY_MAGIC = Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]);
 export const BINARY_VERSION = 1;
@@ -111,11 +112,6 @@ function readExactly(path: string, fd: number, target: Uint8Array, position: num
   }
 }
 
-function writeExactly(fd: number, source: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < source.length) done += writeSync(fd, source, done, Math.min(source.length - done, MAX_IO_BYTES), position + done);
-}
-
 function bytesOf(view: ArrayBufferView, from = 0, length = view.byteLength - from): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset + from, length);
 }
@@ -123,15 +119,15 @@ function bytesOf(view: ArrayBufferView, from = 0, length = view.byteLength - fro
 /**
  * Writes a .dpt file with constant memory: rows are appended in batches, features go straight to
  * their place in the file, labels to a side file that is copied behind them at the end. The file
- * appears under its name only when finish() succeeds (written under a temporary name, renamed).
+ * appears under its name only when finish() succeeds (shared/atomic-file.ts: every write checked,
+ * fsync and size check, rename); any failure removes both temporary files.
  */
 export class BinaryDatasetWriter {
   readonly path: string;
   private readonly names: Buffer;
   private readonly features: number;
-  private readonly temporaryPath: string;
+  private readonly file: AtomicFileWriter;
   private readonly labelsPath: string;
-  private readonly fd: number;
   private readonly labelsFd: number;
   private readonly dataOffset: number;
   private rows = 0;
@@ -150,22 +146,15 @@ export class BinaryDatasetWriter {
     this.names = Buffer.from(JSON.stringify({ features: names.featureNames, label: names.labelName }), 'utf8');
     if (this.names.length > MAX_NAMES_BYTES) throw new RangeError(`the feature names take ${this.names.length} bytes, more than ${MAX_NAMES_BYTES}`);
     this.dataOffset = layoutOf(0, D, this.names.length, BLOCK_BYTES).dataOffset;
-    this.temporaryPath = `${path}.${process.pid}.tmp`;
+    this.file = new AtomicFileWriter(path);
     this.labelsPath = `${path}.${process.pid}.labels.tmp`;
-    const cannotWrite = (error: unknown): DatasetError =>
-      new DatasetError(path, undefined, undefined, `cannot write the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-    try {
-      this.fd = openSync(this.temporaryPath, 'w');
-    } catch (error) {
-      throw cannotWrite(error);
-    }
     try {
       this.labelsFd = openSync(this.labelsPath, 'w+');
     } catch (error) {
-      closeSync(this.fd);
-      rmSync(this.temporaryPath, { force: true });
-      throw cannotWrite(error);
+      this.file.abort();
+      throw new WriteError(`${path}: cannot create a file beside it (${describeFailure(error)})`, { cause: error });
     }
+    trackTemporary(this.labelsPath);
   }
 
   get rowsWritten(): number {
@@ -186,9 +175,14 @@ export class BinaryDatasetWriter {
     }
     for (let i = 0; i < count; i++) if (y[i]! > 1) throw new RangeError(`row ${this.rows + i}: label ${y[i]} is not 0 or 1`);
     const features = bytesOf(x, 0, count * D * 4);
-    writeExactly(this.fd, features, this.dataOffset + this.rows * D * 4);
-    this.checksum(features);
-    writeExactly(this.labelsFd, bytesOf(y, 0, count), this.rows);
+    try {
+      this.file.write(features, this.dataOffset + this.rows * D * 4);
+      this.checksum(features);
+      this.writeLabels(bytesOf(y, 0, count), this.rows);
+    } catch (error) {
+      this.abort(); // both temporary files go, not only the one that failed
+      throw error;
+    }
     this.rows += count;
   }
 
@@ -202,7 +196,7 @@ export class BinaryDatasetWriter {
       for (let done = 0; done < this.rows; done += chunk.length) {
         const part = chunk.subarray(0, Math.min(chunk.length, this.rows - done));
         readExactly(this.labelsPath, this.labelsFd, part, done, 'labels');
-        writeExactly(this.fd, part, layout.labelsOffset + done);
+        this.file.write(part, layout.labelsOffset + done);
         this.checksum(part);
       }
       this.pad(layout.labelsOffset + this.rows, layout.tableOffset);
@@ -211,11 +205,11 @@ export class BinaryDatasetWriter {
       this.crcs.forEach((crc, i) => {
         table.writeUInt32LE(crc, 4 * i);
       });
-      writeExactly(this.fd, table, layout.tableOffset);
+      this.file.write(table, layout.tableOffset);
       const header = encodeHeader(layout, this.names);
-      writeExactly(this.fd, header, 0);
-      this.close();
-      renameSync(this.temporaryPath, this.path);
+      this.file.write(header, 0);
+      this.closeLabels();
+      this.file.commit(layout.fileBytes);
       return { path: this.path, rows: this.rows, features: this.features, bytes: layout.fileBytes, identity: identityOf(header, table) };
     } catch (error) {
       this.abort();
@@ -225,23 +219,32 @@ export class BinaryDatasetWriter {
 
   /** Stops writing and removes the partial files; safe to call more than once. */
   abort(): void {
-    if (this.isOpen) this.close();
-    rmSync(this.temporaryPath, { force: true });
-    rmSync(this.labelsPath, { force: true });
+    this.file.abort();
+    this.closeLabels();
   }
 
-  private close(): void {
+  private closeLabels(): void {
+    if (!this.isOpen) return;
     this.isOpen = false;
-    closeSync(this.fd);
     closeSync(this.labelsFd);
     rmSync(this.labelsPath, { force: true });
+    untrackTemporary(this.labelsPath);
+  }
+
+  /** Labels go to the side file, every byte count checked. */
+  private writeLabels(bytes: Uint8Array, position: number): void {
+    try {
+      writeFully(this.labelsFd, bytes, position);
+    } catch (error) {
+      throw new WriteError(`${this.path}: cannot write (${describeFailure(error)}); the previous file, if any, is unchanged`, { cause: error });
+    }
   }
 
   /** Zero bytes over [from, to): padding is part of the checksummed content. */
   private pad(from: number, to: number): void {
     if (to <= from) return;
     const zeros = new Uint8Array(to - from);
-    writeExactly(this.fd, zeros, from);
+    this.file.write(zeros, from);
     this.checksum(zeros);
   }
 

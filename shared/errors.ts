@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'DPT_AUTH' // a peer failed the handshake (token or protocol version)
   | 'DPT_NO_WORKERS' // not enough workers joined, or none came back in time
   | 'DPT_DIVERGED' // an update would make the model non-finite
+  | 'DPT_WRITE' // an output file could not be written in full; the previous file is kept
   | 'DPT_COORDINATOR_LOST'; // a worker lost its coordinator and could not reconnect
 
 export class DptError extends Error {
@@ -79,6 +80,13 @@ export class NoWorkersError extends DptError {
 export class DivergedError extends DptError {
   constructor(message: string) {
     super('DPT_DIVERGED', 1, message);
+  }
+}
+
+/** An output file (model, checkpoint, data, predictions) could not be written; the previous one is unchanged. */
+export class WriteError extends DptError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('DPT_WRITE', 1, message, options);
   }
 }
 

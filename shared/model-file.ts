@@ -1,8 +1,8 @@
 // The model file (DESIGN.md, "Interfaces others rely on"): written atomically, read back with
 // every field checked, so predict and evaluate never run on a half-written or foreign file.
 
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { type FileSystem, NODE_FS, writeFileAtomic } from './atomic-file.js';
 import { ModelFileError } from './errors.js';
 
 export interface ModelFile {
@@ -20,11 +20,12 @@ export interface ModelFile {
   readonly metrics: Record<string, unknown>;
 }
 
-/** Writes to a temporary file beside `path`, then renames it over `path`. */
-export function writeModelFile(path: string, model: ModelFile): void {
-  const temporary = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(temporary, `${JSON.stringify(model, null, 2)}\n`);
-  renameSync(temporary, path);
+/**
+ * Replaces `path` atomically and durably (shared/atomic-file.ts). Throws WriteError when the file
+ * cannot be written in full; the previous model file is then unchanged.
+ */
+export function writeModelFile(path: string, model: ModelFile, fileSystem: FileSystem = NODE_FS): void {
+  writeFileAtomic(path, `${JSON.stringify(model, null, 2)}\n`, fileSystem);
 }
 
 export function readModelFile(path: string): ModelFile {

@@ -10,9 +10,8 @@
 // versions (another version could differ in a last float64 bit, which almost never survives the
 // float32 rounding of x or moves u across σ(z)).
 
-import { closeSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { AtomicFileWriter, writeFileAtomic } from './atomic-file.js';
 import { BinaryDatasetWriter } from './binary-dataset.js';
-import { DatasetError } from './errors.js';
 import { sigmoid } from './model.js';
 
 export interface SyntheticSpec {
@@ -150,11 +149,15 @@ export function syntheticBatchRows(D: number): number {
   return Math.max(1, Math.floor(262_144 / D));
 }
 
-/**
- * Generates the rows in order and hands them over in batches: onBatch(x, y, count) with x
- * row-major (count × D float32) and y the labels; both buffers are reused by the next batch.
- */
-export function generateRows(spec: SyntheticSpec, model: TrueModel, onBatch: (x: Float32Array, y: Uint8Array, count: number) => void): void {
+/** One batch of generated rows: x row-major (count × D float32), y the labels; the buffers are reused by the next batch. */
+export interface SyntheticBatch {
+  readonly x: Float32Array;
+  readonly y: Uint8Array;
+  readonly count: number;
+}
+
+/** Generates the rows in order, one batch at a time (a generator, so a writer can pause between batches). */
+export function* syntheticBatches(spec: SyntheticSpec, model: TrueModel): Generator<SyntheticBatch, void, void> {
   const D = spec.features;
   const deviates = new Deviates(spec.seed, ROW_STREAM);
   const capacity = syntheticBatchRows(D);
@@ -170,8 +173,13 @@ export function generateRows(spec: SyntheticSpec, model: TrueModel, onBatch: (x:
       for (let j = 0; j < D; j++) z += w[j]! * x[base + j]!; // the stored float32 values, widened exactly
       y[i] = deviates.uniform() < sigmoid(z) ? 1 : 0;
     }
-    onBatch(x, y, count);
+    yield { x, y, count };
   }
+}
+
+/** The rows of syntheticBatches, handed to onBatch(x, y, count) batch by batch. */
+export function generateRows(spec: SyntheticSpec, model: TrueModel, onBatch: (x: Float32Array, y: Uint8Array, count: number) => void): void {
+  for (const batch of syntheticBatches(spec, model)) onBatch(batch.x, batch.y, batch.count);
 }
 
 /** Shortest decimal text (up to 9 significant digits) that reads back as the same float32. */
@@ -192,9 +200,50 @@ function trimZeros(text: string): string {
 
 /**
  * Writes the data set to `path` (.dpt or CSV with a header f0 … f(D−1), label) and the true model
- * to `path`.weights.json. `onProgress(rowsDone)` is called after every batch.
+ * to `path`.weights.json, each atomically (shared/atomic-file.ts): a failure (disk full) leaves
+ * no temporary file and the previous files unchanged. `onProgress(rowsDone)` follows every batch.
  */
 export function generateDataset(spec: SyntheticSpec, path: string, format: SyntheticFormat, onProgress?: (rowsDone: number) => void): GenerateResult {
+  const steps = writeDataset(spec, path, format, onProgress);
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) return next.value;
+  }
+}
+
+/** Longest stretch of generation between two turns of the event loop (so Ctrl-C is handled). */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * generateDataset that lets the event loop run every YIELD_EVERY_MS: a signal handler (Ctrl-C)
+ * can then stop the process mid-file, and the exit hook of shared/atomic-file.ts removes the
+ * temporary files. The same bytes as generateDataset.
+ */
+export async function generateDatasetInterruptibly(
+  spec: SyntheticSpec,
+  path: string,
+  format: SyntheticFormat,
+  onProgress?: (rowsDone: number) => void,
+): Promise<GenerateResult> {
+  const steps = writeDataset(spec, path, format, onProgress);
+  let lastYield = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done === true) return next.value;
+    if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
+  }
+}
+
+/** The writing, one batch per step of the generator. */
+function* writeDataset(
+  spec: SyntheticSpec,
+  path: string,
+  format: SyntheticFormat,
+  onProgress?: (rowsDone: number) => void,
+): Generator<void, GenerateResult, void> {
   const model = trueModel(spec.features, spec.seed);
   const featureNames = Array.from({ length: spec.features }, (_, j) => `f${j}`);
   let done = 0;
@@ -202,63 +251,60 @@ export function generateDataset(spec: SyntheticSpec, path: string, format: Synth
   if (format === 'dpt') {
     const writer = new BinaryDatasetWriter(path, { featureNames, labelName: 'label' });
     try {
-      generateRows(spec, model, (x, y, count) => {
+      for (const { x, y, count } of syntheticBatches(spec, model)) {
         writer.append(x, y, count);
         done += count;
         onProgress?.(done);
-      });
+        yield;
+      }
       bytes = writer.finish().bytes;
-    } catch (error) {
-      writer.abort();
-      throw error;
+    } finally {
+      writer.abort(); // removes the temporary files unless finish() renamed them into place
     }
   } else {
-    bytes = writeCsv(spec, model, featureNames, path, (rows) => onProgress?.(rows));
+    bytes = yield* writeCsv(spec, model, featureNames, path, (rows) => onProgress?.(rows));
   }
   const weightsPath = `${path}.weights.json`;
   const description = 'x ~ N(0,1) as float32; y ~ Bernoulli(sigmoid(w.x + b)); w_j ~ N(0,1)*2/sqrt(D), b ~ N(0,0.25)';
-  writeFileSync(
+  writeFileAtomic(
     weightsPath,
     `${JSON.stringify({ format: 'dpt-synthetic', version: 1, seed: spec.seed, rows: spec.rows, features: spec.features, description, weights: Array.from(model.weights), bias: model.bias }, null, 2)}\n`,
   );
   return { path, weightsPath, rows: spec.rows, bytes, model };
 }
 
-function writeCsv(spec: SyntheticSpec, model: TrueModel, featureNames: readonly string[], path: string, onProgress: (rows: number) => void): number {
-  const temporaryPath = `${path}.${process.pid}.tmp`;
-  let fd: number;
+function* writeCsv(
+  spec: SyntheticSpec,
+  model: TrueModel,
+  featureNames: readonly string[],
+  path: string,
+  onProgress: (rows: number) => void,
+): Generator<void, number, void> {
+  const file = new AtomicFileWriter(path);
   try {
-    fd = openSync(temporaryPath, 'w');
-  } catch (error) {
-    throw new DatasetError(path, undefined, undefined, `cannot write the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-  }
-  let bytes = 0;
-  let done = 0;
-  try {
-    try {
-      bytes += writeSync(fd, `${featureNames.join(',')},label\n`);
-      const D = spec.features;
-      const cells = new Array<string>(D + 1);
-      generateRows(spec, model, (x, y, count) => {
-        const lines: string[] = [];
-        for (let i = 0; i < count; i++) {
-          for (let j = 0; j < D; j++) cells[j] = formatFloat32(x[i * D + j]!);
-          cells[D] = y[i] === 1 ? '1' : '0';
-          lines.push(cells.join(','));
-        }
-        const text = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-        for (let at = 0; at < text.length; ) at += writeSync(fd, text, at);
-        bytes += text.length;
-        done += count;
-        onProgress(done);
-      });
-    } finally {
-      closeSync(fd);
+    const header = Buffer.from(`${featureNames.join(',')},label\n`, 'utf8');
+    file.write(header);
+    let bytes = header.length;
+    let done = 0;
+    const D = spec.features;
+    const cells = new Array<string>(D + 1);
+    for (const { x, y, count } of syntheticBatches(spec, model)) {
+      const lines: string[] = [];
+      for (let i = 0; i < count; i++) {
+        for (let j = 0; j < D; j++) cells[j] = formatFloat32(x[i * D + j]!);
+        cells[D] = y[i] === 1 ? '1' : '0';
+        lines.push(cells.join(','));
+      }
+      const text = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      file.write(text);
+      bytes += text.length;
+      done += count;
+      onProgress(done);
+      yield;
     }
-    renameSync(temporaryPath, path);
+    file.commit(bytes);
     return bytes;
-  } catch (error) {
-    rmSync(temporaryPath, { force: true });
-    throw error;
+  } finally {
+    file.abort(); // removes the temporary file unless commit() renamed it into place
   }
 }

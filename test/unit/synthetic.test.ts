@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadBinaryDataset } from '../../shared/binary-dataset.js';
 import { readDataset } from '../../shared/dataset.js';
-import { formatFloat32, generateDataset, generateRows, trueModel } from '../../shared/synthetic.js';
+import { formatFloat32, generateDataset, generateDatasetInterruptibly, generateRows, trueModel } from '../../shared/synthetic.js';
 import { temporaryDirectory } from '../helpers/cli.js';
 
 const directory = temporaryDirectory();
@@ -75,5 +75,15 @@ describe('synthetic data', () => {
     }
     expect(formatFloat32(Math.fround(0.1))).toBe('0.1');
     expect(formatFloat32(-2.5)).toBe('-2.5');
+  });
+
+  it('writes the same bytes when generating interruptibly (pausing for the event loop) as in one go', async () => {
+    const spec = { rows: 300_000, features: 3, seed: 11 };
+    for (const format of ['dpt', 'csv'] as const) {
+      const whole = generateDataset(spec, join(directory.path, `whole.${format}`), format);
+      const paused = await generateDatasetInterruptibly(spec, join(directory.path, `paused.${format}`), format);
+      expect(readFileSync(paused.path).equals(readFileSync(whole.path))).toBe(true);
+      expect(readFileSync(paused.weightsPath, 'utf8')).toBe(readFileSync(whole.weightsPath, 'utf8'));
+    }
   });
 });
