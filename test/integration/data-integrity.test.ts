@@ -64,28 +64,36 @@ describe('dpt train on a .dpt file whose content lies', () => {
   it.each([
     ['held in memory', {}],
     ['read by offset (paged)', { DPT_MEMORY_BUDGET: '0' }],
-  ])('refuses a flipped content byte with exit 2 naming file and block, without a reconnect loop (%s)', async (_mode, env) => {
-    const result = await runCli(['train', '--data', flipped, '--workers', '2', ...TRAIN_FLAGS], env, 60_000);
-    expect(result.code, result.stderr).toBe(2);
-    expect(result.stderr).toMatch(
-      /dpt: .*flipped\.dpt: content block 1 of 2 \(file bytes \d+ to \d+: features of rows 13\d{3} to 19999, labels of rows 0 to \d+\) fails its CRC-32 check \(corrupt file\) \(DPT_DATASET\)/,
-    );
-    // Each local worker reported once; nobody was re-admitted to fail again.
-    expect(lines(result.stderr, /closing .*worker failed/)).toBeLessThanOrEqual(2);
-    expect(result.stdout).not.toMatch(/trained \d+ steps/);
-  });
+  ])(
+    'refuses a flipped content byte with exit 2 naming file and block, without a reconnect loop (%s)',
+    async (_mode, env) => {
+      const result = await runCli(['train', '--data', flipped, '--workers', '2', ...TRAIN_FLAGS], env, 60_000);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(
+        /dpt: .*flipped\.dpt: content block 1 of 2 \(file bytes \d+ to \d+: features of rows 13\d{3} to 19999, labels of rows 0 to \d+\) fails its CRC-32 check \(corrupt file\) \(DPT_DATASET\)/,
+      );
+      // Each local worker reported once; nobody was re-admitted to fail again.
+      expect(lines(result.stderr, /closing .*worker failed/)).toBeLessThanOrEqual(2);
+      expect(result.stdout).not.toMatch(/trained \d+ steps/);
+    },
+    90_000,
+  );
 
   it.each([
     ['held in memory', {}],
     ['read by offset (paged)', { DPT_MEMORY_BUDGET: '0' }],
-  ])('refuses a crafted Infinity whose CRC is valid with exit 2 naming the row, instead of kicking workers forever (%s)', async (_mode, env) => {
-    const result = await runCli(['train', '--data', infinite, '--workers', '2', ...TRAIN_FLAGS], env, 60_000);
-    expect(result.code, result.stderr).toBe(2);
-    expect(result.stderr).toMatch(
-      /dpt: .*infinite\.dpt: row 15000 \(counting from 0\), feature 3 'f3' is Infinity, not a finite number \(content block 1;.*\(DPT_DATASET\)/,
-    );
-    expect(lines(result.stderr, /closing .*(worker failed|not finite)/)).toBeLessThanOrEqual(2);
-  });
+  ])(
+    'refuses a crafted Infinity whose CRC is valid with exit 2 naming the row, instead of kicking workers forever (%s)',
+    async (_mode, env) => {
+      const result = await runCli(['train', '--data', infinite, '--workers', '2', ...TRAIN_FLAGS], env, 60_000);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(
+        /dpt: .*infinite\.dpt: row 15000 \(counting from 0\), feature 3 'f3' is Infinity, not a finite number \(content block 1;.*\(DPT_DATASET\)/,
+      );
+      expect(lines(result.stderr, /closing .*(worker failed|not finite)/)).toBeLessThanOrEqual(2);
+    },
+    90_000,
+  );
 });
 
 describe('a worker with a corrupt copy of the data', () => {
@@ -124,7 +132,7 @@ describe('a worker with a corrupt copy of the data', () => {
     expect(code, coordinator.stderr()).toBe(0);
     expect((await goodWorker.exited(30_000)).code).toBe(0);
     expect(modelHash(out)).toBe(modelHash(referenceOut));
-  });
+  }, 180_000);
 });
 
 describe('dpt predict, evaluate and data info on corrupt data', () => {
@@ -147,7 +155,7 @@ describe('dpt predict, evaluate and data info on corrupt data', () => {
     }
     const fine = await runCli(['evaluate', '--model', model, '--data', good, '--json'], {}, 30_000);
     expect(fine.code, fine.stderr).toBe(0);
-  });
+  }, 180_000);
 });
 
 describe('a FIFO (or a symlink to one) given as data', () => {
@@ -173,12 +181,16 @@ describe('a FIFO (or a symlink to one) given as data', () => {
     ['predict, FIFO model', ['predict', '--model', fifoCsv, '--data', good], /fifo\.csv: --model must name a regular file; this is a FIFO/],
     ['data convert', ['data', 'convert', fifoCsv, join(directory.path, 'out.dpt')], /fifo\.csv: <in> must name a regular file; this is a FIFO/],
     ['data info', ['data', 'info', fifoDpt], /fifo\.dpt: <file> must name a regular file; this is a FIFO/],
-  ])('%s: exits 2 naming the flag and the path, without blocking', async (_name, args, message) => {
-    const result = await runCli(args, {}, 20_000);
-    expect(result.code, result.stderr).toBe(2);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr.trim().split('\n')).toHaveLength(1);
-  });
+  ])(
+    '%s: exits 2 naming the flag and the path, without blocking',
+    async (_name, args, message) => {
+      const result = await runCli(args, {}, 20_000);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    },
+    30_000,
+  );
 });
 
 describe('a fault that follows the work from worker to worker', () => {
@@ -225,5 +237,5 @@ describe('a fault that follows the work from worker to worker', () => {
     expect(lines(coordinator.stderr(), /worker \d+ joined/)).toBe(5);
     expect(lines(coordinator.stderr(), /closing worker \d+ .*field 'sums': value \d+ is not finite \(NaN\)/)).toBe(5);
     expect(coordinator.stderr()).toMatch(/5 workers were closed for the same fault with no progress in between.*field 'sums': value \d+ is not finite \(NaN\)/);
-  });
+  }, 150_000);
 });
