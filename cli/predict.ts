@@ -2,7 +2,7 @@
 // regular files, and a .dpt file only through its checked blocks: corrupt data is refused (exit 2),
 // never turned into NaN predictions or metrics.
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { loadBinaryDataset } from '../shared/binary-dataset.js';
 import { type Dataset, readDataset } from '../shared/dataset.js';
 import { DatasetError } from '../shared/errors.js';
@@ -58,9 +58,12 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
   }
 }
 
-/** Refuses a FIFO or device before anything is read from it (a read would block past Ctrl-C). */
+/**
+ * Refuses a FIFO or device before anything is read from it (a read would block past Ctrl-C). A
+ * missing model file is left to readModelFile, whose DPT_MODEL_FILE error says so.
+ */
 function requireInputs(modelPath: string, dataPath: string): void {
-  requireRegularFile(modelPath, '--model');
+  if (existsSync(modelPath)) requireRegularFile(modelPath, '--model');
   requireRegularFile(dataPath, '--data');
 }
 
