@@ -21,7 +21,7 @@ const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 /** Runs a coordinator that waits for `flags.workers` remote workers. */
 export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
-  const result = await runWithProgress(config, (url, _port, token) => {
+  const result = await runWithProgress(config, null, (url, _port, token) => {
     process.stdout.write(`listening on ${url}\n`);
     if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
   });
@@ -67,43 +67,40 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
   let rejectAllExited: (error: Error) => void = () => undefined;
   // The coordinator's own failure (e.g. bad data its workers reported before exiting) is the news, not their exits.
   let coordinatorFailure: Error | null = null;
+  const noteFailure = (error: unknown): void => {
+    if (error instanceof Error) coordinatorFailure = error;
+  };
   const allExited = new Promise<never>((_, reject) => {
     rejectAllExited = reject;
   });
   try {
     const result = await Promise.race([
-      runWithProgress(
-        config,
-        (url, port, token) => {
-          process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
-          const cpus = allowedCpus();
-          const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), config.workers);
-          const plan = flags.pin ? pinCoordinator(cpus, config.workers, threads) : null;
-          for (let i = 0; i < config.workers; i++) {
-            const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
-            const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
-            // A worker with a CPU of its own polls between steps; beside another process it would take that one's CPU.
-            const poll = plan !== null && hasOwnCpu(plan, i) ? flags.poll : 0;
-            const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus];
-            const { command, args } =
-              plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
-            // taskset execs node in place: the child's PID is the worker's, and it is stopped by it.
-            const child = spawn(command, args, {
-              env: { ...process.env, DPT_TOKEN: token ?? '' },
-              stdio: ['ignore', 'ignore', 'inherit'],
-            });
-            children.push(child);
-            child.on('exit', () => {
-              if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
-                rejectAllExited(coordinatorFailure ?? new NoWorkersError('every local worker process has exited'));
-              }
-            });
-          }
-        },
-        (error) => {
-          if (error instanceof Error) coordinatorFailure = error;
-        },
-      ),
+      runWithProgress(config, noteFailure, (url, port, token) => {
+        process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
+        const cpus = allowedCpus();
+        const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), config.workers);
+        const plan = flags.pin ? pinCoordinator(cpus, config.workers, threads) : null;
+        for (let i = 0; i < config.workers; i++) {
+          const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
+          const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
+          // A worker with a CPU of its own polls between steps; beside another process it would take that one's CPU.
+          const poll = plan !== null && hasOwnCpu(plan, i) ? flags.poll : 0;
+          const workerArgs = [CLI_PATH, 'worker', '--connect', localUrl, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus];
+          const { command, args } =
+            plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
+          // taskset execs node in place: the child's PID is the worker's, and it is stopped by it.
+          const child = spawn(command, args, {
+            env: { ...process.env, DPT_TOKEN: token ?? '' },
+            stdio: ['ignore', 'ignore', 'inherit'],
+          });
+          children.push(child);
+          child.on('exit', () => {
+            if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
+              rejectAllExited(coordinatorFailure ?? new NoWorkersError('every local worker process has exited'));
+            }
+          });
+        }
+      }),
       allExited,
     ]);
     printSummary(result, config.outPath);
@@ -134,13 +131,13 @@ function pinCoordinator(cpus: number[] | null, workers: number, threads: number)
 
 async function runWithProgress(
   config: ReturnType<typeof resolveCoordinatorConfig>,
+  onFailure: ((error: unknown) => void) | null,
   onListening: (url: string, port: number, token: string | null) => void,
-  onFailure?: (error: unknown) => void,
 ): Promise<CoordinatorResult> {
   let printer: ProgressPrinter | null = null;
   return runCoordinator(config, {
     onListening,
-    ...(onFailure === undefined ? {} : { onFailure }),
+    ...(onFailure === null ? {} : { onFailure }),
     onStart: (totalSteps) => {
       printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
     },
