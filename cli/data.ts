@@ -5,6 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BinaryDataset } from '../shared/binary-dataset.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
+import { requireRegularFile } from '../shared/regular-file.js';
 import { generateDatasetInterruptibly, type SyntheticFormat } from '../shared/synthetic.js';
 import { nonNegativeInteger, positiveInteger } from './options.js';
 import { checkOutputPaths } from './output-paths.js';
@@ -107,6 +108,7 @@ export function addDataCommands(program: Command): void {
     .option('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)')
     .option('--quiet', 'no progress display')
     .action(async (input: string, output: string, flags: { labelColumn?: string; quiet?: boolean }) => {
+      requireRegularFile(input, '<in>');
       checkOutputPaths([{ flag: '<out>', path: output }], [{ flag: '<in>', path: input }]);
       exitOnSignal();
       const progress = new Progress(`converting ${input}`, flags.quiet === true);
@@ -153,12 +155,12 @@ export function addDataCommands(program: Command): void {
 
   data
     .command('info')
-    .description('show the header of a .dpt file; --verify also checks every content CRC')
+    .description('show the header of a .dpt file; --verify also checks every content block')
     .argument('<file>', '.dpt file')
-    .option('--verify', 'read the whole file and check its content checksums')
+    .option('--verify', 'read the whole file and check every block: its CRC-32, finite features, labels 0 or 1')
     .option('--json', 'print one JSON object')
     .action((path: string, flags: { verify?: boolean; json?: boolean }) => {
-      const dataset = BinaryDataset.open(path);
+      const dataset = BinaryDataset.open(path, '<file>');
       try {
         const started = performance.now();
         if (flags.verify === true) dataset.verify();
@@ -182,7 +184,9 @@ export function addDataCommands(program: Command): void {
         process.stdout.write(
           `${path}: ${dataset.rows.toLocaleString('en-US')} rows × ${dataset.features} features, label '${dataset.labelName}', ${formatBytes(dataset.bytes)}\n` +
             `features: ${names}\nidentity: ${dataset.identity}\n` +
-            (flags.verify === true ? `content verified: every CRC-32 matches (${formatBytes(dataset.bytes / Math.max(seconds, 1e-9))}/s)\n` : ''),
+            (flags.verify === true
+              ? `content verified: every block's CRC-32 matches, every feature is finite, every label 0 or 1 (${formatBytes(dataset.bytes / Math.max(seconds, 1e-9))}/s)\n`
+              : 'content not verified here (--verify reads every block; training, predict and evaluate check each block before using its rows)\n'),
         );
       } finally {
         dataset.close();

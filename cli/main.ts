@@ -4,6 +4,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { DptError } from '../shared/errors.js';
+import { requireRegularFile } from '../shared/regular-file.js';
 import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
@@ -92,6 +93,8 @@ program
       poll: number;
       quiet?: boolean;
     }) => {
+      // A FIFO or device as --data would block the worker past Ctrl-C: refused before connecting.
+      if (flags.data !== undefined) requireRegularFile(flags.data, '--data');
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());

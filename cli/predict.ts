@@ -1,5 +1,8 @@
-// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file or a .dpt file.
+// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file or a .dpt file. Both read only
+// regular files, and a .dpt file only through its checked blocks: corrupt data is refused (exit 2),
+// never turned into NaN predictions or metrics.
 
+import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadBinaryDataset } from '../shared/binary-dataset.js';
 import { type Dataset, readDataset } from '../shared/dataset.js';
@@ -7,12 +10,15 @@ import { DatasetError } from '../shared/errors.js';
 import { evaluateModel, type Metrics } from '../shared/evaluation.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
 import { type ModelFile, readModelFile } from '../shared/model-file.js';
+import { requireRegularFile } from '../shared/regular-file.js';
 import { applyStandardization } from '../shared/standardize.js';
 import { checkOutputPaths } from './output-paths.js';
 
 /** Reads the model's feature columns (by name) from `dataPath`, standardized as in training. */
 function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
-  const data = dataPath.endsWith('.dpt') ? readBinaryForModel(model, dataPath) : readDataset(dataPath, { labelColumn, featureColumns: model.features });
+  const data = dataPath.endsWith('.dpt')
+    ? readBinaryForModel(model, dataPath)
+    : readDataset(dataPath, { labelColumn, featureColumns: model.features }, '--data');
   if (model.standardization !== null) {
     applyStandardization(data.x, data.features, { mean: Float64Array.from(model.standardization.mean), std: Float64Array.from(model.standardization.std) });
   }
@@ -21,7 +27,7 @@ function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | 
 
 /** A .dpt file, its columns picked by the model's feature names (its label is fixed by the file). */
 function readBinaryForModel(model: ModelFile, path: string): Dataset {
-  const { dataset, x, y } = loadBinaryDataset(path);
+  const { dataset, x, y } = loadBinaryDataset(path, undefined, '--data');
   const columns = model.features.map((name) => {
     const index = dataset.featureNames.indexOf(name);
     if (index === -1) throw new DatasetError(path, undefined, undefined, `the model's feature column '${name}' is missing from the file`);
@@ -32,11 +38,12 @@ function readBinaryForModel(model: ModelFile, path: string): Dataset {
   for (let row = 0; row < dataset.rows; row++) {
     for (let j = 0; j < D; j++) picked[row * D + j] = x[row * dataset.features + columns[j]!]!;
   }
-  return { path, sha256: dataset.identity, featureNames: model.features, labelName: dataset.labelName, rows: dataset.rows, features: D, x: picked, y };
+  return { path, identity: dataset.identity, featureNames: model.features, labelName: dataset.labelName, rows: dataset.rows, features: D, x: picked, y };
 }
 
 /** Writes `probability,prediction` per row (header first) to `outPath`, or stdout when null. */
 export function predictCommand(modelPath: string, dataPath: string, outPath: string | null): void {
+  requireInputs(modelPath, dataPath);
   if (outPath !== null)
     checkOutputPaths(
       [{ flag: '--out', path: outPath }],
@@ -61,7 +68,17 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
   }
 }
 
+/**
+ * Refuses a FIFO or device before anything is read from it (a read would block past Ctrl-C). A
+ * missing model file is left to readModelFile, whose DPT_MODEL_FILE error says so.
+ */
+function requireInputs(modelPath: string, dataPath: string): void {
+  if (existsSync(modelPath)) requireRegularFile(modelPath, '--model');
+  requireRegularFile(dataPath, '--data');
+}
+
 export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics {
+  requireInputs(modelPath, dataPath);
   const model = readModelFile(modelPath);
   const data = loadForModel(model, dataPath, labelColumn ?? model.label ?? undefined);
   const metrics = evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias);

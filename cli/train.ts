@@ -23,7 +23,7 @@ const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
-  const result = await runWithProgress(config, (url, _port, token) => {
+  const result = await runWithProgress(config, null, (url, _port, token) => {
     process.stdout.write(`listening on ${url}\n`);
     if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
   });
@@ -68,12 +68,17 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
   process.once('SIGTERM', onSignal);
 
   let rejectAllExited: (error: Error) => void = () => undefined;
+  // The coordinator's own failure (e.g. bad data its workers reported before exiting) is the news, not their exits.
+  let coordinatorFailure: Error | null = null;
+  const noteFailure = (error: unknown): void => {
+    if (error instanceof Error) coordinatorFailure = error;
+  };
   const allExited = new Promise<never>((_, reject) => {
     rejectAllExited = reject;
   });
   try {
     const result = await Promise.race([
-      runWithProgress(config, (url, port, token) => {
+      runWithProgress(config, noteFailure, (url, port, token) => {
         process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
         const cpus = allowedCpus();
         const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), config.workers);
@@ -94,7 +99,7 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
           children.push(child);
           child.on('exit', () => {
             if (children.every((c) => c.exitCode !== null || c.signalCode !== null)) {
-              rejectAllExited(new NoWorkersError('every local worker process has exited'));
+              rejectAllExited(coordinatorFailure ?? new NoWorkersError('every local worker process has exited'));
             }
           });
         }
@@ -129,11 +134,13 @@ function pinCoordinator(cpus: number[] | null, workers: number, threads: number)
 
 async function runWithProgress(
   config: ReturnType<typeof resolveCoordinatorConfig>,
+  onFailure: ((error: unknown) => void) | null,
   onListening: (url: string, port: number, token: string | null) => void,
 ): Promise<CoordinatorResult> {
   let printer: ProgressPrinter | null = null;
   return runCoordinator(config, {
     onListening,
+    ...(onFailure === null ? {} : { onFailure }),
     onStart: (totalSteps) => {
       printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
     },

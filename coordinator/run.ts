@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { type DataFile, openDataFile } from '../shared/data-file.js';
+import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
 import { kernelId } from '../shared/kernel.js';
@@ -28,6 +28,11 @@ export interface CoordinatorHooks {
   /** Called once the schedule is known (before the first step). */
   readonly onStart?: (totalSteps: number) => void;
   readonly log?: (line: string) => void;
+  /**
+   * Called once, synchronously, when the run has failed and before the cleanup that precedes the
+   * rejection: lets `dpt train` report this error rather than its workers' exits that follow it.
+   */
+  readonly onFailure?: (error: unknown) => void;
 }
 
 export interface CoordinatorResult extends TrainResult {
@@ -87,7 +92,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     hooks.onEvent?.(event);
   };
   const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation };
-  const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), dataset.features + 2, emit, log);
+  // A worker whose data fails a block check names the block; the coordinator checks its own copy of it.
+  const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), dataset.features + 2, emit, log, (block) =>
+    checkDataBlock(dataset.binaryPath, block),
+  );
   scatter.setPartListener(monitoring.partAccepted);
   const trainer = new Trainer(config, shape, start, scatter, emit);
   const checkpointPath = config.checkpointPath;
@@ -163,6 +171,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     await server.close('training finished');
     return { ...result, model };
   } catch (error) {
+    hooks.onFailure?.(error);
     await monitoring.finished('failed', error instanceof Error ? error.message : String(error));
     await server.close('training failed');
     // The last good model survives a failed run (e.g. a divergent update), with the steps it has;

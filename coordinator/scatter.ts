@@ -2,9 +2,10 @@
 // workers: assigns the job's units (chunks or blocks) in contiguous even shares, keeps the first
 // copy of each unit's part, recomputes what a lost worker owed, backs up stragglers, drops
 // workers past the step timeout, and waits (bounded) when no worker is left. It knows nothing
-// of what the units compute; the trainer does.
+// of what the units compute; the trainer does. It also judges workers' faults: bad data stops the
+// run, and the same fault over and over without progress stops it too (never a re-admit loop).
 
-import { NoWorkersError, ProtocolError } from '../shared/errors.js';
+import { type DatasetError, NoWorkersError, ProtocolError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
 import type { ChunkParts } from '../shared/reduce.js';
@@ -49,6 +50,12 @@ interface JobInFlight {
 const NOBODY = -1;
 /** Backups are not worth launching for jobs shorter than this. */
 const MIN_BACKUP_DELAY_MS = 20;
+/**
+ * Workers closed for the same fault this many times with no job completed in between stop the
+ * run: a fault that follows the work from worker to worker is not the workers' (issue #10 item 6:
+ * 2,381 kick-and-rejoin cycles in 100 s). Faults that differ, or progress, start the count afresh.
+ */
+export const MAX_REPEATED_FAULTS = 5;
 
 export class Scatter implements WorkerListener {
   private readonly config: CoordinatorConfig;
@@ -67,11 +74,26 @@ export class Scatter implements WorkerListener {
   private onPartAccepted: (workerId: number, rows: number) => void = () => undefined;
   /** D + 2 zeros: the other chunks of a merged part. */
   private readonly zeros: Float64Array;
+  /** The coordinator's own verdict on a content block a worker's data failed (null: its copy passes). */
+  private readonly checkDataBlock: (block: number) => DatasetError | null;
+  /** Workers closed per fault (its message) since the last completed job. */
+  private readonly faults = new Map<string, number>();
+  /** Set once the run cannot go on (bad data, a fault that recurs): every wait and job rejects with it. */
+  private fatal: Error | null = null;
+  private joinFailed: ((error: Error) => void) | null = null;
 
-  constructor(config: CoordinatorConfig, maxUnits: number, maxWidth: number, emit: (event: TrainingEvent) => void, log: (line: string) => void) {
+  constructor(
+    config: CoordinatorConfig,
+    maxUnits: number,
+    maxWidth: number,
+    emit: (event: TrainingEvent) => void,
+    log: (line: string) => void,
+    checkDataBlock: (block: number) => DatasetError | null = () => null,
+  ) {
     this.config = config;
     this.emit = emit;
     this.log = log;
+    this.checkDataBlock = checkDataBlock;
     this.owner = new Int32Array(maxUnits);
     this.backup = new Int32Array(maxUnits);
     this.zeros = new Float64Array(maxWidth);
@@ -94,23 +116,33 @@ export class Scatter implements WorkerListener {
   /** Waits until `wanted` workers are ready, bounded by the join timeout. */
   async waitForWorkers(wanted: number): Promise<void> {
     const server = this.requireServer();
+    if (this.fatal !== null) throw this.fatal;
     if (server.readyWorkers().length >= wanted) return;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.joinWaiter = null;
+        this.joinFailed = null;
         reject(new NoWorkersError(`only ${server.readyWorkers().length} of ${wanted} workers joined within ${this.config.joinTimeoutMs} ms`));
       }, this.config.joinTimeoutMs);
       this.joinWaiter = () => {
         if (server.readyWorkers().length < wanted) return;
         clearTimeout(timer);
         this.joinWaiter = null;
+        this.joinFailed = null;
         resolve();
+      };
+      this.joinFailed = (error) => {
+        clearTimeout(timer);
+        this.joinWaiter = null;
+        this.joinFailed = null;
+        reject(error);
       };
     });
   }
 
   /** Scatters `spec` and resolves once every unit's part is in. */
   run(spec: JobSpec): Promise<JobResult> {
+    if (this.fatal !== null) return Promise.reject(this.fatal);
     spec.parts.reset(spec.units);
     this.owner.fill(NOBODY, 0, spec.units);
     this.backup.fill(NOBODY, 0, spec.units);
@@ -127,6 +159,7 @@ export class Scatter implements WorkerListener {
           clearTimeout(job.deadline);
           clearTimeout(job.backupTimer);
           this.job = null;
+          this.faults.clear(); // progress: faults seen so far did not stall the run
           resolve({ contributors: job.contributors.size, rowsAccounted: job.rowsAccounted });
         },
         reject: (error) => {
@@ -243,6 +276,44 @@ export class Scatter implements WorkerListener {
     // A worker that joins mid-job only takes units nobody owns (those of a lost worker while
     // none was left); otherwise it gets work from the next job on.
     this.assignUnowned();
+  }
+
+  /**
+   * A welcomed worker is being closed for a fault. When its data failed a check (`dataBlock`), the
+   * coordinator checks that block of its own copy: failing here too, the data is bad and the run
+   * stops with that DatasetError (exit 2, naming file, block and row); passing here, only that
+   * worker's copy is bad and only it is refused. Any fault that recurs MAX_REPEATED_FAULTS times
+   * without a job completing stops the run instead of re-admitting workers that fail the same way.
+   */
+  workerFaulted(worker: WorkerConnection, reason: string, dataBlock: number | null): void {
+    if (this.fatal !== null) return;
+    if (dataBlock !== null) {
+      const problem = this.checkDataBlock(dataBlock);
+      if (problem !== null) {
+        this.log(`worker ${worker.id} found bad data, and the coordinator's copy fails the same check: stopping the run`);
+        this.stop(problem);
+        return;
+      }
+      // That worker's own fault: it exits; counting it could let one bad host stop a healthy run.
+      this.log(`worker ${worker.id}'s copy of the data fails content block ${dataBlock}; the coordinator's copy passes: refusing that worker only`);
+      return;
+    }
+    const count = (this.faults.get(reason) ?? 0) + 1;
+    this.faults.set(reason, count);
+    if (count >= MAX_REPEATED_FAULTS) {
+      this.stop(
+        new NoWorkersError(
+          `${count} workers were closed for the same fault with no progress in between, so it is not theirs; stopping instead of re-admitting them: ${reason}`,
+        ),
+      );
+    }
+  }
+
+  /** Ends the run: the job in flight and any wait for workers reject with `error`, and so does every later job. */
+  private stop(error: Error): void {
+    this.fatal = error;
+    this.joinFailed?.(error);
+    this.job?.reject(error);
   }
 
   workerLost(worker: WorkerConnection, reason: string): void {

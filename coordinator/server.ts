@@ -30,6 +30,11 @@ import { createTokenCheck, requestToken } from './auth.js';
 export interface WorkerListener {
   workerReady(worker: WorkerConnection): void;
   workerLost(worker: WorkerConnection, reason: string): void;
+  /**
+   * A welcomed worker is about to be closed for a fault: a message that failed validation, or its
+   * fail message (`dataBlock`: the content block of the data that failed its check there, or null).
+   */
+  workerFaulted(worker: WorkerConnection, reason: string, dataBlock: number | null): void;
   part(worker: WorkerConnection, message: PartMessage): void;
   passPart(worker: WorkerConnection, message: PassPartMessage): void;
 }
@@ -283,6 +288,7 @@ export class WorkerServer {
         if (worker.state === 'ready') clearTimeout(readyTimer);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
+        if (worker.state === 'loading' || worker.state === 'ready') this.listener.workerFaulted(worker, error.message, null);
         this.refuse(worker, error.message);
       }
     });
@@ -344,6 +350,9 @@ export class WorkerServer {
         this.forget(worker, `left: ${message.reason}`);
         return;
       case 'fail':
+        // Before the handshake a fail message is anyone's noise; after it, the trainer judges it.
+        if (worker.state === 'loading' || worker.state === 'ready')
+          this.listener.workerFaulted(worker, `worker failed: ${message.message}`, message.dataBlock ?? null);
         this.refuse(worker, `worker failed: ${message.message}`);
         return;
       default:

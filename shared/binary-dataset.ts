@@ -13,17 +13,23 @@
 //   labelsOffset  rows × uint8, each 0 or 1
 //   tableOffset   one u32 CRC-32 per blockBytes block of [dataOffset, tableOffset) — the last may be short
 //   end of file   tableOffset + 4 × blocks
-// The content CRCs are written as the data streams out and checked by verify() (2 GB/s here); opening
-// checks the header and the exact file size only, so opening a file of any size takes microseconds.
+// The content CRCs are written as the data streams out. Opening checks the header and the exact
+// file size only, so opening a file of any size takes microseconds; the content is checked as it
+// is read: before any row of a block is returned, that block's CRC-32 is checked and its values
+// too (every feature finite, every label 0 or 1), once per open file (a bit per block remembers it;
+// issue #10 items 6 and 7). A read that covers whole blocks is checked in the caller's buffer,
+// without a second read; a block a read covers only in part is read whole once, into a scratch block.
 // The identity (`identity`) is the SHA-256 of the header, the names and the CRC table: two files
-// with equal identities have the same shape, names and content CRCs, without hashing the content.
+// with equal identities have the same shape, names and content CRCs, and since every block is
+// checked against that table before use, equal identities mean equal rows as far as CRC-32 can tell.
 
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, writeFully } from './atomic-file.js';
-import { DatasetError, WriteError } from './errors.js';
+import { DataBlockError, DatasetError, WriteError } from './errors.js';
+import { openRegularFile } from './regular-file.js';
 
 export const BINARY_MAGIC = Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]);
 export const BINARY_VERSION = 1;
@@ -280,6 +286,10 @@ export class BinaryDataset {
   private readonly fd: number;
   private readonly layout: Layout;
   private readonly table: Buffer;
+  /** One bit per content block: set once the block has passed its checks (this open file's reads trust it from then on). */
+  private readonly checked: Uint8Array;
+  /** One whole block, for blocks a read covers only in part; allocated at the first such read. */
+  private scratch: Uint8Array | null = null;
   private isOpen = true;
 
   private constructor(path: string, fd: number, layout: Layout, names: BinaryDatasetNames, header: Buffer, table: Buffer) {
@@ -292,17 +302,16 @@ export class BinaryDataset {
     this.labelName = names.labelName;
     this.bytes = layout.fileBytes;
     this.table = table;
+    this.checked = new Uint8Array(Math.ceil(layout.blocks / 8));
     this.identity = identityOf(header, table);
   }
 
-  /** Opens and checks the header, its CRC and the file's size; throws DatasetError naming file and field. */
-  static open(path: string): BinaryDataset {
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (error) {
-      throw new DatasetError(path, undefined, undefined, `cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
-    }
+  /**
+   * Opens and checks the header, its CRC and the file's size; throws DatasetError naming file and
+   * field. `role` names what gave the path (a flag, for messages); a FIFO or device is refused.
+   */
+  static open(path: string, role: string | null = null): BinaryDataset {
+    const fd = openRegularFile(path, role);
     try {
       const fileBytes = fstatSync(fd).size;
       const fixed = Buffer.alloc(HEADER_BYTES);
@@ -321,43 +330,140 @@ export class BinaryDataset {
 
   /**
    * Reads rows [from, to) into `into` starting at row `intoRow` (row-major, D floats a row), with
-   * one positioned read. `into` may be any Float32Array, e.g. a kernel's wasm memory view.
+   * one positioned read. `into` may be any Float32Array, e.g. a kernel's wasm memory view. Every
+   * block the rows lie in has passed its checks before this returns (DataBlockError otherwise).
    */
   readRows(from: number, to: number, into: Float32Array, intoRow = 0): void {
     this.checkRange(from, to);
     const D = this.features;
     if ((intoRow + to - from) * D > into.length) throw new RangeError(`readRows: ${to - from} rows do not fit into ${into.length} floats at row ${intoRow}`);
-    readExactly(this.path, this.fd, bytesOf(into, intoRow * D * 4, (to - from) * D * 4), this.layout.dataOffset + from * D * 4, 'features');
+    const target = bytesOf(into, intoRow * D * 4, (to - from) * D * 4);
+    const at = this.layout.dataOffset + from * D * 4;
+    readExactly(this.path, this.fd, target, at, 'features');
+    this.checkBlocksOf(at, target);
   }
 
-  /** Reads the labels of rows [from, to) into `into` at `intoRow`, and checks each is 0 or 1. */
+  /** Reads the labels of rows [from, to) into `into` at `intoRow`; their blocks are checked as readRows does. */
   readLabels(from: number, to: number, into: Uint8Array, intoRow = 0): void {
     this.checkRange(from, to);
     if (intoRow + to - from > into.length) throw new RangeError(`readLabels: ${to - from} labels do not fit into ${into.length} at ${intoRow}`);
     const target = into.subarray(intoRow, intoRow + to - from);
-    readExactly(this.path, this.fd, target, this.layout.labelsOffset + from, 'labels');
-    for (let i = 0; i < target.length; i++) {
-      if (target[i]! > 1) throw new DatasetError(this.path, undefined, undefined, `the label of row ${from + i} is ${target[i]}, not 0 or 1 (corrupt file?)`);
+    const at = this.layout.labelsOffset + from;
+    readExactly(this.path, this.fd, target, at, 'labels');
+    this.checkBlocksOf(at, target);
+  }
+
+  /** Reads and checks every block not checked yet; throws DataBlockError naming the first bad one. */
+  verify(): void {
+    for (let block = 0; block < this.layout.blocks; block++) this.checkBlock(block);
+  }
+
+  /** Checks content block `block` now unless it passed already (DataBlockError); a block outside the table is a RangeError. */
+  checkBlock(block: number): void {
+    if (!this.isOpen) throw new Error(`${this.path}: read after close`);
+    if (!(Number.isInteger(block) && block >= 0 && block < this.layout.blocks)) {
+      throw new RangeError(`${this.path}: content block ${block} outside [0, ${this.layout.blocks})`);
+    }
+    if (!this.isChecked(block)) this.checkContent(block, this.readBlock(block));
+  }
+
+  /** Content blocks in the CRC table (1 MiB each, the last may be short). */
+  get blocks(): number {
+    return this.layout.blocks;
+  }
+
+  /**
+   * Checks the blocks that bytes [at, at + bytes.length) of the file fall in, once each: a block
+   * the read covers whole is checked in `bytes`, one it covers in part is read whole first.
+   */
+  private checkBlocksOf(at: number, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    const { dataOffset, tableOffset } = this.layout;
+    const last = Math.floor((at + bytes.length - 1 - dataOffset) / BLOCK_BYTES);
+    for (let block = Math.floor((at - dataOffset) / BLOCK_BYTES); block <= last; block++) {
+      if (this.isChecked(block)) continue;
+      const start = dataOffset + block * BLOCK_BYTES;
+      const end = Math.min(start + BLOCK_BYTES, tableOffset);
+      this.checkContent(block, start >= at && end <= at + bytes.length ? bytes.subarray(start - at, end - at) : this.readBlock(block));
     }
   }
 
-  /** Reads the whole content and checks every block against its CRC-32; names the first bad block. */
-  verify(): void {
-    const { dataOffset, tableOffset, blocks } = this.layout;
-    const buffer = Buffer.alloc(Math.min(BLOCK_BYTES, tableOffset - dataOffset));
-    for (let block = 0; block < blocks; block++) {
-      const start = dataOffset + block * BLOCK_BYTES;
-      const part = buffer.subarray(0, Math.min(BLOCK_BYTES, tableOffset - start));
-      readExactly(this.path, this.fd, part, start, 'content');
-      if (crc32(part) !== this.table.readUInt32LE(4 * block)) {
-        throw new DatasetError(
+  private isChecked(block: number): boolean {
+    return (this.checked[block >>> 3]! & (1 << (block & 7))) !== 0;
+  }
+
+  /** Block `block`'s bytes, read into the scratch block (valid until the next call). */
+  private readBlock(block: number): Uint8Array {
+    const { dataOffset, tableOffset } = this.layout;
+    const start = dataOffset + block * BLOCK_BYTES;
+    this.scratch ??= new Uint8Array(Math.min(BLOCK_BYTES, tableOffset - dataOffset));
+    const content = this.scratch.subarray(0, Math.min(BLOCK_BYTES, tableOffset - start));
+    readExactly(this.path, this.fd, content, start, 'content');
+    return content;
+  }
+
+  /**
+   * Checks block `block` (its bytes in `content`): CRC-32 against the table, then every feature
+   * finite and every label 0 or 1, so a file crafted with a valid CRC cannot feed Inf or NaN to a
+   * gradient (the writer never writes either). Marks the block checked; throws DataBlockError.
+   */
+  private checkContent(block: number, content: Uint8Array): void {
+    const { dataOffset, labelsOffset, rows, features: D } = this.layout;
+    const start = dataOffset + block * BLOCK_BYTES;
+    const end = start + content.length;
+    if (crc32(content) !== this.table.readUInt32LE(4 * block)) {
+      throw new DataBlockError(
+        this.path,
+        block,
+        `content block ${block} of ${this.layout.blocks} (file bytes ${start} to ${end}: ${this.describeRows(start, end)}) fails its CRC-32 check (corrupt file)`,
+      );
+    }
+    // Features in this block: floats [first, first + count) of the row-major matrix. A block starts
+    // 64-byte aligned past the aligned dataOffset and `content` is a Float32Array's bytes or the
+    // scratch block, so the view below is 4-byte aligned.
+    const featuresEnd = Math.min(end, dataOffset + rows * D * 4);
+    if (featuresEnd > start) {
+      const values = new Float32Array(content.buffer, content.byteOffset, (featuresEnd - start) / 4);
+      const first = (start - dataOffset) / 4;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i]!;
+        if (v - v !== 0) {
+          const row = Math.floor((first + i) / D);
+          const j = (first + i) % D;
+          throw new DataBlockError(
+            this.path,
+            block,
+            `row ${row} (counting from 0), feature ${j} '${this.featureNames[j]}' is ${v}, not a finite number (content block ${block}; a .dpt file holds finite features only)`,
+          );
+        }
+      }
+    }
+    const labelsFrom = Math.max(start, labelsOffset);
+    const labelsTo = Math.min(end, labelsOffset + rows);
+    for (let at = labelsFrom; at < labelsTo; at++) {
+      const label = content[at - start]!;
+      if (label > 1) {
+        throw new DataBlockError(
           this.path,
-          undefined,
-          undefined,
-          `content block ${block} (bytes ${start} to ${start + part.length}) fails its CRC-32 check (corrupt file)`,
+          block,
+          `the label of row ${at - labelsOffset} (counting from 0) is ${label}, not 0 or 1 (content block ${block}; corrupt file?)`,
         );
       }
     }
+    this.checked[block >>> 3]! |= 1 << (block & 7);
+  }
+
+  /** Which rows' features and labels file bytes [start, end) hold, for messages. */
+  private describeRows(start: number, end: number): string {
+    const { dataOffset, labelsOffset, rows, features: D } = this.layout;
+    const parts: string[] = [];
+    const featuresEnd = Math.min(end, dataOffset + rows * D * 4);
+    if (featuresEnd > start)
+      parts.push(`features of rows ${Math.floor((start - dataOffset) / (4 * D))} to ${Math.ceil((featuresEnd - dataOffset) / (4 * D)) - 1}`);
+    const labelsFrom = Math.max(start, labelsOffset);
+    const labelsTo = Math.min(end, labelsOffset + rows);
+    if (labelsTo > labelsFrom) parts.push(`labels of rows ${labelsFrom - labelsOffset} to ${labelsTo - labelsOffset - 1}`);
+    return parts.length === 0 ? 'padding only' : parts.join(', ');
   }
 
   close(): void {
@@ -439,8 +545,9 @@ function parseNames(path: string, bytes: Buffer, features: number): BinaryDatase
 export function loadBinaryDataset(
   path: string,
   allocate: (rows: number, D: number) => { x: Float32Array; y: Uint8Array } = (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
+  role: string | null = null,
 ): { dataset: BinaryDataset; x: Float32Array; y: Uint8Array } {
-  const dataset = BinaryDataset.open(path);
+  const dataset = BinaryDataset.open(path, role);
   try {
     const { x, y } = allocate(dataset.rows, dataset.features);
     dataset.readRows(0, dataset.rows, x);

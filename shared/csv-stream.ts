@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parseCsv, type RecordHandler } from './csv.js';
 import { DatasetError } from './errors.js';
+import { requireRegularFile } from './regular-file.js';
 
 export interface StreamProgress {
   /** Bytes of the file read so far (compressed bytes for gzip) and its size. */
@@ -30,6 +31,8 @@ const MAX_RECORD_BYTES = 64 << 20;
  * DatasetError naming file and line.
  */
 export async function streamCsvRecords(path: string, onRecord: RecordHandler, onProgress?: (progress: StreamProgress) => void): Promise<void> {
+  // A FIFO or a device would block the read below forever (issue #10 item 8).
+  requireRegularFile(path, 'the CSV input');
   let totalBytes: number;
   let isGzip: boolean;
   try {

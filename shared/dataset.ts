@@ -3,15 +3,19 @@
 // invariant 5): errors name the file, the line and the column. Training streams instead.
 
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { parseCsv } from './csv.js';
 import { type CsvColumns, parseRecord, resolveColumns } from './csv-rules.js';
 import { DatasetError } from './errors.js';
+import { openRegularFile } from './regular-file.js';
 
 export interface Dataset {
   readonly path: string;
-  /** SHA-256 (hex) of the file's bytes: coordinator and workers check they read the same file. */
-  readonly sha256: string;
+  /**
+   * What identifies the rows read: the SHA-256 (hex) of a CSV file's bytes; for a .dpt file its
+   * identity (SHA-256 of header, names and content CRC table; every block is checked as read).
+   */
+  readonly identity: string;
   readonly featureNames: readonly string[];
   /** Name of the label column, or null when the file was read without labels. */
   readonly labelName: string | null;
@@ -34,19 +38,23 @@ export interface ReadOptions {
   readonly featureColumns?: readonly string[] | undefined;
 }
 
-export function readDataset(path: string, options: ReadOptions = {}): Dataset {
+/** Reads the CSV file at `path` (a regular file; `role` names the flag that gave it, for messages). */
+export function readDataset(path: string, options: ReadOptions = {}, role = '--data'): Dataset {
+  const fd = openRegularFile(path, role);
   let bytes: Buffer;
   try {
-    bytes = readFileSync(path);
+    bytes = readFileSync(fd);
   } catch (error) {
     throw new DatasetError(path, undefined, undefined, `cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  } finally {
+    closeSync(fd);
   }
   return parseDataset(path, bytes, options);
 }
 
 /** Parses the bytes of a CSV data file; `path` names it in errors. */
 export function parseDataset(path: string, bytes: Buffer, options: ReadOptions = {}): Dataset {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const identity = createHash('sha256').update(bytes).digest('hex');
   const text = bytes.toString('utf8');
   let layout = null as CsvColumns | null; // set by the first record (the callback runs synchronously)
   let D = 0;
@@ -81,7 +89,7 @@ export function parseDataset(path: string, bytes: Buffer, options: ReadOptions =
   if (rows === 0) throw new DatasetError(path, 2, undefined, 'the file has a header but no data rows');
   return {
     path,
-    sha256,
+    identity,
     featureNames: columns.featureNames,
     labelName: columns.labelName,
     rows,

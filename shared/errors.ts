@@ -44,6 +44,19 @@ export class DatasetError extends DptError {
   }
 }
 
+/**
+ * A .dpt content block that fails its check when first read: its CRC-32, a feature that is not
+ * finite, or a label that is not 0 or 1. `block` is its index in the file's CRC table, the same on
+ * every copy with the same identity, so a coordinator can check its own copy of that block.
+ */
+export class DataBlockError extends DatasetError {
+  readonly block: number;
+  constructor(file: string, block: number, problem: string) {
+    super(file, undefined, undefined, problem);
+    this.block = block;
+  }
+}
+
 export class ModelFileError extends DptError {
   constructor(message: string, options?: ErrorOptions) {
     super('DPT_MODEL_FILE', 2, message, options);

@@ -35,6 +35,7 @@ export interface ReadyMessage {
   readonly kind: 'ready';
   readonly rows: number;
   readonly features: number;
+  /** The .dpt identity of the worker's data (not a hash of the file: see `WelcomeMessage.sha256`). */
   readonly sha256: string;
 }
 
@@ -59,10 +60,16 @@ export interface LeaveMessage {
   readonly reason: string;
 }
 
-/** The worker cannot serve this run (e.g. its data file differs); it is about to close. */
+/**
+ * The worker cannot serve this run (e.g. its data file differs); it is about to close. When its
+ * data failed a check (a .dpt content block's CRC-32, a non-finite feature, a label not 0 or 1),
+ * `dataBlock` names that block: the coordinator checks the same block of its own copy, and stops
+ * the run (the data is bad) or refuses only this worker (its copy is bad). Absent otherwise.
+ */
 export interface FailMessage {
   readonly kind: 'fail';
   readonly message: string;
+  readonly dataBlock?: number;
 }
 
 /**
@@ -90,6 +97,11 @@ export interface WelcomeMessage {
   readonly labelColumn: string | null;
   readonly rows: number;
   readonly features: number;
+  /**
+   * The data's .dpt identity (shared/data-file.ts): SHA-256 of header, names and content CRC table,
+   * not of the file's bytes (the name predates that); a worker's blocks are checked against that
+   * table as it reads them, so equal identities mean equal content.
+   */
   readonly sha256: string;
   readonly schedule: ScheduleSpec;
   /** The gradient kernel every worker of the run uses: equal kernels give equal bits. */
@@ -297,7 +309,11 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     };
   },
   leave: (f) => ({ kind: 'leave', reason: string('leave', f, 'reason', MAX_TEXT) }),
-  fail: (f) => ({ kind: 'fail', message: string('fail', f, 'message', MAX_TEXT) }),
+  fail: (f) => ({
+    kind: 'fail',
+    message: string('fail', f, 'message', MAX_TEXT),
+    ...(f.dataBlock === undefined ? {} : { dataBlock: integer('fail', f, 'dataBlock', 0, MAX_STEP) }),
+  }),
 };
 
 const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, limits: Limits) => Extract<CoordinatorToWorker, { kind: K }> } = {

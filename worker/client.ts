@@ -5,7 +5,7 @@
 import { WebSocket } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
-import { AuthError, ConfigError, CoordinatorLostError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
 import { createKernelById, supportedKernelIds } from '../shared/kernel.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
@@ -135,7 +135,8 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     const fail = (error: Error, closeReason: string): void => {
       settled ??= error;
       if (socket.readyState === WebSocket.OPEN) {
-        send({ kind: 'fail', message: error.message.slice(0, 4000) });
+        // A block of the data that fails its check is named, so the coordinator can tell bad data from a bad copy.
+        send({ kind: 'fail', message: error.message.slice(0, 4000), ...(error instanceof DataBlockError ? { dataBlock: error.block } : {}) });
         socket.close(CLOSE_POLICY, closeReason);
       } else socket.terminate();
     };
@@ -203,8 +204,9 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
               poll.extend();
             }
           } catch (error) {
-            if (!(error instanceof ProtocolError)) throw error;
-            fail(error, 'bad message from the coordinator');
+            // Paged rows are checked as they are first read: a bad block surfaces here (DataBlockError).
+            if (!(error instanceof DptError)) throw error;
+            fail(error, error instanceof ProtocolError ? 'bad message from the coordinator' : 'cannot serve this run');
           }
           return;
         case 'stop':
@@ -240,7 +242,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
 /** Opens the data file (converting a CSV once), checks it is the coordinator's, and standardizes it as told. */
 async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<PartComputer> {
   const path = options.dataPath ?? welcome.dataPath;
-  const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log);
+  const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log, options.dataPath === null ? "the coordinator's --data" : '--data');
   if (file.rows !== welcome.rows || file.features !== welcome.features || file.identity !== welcome.sha256) {
     throw new DatasetError(
       path,

@@ -1,6 +1,9 @@
 // A worker's rows: the whole data file in memory when it fits the worker's memory budget, else
 // read from the file by offset, run by run, into a reusable staging buffer (out of core). Either
 // way a computation sees the same float32 values in the same order, so it gives the same bits.
+// Either way no row is used before its 1 MiB block has passed its checks (CRC-32, finite features,
+// labels 0 or 1; shared/binary-dataset.ts): in memory all at load, paged at a block's first read.
+// A failing block throws DataBlockError, which the worker reports with the block's number.
 
 import { BinaryDataset } from '../shared/binary-dataset.js';
 import type { GradientKernel } from '../shared/kernel.js';

@@ -1,11 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BINARY_MAGIC, BinaryDataset, BinaryDatasetWriter, loadBinaryDataset } from '../../shared/binary-dataset.js';
-import { DatasetError } from '../../shared/errors.js';
+import { DataBlockError, DatasetError } from '../../shared/errors.js';
 import { createGradientKernel } from '../../shared/kernel.js';
 import { temporaryDirectory } from '../helpers/cli.js';
+import { blockCrcMatches, blockOf, craftFeature, craftLabel, dptLayout, featureOffset } from '../helpers/dpt-bytes.js';
 
 const directory = temporaryDirectory();
 afterAll(() => directory.remove());
@@ -146,24 +147,23 @@ describe('the .dpt format', () => {
     expect(failure(() => BinaryDataset.open(patched)).message).toMatch(/field 'names': 2 feature names for 3 features/);
   });
 
-  it('finds corrupt content with verify() and a corrupt label on read, naming block and row', () => {
+  it('finds corrupt content with verify() and a crafted label on read, naming block and row', () => {
     const bytes = readFileSync(sample);
-    const labelsOffset = Number(bytes.readBigUInt64LE(40));
     const dataOffset = Number(bytes.readBigUInt64LE(32));
     const flipped = corrupted(
       sample,
       mutate((b) => b.writeUInt8(b[dataOffset + 100]! ^ 0x40, dataOffset + 100)),
     );
     const dataset = BinaryDataset.open(flipped);
-    expect(failure(() => dataset.verify()).message).toMatch(/content block 0 .* fails its CRC-32 check/);
+    expect(failure(() => dataset.verify()).message).toMatch(/content block 0 of 1 .* fails its CRC-32 check/);
     dataset.close();
     const badLabel = BinaryDataset.open(
       corrupted(
         sample,
-        mutate((b) => b.writeUInt8(7, labelsOffset + 42)),
+        mutate((b) => craftLabel(b, 42, 7)),
       ),
     );
-    expect(failure(() => badLabel.readLabels(40, 50, new Uint8Array(10))).message).toMatch(/label of row 42 is 7/);
+    expect(failure(() => badLabel.readLabels(40, 50, new Uint8Array(10))).message).toMatch(/label of row 42 \(counting from 0\) is 7, not 0 or 1/);
     badLabel.close();
   });
 
@@ -175,5 +175,111 @@ describe('the .dpt format', () => {
     writer.abort();
     expect(() => readFileSync(path)).toThrow();
     expect(BINARY_MAGIC.length).toBe(8);
+  });
+});
+
+describe('the content checks of a .dpt file as its rows are read', () => {
+  // 20,000 rows × 20 features: 1.6 MB of features, so the content spans two 1 MiB CRC blocks.
+  const D = 20;
+  const rows = 20_000;
+  const sample = freshPath();
+  const { x } = writeSample(sample, rows, D);
+  const bytes = readFileSync(sample);
+  const layout = dptLayout(bytes);
+  // A row whose features lie wholly in block 1, and one wholly in block 0.
+  const rowInBlock1 = 15_000;
+  const rowInBlock0 = 100;
+
+  function blockError(action: () => unknown): DataBlockError {
+    const error = failure(action);
+    expect(error).toBeInstanceOf(DataBlockError);
+    expect(error.exitCode).toBe(2);
+    expect(error.message.startsWith(error.file)).toBe(true);
+    return error as DataBlockError;
+  }
+
+  it('has the sample span two blocks, rows 100 and 15,000 in different ones', () => {
+    expect(Math.ceil((layout.tableOffset - layout.dataOffset) / layout.blockBytes)).toBe(2);
+    expect(blockOf(layout, featureOffset(layout, rowInBlock0, D - 1))).toBe(0);
+    expect(blockOf(layout, featureOffset(layout, rowInBlock1, 0))).toBe(1);
+  });
+
+  it('refuses rows from a block with a flipped byte, naming file, block and rows, and still reads the other block', () => {
+    const at = featureOffset(layout, rowInBlock1, 3);
+    const path = corrupted(
+      sample,
+      mutate((b) => b.writeUInt8(b[at]! ^ 0x01, at)),
+    );
+    const dataset = BinaryDataset.open(path);
+    const into = new Float32Array(D);
+    dataset.readRows(rowInBlock0, rowInBlock0 + 1, into);
+    expect(into).toEqual(x.subarray(rowInBlock0 * D, (rowInBlock0 + 1) * D));
+    // Any row of the bad block is refused, not only the flipped one: the block is the unit checked.
+    for (const row of [rowInBlock1, rowInBlock1 + 10]) {
+      const error = blockError(() => dataset.readRows(row, row + 1, into));
+      expect(error.file).toBe(path);
+      expect(error.block).toBe(1);
+      expect(error.message).toMatch(
+        /content block 1 of 2 \(file bytes \d+ to \d+: features of rows 13\d{3} to 19999, labels of rows 0 to \d+\) fails its CRC-32 check/,
+      );
+    }
+    expect(blockError(() => dataset.readLabels(0, 10, new Uint8Array(10))).block).toBe(1); // labels share block 1
+    dataset.close();
+    expect(blockError(() => loadBinaryDataset(path)).block).toBe(1);
+    const whole = BinaryDataset.open(path);
+    expect(blockError(() => whole.verify()).block).toBe(1);
+    whole.close();
+  });
+
+  it.each([
+    ['Infinity', Number.POSITIVE_INFINITY, /row 15000 \(counting from 0\), feature 3 'feature 3 é' is Infinity, not a finite number \(content block 1/],
+    ['-Infinity', Number.NEGATIVE_INFINITY, /row 15000 \(counting from 0\), feature 3 'feature 3 é' is -Infinity/],
+    ['NaN', Number.NaN, /row 15000 \(counting from 0\), feature 3 'feature 3 é' is NaN/],
+  ])('refuses a crafted %s whose block CRC is valid, naming the row and the feature', (_name, value, message) => {
+    const path = corrupted(
+      sample,
+      mutate((b) => craftFeature(b, rowInBlock1, 3, value)),
+    );
+    expect(blockCrcMatches(readFileSync(path), 1)).toBe(true); // the craft is checksum-valid
+    const dataset = BinaryDataset.open(path);
+    const error = blockError(() => dataset.readRows(rowInBlock1 - 5, rowInBlock1 + 5, new Float32Array(10 * D)));
+    expect(error.block).toBe(1);
+    expect(error.message).toMatch(message);
+    dataset.close();
+    expect(blockError(() => loadBinaryDataset(path, (n, d) => createGradientKernel('wasm-simd').allocateRows(n, d))).message).toMatch(message);
+  });
+
+  it('checks a block once per open file, not at every read of its rows', () => {
+    const path = freshPath();
+    writeFileSync(path, bytes);
+    const dataset = BinaryDataset.open(path);
+    const into = new Float32Array(D);
+    dataset.readRows(rowInBlock1, rowInBlock1 + 1, into);
+    // Corrupt the checked block under the open file: this open file trusts what it checked...
+    const at = featureOffset(layout, rowInBlock1 + 1, 0);
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from([bytes[at]! ^ 0x80]), 0, 1, at);
+    closeSync(fd);
+    dataset.readRows(rowInBlock1 + 1, rowInBlock1 + 2, into);
+    expect(into[0]).not.toBe(x[(rowInBlock1 + 1) * D]);
+    dataset.close();
+    // ...and the next open checks it again.
+    const again = BinaryDataset.open(path);
+    expect(blockError(() => again.readRows(rowInBlock1 + 1, rowInBlock1 + 2, into)).block).toBe(1);
+    again.close();
+  });
+
+  it('checks any one block on demand, for a coordinator judging a worker report', () => {
+    const at = featureOffset(layout, rowInBlock0, 0);
+    const path = corrupted(
+      sample,
+      mutate((b) => b.writeUInt8(b[at]! ^ 0x10, at)),
+    );
+    const dataset = BinaryDataset.open(path);
+    expect(dataset.blocks).toBe(2);
+    dataset.checkBlock(1);
+    expect(blockError(() => dataset.checkBlock(0)).block).toBe(0);
+    expect(() => dataset.checkBlock(2)).toThrow(RangeError);
+    dataset.close();
   });
 });

@@ -21,7 +21,7 @@ describe('parseDataset', () => {
     expect(data.labelName).toBe('label');
     expect(Array.from(data.x)).toEqual([1, 2.5, -3, 400]);
     expect(Array.from(data.y)).toEqual([0, 1]);
-    expect(data.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(data.identity).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('handles CRLF, a UTF-8 BOM, blank trailing lines and quoted fields', () => {

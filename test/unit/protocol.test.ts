@@ -87,6 +87,18 @@ describe('the protocol codec', () => {
     expect(hello).toEqual({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: '' });
   });
 
+  it('carries the data block a worker found bad in its fail message, and only a block number', () => {
+    expect(decodeWorkerMessage(encodeMessage({ kind: 'fail', message: 'bad block', dataBlock: 3 }), LIMITS)).toEqual({
+      kind: 'fail',
+      message: 'bad block',
+      dataBlock: 3,
+    });
+    expect(decodeWorkerMessage(raw.pack({ kind: 'fail', message: 'other' }), LIMITS)).toEqual({ kind: 'fail', message: 'other' });
+    for (const dataBlock of [-1, 1.5, '3', null]) {
+      expect(protocolError(raw.pack({ kind: 'fail', message: 'x', dataBlock })).message).toMatch(/message 'fail', field 'dataBlock'/);
+    }
+  });
+
   it('rejects a part before the handshake has fixed the model dimension', () => {
     expect(protocolError(raw.pack(goodPart), { features: null, maxChunks: 4 }).message).toMatch(/before the handshake/);
   });
