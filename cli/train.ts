@@ -15,12 +15,14 @@ import { NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
+import { checkCoordinatorConfig } from './preflight.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
 /** Runs a coordinator that waits for `flags.workers` remote workers. */
 export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
+  await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
   const result = await runWithProgress(config, (url, _port, token) => {
     process.stdout.write(`listening on ${url}\n`);
     if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
@@ -39,6 +41,7 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
     token: options.token ?? randomBytes(18).toString('base64url'),
     unixSocketPath: join(tmpdir(), `dpt-${process.pid}-${randomBytes(4).toString('hex')}.sock`),
   });
+  await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before workers start or the data is read
   const children: ChildProcess[] = [];
   const stopChildren = (): void => {
     for (const child of children) {
