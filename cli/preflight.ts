@@ -28,13 +28,15 @@ const LISTEN_PROBLEMS: Record<string, string> = {
   EINVAL: 'not a valid address to listen on',
 };
 
-/** A failed bind of host:port as one line naming --host and --port; null when `error` is not a bind error. */
+/** A failed bind of host:port (or of a Unix socket path) as one line naming what to change; null when `error` is not a bind error. */
 export function listenError(error: unknown, host: string, port: number): ConfigError | null {
   const errno = error as NodeJS.ErrnoException | null;
   if (errno === null || typeof errno !== 'object' || typeof errno.code !== 'string') return null;
   if (errno.syscall !== 'listen' && errno.syscall !== 'bind' && errno.syscall !== 'getaddrinfo') return null;
-  if (host.includes('/')) return null; // the local Unix socket of dpt train: no flag names it
   const problem = LISTEN_PROBLEMS[errno.code] ?? errno.message;
+  // The Unix socket of dpt train's local workers: no flag names it, TMPDIR names its folder.
+  if (host.includes('/'))
+    return new ConfigError(`cannot listen on the local workers' socket ${host}: ${problem} (${errno.code}); set TMPDIR to a writable folder`);
   const flag = errno.code === 'EADDRINUSE' || errno.code === 'EACCES' ? `--port ${port}` : `--host ${host}`;
   return new ConfigError(`${flag}: cannot listen on ${host}:${port}: ${problem} (${errno.code})`);
 }
