@@ -184,6 +184,8 @@ describe('usage errors: one line naming the flag, exit code 2, before any work s
     ['an invalid choice', () => ['train', '--data', data, '--kernel', 'avx'], () => /--kernel <kind>' argument 'avx' is invalid\. expected wasm-simd or js/],
     ['an unknown command', () => ['frobnicate'], () => /unknown command 'frobnicate'/],
     ['a missing subcommand', () => ['data'], () => /missing command after 'dpt data'/],
+    ['no command at all', () => [], () => /missing command after 'dpt'/],
+    ['a monitor address that is not a URL', () => ['monitor', 'not-a-url'], () => /monitor URL 'not-a-url' is not a valid URL/],
   ];
 
   it.each(cases)('refuses %s', async (name, args, named, env = {}) => {
@@ -192,7 +194,7 @@ describe('usage errors: one line naming the flag, exit code 2, before any work s
     mkdirSync(outputs);
     const argv = args().map((arg) => (arg === 'OUT' ? join(outputs, 'generated.dpt') : arg));
     const writes = argv[0] === 'train' || argv[0] === 'coordinator' ? ['--out', join(outputs, 'model.json'), '--metrics', join(outputs, 'metrics.jsonl')] : [];
-    const result = await runCli([argv[0] ?? '', ...writes, ...argv.slice(1)], env, 30_000);
+    const result = await runCli(argv.length === 0 ? [] : [argv[0] as string, ...writes, ...argv.slice(1)], env, 30_000);
     expect(result.code, result.stderr).toBe(2);
     const lines = result.stderr.split('\n').filter((line) => line !== '');
     expect(lines, result.stderr).toHaveLength(1);

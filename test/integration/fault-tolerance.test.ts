@@ -212,9 +212,12 @@ describe('a run survives', () => {
     for (const worker of more.slice(0, 3)) process.kill(worker.pid, 'SIGTERM');
     process.kill((more[3] as CliProcess).pid, 'SIGKILL');
     for (const worker of more) await worker.exited();
-    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+ (?:is leaving: SIGTERM|left: disconnected)/m, 4), 'the four left');
+    // One 'left' line per lost worker: 'left: left: SIGTERM' after a goodbye, 'left: disconnected' after the kill.
+    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+ left: /m, 4), 'the four left');
     first.release();
     await finishesLikeReference(run, 100);
+    expect(run.coordinator.stderr().match(/^worker \d+ is leaving: SIGTERM$/gm)).toHaveLength(3);
+    expect(run.coordinator.stderr().match(/^worker \d+ left: disconnected$/gm)).toHaveLength(1);
     const workersPerStep = stepEvents(run.metrics).map((event) => event.workers);
     expect(workersPerStep.slice(0, joinedAt).every((count) => count === 1)).toBe(true);
     expect(Math.max(...workersPerStep.slice(joinedAt + 1, leftAt))).toBe(5);
