@@ -30,7 +30,8 @@ const decimal = (n: number): string => n.toLocaleString('en-US');
 
 function integerWithin(value: string, min: number, max: number, expected: string): number {
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`expected ${expected}.`);
+  if (!/^\s*\d+\s*$/.test(value) || n < min) throw new InvalidArgumentError(`expected ${expected}.`);
+  // Every max is a safe integer: a digit string beyond it (exact or not) is out of range.
   if (n > max) throw new InvalidArgumentError(`expected ${expected} of at most ${decimal(max)}.`);
   return n;
 }
