@@ -4,15 +4,22 @@
 import { type Command, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
 import {
+  backupFactor,
   booleanFlag,
+  durationMs,
   fraction,
+  integerIn,
   kernelKind,
-  nonNegativeInteger,
+  MAX_CHUNKS,
+  MAX_EPOCHS,
+  MAX_PENDING_HANDSHAKES,
+  MAX_ROWS,
   nonNegativeNumber,
   port,
   positiveInteger,
   positiveNumber,
   resolveToken,
+  seed,
   shuffleMode,
 } from './options.js';
 
@@ -68,27 +75,29 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
   return command
     .addOption(flag('--data <path>', 'CSV data file with a header row').makeOptionMandatory())
     .addOption(flag('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)'))
-    .addOption(flag('--epochs <n>', 'passes over the training rows', positiveInteger, DEFAULTS.epochs))
-    .addOption(flag('--eval-every <epochs>', 'evaluate loss and accuracy every this many epochs, and after the last', positiveInteger, DEFAULTS.evalEvery))
-    .addOption(flag('--batch-size <rows>', 'global mini-batch size B', positiveInteger, DEFAULTS.batchSize))
+    .addOption(flag('--epochs <n>', 'passes over the training rows', integerIn(1, MAX_EPOCHS), DEFAULTS.epochs))
+    .addOption(
+      flag('--eval-every <epochs>', 'evaluate loss and accuracy every this many epochs, and after the last', integerIn(1, MAX_EPOCHS), DEFAULTS.evalEvery),
+    )
+    .addOption(flag('--batch-size <rows>', 'global mini-batch size B', integerIn(1, MAX_ROWS), DEFAULTS.batchSize))
     .addOption(flag('--lr <eta>', 'learning rate η', positiveNumber, DEFAULTS.lr))
     .addOption(flag('--l2 <lambda>', 'L2 strength λ (not applied to the bias)', nonNegativeNumber, DEFAULTS.l2))
-    .addOption(flag('--seed <n>', 'seed of the shuffle and the validation split', nonNegativeInteger, DEFAULTS.seed))
+    .addOption(flag('--seed <n>', 'seed of the shuffle and the validation split', seed, DEFAULTS.seed))
     .addOption(flag('--shuffle [mode]', 'shuffle every epoch: rows (default), blocks (of --block-rows rows, sequential reads), none', shuffleMode))
-    .addOption(flag('--block-rows <n>', 'rows per block of --shuffle blocks', positiveInteger, 4096))
+    .addOption(flag('--block-rows <n>', 'rows per block of --shuffle blocks', integerIn(1, MAX_ROWS), 4096))
     .addOption(flag('--no-shuffle', 'take the training rows in file order'))
     .addOption(flag('--standardize [bool]', 'z-score features with training-row statistics (default: true)', booleanFlag))
     .addOption(flag('--no-standardize', 'use the features as they are'))
     .addOption(flag('--val-split <fraction>', 'hold out this fraction of rows (seeded) for validation', fraction, DEFAULTS.valFraction))
-    .addOption(flag('--chunks <n>', 'chunks per batch: the unit of work and of recomputation', positiveInteger, DEFAULTS.chunksPerBatch))
+    .addOption(flag('--chunks <n>', 'chunks per batch: the unit of work and of recomputation', integerIn(1, MAX_CHUNKS), DEFAULTS.chunksPerBatch))
     .addOption(flag('--host <address>', 'address to listen on', undefined, defaults.host))
     .addOption(flag('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port))
     .addOption(flag('--token <secret>', 'shared secret workers must present'))
     .addOption(flag('--token-file <path>', 'read the token from this file (e.g. a Docker secret)'))
     .addOption(flag('--monitor-token <secret>', "read-only token for monitors, /metrics and the dashboard (default: the workers' token)"))
-    .addOption(flag('--join-timeout <ms>', 'how long to wait for the workers before the first step', positiveInteger, DEFAULTS.joinTimeoutMs))
-    .addOption(flag('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', positiveInteger, DEFAULTS.stepTimeoutMs))
-    .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', positiveInteger, DEFAULTS.rejoinTimeoutMs))
+    .addOption(flag('--join-timeout <ms>', 'how long to wait for the workers before the first step', durationMs, DEFAULTS.joinTimeoutMs))
+    .addOption(flag('--step-timeout <ms>', 'drop a worker that has not answered a step within this time', durationMs, DEFAULTS.stepTimeoutMs))
+    .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', durationMs, DEFAULTS.rejoinTimeoutMs))
     .addOption(flag('--out <path>', 'write the model file here'))
     .addOption(flag('--metrics <path>', 'write the loss stream here as JSONL'))
     .addOption(flag('--reproducible [bool]', 'per-chunk parts summed in chunk order: the same bits on any cluster (default: true)', booleanFlag))
@@ -97,16 +106,18 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
       flag(
         '--backup-factor <f>',
         'give chunks still pending f× the first worker’s time also to an idle worker (0: never)',
-        nonNegativeNumber,
+        backupFactor,
         DEFAULTS.backupFactor,
       ),
     )
-    .addOption(flag('--heartbeat <ms>', 'ping every peer this often; drop one that misses a ping', positiveInteger, DEFAULTS.heartbeatMs))
+    .addOption(flag('--heartbeat <ms>', 'ping every peer this often; drop one that misses a ping', durationMs, DEFAULTS.heartbeatMs))
     .addOption(flag('--checkpoint <path>', 'write a checkpoint here (atomically, with a checksum)'))
     .addOption(flag('--checkpoint-every <steps>', 'checkpoint every this many steps, and at every epoch end', positiveInteger, DEFAULTS.checkpointEvery))
     .addOption(flag('--resume <path>', 'continue the run saved in this checkpoint'))
-    .addOption(flag('--max-pending-handshakes <n>', 'connections still authenticating, at most', positiveInteger, DEFAULTS.maxPendingHandshakes))
-    .addOption(flag('--handshake-timeout <ms>', 'time a new connection has to authenticate', positiveInteger, DEFAULTS.handshakeTimeoutMs))
+    .addOption(
+      flag('--max-pending-handshakes <n>', 'connections still authenticating, at most', integerIn(1, MAX_PENDING_HANDSHAKES), DEFAULTS.maxPendingHandshakes),
+    )
+    .addOption(flag('--handshake-timeout <ms>', 'time a new connection has to authenticate', durationMs, DEFAULTS.handshakeTimeoutMs))
     .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
     .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
     .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel));

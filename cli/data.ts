@@ -7,7 +7,7 @@ import { BinaryDataset } from '../shared/binary-dataset.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { generateDatasetInterruptibly, type SyntheticFormat } from '../shared/synthetic.js';
-import { nonNegativeInteger, positiveInteger } from './options.js';
+import { integerIn, MAX_GENERATED_FEATURES, MAX_ROWS, seed } from './options.js';
 import { checkOutputPaths } from './output-paths.js';
 
 /** Redraw interval on a TTY and line interval on a pipe. */
@@ -73,12 +73,6 @@ function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-function seed(value: string): number {
-  const n = nonNegativeInteger(value);
-  if (n > 0xffff_ffff) throw new InvalidArgumentError('expected an integer in [0, 4294967295].');
-  return n;
-}
-
 function format(value: string): SyntheticFormat {
   if (value !== 'dpt' && value !== 'csv') throw new InvalidArgumentError('expected dpt or csv.');
   return value;
@@ -126,8 +120,8 @@ export function addDataCommands(program: Command): void {
   data
     .command('generate')
     .description('write a synthetic logistic-regression data set from known true weights (saved as OUT.weights.json)')
-    .addOption(new Option('--rows <n>', 'rows to generate').argParser(positiveInteger).makeOptionMandatory())
-    .addOption(new Option('--features <d>', 'features per row').argParser(positiveInteger).makeOptionMandatory())
+    .addOption(new Option('--rows <n>', 'rows to generate').argParser(integerIn(1, MAX_ROWS)).makeOptionMandatory())
+    .addOption(new Option('--features <d>', 'features per row').argParser(integerIn(1, MAX_GENERATED_FEATURES)).makeOptionMandatory())
     .addOption(new Option('--seed <n>', 'seed of the weights and the rows').argParser(seed).default(1))
     .requiredOption('--out <path>', 'file to write')
     .addOption(new Option('--format <format>', 'dpt or csv (default: csv for a .csv name, else dpt)').argParser(format))

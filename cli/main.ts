@@ -9,15 +9,26 @@ import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
-import { cpuList, nonNegativeInteger, nonNegativeNumber, positiveInteger, readCa, resolveToken } from './options.js';
+import { coordinatorUrl, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
+import { listenError } from './preflight.js';
 import { coordinatorCommand, trainCommand } from './train.js';
 
+/** What commander would have written to stderr for the error being raised (its message and any help). */
+let commanderStderr = '';
+// Commander's own errors (unknown option, missing argument, invalid value) become one line in the
+// form of every other usage error, printed by the catch below; exitOverride and configureOutput
+// are inherited by every subcommand created after them.
 const program = new Command('dpt')
   .description('Distributed data-parallel training of logistic regression over WebSocket workers')
   .version('0.1.0')
   .exitOverride()
-  .showHelpAfterError('(run with --help for usage)');
+  .configureOutput({
+    writeErr: (text) => {
+      commanderStderr += text;
+    },
+    outputError: () => undefined,
+  });
 
 addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
   .addOption(new Option('--workers <n>', 'local worker processes to start').env('DPT_WORKERS').argParser(positiveInteger).default(2))
@@ -25,12 +36,12 @@ addTrainingFlags(program.command('train').description('train with a coordinator 
   .addOption(
     new Option('--threads <n>', 'compute threads per local worker (default: the CPUs each worker gets, at least 1)')
       .env('DPT_THREADS')
-      .argParser(positiveInteger),
+      .argParser(integerIn(1, MAX_THREADS)),
   )
   .addOption(
     new Option('--poll <ms>', "pinned workers on a CPU other than the coordinator's poll this long for the next step before sleeping (0: off)")
       .env('DPT_POLL')
-      .argParser(nonNegativeNumber)
+      .argParser(pollMs)
       .default(2),
   )
   .action((flags: TrainingFlags & { pin: boolean; threads?: number; poll: number }) => trainCommand(flags));
@@ -42,17 +53,17 @@ addTrainingFlags(program.command('coordinator').description('run a coordinator f
 program
   .command('worker')
   .description('connect to a coordinator and compute gradient parts')
-  .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').makeOptionMandatory())
+  .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').argParser(coordinatorUrl).makeOptionMandatory())
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
   .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
   .addOption(new Option('--data <path>', "local path of the data file (default: the coordinator's path)").env('DPT_WORKER_DATA'))
   .addOption(
-    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
+    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(durationMs).default(60_000),
   )
   .addOption(
     new Option('--heartbeat <ms>', 'ping the coordinator this often; reconnect when a ping goes unanswered')
       .env('DPT_HEARTBEAT')
-      .argParser(positiveInteger)
+      .argParser(durationMs)
       .default(5000),
   )
   .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
@@ -65,7 +76,7 @@ program
   .addOption(
     new Option('--threads <n>', 'compute threads: large steps are split over them (memory-held data, reproducible runs)')
       .env('DPT_THREADS')
-      .argParser(positiveInteger)
+      .argParser(integerIn(1, MAX_THREADS))
       .default(1),
   )
   .addOption(
@@ -74,7 +85,7 @@ program
   .addOption(
     new Option('--poll <ms>', 'after each answer, poll for the next step this long before sleeping (costs that CPU; 0: off)')
       .env('DPT_POLL')
-      .argParser(nonNegativeNumber)
+      .argParser(pollMs)
       .default(0),
   )
   .option('--quiet', 'log errors only')
@@ -124,7 +135,7 @@ program
   .addOption(new Option('--token-file <path>', 'read the token from this file').env('DPT_MONITOR_TOKEN_FILE'))
   .option('--json', 'print every message as one JSON object per line')
   .addOption(
-    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(positiveInteger).default(60_000),
+    new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(durationMs).default(60_000),
   )
   .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
   .action(async (url: string, flags: { token?: string; tokenFile?: string; json?: boolean; connectTimeout: number; ca?: string }) => {
@@ -170,12 +181,42 @@ try {
   process.exit(0);
 } catch (error) {
   if (error instanceof CommanderError) {
-    process.exit(error.exitCode === 0 ? 0 : 2);
+    if (error.exitCode === 0) process.exit(0); // --help, --version
+    process.stderr.write(`dpt: ${commanderLine(error)}; run with --help for usage (DPT_CONFIG)\n`);
+    process.exit(2);
   }
-  if (error instanceof DptError) {
-    process.stderr.write(`dpt: ${error.message} (${error.code})\n`);
-    process.exit(error.exitCode);
+  const bindFailure = listenError(error, listenAddress(error), listenPort(error));
+  const known = bindFailure ?? error;
+  if (known instanceof DptError) {
+    process.stderr.write(`dpt: ${known.message} (${known.code})\n`);
+    process.exit(known.exitCode);
   }
   process.stderr.write(`dpt: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
+}
+
+/** One line for a commander error: its message without the "error: " prefix, suggestions joined on. */
+function commanderLine(error: CommanderError): string {
+  if (error.code === 'commander.help') {
+    // A command with subcommands given none: commander printed its help; say which command instead.
+    const usage = /Usage: (\S+(?: \S+)*?) \[options\]/.exec(commanderStderr)?.[1] ?? 'dpt';
+    return `missing command after '${usage}'`;
+  }
+  return error.message
+    .replace(/^error: /, '')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join(' ')
+    .replace(/\.$/, '');
+}
+
+function listenAddress(error: unknown): string {
+  const address = (error as { address?: unknown } | null)?.address;
+  return typeof address === 'string' ? address : ((error as { hostname?: unknown } | null)?.hostname?.toString() ?? '?');
+}
+
+function listenPort(error: unknown): number {
+  const port = (error as { port?: unknown } | null)?.port;
+  return typeof port === 'number' ? port : 0;
 }

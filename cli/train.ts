@@ -16,6 +16,7 @@ import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
 import { checkTrainingPaths } from './output-paths.js';
+import { checkCoordinatorConfig } from './preflight.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -23,6 +24,7 @@ const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
+  await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
   const result = await runWithProgress(config, null, (url, _port, token) => {
     process.stdout.write(`listening on ${url}\n`);
     if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
@@ -42,6 +44,7 @@ export async function trainCommand(flags: TrainingFlags & { pin: boolean; thread
     token: options.token ?? randomBytes(18).toString('base64url'),
     unixSocketPath: join(tmpdir(), `dpt-${process.pid}-${randomBytes(4).toString('hex')}.sock`),
   });
+  await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before workers start or the data is read
   const children: ChildProcess[] = [];
   const stopChildren = (): void => {
     for (const child of children) {

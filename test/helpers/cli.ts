@@ -18,6 +18,8 @@ export interface CliProcess {
   stderr(): string;
   /** Resolves with the first stdout or stderr line matching `pattern`. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with every match of `pattern` (made global) once stdout + stderr hold at least `count`. */
+  waitForCount(pattern: RegExp, count: number, timeoutMs?: number): Promise<RegExpMatchArray[]>;
   /** Resolves with the exit code (or the signal name) once the process has ended. */
   exited(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -30,16 +32,27 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliP
   started.add(child);
   let out = '';
   let err = '';
-  const watchers: { pattern: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
+  // Each watcher looks at the whole output so far and says when it is satisfied.
+  const watchers: { isDone: (output: string) => boolean }[] = [];
   const check = (): void => {
     for (const watcher of [...watchers]) {
-      const match = (out + err).match(watcher.pattern);
-      if (match !== null) {
-        watchers.splice(watchers.indexOf(watcher), 1);
-        watcher.resolve(match);
-      }
+      if (watcher.isDone(out + err)) watchers.splice(watchers.indexOf(watcher), 1);
     }
   };
+  const waitFor = <T>(find: (output: string) => T | null, what: string, timeoutMs: number): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} within ${timeoutMs} ms.\nstdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
+      watchers.push({
+        isDone: (output) => {
+          const found = find(output);
+          if (found === null) return false;
+          clearTimeout(timer);
+          resolve(found);
+          return true;
+        },
+      });
+      check();
+    });
   child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
     check();
@@ -59,18 +72,16 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliP
     pid: child.pid,
     stdout: () => out,
     stderr: () => err,
-    waitForLine: (pattern, timeoutMs = 30_000) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms.\nstdout:\n${out}\nstderr:\n${err}`)), timeoutMs);
-        watchers.push({
-          pattern,
-          resolve: (match) => {
-            clearTimeout(timer);
-            resolve(match);
-          },
-        });
-        check();
-      }),
+    waitForLine: (pattern, timeoutMs = 30_000) => waitFor((output) => output.match(pattern), `no line matching ${pattern}`, timeoutMs),
+    waitForCount: (pattern, count, timeoutMs = 30_000) =>
+      waitFor(
+        (output) => {
+          const matches = [...output.matchAll(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`))];
+          return matches.length >= count ? matches : null;
+        },
+        `fewer than ${count} lines matching ${pattern}`,
+        timeoutMs,
+      ),
     exited: (timeoutMs = 60_000) =>
       Promise.race([
         exit,

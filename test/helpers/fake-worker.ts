@@ -1,7 +1,9 @@
 // A scripted peer that speaks the worker protocol, for hostile and fault-injection tests: it
 // authenticates, opens the dataset the welcome names, answers data passes honestly (with the
 // worker's own code), then answers each training step with whatever the test's script says
-// (a wrong part, NaN, a replay, half a frame, nothing).
+// (a wrong part, NaN, a replay, half a frame, nothing). startHonestWorker builds on it a worker
+// that answers every step honestly and lets a test act on observed state: hold a step (the run
+// cannot outrun a test that holds its only pending chunks) and run an action when a step is seen.
 
 import WebSocket from 'ws';
 import { openDataFile } from '../../shared/data-file.js';
@@ -16,11 +18,15 @@ export interface FakeWorker {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
-/** `onStep` returns the bytes to send (or null to stay silent); it may also act on the socket itself. */
+/**
+ * `onStep` returns the bytes to send (or null to stay silent), at once or later (a promise: the
+ * messages after it wait); it may also act on the socket itself. `honest()` is the part the real
+ * worker would send for that step.
+ */
 export function startFakeWorker(
   url: string,
   token: string,
-  onStep: (step: StepMessage, welcome: WelcomeMessage, socket: WebSocket) => Buffer | null,
+  onStep: (step: StepMessage, welcome: WelcomeMessage, socket: WebSocket, honest: () => Buffer) => Buffer | null | Promise<Buffer | null>,
 ): FakeWorker {
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let welcomed: WelcomeMessage | null = null;
@@ -62,9 +68,75 @@ export function startFakeWorker(
     } else if (message.kind === 'standardize' && computer !== null) {
       computer.standardize(message);
     } else if (message.kind === 'step' && welcomed !== null) {
-      const reply = onStep(message, welcomed, socket);
+      const stepComputer = computer;
+      const honest = (): Buffer => {
+        if (stepComputer === null) throw new Error('a step before the welcome');
+        return encodeMessage(stepComputer.compute(message));
+      };
+      const reply = await onStep(message, welcomed, socket, honest);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);
     }
   };
   return { socket, welcome, closed };
+}
+
+export interface HonestWorker extends FakeWorker {
+  /** Steps answered so far. */
+  answered(): number;
+  /**
+   * Holds the first step numbered `step` or later that this worker is sent: resolves with its
+   * number and leaves it unanswered until release(). With backups off (--backup-factor 0) and a
+   * long --step-timeout, a held step stops the run there: a fault injected now lands mid-run.
+   */
+  holdAt(step: number): Promise<number>;
+  release(): void;
+  /** Runs `action` once, with the step's number, when this worker is first sent step `step` or a later one. */
+  at(step: number, action: (seen: number) => void): void;
+}
+
+/** A worker that answers every step with the real worker's part (same code, same bits). */
+export function startHonestWorker(url: string, token: string): HonestWorker {
+  interface Hold {
+    readonly from: number;
+    readonly reached: (step: number) => void;
+    readonly released: Promise<void>;
+    readonly release: () => void;
+  }
+  let hold: Hold | null = null;
+  const actions: { from: number; action: (seen: number) => void }[] = [];
+  let answered = 0;
+  const fake = startFakeWorker(url, token, async (step, _welcome, _socket, honest) => {
+    for (const entry of actions.filter((candidate) => step.step >= candidate.from)) {
+      actions.splice(actions.indexOf(entry), 1);
+      entry.action(step.step);
+    }
+    const current = hold;
+    if (current !== null && step.step >= current.from) {
+      current.reached(step.step);
+      await current.released;
+    }
+    answered++;
+    return honest();
+  });
+  return {
+    ...fake,
+    answered: () => answered,
+    holdAt: (step) =>
+      new Promise<number>((reached) => {
+        if (hold !== null) throw new Error('a step is already held');
+        let release: () => void = () => undefined;
+        const released = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        hold = { from: step, reached, released, release };
+      }),
+    release: () => {
+      const current = hold;
+      hold = null;
+      current?.release();
+    },
+    at: (step, action) => {
+      actions.push({ from: step, action });
+    },
+  };
 }

@@ -9,17 +9,19 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 
-/** Throws a clear error unless this process is root and `ip` (iproute2) is available. */
-export function assertNetnsSupport(): void {
-  if (process.getuid?.() !== 0) {
-    throw new Error(
-      'the network-namespace tests need root (CI runs as root): run them as root, e.g. sudo npx vitest run test/integration/netns-cluster.test.ts',
-    );
-  }
+/**
+ * Why the network-namespace tests cannot run here, or null when they can: they need root,
+ * `ip` (iproute2), and the right to create a namespace (a container may deny it even to root).
+ */
+export function netnsUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (CI runs as root; e.g. sudo npx vitest run test/integration/netns-cluster.test.ts)';
   const probe = spawnSync('ip', ['-V'], { encoding: 'utf8' });
-  if (probe.error !== undefined || probe.status !== 0) {
-    throw new Error(`the network-namespace tests need the ip command (iproute2): ${probe.error?.message ?? probe.stderr}`);
-  }
+  if (probe.error !== undefined || probe.status !== 0) return `needs the ip command (iproute2): ${probe.error?.message ?? probe.stderr.trim()}`;
+  const name = `dpt-probe-${process.pid}`;
+  const add = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (add.error !== undefined || add.status !== 0) return `cannot create a network namespace: ${add.error?.message ?? add.stderr.trim()}`;
+  spawnSync('ip', ['netns', 'delete', name]);
+  return null;
 }
 
 export interface ExitStatus {

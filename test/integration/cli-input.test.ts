@@ -1,8 +1,10 @@
 // Bad files and bad flags through the real CLI: exit code 2 and one line that names the problem.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
 
 const directory = temporaryDirectory();
@@ -65,6 +67,153 @@ describe('dpt with bad flags', () => {
     const result = await runCli(['train', '--data', good, '--val-split', '0.2']);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/holds out no row/);
+  });
+});
+
+describe('usage errors: one line naming the flag, exit code 2, before any work starts', () => {
+  // A port this test holds for the whole describe: a server of dpt's must find it taken.
+  let taken: Server;
+  let takenPort = 0;
+  const pem = { cert: '', key: '', otherKey: '', garbage: '' };
+  beforeAll(async () => {
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    takenPort = address.port;
+    pem.cert = join(directory.path, 'cert.pem');
+    pem.key = join(directory.path, 'key.pem');
+    pem.otherKey = join(directory.path, 'other-key.pem');
+    pem.garbage = file('garbage.pem', 'not a PEM file\n');
+    const openssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', pem.key, '-out', pem.cert, '-days', '1', '-subj', '/CN=localhost']);
+    openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', pem.otherKey]);
+  });
+  afterAll(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+
+  const data = 'data/breast_cancer.csv';
+  type Case = [name: string, args: () => string[], named: () => RegExp, env?: Record<string, string>];
+  const cases: Case[] = [
+    [
+      'a port in use (train)',
+      () => ['train', '--data', data, '--port', String(takenPort)],
+      () => new RegExp(`--port ${takenPort}: .*already in use \\(EADDRINUSE\\)`),
+    ],
+    [
+      'a port in use (coordinator)',
+      () => ['coordinator', '--data', data, '--host', '127.0.0.1', '--port', String(takenPort)],
+      () => new RegExp(`--port ${takenPort}: .*EADDRINUSE`),
+    ],
+    // TEST-NET-3 (RFC 5737) is never an address of this machine: the bind fails, nothing is sent.
+    [
+      'an address not of this machine',
+      () => ['train', '--data', data, '--host', '203.0.113.1'],
+      () => /--host 203\.0\.113\.1: .*not an address of this machine \(EADDRNOTAVAIL\)/,
+    ],
+    [
+      'a host name that does not resolve',
+      () => ['train', '--data', data, '--host', 'no-such-host.invalid'],
+      () => /--host no-such-host\.invalid: .*does not resolve/,
+    ],
+    [
+      'a certificate that is not PEM',
+      () => ['train', '--data', data, '--tls-cert', pem.garbage, '--tls-key', pem.key],
+      () => /--tls-cert .*garbage\.pem: not a PEM certificate/,
+    ],
+    [
+      'a key that is not PEM',
+      () => ['train', '--data', data, '--tls-cert', pem.cert, '--tls-key', pem.garbage],
+      () => /--tls-key .*garbage\.pem: not the PEM private key/,
+    ],
+    [
+      'a key of another certificate',
+      () => ['coordinator', '--data', data, '--tls-cert', pem.cert, '--tls-key', pem.otherKey],
+      () => /--tls-key .*other-key\.pem: not the PEM private key of --tls-cert/,
+    ],
+    ['a certificate without its key', () => ['train', '--data', data, '--tls-cert', pem.cert], () => /--tls-cert and --tls-key go together/],
+    ['a --connect that is not a URL', () => ['worker', '--connect', 'not-a-url'], () => /--connect <url>' argument 'not-a-url' is invalid/],
+    ['a --connect of another scheme', () => ['worker', '--connect', 'ftp://host/'], () => /--connect <url>' argument 'ftp:\/\/host\/' is invalid/],
+    ['a --ca that is not PEM', () => ['worker', '--connect', 'ws://127.0.0.1:9', '--ca', pem.garbage], () => /--ca .*garbage\.pem: not a PEM certificate/],
+    [
+      'a batch size beyond the protocol',
+      () => ['train', '--data', data, '--batch-size', '99999999999'],
+      () => /--batch-size <rows>' argument '99999999999'.*at most 4,294,967,295/,
+    ],
+    ['the same from the environment', () => ['train', '--data', data], () => /DPT_BATCH_SIZE.*at most 4,294,967,295/, { DPT_BATCH_SIZE: '99999999999' }],
+    ['more chunks than the protocol carries', () => ['train', '--data', data, '--chunks', '70000'], () => /--chunks <n>' argument '70000'.*at most 65,536/],
+    ['a seed beyond uint32', () => ['train', '--data', data, '--seed', '4294967296'], () => /--seed <n>' argument '4294967296'.*at most 4,294,967,295/],
+    [
+      'a timeout a timer cannot hold',
+      () => ['train', '--data', data, '--join-timeout', '99999999999'],
+      () => /--join-timeout <ms>' argument '99999999999'.*at most 2,147,483,647/,
+    ],
+    ['a heartbeat a timer cannot hold', () => ['coordinator', '--data', data, '--heartbeat', '3000000000'], () => /--heartbeat <ms>' argument '3000000000'/],
+    [
+      'a worker connect timeout a timer cannot hold',
+      () => ['worker', '--connect', 'ws://127.0.0.1:9', '--connect-timeout', '99999999999'],
+      () => /--connect-timeout <ms>'/,
+    ],
+    [
+      'a monitor connect timeout a timer cannot hold',
+      () => ['monitor', 'http://127.0.0.1:9', '--connect-timeout', '99999999999'],
+      () => /--connect-timeout <ms>'/,
+    ],
+    [
+      'a backup factor below 1',
+      () => ['train', '--data', data, '--backup-factor', '0.5'],
+      () => /--backup-factor <f>' argument '0\.5'.*0 \(off\) or a number of at least 1/,
+    ],
+    ['a hundred thousand compute threads', () => ['train', '--data', data, '--threads', '100000'], () => /--threads <n>' argument '100000'.*at most 1,024/],
+    ['an epoch count beyond a billion', () => ['train', '--data', data, '--epochs', '99999999999'], () => /--epochs <n>' argument '99999999999'/],
+    [
+      'generate with 99,999,999 features',
+      () => ['data', 'generate', '--rows', '10', '--features', '99999999', '--out', 'OUT'],
+      () => /--features <d>' argument '99999999'.*at most 1,000,000/,
+    ],
+    [
+      'generate with 2^32 rows',
+      () => ['data', 'generate', '--rows', '4294967296', '--features', '2', '--out', 'OUT'],
+      () => /--rows <n>' argument '4294967296'/,
+    ],
+    // Commander's own errors, in the same one-line form.
+    ['an unknown option', () => ['train', '--data', data, '--bogus'], () => /unknown option '--bogus'/],
+    ['a misspelt option', () => ['train', '--data', data, '--dta', data], () => /unknown option '--dta' \(Did you mean --data\?\)/],
+    ['a missing required option', () => ['train'], () => /required option '--data <path>' not specified/],
+    ['a missing option argument', () => ['train', '--data'], () => /option '--data <path>' argument missing/],
+    ['a missing command argument', () => ['monitor'], () => /missing required argument 'url'/],
+    ['an invalid choice', () => ['train', '--data', data, '--kernel', 'avx'], () => /--kernel <kind>' argument 'avx' is invalid\. expected wasm-simd or js/],
+    ['an unknown command', () => ['frobnicate'], () => /unknown command 'frobnicate'/],
+    ['a missing subcommand', () => ['data'], () => /missing command after 'dpt data'/],
+    ['no command at all', () => [], () => /missing command after 'dpt'/],
+    ['a monitor address that is not a URL', () => ['monitor', 'not-a-url'], () => /monitor URL 'not-a-url' is not a valid URL/],
+  ];
+
+  it.each(cases)('refuses %s', async (name, args, named, env = {}) => {
+    // Every output lands in a fresh directory: nothing may be created there.
+    const outputs = join(directory.path, `usage-${name.replace(/\W+/g, '-')}`);
+    mkdirSync(outputs);
+    const argv = args().map((arg) => (arg === 'OUT' ? join(outputs, 'generated.dpt') : arg));
+    const writes = argv[0] === 'train' || argv[0] === 'coordinator' ? ['--out', join(outputs, 'model.json'), '--metrics', join(outputs, 'metrics.jsonl')] : [];
+    const result = await runCli(argv.length === 0 ? [] : [argv[0] as string, ...writes, ...argv.slice(1)], env, 30_000);
+    expect(result.code, result.stderr).toBe(2);
+    const lines = result.stderr.split('\n').filter((line) => line !== '');
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^dpt: .+ \(DPT_CONFIG\)$/);
+    expect(lines[0]).toMatch(named());
+    expect(result.stderr).not.toMatch(/^\s+at /m); // no stack frame
+    // Refused before any work: no server announced, no local worker started, nothing written.
+    expect(result.stdout).toBe('');
+    expect(readdirSync(outputs)).toEqual([]);
+  });
+
+  it('checks the listen address and the TLS pair before it reads the data', async () => {
+    // The data file does not exist: an error about it would mean the data was opened first.
+    const missing = join(directory.path, 'never-read.csv');
+    const port = await runCli(['train', '--data', missing, '--port', String(takenPort)]);
+    expect([port.code, port.stderr]).toEqual([2, expect.stringMatching(new RegExp(`^dpt: --port ${takenPort}: .*EADDRINUSE.*\\(DPT_CONFIG\\)\n$`))]);
+    const tls = await runCli(['coordinator', '--data', missing, '--port', '0', '--tls-cert', pem.garbage, '--tls-key', pem.key]);
+    expect([tls.code, tls.stderr]).toEqual([2, expect.stringMatching(/^dpt: --tls-cert .*not a PEM certificate.*\(DPT_CONFIG\)\n$/)]);
+    expect(existsSync(missing)).toBe(false);
   });
 });
 

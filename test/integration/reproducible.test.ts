@@ -1,9 +1,11 @@
 // The same bits on any cluster (DESIGN.md invariant 6): the model and the loss stream do not
-// depend on the number of workers, the arrival order of parts, or the faults on the way.
+// depend on the number of workers, the arrival order of parts, or the faults on the way (each
+// fault is injected at a step an in-test worker observes, and asserted to have happened).
 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { type CliProcess, killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { startHonestWorker } from '../helpers/fake-worker.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 
 const directory = temporaryDirectory();
@@ -60,6 +62,7 @@ describe('a reproducible run', () => {
       const out = join(directory.path, `fault-${fault}.json`);
       const metrics = join(directory.path, `fault-${fault}.jsonl`);
       const token = 'reproducible';
+      // Backups off: a frozen worker's chunks wait for --step-timeout, then are recomputed.
       const coordinator = startCli([
         'coordinator',
         ...FLAGS,
@@ -70,21 +73,35 @@ describe('a reproducible run', () => {
         '--port',
         '0',
         '--workers',
-        '3',
+        '4',
         '--token',
         token,
         '--step-timeout',
         '2000',
+        '--backup-factor',
+        '0',
         '--out',
         out,
         '--metrics',
         metrics,
       ]);
       const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-      const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', token]));
-      await coordinator.waitForLine(/epoch 10\/60/);
-      process.kill((workers[0] ?? coordinator).pid, fault);
+      const url = `ws://127.0.0.1:${port}`;
+      // An honest in-test worker holds step 100 (of 660): the fault lands while the run stands there.
+      const gate = startHonestWorker(url, token);
+      const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', url, '--token', token]));
+      const ended = coordinator.exited(120_000).then(({ code }): never => {
+        throw new Error(`the run ended (${code}) before the fault\n${coordinator.stderr()}`);
+      });
+      await Promise.race([gate.holdAt(100), ended]);
+      const victim = workers[0] as CliProcess;
+      process.kill(victim.pid, fault);
+      gate.release();
+      // The fault happened: the coordinator lost the killed worker, or dropped the frozen one.
+      const lost = fault === 'SIGKILL' ? /worker \d+ left: disconnected/ : /worker \d+ left: no part for step \d+ within 2000 ms/;
+      await Promise.race([coordinator.waitForLine(lost, 60_000), ended]);
       expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
+      if (fault === 'SIGSTOP') expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\)/);
       expect(modelHash(out)).toBe(reference.hash);
       expect(stepLosses(metrics)).toEqual(reference.losses);
     }

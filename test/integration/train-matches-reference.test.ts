@@ -1,10 +1,12 @@
 // dpt train, with 1, 2 and 3 real worker processes, gives the weights of an independent
-// plain-loop float64 trainer, including with a worker killed (SIGKILL) or frozen (SIGSTOP).
+// plain-loop float64 trainer, including with a worker killed (SIGKILL) or frozen (SIGSTOP) at a
+// step an in-test worker observes (never racing the run's end), each fault asserted to happen.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { startHonestWorker } from '../helpers/fake-worker.js';
 import { generateData, maxAbsDifference, referenceTrain } from '../helpers/reference.js';
 
 const ROWS = 203; // not divisible by the batch size
@@ -70,8 +72,11 @@ describe('dpt train', () => {
     expect(events.filter((event) => event.type === 'eval')).toHaveLength(OPTIONS.epochs);
     for (const step of steps) {
       expect(Object.keys(step).sort()).toEqual(['epoch', 'loss', 'rows', 'rowsPerSec', 'step', 'stepMs', 'time', 'type', 'workers']);
+      expect(step.workers).toBeGreaterThanOrEqual(1);
       expect(step.workers).toBeLessThanOrEqual(workers);
     }
+    // Every worker took part: some step was shared by all of them.
+    expect(Math.max(...steps.map((step) => step.workers as number))).toBe(workers);
   });
 });
 
@@ -103,8 +108,13 @@ describe('dpt train --eval-every', () => {
 describe('a coordinator with remote workers', () => {
   const longRun = referenceTrain(data.X, data.Y, { ...OPTIONS, epochs: 150 });
 
-  async function runWithFault(fault: 'SIGKILL' | 'SIGSTOP', extraFlags: string[], expectedLog: RegExp): Promise<void> {
-    const out = join(directory.path, `model-${fault}.json`);
+  /**
+   * A run of 150 epochs (1,650 steps) with three real workers and an honest in-test one, which
+   * holds step 200 while `fault` hits a real worker: the fault lands mid-run by construction.
+   * `happened` is the coordinator's line that proves the fault took effect.
+   */
+  async function runWithFault(fault: 'SIGKILL' | 'SIGSTOP', extraFlags: string[], happened: RegExp): Promise<void> {
+    const out = join(directory.path, `model-${fault}-${extraFlags.join('')}.json`);
     const token = 'fault-test-token';
     const coordinator = startCli([
       'coordinator',
@@ -114,7 +124,7 @@ describe('a coordinator with remote workers', () => {
       '--port',
       '0',
       '--workers',
-      '3',
+      '4',
       '--token',
       token,
       '--step-timeout',
@@ -122,22 +132,29 @@ describe('a coordinator with remote workers', () => {
       ...extraFlags,
     ]);
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-    const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', token]));
-    await coordinator.waitForLine(/epoch 20\/150/);
+    const url = `ws://127.0.0.1:${port}`;
+    const gate = startHonestWorker(url, token);
+    const workers = [0, 1, 2].map(() => startCli(['worker', '--connect', url, '--token', token]));
+    const ended = coordinator.exited(120_000).then(({ code }): never => {
+      throw new Error(`the run ended (${code}) before the fault took effect\n${coordinator.stderr()}`);
+    });
+    await Promise.race([gate.holdAt(200), ended]);
     const victim = workers[1];
     if (victim === undefined) throw new Error('no worker to fault');
     process.kill(victim.pid, fault);
+    gate.release();
+    await Promise.race([coordinator.waitForLine(happened, 60_000), ended]);
     const { code } = await coordinator.exited();
     expect(code, coordinator.stderr()).toBe(0);
-    expect(coordinator.stderr()).toMatch(expectedLog);
     const model = readModel(out);
     expect(maxAbsDifference(model.weights, longRun.w)).toBeLessThanOrEqual(1e-9);
     expect(Math.abs(model.bias - longRun.b)).toBeLessThanOrEqual(1e-9);
   }
 
   it('finishes with the reference model when a worker is killed mid-training', () => runWithFault('SIGKILL', [], /worker \d+ left: disconnected/));
+  // No step deadline here: the frozen worker's chunks can only be covered by backups.
   it('gives a frozen worker’s chunks to idle workers (backup tasks) and still matches the reference', () =>
-    runWithFault('SIGSTOP', [], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
+    runWithFault('SIGSTOP', ['--step-timeout', '600000'], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
   it('without backups, drops a frozen worker after --step-timeout and still matches the reference', () =>
     runWithFault('SIGSTOP', ['--backup-factor', '0'], /worker \d+ left: no part for step \d+ within 1000 ms[\s\S]*recomputing \d+ chunk\(s\)/));
 });

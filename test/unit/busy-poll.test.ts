@@ -1,33 +1,75 @@
 // BusyPoll keeps the event loop spinning for its window after an answer, then lets it sleep.
+// Asserted on behaviour, not on timing: the clock (performance.now) is the test's, and the spin
+// is observed as the setImmediate turns it schedules.
 
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BusyPoll } from '../../worker/busy-poll.js';
 
-/** Share of the next `ms` milliseconds the event loop spends running rather than waiting. */
-async function loopUtilization(ms: number): Promise<number> {
-  const before = performance.eventLoopUtilization();
-  await sleep(ms);
-  return performance.eventLoopUtilization(before).utilization;
+/** The real setImmediate, taken before it is spied on: the test's own turns are not counted. */
+const realSetImmediate = globalThis.setImmediate;
+let now = 0;
+let spins: ReturnType<typeof vi.spyOn>;
+
+/** Lets `count` event-loop turns run (a spinning BusyPoll schedules one turn per turn). */
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => realSetImmediate(resolve));
 }
 
+beforeEach(() => {
+  now = 1000;
+  vi.spyOn(performance, 'now').mockImplementation(() => now);
+  spins = vi.spyOn(globalThis, 'setImmediate');
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
 describe('BusyPoll', () => {
-  it('spins the event loop for its window after extend, and sleeps after stop or once the window is over', async () => {
+  it('spins, one turn after another, while its window is open', async () => {
+    const poll = new BusyPoll(10);
+    poll.extend();
+    await turns(20);
+    // Still inside the window (the clock has not moved): one spin turn per loop turn, no more.
+    expect(spins.mock.calls.length).toBeGreaterThanOrEqual(10);
+    expect(spins.mock.calls.length).toBeLessThanOrEqual(21);
+    expect(performance.now).toHaveBeenCalled(); // the window is read from the test's clock
+    now += 11; // the window is over
+    await turns(3);
+    const after = spins.mock.calls.length;
+    await turns(10);
+    expect(spins.mock.calls.length).toBe(after); // it sleeps: no turn scheduled any more
+  });
+
+  it('stops at the next turn after stop(), and spins again after the next extend()', async () => {
     const poll = new BusyPoll(10_000);
     poll.extend();
-    expect(await loopUtilization(60)).toBeGreaterThan(0.5);
+    await turns(5);
+    expect(spins.mock.calls.length).toBeGreaterThan(0);
     poll.stop();
-    await sleep(5); // the last spin turn sees the window closed
-    expect(await loopUtilization(60)).toBeLessThan(0.3);
-    const short = new BusyPoll(20);
-    short.extend();
-    await sleep(40);
-    expect(await loopUtilization(60)).toBeLessThan(0.3);
+    await turns(3);
+    const stopped = spins.mock.calls.length;
+    await turns(10);
+    expect(spins.mock.calls.length).toBe(stopped);
+    poll.extend();
+    await turns(5);
+    expect(spins.mock.calls.length).toBeGreaterThan(stopped);
+    poll.stop();
+    await turns(3);
+  });
+
+  it('runs one spin chain however often extend() is called', async () => {
+    const poll = new BusyPoll(10_000);
+    for (let i = 0; i < 50; i++) poll.extend();
+    await turns(10);
+    // 50 chains would schedule 50 turns per loop turn.
+    expect(spins.mock.calls.length).toBeLessThanOrEqual(11);
+    poll.stop();
+    await turns(3);
   });
 
   it('does nothing with a window of 0', async () => {
     new BusyPoll(0).extend();
-    expect(await loopUtilization(60)).toBeLessThan(0.3);
+    await turns(10);
+    expect(spins).not.toHaveBeenCalled();
   });
 });
