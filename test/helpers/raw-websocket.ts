@@ -153,6 +153,7 @@ export function hostileFrames(seed: number): Buffer[] {
     frame(0x2, Buffer.alloc(16), { declaredLength: 1n << 40n }), // far beyond maxPayload
     frame(0x2, Buffer.alloc(16), { declaredLength: 1n << 63n }), // beyond 2^53 - 1
     frame(0x9, Buffer.alloc(200)), // a control frame longer than 125 bytes
-    Buffer.from(Array.from({ length: 64 + next(512) }, () => next(256))), // garbage
+    // Garbage: random bytes behind a first byte with RSV2/RSV3 set, so the first frame is surely invalid.
+    Buffer.from([0xf0 | next(16), ...Array.from({ length: 64 + next(512) }, () => next(256))]),
   ];
 }
