@@ -64,6 +64,8 @@ export interface CoordinatorConfig {
   readonly maxPendingHandshakes: number;
   /** Time a new connection has to authenticate. */
   readonly handshakeTimeoutMs: number;
+  /** Monitors (WebSocket, SSE, dashboards) connected at most; more get HTTP 503. */
+  readonly maxMonitors: number;
   /** PEM certificate and key: serve wss:// and https:// instead of ws:// and http://. */
   readonly tlsCertPath: string | null;
   readonly tlsKeyPath: string | null;
@@ -105,6 +107,7 @@ export const DEFAULTS = {
   resumePath: null,
   maxPendingHandshakes: 64,
   handshakeTimeoutMs: 10_000,
+  maxMonitors: 64,
   tlsCertPath: null,
   tlsKeyPath: null,
   unixSocketPath: null,
@@ -131,6 +134,7 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   positiveInteger('checkpointEvery', config.checkpointEvery);
   positiveInteger('maxPendingHandshakes', config.maxPendingHandshakes);
   positiveInteger('handshakeTimeoutMs', config.handshakeTimeoutMs);
+  positiveInteger('maxMonitors', config.maxMonitors);
   if (!(config.backupFactor === 0 || (config.backupFactor >= 1 && Number.isFinite(config.backupFactor)))) {
     throw new ConfigError(`backupFactor must be 0 (off) or at least 1, got ${config.backupFactor}`);
   }

@@ -83,7 +83,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           config.metricsPath,
           start.step === 0 ? null : (event) => (event.type === 'step' ? event.step < start.step : (event.epoch + 1) * perEpoch <= start.step),
         );
-  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, log });
+  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, maxMonitors: config.maxMonitors, log });
   const emit = (event: TrainingEvent): void => {
     metricsFile?.write(event);
     monitoring.publish(event);
