@@ -14,7 +14,7 @@ export interface GatedWorker {
   readonly socket: WebSocket;
   /** Resolves once the step to hold has arrived (and was not answered). */
   readonly held: Promise<number>;
-  /** Answers the held step and every step after it. */
+  /** Answers the held step (every message for it: a lost worker's chunks come as another) and every step after it. */
   release(): void;
   /** Resolves with the close code once the coordinator closed the connection. */
   readonly closed: Promise<number>;
@@ -25,7 +25,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let computer: PartComputer | null = null;
   let features: number | null = null;
-  let heldStep: StepMessage | null = null;
+  const heldSteps: StepMessage[] = [];
   let isReleased = false;
   let resolveHeld: (step: number) => void = () => undefined;
   const held = new Promise<number>((resolve) => {
@@ -66,7 +66,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
         computer.standardize(message);
       } else if (message.kind === 'step') {
         if (message.step === holdAt && !isReleased) {
-          heldStep = message;
+          heldSteps.push(message);
           resolveHeld(message.step);
         } else answer(message);
       }
@@ -79,8 +79,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
     release: () => {
       isReleased = true;
       queue = queue.then(() => {
-        if (heldStep !== null) answer(heldStep);
-        heldStep = null;
+        for (const step of heldSteps.splice(0)) answer(step);
       });
     },
   };
