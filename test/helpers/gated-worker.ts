@@ -14,14 +14,18 @@ export interface GatedWorker {
   readonly socket: WebSocket;
   /** Resolves once the step to hold has arrived (and was not answered). */
   readonly held: Promise<number>;
+  /** Holds the next step that arrives (or resolves at once with the step already held); resolves with its number. */
+  holdNext(): Promise<number>;
   /** Answers the held step (every message for it: a lost worker's chunks come as another) and every step after it. */
   release(): void;
   /** Resolves with the close code once the coordinator closed the connection. */
   readonly closed: Promise<number>;
 }
 
-/** Connects and trains honestly until step `holdAt` arrives; that one waits for release(). */
+/** Connects and trains honestly until step `holdAt` arrives (or the next one after holdNext()); that one waits for release(). */
 export function startGatedWorker(url: string, token: string, holdAt: number): GatedWorker {
+  let isHoldingNext = false;
+  let holdStep = holdAt;
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let computer: PartComputer | null = null;
   let features: number | null = null;
@@ -65,7 +69,9 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
       } else if (message.kind === 'standardize' && computer !== null) {
         computer.standardize(message);
       } else if (message.kind === 'step') {
-        if (message.step === holdAt && !isReleased) {
+        if ((message.step === holdStep || isHoldingNext) && !isReleased) {
+          holdStep = message.step;
+          isHoldingNext = false;
           heldSteps.push(message);
           resolveHeld(message.step);
         } else answer(message);
@@ -76,6 +82,10 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
     socket,
     held,
     closed,
+    holdNext: () => {
+      if (heldSteps.length === 0) isHoldingNext = true;
+      return held.then(() => heldSteps[0]?.step ?? holdStep);
+    },
     release: () => {
       isReleased = true;
       queue = queue.then(() => {
