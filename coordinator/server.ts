@@ -148,7 +148,11 @@ export class WorkerServer {
         // Node takes its own 'error' listener off an upgraded socket: from here until ws (or a route)
         // owns it, and in every state after, a reset or write error must not become an uncaught exception (issue 10).
         socket.on('error', rawSocketOnError);
-        const url = new URL(request.url ?? '/', 'http://coordinator');
+        const url = requestUrl(request);
+        if (url === null) {
+          socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
         if (options.routes?.upgrade(request, socket, head, url) === true) return;
         wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
       });
@@ -236,13 +240,14 @@ export class WorkerServer {
 
   /** GET /healthz (open, for container healthchecks) and GET /status (token-guarded JSON). */
   private httpOnRequest(request: IncomingMessage, response: ServerResponse): void {
-    const url = new URL(request.url ?? '/', 'http://coordinator');
     const reply = (code: number, body: unknown): void => {
       response.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       response.end(`${JSON.stringify(body)}\n`);
     };
-    if (this.options.routes?.request(request, response, url) === true) return;
-    if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
+    const url = requestUrl(request);
+    if (url === null) reply(400, { error: 'the request target is not a valid URL' });
+    else if (this.options.routes?.request(request, response, url) === true) return;
+    else if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
     else if (url.pathname === '/healthz') reply(200, { ok: true });
     else if (url.pathname === '/status') {
       if (this.tokenMatches(requestToken(request, url))) reply(200, this.options.status());
@@ -380,6 +385,15 @@ export class WorkerServer {
     this.workers.delete(worker.id);
     if (wasReady) this.listener.workerLost(worker, reason);
   }
+}
+
+/**
+ * The request's target as a URL, or null when it is none: Node's HTTP parser lets through
+ * targets such as `http://[` that the URL parser throws on (an uncaught exception before any
+ * token check, issue 10).
+ */
+function requestUrl(request: IncomingMessage): URL | null {
+  return URL.canParse(request.url ?? '/', 'http://coordinator') ? new URL(request.url ?? '/', 'http://coordinator') : null;
 }
 
 /** A raw socket's error (reset, write after end) ends that socket only; ws or the route reports what matters. */

@@ -376,6 +376,14 @@ describe('hostile peers before authentication', () => {
         sendAndReset(Buffer.alloc(70_000, 0x47)),
       ]),
     );
+    // Request targets Node's HTTP parser lets through but the URL parser throws on: 400, for a
+    // plain request and for an upgrade.
+    await phase('unparseable targets', async () => {
+      for (const target of ['http://[', 'http://a:b:c', 'http://%zz']) {
+        expect((await rawUpgrade(port, target)).status, target).toBe(400);
+        expect(await requestStatus(port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`), target).toBe(400);
+      }
+    });
     // The monitor door: authenticated monitors that send hostile frames.
     await phase('monitor', () =>
       Promise.all(
@@ -523,3 +531,28 @@ describe('hostile input during a real training', () => {
     expect(modelHash(out)).toBe(await referenceHash(epochs));
   }, 240_000);
 });
+
+/** Sends one raw HTTP request to 127.0.0.1:port; resolves with the answer's status (0 if the connection closed without one). */
+function requestStatus(port: number, request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let answer = '';
+    const socket = createConnection(port, '127.0.0.1', () => socket.write(request));
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no answer to ${JSON.stringify(request.slice(0, 40))} within 15 s`));
+    }, 15_000);
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer);
+      if (status === null) return;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(Number(status[1]));
+    });
+    socket.on('error', () => undefined); // the close below reports it
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(0);
+    });
+  });
+}
