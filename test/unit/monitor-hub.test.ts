@@ -37,8 +37,9 @@ function fakeSink(): FakeSink {
     onDrain: (callback) => {
       drainCallbacks.push(callback);
     },
-    cork: () => undefined,
-    uncork: () => undefined,
+    writeBatch: (batch) => {
+      for (const json of batch.jsons) sink.write(json);
+    },
     end: async () => {
       sink.isEnded = true;
     },
@@ -60,10 +61,13 @@ function evaluation(epoch: number): EvalEvent {
   return { type: 'eval', epoch, trainLoss: 0.4, trainAccuracy: 0.8, valLoss: null, valAccuracy: null, time: epoch };
 }
 
-/** Resolves after the fan-out batch queued by the publishes before it. */
-const fannedOut = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Resolves after the fan-out batch queued by the publishes before it: the hubs below batch with
+ * a 0 ms timer, and Node runs timers of the same delay in the order they were set.
+ */
+const fannedOut = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
-const noWorkers = { workersSnapshot: () => null };
+const noWorkers = { workersSnapshot: () => null, fanOutMs: 0 };
 
 describe('MonitorHub', () => {
   it('sends a new monitor the history notice, the history, then live events', async () => {
@@ -129,7 +133,7 @@ describe('MonitorHub', () => {
   });
 
   it('queues the final workers snapshot for a monitor that is behind', () => {
-    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 7 }) });
+    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 7 }), fanOutMs: 0 });
     const slow = fakeSink();
     hub.attach(slow);
     slow.buffered = HIGH_WATER_BYTES;
@@ -152,10 +156,18 @@ describe('MonitorHub', () => {
     expect(sink.received.map((m) => m.type)).toEqual(['history', 'workers', 'workers']);
   });
 
-  it('returns from publish before any monitor is written to, then sends each event to every monitor, serialized once', async () => {
+  it('returns from publish before any monitor is written to, then sends the batch to every monitor in one write, serialized once', async () => {
     const hub = new MonitorHub(noWorkers);
     const sinks = [fakeSink(), fakeSink(), fakeSink()];
-    for (const sink of sinks) hub.attach(sink);
+    let batchWrites = 0;
+    for (const sink of sinks) {
+      const writeBatch = sink.writeBatch;
+      sink.writeBatch = (batch) => {
+        batchWrites++;
+        writeBatch(batch);
+      };
+      hub.attach(sink);
+    }
     const stringify = vi.spyOn(JSON, 'stringify');
     try {
       for (let n = 0; n < 5; n++) hub.publish(step(n));
@@ -164,6 +176,7 @@ describe('MonitorHub', () => {
       for (const sink of sinks) expect(sink.received.map((m) => m.type)).toEqual(['history']);
       await fannedOut();
       expect(stringify).toHaveBeenCalledTimes(5);
+      expect(batchWrites).toBe(3);
     } finally {
       stringify.mockRestore();
     }
