@@ -56,6 +56,7 @@ export interface TrainingFlags {
   resume?: string;
   maxPendingHandshakes: number;
   handshakeTimeout: number;
+  maxMonitors: number;
   tlsCert?: string;
   tlsKey?: string;
   kernel: 'wasm-simd' | 'js';
@@ -118,6 +119,7 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
       flag('--max-pending-handshakes <n>', 'connections still authenticating, at most', integerIn(1, MAX_PENDING_HANDSHAKES), DEFAULTS.maxPendingHandshakes),
     )
     .addOption(flag('--handshake-timeout <ms>', 'time a new connection has to authenticate', durationMs, DEFAULTS.handshakeTimeoutMs))
+    .addOption(flag('--max-monitors <n>', 'monitors and dashboards connected at most; more get HTTP 503', integerIn(1, 65_536), DEFAULTS.maxMonitors))
     .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
     .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
     .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel));
@@ -156,6 +158,7 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     resumePath: flags.resume ?? null,
     maxPendingHandshakes: flags.maxPendingHandshakes,
     handshakeTimeoutMs: flags.handshakeTimeout,
+    maxMonitors: flags.maxMonitors,
     tlsCertPath: flags.tlsCert ?? null,
     tlsKeyPath: flags.tlsKey ?? null,
     kernel: flags.kernel,

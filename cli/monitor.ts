@@ -104,7 +104,8 @@ function followOnce(url: string, token: string | null, ca: Buffer | null, displa
         reject(new AuthError(`the coordinator at ${redact(url)} refused the monitor token (HTTP 401)`));
         return;
       }
-      lastError = `HTTP ${response.statusCode ?? '?'}`;
+      // 503: --max-monitors are connected (or the run just ended); retried with the backoff like a lost connection.
+      lastError = response.statusCode === 503 ? 'HTTP 503: the coordinator serves no more monitors now (--max-monitors)' : `HTTP ${response.statusCode ?? '?'}`;
       socket.terminate();
     });
     socket.on('open', () => {

@@ -64,6 +64,8 @@ export interface CoordinatorConfig {
   readonly maxPendingHandshakes: number;
   /** Time a new connection has to authenticate. */
   readonly handshakeTimeoutMs: number;
+  /** Monitors (WebSocket, SSE, dashboards) connected at most; more get HTTP 503. */
+  readonly maxMonitors: number;
   /** PEM certificate and key: serve wss:// and https:// instead of ws:// and http://. */
   readonly tlsCertPath: string | null;
   readonly tlsKeyPath: string | null;
@@ -105,6 +107,7 @@ export const DEFAULTS = {
   resumePath: null,
   maxPendingHandshakes: 64,
   handshakeTimeoutMs: 10_000,
+  maxMonitors: 64,
   tlsCertPath: null,
   tlsKeyPath: null,
   unixSocketPath: null,
@@ -131,6 +134,7 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   positiveInteger('checkpointEvery', config.checkpointEvery);
   positiveInteger('maxPendingHandshakes', config.maxPendingHandshakes);
   positiveInteger('handshakeTimeoutMs', config.handshakeTimeoutMs);
+  positiveInteger('maxMonitors', config.maxMonitors);
   if (!(config.backupFactor === 0 || (config.backupFactor >= 1 && Number.isFinite(config.backupFactor)))) {
     throw new ConfigError(`backupFactor must be 0 (off) or at least 1, got ${config.backupFactor}`);
   }
@@ -147,8 +151,4 @@ function positiveInteger(name: string, value: number): void {
 /** The options that are set: an undefined option takes its default. */
 function definedOnly<T extends object>(options: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

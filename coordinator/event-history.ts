@@ -1,14 +1,17 @@
 // The bounded history a monitor receives when it connects mid-run: every eval, membership and
-// run event (up to a generous cap), and a sample of the step events: every k-th step, where k
-// doubles, and every other kept step is let go, whenever the sample is full. Adding a step
-// allocates nothing.
+// run event (up to a cap), and a sample of the step events: every k-th step, where k doubles,
+// and every other kept step is let go, whenever the sample is full. Adding a step allocates
+// nothing. A late joiner takes a snapshot (references, not copies) and is sent it at its pace.
 
 import type { StepEvent, StreamEvent } from '../shared/events.js';
 
 /** Step events kept at most (the sample is halved and the stride doubled when full). */
 export const DEFAULT_MAX_STEP_EVENTS = 4096;
-/** Eval, membership and run events kept at most; past it the oldest tenth goes (run events stay). */
-const MAX_OTHER_EVENTS = 100_000;
+/**
+ * Eval, membership and run events kept at most; past it the oldest tenth goes (run events stay).
+ * With the step sample this bounds what each monitor's snapshot holds (issue 10, item 4).
+ */
+export const MAX_OTHER_EVENTS = 10_000;
 
 export class EventHistory {
   private readonly maxSteps: number;
@@ -82,6 +85,13 @@ export class EventHistory {
         o++;
       }
     }
+  }
+
+  /** The kept events in stream order, as a new array (the events themselves are shared, never changed). */
+  snapshot(): StreamEvent[] {
+    const events: StreamEvent[] = [];
+    this.replay((event) => events.push(event));
+    return events;
   }
 
   private isLastStepSampled(): boolean {

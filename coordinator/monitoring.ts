@@ -20,6 +20,8 @@ export interface MonitoringOptions {
   readonly token: string | null;
   /** Read-only token for monitors; null: the workers' token. */
   readonly monitorToken: string | null;
+  /** Monitors connected at most; more get HTTP 503. */
+  readonly maxMonitors: number;
   readonly log: (line: string) => void;
 }
 
@@ -55,9 +57,15 @@ export class Monitoring {
     // The workers' token may do anything a monitor may; the monitor token cannot join as a worker.
     this.isAllowed = (candidate) => monitorMatches(candidate) || workerMatches(candidate);
     this.hub = new MonitorHub({
+      maxMonitors: options.maxMonitors,
       workersSnapshot: (force) => (force || this.workerStats.isChanged ? { type: 'workers', workers: this.workerStats.snapshot(), time: Date.now() } : null),
     });
-    this.prometheus = new PrometheusMetrics(this.workerStats, () => ({ monitors: this.hub.monitorCount, droppedEvents: this.hub.droppedEvents }));
+    this.prometheus = new PrometheusMetrics(this.workerStats, () => ({
+      monitors: this.hub.monitorCount,
+      droppedEvents: this.hub.droppedEvents,
+      refusedMonitors: this.hub.refusedMonitors,
+      maxQueuedBytes: this.hub.maxQueuedBytes,
+    }));
     const loaded = loadDashboardAssets();
     if ('problem' in loaded) options.log(`the dashboard is unavailable: ${loaded.problem}`);
     this.assets = 'assets' in loaded ? loaded.assets : null;

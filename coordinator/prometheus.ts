@@ -15,6 +15,10 @@ const STEP_SECONDS_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0
 export interface MonitorCounts {
   readonly monitors: number;
   readonly droppedEvents: number;
+  /** Monitors refused because --max-monitors were connected. */
+  readonly refusedMonitors: number;
+  /** The most bytes queued for any one monitor now. */
+  readonly maxQueuedBytes: number;
 }
 
 export class PrometheusMetrics {
@@ -69,6 +73,8 @@ export class PrometheusMetrics {
     gauge('dpt_validation_accuracy', 'Validation accuracy at the last epoch end (NaN without --val-split).', () => this.valAccuracy);
     gauge('dpt_monitors_connected', 'Monitors (WebSocket and SSE) connected to the loss stream.', () => monitors().monitors);
     counter('dpt_monitor_dropped_events_total', 'Loss stream events not sent to a monitor that fell behind.', () => monitors().droppedEvents);
+    counter('dpt_monitors_refused_total', 'Monitors refused (HTTP 503) because --max-monitors were connected.', () => monitors().refusedMonitors);
+    gauge('dpt_monitor_queued_bytes_max', 'The most bytes queued for any one monitor (bounded per monitor).', () => monitors().maxQueuedBytes);
     const observePending = (): void => this.observePending();
     this.stepSeconds = new Histogram({
       name: 'dpt_step_duration_seconds',

@@ -12,8 +12,9 @@ import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
+import { isLoopbackAddress, resolveListenAddress } from './auth.js';
 import { CheckpointWarnings, fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { type CoordinatorConfig, isLoopback } from './config.js';
+import type { CoordinatorConfig } from './config.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
 import { Scatter } from './scatter.js';
@@ -48,11 +49,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   if (config.valFraction > 0 && sizes.validation === 0)
     throw new ConfigError(`the validation split ${config.valFraction} of ${dataset.rows} rows holds out no row`);
 
-  // A coordinator reachable from other hosts never runs without a token.
+  // A coordinator reachable from other hosts never runs without a token. Reachable is decided
+  // from the address the name resolves to, which is also the address bound (issue 10, item 5).
+  const bindAddress = await resolveListenAddress(config.host);
   let token = config.token;
-  if (token === null && !isLoopback(config.host)) {
+  if (token === null && !isLoopbackAddress(bindAddress)) {
     token = randomBytes(18).toString('base64url');
-    log(`no --token given for non-loopback host ${config.host}; generated one: ${token}`);
+    const resolved = bindAddress === config.host ? '' : ` (${bindAddress})`;
+    log(`no --token given for non-loopback host ${config.host}${resolved}; generated one: ${token}`);
   }
 
   const fingerprint: RunFingerprint = {
@@ -85,7 +89,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           start.step === 0 ? null : (event) => (event.type === 'step' ? event.step < start.step : (event.epoch + 1) * perEpoch <= start.step),
           log,
         );
-  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, log });
+  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, maxMonitors: config.maxMonitors, log });
   const emit = (event: TrainingEvent): void => {
     metricsFile?.write(event);
     monitoring.publish(event);
@@ -111,7 +115,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   }
   const server = await WorkerServer.listen(
     {
-      host: config.host,
+      host: bindAddress,
       port: config.port,
       token,
       welcome: {

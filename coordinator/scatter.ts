@@ -282,7 +282,8 @@ export class Scatter implements WorkerListener {
    * A welcomed worker is being closed for a fault. When its data failed a check (`dataBlock`), the
    * coordinator checks that block of its own copy: failing here too, the data is bad and the run
    * stops with that DatasetError (exit 2, naming file, block and row); passing here, only that
-   * worker's copy is bad and only it is refused. Any fault that recurs MAX_REPEATED_FAULTS times
+   * worker's copy is bad and only it is refused. A fault (a failure the worker reports, or a part
+   * with a non-finite value; the server does not report malformed messages) that recurs MAX_REPEATED_FAULTS times
    * without a job completing stops the run instead of re-admitting workers that fail the same way.
    */
   workerFaulted(worker: WorkerConnection, reason: string, dataBlock: number | null): void {

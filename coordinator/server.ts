@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { allowedCpus, parseCpuList } from '../shared/cpus.js';
-import { ProtocolError } from '../shared/errors.js';
+import { ConfigError, ProtocolError } from '../shared/errors.js';
 import {
   CLOSE_NORMAL,
   CLOSE_POLICY,
@@ -24,7 +24,7 @@ import {
   unhandledKind,
   type WelcomeMessage,
 } from '../shared/protocol.js';
-import { createTokenCheck, requestToken } from './auth.js';
+import { createTokenCheck, isLoopbackAddress, requestToken } from './auth.js';
 
 /** What the trainer hears from the server. */
 export interface WorkerListener {
@@ -146,9 +146,18 @@ export class WorkerServer {
     this.welcome = options.welcome;
     this.tokenMatches = createTokenCheck(options.token);
     for (const server of local === null ? [http] : [http, local]) {
+      // A failed accept (e.g. out of file descriptors under a flood) is an 'error' on the listening server: report it, never crash.
+      server.on('error', (error) => options.log(`${server === local ? 'Unix socket' : 'TCP'} server error: ${error.message}`));
       server.on('request', (request, response) => this.httpOnRequest(request, response));
       server.on('upgrade', (request, socket, head) => {
-        const url = new URL(request.url ?? '/', 'http://coordinator');
+        // Node takes its own 'error' listener off an upgraded socket: from here until ws (or a route)
+        // owns it, and in every state after, a reset or write error must not become an uncaught exception (issue 10).
+        socket.on('error', rawSocketOnError);
+        const url = requestUrl(request);
+        if (url === null) {
+          socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
         if (options.routes?.upgrade(request, socket, head, url) === true) return;
         wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
       });
@@ -188,6 +197,12 @@ export class WorkerServer {
       maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks)),
     });
     await listenOn(http, (done) => http.listen(options.port, options.host, done));
+    // The last word on a tokenless server is the address actually bound, not the host's spelling.
+    const bound = (http.address() as AddressInfo).address; // a TCP server always has an AddressInfo
+    if (options.token === null && !isLoopbackAddress(bound)) {
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      throw new ConfigError(`refusing to serve without a token on the non-loopback address ${bound} (--host ${options.host})`);
+    }
     let local: Server | null = null;
     const socketPath = options.unixSocketPath;
     if (socketPath !== null) {
@@ -230,13 +245,14 @@ export class WorkerServer {
 
   /** GET /healthz (open, for container healthchecks) and GET /status (token-guarded JSON). */
   private httpOnRequest(request: IncomingMessage, response: ServerResponse): void {
-    const url = new URL(request.url ?? '/', 'http://coordinator');
     const reply = (code: number, body: unknown): void => {
       response.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       response.end(`${JSON.stringify(body)}\n`);
     };
-    if (this.options.routes?.request(request, response, url) === true) return;
-    if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
+    const url = requestUrl(request);
+    if (url === null) reply(400, { error: 'the request target is not a valid URL' });
+    else if (this.options.routes?.request(request, response, url) === true) return;
+    else if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
     else if (url.pathname === '/healthz') reply(200, { ok: true });
     else if (url.pathname === '/status') {
       if (this.tokenMatches(requestToken(request, url))) reply(200, this.options.status());
@@ -262,6 +278,10 @@ export class WorkerServer {
   }
 
   private serverOnConnection(socket: WebSocket, address: string): void {
+    // First of all: a refused or closing peer can still send an invalid or oversized frame, which
+    // ws reports as an 'error' on this socket; without a listener the whole coordinator would exit
+    // (issue 10, item 3). The listener below for admitted peers also forgets the worker.
+    socket.on('error', webSocketOnError);
     const worker = new WorkerConnection(this.nextId++, socket, address);
     let pending = 0;
     for (const other of this.workers.values()) if (other.state === 'handshake') pending++;
@@ -288,7 +308,10 @@ export class WorkerServer {
         if (worker.state === 'ready') clearTimeout(readyTimer);
       } catch (error) {
         if (!(error instanceof ProtocolError)) throw error;
-        if (worker.state === 'loading' || worker.state === 'ready') this.listener.workerFaulted(worker, error.message, null);
+        // Counted towards a stop only when a worker computed something non-finite: a malformed
+        // message is the peer's own fault (closing it is enough), and counting it would let any
+        // peer holding the token stop a run by repeating one bad message.
+        if (error.isNonFinite && (worker.state === 'loading' || worker.state === 'ready')) this.listener.workerFaulted(worker, error.message, null);
         this.refuse(worker, error.message);
       }
     });
@@ -374,6 +397,25 @@ export class WorkerServer {
     this.workers.delete(worker.id);
     if (wasReady) this.listener.workerLost(worker, reason);
   }
+}
+
+/**
+ * The request's target as a URL, or null when it is none: Node's HTTP parser lets through
+ * targets such as `http://[` that the URL parser throws on (an uncaught exception before any
+ * token check, issue 10).
+ */
+function requestUrl(request: IncomingMessage): URL | null {
+  return URL.canParse(request.url ?? '/', 'http://coordinator') ? new URL(request.url ?? '/', 'http://coordinator') : null;
+}
+
+/** A raw socket's error (reset, write after end) ends that socket only; ws or the route reports what matters. */
+function rawSocketOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** A WebSocket's error (an invalid or oversized frame): ws closes the socket itself; nothing else to do here. */
+function webSocketOnError(): void {
+  // Deliberately empty: its presence keeps ws from turning the error into an uncaught exception.
 }
 
 function toBytes(data: RawData): Uint8Array {

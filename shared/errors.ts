@@ -72,9 +72,15 @@ export class CheckpointError extends DptError {
 
 export class ProtocolError extends DptError {
   readonly field: string;
-  constructor(kind: string, field: string, problem: string) {
+  /**
+   * Whether the message was well formed but carried a non-finite value: what an honest worker
+   * computing from bad data or a broken kernel sends, as opposed to a malformed or hostile message.
+   */
+  readonly isNonFinite: boolean;
+  constructor(kind: string, field: string, problem: string, isNonFinite = false) {
     super('DPT_PROTOCOL', 1, `message '${kind}', field '${field}': ${problem}`);
     this.field = field;
+    this.isNonFinite = isNonFinite;
   }
 }
 

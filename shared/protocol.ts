@@ -218,7 +218,7 @@ function float64s(kind: string, fields: Fields, name: string, length: number): F
   if (!(value instanceof Float64Array)) throw new ProtocolError(kind, name, `expected a Float64Array, got ${describe(value)}`);
   if (value.length !== length) throw new ProtocolError(kind, name, `expected ${length} values, got ${value.length}`);
   for (let i = 0; i < value.length; i++) {
-    if (!Number.isFinite(value[i]!)) throw new ProtocolError(kind, name, `value ${i} is not finite (${value[i]})`);
+    if (!Number.isFinite(value[i]!)) throw new ProtocolError(kind, name, `value ${i} is not finite (${value[i]})`, true);
   }
   return value;
 }

@@ -1,8 +1,8 @@
 // Test clients of the coordinator's monitoring surface: a WebSocket monitor that records every
-// message (and can stop reading, to play a slow monitor), an SSE reader over plain http.get, and
-// a Prometheus text parser. Every wait has a deadline.
+// message (and can stop reading, to play a slow monitor), SSE readers over plain http.get (one
+// that can stop reading too), and a Prometheus text parser. Every wait has a deadline.
 
-import { get } from 'node:http';
+import { get, type IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { MonitorMessage, StepEvent } from '../../shared/events.js';
 
@@ -94,6 +94,91 @@ export function upgradeStatus(url: string, headers: Record<string, string> = {})
       socket.terminate();
     });
     socket.on('error', () => undefined); // terminate() after an answer reports an error; the status is what counts
+  });
+}
+
+/** An SSE monitor that records every message and can stop reading (SSE has no pings that would cut it meanwhile). */
+export interface EventStreamClient {
+  readonly response: IncomingMessage;
+  readonly messages: MonitorMessage[];
+  waitFor(predicate: (message: MonitorMessage) => boolean, what: string, timeoutMs?: number): Promise<MonitorMessage>;
+  /** Resolves once the coordinator ended the stream. */
+  ended(timeoutMs?: number): Promise<void>;
+  steps(): StepEvent[];
+}
+
+/** Opens GET /events; resolves once the 200 head arrived (rejects on another status). */
+export function openEventStream(url: string, headers: Record<string, string> = {}): Promise<EventStreamClient> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { headers }, (response) => {
+      clearTimeout(timer);
+      if (response.statusCode !== 200) {
+        response.resume();
+        reject(new Error(`GET ${url}: HTTP ${response.statusCode}`));
+        return;
+      }
+      const messages: MonitorMessage[] = [];
+      const watchers: { predicate: (message: MonitorMessage) => boolean; resolve: (message: MonitorMessage) => void }[] = [];
+      let isEnded = false;
+      const endWaiters: (() => void)[] = [];
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        text += chunk;
+        const blocks = text.split('\n\n');
+        text = blocks.pop() ?? '';
+        for (const block of blocks) {
+          if (!block.startsWith('data: ')) continue;
+          const message = JSON.parse(block.slice('data: '.length)) as MonitorMessage; // the coordinator's own JSON
+          messages.push(message);
+          for (const watcher of [...watchers]) {
+            if (watcher.predicate(message)) {
+              watchers.splice(watchers.indexOf(watcher), 1);
+              watcher.resolve(message);
+            }
+          }
+        }
+      });
+      response.on('close', () => {
+        isEnded = true;
+        for (const waiter of endWaiters.splice(0)) waiter();
+      });
+      resolve({
+        response,
+        messages,
+        waitFor: (predicate, what, timeoutMs = 30_000) =>
+          new Promise((resolveMessage, rejectMessage) => {
+            const found = messages.find(predicate);
+            if (found !== undefined) return resolveMessage(found);
+            const waitTimer = setTimeout(() => rejectMessage(new Error(`no SSE message ${what} within ${timeoutMs} ms (got ${messages.length})`)), timeoutMs);
+            watchers.push({
+              predicate,
+              resolve: (message) => {
+                clearTimeout(waitTimer);
+                resolveMessage(message);
+              },
+            });
+          }),
+        ended: (timeoutMs = 30_000) =>
+          new Promise((resolveEnd, rejectEnd) => {
+            if (isEnded) return resolveEnd();
+            const endTimer = setTimeout(() => rejectEnd(new Error(`the event stream is still open after ${timeoutMs} ms`)), timeoutMs);
+            endWaiters.push(() => {
+              clearTimeout(endTimer);
+              resolveEnd();
+            });
+          }),
+        steps: () => messages.filter((message): message is StepEvent => message.type === 'step'),
+      });
+    });
+    const timer = setTimeout(() => {
+      request.destroy();
+      reject(new Error(`no answer to GET ${url} within 10 s`));
+    }, 10_000);
+    request.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
   });
 }
 

@@ -1,7 +1,8 @@
 // The dashboard in a real browser (Debian's headless Chromium driven by playwright-core) against
 // a real run: the loss chart's point count grows while training, the worker table lists every
 // worker that joined (a killed one marked as left, with its failure), the run ends as finished,
-// and a screenshot is saved to test-artifacts/dashboard.png.
+// and a screenshot is saved to test-artifacts/dashboard.png. The run is held mid-way by gated
+// workers (it provably cannot end meanwhile), not by freezing processes that may have exited.
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { killAll, REPO, startCli } from '../helpers/cli.js';
+import { type GatedWorker, startGatedWorker } from '../helpers/gated-worker.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-token';
@@ -67,7 +69,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
       '--token',
       TOKEN,
       '--step-timeout',
-      '60000',
+      '600000',
+      // A held step is not given to another worker: the run stands still until it is released.
+      '--backup-factor',
+      '0',
     ]);
     const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     // A fresh profile directory each run (playwright takes it as the persistent context's directory, not as --user-data-dir).
@@ -88,18 +93,22 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
     await page.goto(`http://127.0.0.1:${port}/?token=${TOKEN}`);
     await page.waitForSelector('body[data-state="waiting"]', { timeout: 30_000 });
 
-    const workerArgs = ['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--quiet'];
-    const first = startCli(workerArgs);
-    const second = startCli(workerArgs);
+    // Two workers that hold step 1500 (of 4500): once one holds it, no step can commit.
+    const url = `ws://127.0.0.1:${port}`;
+    const first = startGatedWorker(url, TOKEN, 1500);
+    const second = startGatedWorker(url, TOKEN, 1500);
+    const holder = await Promise.race([first.held.then((): GatedWorker => first), second.held.then((): GatedWorker => second)]);
+    const other = holder === first ? second : first;
     await page.waitForFunction(() => Number(document.getElementById('loss-chart')?.dataset.points) >= 1500, null, { timeout: 30_000 });
-    // Mid-run (step 1500 or so of 4500), freeze both workers (no step can commit), kill one, add a third: a departure and a join mid-run.
-    process.kill(first.pid, 'SIGSTOP');
-    process.kill(second.pid, 'SIGSTOP');
     const pointsWhilePaused = await pointCount(page);
-    process.kill(first.pid, 'SIGKILL');
-    startCli(workerArgs);
+    expect(pointsWhilePaused).toBe(1500);
+    // Mid-run: one worker goes away (its chunks of step 1500 go to the other, which holds them
+    // too), a third joins: a departure and a join while the run stands still.
+    holder.socket.terminate();
+    expect(await other.held).toBe(1500);
+    startCli(['worker', '--connect', url, '--token', TOKEN, '--quiet']);
     await page.waitForFunction(() => document.querySelectorAll('#workers tbody tr').length >= 3, null, { timeout: 30_000 });
-    process.kill(second.pid, 'SIGCONT');
+    other.release();
 
     await page.waitForFunction((before) => Number(document.getElementById('loss-chart')?.dataset.points) > before, pointsWhilePaused, { timeout: 30_000 });
     await page.waitForSelector('body[data-state="finished"]', { timeout: 60_000 });
@@ -117,7 +126,10 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
     expect(rows.map((row) => row.id).sort()).toEqual([...joined].sort());
     // Every training row of every epoch was computed by exactly one worker (455 rows × 300 epochs).
     expect(rows.reduce((sum, row) => sum + row.rows, 0)).toBe(455 * 300);
-    expect(rows.filter((row) => row.className === 'left' && row.failures === '1').length).toBeGreaterThanOrEqual(1);
+    // The one that went away is marked as left with its failure; all three computed rows.
+    expect(rows).toHaveLength(3);
+    expect(rows.filter((row) => row.className === 'left' && row.failures === '1')).toHaveLength(1);
+    expect(rows.every((row) => row.rows > 0)).toBe(true);
     expect(await pointCount(page)).toBeGreaterThan(pointsWhilePaused);
     expect(await page.locator('#config').textContent()).toMatch(/breast_cancer\.csv/);
     expect(pageErrors).toEqual([]);

@@ -1,12 +1,15 @@
 // A monitor that stops reading never slows training: the coordinator drops step events for it,
 // keeps its other events, and tells it how many it missed once it reads again. /metrics, scraped
-// while the worker is frozen, parses as Prometheus text and agrees with the loss stream.
+// while the run stands still, parses as Prometheus text and agrees with the loss stream. The run
+// is driven by a gated worker: it cannot end before the test has seen what it waits for, and it
+// stands still when told to (no SIGSTOP racing the run's end).
 
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DroppedNotice, MembershipEvent, MonitorMessage } from '../../shared/events.js';
 import { killAll, REPO, startCli } from '../helpers/cli.js';
-import { openMonitor, parsePrometheus, sampleValue } from '../helpers/monitor.js';
+import { startGatedWorker } from '../helpers/gated-worker.js';
+import { openEventStream, openMonitor, parsePrometheus, sampleValue } from '../helpers/monitor.js';
 
 const TOKEN = 'backpressure-token';
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -41,31 +44,40 @@ describe('a monitor that stops reading', () => {
         '1',
         '--token',
         TOKEN,
+        // The gated worker's held step is neither dropped nor given to another worker.
+        '--backup-factor',
+        '0',
+        '--step-timeout',
+        '600000',
       ],
       {},
     );
     const [, portText] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const port = Number(portText);
-    const paused = await openMonitor(`ws://127.0.0.1:${port}/monitor`, BEARER);
-    paused.socket.pause();
+    // An SSE monitor that stops reading (SSE has no pings, so nothing cuts it however long it sleeps).
+    const paused = await openEventStream(`http://127.0.0.1:${port}/events`, BEARER);
+    paused.response.pause();
     const reader = await openMonitor(`ws://127.0.0.1:${port}/monitor`, BEARER);
-    const worker = startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--quiet']);
+    // Holds the last step: the run cannot end until the test releases it.
+    const worker = startGatedWorker(`ws://127.0.0.1:${port}`, TOKEN, TOTAL_STEPS - 1);
     const scrape = async (): Promise<ReturnType<typeof parsePrometheus>> => {
       const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: BEARER });
       expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
       return parsePrometheus(await response.text());
     };
 
-    // Train until the coordinator has dropped events for the paused monitor (checked every 1000 steps).
+    // Train until the coordinator has dropped events for the paused monitor (checked every 1000
+    // steps; the run stands at its last step at the latest, so this ends either way).
     let seen = 0;
     for (;;) {
       if (sampleValue((await scrape()).samples, 'dpt_monitor_dropped_events_total') > 0) break;
-      if (seen + 1000 >= TOTAL_STEPS) throw new Error('the paused monitor never fell behind during the run');
-      seen += 1000;
-      await reader.waitFor((m) => m.type === 'step' && m.step >= seen, `for step ${seen}`);
+      if (seen >= TOTAL_STEPS - 1) throw new Error('the paused monitor never fell behind during the run');
+      seen = Math.min(seen + 1000, TOTAL_STEPS - 1);
+      await reader.waitFor((m) => m.type === 'step' && m.step + 1 >= seen, `for step ${seen - 1}`, 120_000);
     }
-    // Freeze the worker: no step commits, so the stream and /metrics hold still.
-    process.kill(worker.pid, 'SIGSTOP');
+    // Hold the run: no step commits, so the stream and /metrics hold still.
+    const heldAt = await worker.holdNext();
+    expect(heldAt).toBeLessThan(TOTAL_STEPS);
     let metrics = await scrape();
     for (let tries = 0; sampleValue(metrics.samples, 'dpt_steps_total') !== reader.steps().length; tries++) {
       if (tries > 1000) throw new Error('the reader never caught up with dpt_steps_total');
@@ -100,11 +112,11 @@ describe('a monitor that stops reading', () => {
     expect(samples.some((sample) => sample.name === 'process_resident_memory_bytes')).toBe(true);
 
     // Reading again, the paused monitor first gets what was queued, then the count of what it missed.
-    paused.socket.resume();
+    paused.response.resume();
     await paused.waitFor((m) => m.type === 'dropped', 'dropped notice');
-    process.kill(worker.pid, 'SIGCONT');
-    expect((await coordinator.exited()).code, coordinator.stderr()).toBe(0);
-    await Promise.all([paused.closed(), reader.closed()]);
+    worker.release();
+    expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
+    await Promise.all([paused.ended(), reader.closed()]);
 
     // Every step event either reached the paused monitor or was counted as dropped; nothing else was lost.
     const dropped = (typesOf(paused.messages, 'dropped') as DroppedNotice[]).reduce((sum, notice) => sum + notice.count, 0);
@@ -116,5 +128,5 @@ describe('a monitor that stops reading', () => {
     expect(pausedSteps).toEqual(pausedSteps.map((event) => readerSteps[event.step]));
     for (const type of ['eval', 'worker', 'run'] as const) expect(typesOf(paused.messages, type)).toEqual(typesOf(reader.messages, type));
     expect(typesOf(reader.messages, 'dropped')).toEqual([]);
-  });
+  }, 240_000);
 });

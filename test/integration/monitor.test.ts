@@ -1,14 +1,17 @@
 // The loss stream against real runs: WebSocket and SSE monitors and `dpt monitor --json` get
 // the history, then live events, and exactly the step events of the --metrics file; every
-// monitoring door refuses a missing or wrong token; `dpt monitor` survives a coordinator restart
-// and exits with the run's outcome.
+// monitoring door refuses a missing or wrong token; at most --max-monitors are served (HTTP 503
+// past it); `dpt monitor` survives a coordinator restart and exits with the run's outcome. Runs
+// are held mid-way by a gated worker (the run provably cannot end meanwhile), never by timing.
 
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { EvalEvent, MonitorMessage, StepEvent } from '../../shared/events.js';
 import { CLI, type CliProcess, killAll, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { startGatedWorker } from '../helpers/gated-worker.js';
 import { openMonitor, parsePrometheus, readEventStream, sampleValue, upgradeStatus } from '../helpers/monitor.js';
 import { generateData } from '../helpers/reference.js';
 
@@ -92,13 +95,16 @@ function monitorOnTerminal(url: string): { pid: number; done: Promise<{ code: nu
   return { pid: child.pid, done };
 }
 
+/** A worker that holds a step is neither dropped nor backed up by another: the run waits for it. */
+const HELD_RUN = ['--backup-factor', '0', '--step-timeout', '600000'];
+
 const stepsOf = (messages: readonly MonitorMessage[]): StepEvent[] => messages.filter((m): m is StepEvent => m.type === 'step');
 const evalsOf = (messages: readonly MonitorMessage[]): EvalEvent[] => messages.filter((m): m is EvalEvent => m.type === 'eval');
 
 describe('the loss stream', () => {
   it('gives WebSocket, SSE and dpt monitor --json the history, then live events, equal to the --metrics file', async () => {
     const metricsPath = join(directory.path, 'stream.jsonl');
-    const coordinator = startCoordinator(['--port', '0', '--metrics', metricsPath]);
+    const coordinator = startCoordinator(['--port', '0', '--metrics', metricsPath, ...HELD_RUN]);
     const port = await listeningPort(coordinator);
     const early = await openMonitor(`ws://127.0.0.1:${port}/monitor`, BEARER);
     const sse = readEventStream(`http://127.0.0.1:${port}/events`, BEARER);
@@ -106,14 +112,14 @@ describe('the loss stream', () => {
     const terminal = monitorOnTerminal(`http://127.0.0.1:${port}`);
     await cli.waitForLine(/"type":"history"/);
     await waitForMetric(port, 'dpt_monitors_connected', 4); // every monitor is in before the first step
-    const worker = startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--quiet']);
+    // The only worker holds step 100: the run stands still there (no backup computation) until released.
+    const worker = startGatedWorker(`ws://127.0.0.1:${port}`, TOKEN, 100);
 
-    // A monitor that arrives mid-run (token in the query, as a browser sends it); the worker is
-    // frozen meanwhile so that the run cannot end first.
-    await early.waitFor((m) => m.type === 'step' && m.step >= 100, 'for step 100');
-    process.kill(worker.pid, 'SIGSTOP');
+    // A monitor that arrives mid-run (token in the query, as a browser sends it).
+    expect(await worker.held).toBe(100);
     const late = await openMonitor(`ws://127.0.0.1:${port}/monitor?token=${TOKEN}`);
-    process.kill(worker.pid, 'SIGCONT');
+    await late.waitFor((m) => m.type === 'history', 'history notice');
+    worker.release();
 
     expect((await coordinator.exited()).code, coordinator.stderr()).toBe(0);
     await Promise.all([early.closed(), late.closed()]);
@@ -172,9 +178,11 @@ describe('the loss stream', () => {
     for (const event of lateSteps) expect(event).toEqual(file.steps[event.step]);
     const numbers = lateSteps.map((event) => event.step);
     expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+    // The run stood at step 100 when it joined: fewer than 4096 steps, so the history holds every
+    // step before it, and the live events every step from it: all of them exactly once, in order.
     const live = stepsOf(rest.slice(replayed.length));
-    expect(live.length).toBeGreaterThan(0);
-    expect(live.map((event) => event.step)).toEqual(Array.from({ length: live.length }, (_, i) => TOTAL_STEPS - live.length + i));
+    expect(numbers).toEqual(Array.from({ length: TOTAL_STEPS }, (_, i) => i));
+    expect(live.map((event) => event.step)).toEqual(expect.arrayContaining(Array.from({ length: TOTAL_STEPS - 100 }, (_, i) => 100 + i)));
     expect(late.messages.at(-1)).toMatchObject({ type: 'run', event: 'end', outcome: 'finished' });
   });
 
@@ -211,32 +219,82 @@ describe('the loss stream', () => {
   });
 });
 
+describe('monitor limits', () => {
+  it('serves 64 monitors by default, answers the 65th with 503, and streams the first 64 to the end with their full history', async () => {
+    const metricsPath = join(directory.path, 'limits.jsonl');
+    const coordinator = startCoordinator(['--port', '0', '--metrics', metricsPath, ...HELD_RUN]);
+    const port = await listeningPort(coordinator);
+    const base = `127.0.0.1:${port}`;
+    const worker = startGatedWorker(`ws://${base}`, TOKEN, 240);
+    expect(await worker.held).toBe(240);
+
+    // 64 late joiners (half WebSocket, half SSE) while the run stands at step 240.
+    const sockets = await Promise.all(Array.from({ length: 32 }, () => openMonitor(`ws://${base}/monitor`, BEARER)));
+    const streams = Array.from({ length: 32 }, () => readEventStream(`http://${base}/events`, BEARER));
+    await waitForMetric(port, 'dpt_monitors_connected', 64);
+    expect(await upgradeStatus(`ws://${base}/monitor`, BEARER)).toBe(503);
+    const refused = await fetch(`http://${base}/events`, { headers: BEARER });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(await refused.text()).toMatch(/at most 64 monitors \(--max-monitors\)/);
+    const { samples } = parsePrometheus(await (await fetch(`http://${base}/metrics`, { headers: BEARER })).text());
+    expect(sampleValue(samples, 'dpt_monitors_refused_total')).toBe(2);
+    expect(sampleValue(samples, 'dpt_monitors_connected')).toBe(64);
+    // Each monitor's queue is bounded: the high-water mark (256 KiB) plus at most one batch.
+    expect(sampleValue(samples, 'dpt_monitor_queued_bytes_max')).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+
+    worker.release();
+    expect((await coordinator.exited()).code, coordinator.stderr()).toBe(0);
+    const file = readJsonl(metricsPath);
+    expect(file.steps).toHaveLength(TOTAL_STEPS);
+    await Promise.all(sockets.map((socket) => socket.closed()));
+    const everyMonitor = [...sockets.map((socket) => socket.messages), ...(await Promise.all(streams)).map((stream) => stream.messages)];
+    expect(everyMonitor).toHaveLength(64);
+    for (const messages of everyMonitor) {
+      // History (every step before 240) then live events (every step from it): each step once, as in the file.
+      expect(messages[0]).toMatchObject({ type: 'history' });
+      expect(stepsOf(messages)).toEqual(file.steps);
+      expect(evalsOf(messages)).toEqual(file.evals);
+      expect(messages.some((m) => m.type === 'dropped')).toBe(false);
+      expect(messages.at(-1)).toMatchObject({ type: 'run', event: 'end', outcome: 'finished' });
+    }
+  });
+});
+
 describe('dpt monitor', () => {
-  it('reconnects when the coordinator restarts on the same port, and exits 0 when the run ends', async () => {
-    const first = startCoordinator(['--port', '0']);
-    const port = await listeningPort(first);
-    const monitor = startCli(['monitor', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--json']);
-    await monitor.waitForLine(/"type":"history"/);
-    first.child.kill('SIGKILL');
-    await first.exited();
+  it('reconnects when the coordinator restarts behind the same address, and exits 0 when the run ends', async () => {
+    // The monitor follows one address, a TCP relay owned by this test; each coordinator gets a port
+    // of its own (port 0), so no test ever restarts a server on a port it just released.
+    const relay = await startRelay();
+    try {
+      const first = startCoordinator(['--port', '0']);
+      relay.target = await listeningPort(first);
+      const monitor = startCli(['monitor', `ws://127.0.0.1:${relay.port}`, '--token', TOKEN, '--json']);
+      await monitor.waitForLine(/"type":"history"/);
+      first.child.kill('SIGKILL');
+      await first.exited();
 
-    const metricsPath = join(directory.path, 'restart.jsonl');
-    const second = startCoordinator(['--port', String(port), '--metrics', metricsPath]);
-    await listeningPort(second);
-    startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--quiet']);
-    expect((await second.exited()).code, second.stderr()).toBe(0);
-    expect((await monitor.exited(30_000)).code, monitor.stderr()).toBe(0);
+      const metricsPath = join(directory.path, 'restart.jsonl');
+      const second = startCoordinator(['--port', '0', '--metrics', metricsPath]);
+      relay.target = await listeningPort(second);
+      startCli(['worker', '--connect', `ws://127.0.0.1:${relay.target}`, '--token', TOKEN, '--quiet']);
+      expect((await second.exited()).code, second.stderr()).toBe(0);
+      expect((await monitor.exited(30_000)).code, monitor.stderr()).toBe(0);
 
-    const messages = monitor
-      .stdout()
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line) as MonitorMessage); // the coordinator's own JSON
-    const sessions = messages.flatMap((m, i) => (m.type === 'history' ? [i] : []));
-    expect(sessions.length).toBeGreaterThanOrEqual(2);
-    const secondSession = messages.slice(sessions.at(-1));
-    expect(stepsOf(secondSession)).toEqual(readJsonl(metricsPath).steps);
-    expect(messages.at(-1)).toMatchObject({ type: 'run', event: 'end', outcome: 'finished' });
+      const messages = monitor
+        .stdout()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as MonitorMessage); // the coordinator's own JSON
+      const sessions = messages.flatMap((m, i) => (m.type === 'history' ? [i] : []));
+      expect(sessions.length).toBeGreaterThanOrEqual(2);
+      expect(relay.connections).toBeGreaterThanOrEqual(2);
+      const secondSession = messages.slice(sessions.at(-1));
+      expect(stepsOf(secondSession)).toEqual(readJsonl(metricsPath).steps);
+      expect(messages.at(-1)).toMatchObject({ type: 'run', event: 'end', outcome: 'finished' });
+    } finally {
+      await relay.close();
+    }
   });
 
   it('exits 1 and says why when the run it watches fails', async () => {
@@ -251,3 +309,32 @@ describe('dpt monitor', () => {
     expect(JSON.parse(monitor.stdout().trim().split('\n').at(-1) ?? '')).toMatchObject({ type: 'run', event: 'end', outcome: 'failed', steps: 0 });
   });
 });
+
+/** A TCP relay on 127.0.0.1 (port 0) to whichever port `target` names when a connection arrives. */
+async function startRelay(): Promise<{ port: number; target: number; connections: number; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const relay = { port: 0, target: 0, connections: 0, close: (): Promise<void> => Promise.resolve() };
+  const server: Server = createServer((client) => {
+    relay.connections++;
+    const upstream = tcpConnect(relay.target, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined); // the other side is closed with it
+      socket.on('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  relay.port = (server.address() as { port: number }).port;
+  relay.close = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
+  return relay;
+}

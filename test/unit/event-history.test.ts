@@ -2,7 +2,7 @@
 // doubles when full, the newest step always included, everything in stream order.
 
 import { describe, expect, it } from 'vitest';
-import { EventHistory } from '../../coordinator/event-history.js';
+import { EventHistory, MAX_OTHER_EVENTS } from '../../coordinator/event-history.js';
 import type { EvalEvent, StepEvent, StreamEvent } from '../../shared/events.js';
 
 function step(n: number): StepEvent {
@@ -61,5 +61,24 @@ describe('EventHistory', () => {
 
   it('rejects a sample size that cannot be halved', () => {
     expect(() => new EventHistory(7)).toThrow(/even integer/);
+  });
+
+  it('bounds the other events: past the cap the oldest tenth goes, run events stay', () => {
+    const history = new EventHistory(4);
+    history.add({ type: 'run', event: 'end', outcome: 'finished', steps: 0, reason: null, time: 0 });
+    for (let epoch = 0; epoch < 2 * MAX_OTHER_EVENTS; epoch++) history.add(evaluation(epoch));
+    const events = replayed(history);
+    expect(events.length).toBeLessThanOrEqual(MAX_OTHER_EVENTS + 1);
+    expect(events[0]).toMatchObject({ type: 'run' });
+    expect(events.at(-1)).toEqual(evaluation(2 * MAX_OTHER_EVENTS - 1));
+  });
+
+  it('gives a snapshot equal to the replay, unchanged by later events', () => {
+    const history = new EventHistory(4);
+    for (let n = 0; n < 10; n++) history.add(step(n));
+    const snapshot = history.snapshot();
+    expect(snapshot).toEqual(replayed(history));
+    for (let n = 10; n < 100; n++) history.add(step(n));
+    expect(snapshot.map((e) => (e.type === 'step' ? e.step : -1))).toEqual([0, 4, 8, 9]);
   });
 });

@@ -1,27 +1,53 @@
 // The monitor fan-out, with fake transports whose buffer fill the test controls: history first,
 // then live events; a monitor that is behind loses step events (and is told how many) but not
-// eval, membership or run events; closing delivers what is left.
+// eval, membership or run events; closing delivers what is left. Publishing only queues: the
+// fan-out runs a batch later; a late joiner's history goes out as its buffer drains; monitors
+// past --max-monitors get HTTP 503 (real sockets on 127.0.0.1).
 
-import { describe, expect, it } from 'vitest';
+import { createServer, get, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HIGH_WATER_BYTES, MonitorHub, type MonitorSink } from '../../coordinator/monitor-hub.js';
-import type { MonitorMessage, StepEvent } from '../../shared/events.js';
+import type { EvalEvent, MonitorMessage, StepEvent } from '../../shared/events.js';
+import { upgradeStatus } from '../helpers/monitor.js';
 
 interface FakeSink extends MonitorSink {
   buffered: number;
   readonly received: MonitorMessage[];
   isEnded: boolean;
+  /** When true, every write adds its bytes to `buffered` (a peer that does not read). */
+  isCountingBytes: boolean;
+  /** The peer took everything: `buffered` is 0 again and the drain callbacks run. */
+  drain(): void;
 }
 
 function fakeSink(): FakeSink {
+  let drainCallbacks: (() => void)[] = [];
   const sink: FakeSink = {
     buffered: 0,
     received: [],
     isEnded: false,
+    isCountingBytes: false,
     bufferedBytes: () => sink.buffered,
-    write: (json) => sink.received.push(JSON.parse(json) as MonitorMessage),
+    write: (json) => {
+      sink.received.push(JSON.parse(json) as MonitorMessage);
+      if (sink.isCountingBytes) sink.buffered += Buffer.byteLength(json);
+    },
     keepalive: () => undefined,
+    onDrain: (callback) => {
+      drainCallbacks.push(callback);
+    },
+    writeBatch: (batch) => {
+      for (const json of batch.jsons) sink.write(json);
+    },
     end: async () => {
       sink.isEnded = true;
+    },
+    drain: () => {
+      sink.buffered = 0;
+      const callbacks = drainCallbacks;
+      drainCallbacks = [];
+      for (const callback of callbacks) callback();
     },
   };
   return sink;
@@ -31,16 +57,27 @@ function step(n: number): StepEvent {
   return { type: 'step', step: n, epoch: 0, loss: 0.5, rows: 4, workers: 1, stepMs: 1, rowsPerSec: 4000, time: n };
 }
 
-const noWorkers = { workersSnapshot: () => null };
+function evaluation(epoch: number): EvalEvent {
+  return { type: 'eval', epoch, trainLoss: 0.4, trainAccuracy: 0.8, valLoss: null, valAccuracy: null, time: epoch };
+}
+
+/**
+ * Resolves after the fan-out batch queued by the publishes before it: the hubs below batch with
+ * a 0 ms timer, and Node runs timers of the same delay in the order they were set.
+ */
+const fannedOut = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+const noWorkers = { workersSnapshot: () => null, fanOutMs: 0 };
 
 describe('MonitorHub', () => {
-  it('sends a new monitor the history notice, the history, then live events', () => {
+  it('sends a new monitor the history notice, the history, then live events', async () => {
     const hub = new MonitorHub(noWorkers);
     hub.publish(step(0));
     hub.publish(step(1));
     const sink = fakeSink();
     const detach = hub.attach(sink);
     hub.publish(step(2));
+    await fannedOut();
     expect(sink.received).toEqual([{ type: 'history', events: 2, stepStride: 1, stepsSeen: 2, time: expect.any(Number) }, step(0), step(1), step(2)]);
     detach();
     hub.publish(step(3));
@@ -48,7 +85,7 @@ describe('MonitorHub', () => {
     expect(hub.monitorCount).toBe(0);
   });
 
-  it('drops step events for a monitor that is behind, keeps its other events, and reports the count once it catches up', () => {
+  it('drops step events for a monitor that is behind, keeps its other events, and reports the count once it catches up', async () => {
     const hub = new MonitorHub(noWorkers);
     const slow = fakeSink();
     const fast = fakeSink();
@@ -57,10 +94,12 @@ describe('MonitorHub', () => {
     slow.buffered = HIGH_WATER_BYTES;
     for (let n = 0; n < 10; n++) hub.publish(step(n));
     hub.publish({ type: 'eval', epoch: 0, trainLoss: 0.4, trainAccuracy: 0.8, valLoss: null, valAccuracy: null, time: 10 });
+    await fannedOut();
     expect(slow.received.map((m) => m.type)).toEqual(['history']);
     expect(hub.droppedEvents).toBe(10);
     slow.buffered = 0;
     hub.publish(step(10));
+    await fannedOut();
     expect(slow.received.map((m) => m.type)).toEqual(['history', 'dropped', 'eval', 'step']);
     expect(slow.received[1]).toMatchObject({ type: 'dropped', count: 10 });
     // The fast monitor got everything.
@@ -68,13 +107,14 @@ describe('MonitorHub', () => {
     expect(fast.received.some((m) => m.type === 'dropped')).toBe(false);
   });
 
-  it('flushes a caught-up monitor on its timer tick without waiting for the next event', () => {
+  it('flushes a caught-up monitor on its timer tick without waiting for the next event', async () => {
     const hub = new MonitorHub(noWorkers);
     const slow = fakeSink();
     hub.attach(slow);
     slow.buffered = HIGH_WATER_BYTES;
     hub.publish(step(0));
     hub.publish({ type: 'worker', event: 'left', workerId: 3, address: 'x', reason: 'disconnected', workers: 0, time: 1 });
+    await fannedOut();
     slow.buffered = 0;
     hub.tick();
     expect(slow.received.map((m) => m.type)).toEqual(['history', 'dropped', 'worker']);
@@ -93,7 +133,7 @@ describe('MonitorHub', () => {
   });
 
   it('queues the final workers snapshot for a monitor that is behind', () => {
-    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 7 }) });
+    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 7 }), fanOutMs: 0 });
     const slow = fakeSink();
     hub.attach(slow);
     slow.buffered = HIGH_WATER_BYTES;
@@ -114,5 +154,132 @@ describe('MonitorHub', () => {
     version = 1;
     hub.tick();
     expect(sink.received.map((m) => m.type)).toEqual(['history', 'workers', 'workers']);
+  });
+
+  it('returns from publish before any monitor is written to, then sends the batch to every monitor in one write, serialized once', async () => {
+    const hub = new MonitorHub(noWorkers);
+    const sinks = [fakeSink(), fakeSink(), fakeSink()];
+    let batchWrites = 0;
+    for (const sink of sinks) {
+      const writeBatch = sink.writeBatch;
+      sink.writeBatch = (batch) => {
+        batchWrites++;
+        writeBatch(batch);
+      };
+      hub.attach(sink);
+    }
+    const stringify = vi.spyOn(JSON, 'stringify');
+    try {
+      for (let n = 0; n < 5; n++) hub.publish(step(n));
+      // The trainer's part: a queue push each; nothing serialized, nothing written yet.
+      expect(stringify).not.toHaveBeenCalled();
+      for (const sink of sinks) expect(sink.received.map((m) => m.type)).toEqual(['history']);
+      await fannedOut();
+      expect(stringify).toHaveBeenCalledTimes(5);
+      expect(batchWrites).toBe(3);
+    } finally {
+      stringify.mockRestore();
+    }
+    for (const sink of sinks) expect(sink.received.slice(1)).toEqual([0, 1, 2, 3, 4].map(step));
+  });
+
+  it('sends a late joiner its history through its bounded buffer, as the buffer drains, then live events', async () => {
+    const hub = new MonitorHub(noWorkers);
+    const published: (StepEvent | EvalEvent)[] = [];
+    for (let n = 0; n < 6000; n++) {
+      const event = n % 2 === 0 ? step(n) : evaluation(n);
+      published.push(event);
+      hub.publish(event);
+    }
+    const late = fakeSink();
+    late.isCountingBytes = true; // a peer that reads nothing until told
+    hub.attach(late);
+    const maxMessageBytes = Math.max(...published.map((event) => Buffer.byteLength(JSON.stringify(event))));
+    const notice = late.received[0];
+    expect(notice).toMatchObject({ type: 'history', events: 6000 });
+    // At no point more than the high-water mark plus one message waits for this monitor.
+    expect(late.buffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + maxMessageBytes);
+    expect(late.received.length).toBeLessThan(6001);
+    hub.publish(step(6000)); // live, while the history is still going out: dropped and counted
+    hub.publish(evaluation(6001)); // kept for after the history
+    await fannedOut();
+    let drains = 0;
+    while (late.received.filter((m) => m.type !== 'history').length < 6000) {
+      expect(late.buffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + maxMessageBytes);
+      late.drain();
+      if (++drains > 100) throw new Error('the history never finished');
+    }
+    late.drain();
+    expect(drains).toBeGreaterThan(1);
+    expect(late.received.slice(1, 6001)).toEqual(published);
+    expect(late.received.slice(6001)).toEqual([{ type: 'dropped', count: 1, time: expect.any(Number) }, evaluation(6001)]);
+    // Caught up: live events go straight out again.
+    hub.publish(step(6002));
+    await fannedOut();
+    expect(late.received.at(-1)).toEqual(step(6002));
+  });
+
+  it('forgets a monitor that leaves while its history is still going out', () => {
+    const hub = new MonitorHub(noWorkers);
+    for (let n = 0; n < 5000; n++) hub.publish(step(n));
+    const late = fakeSink();
+    late.isCountingBytes = true;
+    const detach = hub.attach(late);
+    const received = late.received.length;
+    detach();
+    late.drain();
+    expect(late.received).toHaveLength(received);
+    expect(hub.monitorCount).toBe(0);
+  });
+});
+
+describe('MonitorHub on real sockets', () => {
+  let server: Server | null = null;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server === null ? resolve() : server.close(() => resolve())));
+    server = null;
+  });
+
+  /** Serves the hub's SSE at /events and its WebSocket at /monitor on 127.0.0.1 (port 0). */
+  async function serve(hub: MonitorHub): Promise<number> {
+    const http = createServer((_request, response) => hub.acceptEventStream(response));
+    http.on('upgrade', (request, socket, head) => hub.acceptWebSocket(request, socket, head));
+    server = http;
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    return (http.address() as AddressInfo).port;
+  }
+
+  /** Opens an SSE stream; resolves with its status once the head arrived (and a way to close it). */
+  function openStream(port: number): Promise<{ status: number; close: () => void }> {
+    return new Promise((resolve, reject) => {
+      const request = get(`http://127.0.0.1:${port}/events`, (response) => {
+        response.resume();
+        resolve({ status: response.statusCode ?? 0, close: () => request.destroy() });
+      });
+      request.on('error', reject);
+    });
+  }
+
+  it('refuses monitors past --max-monitors with HTTP 503 and lets the connected ones stream on', async () => {
+    const hub = new MonitorHub({ ...noWorkers, maxMonitors: 2 });
+    const port = await serve(hub);
+    const first = await openStream(port);
+    const second = await openStream(port);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(hub.monitorCount).toBe(2);
+    expect((await openStream(port)).status).toBe(503);
+    expect(await upgradeStatus(`ws://127.0.0.1:${port}/monitor`)).toBe(503);
+    expect(hub.refusedMonitors).toBe(2);
+    expect(hub.monitorCount).toBe(2);
+    // A slot that comes free is taken by the next monitor.
+    first.close();
+    for (let i = 0; hub.monitorCount > 1; i++) {
+      if (i > 1000) throw new Error('the closed stream was never detached');
+      await fannedOut();
+    }
+    expect(await upgradeStatus(`ws://127.0.0.1:${port}/monitor`)).toBe(101);
+    second.close();
+    await hub.close('done');
   });
 });
