@@ -14,6 +14,7 @@ import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type CoordinatorConfig, isLoopback } from './config.js';
+import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
 import { Scatter } from './scatter.js';
@@ -28,6 +29,8 @@ export interface CoordinatorHooks {
   /** Called once the schedule is known (before the first step). */
   readonly onStart?: (totalSteps: number) => void;
   readonly log?: (line: string) => void;
+  /** Workers to wait for before the first step; default: all of --workers, every one needed. */
+  readonly joinGoal?: JoinGoal;
 }
 
 export interface CoordinatorResult extends TrainResult {
@@ -144,7 +147,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   hooks.onListening?.(`${config.tlsCertPath === null ? 'ws' : 'wss'}://${host}:${server.port}`, server.port, token);
   log(`dashboard ${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/ (loss stream: /monitor, /events; Prometheus: /metrics)`);
   try {
-    await scatter.waitForWorkers(config.workers);
+    await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
     monitoring.started(
       config,

@@ -9,6 +9,12 @@ import { linearScore, logLoss, predictClass } from './model.js';
 /** Blocks per pass (fewer when the set has fewer rows): the unit of work and recomputation. */
 export const PASS_BLOCKS = 256;
 export const MAX_PASS_BLOCKS = 65_536;
+/**
+ * Blocks a worker holds at once: a pass is handed out pull-based in slices of this many, the next
+ * slice when the worker answers (issue #10 item 13), so no pass message is larger than this and a
+ * worker that rejoins mid-pass is never handed the whole pass.
+ */
+export const PASS_BLOCKS_PER_WORKER = 4;
 
 export type PassKind = 'stats' | 'eval';
 
