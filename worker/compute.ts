@@ -187,11 +187,11 @@ export class PartComputer {
    * the caller can yield to the event loop between slices and heartbeats are answered however
    * large a block is. Throws a ProtocolError at once for blocks the pass does not have.
    */
-  startPass(message: PassMessage): PassRun {
+  startPass(message: PassMessage, rowsPerLook: number = sliceRows(this.store.features)): PassRun {
     const set = message.set === 'train' ? this.train : this.validation;
     const blocks = passBlocks(set.length);
     checkUnits('pass', 'blocks', message.blocks, blocks);
-    return new PassRun(this.store, message, set, blocks);
+    return new PassRun(this.store, message, set, blocks, rowsPerLook);
   }
 
   /** From now on rows are standardized as the coordinator computed from the statistics pass. */
@@ -218,9 +218,12 @@ export class PassRun {
   private index = 0;
   private next = -1;
   private count = 0;
+  /** Rows between two looks at the clock. */
+  private readonly rowsPerLook: number;
 
-  constructor(store: RowStore, message: PassMessage, set: Uint32Array, blocks: number) {
+  constructor(store: RowStore, message: PassMessage, set: Uint32Array, blocks: number, rowsPerLook: number) {
     this.store = store;
+    this.rowsPerLook = Math.max(1, Math.floor(rowsPerLook));
     this.message = message;
     this.set = set;
     this.blocks = blocks;
@@ -233,7 +236,7 @@ export class PassRun {
   advance(deadline: number): PassPartMessage | null {
     const { message, set, store } = this;
     const D = store.features;
-    const step = sliceRows(D);
+    const step = this.rowsPerLook;
     while (this.index < message.blocks.length) {
       const block = message.blocks[this.index]!;
       const from = blockStart(set.length, this.blocks, block);
