@@ -172,7 +172,8 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
         hasEnded = true;
         workerOnExit(worker, null, null, error);
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then its stderr is read to the end, so its last line is known.
+      child.on('close', (code, signal) => {
         if (hasEnded) return;
         hasEnded = true;
         workerOnExit(worker, code, signal);
