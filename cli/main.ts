@@ -12,7 +12,7 @@ import { runMonitor } from './monitor.js';
 import { coordinatorUrl, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { listenError } from './preflight.js';
-import { coordinatorCommand, trainCommand } from './train.js';
+import { coordinatorCommand, type LocalWorkerFlags, trainCommand } from './train.js';
 
 /** What commander would have written to stderr for the error being raised (its message and any help). */
 let commanderStderr = '';
@@ -31,7 +31,20 @@ const program = new Command('dpt')
   });
 
 addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
-  .addOption(new Option('--workers <n>', 'local worker processes to start').env('DPT_WORKERS').argParser(positiveInteger).default(2))
+  .addOption(
+    new Option('--workers <n>', 'local worker processes to start (at most 4 per CPU, 256 in all)').env('DPT_WORKERS').argParser(positiveInteger).default(2),
+  )
+  .addOption(
+    new Option('--min-workers <n>', 'start once this many local workers joined, if the others died or the join timeout passed')
+      .env('DPT_MIN_WORKERS')
+      .argParser(positiveInteger)
+      .default(1),
+  )
+  .addOption(
+    new Option('--memory-budget <MB>', 'each local worker holds the data in memory up to this size, else reads rows from the file (0: always read)')
+      .env('DPT_MEMORY_BUDGET')
+      .argParser(nonNegativeInteger),
+  )
   .addOption(new Option('--no-pin', 'let the OS place the coordinator and the local workers (default: pinned to CPUs with taskset, on Linux)'))
   .addOption(
     new Option('--threads <n>', 'compute threads per local worker (default: the CPUs each worker gets, at least 1)')
@@ -44,7 +57,7 @@ addTrainingFlags(program.command('train').description('train with a coordinator 
       .argParser(pollMs)
       .default(2),
   )
-  .action((flags: TrainingFlags & { pin: boolean; threads?: number; poll: number }) => trainCommand(flags));
+  .action((flags: LocalWorkerFlags) => trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
   .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
@@ -123,6 +136,7 @@ program
         ca: flags.ca === undefined ? null : readCa(flags.ca),
         stop: stop.signal,
         log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
+        warn: (line) => process.stderr.write(`${line}\n`),
       });
     },
   );

@@ -15,6 +15,7 @@ import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
 import { CheckpointWarnings, fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { CoordinatorConfig } from './config.js';
+import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
 import { Scatter } from './scatter.js';
@@ -34,6 +35,8 @@ export interface CoordinatorHooks {
    * rejection: lets `dpt train` report this error rather than its workers' exits that follow it.
    */
   readonly onFailure?: (error: unknown) => void;
+  /** Workers to wait for before the first step; default: all of --workers, every one needed. */
+  readonly joinGoal?: JoinGoal;
 }
 
 export interface CoordinatorResult extends TrainResult {
@@ -160,7 +163,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   hooks.onListening?.(`${config.tlsCertPath === null ? 'ws' : 'wss'}://${host}:${server.port}`, server.port, token);
   log(`dashboard ${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/ (loss stream: /monitor, /events; Prometheus: /metrics)`);
   try {
-    await scatter.waitForWorkers(config.workers);
+    await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
     monitoring.started(
       config,

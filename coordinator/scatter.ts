@@ -10,6 +10,7 @@ import type { TrainingEvent } from '../shared/events.js';
 import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
 import type { ChunkParts } from '../shared/reduce.js';
 import type { CoordinatorConfig } from './config.js';
+import type { JoinGoal } from './join-goal.js';
 import type { WorkerConnection, WorkerListener, WorkerServer } from './server.js';
 
 /** A unit of work to scatter: `units` units, each with a known row count and a part width. */
@@ -27,6 +28,12 @@ export interface JobSpec {
   readonly merged: boolean;
   /** A short name for log lines: "step 12", "stats pass". */
   readonly label: string;
+  /**
+   * Passes only: units a worker may hold at once. The job is then handed out pull-based, this
+   * many units at a time, the next slice when the worker answers (issue #10 item 13). Unset:
+   * every unit goes out at once in even shares (steps).
+   */
+  readonly maxUnitsPerWorker?: number;
 }
 
 /** A finished job: who contributed and how many rows its accepted parts covered. */
@@ -113,30 +120,40 @@ export class Scatter implements WorkerListener {
     this.isFinished = true;
   }
 
-  /** Waits until `wanted` workers are ready, bounded by the join timeout. */
-  async waitForWorkers(wanted: number): Promise<void> {
+  /**
+   * Waits until every worker of `goal` that can still join is ready (bounded by the join
+   * timeout). Fails at once when fewer than its minimum can ever join; at the timeout, starts with
+   * those ready if they reach the minimum, else fails.
+   */
+  async waitForWorkers(goal: JoinGoal): Promise<void> {
     const server = this.requireServer();
     if (this.fatal !== null) throw this.fatal;
-    if (server.readyWorkers().length >= wanted) return;
+    const unreachable = (): NoWorkersError =>
+      new NoWorkersError(`${goal.lost} of ${goal.total} workers exited before joining; fewer than the ${goal.minimum} needed (--min-workers) can join`);
+    if (goal.isUnreachable) throw unreachable();
+    if (server.readyWorkers().length >= goal.wanted) return;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = (error: Error | null): void => {
+        clearTimeout(timer);
         this.joinWaiter = null;
         this.joinFailed = null;
-        reject(new NoWorkersError(`only ${server.readyWorkers().length} of ${wanted} workers joined within ${this.config.joinTimeoutMs} ms`));
+        goal.setListener(() => undefined);
+        if (error === null) resolve();
+        else reject(error);
+      };
+      const timer = setTimeout(() => {
+        const ready = server.readyWorkers().length;
+        if (ready >= goal.minimum && ready > 0) {
+          this.log(`starting with ${ready} of ${goal.wanted} workers: the others did not join within ${this.config.joinTimeoutMs} ms`);
+          done(null);
+        } else done(new NoWorkersError(`only ${ready} of ${goal.wanted} workers joined within ${this.config.joinTimeoutMs} ms`));
       }, this.config.joinTimeoutMs);
       this.joinWaiter = () => {
-        if (server.readyWorkers().length < wanted) return;
-        clearTimeout(timer);
-        this.joinWaiter = null;
-        this.joinFailed = null;
-        resolve();
+        if (goal.isUnreachable) done(unreachable());
+        else if (server.readyWorkers().length >= goal.wanted) done(null);
       };
-      this.joinFailed = (error) => {
-        clearTimeout(timer);
-        this.joinWaiter = null;
-        this.joinFailed = null;
-        reject(error);
-      };
+      this.joinFailed = (error) => done(error);
+      goal.setListener(() => this.joinWaiter?.());
     });
   }
 
@@ -192,9 +209,14 @@ export class Scatter implements WorkerListener {
       this.waitForRejoin(job);
       return;
     }
+    job.waitingSince = null;
+    if (spec.maxUnitsPerWorker !== undefined) {
+      this.assignSlices(job, ready, unowned, spec.maxUnitsPerWorker);
+      this.armDeadline(job);
+      return;
+    }
     const idle = ready.filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
     const workers = idle.length > 0 ? idle : ready;
-    job.waitingSince = null;
     const shares = Math.min(workers.length, unowned.length);
     for (let i = 0; i < shares; i++) {
       const worker = workers[i]!; // i < shares <= workers.length
@@ -203,6 +225,30 @@ export class Scatter implements WorkerListener {
       this.sendUnits(worker, spec, mine);
     }
     this.armDeadline(job);
+  }
+
+  /**
+   * Pull-based assignment: each ready worker that holds none of the job's units gets the next
+   * `slice` unowned ones, in unit order. A worker never holds more than `slice` units, so a slow
+   * pass share cannot outlast a heartbeat by its size alone and a worker that joins or rejoins
+   * mid-pass is not handed everything that is left.
+   */
+  private assignSlices(job: JobInFlight, ready: WorkerConnection[], unowned: number[], slice: number): void {
+    const held = new Set<number>();
+    for (let u = 0; u < job.spec.units; u++) {
+      if (job.spec.parts.has(u)) continue;
+      if (this.owner[u] !== NOBODY) held.add(this.owner[u]!);
+      if (this.backup[u] !== NOBODY) held.add(this.backup[u]!);
+    }
+    let next = 0;
+    for (const worker of ready) {
+      if (next >= unowned.length) break;
+      if (held.has(worker.id)) continue;
+      const mine = unowned.slice(next, next + slice);
+      next += mine.length;
+      for (const u of mine) this.owner[u] = worker.id;
+      this.sendUnits(worker, job.spec, mine);
+    }
   }
 
   private sendUnits(worker: WorkerConnection, spec: JobSpec, units: number[]): void {
@@ -248,15 +294,21 @@ export class Scatter implements WorkerListener {
     for (let u = 0; u < job.spec.units; u++) {
       if (!job.spec.parts.has(u) && this.owner[u] !== NOBODY && this.backup[u] === NOBODY) pending.push(u);
     }
+    // A pull-based job may need backups again later (its tail): the next answer re-arms the timer.
+    const slice = job.spec.maxUnitsPerWorker;
+    if (slice !== undefined) job.backupTimer = undefined;
     if (idle.length === 0 || pending.length === 0) return;
     const shares = Math.min(idle.length, pending.length);
+    let given = 0;
     for (let i = 0; i < shares; i++) {
       const worker = idle[i]!; // i < shares <= idle.length
-      const mine = pending.slice(Math.floor((i * pending.length) / shares), Math.floor(((i + 1) * pending.length) / shares));
+      const first = Math.floor((i * pending.length) / shares);
+      const mine = pending.slice(first, Math.min(first + (slice ?? pending.length), Math.floor(((i + 1) * pending.length) / shares)));
       for (const u of mine) this.backup[u] = worker.id;
       this.sendUnits(worker, job.spec, mine);
+      given += mine.length;
     }
-    this.log(`${job.spec.label}: ${pending.length} straggling chunk(s) also given to ${shares} idle worker(s)`);
+    this.log(`${job.spec.label}: ${given} straggling chunk(s) also given to ${shares} idle worker(s)`);
   }
 
   private waitForRejoin(job: JobInFlight): void {
@@ -358,6 +410,8 @@ export class Scatter implements WorkerListener {
       throw new ProtocolError('passPart', 'sums', `expected ${message.blocks.length} × ${job.spec.parts.width} values, got ${message.sums.length}`);
     }
     this.accept(worker, job, message.blocks, message.rows, message.sums, false);
+    // Pull-based: the worker holds nothing now; it (and any other idle one) takes the next slice.
+    if (this.job === job && job.spec.maxUnitsPerWorker !== undefined) this.assignUnowned();
   }
 
   /** Counts an answer from `worker` and returns the job in flight. */

@@ -5,7 +5,7 @@
 
 import { DivergedError } from '../shared/errors.js';
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
-import { blockStart, type MergedStats, mergeStats, passBlocks, passWidth } from '../shared/passes.js';
+import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts } from '../shared/reduce.js';
 import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
@@ -249,6 +249,7 @@ export class Trainer {
       parts,
       merged: false,
       label: `${purpose} pass over the ${set} rows`,
+      maxUnitsPerWorker: passSliceBlocks(rows),
       unitRows: (block) => blockStart(rows, blocks, block + 1) - blockStart(rows, blocks, block),
       send: (worker, units) => worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), w: this.w, b: this.b })),
     };

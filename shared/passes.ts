@@ -9,6 +9,13 @@ import { linearScore, logLoss, predictClass } from './model.js';
 /** Blocks per pass (fewer when the set has fewer rows): the unit of work and recomputation. */
 export const PASS_BLOCKS = 256;
 export const MAX_PASS_BLOCKS = 65_536;
+/**
+ * Rows a worker is handed at once in a pass (at least one block): passes go out pull-based in
+ * slices of this size, the next slice when the worker answers (issue #10 item 13), so a worker
+ * that joins or rejoins mid-pass is never handed a large data set's whole pass, while a small
+ * data set still goes out in one message per worker.
+ */
+export const PASS_ROWS_PER_SLICE = 65_536;
 
 export type PassKind = 'stats' | 'eval';
 
@@ -19,6 +26,12 @@ export function passWidth(purpose: PassKind, D: number): number {
 
 export function passBlocks(setRows: number): number {
   return Math.min(PASS_BLOCKS, setRows);
+}
+
+/** Blocks per slice of a pass over `setRows` rows: as many as PASS_ROWS_PER_SLICE rows hold, at least one. */
+export function passSliceBlocks(setRows: number): number {
+  const rowsPerBlock = Math.ceil(setRows / Math.max(1, passBlocks(setRows)));
+  return Math.max(1, Math.floor(PASS_ROWS_PER_SLICE / Math.max(1, rowsPerBlock)));
 }
 
 /** Start (inclusive) of block `block` of a set of `setRows` positions cut into `blocks`. */

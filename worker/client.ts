@@ -15,14 +15,16 @@ import {
   decodeCoordinatorMessage,
   encodeMessage,
   type Limits,
+  type PassPartMessage,
   PROTOCOL_VERSION,
   unhandledKind,
   type WelcomeMessage,
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
 import { BusyPoll } from './busy-poll.js';
-import { PartComputer } from './compute.js';
+import { PartComputer, type PassRun } from './compute.js';
 import { ComputePool } from './compute-pool.js';
+import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
 import { RowStore } from './row-store.js';
 
 export interface WorkerOptions {
@@ -48,6 +50,8 @@ export interface WorkerOptions {
   /** Aborted on SIGTERM: answer what is being computed, say goodbye, return. */
   readonly stop: AbortSignal;
   readonly log: (line: string) => void;
+  /** Lines that are shown even with --quiet (e.g. the data will be read from the file instead of held in memory). */
+  readonly warn: (line: string) => void;
 }
 
 /** How a session with the coordinator ended. */
@@ -59,14 +63,20 @@ const MAX_BACKOFF_MS = 2000;
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Before the welcome, the coordinator's messages are small. */
 const PRE_WELCOME_LIMITS: Limits = { features: null, maxChunks: 65_536 };
+/** After this worker closes a connection, the peer has this long to answer the close before the socket is cut. */
+const CLOSE_GRACE_MS = 2000;
+/** Longest stretch a data pass keeps the event loop (issue #10 item 13): well under any heartbeat, so pings are answered. */
+const PASS_SLICE_MS = 20;
 
 /** Runs until the coordinator says stop (resolves) or cannot be reached (rejects). */
 export async function runWorker(options: WorkerOptions): Promise<void> {
+  const capNote = budgetCapNote(options.memoryBudgetBytes, inMemoryCap(readMachineMemory()));
+  if (capNote !== null) options.warn(capNote);
   let giveUpAt = Date.now() + options.connectTimeoutMs;
   let backoffMs = FIRST_BACKOFF_MS;
   for (;;) {
     if (options.stop.aborted) return;
-    const end = await runSession(options);
+    const end = await runSession(options, giveUpAt);
     if (end.kind === 'stopped') {
       options.log(`${end.reason} (peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB)`);
       return;
@@ -97,14 +107,32 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   }
 }
 
-/** One connection: resolves when it ends; rejects on a fatal error (bad token, wrong data). */
-function runSession(options: WorkerOptions): Promise<SessionEnd> {
+/**
+ * One connection: resolves when it ends; rejects on a fatal error (bad token, wrong data). Every
+ * wait has a deadline (issue #10 item 14): the opening handshake and the welcome must both come
+ * by `giveUpAt` (the connect timeout), a close is answered within CLOSE_GRACE_MS or the socket is
+ * cut, and once welcomed the heartbeat bounds every silence.
+ */
+function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEnd> {
   return new Promise<SessionEnd>((resolve, reject) => {
+    const welcomeWithinMs = Math.max(1, giveUpAt - Date.now());
     const socket = new WebSocket(options.url, {
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: welcomeWithinMs,
       ...(options.ca === null ? {} : { ca: options.ca }),
     });
+    /** Why a deadline of this session cut it, if one did (it wins over the socket's own error text). */
+    let deadlineReason = '';
+    const welcomeTimer = setTimeout(() => {
+      deadlineReason = `no welcome from it before the --connect-timeout of ${options.connectTimeoutMs} ms ran out`;
+      socket.terminate();
+    }, welcomeWithinMs);
+    let closeTimer: NodeJS.Timeout | undefined;
+    const closeSocket = (code?: number, reason?: string): void => {
+      socket.close(code, reason);
+      closeTimer ??= setTimeout(() => socket.terminate(), CLOSE_GRACE_MS);
+    };
     let isAlive = true;
     const heartbeat = setInterval(() => {
       if (!isAlive) {
@@ -123,7 +151,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       settled = { kind: 'stopped', reason: 'stopped by SIGTERM after answering its last step' };
       if (socket.readyState === WebSocket.OPEN) {
         send({ kind: 'leave', reason: 'SIGTERM' });
-        socket.close(CLOSE_NORMAL, 'goodbye');
+        closeSocket(CLOSE_NORMAL, 'goodbye');
       } else socket.terminate();
     };
     options.stop.addEventListener('abort', onStop);
@@ -137,7 +165,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       if (socket.readyState === WebSocket.OPEN) {
         // A block of the data that fails its check is named, so the coordinator can tell bad data from a bad copy.
         send({ kind: 'fail', message: error.message.slice(0, 4000), ...(error instanceof DataBlockError ? { dataBlock: error.block } : {}) });
-        socket.close(CLOSE_POLICY, closeReason);
+        closeSocket(CLOSE_POLICY, closeReason);
       } else socket.terminate();
     };
 
@@ -145,18 +173,42 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       const cpus = formatCpuList(allowedCpus() ?? []);
       send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: supportedKernelIds().join(','), cpus });
     });
-    // While the dataset is being opened (async: a CSV may need converting), later messages wait
-    // their turn; otherwise each message is handled as it arrives.
-    let opening: Promise<void> | null = null;
+    // While the dataset is being opened (async: a CSV may need converting) or a data pass is being
+    // computed in slices, later messages wait their turn, so answers go out in order; otherwise
+    // each message is handled as it arrives (the step path stays synchronous).
+    let busy: Promise<void> | null = null;
     socket.on('message', (data, isBinary) => {
       isAlive = true;
-      if (opening !== null) {
-        opening = opening.then(() => handle(data, isBinary));
-        return;
-      }
-      handle(data, isBinary);
+      if (busy !== null) holdMessages(busy.then(() => handle(data, isBinary)));
+      else handle(data, isBinary);
     });
-    const handle = (data: WebSocket.RawData, isBinary: boolean): void => {
+    /** Runs `work` with later messages held back until it settles. */
+    const holdMessages = (work: Promise<void>): void => {
+      const done = work.finally(() => {
+        if (busy === done) busy = null;
+      });
+      busy = done;
+    };
+    /** Computes a pass slice by slice, yielding between slices so pings and the close are handled. */
+    const computePass = async (run: PassRun): Promise<void> => {
+      for (;;) {
+        if (settled !== null) return;
+        let part: PassPartMessage | null;
+        try {
+          part = run.advance(performance.now() + PASS_SLICE_MS);
+        } catch (error) {
+          if (!(error instanceof DptError)) throw error;
+          fail(error, 'cannot serve this run');
+          return;
+        }
+        if (part !== null) {
+          if (socket.readyState === WebSocket.OPEN) send(part);
+          return;
+        }
+        await new Promise<void>((next) => setImmediate(next));
+      }
+    };
+    const handle = (data: WebSocket.RawData, isBinary: boolean): Promise<void> | undefined => {
       if (settled !== null) return;
       let message: CoordinatorToWorker;
       try {
@@ -170,7 +222,8 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
       switch (message.kind) {
         case 'welcome': {
           const welcome = message;
-          opening = openDataset(welcome, options)
+          clearTimeout(welcomeTimer);
+          const opening = openDataset(welcome, options)
             .then((opened) => {
               computer = opened;
               limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
@@ -182,10 +235,9 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
             .catch((error: unknown) => {
               if (!(error instanceof DptError)) throw error;
               fail(error, 'cannot serve this run');
-            })
-            .finally(() => {
-              opening = null;
             });
+          if (busy === null) holdMessages(opening);
+          else return opening; // handled inside the queue: the queue waits for it
           return;
         }
         case 'step':
@@ -199,8 +251,12 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           }
           try {
             if (message.kind === 'standardize') computer.standardize(message);
-            else {
-              send(message.kind === 'step' ? computer.compute(message) : computer.computePass(message));
+            else if (message.kind === 'pass') {
+              const passing = computePass(computer.startPass(message));
+              if (busy === null) holdMessages(passing);
+              else return passing;
+            } else {
+              send(computer.compute(message));
               poll.extend();
             }
           } catch (error) {
@@ -211,7 +267,7 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
           return;
         case 'stop':
           settled = { kind: 'stopped', reason: `coordinator stopped this worker: ${message.reason}` };
-          socket.close();
+          closeSocket();
           return;
         default:
           unhandledKind(message);
@@ -224,10 +280,12 @@ function runSession(options: WorkerOptions): Promise<SessionEnd> {
     });
     socket.on('close', (code, reasonBytes) => {
       clearInterval(heartbeat);
+      clearTimeout(welcomeTimer);
+      clearTimeout(closeTimer);
       poll.stop();
       computer?.close();
       options.stop.removeEventListener('abort', onStop);
-      const reason = reasonBytes.toString() || lastError || `connection closed (${code})`;
+      const reason = deadlineReason || reasonBytes.toString() || lastError || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
       if (settled !== null) return resolve(settled);
       if (code === CLOSE_POLICY && computer === null) {
@@ -254,6 +312,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
   const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
+  if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
   const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, welcome.reproducible, kernel) : null;
   const pool = shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
   const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel, pool);

@@ -178,37 +178,100 @@ export class PartComputer {
     this.pool?.close();
   }
 
-  /** Statistics of raw rows or loss/accuracy of standardized rows, per block of a row set. */
+  /** Statistics of raw rows or loss/accuracy of standardized rows, per block of a row set, in one go. */
   computePass(message: PassMessage): PassPartMessage {
+    const run = this.startPass(message);
+    let part: PassPartMessage | null = null;
+    while (part === null) part = run.advance(Number.POSITIVE_INFINITY);
+    return part;
+  }
+
+  /**
+   * A pass computed in slices (issue #10 item 13): each advance() works until `deadline`
+   * (performance.now() time) and returns null, or returns the part once every block is done, so
+   * the caller can yield to the event loop between slices and heartbeats are answered however
+   * large a block is. Throws a ProtocolError at once for blocks the pass does not have.
+   */
+  startPass(message: PassMessage, rowsPerLook: number = sliceRows(this.store.features)): PassRun {
     const set = message.set === 'train' ? this.train : this.validation;
     const blocks = passBlocks(set.length);
     checkUnits('pass', 'blocks', message.blocks, blocks);
-    const D = this.store.features;
-    const width = passWidth(message.purpose, D);
-    const sums = new Float64Array(message.blocks.length * width);
-    const rows = new Uint32Array(message.blocks.length);
-    for (let i = 0; i < message.blocks.length; i++) {
-      const block = message.blocks[i]!;
-      const from = blockStart(set.length, blocks, block);
-      const to = blockStart(set.length, blocks, block + 1);
-      const offset = i * width;
-      if (message.purpose === 'stats') {
-        initStats(D, sums, offset);
-        let count = 0;
-        this.store.forEachRun(set, from, to, (x, _y, order, first, last) => {
-          count = accumulateStats(x, D, order, first, last, sums, offset, count);
-        });
-      } else {
-        this.store.forEachRun(set, from, to, (x, y, order, first, last) => accumulateEval(x, y, D, order, first, last, message.w, message.b, sums, offset));
-      }
-      rows[i] = to - from;
-    }
-    return { kind: 'passPart', job: message.job, blocks: message.blocks, sums, rows };
+    return new PassRun(this.store, message, set, blocks, rowsPerLook);
   }
 
   /** From now on rows are standardized as the coordinator computed from the statistics pass. */
   standardize(stats: Standardization): void {
     this.store.standardize(stats);
+  }
+}
+
+/** Rows handled between two looks at the clock: about 2^20 values, and few enough reads when paged. */
+function sliceRows(D: number): number {
+  return Math.max(1, Math.min(4096, Math.floor(2 ** 20 / (D + 1))));
+}
+
+/** One pass message being computed: the blocks in order, each row by row, so any slicing gives the same bits. */
+export class PassRun {
+  private readonly store: RowStore;
+  private readonly message: PassMessage;
+  private readonly set: Uint32Array;
+  private readonly blocks: number;
+  private readonly width: number;
+  private readonly sums: Float64Array;
+  private readonly rows: Uint32Array;
+  /** Index into message.blocks of the block under way, the next row of it, and its rows so far (stats). */
+  private index = 0;
+  private next = -1;
+  private count = 0;
+  /** Rows between two looks at the clock. */
+  private readonly rowsPerLook: number;
+
+  constructor(store: RowStore, message: PassMessage, set: Uint32Array, blocks: number, rowsPerLook: number) {
+    this.store = store;
+    this.rowsPerLook = Math.max(1, Math.floor(rowsPerLook));
+    this.message = message;
+    this.set = set;
+    this.blocks = blocks;
+    this.width = passWidth(message.purpose, store.features);
+    this.sums = new Float64Array(message.blocks.length * this.width);
+    this.rows = new Uint32Array(message.blocks.length);
+  }
+
+  /** Works until `deadline` (performance.now() time; checked every few thousand rows): null, or the finished part. */
+  advance(deadline: number): PassPartMessage | null {
+    const { message, set, store } = this;
+    const D = store.features;
+    const step = this.rowsPerLook;
+    while (this.index < message.blocks.length) {
+      const block = message.blocks[this.index]!;
+      const from = blockStart(set.length, this.blocks, block);
+      const to = blockStart(set.length, this.blocks, block + 1);
+      const offset = this.index * this.width;
+      if (this.next < 0) {
+        if (message.purpose === 'stats') initStats(D, this.sums, offset);
+        this.next = from;
+        this.count = 0;
+      }
+      while (this.next < to) {
+        const end = Math.min(to, this.next + step);
+        if (message.purpose === 'stats') {
+          store.forEachRun(set, this.next, end, (x, _y, order, first, last) => {
+            this.count = accumulateStats(x, D, order, first, last, this.sums, offset, this.count);
+          });
+        } else {
+          store.forEachRun(set, this.next, end, (x, y, order, first, last) =>
+            accumulateEval(x, y, D, order, first, last, message.w, message.b, this.sums, offset),
+          );
+        }
+        this.next = end;
+        if (this.next < to && performance.now() >= deadline) return null;
+      }
+      this.rows[this.index] = to - from;
+      this.index++;
+      this.next = -1;
+      if (this.index < message.blocks.length && performance.now() >= deadline) return null;
+    }
+    return { kind: 'passPart', job: message.job, blocks: message.blocks, sums: this.sums, rows: this.rows };
   }
 }
 

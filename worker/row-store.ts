@@ -8,6 +8,7 @@
 import { BinaryDataset } from '../shared/binary-dataset.js';
 import type { GradientKernel } from '../shared/kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
+import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
 
 /** Visits rows as (x, y, order, from, to): order[from..to) of x, or rows from..to when order is null. */
 export type RowVisitor = (x: Float32Array, y: Uint8Array, order: Uint32Array | null, from: number, to: number) => void;
@@ -17,6 +18,8 @@ export class RowStore {
   readonly features: number;
   /** 'memory': every row is held; 'paged': rows are read from the file as needed. */
   readonly mode: 'memory' | 'paged';
+  /** Why the rows are paged though the budget would hold them (the memory cap), or null. */
+  memoryNote: string | null = null;
   private readonly file: BinaryDataset | null;
   private readonly x: Float32Array;
   private readonly y: Uint8Array;
@@ -33,13 +36,15 @@ export class RowStore {
 
   /**
    * Opens `binaryPath`; holds it in memory if its rows take at most `memoryBudgetBytes`, else
-   * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once).
+   * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once). The
+   * budget is capped by `cap` (default: what wasm32 and this machine allow, worker/memory-limits.ts).
    */
-  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel): RowStore {
+  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel, cap?: MemoryCap): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
+    const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
     // Rows live where the kernel reads them (WebAssembly memory for the SIMD kernel): no copies per step.
-    if (rows * (4 * features + 1) <= memoryBudgetBytes) {
+    if (holding.mode === 'memory') {
       const { x, y } = kernel.allocateRows(rows, features);
       file.readRows(0, rows, x);
       file.readLabels(0, rows, y);
@@ -48,7 +53,9 @@ export class RowStore {
     }
     const staging = Math.max(1, Math.min(rows, stagingRows));
     const { x, y } = kernel.allocateRows(staging, features);
-    return new RowStore(file, rows, features, x, y);
+    const store = new RowStore(file, rows, features, x, y);
+    store.memoryNote = holding.note;
+    return store;
   }
 
   /** From now on rows are standardized as given (in place in memory; after each read when paged). */
