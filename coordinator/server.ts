@@ -173,6 +173,10 @@ export class WorkerServer {
   /** Drops every peer that has not answered since the last beat, then pings the rest. */
   private beat(): void {
     for (const worker of [...this.workers.values()]) {
+      // A welcomed worker opening its data may block its event loop for seconds (a multi-GB file
+      // read into memory and checked): its silence is bounded by the ready timeout instead, and a
+      // closed connection is still noticed at once. Dropping it here made it reload forever.
+      if (worker.state === 'loading') continue;
       if (!worker.isAlive) {
         this.options.log(
           `no heartbeat from ${worker.state === 'ready' ? `worker ${worker.id}` : 'connection'} at ${worker.address} for ${this.options.heartbeatMs} ms`,

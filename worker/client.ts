@@ -223,12 +223,13 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
         case 'welcome': {
           const welcome = message;
           clearTimeout(welcomeTimer);
+          const openedAt = performance.now();
           const opening = openDataset(welcome, options)
             .then((opened) => {
               computer = opened;
               limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
               options.log(
-                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode}, ${opened.threads} compute thread${opened.threads === 1 ? '' : 's'})`,
+                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode}, ${opened.threads} compute thread${opened.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
               );
               if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
             })

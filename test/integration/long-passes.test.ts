@@ -125,6 +125,29 @@ describe('a data pass longer than a heartbeat', () => {
   }, 240_000);
 });
 
+describe('a worker loading its data for longer than a heartbeat', () => {
+  it('is not dropped while it loads (its silence is bounded by the ready timeout), and trains', async () => {
+    // 400,000 rows × 100 features read into memory and checked block by block: about a second of
+    // one synchronous load in which the worker cannot answer a ping every 200 ms.
+    const wide = join(directory.path, 'wide.dpt');
+    const made = await runCli(['data', 'generate', '--rows', '400000', '--features', '100', '--out', wide, '--quiet'], {}, 120_000);
+    expect(made.code, made.stderr).toBe(0);
+    const { coordinator, port } = await startCoordinator(wide, ['--workers', '1', '--heartbeat', '200', '--batch-size', '4096']);
+    const worker = startCli(['worker', '--connect', `ws://127.0.0.1:${port}`, '--token', TOKEN, '--memory-budget', '2048']);
+    const [, loadSeconds] = await worker.waitForLine(/400000 rows × 100 features ready \(memory[^)]*\) in ([\d.]+) s/, 120_000);
+    const monitor = await openMonitor(`ws://127.0.0.1:${port}/monitor`, BEARER);
+    await monitor.waitFor((message) => message.type === 'step', 'a first step', 120_000);
+    monitor.socket.close();
+    // The load outlasted heartbeats (else this test proves nothing), and nobody was dropped for it.
+    expect(Number(loadSeconds)).toBeGreaterThan(0.4);
+    expect(coordinator.stderr()).not.toMatch(/no heartbeat/);
+    expect(coordinator.stderr()).toMatch(/worker 1 joined/);
+    expect(coordinator.stderr()).not.toMatch(/worker 2 joined/);
+    process.kill(coordinator.pid, 'SIGKILL');
+    process.kill(worker.pid, 'SIGKILL');
+  }, 240_000);
+});
+
 describe('a pass is handed out in bounded slices', () => {
   // A million rows in 256 blocks of ~3,906 rows: a slice of 65,536 rows is 16 blocks.
   const slice = passSliceBlocks(1_000_000);
