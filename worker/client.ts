@@ -55,7 +55,8 @@ export interface WorkerOptions {
 }
 
 /** How a session with the coordinator ended. */
-type SessionEnd = { kind: 'stopped'; reason: string } | { kind: 'lost'; reason: string; wasWelcomed: boolean };
+/** `cutByDeadline`: the connect deadline ended the session, not the peer or the network. */
+type SessionEnd = { kind: 'stopped'; reason: string } | { kind: 'lost'; reason: string; wasWelcomed: boolean; cutByDeadline: boolean };
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
@@ -74,6 +75,8 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   if (capNote !== null) options.warn(capNote);
   let giveUpAt = Date.now() + options.connectTimeoutMs;
   let backoffMs = FIRST_BACKOFF_MS;
+  /** Why the last attempt that failed on its own failed (a refused connection, a bad certificate): the news when time runs out. */
+  let lastFailure = '';
   for (;;) {
     if (options.stop.aborted) return;
     const end = await runSession(options, giveUpAt);
@@ -86,8 +89,11 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
       backoffMs = FIRST_BACKOFF_MS;
       options.log(`lost the coordinator (${end.reason}); reconnecting`);
     }
+    if (!end.cutByDeadline) lastFailure = end.reason;
     if (Date.now() >= giveUpAt) {
-      throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${end.reason}) for ${options.connectTimeoutMs} ms`);
+      // An attempt cut by the deadline says less than the failure before it (e.g. an untrusted certificate).
+      const reason = end.cutByDeadline && lastFailure !== '' ? `${lastFailure}; then ${end.reason}` : end.reason;
+      throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${reason}) for ${options.connectTimeoutMs} ms`);
     }
     await new Promise<void>((resolve) => {
       const onAbort = (): void => {
@@ -293,7 +299,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
         // Refused during the handshake: retrying with the same token cannot help.
         return reject(new AuthError(`the coordinator refused this worker: ${reason}`));
       }
-      resolve({ kind: 'lost', reason, wasWelcomed: computer !== null });
+      resolve({ kind: 'lost', reason, wasWelcomed: computer !== null, cutByDeadline: deadlineReason !== '' });
     });
   });
 }

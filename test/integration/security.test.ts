@@ -199,7 +199,8 @@ describe('TLS', () => {
       out,
     ]);
     const [, port] = await coordinator.waitForLine(/listening on wss:\/\/127\.0\.0\.1:(\d+)/);
-    const untrusted = await runCli(['worker', '--connect', `wss://127.0.0.1:${port}`, '--token', TOKEN, '--connect-timeout', '500']);
+    // A connect timeout long enough for at least one attempt to fail on its own (the certificate), whatever the load.
+    const untrusted = await runCli(['worker', '--connect', `wss://127.0.0.1:${port}`, '--token', TOKEN, '--connect-timeout', '3000']);
     expect(untrusted.code).toBe(1);
     expect(untrusted.stderr).toMatch(/self[- ]signed certificate/);
     const worker = startCli(['worker', '--connect', `wss://127.0.0.1:${port}`, '--token', TOKEN, '--ca', cert]);
