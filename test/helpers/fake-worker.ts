@@ -18,6 +18,21 @@ export interface FakeWorker {
   readonly closed: Promise<{ code: number; reason: string }>;
 }
 
+/** Opens the data a welcome names, in memory, and a PartComputer over it with the welcome's schedule and standardization. */
+export async function openPartComputer(message: WelcomeMessage): Promise<PartComputer> {
+  const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
+  const kernel = createKernelById(message.kernel);
+  if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
+  const computer = new PartComputer(
+    RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
+    message.schedule,
+    message.reproducible,
+    kernel,
+  );
+  if (message.standardization !== null) computer.standardize(message.standardization);
+  return computer;
+}
+
 /**
  * `onStep` returns the bytes to send (or null to stay silent), at once or later (a promise: the
  * messages after it wait); it may also act on the socket itself. `honest()` is the part the real
@@ -51,16 +66,7 @@ export function startFakeWorker(
     const message = decodeCoordinatorMessage(data, { features: welcomed?.features ?? null, maxChunks: 65_536 });
     if (message.kind === 'welcome') {
       welcomed = message;
-      const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-      const kernel = createKernelById(message.kernel);
-      if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
-      computer = new PartComputer(
-        RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
-        message.schedule,
-        message.reproducible,
-        kernel,
-      );
-      if (message.standardization !== null) computer.standardize(message.standardization);
+      computer = await openPartComputer(message);
       socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       resolveWelcome(message);
     } else if (message.kind === 'pass' && computer !== null) {

@@ -4,11 +4,10 @@
 // mid-run (a late monitor, a killed worker) without racing the run's end, and without SIGSTOP.
 
 import WebSocket from 'ws';
-import { openDataFile } from '../../shared/data-file.js';
-import { createKernelById, supportedKernelIds } from '../../shared/kernel.js';
+import { supportedKernelIds } from '../../shared/kernel.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage } from '../../shared/protocol.js';
-import { PartComputer } from '../../worker/compute.js';
-import { RowStore } from '../../worker/row-store.js';
+import type { PartComputer } from '../../worker/compute.js';
+import { openPartComputer } from './fake-worker.js';
 
 export interface GatedWorker {
   readonly socket: WebSocket;
@@ -53,16 +52,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
       const message = decodeCoordinatorMessage(data, { features, maxChunks: 65_536 });
       if (message.kind === 'welcome') {
         features = message.features;
-        const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-        const kernel = createKernelById(message.kernel);
-        if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
-        computer = new PartComputer(
-          RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
-          message.schedule,
-          message.reproducible,
-          kernel,
-        );
-        if (message.standardization !== null) computer.standardize(message.standardization);
+        computer = await openPartComputer(message);
         socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       } else if (message.kind === 'pass' && computer !== null) {
         socket.send(encodeMessage(computer.computePass(message)));
