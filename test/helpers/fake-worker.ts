@@ -57,7 +57,6 @@ export function startFakeWorker(
       computer = new PartComputer(
         RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
         message.schedule,
-        message.reproducible,
         kernel,
       );
       if (message.standardization !== null) computer.standardize(message.standardization);
@@ -71,7 +70,7 @@ export function startFakeWorker(
       const stepComputer = computer;
       const honest = (): Buffer => {
         if (stepComputer === null) throw new Error('a step before the welcome');
-        return encodeMessage(stepComputer.compute(message));
+        return encodeMessage(stepComputer.compute(message, welcomed?.workerId ?? -1));
       };
       const reply = await onStep(message, welcomed, socket, honest);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);

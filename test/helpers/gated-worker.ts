@@ -42,9 +42,10 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
   socket.on('open', () =>
     socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(','), cpus: '' })),
   );
+  let workerId = -1;
   const answer = (step: StepMessage): void => {
     // compute() returns views of the computer's buffers: encoded at once, before the next step.
-    if (computer !== null && socket.readyState === WebSocket.OPEN) socket.send(encodeMessage(computer.compute(step)));
+    if (computer !== null && socket.readyState === WebSocket.OPEN) socket.send(encodeMessage(computer.compute(step, workerId)));
   };
   // Messages are handled one after the other (opening the data is asynchronous).
   let queue = Promise.resolve();
@@ -53,13 +54,13 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
       const message = decodeCoordinatorMessage(data, { features, maxChunks: 65_536 });
       if (message.kind === 'welcome') {
         features = message.features;
+        workerId = message.workerId;
         const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
         const kernel = createKernelById(message.kernel);
         if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
         computer = new PartComputer(
           RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
           message.schedule,
-          message.reproducible,
           kernel,
         );
         if (message.standardization !== null) computer.standardize(message.standardization);

@@ -52,7 +52,7 @@ function state(step: number, D: number): CheckpointState {
       standardize: true,
       valFraction: 0,
       chunksPerBatch: 8,
-      reproducible: true,
+      reduction: 'tree2-v1',
       kernel: 'js',
     },
     step,
