@@ -175,7 +175,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     const result = await trainer.run();
     // Upstream traffic per worker (issue #11: O(D) per step whatever the chunk count).
     for (const worker of server.readyWorkers()) {
-      log(`worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${Math.round(worker.partBytes / Math.max(1, result.stepsRun))} bytes per step)`);
+      log(
+        `worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${Math.round(worker.partBytes / Math.max(1, result.stepsRun))} bytes per step)`,
+      );
     }
     const model = buildModelFile(config, dataset, fingerprint, sizes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);

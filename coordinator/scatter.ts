@@ -472,7 +472,8 @@ export class Scatter implements WorkerListener {
         }
       }
       const expected = spec.unitRows(start, end);
-      if (rows[k / 2] !== expected) throw new ProtocolError('part', 'rows', `subtree (${level}, ${index}) of ${spec.label} has ${expected} rows, the part says ${rows[k / 2]}`);
+      if (rows[k / 2] !== expected)
+        throw new ProtocolError('part', 'rows', `subtree (${level}, ${index}) of ${spec.label} has ${expected} rows, the part says ${rows[k / 2]}`);
     }
     const rowsBefore = job.rowsAccounted;
     const width = spec.parts.width;

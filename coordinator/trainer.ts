@@ -8,9 +8,9 @@ import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
-import { contiguousRuns } from './assignment.js';
 import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
+import { contiguousRuns } from './assignment.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Assignment, PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
 import type { WorkerServer } from './server.js';
@@ -254,7 +254,7 @@ export class Trainer {
     // The table is ordered by first chunk (ranges never overlap: each chunk has one owner or backup per send).
     const order = Array.from({ length: entries.length / 3 }, (_, i) => i).sort((a, b) => entries[3 * a + 1]! - entries[3 * b + 1]!);
     const assign = new Uint32Array(entries.length);
-    order.forEach((e, i) => assign.set(entries.slice(3 * e, 3 * e + 3), 3 * i));
+    for (const [i, e] of order.entries()) assign.set(entries.slice(3 * e, 3 * e + 3), 3 * i);
     const bytes = encodeMessage({ kind: 'step', step, assign, w: this.w, b: this.b });
     for (const { worker } of assignments) worker.sendBytes(bytes);
   }
@@ -330,7 +330,12 @@ export class Trainer {
       totalSteps: this.totalSteps,
       epochs: this.config.epochs,
       lastLoss: this.lastLoss,
-      workers: (this.server?.readyWorkers() ?? []).map((worker) => ({ id: worker.id, address: worker.address, partBytes: worker.partBytes, parts: worker.parts })),
+      workers: (this.server?.readyWorkers() ?? []).map((worker) => ({
+        id: worker.id,
+        address: worker.address,
+        partBytes: worker.partBytes,
+        parts: worker.parts,
+      })),
     };
   }
 

@@ -280,7 +280,8 @@ function assignTable(kind: string, fields: Fields, name: string, maxChunks: numb
   for (let i = 0; i < value.length; i += 3) {
     const first = value[i + 1]!;
     const last = value[i + 2]!;
-    if (!(first < last && last <= maxChunks)) throw new ProtocolError(kind, name, `entry ${i / 3}: chunks [${first}, ${last}) are not a range within ${maxChunks} chunks`);
+    if (!(first < last && last <= maxChunks))
+      throw new ProtocolError(kind, name, `entry ${i / 3}: chunks [${first}, ${last}) are not a range within ${maxChunks} chunks`);
     if (first < end) throw new ProtocolError(kind, name, `entry ${i / 3}: chunks [${first}, ${last}) overlap or precede the entry before it`);
     end = last;
   }

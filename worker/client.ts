@@ -21,12 +21,12 @@ import {
   type WelcomeMessage,
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
+import { REDUCTION_ID } from '../shared/reduce.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
 import { ComputePool } from './compute-pool.js';
 import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
 import { RowStore } from './row-store.js';
-import { REDUCTION_ID } from '../shared/reduce.js';
 
 export interface WorkerOptions {
   /** ws:// URL of the coordinator. */
@@ -314,7 +314,9 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
     );
   }
   if (welcome.reduction !== REDUCTION_ID) {
-    throw new ConfigError(`this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`);
+    throw new ConfigError(
+      `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
+    );
   }
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);

@@ -58,11 +58,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
         const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
         const kernel = createKernelById(message.kernel);
         if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
-        computer = new PartComputer(
-          RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
-          message.schedule,
-          kernel,
-        );
+        computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel), message.schedule, kernel);
         if (message.standardization !== null) computer.standardize(message.standardization);
         socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       } else if (message.kind === 'pass' && computer !== null) {

@@ -67,6 +67,8 @@ describe('PartComputer', () => {
   });
 
   it('refuses a step that gives this worker no range', () => {
-    expect(() => computer().compute({ kind: 'step', step: 0, assign: Uint32Array.from([4, 0, 2]), w: new Float64Array(D), b: 0 }, 3)).toThrow(/no range for worker 3/);
+    expect(() => computer().compute({ kind: 'step', step: 0, assign: Uint32Array.from([4, 0, 2]), w: new Float64Array(D), b: 0 }, 3)).toThrow(
+      /no range for worker 3/,
+    );
   });
 });

@@ -158,7 +158,8 @@ describe('aligned shares', () => {
           for (let i = 0; i < workers; i++) expect(decomposeRange(bounds[i]!, bounds[i + 1]!, chunks).length).toBe(2);
         }
         // Each share is at most 2 + 2·log2(granules) subtrees, whatever the counts.
-        for (let i = 0; i < workers; i++) expect(decomposeRange(bounds[i]!, bounds[i + 1]!, chunks).length / 2).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(chunks + 1)));
+        for (let i = 0; i < workers; i++)
+          expect(decomposeRange(bounds[i]!, bounds[i + 1]!, chunks).length / 2).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(chunks + 1)));
       }
     }
     expect(alignedShares(64, 2)).toEqual([0, 32, 64]);

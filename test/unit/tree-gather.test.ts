@@ -34,7 +34,15 @@ const path = join(directory, 'gather.dpt');
   writer.append(x, y, ROWS);
   writer.finish();
 }
-const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0, seed: 5, shuffle: true, shuffleBlockRows: 0, batchSize: B, chunksPerBatch: defaultChunksPerBatch(B) };
+const schedule: ScheduleSpec = {
+  rows: ROWS,
+  valFraction: 0,
+  seed: 5,
+  shuffle: true,
+  shuffleBlockRows: 0,
+  batchSize: B,
+  chunksPerBatch: defaultChunksPerBatch(B),
+};
 const kernel = createGradientKernel('js');
 const computer = new PartComputer(RowStore.open(path, 1 << 24, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
 const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j + 1) / 2);
@@ -76,7 +84,8 @@ describe('a step gathered along the tree', () => {
         for (const answer of answers) {
           // O(D) per worker: one subtree when the counts are powers of two.
           if ((workers & (workers - 1)) === 0 && chunks === 64) expect(answer.subtrees.length).toBe(2);
-          for (let k = 0; k < answer.subtrees.length; k += 2) expect(parts.accept(answer.subtrees[k]!, answer.subtrees[k + 1]!, answer.sums, (k / 2) * WIDTH)).toBe(true);
+          for (let k = 0; k < answer.subtrees.length; k += 2)
+            expect(parts.accept(answer.subtrees[k]!, answer.subtrees[k + 1]!, answer.sums, (k / 2) * WIDTH)).toBe(true);
         }
         expect(parts.pending).toBe(0);
         parts.reduce(out);
