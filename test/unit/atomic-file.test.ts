@@ -73,7 +73,7 @@ describe('writeCheckpoint on a filling disk', () => {
     const before = readFileSync(path);
     let thrown: unknown;
     try {
-      writeCheckpoint(path, state(200, 50), fillingDisk(before.length / 2));
+      writeCheckpoint(path, state(200, 50), fillingDisk(Math.floor(before.length / 2)));
     } catch (error) {
       thrown = error;
     }
