@@ -13,11 +13,13 @@ import { Packr } from 'msgpackr';
 import { type WebSocket, WebSocket as WebSocketClient, WebSocketServer } from 'ws';
 import { alignedShares } from '../coordinator/assignment.js';
 import { encodeMessage } from '../shared/protocol.js';
+import { median } from './harness.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const STEPS = 400;
 const WARMUP_STEPS = 50;
 const CHUNKS = 64;
+const ROUNDS = 5;
 /** The codec dpt uses (shared/protocol.ts), for the old message shape the protocol no longer declares. */
 const packr = new Packr({ moreTypes: true, useRecords: false });
 
@@ -92,12 +94,17 @@ async function measure(D: number, W: number, variant: Variant): Promise<number> 
 
 async function main(): Promise<void> {
   const dims = process.argv.slice(2).map(Number);
-  console.log('D\tW\tper-worker encode µs/step\tencode once µs/step');
+  console.log('D\tW\tper-worker encode: CPU µs/step (median of 5)\tencode once: CPU µs/step (median of 5)');
   for (const D of dims.length > 0 ? dims : [1000, 100_000]) {
     for (const W of [1, 2, 4, 8]) {
-      const perWorker = await measure(D, W, 'per-worker');
-      const once = await measure(D, W, 'once');
-      console.log(`${D}\t${W}\t${perWorker.toFixed(0)}\t${once.toFixed(0)}`);
+      // Interleaved rounds, medians: the machine's other load shifts single rounds.
+      const perWorker: number[] = [];
+      const once: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        perWorker.push(await measure(D, W, 'per-worker'));
+        once.push(await measure(D, W, 'once'));
+      }
+      console.log(`${D}\t${W}\t${median(perWorker).toFixed(0)}\t${median(once).toFixed(0)}`);
     }
   }
 }
