@@ -116,23 +116,24 @@ function measureBreakdown(D: number, B: number, W: number, medianStepMs: number 
   const share = Math.ceil(chunks / W);
   const limits: Limits = { features: D, maxChunks: CHUNKS };
   const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j));
-  const ids = Uint32Array.from({ length: share }, (_, i) => i);
-  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, chunks: ids, w, b: 0.25 });
+  // One step message for all W workers (its assignment table), one subtree part per worker.
+  const entries = Math.ceil(chunks / share);
+  const assign = Uint32Array.from({ length: 3 * entries }, (_, i) => (i % 3 === 0 ? i / 3 : Math.min(chunks, (Math.floor(i / 3) + (i % 3) - 1) * share)));
+  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 });
   const part = {
     kind: 'part',
     step: 123_456,
-    chunks: ids,
-    merged: false,
-    sums: Float64Array.from({ length: share * (D + 2) }, (_, i) => Math.cos(i)),
-    rows: new Uint32Array(share).fill(Math.floor(B / chunks)),
+    subtrees: Uint32Array.of(0, 0),
+    sums: Float64Array.from({ length: D + 2 }, (_, i) => Math.cos(i)),
+    rows: Uint32Array.of(share * Math.floor(B / chunks)),
   } as const;
   const partBytes = encodeMessage(part);
-  const encodeStep = timePerCall(() => encodeMessage({ kind: 'step', step: 123_456, chunks: ids, w, b: 0.25 }));
+  const encodeStep = timePerCall(() => encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 }));
   const decodeStep = timePerCall(() => decodeCoordinatorMessage(stepBytes, limits));
   const encodePart = timePerCall(() => encodeMessage(part));
   const decodePart = timePerCall(() => decodeWorkerMessage(partBytes, limits));
-  // The coordinator encodes W steps and decodes W parts; each worker decodes one and encodes one.
-  const codecMs = W * (encodeStep + decodePart) + decodeStep + encodePart;
+  // The coordinator encodes one step for all and decodes W parts; each worker decodes one and encodes one.
+  const codecMs = encodeStep + W * decodePart + decodeStep + encodePart;
   const parts = Float64Array.from({ length: chunks * (D + 2) }, (_, i) => Math.sin(i));
   const sum = new Float64Array(D + 2);
   const reduceMs = timePerCall(() => sumChunksInOrder(parts, chunks, D + 2, sum));

@@ -36,7 +36,7 @@ export interface TrainingFlags {
   blockRows: number;
   standardize: boolean;
   valSplit: number;
-  chunks: number;
+  chunks?: number;
   host: string;
   port: number;
   token?: string;
@@ -90,7 +90,13 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--standardize [bool]', 'z-score features with training-row statistics (default: true)', booleanFlag))
     .addOption(flag('--no-standardize', 'use the features as they are'))
     .addOption(flag('--val-split <fraction>', 'hold out this fraction of rows (seeded) for validation', fraction, DEFAULTS.valFraction))
-    .addOption(flag('--chunks <n>', 'chunks per batch: the unit of work and of recomputation', integerIn(1, MAX_CHUNKS), DEFAULTS.chunksPerBatch))
+    .addOption(
+      flag(
+        '--chunks <n>',
+        "chunks per batch: the unit of work and the reduction tree's leaves (default: floor(B/32), between 1 and 64; changes the bits)",
+        integerIn(1, MAX_CHUNKS),
+      ),
+    )
     .addOption(flag('--host <address>', 'address to listen on', undefined, defaults.host))
     .addOption(flag('--port <n>', 'port to listen on (0 picks a free one)', port, defaults.port))
     .addOption(flag('--token <secret>', 'shared secret workers must present'))
@@ -101,8 +107,10 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--rejoin-timeout <ms>', 'with no worker left, how long to wait for one', durationMs, DEFAULTS.rejoinTimeoutMs))
     .addOption(flag('--out <path>', 'write the model file here'))
     .addOption(flag('--metrics <path>', 'write the loss stream here as JSONL'))
-    .addOption(flag('--reproducible [bool]', 'per-chunk parts summed in chunk order: the same bits on any cluster (default: true)', booleanFlag))
-    .addOption(flag('--no-reproducible', 'workers merge their chunks: less traffic, sums in arrival order'))
+    .addOption(
+      flag('--reproducible [bool]', 'accepted for compatibility: every run sums along the fixed reduction tree (the same bits on any cluster)', booleanFlag),
+    )
+    .addOption(flag('--no-reproducible', 'accepted for compatibility, no effect: workers already send one part per subtree'))
     .addOption(
       flag(
         '--backup-factor <f>',

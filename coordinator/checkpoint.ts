@@ -24,7 +24,8 @@ export interface RunFingerprint {
   readonly standardize: boolean;
   readonly valFraction: number;
   readonly chunksPerBatch: number;
-  readonly reproducible: boolean;
+  /** The reduction of parts (shared/reduce.ts REDUCTION_ID): another one gives other bits. */
+  readonly reduction: string;
   readonly kernel: string;
 }
 

@@ -2,6 +2,7 @@
 // frozen. Internals never see undefined where a default exists.
 
 import { ConfigError } from '../shared/errors.js';
+import { defaultChunksPerBatch } from '../shared/schedule.js';
 
 export interface CoordinatorConfig {
   readonly dataPath: string;
@@ -23,7 +24,7 @@ export interface CoordinatorConfig {
   readonly standardize: boolean;
   /** Fraction of rows held out for validation, in [0, 1). */
   readonly valFraction: number;
-  /** Chunks per batch: the unit of work and of recomputation. */
+  /** Chunks per batch: the unit of work and the reduction tree's leaves (default: defaultChunksPerBatch(B)). */
   readonly chunksPerBatch: number;
   readonly host: string;
   /** 0 picks a free port. */
@@ -44,8 +45,8 @@ export interface CoordinatorConfig {
   /** JSONL file of the loss stream, or null. */
   readonly metricsPath: string | null;
   /**
-   * true: parts travel per chunk and are summed in chunk order, so the model's bits do not depend
-   * on the workers (DESIGN.md invariant 6). false: each worker merges its chunks into one vector.
+   * Kept for compatibility (--no-reproducible): every run now sums along the fixed reduction tree
+   * (shared/reduce.ts), which needs no more traffic than merged parts did, so false changes nothing.
    */
   readonly reproducible: boolean;
   /** The gradient kernel every worker must run: WebAssembly SIMD (default) or plain TypeScript. */
@@ -87,7 +88,6 @@ export const DEFAULTS = {
   shuffleBlockRows: 0,
   standardize: true,
   valFraction: 0,
-  chunksPerBatch: 8,
   host: '127.0.0.1',
   port: 8787,
   token: null,
@@ -111,10 +111,13 @@ export const DEFAULTS = {
   tlsCertPath: null,
   tlsKeyPath: null,
   unixSocketPath: null,
-} as const satisfies Omit<CoordinatorConfig, 'dataPath'>;
+} as const satisfies Omit<CoordinatorConfig, 'dataPath' | 'chunksPerBatch'>;
 
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {
-  const config: CoordinatorConfig = { ...DEFAULTS, ...definedOnly(options), dataPath: options.dataPath };
+  const given = definedOnly(options);
+  const batchSize = given.batchSize ?? DEFAULTS.batchSize;
+  // The chunk count defaults to a function of B alone (never of the cluster): see shared/schedule.ts.
+  const config: CoordinatorConfig = { ...DEFAULTS, chunksPerBatch: defaultChunksPerBatch(batchSize), ...given, dataPath: options.dataPath };
   positiveInteger('epochs', config.epochs);
   positiveInteger('evalEvery', config.evalEvery);
   positiveInteger('batchSize', config.batchSize);

@@ -10,6 +10,7 @@ import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
+import { REDUCTION_ID } from '../shared/reduce.js';
 import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
@@ -77,7 +78,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     standardize: config.standardize,
     valFraction: config.valFraction,
     chunksPerBatch: config.chunksPerBatch,
-    reproducible: config.reproducible,
+    reduction: REDUCTION_ID,
     kernel: kernelId(config.kernel),
   };
   const start = startPoint(config, fingerprint, dataset.features);
@@ -100,7 +101,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   };
   const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation };
   // A worker whose data fails a block check names the block; the coordinator checks its own copy of it.
-  const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), dataset.features + 2, emit, log, (block) =>
+  const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), emit, log, (block) =>
     checkDataBlock(dataset.binaryPath, block),
   );
   scatter.setPartListener(monitoring.partAccepted);
@@ -140,7 +141,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           chunksPerBatch: config.chunksPerBatch,
         },
         kernel: kernelId(config.kernel),
-        reproducible: config.reproducible,
+        reduction: REDUCTION_ID,
         // Sent once the statistics pass has computed it (WorkerServer.setStandardization).
         standardization: null,
       },
@@ -172,6 +173,12 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       start.step,
     );
     const result = await trainer.run();
+    // Upstream traffic per worker (issue #11: O(D) per step whatever the chunk count).
+    for (const worker of server.readyWorkers()) {
+      log(
+        `worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${Math.round(worker.partBytes / Math.max(1, result.stepsRun))} bytes per step)`,
+      );
+    }
     const model = buildModelFile(config, dataset, fingerprint, sizes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);

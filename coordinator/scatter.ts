@@ -1,6 +1,7 @@
 // Scatter and gather of one job at a time (a training step or a data pass) over the ready
-// workers: assigns the job's units (chunks or blocks) in contiguous even shares, keeps the first
-// copy of each unit's part, recomputes what a lost worker owed, backs up stragglers, drops
+// workers: assigns the job's units (a step's chunks in sticky ranges aligned to the reduction
+// tree, a pass's blocks in slices), keeps the first copy of each unit (a step's parts arrive as
+// subtrees of the tree, shared/reduce.ts), recomputes what a lost worker owed, backs up stragglers, drops
 // workers past the step timeout, and waits (bounded) when no worker is left. It knows nothing
 // of what the units compute; the trainer does. It also judges workers' faults: bad data stops the
 // run, and the same fault over and over without progress stops it too (never a re-admit loop).
@@ -8,24 +9,27 @@
 import { type DatasetError, NoWorkersError, ProtocolError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
-import type { ChunkParts } from '../shared/reduce.js';
+import { type ChunkParts, subtreeEnd, subtreeStart, type TreeParts, treeLevels } from '../shared/reduce.js';
+import { alignedShares } from './assignment.js';
 import type { CoordinatorConfig } from './config.js';
 import type { JoinGoal } from './join-goal.js';
 import type { WorkerConnection, WorkerListener, WorkerServer } from './server.js';
 
+/** Units of a job for one worker, ascending. */
+export interface Assignment {
+  readonly worker: WorkerConnection;
+  readonly units: number[];
+}
+
 /** A unit of work to scatter: `units` units, each with a known row count and a part width. */
-export interface JobSpec {
-  readonly kind: 'step' | 'pass';
+interface JobBase {
   /** The step number for steps, a pass number for passes: parts must name it. */
   readonly id: number;
   readonly units: number;
-  readonly parts: ChunkParts;
-  /** Rows unit `unit` covers (each part's row counts are checked against it). */
-  unitRows(unit: number): number;
-  /** Sends `units` of this job to `worker`. */
-  send(worker: WorkerConnection, units: number[]): void;
-  /** Steps only: whether parts arrive merged (reproducible off). */
-  readonly merged: boolean;
+  /** Rows units [first, end) cover (each part's row counts are checked against it). */
+  unitRows(first: number, end: number): number;
+  /** Sends these assignments of this job: all at once, so a step can encode its message once for all. */
+  send(assignments: readonly Assignment[]): void;
   /** A short name for log lines: "step 12", "stats pass". */
   readonly label: string;
   /**
@@ -35,6 +39,20 @@ export interface JobSpec {
    */
   readonly maxUnitsPerWorker?: number;
 }
+
+/** A training step: chunks, reduced along the tree. */
+export interface StepJobSpec extends JobBase {
+  readonly kind: 'step';
+  readonly parts: TreeParts;
+}
+
+/** A data pass: blocks, merged in block order. */
+export interface PassJobSpec extends JobBase {
+  readonly kind: 'pass';
+  readonly parts: ChunkParts;
+}
+
+export type JobSpec = StepJobSpec | PassJobSpec;
 
 /** A finished job: who contributed and how many rows its accepted parts covered. */
 export interface JobResult {
@@ -79,8 +97,6 @@ export class Scatter implements WorkerListener {
   private joinWaiter: (() => void) | null = null;
   private isFinished = false;
   private onPartAccepted: (workerId: number, rows: number) => void = () => undefined;
-  /** D + 2 zeros: the other chunks of a merged part. */
-  private readonly zeros: Float64Array;
   /** The coordinator's own verdict on a content block a worker's data failed (null: its copy passes). */
   private readonly checkDataBlock: (block: number) => DatasetError | null;
   /** Workers closed per fault (its message) since the last completed job. */
@@ -92,7 +108,6 @@ export class Scatter implements WorkerListener {
   constructor(
     config: CoordinatorConfig,
     maxUnits: number,
-    maxWidth: number,
     emit: (event: TrainingEvent) => void,
     log: (line: string) => void,
     checkDataBlock: (block: number) => DatasetError | null = () => null,
@@ -103,7 +118,6 @@ export class Scatter implements WorkerListener {
     this.checkDataBlock = checkDataBlock;
     this.owner = new Int32Array(maxUnits);
     this.backup = new Int32Array(maxUnits);
-    this.zeros = new Float64Array(maxWidth);
   }
 
   attach(server: WorkerServer): void {
@@ -192,8 +206,11 @@ export class Scatter implements WorkerListener {
   }
 
   /**
-   * Assigns every pending unit without an owner to the ready workers in contiguous, even
-   * shares. Idle workers are preferred: a straggler still busy with an old job is skipped.
+   * Assigns every pending unit without an owner. A step's chunks, all unowned at its start, go
+   * to every ready worker (sorted by id) in ranges aligned to the reduction tree, a function of
+   * (chunks, workers) alone: while the membership is unchanged a worker keeps its range from
+   * step to step (issue #11). Units left over mid-job (a lost worker's) go in contiguous, even
+   * shares to idle workers first: a straggler still busy is skipped.
    */
   private assignUnowned(): void {
     const job = this.job;
@@ -215,15 +232,23 @@ export class Scatter implements WorkerListener {
       this.armDeadline(job);
       return;
     }
-    const idle = ready.filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
-    const workers = idle.length > 0 ? idle : ready;
-    const shares = Math.min(workers.length, unowned.length);
-    for (let i = 0; i < shares; i++) {
-      const worker = workers[i]!; // i < shares <= workers.length
-      const mine = unowned.slice(Math.floor((i * unowned.length) / shares), Math.floor(((i + 1) * unowned.length) / shares));
-      for (const u of mine) this.owner[u] = worker.id;
-      this.sendUnits(worker, spec, mine);
+    const assignments: Assignment[] = [];
+    if (spec.kind === 'step' && unowned.length === spec.units) {
+      const workers = [...ready].sort((a, b) => a.id - b.id);
+      const shares = Math.min(workers.length, spec.units);
+      const bounds = alignedShares(spec.units, shares);
+      for (let i = 0; i < shares; i++) assignments.push({ worker: workers[i]!, units: unowned.slice(bounds[i]!, bounds[i + 1]!) });
+    } else {
+      const idle = ready.filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
+      const workers = idle.length > 0 ? idle : ready;
+      const shares = Math.min(workers.length, unowned.length);
+      for (let i = 0; i < shares; i++) {
+        const mine = unowned.slice(Math.floor((i * unowned.length) / shares), Math.floor(((i + 1) * unowned.length) / shares));
+        assignments.push({ worker: workers[i]!, units: mine }); // i < shares <= workers.length
+      }
     }
+    for (const { worker, units } of assignments) for (const u of units) this.owner[u] = worker.id;
+    this.sendUnits(spec, assignments);
     this.armDeadline(job);
   }
 
@@ -241,19 +266,22 @@ export class Scatter implements WorkerListener {
       if (this.backup[u] !== NOBODY) held.add(this.backup[u]!);
     }
     let next = 0;
+    const assignments: Assignment[] = [];
     for (const worker of ready) {
       if (next >= unowned.length) break;
       if (held.has(worker.id)) continue;
       const mine = unowned.slice(next, next + slice);
       next += mine.length;
       for (const u of mine) this.owner[u] = worker.id;
-      this.sendUnits(worker, job.spec, mine);
+      assignments.push({ worker, units: mine });
     }
+    this.sendUnits(job.spec, assignments);
   }
 
-  private sendUnits(worker: WorkerConnection, spec: JobSpec, units: number[]): void {
-    this.outstanding.set(worker.id, (this.outstanding.get(worker.id) ?? 0) + 1);
-    spec.send(worker, units);
+  private sendUnits(spec: JobSpec, assignments: readonly Assignment[]): void {
+    if (assignments.length === 0) return;
+    for (const { worker } of assignments) this.outstanding.set(worker.id, (this.outstanding.get(worker.id) ?? 0) + 1);
+    spec.send(assignments);
   }
 
   /** After --step-timeout without completion, workers that still owe units are dropped. */
@@ -300,14 +328,16 @@ export class Scatter implements WorkerListener {
     if (idle.length === 0 || pending.length === 0) return;
     const shares = Math.min(idle.length, pending.length);
     let given = 0;
+    const assignments: Assignment[] = [];
     for (let i = 0; i < shares; i++) {
       const worker = idle[i]!; // i < shares <= idle.length
       const first = Math.floor((i * pending.length) / shares);
       const mine = pending.slice(first, Math.min(first + (slice ?? pending.length), Math.floor(((i + 1) * pending.length) / shares)));
       for (const u of mine) this.backup[u] = worker.id;
-      this.sendUnits(worker, job.spec, mine);
+      assignments.push({ worker, units: mine });
       given += mine.length;
     }
+    this.sendUnits(job.spec, assignments);
     this.log(`${job.spec.label}: ${given} straggling chunk(s) also given to ${shares} idle worker(s)`);
   }
 
@@ -397,10 +427,7 @@ export class Scatter implements WorkerListener {
     const job = this.answered(worker);
     // A part for another step (a late answer) is discarded: never counted twice.
     if (job === null || job.spec.kind !== 'step' || message.step !== job.spec.id) return;
-    if (message.merged !== job.spec.merged) {
-      throw new ProtocolError('part', 'merged', job.spec.merged ? 'this run needs merged parts' : 'this run needs per-chunk parts');
-    }
-    this.accept(worker, job, message.chunks, message.rows, message.sums, message.merged);
+    this.acceptSubtrees(worker, job, job.spec, message);
   }
 
   passPart(worker: WorkerConnection, message: PassPartMessage): void {
@@ -409,7 +436,7 @@ export class Scatter implements WorkerListener {
     if (message.sums.length !== message.blocks.length * job.spec.parts.width) {
       throw new ProtocolError('passPart', 'sums', `expected ${message.blocks.length} × ${job.spec.parts.width} values, got ${message.sums.length}`);
     }
-    this.accept(worker, job, message.blocks, message.rows, message.sums, false);
+    this.acceptBlocks(worker, job, job.spec, message);
     // Pull-based: the worker holds nothing now; it (and any other idle one) takes the next slice.
     if (this.job === job && job.spec.maxUnitsPerWorker !== undefined) this.assignUnowned();
   }
@@ -421,37 +448,82 @@ export class Scatter implements WorkerListener {
     return this.job;
   }
 
-  private accept(worker: WorkerConnection, job: JobInFlight, units: Uint32Array, rows: Uint32Array, sums: Float64Array, merged: boolean): void {
-    const { spec } = job;
-    const kind = spec.kind === 'step' ? 'part' : 'passPart';
+  /**
+   * Keeps each subtree of a step's part whose chunks are all still uncovered (shared/reduce.ts);
+   * a subtree overlapping covered chunks (a backup's copy, or a range cut another way) is
+   * ignored, and its chunks still uncovered are released by this worker and reassigned, so they
+   * are neither counted twice nor waited for forever.
+   */
+  private acceptSubtrees(worker: WorkerConnection, job: JobInFlight, spec: StepJobSpec, message: PartMessage): void {
+    const { subtrees, rows, sums } = message;
+    const levels = treeLevels(spec.units);
     // Check the whole part before any of it touches state.
-    let isDuplicate = false;
-    for (let i = 0; i < units.length; i++) {
-      const u = units[i]!;
-      if (u >= spec.units || (this.owner[u] !== worker.id && this.backup[u] !== worker.id)) {
-        throw new ProtocolError(kind, spec.kind === 'step' ? 'chunks' : 'blocks', `unit ${u} of ${spec.label} was not assigned to worker ${worker.id}`);
+    for (let k = 0; k < subtrees.length; k += 2) {
+      const level = subtrees[k]!;
+      const index = subtrees[k + 1]!;
+      const start = subtreeStart(level, index);
+      if (level > levels || start >= spec.units) {
+        throw new ProtocolError('part', 'subtrees', `(${level}, ${index}) is not a subtree of ${spec.label}'s ${spec.units}-chunk tree`);
       }
-      const expected = spec.unitRows(u);
-      if (rows[i] !== expected) throw new ProtocolError(kind, 'rows', `unit ${u} of ${spec.label} has ${expected} rows, the part says ${rows[i]}`);
-      if (spec.parts.has(u)) isDuplicate = true;
+      const end = subtreeEnd(level, index, spec.units);
+      for (let u = start; u < end; u++) {
+        if (this.owner[u] !== worker.id && this.backup[u] !== worker.id) {
+          throw new ProtocolError('part', 'subtrees', `chunk ${u} of ${spec.label} was not assigned to worker ${worker.id}`);
+        }
+      }
+      const expected = spec.unitRows(start, end);
+      if (rows[k / 2] !== expected)
+        throw new ProtocolError('part', 'rows', `subtree (${level}, ${index}) of ${spec.label} has ${expected} rows, the part says ${rows[k / 2]}`);
     }
     const rowsBefore = job.rowsAccounted;
-    if (merged) {
-      // A merged part cannot be split: it counts only if none of its chunks is in yet; its
-      // sum lands on its first chunk.
-      if (isDuplicate) return;
-      for (let i = 0; i < units.length; i++) {
-        spec.parts.accept(units[i]!, i === 0 ? sums : this.zeros, 0);
-        job.rowsAccounted += rows[i]!;
+    const width = spec.parts.width;
+    let released = 0;
+    for (let k = 0; k < subtrees.length; k += 2) {
+      const level = subtrees[k]!;
+      const index = subtrees[k + 1]!;
+      if (spec.parts.accept(level, index, sums, (k / 2) * width)) {
+        job.rowsAccounted += rows[k / 2]!;
+        continue;
       }
-    } else {
-      const width = spec.parts.width;
-      for (let i = 0; i < units.length; i++) {
-        if (spec.parts.accept(units[i]!, sums, i * width)) job.rowsAccounted += rows[i]!;
+      for (let u = subtreeStart(level, index); u < subtreeEnd(level, index, spec.units); u++) {
+        if (spec.parts.has(u)) continue;
+        if (this.backup[u] === worker.id) this.backup[u] = NOBODY;
+        if (this.owner[u] === worker.id) {
+          this.owner[u] = this.backup[u]!;
+          this.backup[u] = NOBODY;
+          if (this.owner[u] === NOBODY) released++;
+        }
       }
     }
     job.contributors.add(worker.id);
-    if (spec.kind === 'step' && job.rowsAccounted > rowsBefore) this.onPartAccepted(worker.id, job.rowsAccounted - rowsBefore);
+    if (job.rowsAccounted > rowsBefore) this.onPartAccepted(worker.id, job.rowsAccounted - rowsBefore);
+    if (spec.parts.pending === 0) job.resolve();
+    else {
+      if (released > 0) {
+        this.log(`${spec.label}: ${released} chunk(s) overlapped parts already in and are recomputed`);
+        this.assignUnowned();
+      }
+      if ((this.outstanding.get(worker.id) ?? 0) === 0) this.scheduleBackups(job);
+    }
+  }
+
+  /** Keeps the first copy of each block of a pass's part. */
+  private acceptBlocks(worker: WorkerConnection, job: JobInFlight, spec: PassJobSpec, message: PassPartMessage): void {
+    const { blocks: units, rows, sums } = message;
+    // Check the whole part before any of it touches state.
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i]!;
+      if (u >= spec.units || (this.owner[u] !== worker.id && this.backup[u] !== worker.id)) {
+        throw new ProtocolError('passPart', 'blocks', `unit ${u} of ${spec.label} was not assigned to worker ${worker.id}`);
+      }
+      const expected = spec.unitRows(u, u + 1);
+      if (rows[i] !== expected) throw new ProtocolError('passPart', 'rows', `unit ${u} of ${spec.label} has ${expected} rows, the part says ${rows[i]}`);
+    }
+    const width = spec.parts.width;
+    for (let i = 0; i < units.length; i++) {
+      if (spec.parts.accept(units[i]!, sums, i * width)) job.rowsAccounted += rows[i]!;
+    }
+    job.contributors.add(worker.id);
     if (spec.parts.pending === 0) job.resolve();
     else if ((this.outstanding.get(worker.id) ?? 0) === 0) this.scheduleBackups(job);
   }

@@ -89,6 +89,9 @@ export class WorkerConnection {
   isAlive = true;
   /** Whether the worker said it may run on a CPU this coordinator may run on (or said nothing). */
   sharesCoordinatorCpu = true;
+  /** Bytes of training-step parts received from this worker, and how many parts (its upstream traffic per step: issue #11). */
+  partBytes = 0;
+  parts = 0;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {
@@ -329,6 +332,10 @@ export class WorkerServer {
 
   private socketOnMessage(worker: WorkerConnection, bytes: Uint8Array, onWelcomed: () => void): void {
     const message = decodeWorkerMessage(bytes, this.options.limits);
+    if (message.kind === 'part') {
+      worker.partBytes += bytes.length;
+      worker.parts++;
+    }
     switch (message.kind) {
       case 'hello': {
         if (worker.state !== 'handshake') throw new ProtocolError('hello', 'kind', 'sent twice');

@@ -7,11 +7,12 @@ import { DivergedError } from '../shared/errors.js';
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
-import { ChunkParts } from '../shared/reduce.js';
+import { ChunkParts, TreeParts } from '../shared/reduce.js';
 import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
+import { contiguousRuns } from './assignment.js';
 import type { CoordinatorConfig } from './config.js';
-import type { JobSpec, Scatter } from './scatter.js';
+import type { Assignment, PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
 import type { WorkerServer } from './server.js';
 
 /** What the trainer knows of the data: its shape, never its rows. */
@@ -66,7 +67,7 @@ export class Trainer {
   private readonly scatter: Scatter;
   private readonly emit: (event: TrainingEvent) => void;
   private server: WorkerServer | null = null;
-  private readonly stepParts: ChunkParts;
+  private readonly stepParts: TreeParts;
   private readonly statsParts: ChunkParts;
   private readonly evalParts: ChunkParts;
   private readonly batchSum: Float64Array;
@@ -93,7 +94,7 @@ export class Trainer {
     this.committedSteps = start.step;
     this.lastEval = start.lastEval;
     const D = shape.D;
-    this.stepParts = new ChunkParts(config.chunksPerBatch, D + 2);
+    this.stepParts = new TreeParts(config.chunksPerBatch, D + 2);
     this.statsParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('stats', D));
     this.evalParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('eval', D));
     this.batchSum = new Float64Array(D + 2);
@@ -224,21 +225,41 @@ export class Trainer {
     return { loss: sum[0]! / rows, accuracy: sum[1]! / rows };
   }
 
-  private stepJob(step: number, location: StepLocation): JobSpec {
+  private stepJob(step: number, location: StepLocation): StepJobSpec {
     const { chunks, size } = location;
     return {
       kind: 'step',
       id: step,
       units: chunks,
       parts: this.stepParts,
-      merged: !this.config.reproducible,
       label: `step ${step}`,
-      unitRows: (c) => chunkStart(size, chunks, c + 1) - chunkStart(size, chunks, c),
-      send: (worker, units) => worker.sendBytes(encodeMessage({ kind: 'step', step, chunks: Uint32Array.from(units), w: this.w, b: this.b })),
+      unitRows: (first, end) => chunkStart(size, chunks, end) - chunkStart(size, chunks, first),
+      send: (assignments) => this.broadcastStep(step, assignments),
     };
   }
 
-  private passJob(purpose: PassPurpose, set: RowSet, parts: ChunkParts): JobSpec {
+  /**
+   * One step message for all `assignments`: the table of every worker's ranges, w encoded once,
+   * the same bytes written to each of those workers (issue #11 item 2: the coordinator's send
+   * cost per step no longer re-encodes D values per worker).
+   */
+  private broadcastStep(step: number, assignments: readonly Assignment[]): void {
+    const entries: number[] = [];
+    const runs: number[] = [];
+    for (const { worker, units } of assignments) {
+      runs.length = 0;
+      contiguousRuns(units, runs);
+      for (let r = 0; r < runs.length; r += 2) entries.push(worker.id, runs[r]!, runs[r + 1]!);
+    }
+    // The table is ordered by first chunk (ranges never overlap: each chunk has one owner or backup per send).
+    const order = Array.from({ length: entries.length / 3 }, (_, i) => i).sort((a, b) => entries[3 * a + 1]! - entries[3 * b + 1]!);
+    const assign = new Uint32Array(entries.length);
+    for (const [i, e] of order.entries()) assign.set(entries.slice(3 * e, 3 * e + 3), 3 * i);
+    const bytes = encodeMessage({ kind: 'step', step, assign, w: this.w, b: this.b });
+    for (const { worker } of assignments) worker.sendBytes(bytes);
+  }
+
+  private passJob(purpose: PassPurpose, set: RowSet, parts: ChunkParts): PassJobSpec {
     const rows = set === 'train' ? this.shape.trainRows : this.shape.validationRows;
     const blocks = passBlocks(rows);
     const job = ++this.passCount;
@@ -247,11 +268,14 @@ export class Trainer {
       id: job,
       units: blocks,
       parts,
-      merged: false,
       label: `${purpose} pass over the ${set} rows`,
       maxUnitsPerWorker: passSliceBlocks(rows),
-      unitRows: (block) => blockStart(rows, blocks, block + 1) - blockStart(rows, blocks, block),
-      send: (worker, units) => worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), w: this.w, b: this.b })),
+      unitRows: (first, end) => blockStart(rows, blocks, end) - blockStart(rows, blocks, first),
+      send: (assignments) => {
+        for (const { worker, units } of assignments) {
+          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), w: this.w, b: this.b }));
+        }
+      },
     };
   }
 
@@ -306,7 +330,12 @@ export class Trainer {
       totalSteps: this.totalSteps,
       epochs: this.config.epochs,
       lastLoss: this.lastLoss,
-      workers: (this.server?.readyWorkers() ?? []).map((worker) => ({ id: worker.id, address: worker.address })),
+      workers: (this.server?.readyWorkers() ?? []).map((worker) => ({
+        id: worker.id,
+        address: worker.address,
+        partBytes: worker.partBytes,
+        parts: worker.parts,
+      })),
     };
   }
 

@@ -7,7 +7,8 @@ import { ProtocolError } from './errors.js';
 import { MAX_PASS_BLOCKS, passWidth } from './passes.js';
 import type { ScheduleSpec } from './schedule.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: parts name subtrees of the reduction tree, a step carries the whole assignment table (issue #11). */
+export const PROTOCOL_VERSION = 2;
 
 /** WebSocket close codes dpt uses. */
 export const CLOSE_NORMAL = 1000;
@@ -40,16 +41,15 @@ export interface ReadyMessage {
 }
 
 /**
- * Gradient parts for the chunks a step assigned. `sums` holds one vector of D + 2 float64 per
- * chunk, in the order of `chunks`: [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL]; `rows` the rows each
- * chunk covered. When `merged` (only in a run with reproducible off), `sums` is one vector: the
- * worker's chunks already added together, which saves traffic but fixes no summation order.
+ * Gradient parts for the chunk ranges a step assigned, one per maximal aligned subtree of the
+ * reduction tree (shared/reduce.ts) inside those ranges. `subtrees` holds (level, index) pairs in
+ * chunk order, never overlapping; `sums` one vector of D + 2 float64 per subtree, in that order:
+ * [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL] reduced along the tree; `rows` the rows each covered.
  */
 export interface PartMessage {
   readonly kind: 'part';
   readonly step: number;
-  readonly chunks: Uint32Array;
-  readonly merged: boolean;
+  readonly subtrees: Uint32Array;
   readonly sums: Float64Array;
   readonly rows: Uint32Array;
 }
@@ -106,16 +106,21 @@ export interface WelcomeMessage {
   readonly schedule: ScheduleSpec;
   /** The gradient kernel every worker of the run uses: equal kernels give equal bits. */
   readonly kernel: string;
-  /** false: workers send one merged vector per part (less traffic, order-dependent sums). */
-  readonly reproducible: boolean;
+  /** The reduction every part follows (shared/reduce.ts REDUCTION_ID): a worker that does not know it refuses the run. */
+  readonly reduction: string;
   readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array } | null;
 }
 
-/** Compute the parts of `chunks` of step `step` with weights w (length D) and bias b. */
+/**
+ * Compute step `step` with weights w (length D) and bias b. `assign` is the step's assignment
+ * table, (workerId, first chunk, end chunk) triples ordered by first chunk and never
+ * overlapping: each worker computes the ranges with its id. One message for every worker, so w
+ * is encoded once per step (DESIGN.md invariant 4); only workers named in it receive it.
+ */
 export interface StepMessage {
   readonly kind: 'step';
   readonly step: number;
-  readonly chunks: Uint32Array;
+  readonly assign: Uint32Array;
   readonly w: Float64Array;
   readonly b: number;
 }
@@ -244,6 +249,45 @@ function unitIds(kind: string, fields: Fields, name: string, maxLength: number):
   return value;
 }
 
+/**
+ * Subtrees of the reduction tree as (level, index) pairs: at least one, levels at most
+ * log2(maxChunks) rounded up, each starting below maxChunks, in chunk order and never
+ * overlapping (an overlap would count chunks twice: DESIGN.md invariant 3).
+ */
+function subtreeIds(kind: string, fields: Fields, name: string, maxChunks: number): Uint32Array {
+  const value = uint32s(kind, fields, name, 2, 2 * maxChunks);
+  if (value.length % 2 !== 0) throw new ProtocolError(kind, name, `expected (level, index) pairs, got ${value.length} values`);
+  let maxLevel = 0;
+  while (2 ** maxLevel < maxChunks) maxLevel++;
+  let end = 0;
+  for (let i = 0; i < value.length; i += 2) {
+    const level = value[i]!;
+    const index = value[i + 1]!;
+    if (level > maxLevel) throw new ProtocolError(kind, name, `subtree ${i / 2}: level ${level} is above the tree's ${maxLevel}`);
+    const start = index * 2 ** level;
+    if (start >= maxChunks) throw new ProtocolError(kind, name, `subtree ${i / 2}: (${level}, ${index}) starts at chunk ${start}, beyond ${maxChunks} chunks`);
+    if (i > 0 && start < end) throw new ProtocolError(kind, name, `subtree ${i / 2}: (${level}, ${index}) overlaps or precedes the one before it`);
+    end = start + 2 ** level;
+  }
+  return value;
+}
+
+/** An assignment table: (workerId, first, end) triples, first < end ≤ maxChunks, ordered by first, never overlapping. */
+function assignTable(kind: string, fields: Fields, name: string, maxChunks: number): Uint32Array {
+  const value = uint32s(kind, fields, name, 3, 3 * maxChunks);
+  if (value.length % 3 !== 0) throw new ProtocolError(kind, name, `expected (worker, first, end) triples, got ${value.length} values`);
+  let end = 0;
+  for (let i = 0; i < value.length; i += 3) {
+    const first = value[i + 1]!;
+    const last = value[i + 2]!;
+    if (!(first < last && last <= maxChunks))
+      throw new ProtocolError(kind, name, `entry ${i / 3}: chunks [${first}, ${last}) are not a range within ${maxChunks} chunks`);
+    if (first < end) throw new ProtocolError(kind, name, `entry ${i / 3}: chunks [${first}, ${last}) overlap or precede the entry before it`);
+    end = last;
+  }
+  return value;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (ArrayBuffer.isView(value)) return value.constructor.name;
@@ -280,16 +324,14 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   }),
   part: (f, limits) => {
     const D = needFeatures('part', limits);
-    const chunks = unitIds('part', f, 'chunks', limits.maxChunks);
-    const merged = f.merged;
-    if (typeof merged !== 'boolean') throw new ProtocolError('part', 'merged', `expected a boolean, got ${describe(merged)}`);
+    const subtrees = subtreeIds('part', f, 'subtrees', limits.maxChunks);
+    const count = subtrees.length / 2;
     return {
       kind: 'part',
       step: integer('part', f, 'step', 0, MAX_STEP),
-      chunks,
-      merged,
-      sums: float64s('part', f, 'sums', (merged ? 1 : chunks.length) * (D + 2)),
-      rows: uint32s('part', f, 'rows', chunks.length, chunks.length),
+      subtrees,
+      sums: float64s('part', f, 'sums', count * (D + 2)),
+      rows: uint32s('part', f, 'rows', count, count),
     };
   },
   passPart: (f, limits) => {
@@ -333,7 +375,6 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
     const valFraction = finite('welcome', s, 'valFraction');
     if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
     if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
-    if (typeof f.reproducible !== 'boolean') throw new ProtocolError('welcome', 'reproducible', 'expected a boolean');
     return {
       kind: 'welcome',
       protocol: integer('welcome', f, 'protocol', 0, 65_535),
@@ -353,14 +394,14 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
         chunksPerBatch: integer('welcome', s, 'chunksPerBatch', 1, 65_536),
       },
       kernel: string('welcome', f, 'kernel', 64),
-      reproducible: f.reproducible,
+      reduction: string('welcome', f, 'reduction', 64),
       standardization: stats,
     };
   },
   step: (f, limits) => ({
     kind: 'step',
     step: integer('step', f, 'step', 0, MAX_STEP),
-    chunks: unitIds('step', f, 'chunks', limits.maxChunks),
+    assign: assignTable('step', f, 'assign', limits.maxChunks),
     w: float64s('step', f, 'w', needFeatures('step', limits)),
     b: finite('step', f, 'b'),
   }),
@@ -408,12 +449,12 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits: Limits): Coo
   return coordinatorChecks[kind](fields, limits);
 }
 
-/** Largest encoded part (or pass part) for D features and up to maxChunks units, for ws maxPayload. */
+/** Largest encoded part (or pass part) for D features and up to maxChunks units (one subtree per chunk at worst), for ws maxPayload. */
 export function maxPartBytes(features: number, maxChunks: number): number {
-  return 4096 + maxChunks * (Math.max(features + 2, passWidth('stats', features)) * 8 + 8);
+  return 4096 + maxChunks * (Math.max(features + 2, passWidth('stats', features)) * 8 + 12);
 }
 
-/** Largest encoded coordinator message for D features (the welcome carries 2·D statistics). */
+/** Largest encoded coordinator message for D features (the welcome carries 2·D statistics; a step, a table of up to maxChunks triples). */
 export function maxCoordinatorMessageBytes(features: number, maxChunks: number): number {
-  return 3 * MAX_TEXT + 2 * 4096 + features * 8 * 2 + maxChunks * 4;
+  return 3 * MAX_TEXT + 2 * 4096 + features * 8 * 2 + maxChunks * 12;
 }

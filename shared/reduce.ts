@@ -1,11 +1,166 @@
-// The reduction of gradient parts. Parts arrive per chunk, in any order, from any worker, and
-// a chunk may be computed twice (a backup task); the first copy of each chunk is kept, by chunk
-// id, and the batch sum adds chunks in id order. So the sum does not depend on who computed
-// what or when its part arrived (DESIGN.md invariants 2, 3 and 6).
+// The reduction of gradient parts: how the parts of a batch's chunks add up to the batch sum.
+//
+// DEFINITION (reduction 'tree2-v1', DESIGN.md invariant 6). A batch is cut into C chunks (a
+// function of the batch alone, shared/schedule.ts). The batch sum is a fixed binary tree over
+// chunk ids 0 … C−1, padded to P = 2^L ≥ C leaves (L = ceil(log2 C)):
+//   - node (0, c) is chunk c's part, as one kernel call computed it;
+//   - node (l, i) covers chunks [i·2^l, (i+1)·2^l) ∩ [0, C); it exists iff i·2^l < C;
+//   - a node with one existing child is that child, bit for bit (no addition with zero);
+//   - a node with two is left + right, in float64, in that order, component by component;
+//   - the batch sum is the root (L, 0).
+// A worker holding chunks [from, to) sends one value per maximal aligned subtree inside that
+// range (decomposeRange), computed along the same tree (reduceSubtreeInPlace); the coordinator
+// stores those values by (level, index) and finishes the tree (TreeParts). Every node's value is
+// a function of the chunks' parts alone, so who computed which subtree, how a range was cut,
+// and the order parts arrived in never change a bit: any W, failures, backups and recomputes
+// give the same sum. A subtree that overlaps chunks already covered is refused (never counted
+// twice: invariant 3); its uncovered chunks are the scatter's to reassign.
+//
+// The earlier reduction (chunk parts added left to right in id order, 8 chunks by default)
+// gave other bits: models trained before 'tree2-v1' are not bit-identical to today's.
 
-/** The parts of one step, held by chunk id. Reused from step to step: no per-step allocation. */
+/** The reduction's id: in the welcome and the run's fingerprint (checkpoints, model files). */
+export const REDUCTION_ID = 'tree2-v1';
+
+/** Levels of the tree over `chunks` leaves: L = ceil(log2(chunks)) (0 for one chunk). */
+export function treeLevels(chunks: number): number {
+  let levels = 0;
+  while (2 ** levels < chunks) levels++;
+  return levels;
+}
+
+/** First chunk of node (level, index). */
+export function subtreeStart(level: number, index: number): number {
+  return index * 2 ** level;
+}
+
+/** End (exclusive) of node (level, index) over `chunks` chunks: clipped to the batch. */
+export function subtreeEnd(level: number, index: number, chunks: number): number {
+  return Math.min((index + 1) * 2 ** level, chunks);
+}
+
+/**
+ * The maximal aligned subtrees that exactly cover chunks [from, to) of a C-chunk tree, in chunk
+ * order, as (level, index) pairs appended to `out`. At most ~2·log2(to − from) of them; one when
+ * the range is a whole subtree (e.g. [0, C), or [k·2^l, (k+1)·2^l)).
+ */
+export function decomposeRange(from: number, to: number, chunks: number, out: number[] = []): number[] {
+  const levels = treeLevels(chunks);
+  let at = from;
+  while (at < to) {
+    let level = 0;
+    // Grow while the parent is still aligned at `at`, exists, and ends inside the range.
+    while (level < levels && at % 2 ** (level + 1) === 0 && subtreeEnd(level + 1, at / 2 ** (level + 1), chunks) <= to) level++;
+    const index = at / 2 ** level;
+    out.push(level, index);
+    at = subtreeEnd(level, index, chunks);
+  }
+  return out;
+}
+
+/**
+ * Reduces node (level, index) of a C-chunk tree in place: `values` holds its chunks' parts, chunk c
+ * at slot (c − base)·width; afterwards the node's value is at the slot of its first chunk (the
+ * other slots hold intermediate nodes). Same operations, same order as the definition above.
+ */
+export function reduceSubtreeInPlace(values: Float64Array, width: number, base: number, level: number, index: number, chunks: number): void {
+  const start = subtreeStart(level, index);
+  const end = subtreeEnd(level, index, chunks);
+  for (let l = 1; l <= level; l++) {
+    const half = 2 ** (l - 1);
+    for (let left = start; left + half < end; left += 2 * half) {
+      const a = (left - base) * width;
+      const b = (left + half - base) * width;
+      for (let k = 0; k < width; k++) values[a + k] = values[a + k]! + values[b + k]!;
+    }
+  }
+}
+
+/**
+ * The subtree values of one step, held by (level, index) at the slot of their first chunk, and
+ * finished up the tree once every chunk is covered. Reused from step to step: no per-step
+ * allocation. Not for data passes (ChunkParts: per-block values merged in block order).
+ */
+export class TreeParts {
+  /** Values per node: D gradient sums, the bias sum, the loss sum. */
+  readonly width: number;
+  private readonly sums: Float64Array;
+  /** Per chunk: whether a received subtree covers it. */
+  private readonly isCovered: Uint8Array;
+  /** Per chunk slot: the level of the node whose value sits there, −1 when none starts there. */
+  private readonly slotLevel: Int8Array;
+  private chunks = 0;
+  private remaining = 0;
+
+  constructor(maxChunks: number, width: number) {
+    this.width = width;
+    this.sums = new Float64Array(maxChunks * width);
+    this.isCovered = new Uint8Array(maxChunks);
+    this.slotLevel = new Int8Array(maxChunks);
+  }
+
+  /** Starts a step of `chunks` chunks, all uncovered. */
+  reset(chunks: number): void {
+    this.chunks = chunks;
+    this.remaining = chunks;
+    this.isCovered.fill(0, 0, chunks);
+    this.slotLevel.fill(-1, 0, chunks);
+  }
+
+  /** Whether chunk `chunk` is covered by an accepted subtree. */
+  has(chunk: number): boolean {
+    return this.isCovered[chunk] === 1;
+  }
+
+  /** Chunks not yet covered. */
+  get pending(): number {
+    return this.remaining;
+  }
+
+  /**
+   * Keeps `values[offset .. offset+width)` as node (level, index) when none of its chunks is
+   * covered yet; otherwise (a backup's copy, or a range cut differently) refuses it and changes
+   * nothing. The caller has checked that the node exists. Returns whether it was kept.
+   */
+  accept(level: number, index: number, values: Float64Array, offset: number): boolean {
+    const start = subtreeStart(level, index);
+    const end = subtreeEnd(level, index, this.chunks);
+    for (let c = start; c < end; c++) if (this.isCovered[c] === 1) return false;
+    this.isCovered.fill(1, start, end);
+    this.remaining -= end - start;
+    this.slotLevel[start] = level;
+    this.sums.set(values.subarray(offset, offset + this.width), start * this.width);
+    return true;
+  }
+
+  /**
+   * Finishes the tree into `out` (`width` values, overwritten). Every chunk must be covered.
+   * Level by level, each node not received whole is left + right (or its only child): the nodes
+   * received whole are the same bits as if computed here, so the root is too.
+   */
+  reduce(out: Float64Array): void {
+    if (this.remaining !== 0) throw new Error(`invariant broken: reducing with ${this.remaining} chunk(s) uncovered`);
+    const { sums, width, slotLevel, chunks } = this;
+    const levels = treeLevels(chunks);
+    for (let l = 1; l <= levels; l++) {
+      const half = 2 ** (l - 1);
+      for (let left = 0; left < chunks; left += 2 * half) {
+        if (slotLevel[left]! >= l) continue; // received whole at this level or above
+        slotLevel[left] = l;
+        const right = left + half;
+        if (right >= chunks) continue; // one child: the node is that child
+        const a = left * width;
+        const b = right * width;
+        for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
+      }
+    }
+    out.set(sums.subarray(0, width));
+  }
+}
+
+/** The per-block values of a data pass, held by block id (passes merge them in block order). Reused from pass to pass. */
 export class ChunkParts {
-  /** Values per chunk: D gradient sums, the bias sum, the loss sum. */
+  /** Values per block. */
   readonly width: number;
   private readonly sums: Float64Array;
   private readonly isDone: Uint8Array;
@@ -18,7 +173,7 @@ export class ChunkParts {
     this.isDone = new Uint8Array(maxChunks);
   }
 
-  /** Starts a step of `chunks` chunks, all pending. */
+  /** Starts a pass of `chunks` blocks, all pending. */
   reset(chunks: number): void {
     this.chunks = chunks;
     this.remaining = chunks;
@@ -33,7 +188,7 @@ export class ChunkParts {
     return this.remaining;
   }
 
-  /** Keeps `values[offset .. offset+width)` as chunk `chunk`'s part; a second copy is ignored. Returns whether it was kept. */
+  /** Keeps `values[offset .. offset+width)` as block `chunk`'s part; a second copy is ignored. Returns whether it was kept. */
   accept(chunk: number, values: Float64Array, offset: number): boolean {
     if (this.isDone[chunk] === 1) return false;
     this.sums.set(values.subarray(offset, offset + this.width), chunk * this.width);
@@ -42,12 +197,12 @@ export class ChunkParts {
     return true;
   }
 
-  /** Copies the parts of chunks 0 … chunks−1, in chunk order, into `out` (chunks × width). */
+  /** Copies the parts of blocks 0 … chunks−1, in block order, into `out` (chunks × width). */
   copyOut(out: Float64Array): void {
     out.set(this.sums.subarray(0, this.chunks * this.width));
   }
 
-  /** Adds every chunk's part in chunk-id order into `out` (overwritten, `width` values). */
+  /** Adds every block's part in block-id order into `out` (overwritten, `width` values). */
   reduce(out: Float64Array): void {
     sumChunksInOrder(this.sums, this.chunks, this.width, out);
   }

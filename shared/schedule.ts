@@ -20,8 +20,28 @@ export interface ScheduleSpec {
   readonly shuffleBlockRows: number;
   /** Global mini-batch size B, in rows. */
   readonly batchSize: number;
-  /** Each batch is cut into this many chunks (fewer if it has fewer rows): the unit of work. */
+  /** Each batch is cut into this many chunks (fewer if it has fewer rows): the unit of work and the reduction tree's leaves. */
   readonly chunksPerBatch: number;
+}
+
+/**
+ * Rows a default chunk holds at least: below ~32 rows a chunk's kernel call is dominated by its
+ * fixed cost (the call, the part's D + 2 values), so cutting finer buys no parallelism.
+ */
+export const MIN_DEFAULT_CHUNK_ROWS = 32;
+/**
+ * Chunks a batch is cut into at most by default: enough for 64 workers to share every step
+ * (issue #11). A worker sends O(1) subtree parts whatever the count, so more chunks cost the
+ * coordinator only O(chunks · D) additions per step, not traffic.
+ */
+export const MAX_DEFAULT_CHUNKS = 64;
+
+/**
+ * The default chunk count of a batch of B rows: min(64, max(1, floor(B / 32))). A function of B
+ * only, never of the cluster, so the reduction tree (shared/reduce.ts) and the bits are too.
+ */
+export function defaultChunksPerBatch(batchSize: number): number {
+  return Math.min(MAX_DEFAULT_CHUNKS, Math.max(1, Math.floor(batchSize / MIN_DEFAULT_CHUNK_ROWS)));
 }
 
 export interface RowSplit {

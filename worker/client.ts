@@ -21,6 +21,7 @@ import {
   type WelcomeMessage,
   type WorkerToCoordinator,
 } from '../shared/protocol.js';
+import { REDUCTION_ID } from '../shared/reduce.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
 import { ComputePool } from './compute-pool.js';
@@ -164,6 +165,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
     const poll = new BusyPoll(options.pollMs);
     let limits = PRE_WELCOME_LIMITS;
     let computer: PartComputer | null = null;
+    let workerId = -1;
     let settled: SessionEnd | Error | null = null;
     const send = (message: WorkerToCoordinator): void => socket.send(encodeMessage(message));
     const fail = (error: Error, closeReason: string): void => {
@@ -233,6 +235,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
           const opening = openDataset(welcome, options)
             .then((opened) => {
               computer = opened;
+              workerId = welcome.workerId;
               limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
               options.log(
                 `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode}, ${opened.threads} compute thread${opened.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
@@ -263,7 +266,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
               if (busy === null) holdMessages(passing);
               else return passing;
             } else {
-              send(computer.compute(message));
+              send(computer.compute(message, workerId));
               poll.extend();
             }
           } catch (error) {
@@ -316,13 +319,18 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
       `differs from the coordinator's file (${file.rows}×${file.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
     );
   }
+  if (welcome.reduction !== REDUCTION_ID) {
+    throw new ConfigError(
+      `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
+    );
+  }
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
   const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
   if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
-  const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, welcome.reproducible, kernel) : null;
+  const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
   const pool = shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
-  const computer = new PartComputer(store, welcome.schedule, welcome.reproducible, kernel, pool);
+  const computer = new PartComputer(store, welcome.schedule, kernel, pool);
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return computer;
 }

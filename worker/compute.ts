@@ -7,6 +7,7 @@ import { ProtocolError } from '../shared/errors.js';
 import type { GradientKernel, RawCall, SharedKernel } from '../shared/kernel.js';
 import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
+import { decomposeRange, reduceSubtreeInPlace, subtreeEnd } from '../shared/reduce.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { type ComputePool, MIN_SPLIT_WORK } from './compute-pool.js';
@@ -16,8 +17,6 @@ export class PartComputer {
   private readonly store: RowStore;
   private readonly kernel: GradientKernel;
   private readonly schedule: ScheduleSpec;
-  /** false: the chunks of a step are added together before sending (one vector per part). */
-  private readonly reproducible: boolean;
   private readonly train: Uint32Array;
   private readonly validation: Uint32Array;
   /** True when the training rows are all rows in file order: chunks are contiguous rows. */
@@ -25,6 +24,8 @@ export class PartComputer {
   /** The step's weights and the parts, in the kernel's memory and reused every step: no model-sized allocation or copy per chunk. */
   private readonly w: Float64Array;
   private readonly sums: Float64Array;
+  /** The chunk ids of the step being computed, in order (reused). */
+  private readonly chunkIds: Uint32Array;
   private orderEpoch = -1;
   private order: Uint32Array = new Uint32Array(0);
   /** Compute threads sharing the kernel's memory, or null (one thread). */
@@ -32,32 +33,31 @@ export class PartComputer {
 
   /**
    * `store` holds the rows as read from the file; the coordinator's standardization arrives later
-   * (standardize). With a `pool`, large steps of a reproducible run are split over its threads.
+   * (standardize). With a `pool`, large steps are split over its threads.
    */
-  constructor(store: RowStore, schedule: ScheduleSpec, reproducible: boolean, kernel: GradientKernel, pool: ComputePool | null = null) {
+  constructor(store: RowStore, schedule: ScheduleSpec, kernel: GradientKernel, pool: ComputePool | null = null) {
     this.store = store;
     this.kernel = kernel;
     this.schedule = schedule;
-    this.reproducible = reproducible;
     const split = splitRows(store.rows, schedule.valFraction, schedule.seed);
     this.train = split.train;
     this.validation = split.validation;
     this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
     this.w = kernel.allocateVector(store.features);
     this.sums = kernel.allocateVector(schedule.chunksPerBatch * (store.features + 2));
-    this.pool = pool !== null && PartComputer.sharedKernelFor(store, reproducible, kernel) !== null ? pool : null;
+    this.chunkIds = new Uint32Array(schedule.chunksPerBatch);
+    this.pool = pool !== null && PartComputer.sharedKernelFor(store, kernel) !== null ? pool : null;
     if (pool !== null && this.pool === null) pool.close(); // threads this run cannot use
     // Helpers see only the kernel's memory: a shuffled epoch order must live there too.
     if (this.pool !== null && !this.isIdentity) this.order = kernel.allocateIndex(this.train.length);
   }
 
   /**
-   * The kernel compute threads can share for this data and run, or null when steps stay on one
-   * thread: rows read from the file are not in shared memory, the TypeScript kernel has none, and
-   * merged parts (reproducible off) would have threads add into one vector at once.
+   * The kernel compute threads can share for this data, or null when steps stay on one thread:
+   * rows read from the file are not in shared memory, and the TypeScript kernel has none.
    */
-  static sharedKernelFor(store: RowStore, reproducible: boolean, kernel: GradientKernel): SharedKernel | null {
-    return reproducible && store.mode === 'memory' ? kernel.shared : null;
+  static sharedKernelFor(store: RowStore, kernel: GradientKernel): SharedKernel | null {
+    return store.mode === 'memory' ? kernel.shared : null;
   }
 
   /** 'memory' or 'paged': how the rows are held. */
@@ -75,8 +75,14 @@ export class PartComputer {
     return Math.ceil(schedule.batchSize / Math.min(schedule.chunksPerBatch, schedule.batchSize));
   }
 
-  /** The part for `message`. Its `sums` is a view this object reuses: encode it before the next call. */
-  compute(message: StepMessage): PartMessage {
+  /**
+   * The part for the ranges `message` assigns to worker `workerId`: each chunk computed by one
+   * kernel call, then each range reduced along the reduction tree (shared/reduce.ts) into its
+   * maximal aligned subtrees, one vector per subtree. Its `sums` is a view this object reuses:
+   * encode it before the next call. Throws a ProtocolError when the table gives this worker no
+   * range or names chunks the step does not have.
+   */
+  compute(message: StepMessage, workerId: number): PartMessage {
     const { batchSize, chunksPerBatch, seed, shuffle, shuffleBlockRows } = this.schedule;
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
     if (location.epoch !== this.orderEpoch) {
@@ -85,18 +91,28 @@ export class PartComputer {
       else this.order = order;
       this.orderEpoch = location.epoch;
     }
-    checkUnits('step', 'chunks', message.chunks, location.chunks);
+    // This worker's ranges, in chunk order (the table is ordered and never overlaps).
+    const table = message.assign;
+    let count = 0;
+    const subtrees: number[] = [];
+    for (let e = 0; e < table.length; e += 3) {
+      if (table[e] !== workerId) continue;
+      const first = table[e + 1]!;
+      const end = table[e + 2]!;
+      if (end > location.chunks) throw new ProtocolError('step', 'assign', `chunks [${first}, ${end}) do not exist (the step has ${location.chunks})`);
+      for (let c = first; c < end; c++) this.chunkIds[count++] = c;
+      decomposeRange(first, end, location.chunks, subtrees);
+    }
+    if (count === 0) throw new ProtocolError('step', 'assign', `no range for worker ${workerId}`);
+    const chunks = this.chunkIds.subarray(0, count);
     const D = this.store.features;
     const width = D + 2;
-    const merged = !this.reproducible;
-    const sums = this.sums.subarray(0, (merged ? 1 : message.chunks.length) * width);
+    const sums = this.sums.subarray(0, count * width);
     sums.fill(0);
     const w = this.w;
     w.set(message.w);
-    const count = message.chunks.length;
-    const rows = new Uint32Array(count);
     const range = (i: number): [number, number] => {
-      const c = message.chunks[i]!;
+      const c = chunks[i]!;
       return [location.start + chunkStart(location.size, location.chunks, c), location.start + chunkStart(location.size, location.chunks, c + 1)];
     };
     const order = this.isIdentity ? null : this.order;
@@ -107,13 +123,12 @@ export class PartComputer {
     try {
       for (let i = firstInline; i < count; i++) {
         const [from, to] = range(i);
-        const offset = merged ? 0 : i * width;
+        const offset = i * width;
         // One kernel call per chunk, over the same rows in the same order whether they sit in
         // memory or were read from the file, on whichever thread: the same bits either way.
         this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
           sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, rowOrder, first, last, w, message.b, sums, offset);
         });
-        rows[i] = to - from;
       }
     } finally {
       // Even when this thread's share failed, the helpers' answers are awaited: a helper still
@@ -123,15 +138,38 @@ export class PartComputer {
         let i = 0;
         for (const share of losses) {
           for (const loss of share) {
-            const [from, to] = range(i);
             sums[i * width + D + 1]! += loss;
-            rows[i] = to - from;
             i++;
           }
         }
       }
     }
-    return { kind: 'part', step: message.step, chunks: message.chunks, merged, sums, rows };
+    // Reduce each subtree in place (its value lands on its first chunk's slot), then pack the
+    // subtree values to the front in order: slot k ≤ the subtree's first slot, so nothing is overwritten early.
+    const parts = subtrees.length / 2;
+    const ids = new Uint32Array(subtrees);
+    const rows = new Uint32Array(parts);
+    let slot = 0;
+    let k = 0;
+    for (let e = 0; e < table.length; e += 3) {
+      if (table[e] !== workerId) continue;
+      const first = table[e + 1]!;
+      const end = table[e + 2]!;
+      let at = first;
+      while (at < end) {
+        const level = ids[2 * k]!;
+        const index = ids[2 * k + 1]!;
+        const stop = subtreeEnd(level, index, location.chunks);
+        reduceSubtreeInPlace(sums, width, first - slot, level, index, location.chunks);
+        const from = slot + (at - first);
+        if (from !== k) sums.copyWithin(k * width, from * width, (from + 1) * width);
+        rows[k] = chunkStart(location.size, location.chunks, stop) - chunkStart(location.size, location.chunks, at);
+        at = stop;
+        k++;
+      }
+      slot += end - first;
+    }
+    return { kind: 'part', step: message.step, subtrees: ids, sums: sums.subarray(0, parts * width), rows };
   }
 
   /**

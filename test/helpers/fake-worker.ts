@@ -23,12 +23,7 @@ export async function openPartComputer(message: WelcomeMessage): Promise<PartCom
   const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
   const kernel = createKernelById(message.kernel);
   if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
-  const computer = new PartComputer(
-    RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel),
-    message.schedule,
-    message.reproducible,
-    kernel,
-  );
+  const computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel), message.schedule, kernel);
   if (message.standardization !== null) computer.standardize(message.standardization);
   return computer;
 }
@@ -77,7 +72,7 @@ export function startFakeWorker(
       const stepComputer = computer;
       const honest = (): Buffer => {
         if (stepComputer === null) throw new Error('a step before the welcome');
-        return encodeMessage(stepComputer.compute(message));
+        return encodeMessage(stepComputer.compute(message, welcomed?.workerId ?? -1));
       };
       const reply = await onStep(message, welcomed, socket, honest);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);
@@ -145,4 +140,19 @@ export function startHonestWorker(url: string, token: string): HonestWorker {
       actions.push({ from: step, action });
     },
   };
+}
+
+/** The chunks a step's assignment table gives worker `workerId`, ascending. */
+export function assignedChunks(step: StepMessage, workerId: number): number[] {
+  const chunks: number[] = [];
+  for (let e = 0; e < step.assign.length; e += 3) {
+    if (step.assign[e] !== workerId) continue;
+    for (let c = step.assign[e + 1]!; c < step.assign[e + 2]!; c++) chunks.push(c);
+  }
+  return chunks;
+}
+
+/** Each assigned chunk as its own level-0 subtree: (0, c) pairs. */
+export function leafSubtrees(chunks: readonly number[]): Uint32Array {
+  return Uint32Array.from(chunks.flatMap((c) => [0, c]));
 }

@@ -41,9 +41,10 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
   socket.on('open', () =>
     socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(','), cpus: '' })),
   );
+  let workerId = -1;
   const answer = (step: StepMessage): void => {
     // compute() returns views of the computer's buffers: encoded at once, before the next step.
-    if (computer !== null && socket.readyState === WebSocket.OPEN) socket.send(encodeMessage(computer.compute(step)));
+    if (computer !== null && socket.readyState === WebSocket.OPEN) socket.send(encodeMessage(computer.compute(step, workerId)));
   };
   // Messages are handled one after the other (opening the data is asynchronous).
   let queue = Promise.resolve();
@@ -52,6 +53,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
       const message = decodeCoordinatorMessage(data, { features, maxChunks: 65_536 });
       if (message.kind === 'welcome') {
         features = message.features;
+        workerId = message.workerId;
         computer = await openPartComputer(message);
         socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       } else if (message.kind === 'pass' && computer !== null) {

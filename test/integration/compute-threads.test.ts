@@ -32,16 +32,12 @@ const dataPath = generateDataset({ rows: ROWS, features: D, seed: 5 }, join(dire
 // Shuffled rows, a validation split and B = 4096 (4096 × (20 + 40) work units: worth splitting).
 const schedule = { rows: ROWS, valFraction: 0.1, seed: 3, shuffle: true, shuffleBlockRows: 0, batchSize: 4096, chunksPerBatch: 8 };
 
-function computer(
-  threads: number,
-  reproducible = true,
-  spec: typeof schedule = schedule,
-): { parts: ComputeModule.PartComputer; pool: PoolModule.ComputePool | null } {
+function computer(threads: number, spec: typeof schedule = schedule): { parts: ComputeModule.PartComputer; pool: PoolModule.ComputePool | null } {
   const kernel = createGradientKernel('wasm-simd');
   if (kernel.shared === null) throw new Error('this Node.js has no WebAssembly SIMD');
   const store = RowStore.open(dataPath, 1 << 30, PartComputer.maxChunkRows(spec), kernel);
   const pool = threads > 1 ? new ComputePool(kernel.shared.memory, threads, spec.chunksPerBatch, []) : null;
-  const parts = new PartComputer(store, spec, reproducible, kernel, pool);
+  const parts = new PartComputer(store, spec, kernel, pool);
   parts.standardize({ mean: new Float64Array(D).fill(0.1), std: new Float64Array(D).fill(1.5) });
   return { parts, pool };
 }
@@ -57,11 +53,11 @@ describe('compute threads', () => {
     // 18,000 training rows: 5 batches an epoch, so steps 0–7 cross into epoch 1 (a new order).
     for (let step = 0; step < 8; step++) {
       const w = Float64Array.from({ length: D }, (_, j) => Math.sin(step + j) / 4);
-      const message = { kind: 'step', step, chunks: Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), w, b: 0.05 * step } as const;
-      const expected = single.parts.compute(message);
+      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 8), w, b: 0.05 * step } as const;
+      const expected = single.parts.compute(message, 0);
       const sums = Buffer.from(bytes(expected.sums)); // a copy: the buffer is reused next step
       for (const { parts } of split) {
-        const part = parts.compute(message);
+        const part = parts.compute(message, 0);
         expect(bytes(part.sums).equals(sums), `step ${step}`).toBe(true);
         expect(Array.from(part.rows)).toEqual(Array.from(expected.rows));
       }
@@ -76,15 +72,15 @@ describe('compute threads', () => {
   it('give the bits of one thread over hundreds of steps of 64 chunks, each request run exactly once', () => {
     // The shape that doubled a helper's chunks about one run in 8 (issue #10, item 1): B = 4096, 64 chunks.
     const spec = { ...schedule, chunksPerBatch: 64 };
-    const single = computer(1, true, spec);
-    const split = [computer(2, true, spec), computer(3, true, spec)];
+    const single = computer(1, spec);
+    const split = [computer(2, spec), computer(3, spec)];
     const STEPS = 300;
     for (let step = 0; step < STEPS; step++) {
       const w = Float64Array.from({ length: D }, (_, j) => Math.cos(step * 0.37 + j) / 3);
-      const message = { kind: 'step', step, chunks: Uint32Array.from({ length: 64 }, (_, c) => c), w, b: 0.01 * (step % 17) } as const;
-      const sums = Buffer.from(bytes(single.parts.compute(message).sums));
+      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 64), w, b: 0.01 * (step % 17) } as const;
+      const sums = Buffer.from(bytes(single.parts.compute(message, 0).sums));
       for (const [t, { parts }] of split.entries()) {
-        expect(bytes(parts.compute(message).sums).equals(sums), `step ${step}, ${t + 2} threads`).toBe(true);
+        expect(bytes(parts.compute(message, 0).sums).equals(sums), `step ${step}, ${t + 2} threads`).toBe(true);
       }
     }
     for (const { pool } of split) {
@@ -159,14 +155,10 @@ describe('compute threads', () => {
     }
   });
 
-  it('leave small steps and merged parts on the main thread', () => {
-    const merged = computer(2, false);
-    merged.parts.compute({ kind: 'step', step: 0, chunks: Uint32Array.from([0, 1, 2, 3]), w: new Float64Array(D), b: 0 });
-    expect(merged.pool?.stepsSplit).toBe(0);
-    merged.pool?.close();
+  it('leave small steps on the main thread', () => {
     const small = computer(2);
     // Step 4 is the epoch's last batch: 1,616 rows × 60 work units, below the split threshold.
-    small.parts.compute({ kind: 'step', step: 4, chunks: Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), w: new Float64Array(D), b: 0 });
+    small.parts.compute({ kind: 'step', step: 4, assign: Uint32Array.of(0, 0, 8), w: new Float64Array(D), b: 0 }, 0);
     expect(small.pool?.stepsSplit).toBe(0);
     small.pool?.close();
   });

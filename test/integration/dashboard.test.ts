@@ -58,6 +58,9 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
       '300',
       '--batch-size',
       '32',
+      // 4 chunks a batch so that every worker takes part (the default for B = 32 is one chunk).
+      '--chunks',
+      '4',
       '--val-split',
       '0.2',
       '--host',

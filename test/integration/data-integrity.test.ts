@@ -11,7 +11,7 @@ import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import { encodeMessage } from '../../shared/protocol.js';
 import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { blockCrcMatches, blockOf, craftFeature, dptLayout, featureOffset } from '../helpers/dpt-bytes.js';
-import { startFakeWorker } from '../helpers/fake-worker.js';
+import { assignedChunks, leafSubtrees, startFakeWorker } from '../helpers/fake-worker.js';
 import { modelHash } from '../helpers/model-hash.js';
 
 const directory = temporaryDirectory();
@@ -225,8 +225,9 @@ describe('a fault that follows the work from worker to worker', () => {
     for (; peers < 12 && exit === null && !/same fault/.test(coordinator.stderr()); peers++) {
       const fake = startFakeWorker(`ws://127.0.0.1:${port}`, TOKEN, (step, welcome) => {
         nanParts++;
-        const sums = new Float64Array(step.chunks.length * (welcome.features + 2)).fill(Number.NaN);
-        return encodeMessage({ kind: 'part', step: step.step, chunks: step.chunks, merged: false, sums, rows: Uint32Array.from(step.chunks, () => 1) });
+        const chunks = assignedChunks(step, welcome.workerId);
+        const sums = new Float64Array(chunks.length * (welcome.features + 2)).fill(Number.NaN);
+        return encodeMessage({ kind: 'part', step: step.step, subtrees: leafSubtrees(chunks), sums, rows: Uint32Array.from(chunks, () => 1) });
       });
       await Promise.race([fake.closed, exited]);
     }

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeMessage } from '../../shared/protocol.js';
 import { type CliProcess, killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
-import { type HonestWorker, startFakeWorker, startHonestWorker } from '../helpers/fake-worker.js';
+import { assignedChunks, type HonestWorker, leafSubtrees, startFakeWorker, startHonestWorker } from '../helpers/fake-worker.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 import { startRelay, type TcpRelay } from '../helpers/proxy.js';
 
@@ -23,7 +23,23 @@ const directory = temporaryDirectory();
 const TOKEN = 'fault-token';
 const TRAIN_ROWS = 512; // 569 rows, 57 held out
 const BATCH = 50;
-const FLAGS = ['--data', 'data/breast_cancer.csv', '--batch-size', String(BATCH), '--lr', '0.3', '--l2', '0.001', '--val-split', '0.1', '--seed', '7'];
+// --chunks 8: every worker of these runs shares each step (the default for B = 50 is one chunk).
+const FLAGS = [
+  '--data',
+  'data/breast_cancer.csv',
+  '--batch-size',
+  String(BATCH),
+  '--chunks',
+  '8',
+  '--lr',
+  '0.3',
+  '--l2',
+  '0.001',
+  '--val-split',
+  '0.1',
+  '--seed',
+  '7',
+];
 /** A held step stays held: nothing but the test releases it (no backup copies, no step deadline). */
 const HOLDS = ['--backup-factor', '0', '--step-timeout', '600000'];
 const references = new Map<number, { hash: string; losses: number[] }>();
@@ -231,9 +247,10 @@ describe('a run survives', () => {
     const fake = startFakeWorker(run.url, TOKEN, (step, welcome) => {
       sent++;
       const width = welcome.features + 2;
-      const sums = new Float64Array(step.chunks.length * width).fill(Number.NaN);
-      const rows = Uint32Array.from(step.chunks, () => 1);
-      return encodeMessage({ kind: 'part', step: step.step, chunks: step.chunks, merged: false, sums, rows });
+      const chunks = assignedChunks(step, welcome.workerId);
+      const sums = new Float64Array(chunks.length * width).fill(Number.NaN);
+      const rows = Uint32Array.from(chunks, () => 1);
+      return encodeMessage({ kind: 'part', step: step.step, subtrees: leafSubtrees(chunks), sums, rows });
     });
     expect((await fake.closed).code).toBe(1008);
     expect(sent).toBe(1);

@@ -105,9 +105,7 @@ describe('the coordinator', () => {
       rawPeer(port as string, (socket) => socket.send('{"kind":"hello"}')),
       // A part before the handshake.
       rawPeer(port as string, (socket) =>
-        socket.send(
-          encodeMessage({ kind: 'part', step: 0, chunks: Uint32Array.from([0]), merged: false, sums: new Float64Array(6), rows: Uint32Array.from([1]) }),
-        ),
+        socket.send(encodeMessage({ kind: 'part', step: 0, subtrees: Uint32Array.from([0, 0]), sums: new Float64Array(6), rows: Uint32Array.from([1]) })),
       ),
       // Another protocol version.
       rawPeer(port as string, (socket) =>
@@ -121,8 +119,7 @@ describe('the coordinator', () => {
             encodeMessage({
               kind: 'part',
               step: 1,
-              chunks: Uint32Array.from([0]),
-              merged: false,
+              subtrees: Uint32Array.from([0, 0]),
               sums: new Float64Array(3).fill(Number.NaN),
               rows: Uint32Array.from([1]),
             }),

@@ -80,7 +80,7 @@ function recordingWorker(url: string, dropAfterFirst: boolean) {
         const kernel = createKernelById(message.kernel);
         if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
         const store = RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel);
-        computer = new PartComputer(store, message.schedule, message.reproducible, kernel);
+        computer = new PartComputer(store, message.schedule, kernel);
         socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       } else if (message.kind === 'pass' && computer !== null) {
         resolveFirstPass();

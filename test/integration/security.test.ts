@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { supportedKernelIds } from '../../shared/kernel.js';
 import { encodeMessage, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { CLI, killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
-import { startFakeWorker } from '../helpers/fake-worker.js';
+import { assignedChunks, leafSubtrees, startFakeWorker } from '../helpers/fake-worker.js';
 import { modelHash } from '../helpers/model-hash.js';
 import { frame, hostileFrames, type RawPeer, rawUpgrade } from '../helpers/raw-websocket.js';
 
@@ -443,8 +443,7 @@ describe('hostile input during a real training', () => {
     const validPart = encodeMessage({
       kind: 'part',
       step: 0,
-      chunks: Uint32Array.from([0]),
-      merged: false,
+      subtrees: Uint32Array.from([0, 0]),
       sums: new Float64Array(32),
       rows: Uint32Array.from([4]),
     });
@@ -484,14 +483,14 @@ describe('hostile input during a real training', () => {
       const fake = startFakeWorker(url, TOKEN, (step, welcome, socket) => {
         stepsHanded.push(step.step);
         const width = welcome.features + 2;
-        const part = (fields: Partial<{ step: number; chunks: Uint32Array; sums: Float64Array; rows: Uint32Array }>): Buffer =>
+        const chunks = assignedChunks(step, welcome.workerId);
+        const part = (fields: Partial<{ step: number; subtrees: Uint32Array; sums: Float64Array; rows: Uint32Array }>): Buffer =>
           encodeMessage({
             kind: 'part',
             step: fields.step ?? step.step,
-            chunks: fields.chunks ?? step.chunks,
-            merged: false,
-            sums: fields.sums ?? new Float64Array(step.chunks.length * width),
-            rows: fields.rows ?? Uint32Array.from(step.chunks, () => 1),
+            subtrees: fields.subtrees ?? leafSubtrees(chunks),
+            sums: fields.sums ?? new Float64Array(chunks.length * width),
+            rows: fields.rows ?? Uint32Array.from(chunks, () => 1),
           });
         for (let i = 0; i < 100; i++) {
           socket.send(part({ step: step.step + 1 + next(1000) })); // wrong step: discarded, connection kept
@@ -501,15 +500,14 @@ describe('hostile input during a real training', () => {
           case 0:
             return part({ sums: new Float64Array(width - 1) }); // wrong vector length
           case 1:
-            return part({ chunks: Uint32Array.from([999]) }); // a chunk it was not given
+            return part({ subtrees: Uint32Array.from([0, 999]), sums: new Float64Array(width), rows: Uint32Array.of(1) }); // a chunk it was not given
           case 2:
             return encodeMessage({
               kind: 'part',
               step: step.step,
-              chunks: step.chunks,
-              merged: false,
-              sums: new Float64Array(step.chunks.length * width),
-              rows: Int32Array.from(step.chunks, () => -1) as never,
+              subtrees: leafSubtrees(chunks),
+              sums: new Float64Array(chunks.length * width),
+              rows: Int32Array.from(chunks, () => -1) as never,
             }); // negative rows
           default:
             return peer % 8 === 3 ? part({}) : validPart; // wrong row counts, or a replay of another run's part

@@ -28,6 +28,9 @@ function trainFlags(out: string, epochs = OPTIONS.epochs): string[] {
     String(epochs),
     '--batch-size',
     String(BATCH),
+    // 8 chunks a batch so that every worker takes part (the default for B = 20 is one chunk).
+    '--chunks',
+    '8',
     '--lr',
     '0.5',
     '--l2',

@@ -52,7 +52,7 @@ function state(step: number, D: number): CheckpointState {
       standardize: true,
       valFraction: 0,
       chunksPerBatch: 8,
-      reproducible: true,
+      reduction: 'tree2-v1',
       kernel: 'js',
     },
     step,
@@ -73,7 +73,7 @@ describe('writeCheckpoint on a filling disk', () => {
     const before = readFileSync(path);
     let thrown: unknown;
     try {
-      writeCheckpoint(path, state(200, 50), fillingDisk(before.length / 2));
+      writeCheckpoint(path, state(200, 50), fillingDisk(Math.floor(before.length / 2)));
     } catch (error) {
       thrown = error;
     }

@@ -24,17 +24,19 @@ const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0, seed: 1, shuffle: f
 
 function computer(): PartComputer {
   const kernel = createGradientKernel('js');
-  return new PartComputer(RowStore.open(path, 1 << 20, PartComputer.maxChunkRows(schedule), kernel), schedule, true, kernel);
+  return new PartComputer(RowStore.open(path, 1 << 20, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
 }
 
 describe('PartComputer', () => {
   it('computes per-chunk sums equal to a plain loop, again on the next step with its reused buffer', () => {
+    // Two one-chunk ranges for worker 3: two level-0 subtrees, one vector per chunk.
     const parts = computer();
     for (const [step, w] of [
       [0, [0.5, -1]],
       [1, [0.25, 2]],
     ] as const) {
-      const part = parts.compute({ kind: 'step', step, chunks: Uint32Array.from([0, 1]), w: Float64Array.from(w), b: 0.1 });
+      const part = parts.compute({ kind: 'step', step, assign: Uint32Array.from([3, 0, 1, 3, 1, 2]), w: Float64Array.from(w), b: 0.1 }, 3);
+      expect(Array.from(part.subtrees)).toEqual([0, 0, 0, 1]);
       // Step `step` covers rows 4·step … 4·step + 3, chunks of 2 rows each.
       for (let c = 0; c < 2; c++) {
         const expected = [0, 0, 0, 0];
@@ -56,11 +58,17 @@ describe('PartComputer', () => {
     const parts = computer();
     let error: unknown;
     try {
-      parts.compute({ kind: 'step', step: 0, chunks: Uint32Array.from([0, 5]), w: new Float64Array(D), b: 0 });
+      parts.compute({ kind: 'step', step: 0, assign: Uint32Array.from([3, 0, 5]), w: new Float64Array(D), b: 0 }, 3);
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(ProtocolError);
-    expect((error as ProtocolError).field).toBe('chunks');
+    expect((error as ProtocolError).field).toBe('assign');
+  });
+
+  it('refuses a step that gives this worker no range', () => {
+    expect(() => computer().compute({ kind: 'step', step: 0, assign: Uint32Array.from([4, 0, 2]), w: new Float64Array(D), b: 0 }, 3)).toThrow(
+      /no range for worker 3/,
+    );
   });
 });

@@ -32,7 +32,7 @@ const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0.3, seed: 3, shuffle:
 
 function computer(budgetBytes: number): PartComputer {
   const kernel = createGradientKernel('js');
-  return new PartComputer(RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(schedule), kernel), schedule, true, kernel);
+  return new PartComputer(RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
 }
 
 const passes: PassMessage[] = [

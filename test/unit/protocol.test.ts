@@ -7,14 +7,25 @@ const LIMITS: Limits = { features: 3, maxChunks: 4 };
 // An independent encoder, so malformed messages can be built field by field.
 const raw = new Packr({ moreTypes: true, useRecords: false });
 
+// Subtrees (level 0, index 1) and (level 1, index 1) of a 4-chunk tree: chunks 1, then 2 and 3.
 const goodPart = {
   kind: 'part',
   step: 5,
-  chunks: Uint32Array.from([1, 2]),
-  merged: false,
+  subtrees: Uint32Array.from([0, 1, 1, 1]),
   sums: new Float64Array(10).fill(0.5),
-  rows: Uint32Array.from([3, 3]),
+  rows: Uint32Array.from([3, 6]),
 };
+const goodStep = { kind: 'step', step: 2, assign: Uint32Array.from([7, 0, 2, 9, 2, 4]), w: Float64Array.from([1, 2, 3]), b: -1 };
+
+function coordinatorError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolError {
+  try {
+    decodeCoordinatorMessage(bytes, limits);
+  } catch (error) {
+    if (error instanceof ProtocolError) return error;
+    throw error;
+  }
+  throw new Error('expected a ProtocolError');
+}
 
 function protocolError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolError {
   try {
@@ -28,25 +39,42 @@ function protocolError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolErro
 
 describe('the protocol codec', () => {
   it('round-trips a part with its typed arrays as raw binary', () => {
-    const bytes = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, merged: false, sums: goodPart.sums, rows: goodPart.rows });
+    const bytes = encodeMessage({ kind: 'part', step: 5, subtrees: goodPart.subtrees, sums: goodPart.sums, rows: goodPart.rows });
     // The float64 values travel as their raw little-endian bytes, not as msgpack numbers.
     const sums = Float64Array.from({ length: 10 }, (_, i) => i / 7);
-    const withRawSums = encodeMessage({ kind: 'part', step: 5, chunks: goodPart.chunks, merged: false, sums, rows: goodPart.rows });
+    const withRawSums = encodeMessage({ kind: 'part', step: 5, subtrees: goodPart.subtrees, sums, rows: goodPart.rows });
     expect(withRawSums.includes(Buffer.from(sums.buffer))).toBe(true);
     const message = decodeWorkerMessage(bytes, LIMITS);
     expect(message.kind).toBe('part');
     if (message.kind !== 'part') return;
     expect(message.sums).toBeInstanceOf(Float64Array);
     expect(Array.from(message.sums)).toEqual(Array.from(goodPart.sums));
-    expect(Array.from(message.chunks)).toEqual([1, 2]);
+    expect(Array.from(message.subtrees)).toEqual([0, 1, 1, 1]);
   });
 
   it('decodes a step on the worker side, at an unaligned offset too', () => {
-    const bytes = encodeMessage({ kind: 'step', step: 2, chunks: Uint32Array.from([0]), w: Float64Array.from([1, 2, 3]), b: -1 });
+    const bytes = encodeMessage({ kind: 'step', step: 2, assign: goodStep.assign, w: goodStep.w, b: -1 });
     const shifted = Buffer.concat([Buffer.alloc(3), bytes]).subarray(3);
     const message = decodeCoordinatorMessage(shifted, LIMITS);
     expect(message).toMatchObject({ kind: 'step', step: 2, b: -1 });
     if (message.kind === 'step') expect(Array.from(message.w)).toEqual([1, 2, 3]);
+    if (message.kind === 'step') expect(Array.from(message.assign)).toEqual([7, 0, 2, 9, 2, 4]);
+  });
+
+  it.each([
+    ['an assignment table that is not triples', raw.pack({ ...goodStep, assign: Uint32Array.from([7, 0, 2, 9]) }), 'assign'],
+    ['an empty assignment table', raw.pack({ ...goodStep, assign: new Uint32Array(0) }), 'assign'],
+    ['an empty range', raw.pack({ ...goodStep, assign: Uint32Array.from([7, 2, 2]) }), 'assign'],
+    ['a range past the chunk bound', raw.pack({ ...goodStep, assign: Uint32Array.from([7, 2, 5]) }), 'assign'],
+    ['overlapping ranges', raw.pack({ ...goodStep, assign: Uint32Array.from([7, 0, 3, 9, 2, 4]) }), 'assign'],
+    ['ranges out of order', raw.pack({ ...goodStep, assign: Uint32Array.from([9, 2, 4, 7, 0, 2]) }), 'assign'],
+    ['a table as a plain array', raw.pack({ ...goodStep, assign: [7, 0, 2] }), 'assign'],
+    ['a w of the wrong length', raw.pack({ ...goodStep, w: new Float64Array(2) }), 'w'],
+    ['a non-finite w', raw.pack({ ...goodStep, w: Float64Array.from([1, Number.NaN, 3]) }), 'w'],
+  ])('rejects a step with %s naming the field', (_name, bytes, field) => {
+    const error = coordinatorError(bytes);
+    expect(error.code).toBe('DPT_PROTOCOL');
+    expect(error.field).toBe(field);
   });
 
   it.each([
@@ -63,10 +91,16 @@ describe('the protocol codec', () => {
     ['an Infinity', raw.pack({ ...goodPart, sums: Float64Array.from({ length: 10 }, (_, i) => (i === 7 ? Number.POSITIVE_INFINITY : 0)) }), 'sums'],
     ['a negative step', raw.pack({ ...goodPart, step: -1 }), 'step'],
     ['a fractional step', raw.pack({ ...goodPart, step: 1.5 }), 'step'],
-    ['too many chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(5), sums: new Float64Array(25), rows: new Uint32Array(5) }), 'chunks'],
-    ['no chunks', raw.pack({ ...goodPart, chunks: new Uint32Array(0), sums: new Float64Array(0), rows: new Uint32Array(0) }), 'chunks'],
-    ['a chunk listed twice', raw.pack({ ...goodPart, chunks: Uint32Array.from([2, 2]) }), 'chunks'],
-    ['chunks out of order', raw.pack({ ...goodPart, chunks: Uint32Array.from([2, 1]) }), 'chunks'],
+    ['too many subtrees', raw.pack({ ...goodPart, subtrees: new Uint32Array(10), sums: new Float64Array(25), rows: new Uint32Array(5) }), 'subtrees'],
+    ['no subtrees', raw.pack({ ...goodPart, subtrees: new Uint32Array(0), sums: new Float64Array(0), rows: new Uint32Array(0) }), 'subtrees'],
+    ['an odd subtree list', raw.pack({ ...goodPart, subtrees: Uint32Array.from([0, 1, 1]) }), 'subtrees'],
+    ['a subtree listed twice', raw.pack({ ...goodPart, subtrees: Uint32Array.from([0, 2, 0, 2]) }), 'subtrees'],
+    ['subtrees out of order', raw.pack({ ...goodPart, subtrees: Uint32Array.from([1, 1, 0, 1]) }), 'subtrees'],
+    ['a subtree inside the one before it', raw.pack({ ...goodPart, subtrees: Uint32Array.from([1, 1, 0, 3]) }), 'subtrees'],
+    ['a level above the tree', raw.pack({ ...goodPart, subtrees: Uint32Array.from([3, 0, 0, 3]) }), 'subtrees'],
+    ['a subtree past the chunk bound', raw.pack({ ...goodPart, subtrees: Uint32Array.from([0, 1, 1, 2]) }), 'subtrees'],
+    ['subtrees as a plain array', raw.pack({ ...goodPart, subtrees: [0, 1, 1, 1] }), 'subtrees'],
+    ['row counts of the wrong length', raw.pack({ ...goodPart, rows: Uint32Array.from([3]) }), 'rows'],
     [
       'a block listed twice in a pass part',
       raw.pack({ kind: 'passPart', job: 1, blocks: Uint32Array.from([0, 3, 3]), sums: new Float64Array(3 * 2), rows: Uint32Array.from([1, 1, 1]) }),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { batchesPerEpoch, chunkStart, epochOrder, evaluatesAfterEpoch, locateStep, splitRows } from '../../shared/schedule.js';
+import { resolveCoordinatorConfig } from '../../coordinator/config.js';
+import { batchesPerEpoch, chunkStart, defaultChunksPerBatch, epochOrder, evaluatesAfterEpoch, locateStep, splitRows } from '../../shared/schedule.js';
 
 describe('the batch schedule', () => {
   it('covers every training row exactly once per epoch, last batch smaller and kept', () => {
@@ -74,5 +75,14 @@ describe('evaluatesAfterEpoch', () => {
     expect(evaluated(4, 3)).toEqual([2, 3]);
     expect(evaluated(7, 3)).toEqual([2, 5, 6]);
     expect(evaluated(3, 10)).toEqual([2]);
+  });
+});
+
+describe('the default chunk count', () => {
+  it('is min(64, max(1, floor(B / 32))): a function of the batch size alone, overridden by --chunks', () => {
+    expect([1, 31, 32, 63, 64, 160, 2047, 2048, 4096, 8192, 1 << 20].map(defaultChunksPerBatch)).toEqual([1, 1, 1, 1, 2, 5, 63, 64, 64, 64, 64]);
+    expect(resolveCoordinatorConfig({ dataPath: 'x', batchSize: 4096 }).chunksPerBatch).toBe(64);
+    expect(resolveCoordinatorConfig({ dataPath: 'x' }).chunksPerBatch).toBe(2); // B = 64 by default
+    expect(resolveCoordinatorConfig({ dataPath: 'x', batchSize: 4096, chunksPerBatch: 8 }).chunksPerBatch).toBe(8);
   });
 });
