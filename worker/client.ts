@@ -126,7 +126,8 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
     const socket = new WebSocket(options.url, {
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE_BYTES,
-      handshakeTimeout: welcomeWithinMs,
+      // No handshakeTimeout of ws's own: the welcome timer below bounds the upgrade too, and racing
+      // it would report "Opening handshake has timed out" instead of the attempt before it.
       ...(options.ca === null ? {} : { ca: options.ca }),
     });
     /** Why a deadline of this session cut it, if one did (it wins over the socket's own error text). */
