@@ -244,18 +244,15 @@ export class Trainer {
    * cost per step no longer re-encodes D values per worker).
    */
   private broadcastStep(step: number, assignments: readonly Assignment[]): void {
-    const entries: number[] = [];
-    const runs: number[] = [];
+    // (worker id, first chunk, end) per contiguous run, ordered by first chunk: runs never overlap
+    // (each chunk has one owner, or one backup, per send).
+    const table: [number, number, number][] = [];
     for (const { worker, units } of assignments) {
-      runs.length = 0;
-      contiguousRuns(units, runs);
-      for (let r = 0; r < runs.length; r += 2) entries.push(worker.id, runs[r]!, runs[r + 1]!);
+      const runs = contiguousRuns(units);
+      for (let r = 0; r < runs.length; r += 2) table.push([worker.id, runs[r]!, runs[r + 1]!]);
     }
-    // The table is ordered by first chunk (ranges never overlap: each chunk has one owner or backup per send).
-    const order = Array.from({ length: entries.length / 3 }, (_, i) => i).sort((a, b) => entries[3 * a + 1]! - entries[3 * b + 1]!);
-    const assign = new Uint32Array(entries.length);
-    for (const [i, e] of order.entries()) assign.set(entries.slice(3 * e, 3 * e + 3), 3 * i);
-    const bytes = encodeMessage({ kind: 'step', step, assign, w: this.w, b: this.b });
+    table.sort((a, b) => a[1] - b[1]);
+    const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), w: this.w, b: this.b });
     for (const { worker } of assignments) worker.sendBytes(bytes);
   }
 
