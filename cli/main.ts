@@ -3,9 +3,10 @@
 // worker/ and shared/. Exit codes (DESIGN.md): 0 success, 1 training failure, 2 bad usage or input.
 
 import { Command, CommanderError, Option } from 'commander';
-import { DptError } from '../shared/errors.js';
+import { ConfigError, DptError } from '../shared/errors.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { runWorker } from '../worker/client.js';
+import { isDataUrl } from '../worker/data-source.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
@@ -69,7 +70,11 @@ program
   .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').argParser(coordinatorUrl).makeOptionMandatory())
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
   .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
-  .addOption(new Option('--data <path>', "local path of the data file (default: the coordinator's path)").env('DPT_WORKER_DATA'))
+  .addOption(
+    new Option('--data <path|url>', "local path of the data file, or http(s) URL of a .dpt file (default: the coordinator's path, else its /data)").env(
+      'DPT_WORKER_DATA',
+    ),
+  )
   .addOption(
     new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(durationMs).default(60_000),
   )
@@ -118,7 +123,8 @@ program
       quiet?: boolean;
     }) => {
       // A FIFO or device as --data would block the worker past Ctrl-C: refused before connecting.
-      if (flags.data !== undefined) requireRegularFile(flags.data, '--data');
+      if (flags.data !== undefined && !isDataUrl(flags.data)) requireRegularFile(flags.data, '--data');
+      if (flags.data !== undefined && isDataUrl(flags.data) && !URL.canParse(flags.data)) throw new ConfigError(`--data ${flags.data} is not a valid URL`);
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());

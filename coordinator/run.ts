@@ -3,6 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
@@ -16,6 +17,7 @@ import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
 import { CheckpointWarnings, fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { CoordinatorConfig } from './config.js';
+import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
@@ -117,6 +119,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       );
     });
   }
+  // Workers without a copy of the data read it from here (GET /data, the workers' token).
+  const dataRoute = createDataRoute({ binaryPath: dataset.binaryPath, identity: dataset.identity, token, log });
   const server = await WorkerServer.listen(
     {
       host: bindAddress,
@@ -125,7 +129,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       welcome: {
         kind: 'welcome',
         protocol: PROTOCOL_VERSION,
-        dataPath: config.dataPath,
+        // Absolute: a relative path means nothing on a worker started elsewhere (issue #11 item 4).
+        dataPath: resolve(config.dataPath),
+        dataUrl: DATA_PATH,
         // The user's label choice, so a worker converting the same CSV gets the same cache entry.
         labelColumn: config.labelColumn ?? null,
         rows: dataset.rows,
@@ -154,7 +160,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       tls: config.tlsCertPath === null || config.tlsKeyPath === null ? null : readTls(config.tlsCertPath, config.tlsKeyPath),
       log,
       status: () => trainer.status(),
-      routes: monitoring.routes,
+      routes: chainRoutes(dataRoute, monitoring.routes),
     },
     scatter,
   );
@@ -179,6 +185,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         `worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${Math.round(worker.partBytes / Math.max(1, result.stepsRun))} bytes per step)`,
       );
     }
+    logDataServed(dataRoute.served(), log);
     const model = buildModelFile(config, dataset, fingerprint, sizes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);
@@ -187,6 +194,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   } catch (error) {
     hooks.onFailure?.(error);
     await monitoring.finished('failed', error instanceof Error ? error.message : String(error));
+    logDataServed(dataRoute.served(), log);
     await server.close('training failed');
     // The last good model survives a failed run (e.g. a divergent update), with the steps it has;
     // a run that trained nothing (no workers came) leaves an existing model file alone, and a
@@ -206,6 +214,11 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   } finally {
     metricsFile?.close();
   }
+}
+
+/** One closing line when workers read the data over /data (tests and operators see what moved). */
+function logDataServed(served: { requests: number; bytes: number }, log: (line: string) => void): void {
+  if (served.requests > 0) log(`served ${served.bytes} bytes of the data file over ${DATA_PATH} in ${served.requests} request(s)`);
 }
 
 /** Step 0 and a zero model, or the checkpoint's position and model after checking it belongs to this run. */

@@ -36,7 +36,7 @@ export const BINARY_VERSION = 1;
 const HEADER_BYTES = 64;
 const ALIGN = 64;
 /** Bytes per content CRC block: 1 MiB keeps the table at 4 bytes per MiB of data. */
-const BLOCK_BYTES = 1 << 20;
+export const BLOCK_BYTES = 1 << 20;
 const FLOAT32 = 1;
 const UINT8 = 1;
 const MAX_FEATURES = 1 << 24;
@@ -59,7 +59,8 @@ export interface BinaryDatasetSummary {
   readonly identity: string;
 }
 
-interface Layout {
+/** Where a .dpt file's sections lie (byte offsets) and how many content blocks its CRC table has. */
+export interface DptLayout {
   readonly rows: number;
   readonly features: number;
   readonly namesBytes: number;
@@ -69,6 +70,8 @@ interface Layout {
   readonly blocks: number;
   readonly fileBytes: number;
 }
+
+type Layout = DptLayout;
 
 function align(offset: number): number {
   return Math.ceil(offset / ALIGN) * ALIGN;
@@ -372,6 +375,16 @@ export class BinaryDataset {
     return this.layout.blocks;
   }
 
+  /** The file's layout (section offsets, block count). */
+  get sections(): DptLayout {
+    return this.layout;
+  }
+
+  /** Whether content block `block` has passed its checks in this open file. */
+  hasChecked(block: number): boolean {
+    return this.isChecked(block);
+  }
+
   /**
    * Checks the blocks that bytes [at, at + bytes.length) of the file fall in, once each: a block
    * the read covers whole is checked in `bytes`, one it covers in part is read whole first.
@@ -480,7 +493,11 @@ export class BinaryDataset {
   }
 }
 
-function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number): { layout: Layout; names: BinaryDatasetNames; header: Buffer } {
+/**
+ * The layout the fixed 64 header bytes describe, every field checked as opening does (DatasetError
+ * naming `path` and the field): for a reader that has only those bytes yet (a remote file).
+ */
+export function layoutOfHeader(path: string, fixed: Buffer): DptLayout {
   const bad = (field: string, problem: string): never => {
     throw new DatasetError(path, undefined, undefined, `header field '${field}': ${problem}`);
   };
@@ -506,6 +523,15 @@ function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number)
     const found = Number(fixed.readBigUInt64LE(at));
     if (found !== expected) bad(field, `expected ${expected} for ${rows} rows × ${features} features, found ${found}`);
   }
+  return layout;
+}
+
+function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number): { layout: Layout; names: BinaryDatasetNames; header: Buffer } {
+  const bad = (field: string, problem: string): never => {
+    throw new DatasetError(path, undefined, undefined, `header field '${field}': ${problem}`);
+  };
+  const layout = layoutOfHeader(path, fixed);
+  const { rows, features, namesBytes } = layout;
   if (fileBytes < layout.dataOffset) bad('namesBytes', `the file (${fileBytes} bytes) ends inside the names block`);
   const header = Buffer.alloc(layout.dataOffset);
   fixed.copy(header);

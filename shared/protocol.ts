@@ -92,8 +92,14 @@ export interface WelcomeMessage {
   readonly kind: 'welcome';
   readonly protocol: number;
   readonly workerId: number;
-  /** Path of the data file as the coordinator names it; a worker may override it locally. */
+  /** Absolute path of the data file on the coordinator's host; a worker may override it locally (--data). */
   readonly dataPath: string;
+  /**
+   * Where a worker that cannot open `dataPath` fetches the .dpt file by HTTP Range (the
+   * coordinator's GET /data): a URL, or a path resolved against the URL the worker connected
+   * to; null when the coordinator does not serve its data. Absent (an older coordinator): null.
+   */
+  readonly dataUrl: string | null;
   readonly labelColumn: string | null;
   readonly rows: number;
   readonly features: number;
@@ -215,6 +221,13 @@ function finite(kind: string, fields: Fields, name: string): number {
 function string(kind: string, fields: Fields, name: string, maxLength: number): string {
   const value = fields[name];
   if (typeof value !== 'string' || value.length > maxLength) throw new ProtocolError(kind, name, `expected a string of at most ${maxLength} characters`);
+  return value;
+}
+
+/** A .dpt identity: 64 lower-case hex digits (a worker names its cache file after it, so nothing else may pass). */
+function identity(kind: string, fields: Fields, name: string): string {
+  const value = fields[name];
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) throw new ProtocolError(kind, name, 'expected 64 lower-case hex digits');
   return value;
 }
 
@@ -380,10 +393,11 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       protocol: integer('welcome', f, 'protocol', 0, 65_535),
       workerId: integer('welcome', f, 'workerId', 0, MAX_STEP),
       dataPath: string('welcome', f, 'dataPath', MAX_TEXT),
+      dataUrl: f.dataUrl === undefined || f.dataUrl === null ? null : string('welcome', f, 'dataUrl', MAX_TEXT),
       labelColumn,
       rows: integer('welcome', f, 'rows', 1, MAX_ROWS),
       features,
-      sha256: string('welcome', f, 'sha256', 64),
+      sha256: identity('welcome', f, 'sha256'),
       schedule: {
         rows: integer('welcome', s, 'rows', 1, MAX_ROWS),
         valFraction,

@@ -17,6 +17,7 @@ import {
   type Limits,
   type PassPartMessage,
   PROTOCOL_VERSION,
+  type StepMessage,
   unhandledKind,
   type WelcomeMessage,
   type WorkerToCoordinator,
@@ -25,14 +26,19 @@ import { REDUCTION_ID } from '../shared/reduce.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
 import { ComputePool } from './compute-pool.js';
+import { openRemoteData, resolveDataSource } from './data-source.js';
 import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
+import { RemoteRows } from './remote-rows.js';
 import { RowStore } from './row-store.js';
 
 export interface WorkerOptions {
   /** ws:// URL of the coordinator. */
   readonly url: string;
   readonly token: string | null;
-  /** Local path of the data file; default: the path the coordinator announces. */
+  /**
+   * Local path of the data file, or an http(s):// URL of a .dpt file (read by Range); default: the
+   * path the coordinator announces, else the coordinator's GET /data.
+   */
   readonly dataPath: string | null;
   /** Give up when no coordinator could be reached for this long (first connect or reconnect). */
   readonly connectTimeoutMs: number;
@@ -166,6 +172,8 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
     const poll = new BusyPoll(options.pollMs);
     let limits = PRE_WELCOME_LIMITS;
     let computer: PartComputer | null = null;
+    /** The remote file's reader when the rows come over HTTP, else null. */
+    let remote: RemoteRows | null = null;
     let workerId = -1;
     let settled: SessionEnd | Error | null = null;
     const send = (message: WorkerToCoordinator): void => socket.send(encodeMessage(message));
@@ -217,6 +225,22 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
         await new Promise<void>((next) => setImmediate(next));
       }
     };
+    /** Answers a step, then (remote rows) starts fetching what the next step will likely need. */
+    const computeStep = (run: PartComputer, message: StepMessage): void => {
+      send(run.compute(message, workerId));
+      poll.extend();
+      remote?.prefetchAfter(message.step, message.assign, workerId);
+    };
+    /** Fetches remote blocks, then runs `work`; a failure of either is this worker's fail message. */
+    const fetchThen = async (blocks: number[], work: () => unknown): Promise<void> => {
+      try {
+        await remote?.file.ensure(blocks);
+        if (settled === null) await work();
+      } catch (error) {
+        if (!(error instanceof DptError)) throw error;
+        fail(error, error instanceof ProtocolError ? 'bad message from the coordinator' : 'cannot serve this run');
+      }
+    };
     const handle = (data: WebSocket.RawData, isBinary: boolean): Promise<void> | undefined => {
       if (settled !== null) return;
       let message: CoordinatorToWorker;
@@ -235,11 +259,12 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
           const openedAt = performance.now();
           const opening = openDataset(welcome, options)
             .then((opened) => {
-              computer = opened;
+              computer = opened.computer;
+              remote = opened.remote;
               workerId = welcome.workerId;
               limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
               options.log(
-                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.mode}, ${opened.threads} compute thread${opened.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
+                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.computer.mode}, ${opened.computer.threads} compute thread${opened.computer.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
               );
               if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
             })
@@ -263,12 +288,21 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
           try {
             if (message.kind === 'standardize') computer.standardize(message);
             else if (message.kind === 'pass') {
-              const passing = computePass(computer.startPass(message));
+              const run = computer;
+              // A remote file's blocks for these rows are fetched first (none when they are cached).
+              const missing = remote?.missingForPass(message) ?? [];
+              const passing = missing.length === 0 ? computePass(run.startPass(message)) : fetchThen(missing, () => computePass(run.startPass(message)));
               if (busy === null) holdMessages(passing);
               else return passing;
             } else {
-              send(computer.compute(message, workerId));
-              poll.extend();
+              const missing = remote?.missingForStep(message.step, message.assign, workerId) ?? [];
+              if (missing.length === 0) computeStep(computer, message);
+              else {
+                const run = computer;
+                const stepping = fetchThen(missing, () => computeStep(run, message));
+                if (busy === null) holdMessages(stepping);
+                else return stepping;
+              }
             }
           } catch (error) {
             // Paged rows are checked as they are first read: a bad block surfaces here (DataBlockError).
@@ -295,6 +329,10 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
       clearTimeout(closeTimer);
       poll.stop();
       computer?.close();
+      if (remote !== null) {
+        options.log(`worker ${workerId}: ${remote.summary()}`);
+        remote.close();
+      }
       options.stop.removeEventListener('abort', onStop);
       const reason = deadlineReason || reasonBytes.toString() || lastError || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
@@ -308,9 +346,30 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
   });
 }
 
-/** Opens the data file (converting a CSV once), checks it is the coordinator's, and standardizes it as told. */
-async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<PartComputer> {
-  const path = options.dataPath ?? welcome.dataPath;
+/**
+ * Opens the data (converting a CSV once, or reading a remote .dpt file by Range into the cache),
+ * checks it is the coordinator's, and standardizes it as told.
+ */
+async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<{ computer: PartComputer; remote: RemoteRows | null }> {
+  if (welcome.reduction !== REDUCTION_ID) {
+    throw new ConfigError(
+      `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
+    );
+  }
+  const kernel = createKernelById(welcome.kernel);
+  if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
+  const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
+  const source = resolveDataSource(welcome, options);
+  if (source.kind === 'remote') {
+    const file = await openRemoteData(source, welcome);
+    options.log(`worker ${welcome.workerId}: ${source.reason}; reading the data from ${file.where} by range, cached in ${file.cachePath}`);
+    // Paged, whatever the budget: only the blocks of this worker's rows are fetched and read.
+    const store = RowStore.open(file.cachePath, 0, maxChunkRows, kernel);
+    const computer = new PartComputer(store, welcome.schedule, kernel, null);
+    if (welcome.standardization !== null) computer.standardize(welcome.standardization);
+    return { computer, remote: new RemoteRows(file, computer) };
+  }
+  const path = source.path;
   const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log, options.dataPath === null ? "the coordinator's --data" : '--data');
   if (file.rows !== welcome.rows || file.features !== welcome.features || file.identity !== welcome.sha256) {
     throw new DatasetError(
@@ -320,20 +379,13 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
       `differs from the coordinator's file (${file.rows}×${file.features} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
     );
   }
-  if (welcome.reduction !== REDUCTION_ID) {
-    throw new ConfigError(
-      `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
-    );
-  }
-  const kernel = createKernelById(welcome.kernel);
-  if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
-  const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, PartComputer.maxChunkRows(welcome.schedule), kernel);
+  const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, maxChunkRows, kernel);
   if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
   const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
   const pool = shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
   const computer = new PartComputer(store, welcome.schedule, kernel, pool);
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
-  return computer;
+  return { computer, remote: null };
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

@@ -83,14 +83,9 @@ export class PartComputer {
    * range or names chunks the step does not have.
    */
   compute(message: StepMessage, workerId: number): PartMessage {
-    const { batchSize, chunksPerBatch, seed, shuffle, shuffleBlockRows } = this.schedule;
+    const { batchSize, chunksPerBatch } = this.schedule;
     const location = locateStep(message.step, this.train.length, batchSize, chunksPerBatch);
-    if (location.epoch !== this.orderEpoch) {
-      const order = epochOrder(this.train, seed, location.epoch, shuffle, shuffleBlockRows);
-      if (this.pool !== null && !this.isIdentity) this.order.set(order);
-      else this.order = order;
-      this.orderEpoch = location.epoch;
-    }
+    this.useEpoch(location.epoch);
     // This worker's ranges, in chunk order (the table is ordered and never overlaps).
     const table = message.assign;
     let count = 0;
@@ -170,6 +165,47 @@ export class PartComputer {
       slot += end - first;
     }
     return { kind: 'part', step: message.step, subtrees: ids, sums: sums.subarray(0, parts * width), rows };
+  }
+
+  /** Makes this.order the visiting order of epoch `epoch` (computed once per epoch). */
+  private useEpoch(epoch: number): void {
+    if (epoch === this.orderEpoch) return;
+    const { seed, shuffle, shuffleBlockRows } = this.schedule;
+    const order = epochOrder(this.train, seed, epoch, shuffle, shuffleBlockRows);
+    if (this.pool !== null && !this.isIdentity) this.order.set(order);
+    else this.order = order;
+    this.orderEpoch = epoch;
+  }
+
+  /**
+   * Calls `visit(order, from, to)` for the rows worker `workerId` computes in step `step` under
+   * the assignment table `assign`: rows order[from..to) (rows from..to when order is null). A range
+   * past the step's chunks is skipped (a guess at a later step may name one). For a reader that
+   * must fetch those rows' blocks before the step runs, or ahead of it (the schedule is a pure
+   * function and assignments are sticky, so step t + 1 usually needs what step t's table says).
+   */
+  forEachStepRows(step: number, assign: Uint32Array, workerId: number, visit: (order: Uint32Array | null, from: number, to: number) => void): void {
+    const location = locateStep(step, this.train.length, this.schedule.batchSize, this.schedule.chunksPerBatch);
+    this.useEpoch(location.epoch);
+    const order = this.isIdentity ? null : this.order;
+    for (let e = 0; e < assign.length; e += 3) {
+      if (assign[e] !== workerId) continue;
+      const first = Math.min(assign[e + 1]!, location.chunks);
+      const end = Math.min(assign[e + 2]!, location.chunks);
+      if (first >= end) continue;
+      const from = location.start + chunkStart(location.size, location.chunks, first);
+      const to = location.start + chunkStart(location.size, location.chunks, end);
+      visit(order, from, to);
+    }
+  }
+
+  /** Calls `visit(set, from, to)` for the rows of each block a pass message names (rows set[from..to)); blocks it does not have are skipped. */
+  forEachPassRows(message: PassMessage, visit: (order: Uint32Array, from: number, to: number) => void): void {
+    const set = message.set === 'train' ? this.train : this.validation;
+    const blocks = passBlocks(set.length);
+    for (const block of message.blocks) {
+      if (block < blocks) visit(set, blockStart(set.length, blocks, block), blockStart(set.length, blocks, block + 1));
+    }
   }
 
   /**
