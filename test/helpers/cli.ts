@@ -26,8 +26,13 @@ export interface CliProcess {
 
 const started = new Set<ChildProcess>();
 
-export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `launcher`: a command that execs its trailing arguments (e.g. `unshare -m sh -c '… exec "$@"' sh`),
+ * so dpt runs under it with the same PID; empty: dpt is started directly.
+ */
+export function startCli(args: string[], env: Record<string, string> = {}, launcher: readonly string[] = []): CliProcess {
+  const [command, ...prefix] = launcher.length === 0 ? [process.execPath] : [...launcher, process.execPath];
+  const child = spawn(command!, [...prefix, CLI, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }); // command: launcher[0] or node
   if (child.pid === undefined) throw new Error(`could not start dpt ${args.join(' ')}`);
   started.add(child);
   let out = '';
