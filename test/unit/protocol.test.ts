@@ -137,3 +137,34 @@ describe('the protocol codec', () => {
     expect(protocolError(raw.pack(goodPart), { features: null, maxChunks: 4 }).message).toMatch(/before the handshake/);
   });
 });
+
+describe('the welcome (data without copies, issue #11)', () => {
+  const welcome = {
+    kind: 'welcome',
+    protocol: 1,
+    workerId: 2,
+    dataPath: '/srv/data/train.dpt',
+    labelColumn: null,
+    rows: 10,
+    features: 3,
+    sha256: 'ab'.repeat(32),
+    schedule: { rows: 10, valFraction: 0, seed: 1, shuffle: true, shuffleBlockRows: 0, batchSize: 4, chunksPerBatch: 1 },
+    kernel: 'ts',
+    reduction: 'r',
+    standardization: null,
+  };
+
+  it('reads dataUrl, and its absence (an older coordinator) as null: the coordinator does not serve its data', () => {
+    expect(decodeCoordinatorMessage(raw.pack({ ...welcome, dataUrl: '/data' }), LIMITS)).toMatchObject({ kind: 'welcome', dataUrl: '/data' });
+    expect(decodeCoordinatorMessage(raw.pack(welcome), LIMITS)).toMatchObject({ kind: 'welcome', dataUrl: null });
+    expect(coordinatorError(raw.pack({ ...welcome, dataUrl: 5 })).field).toBe('dataUrl');
+  });
+
+  it('refuses an identity that is not 64 lower-case hex digits (a worker names its cache file after it)', () => {
+    for (const sha256 of ['../../etc/passwd', 'AB'.repeat(32), 'ab'.repeat(31), `${'ab'.repeat(31)}/x`]) {
+      const error = coordinatorError(raw.pack({ ...welcome, sha256 }));
+      expect(error.field, sha256).toBe('sha256');
+      expect(error.message).toMatch(/64 lower-case hex digits/);
+    }
+  });
+});
