@@ -1,21 +1,19 @@
-// Which content blocks of a .dpt file a set of rows lies in (features and labels), collected
-// without duplicates: what a worker reading a remote file must have before it reads those rows.
+// Which load units (runs of unitRows rows, worker/row-store.ts) a set of rows falls in, collected
+// without duplicates, and which content blocks of a .dpt file a unit lies in (its features and its
+// labels): what a worker reading a remote file must fetch before it reads those rows.
 
 import { BLOCK_BYTES, type DptLayout } from '../shared/binary-dataset.js';
 
-export class BlockNeeds {
-  private readonly layout: DptLayout;
-  /** Bytes of one row's features: 4·D. */
-  private readonly rowBytes: number;
-  /** The collection each block was last added in; a block is new to this one when it differs. */
+export class UnitNeeds {
+  private readonly unitRows: number;
+  /** The collection each unit was last added in; a unit is new to this one when it differs. */
   private readonly seen: Uint32Array;
   private generation = 0;
   private readonly list: number[] = [];
 
-  constructor(layout: DptLayout) {
-    this.layout = layout;
-    this.rowBytes = 4 * layout.features;
-    this.seen = new Uint32Array(layout.blocks);
+  constructor(rows: number, unitRows: number) {
+    this.unitRows = unitRows;
+    this.seen = new Uint32Array(Math.ceil(rows / unitRows));
   }
 
   /** Starts a new collection (the previous list is emptied). */
@@ -28,38 +26,36 @@ export class BlockNeeds {
     this.list.length = 0;
   }
 
-  /** Adds the blocks of rows order[from..to) (rows from..to when order is null). */
+  /** Adds the units of rows order[from..to) (rows from..to when order is null). */
   addRows(order: Uint32Array | null, from: number, to: number): void {
     if (from >= to) return;
+    const R = this.unitRows;
     if (order === null) {
-      this.addBytes(from * this.rowBytes, to * this.rowBytes);
-      const labels = this.layout.labelsOffset - this.layout.dataOffset;
-      this.addBytes(labels + from, labels + to);
+      for (let unit = Math.floor(from / R); unit <= Math.floor((to - 1) / R); unit++) this.add(unit);
       return;
     }
-    // Row by row: a shuffled order touches blocks in any order; consecutive rows mostly share one.
-    const labels = this.layout.labelsOffset - this.layout.dataOffset;
-    for (let i = from; i < to; i++) {
-      const row = order[i]!;
-      this.addBytes(row * this.rowBytes, (row + 1) * this.rowBytes);
-      this.add(Math.floor((labels + row) / BLOCK_BYTES));
-    }
+    for (let i = from; i < to; i++) this.add(Math.floor(order[i]! / R));
   }
 
-  /** The blocks added since begin(), in the order first added (valid until the next begin()). */
-  get blocks(): readonly number[] {
+  /** The units added since begin(), in the order first added (valid until the next begin()). */
+  get units(): readonly number[] {
     return this.list;
   }
 
-  /** Content bytes [start, end), counted from the data offset. */
-  private addBytes(start: number, end: number): void {
-    const last = Math.floor((end - 1) / BLOCK_BYTES);
-    for (let block = Math.floor(start / BLOCK_BYTES); block <= last; block++) this.add(block);
+  private add(unit: number): void {
+    if (this.seen[unit] === this.generation) return;
+    this.seen[unit] = this.generation;
+    this.list.push(unit);
   }
+}
 
-  private add(block: number): void {
-    if (this.seen[block] === this.generation) return;
-    this.seen[block] = this.generation;
-    this.list.push(block);
-  }
+/** Calls `visit` for each content block that rows [unit·unitRows, (unit + 1)·unitRows) lie in (features, then labels; a block may repeat). */
+export function forEachBlockOfUnit(layout: DptLayout, unitRows: number, unit: number, visit: (block: number) => void): void {
+  const from = unit * unitRows;
+  const to = Math.min(layout.rows, from + unitRows);
+  if (from >= to) return;
+  const rowBytes = 4 * layout.features;
+  const labels = layout.labelsOffset - layout.dataOffset;
+  for (let block = Math.floor((from * rowBytes) / BLOCK_BYTES); block <= Math.floor((to * rowBytes - 1) / BLOCK_BYTES); block++) visit(block);
+  for (let block = Math.floor((labels + from) / BLOCK_BYTES); block <= Math.floor((labels + to - 1) / BLOCK_BYTES); block++) visit(block);
 }

@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
-import { createKernelById, supportedKernelIds } from '../shared/kernel.js';
+import { createKernelById, type GradientKernel, supportedKernelIds } from '../shared/kernel.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -231,10 +231,10 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
       poll.extend();
       remote?.prefetchAfter(message.step, message.assign, workerId);
     };
-    /** Fetches remote blocks, then runs `work`; a failure of either is this worker's fail message. */
-    const fetchThen = async (blocks: number[], work: () => unknown): Promise<void> => {
+    /** Waits for remote rows, then runs `work`; a failure of either is this worker's fail message. */
+    const fetchThen = async (fetching: Promise<void>, work: () => unknown): Promise<void> => {
       try {
-        await remote?.file.ensure(blocks);
+        await fetching;
         if (settled === null) await work();
       } catch (error) {
         if (!(error instanceof DptError)) throw error;
@@ -289,17 +289,17 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
             if (message.kind === 'standardize') computer.standardize(message);
             else if (message.kind === 'pass') {
               const run = computer;
-              // A remote file's blocks for these rows are fetched first (none when they are cached).
-              const missing = remote?.missingForPass(message) ?? [];
-              const passing = missing.length === 0 ? computePass(run.startPass(message)) : fetchThen(missing, () => computePass(run.startPass(message)));
+              // A remote file's rows are fetched and loaded first (nothing to wait for once they are).
+              const fetching = remote?.preparePass(message) ?? null;
+              const passing = fetching === null ? computePass(run.startPass(message)) : fetchThen(fetching, () => computePass(run.startPass(message)));
               if (busy === null) holdMessages(passing);
               else return passing;
             } else {
-              const missing = remote?.missingForStep(message.step, message.assign, workerId) ?? [];
-              if (missing.length === 0) computeStep(computer, message);
+              const fetching = remote?.prepareStep(message.step, message.assign, workerId) ?? null;
+              if (fetching === null) computeStep(computer, message);
               else {
                 const run = computer;
-                const stepping = fetchThen(missing, () => computeStep(run, message));
+                const stepping = fetchThen(fetching, () => computeStep(run, message));
                 if (busy === null) holdMessages(stepping);
                 else return stepping;
               }
@@ -363,11 +363,12 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   if (source.kind === 'remote') {
     const file = await openRemoteData(source, welcome);
     options.log(`worker ${welcome.workerId}: ${source.reason}; reading the data from ${file.where} by range, cached in ${file.cachePath}`);
-    // Paged, whatever the budget: only the blocks of this worker's rows are fetched and read.
-    const store = RowStore.open(file.cachePath, 0, maxChunkRows, kernel);
-    const computer = new PartComputer(store, welcome.schedule, kernel, null);
+    // Rows are loaded as their blocks arrive: memory holds the rows this worker has used, not the file.
+    const store = RowStore.openLazy(file.cachePath, options.memoryBudgetBytes, maxChunkRows, kernel);
+    if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
+    const computer = new PartComputer(store, welcome.schedule, kernel, computePool(store, kernel, welcome, options));
     if (welcome.standardization !== null) computer.standardize(welcome.standardization);
-    return { computer, remote: new RemoteRows(file, computer) };
+    return { computer, remote: new RemoteRows(file, store, computer) };
   }
   const path = source.path;
   const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log, options.dataPath === null ? "the coordinator's --data" : '--data');
@@ -381,11 +382,15 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   }
   const store = RowStore.open(file.binaryPath, options.memoryBudgetBytes, maxChunkRows, kernel);
   if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
-  const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
-  const pool = shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
-  const computer = new PartComputer(store, welcome.schedule, kernel, pool);
+  const computer = new PartComputer(store, welcome.schedule, kernel, computePool(store, kernel, welcome, options));
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return { computer, remote: null };
+}
+
+/** Compute threads sharing the kernel's memory when asked for and the rows are held there, else null. */
+function computePool(store: RowStore, kernel: GradientKernel, welcome: WelcomeMessage, options: WorkerOptions): ComputePool | null {
+  const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
+  return shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
 }
 
 function toBytes(data: WebSocket.RawData): Uint8Array {

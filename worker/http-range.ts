@@ -49,11 +49,13 @@ export class RangeClient {
    * Bytes [start, end) of the file (end exclusive, start < end). Throws DatasetError naming the
    * URL: HTTP errors, a 200 (no Range support), a 416, a Content-Range other than asked, a body
    * shorter or longer than the range, a file whose size or ETag changed since the first answer.
+   * `into`: where the bytes go (at least end − start bytes; its first end − start are returned),
+   * so a caller can reuse buffers; default: a new one.
    */
-  async fetch(start: number, end: number): Promise<Buffer> {
+  async fetch(start: number, end: number, into?: Buffer): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.fetchOnce(start, end);
+        return await this.fetchOnce(start, end, into ?? Buffer.allocUnsafe(end - start));
       } catch (error) {
         // A reset socket (keep-alive races, a restarted proxy) is worth one more try; an answer is not.
         if (error instanceof DatasetError || attempt >= NETWORK_ATTEMPTS) throw this.fail(start, end, error);
@@ -75,7 +77,7 @@ export class RangeClient {
     return new DatasetError(this.where, undefined, undefined, `bytes ${start} to ${end - 1}: ${what}`);
   }
 
-  private fetchOnce(start: number, end: number): Promise<Buffer> {
+  private fetchOnce(start: number, end: number, into: Buffer): Promise<Buffer> {
     const { url, token, socketPath } = this.source;
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<Buffer>((resolve, reject) => {
@@ -102,7 +104,7 @@ export class RangeClient {
           reject(refusal);
           return;
         }
-        const body = Buffer.allocUnsafe(end - start);
+        const body = into.subarray(0, end - start);
         let filled = 0;
         response.on('data', (chunk: Buffer) => {
           if (filled + chunk.length > body.length) {

@@ -24,8 +24,10 @@ import { type HttpSource, RangeClient } from './http-range.js';
 
 /** Bytes of the fixed header: the layout can be computed from them. */
 const FIXED_HEADER_BYTES = 64;
-/** Blocks fetched by one request at most (contiguous missing blocks are asked for together). */
-const MAX_BLOCKS_PER_REQUEST = 8;
+/** Blocks fetched by one request at most (contiguous missing blocks are asked for together): with MAX_PARALLEL_REQUESTS in flight, at most 16 MiB of answers are held at once. */
+const MAX_BLOCKS_PER_REQUEST = 4;
+/** Requests in flight at most (the HTTP agent's socket limit too). */
+const MAX_PARALLEL_REQUESTS = 4;
 
 /** What a remote file has cost so far, for the worker's closing line and the tests. */
 export interface RemoteStats {
@@ -50,6 +52,10 @@ export class RemoteDataFile {
   private blocksFetched = 0;
   private blocksFromCache = 0;
   private scratch: Buffer | null = null;
+  /** Answer buffers not in use (each MAX_BLOCKS_PER_REQUEST blocks), and requests waiting for one: at most MAX_PARALLEL_REQUESTS are in flight. */
+  private readonly buffers: Buffer[] = [];
+  private buffersMade = 0;
+  private readonly waiting: ((buffer: Buffer) => void)[] = [];
 
   private constructor(client: RangeClient, cachePath: string, fd: number, layout: DptLayout, table: Buffer) {
     this.client = client;
@@ -161,7 +167,34 @@ export class RemoteDataFile {
     const { dataOffset, tableOffset } = this.layout;
     const start = dataOffset + first * BLOCK_BYTES;
     const stop = Math.min(dataOffset + end * BLOCK_BYTES, tableOffset);
-    const bytes = await this.client.fetch(start, stop);
+    const buffer = await this.takeBuffer();
+    try {
+      this.check(first, end, start, await this.client.fetch(start, stop, buffer));
+    } finally {
+      this.giveBuffer(buffer);
+    }
+    this.blocksFetched += end - first;
+  }
+
+  /** A free answer buffer, made if fewer than MAX_PARALLEL_REQUESTS exist, else the next one given back (memory stays bounded). */
+  private takeBuffer(): Promise<Buffer> {
+    const free = this.buffers.pop();
+    if (free !== undefined) return Promise.resolve(free);
+    if (this.buffersMade < MAX_PARALLEL_REQUESTS) {
+      this.buffersMade++;
+      return Promise.resolve(Buffer.allocUnsafe(MAX_BLOCKS_PER_REQUEST * BLOCK_BYTES));
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private giveBuffer(buffer: Buffer): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next(buffer);
+    else this.buffers.push(buffer);
+  }
+
+  /** Checks blocks [first, end), fetched as `bytes` from file offset `start`, against the table, then writes them to the cache file. */
+  private check(first: number, end: number, start: number, bytes: Buffer): void {
     for (let block = first; block < end; block++) {
       const from = (block - first) * BLOCK_BYTES;
       const content = bytes.subarray(from, Math.min(from + BLOCK_BYTES, bytes.length));
@@ -182,7 +215,6 @@ export class RemoteDataFile {
       });
     }
     for (let block = first; block < end; block++) this.markPresent(block);
-    this.blocksFetched += end - first;
   }
 
   /** Whether block `block` of the cache file passes its CRC (it was fetched earlier, by this or another worker). */

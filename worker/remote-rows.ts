@@ -1,44 +1,53 @@
 // The rows of a worker that reads a remote file: before a step or a pass runs, the blocks its rows
-// lie in are fetched (only those: a worker holds its share, not the file); after a step, the
+// lie in are fetched (only those) and their units loaded into the row store; after a step, the
 // blocks of the next step are fetched ahead, guessed from the same assignment table (assignments
 // are sticky while the membership holds: coordinator/assignment.ts), so the fetch overlaps the
 // wait for the next step. A wrong guess costs bytes, never a result: every step still waits for
-// the blocks it needs.
+// the blocks it needs, and every block is checked before its rows are used.
 
 import type { PassMessage } from '../shared/protocol.js';
-import { BlockNeeds } from './block-needs.js';
+import { forEachBlockOfUnit, UnitNeeds } from './block-needs.js';
 import type { PartComputer } from './compute.js';
 import type { RemoteDataFile } from './remote-data.js';
+import type { RowStore } from './row-store.js';
 
 export class RemoteRows {
   readonly file: RemoteDataFile;
   private readonly computer: PartComputer;
-  private readonly needs: BlockNeeds;
+  private readonly store: RowStore;
+  private readonly needs: UnitNeeds;
 
-  constructor(file: RemoteDataFile, computer: PartComputer) {
+  constructor(file: RemoteDataFile, store: RowStore, computer: PartComputer) {
     this.file = file;
+    this.store = store;
     this.computer = computer;
-    this.needs = new BlockNeeds(file.layout);
+    this.needs = new UnitNeeds(store.rows, store.unitRows);
   }
 
-  /** Blocks step `step` needs for worker `workerId` under `assign` that are not in the cache yet (usually none). */
-  missingForStep(step: number, assign: Uint32Array, workerId: number): number[] {
+  /**
+   * Readies the rows worker `workerId` computes in step `step` under `assign`: null when they are
+   * ready now (units whose blocks were present are loaded at once), else a promise that resolves
+   * once their blocks are fetched and loaded (rejects with the fetch's DatasetError).
+   */
+  prepareStep(step: number, assign: Uint32Array, workerId: number): Promise<void> | null {
     this.needs.begin();
     this.computer.forEachStepRows(step, assign, workerId, (order, from, to) => this.needs.addRows(order, from, to));
-    return this.missing();
+    return this.prepare();
   }
 
-  /** Blocks a pass message's rows need that are not in the cache yet. */
-  missingForPass(message: PassMessage): number[] {
+  /** As prepareStep, for the rows of a pass message. */
+  preparePass(message: PassMessage): Promise<void> | null {
     this.needs.begin();
     this.computer.forEachPassRows(message, (order, from, to) => this.needs.addRows(order, from, to));
-    return this.missing();
+    return this.prepare();
   }
 
-  /** Starts fetching what step `step` + 1 needs if the table stays `assign`. */
+  /** Starts fetching the blocks step `step` + 1 needs if the table stays `assign` (loaded when that step comes). */
   prefetchAfter(step: number, assign: Uint32Array, workerId: number): void {
-    const missing = this.missingForStep(step + 1, assign, workerId);
-    if (missing.length > 0) this.file.prefetch(missing);
+    this.needs.begin();
+    this.computer.forEachStepRows(step + 1, assign, workerId, (order, from, to) => this.needs.addRows(order, from, to));
+    const { blocks } = this.missing();
+    if (blocks.length > 0) this.file.prefetch(blocks);
   }
 
   /** One line on what was fetched, for the worker's log. */
@@ -51,9 +60,29 @@ export class RemoteRows {
     this.file.close();
   }
 
-  private missing(): number[] {
-    const missing: number[] = [];
-    for (const block of this.needs.blocks) if (!this.file.isPresent(block)) missing.push(block);
-    return missing;
+  private prepare(): Promise<void> | null {
+    const { units, blocks } = this.missing();
+    if (units.length === 0) return null;
+    if (blocks.length === 0) {
+      for (const unit of units) this.store.load(unit);
+      return null;
+    }
+    return this.file.ensure(blocks).then(() => {
+      for (const unit of units) this.store.load(unit);
+    });
+  }
+
+  /** The collected units not loaded yet, and the blocks of theirs not in the cache. */
+  private missing(): { units: number[]; blocks: number[] } {
+    const units: number[] = [];
+    const blocks = new Set<number>();
+    for (const unit of this.needs.units) {
+      if (this.store.isLoaded(unit)) continue;
+      units.push(unit);
+      forEachBlockOfUnit(this.file.layout, this.store.unitRows, unit, (block) => {
+        if (!this.file.isPresent(block)) blocks.add(block);
+      });
+    }
+    return { units, blocks: [...blocks] };
   }
 }

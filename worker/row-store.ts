@@ -4,8 +4,10 @@
 // Either way no row is used before its 1 MiB block has passed its checks (CRC-32, finite features,
 // labels 0 or 1; shared/binary-dataset.ts): in memory all at load, paged at a block's first read.
 // A failing block throws DataBlockError, which the worker reports with the block's number.
+// A third way for a file that fills up as it is fetched (worker/remote-data.ts): rows held in
+// memory but read in units of about 1 MiB only when asked (load), so memory holds the rows used.
 
-import { BinaryDataset } from '../shared/binary-dataset.js';
+import { BinaryDataset, BLOCK_BYTES } from '../shared/binary-dataset.js';
 import type { GradientKernel } from '../shared/kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
@@ -24,6 +26,10 @@ export class RowStore {
   private readonly x: Float32Array;
   private readonly y: Uint8Array;
   private standardization: Standardization | null = null;
+  /** Rows loaded on demand (openLazy in memory): the file, and one flag per unit of unitRows rows; else null. */
+  private lazy: { readonly file: BinaryDataset; readonly loaded: Uint8Array } | null = null;
+  /** Rows per load unit: about 1 MiB of features, so a unit lies in at most two content blocks. */
+  readonly unitRows: number;
 
   private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: Uint8Array) {
     this.file = file;
@@ -32,6 +38,7 @@ export class RowStore {
     this.mode = file === null ? 'memory' : 'paged';
     this.x = x;
     this.y = y;
+    this.unitRows = Math.max(1, Math.floor(BLOCK_BYTES / (4 * features)));
   }
 
   /**
@@ -51,17 +58,70 @@ export class RowStore {
       file.close();
       return new RowStore(null, rows, features, x, y);
     }
-    const staging = Math.max(1, Math.min(rows, stagingRows));
-    const { x, y } = kernel.allocateRows(staging, features);
-    const store = new RowStore(file, rows, features, x, y);
-    store.memoryNote = holding.note;
+    return RowStore.paged(file, stagingRows, kernel, holding.note);
+  }
+
+  /**
+   * As open(), but rows held in memory are read only as load() asks, unit by unit: for a file
+   * whose blocks arrive as they are needed (a remote file's cache). Paged rows need no load.
+   */
+  static openLazy(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel, cap?: MemoryCap): RowStore {
+    const file = BinaryDataset.open(binaryPath);
+    const { rows, features } = file;
+    const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
+    if (holding.mode === 'paged') return RowStore.paged(file, stagingRows, kernel, holding.note);
+    // Pages of rows never loaded stay untouched zeros: the OS does not back them with memory.
+    const { x, y } = kernel.allocateRows(rows, features);
+    const store = new RowStore(null, rows, features, x, y);
+    store.lazy = { file, loaded: new Uint8Array(Math.ceil(rows / store.unitRows)) };
     return store;
+  }
+
+  private static paged(file: BinaryDataset, stagingRows: number, kernel: GradientKernel, note: string | null): RowStore {
+    const staging = Math.max(1, Math.min(file.rows, stagingRows));
+    const { x, y } = kernel.allocateRows(staging, file.features);
+    const store = new RowStore(file, file.rows, file.features, x, y);
+    store.memoryNote = note;
+    return store;
+  }
+
+  /** Whether the rows of unit `unit` (rows [unit·unitRows, (unit + 1)·unitRows)) can be visited now without load(). */
+  isLoaded(unit: number): boolean {
+    if (this.lazy === null) return this.file === null;
+    return this.lazy.loaded[unit] === 1;
+  }
+
+  /**
+   * Reads the rows of unit `unit` into memory (standardized if standardize() came first); the
+   * caller has made their content blocks present. Nothing to do unless opened lazily in memory.
+   * Throws DataBlockError when a block fails its checks.
+   */
+  load(unit: number): void {
+    const lazy = this.lazy;
+    if (lazy === null || lazy.loaded[unit] === 1) return;
+    const from = unit * this.unitRows;
+    const to = Math.min(this.rows, from + this.unitRows);
+    lazy.file.readRows(from, to, this.x, from);
+    lazy.file.readLabels(from, to, this.y, from);
+    if (this.standardization !== null) applyStandardization(this.x.subarray(from * this.features, to * this.features), this.features, this.standardization);
+    lazy.loaded[unit] = 1;
   }
 
   /** From now on rows are standardized as given (in place in memory; after each read when paged). */
   standardize(stats: Standardization): void {
     this.standardization = stats;
-    if (this.mode === 'memory') applyStandardization(this.x, this.features, stats);
+    if (this.mode !== 'memory') return;
+    if (this.lazy === null) {
+      applyStandardization(this.x, this.features, stats);
+      return;
+    }
+    // Only the units loaded so far (the rest are standardized as they load): untouched pages stay untouched.
+    const D = this.features;
+    for (let unit = 0; unit < this.lazy.loaded.length; unit++) {
+      if (this.lazy.loaded[unit] !== 1) continue;
+      const from = unit * this.unitRows;
+      applyStandardization(this.x.subarray(from * D, Math.min(this.rows, from + this.unitRows) * D), D, stats);
+    }
   }
 
   /**
@@ -114,6 +174,7 @@ export class RowStore {
 
   close(): void {
     this.file?.close();
+    this.lazy?.file.close();
   }
 
   private read(first: number, length: number): void {
