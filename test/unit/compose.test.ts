@@ -1,6 +1,7 @@
 // docker-compose.yml (+ docker-compose.override.yml) and the Dockerfile: the files are valid
 // against the compose specification (dclint's bundled schema, checked with ajv), and the cluster
 // rules hold that no schema can see: the worker scales, finds the coordinator by service name,
+// mounts no data (it reads its rows from the coordinator's /data),
 // waits for it to be healthy, restarts only on failure, the token never appears in the files or
 // the image, and the main file stays loadable by Swarm's Compose v3 loader (docker stack deploy).
 
@@ -170,7 +171,10 @@ function clusterProblems(doc: Doc, text: string): string[] {
   if (!(coordinatorEnv.get('DPT_OUT') ?? '').startsWith('/output/') || !(coordinatorEnv.get('DPT_METRICS') ?? '').startsWith('/output/')) {
     problems.push('the model or the metrics are not written to /output');
   }
-  if (!volumes(worker).some((v) => /:\/data(:ro)?$/.test(v))) problems.push('worker has no /data mount (it reads its rows itself)');
+  // Data without copies (issue #11): workers read their rows from the coordinator's GET /data, so
+  // the shipped file gives them no data mount and a Swarm across hosts needs no shared storage.
+  if (volumes(worker).some((v) => /:\/data(:ro)?$/.test(v))) problems.push('worker mounts /data (workers read the data from the coordinator)');
+  if (environmentOf(worker).has('DPT_WORKER_DATA')) problems.push('worker sets DPT_WORKER_DATA (workers read the data from the coordinator)');
 
   // The token: from a file secret, never written into the compose file.
   for (const [name, svc] of [
@@ -308,6 +312,20 @@ describe('docker-compose.yml', () => {
         service(d, 'worker').restart = 'always';
       },
       /worker restart is always/,
+    ],
+    [
+      'a worker that needs the data mounted on its host',
+      (d) => {
+        service(d, 'worker').volumes = ['./data:/data:ro'];
+      },
+      /worker mounts \/data/,
+    ],
+    [
+      'a worker pointed at a local copy',
+      (d) => {
+        (service(d, 'worker').environment as Doc).DPT_WORKER_DATA = '/data/breast_cancer.csv';
+      },
+      /worker sets DPT_WORKER_DATA/,
     ],
     [
       'a coordinator that Swarm would restart after it finished',
