@@ -58,7 +58,7 @@ export class RangeClient {
         return await this.fetchOnce(start, end, into ?? Buffer.allocUnsafe(end - start));
       } catch (error) {
         // A reset socket (keep-alive races, a restarted proxy) is worth one more try; an answer is not.
-        if (error instanceof DatasetError || attempt >= NETWORK_ATTEMPTS) throw this.fail(start, end, error);
+        if ((error instanceof DatasetError && !RETRYABLE.has(error)) || attempt >= NETWORK_ATTEMPTS) throw this.fail(start, end, error);
       }
     }
   }
@@ -119,10 +119,16 @@ export class RangeClient {
           if (filled === body.length) resolve(body);
           else reject(this.problem(start, end, `short read: the body ended after ${filled} of ${body.length} bytes`));
         });
+        // A connection cut mid-body is the network's fault: worth the retry a refused connection gets.
+        const cut = (detail: string): void => {
+          const error = this.problem(start, end, `the connection broke after ${filled} of ${body.length} bytes${detail}`);
+          RETRYABLE.add(error);
+          reject(error);
+        };
+        response.on('error', (error: NodeJS.ErrnoException) => cut(` (${error.code ?? error.message})`));
         response.on('close', () => {
-          if (!response.complete) reject(this.problem(start, end, `the connection closed after ${filled} of ${body.length} bytes`));
+          if (!response.complete) cut('');
         });
-        response.on('error', reject);
       });
       request.end();
     });
@@ -170,6 +176,9 @@ export class RangeClient {
     return null;
   }
 }
+
+/** Failures of the network rather than of the answer: fetch() sends such a request once more. */
+const RETRYABLE = new WeakSet<Error>();
 
 /** Parallel requests per source at most. */
 const MAX_SOCKETS = 4;

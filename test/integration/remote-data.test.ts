@@ -5,7 +5,7 @@
 // bad cases (wrong token, a range past the end, no Range support, a corrupt served block, another
 // file) each end with a clear line, training state untouched.
 
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -142,6 +142,61 @@ describe.skipIf(hidden !== null)(`workers that cannot see the data file${hidden 
     expect(coordinator.cli.stderr()).not.toMatch(/served \d+ bytes/);
   }, 240_000);
 
+  it('fetch over https:// with the CA of their wss:// connection, to the same bits', async () => {
+    const key = join(directory.path, 'key.pem');
+    const cert = join(directory.path, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const out = join(OUT_DIR, 'tls.json');
+    const cli = startCli([
+      'coordinator',
+      '--data',
+      good,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--token',
+      TOKEN,
+      ...TRAIN_FLAGS,
+      '--out',
+      out,
+      '--tls-cert',
+      cert,
+      '--tls-key',
+      key,
+    ]);
+    const [, url = ''] = await cli.waitForLine(/listening on (wss:\/\/\S+)/, 60_000);
+    const worker = startWorker(url, join(directory.path, 'cache-tls'), ['--ca', cert]);
+    expect((await cli.exited(180_000)).code, cli.stderr()).toBe(0);
+    expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
+    expect(worker.stderr()).toMatch(/fetched [1-9]\d* bytes of the data from https:\/\/127\.0\.0\.1:\d+\/data/);
+    expect(modelHash(out)).toBe(localHash);
+  }, 240_000);
+
   it('a worker whose copy cannot be fetched (wrong token) fails promptly with a clear line, and a good worker then trains to the same bits', async () => {
     const out = join(OUT_DIR, 'after-fault.json');
     const coordinator = await startCoordinator(good, 1, out);
@@ -217,6 +272,7 @@ describe.skipIf(nginx.path === null)(`dpt worker --data http://… against nginx
     const served = join(directory.path, 'served');
     mkdirSync(served);
     for (const name of ['good.dpt', 'flipped.dpt', 'other.dpt']) copyFileSync(join(DATA_DIR, name), join(served, name));
+    writeFileSync(join(served, 'truncated.dpt'), readFileSync(good).subarray(0, 2_000_000));
     server = await startNginx(nginx.path!, served, work); // non-null: the describe is skipped without it
   }, 30_000);
   afterAll(() => server?.stop());
@@ -238,6 +294,11 @@ describe.skipIf(nginx.path === null)(`dpt worker --data http://… against nginx
     ['a missing file', '/missing.dpt', /bytes 0 to 63: HTTP 404 Not Found \(expected 206 Partial Content\)/],
     ['a server without Range support', '/norange/good.dpt', /answered 200 with the whole file: it does not support HTTP Range requests/],
     ['another file', '/other.dpt', /is not the coordinator's data: its identity is [0-9a-f]{16}…, the run's is [0-9a-f]{16}…/],
+    [
+      'a truncated copy (its CRC table lies past the end)',
+      '/truncated.dpt',
+      /bytes \d+ to \d+: HTTP 416 Range Not Satisfiable: the file ends before these bytes \(it has 2000000 bytes\)/,
+    ],
   ])(
     'refuses %s with one clear line naming the URL (exit 2), promptly reported to the coordinator',
     async (_case, path, problem) => {
