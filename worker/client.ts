@@ -174,6 +174,8 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
     let computer: PartComputer | null = null;
     /** The remote file's reader when the rows come over HTTP, else null. */
     let remote: RemoteRows | null = null;
+    /** Set when the socket has closed (and the data with it): a fetch that ends later computes nothing. */
+    let isClosed = false;
     let workerId = -1;
     let settled: SessionEnd | Error | null = null;
     const send = (message: WorkerToCoordinator): void => socket.send(encodeMessage(message));
@@ -235,8 +237,10 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
     const fetchThen = async (fetching: Promise<void>, work: () => unknown): Promise<void> => {
       try {
         await fetching;
-        if (settled === null) await work();
+        if (settled === null && !isClosed) await work();
       } catch (error) {
+        // Once the connection is gone its data file is closed too: what failed after that is moot.
+        if (isClosed) return;
         if (!(error instanceof DptError)) throw error;
         fail(error, error instanceof ProtocolError ? 'bad message from the coordinator' : 'cannot serve this run');
       }
@@ -324,6 +328,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
       lastError = error.message;
     });
     socket.on('close', (code, reasonBytes) => {
+      isClosed = true;
       clearInterval(heartbeat);
       clearTimeout(welcomeTimer);
       clearTimeout(closeTimer);

@@ -29,6 +29,7 @@ export class RangeClient {
   private size: number | null = null;
   private etag: string | null = null;
   private readonly agent: HttpAgent;
+  private isClosed = false;
 
   constructor(source: HttpSource) {
     this.source = source;
@@ -54,6 +55,7 @@ export class RangeClient {
    */
   async fetch(start: number, end: number, into?: Buffer): Promise<Buffer> {
     for (let attempt = 1; ; attempt++) {
+      if (this.isClosed) throw this.problem(start, end, 'the reader was closed');
       try {
         return await this.fetchOnce(start, end, into ?? Buffer.allocUnsafe(end - start));
       } catch (error) {
@@ -63,7 +65,9 @@ export class RangeClient {
     }
   }
 
+  /** Ends every connection; requests under way fail, and none is sent again. */
   close(): void {
+    this.isClosed = true;
     this.agent.destroy();
   }
 

@@ -49,6 +49,8 @@ export class RemoteDataFile {
   private readonly present: Uint8Array;
   /** Blocks being fetched, each to the promise of its request. */
   private readonly inFlight = new Map<number, Promise<void>>();
+  /** Cleared by close(): the descriptor's number may then belong to another file, so nothing touches it. */
+  private isOpen = true;
   private blocksFetched = 0;
   private blocksFromCache = 0;
   private scratch: Buffer | null = null;
@@ -117,6 +119,7 @@ export class RemoteDataFile {
    * CRC as served) or a DatasetError (HTTP), both naming the URL.
    */
   async ensure(blocks: readonly number[]): Promise<void> {
+    if (!this.isOpen) throw new DatasetError(this.where, undefined, undefined, 'read after close');
     const waits: Promise<void>[] = [];
     const missing: number[] = [];
     for (const block of blocks) {
@@ -157,7 +160,10 @@ export class RemoteDataFile {
     });
   }
 
+  /** Closes the cache file and the connections; a fetch still under way then writes nothing and rejects. */
   close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
     this.client.close();
     closeSync(this.fd);
   }
@@ -206,6 +212,7 @@ export class RemoteDataFile {
         );
       }
     }
+    if (!this.isOpen) throw new DatasetError(this.where, undefined, undefined, 'closed while fetching');
     // Written only once every block of the request passed: a bad answer leaves the cache as it was.
     try {
       writeFully(this.fd, bytes, start);
