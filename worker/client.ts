@@ -263,6 +263,12 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
           const openedAt = performance.now();
           const opening = openDataset(welcome, options)
             .then((opened) => {
+              if (isClosed) {
+                // The connection ended while the data was opening: nobody else will close it.
+                opened.computer.close();
+                opened.remote?.close();
+                return;
+              }
               computer = opened.computer;
               remote = opened.remote;
               workerId = welcome.workerId;

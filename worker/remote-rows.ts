@@ -30,6 +30,7 @@ export class RemoteRows {
    * once their blocks are fetched and loaded (rejects with the fetch's DatasetError).
    */
   prepareStep(step: number, assign: Uint32Array, workerId: number): Promise<void> | null {
+    if (this.store.isFullyLoaded) return null; // the usual case after the first epoch of a row shuffle: no per-step scan
     this.needs.begin();
     this.computer.forEachStepRows(step, assign, workerId, (order, from, to) => this.needs.addRows(order, from, to));
     return this.prepare();
@@ -37,6 +38,7 @@ export class RemoteRows {
 
   /** As prepareStep, for the rows of a pass message. */
   preparePass(message: PassMessage): Promise<void> | null {
+    if (this.store.isFullyLoaded) return null;
     this.needs.begin();
     this.computer.forEachPassRows(message, (order, from, to) => this.needs.addRows(order, from, to));
     return this.prepare();
@@ -44,6 +46,7 @@ export class RemoteRows {
 
   /** Starts fetching the blocks step `step` + 1 needs if the table stays `assign` (loaded when that step comes). */
   prefetchAfter(step: number, assign: Uint32Array, workerId: number): void {
+    if (this.store.isFullyLoaded) return;
     this.needs.begin();
     this.computer.forEachStepRows(step + 1, assign, workerId, (order, from, to) => this.needs.addRows(order, from, to));
     const { blocks } = this.missing();
@@ -56,8 +59,10 @@ export class RemoteRows {
     return `fetched ${bytesFetched} bytes of the data from ${this.file.where} in ${requests} request(s): ${blocksFetched} block(s) fetched, ${blocksFromCache} found in the cache ${this.file.cachePath}`;
   }
 
+  /** Closes the cache file, its connections and the row store reading it (the session is over). */
   close(): void {
     this.file.close();
+    this.store.close();
   }
 
   private prepare(): Promise<void> | null {

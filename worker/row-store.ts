@@ -27,7 +27,7 @@ export class RowStore {
   private readonly y: Uint8Array;
   private standardization: Standardization | null = null;
   /** Rows loaded on demand (openLazy in memory): the file, and one flag per unit of unitRows rows; else null. */
-  private lazy: { readonly file: BinaryDataset; readonly loaded: Uint8Array } | null = null;
+  private lazy: { readonly file: BinaryDataset; readonly loaded: Uint8Array; count: number } | null = null;
   /** Rows per load unit: about 1 MiB of features, so a unit lies in at most two content blocks. */
   readonly unitRows: number;
 
@@ -73,7 +73,7 @@ export class RowStore {
     // Pages of rows never loaded stay untouched zeros: the OS does not back them with memory.
     const { x, y } = kernel.allocateRows(rows, features);
     const store = new RowStore(null, rows, features, x, y);
-    store.lazy = { file, loaded: new Uint8Array(Math.ceil(rows / store.unitRows)) };
+    store.lazy = { file, loaded: new Uint8Array(Math.ceil(rows / store.unitRows)), count: 0 };
     return store;
   }
 
@@ -105,6 +105,13 @@ export class RowStore {
     lazy.file.readLabels(from, to, this.y, from);
     if (this.standardization !== null) applyStandardization(this.x.subarray(from * this.features, to * this.features), this.features, this.standardization);
     lazy.loaded[unit] = 1;
+    lazy.count++;
+  }
+
+  /** Whether every row is in memory (a lazy store once every unit has loaded): no step needs a load or a fetch. */
+  get isFullyLoaded(): boolean {
+    if (this.lazy === null) return this.file === null;
+    return this.lazy.count === this.lazy.loaded.length;
   }
 
   /** From now on rows are standardized as given (in place in memory; after each read when paged). */

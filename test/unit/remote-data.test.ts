@@ -200,8 +200,10 @@ describe('RowStore.openLazy', () => {
     lazy.load(units - 1);
     expect(lazy.isLoaded(units - 1)).toBe(true);
     expect(lazy.isLoaded(0)).toBe(false);
+    expect(lazy.isFullyLoaded).toBe(false);
     lazy.standardize(stats); // between loads: loaded units now, the rest as they load
     for (let unit = units - 2; unit >= 0; unit--) lazy.load(unit);
+    expect(lazy.isFullyLoaded).toBe(true);
     lazy.load(0); // twice: no second standardization
     const got = read(lazy);
     expect(Buffer.from(got.x.buffer).equals(Buffer.from(expected.x.buffer))).toBe(true);
