@@ -10,13 +10,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDataRoute } from '../../coordinator/data-route.js';
 import { BinaryDataset, BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import { DatasetError } from '../../shared/errors.js';
 import { createGradientKernel } from '../../shared/kernel.js';
+import type { ScheduleSpec } from '../../shared/schedule.js';
 import { forEachBlockOfUnit, UnitNeeds } from '../../worker/block-needs.js';
+import { PartComputer } from '../../worker/compute.js';
 import { RemoteDataFile } from '../../worker/remote-data.js';
+import { RemoteRows } from '../../worker/remote-rows.js';
 import { RowStore } from '../../worker/row-store.js';
 
 const BLOCK = 1 << 20;
@@ -210,5 +213,38 @@ describe('RowStore.openLazy', () => {
     expect(Buffer.from(got.y).equals(Buffer.from(expected.y))).toBe(true);
     whole.close();
     lazy.close();
+  });
+});
+
+describe('RemoteRows', () => {
+  it("fetches only the blocks a step's rows touch, and the next step's ahead of it", async () => {
+    useCache('cache-g');
+    // File order, batches of 10,000 rows (800 KB of features): step 0 lies in content block 0,
+    // step 1 in blocks 0 and 1; the labels of all rows in block 2.
+    const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0, seed: 1, shuffle: false, shuffleBlockRows: 0, batchSize: 10_000, chunksPerBatch: 4 };
+    const kernel = createGradientKernel('js');
+    const file = await RemoteDataFile.open(sourceOf(), identity);
+    const store = RowStore.openLazy(file.cachePath, 1 << 30, PartComputer.maxChunkRows(schedule), kernel);
+    const computer = new PartComputer(store, schedule, kernel);
+    const remote = new RemoteRows(file, store, computer);
+    const assign = Uint32Array.from([7, 0, 4]); // worker 7 computes the whole batch
+    try {
+      const skeleton = file.stats.requests;
+      await remote.prepareStep(0, assign, 7);
+      expect([0, 1, 2].map((block) => file.isPresent(block))).toEqual([true, false, true]);
+      expect(file.stats.requests - skeleton).toBe(2); // blocks 0 and 2: not contiguous, two requests
+      const part = computer.compute({ kind: 'step', step: 0, assign, w: new Float64Array(D), b: 0 }, 7);
+      expect(part.rows.reduce((sum, rows) => sum + rows, 0)).toBe(10_000);
+      const prefetch = vi.spyOn(file, 'prefetch');
+      remote.prefetchAfter(0, assign, 7); // starts fetching block 1 for step 1
+      expect(prefetch).toHaveBeenCalledWith([1]);
+      const waiting = remote.prepareStep(1, assign, 7);
+      expect(waiting).not.toBeNull(); // block 1 is on its way: step 1 waits for the same request
+      await waiting;
+      expect(file.stats).toMatchObject({ requests: skeleton + 3, blocksFetched: 3 });
+      expect(remote.prepareStep(1, assign, 7)).toBeNull(); // everything step 1 needs is here
+    } finally {
+      remote.close();
+    }
   });
 });
