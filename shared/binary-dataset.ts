@@ -380,11 +380,6 @@ export class BinaryDataset {
     return this.layout;
   }
 
-  /** Whether content block `block` has passed its checks in this open file. */
-  hasChecked(block: number): boolean {
-    return this.isChecked(block);
-  }
-
   /**
    * Checks the blocks that bytes [at, at + bytes.length) of the file fall in, once each: a block
    * the read covers whole is checked in `bytes`, one it covers in part is read whole first.

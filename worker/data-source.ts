@@ -73,7 +73,7 @@ function coordinatorSource(dataUrl: string, options: { readonly url: string; rea
  */
 export async function openRemoteData(source: DataSource & { kind: 'remote' }, welcome: WelcomeMessage): Promise<RemoteDataFile> {
   try {
-    return await RemoteDataFile.open(source.source, welcome.sha256);
+    return await RemoteDataFile.open(source.source, welcome.sha256, { rows: welcome.rows, features: welcome.features });
   } catch (error) {
     if (error instanceof DptError) throw error;
     throw new WriteError(

@@ -80,9 +80,11 @@ export class RemoteDataFile {
   /**
    * Opens the cache entry of the file with `identity` (64 hex digits, the coordinator's), or
    * creates it from the header, names and CRC table fetched from `source`; throws DatasetError
-   * naming the URL when the remote file is not that data or cannot be read.
+   * naming the URL when the remote file is not that data or cannot be read. `shape` (the
+   * coordinator's rows and features) is checked before the names and table are fetched, so a
+   * server cannot make the worker fetch or hold more than the run's file.
    */
-  static async open(source: HttpSource, identity: string): Promise<RemoteDataFile> {
+  static async open(source: HttpSource, identity: string, shape: { readonly rows: number; readonly features: number } | null = null): Promise<RemoteDataFile> {
     if (!/^[0-9a-f]{64}$/.test(identity)) throw new Error(`not a .dpt identity: ${identity}`); // the protocol checks it
     const client = new RangeClient(source);
     try {
@@ -91,7 +93,7 @@ export class RemoteDataFile {
       const cachePath = join(directory, `${identity}.dpt`);
       const cached = openEntry(cachePath, identity);
       if (cached !== null) return new RemoteDataFile(client, cachePath, cached.fd, cached.layout, cached.table);
-      const fetched = await fetchSkeleton(client, identity);
+      const fetched = await fetchSkeleton(client, identity, shape);
       installEntry(cachePath, fetched, identity);
       const entry = openEntry(cachePath, identity);
       if (entry === null)
@@ -252,9 +254,17 @@ interface Skeleton {
   readonly table: Buffer;
 }
 
-async function fetchSkeleton(client: RangeClient, identity: string): Promise<Skeleton> {
+async function fetchSkeleton(client: RangeClient, identity: string, shape: { readonly rows: number; readonly features: number } | null): Promise<Skeleton> {
   const fixed = await client.fetch(0, FIXED_HEADER_BYTES);
   const layout = layoutOfHeader(client.where, fixed);
+  if (shape !== null && (layout.rows !== shape.rows || layout.features !== shape.features)) {
+    throw new DatasetError(
+      client.where,
+      undefined,
+      undefined,
+      `is not the coordinator's data: ${layout.rows}×${layout.features} here, ${shape.rows}×${shape.features} in the run`,
+    );
+  }
   const header = Buffer.concat([fixed, await client.fetch(FIXED_HEADER_BYTES, layout.dataOffset)]);
   const table = await client.fetch(layout.tableOffset, layout.fileBytes);
   const found = createHash('sha256').update(header).update(table).digest('hex');

@@ -144,6 +144,15 @@ describe('RemoteDataFile', () => {
     expect(() => readFileSync(join(cache, 'remote', `${other}.dpt`))).toThrow(/ENOENT/);
   });
 
+  it('refuses a file of another shape after its first 64 bytes, before fetching its names and table', async () => {
+    useCache('cache-h');
+    const error = await RemoteDataFile.open(sourceOf(), identity, { rows: 10, features: D }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect((error as Error).message).toMatch(/\/data: is not the coordinator's data: 30000×20 here, 10×20 in the run$/);
+  });
+
   it('names the URL and the status for a wrong token', async () => {
     useCache('cache-e');
     const error = await RemoteDataFile.open({ ...sourceOf(), token: 'wrong' }, identity).then(
