@@ -142,6 +142,29 @@ describe.skipIf(hidden !== null)(`workers that cannot see the data file${hidden 
     expect(coordinator.cli.stderr()).not.toMatch(/served \d+ bytes/);
   }, 240_000);
 
+  it("train on a CSV run from the coordinator's converted .dpt (the compose default), to the bits of a local run", async () => {
+    const csv = join(DATA_DIR, 'breast_cancer.csv');
+    copyFileSync(join(REPO, 'data', 'breast_cancer.csv'), csv);
+    const flags = ['--epochs', '3', '--batch-size', '32', '--seed', '2'];
+    const local = join(OUT_DIR, 'csv-local.json');
+    const reference = await runCli(
+      ['train', '--data', csv, '--workers', '1', ...flags, '--out', local],
+      { DPT_CACHE_DIR: join(directory.path, 'cache-csv-local') },
+      120_000,
+    );
+    expect(reference.code, reference.stderr).toBe(0);
+    const out = join(OUT_DIR, 'csv-remote.json');
+    const cli = startCli(['coordinator', '--data', csv, '--host', '127.0.0.1', '--port', '0', '--workers', '1', '--token', TOKEN, ...flags, '--out', out], {
+      DPT_CACHE_DIR: join(directory.path, 'cache-csv-coordinator'),
+    });
+    const [, url = ''] = await cli.waitForLine(/listening on (ws:\/\/\S+)/, 60_000);
+    const worker = startWorker(url, join(directory.path, 'cache-csv-worker'));
+    expect((await cli.exited(180_000)).code, cli.stderr()).toBe(0);
+    expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
+    expect(worker.stderr()).toMatch(/breast_cancer\.csv is not on this host; reading the data from http:\/\/127\.0\.0\.1:\d+\/data by range/);
+    expect(modelHash(out)).toBe(modelHash(local));
+  }, 240_000);
+
   it('fetch over https:// with the CA of their wss:// connection, to the same bits', async () => {
     const key = join(directory.path, 'key.pem');
     const cert = join(directory.path, 'cert.pem');
