@@ -83,6 +83,7 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
   if (isKnown) digest = recorded.sha256;
   else {
     options.onWholeRead?.('hash', path);
+    options.onProgress?.(`hashing ${path} to find its converted copy (not indexed on this host, or changed since)`);
     digest = await sha256OfFile(path);
   }
   const entryPath = join(directory, `${sha256Hex(`${CACHE_VERSION}\0${digest}\0${labelColumn ?? ''}`).slice(0, 32)}.dpt`);
