@@ -33,6 +33,8 @@ import { DatasetError } from './errors.js';
 export const CACHE_VERSION = 1;
 /** A CSV modified less than this long before it was hashed is not indexed (its next open hashes it again). */
 const RACY_MS = 3000;
+/** CSVs from this size on are announced before they are hashed (~20 ms and up: a pause worth a line). */
+const HASH_REPORT_BYTES = 8 * 1024 * 1024;
 
 /** What reads a whole file, for callers that count (tests: a cached open reads nothing whole). */
 export type WholeRead = 'hash' | 'convert' | 'verify';
@@ -83,7 +85,9 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
   if (isKnown) digest = recorded.sha256;
   else {
     options.onWholeRead?.('hash', path);
-    options.onProgress?.(`hashing ${path} to find its converted copy (not indexed on this host, or changed since)`);
+    if (Number(before.size) >= HASH_REPORT_BYTES) {
+      options.onProgress?.(`hashing ${path} to find its converted copy (not indexed on this host, or changed since)`);
+    }
     digest = await sha256OfFile(path);
   }
   const entryPath = join(directory, `${sha256Hex(`${CACHE_VERSION}\0${digest}\0${labelColumn ?? ''}`).slice(0, 32)}.dpt`);

@@ -3,7 +3,7 @@
 // worker is needed; and a CSV is hashed once per host: the processes of a second run, and the workers
 // of the first, find the converted copy through the cache index without reading the CSV.
 
-import { utimesSync, writeFileSync } from 'node:fs';
+import { statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliProcess, killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
@@ -18,8 +18,10 @@ const TRAIN = ['--epochs', '40', '--batch-size', '256', '--lr', '0.2', '--seed',
 beforeAll(async () => {
   const made = await runCli(['data', 'generate', '--rows', '6000', '--features', '12', '--seed', '9', '--out', data, '--quiet'], {}, 120_000);
   expect(made.code, made.stderr).toBe(0);
-  const rows = Array.from({ length: 400 }, (_, i) => `${(i * 7) % 13},${(i % 9) / 3},${i % 5},${(i * 3) % 2}`);
-  writeFileSync(csv, `a,b,c,label\n${rows.join('\n')}\n`);
+  // 9.5 MB: the cache announces the hashing of a CSV from 8 MiB on, which is what this test watches.
+  const madeCsv = await runCli(['data', 'generate', '--rows', '45000', '--features', '20', '--seed', '3', '--out', csv, '--quiet'], {}, 120_000);
+  expect(madeCsv.code, madeCsv.stderr).toBe(0);
+  expect(statSync(csv).size).toBeGreaterThan(8 * 1024 * 1024);
   // Written an hour ago as far as the cache can tell: not "racily" new, so it may be indexed.
   const hourAgoS = Date.now() / 1000 - 3600;
   utimesSync(csv, hourAgoS, hourAgoS);
@@ -93,7 +95,7 @@ describe('the CSV cache on one host', () => {
     const hashing = /hashing .*rows\.csv to find its converted copy/g;
     const run = async (out: string): Promise<{ coordinator: CliProcess; workers: CliProcess[] }> => {
       const { coordinator, url } = await startCoordinator(
-        ['--data', csv, '--workers', '2', '--out', out, '--epochs', '3', '--batch-size', '64', '--token', TOKEN],
+        ['--data', csv, '--workers', '2', '--out', out, '--epochs', '2', '--batch-size', '1024', '--token', TOKEN],
         cache,
       );
       const workers = [startWorker(url, cache), startWorker(url, cache)];
@@ -103,7 +105,7 @@ describe('the CSV cache on one host', () => {
     };
     const first = await run(join(directory.path, 'csv-1.json'));
     expect(first.coordinator.stderr().match(hashing)).toHaveLength(1);
-    expect(first.coordinator.stderr()).toMatch(/converted .*rows\.csv \(400 rows × 3 features\)/);
+    expect(first.coordinator.stderr()).toMatch(/converted .*rows\.csv \(45000 rows × 20 features\)/);
     for (const worker of first.workers) {
       expect(worker.stderr()).not.toMatch(hashing);
       expect(worker.stderr()).not.toMatch(/converted/);
