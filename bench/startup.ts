@@ -102,6 +102,12 @@ function measure(mode: 'coordinator' | 'train', W: number, data: string): Promis
     };
     coordinator.stdout.on('data', read);
     coordinator.stderr.on('data', read);
+    // A refused run (e.g. dpt train beyond 4 local workers per CPU) ends before anyone joins.
+    coordinator.once('exit', (code) => {
+      if (joined >= W) return;
+      clearTimeout(limit);
+      void stop(children).then(() => reject(new Error(`${mode} W=${W} exited with code ${code} after ${joined} joined: ${text.trim().slice(0, 300)}`)));
+    });
   });
 }
 
