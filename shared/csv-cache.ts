@@ -23,7 +23,7 @@
 
 import { createHash } from 'node:crypto';
 import { type BigIntStats, createReadStream, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import { BinaryDataset } from './binary-dataset.js';
 import { convertCsvToBinary } from './csv-convert.js';
@@ -74,7 +74,7 @@ interface IndexRecord {
  */
 export async function cachedConversion(path: string, options: CsvCacheOptions): Promise<string> {
   const { directory, labelColumn } = options;
-  mkdirSync(join(directory, 'index'), { recursive: true });
+  mkdirSync(directory, { recursive: true });
   const realPath = realpathOrSelf(path);
   const indexPath = join(directory, 'index', `${sha256Hex(`${CACHE_VERSION}\0${realPath}\0${labelColumn ?? ''}`).slice(0, 32)}.json`);
   const statAt = Date.now();
@@ -168,9 +168,10 @@ function readRecord(indexPath: string): IndexRecord | null {
 
 function writeRecord(indexPath: string, record: IndexRecord, options: CsvCacheOptions): void {
   try {
+    mkdirSync(dirname(indexPath), { recursive: true });
     writeFileAtomic(indexPath, `${JSON.stringify(record)}\n`);
   } catch (error) {
-    // Without a record the next open hashes the CSV again: slower, never wrong.
+    // Without a record (e.g. a read-only cache folder) the next open hashes the CSV again: slower, never wrong.
     options.onProgress?.(`could not record the CSV cache index ${indexPath} (${(error as Error).message})`);
   }
 }
