@@ -122,6 +122,25 @@ describe('the CSV cache index', () => {
     expect((await openCounting(csv)).reads).toEqual([]);
   });
 
+  it('refuses a CSV that changes while it is read, keeps no entry of it, and opens it once written', async () => {
+    const csv = writeCsv('changing.csv', 120);
+    let isChanged = false;
+    const opening = openDataFile(csv, undefined, undefined, '--data', (what) => {
+      // Between the hash and the conversion: the entry would be named after bytes it may not hold.
+      if (what === 'convert' && !isChanged) {
+        isChanged = true;
+        writeCsv('changing.csv', 121);
+      }
+    });
+    await expect(opening).rejects.toThrow(/changing\.csv: the file changed while it was being read; open it again once it is written/);
+    expect(isChanged).toBe(true);
+    const cache = process.env.DPT_CACHE_DIR!; // set in beforeEach
+    expect(readdirSync(cache).filter((name) => name.endsWith('.dpt') || name.endsWith('.tmp'))).toEqual([]);
+    const reopened = await openCounting(csv);
+    expect(reopened.reads).toEqual(['hash', 'convert']);
+    expect(reopened.identity).toBe(await identityOf(csv, 'changing-reference'));
+  });
+
   it('treats a garbled index record as absent', async () => {
     const csv = writeCsv('garbled.csv', 80);
     const first = await openCounting(csv);
