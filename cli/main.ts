@@ -1,19 +1,17 @@
 #!/usr/bin/env node
 // The dpt command line: a thin layer of commander over the public functions of coordinator/,
 // worker/ and shared/. Exit codes (DESIGN.md): 0 success, 1 training failure, 2 bad usage or input.
+// Each command's module is imported when that command runs (issue #11 item 5): a worker process
+// does not load the coordinator, the monitor or prom-client, which is start-up time on every host.
 
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, DptError } from '../shared/errors.js';
 import { requireRegularFile } from '../shared/regular-file.js';
-import { runWorker } from '../worker/client.js';
-import { isDataUrl } from '../worker/data-source.js';
-import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
+import { addTrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
-import { runMonitor } from './monitor.js';
 import { coordinatorUrl, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
-import { evaluateCommand, predictCommand } from './predict.js';
 import { listenError } from './preflight.js';
-import { coordinatorCommand, type LocalWorkerFlags, trainCommand } from './train.js';
+import type { LocalWorkerFlags, RemoteWorkerFlags } from './train.js';
 
 /** What commander would have written to stderr for the error being raised (its message and any help). */
 let commanderStderr = '';
@@ -58,11 +56,16 @@ addTrainingFlags(program.command('train').description('train with a coordinator 
       .argParser(pollMs)
       .default(2),
   )
-  .action((flags: LocalWorkerFlags) => trainCommand(flags));
+  .action(async (flags: LocalWorkerFlags) => (await import('./train.js')).trainCommand(flags));
 
 addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
   .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
-  .action((flags: TrainingFlags) => coordinatorCommand(flags));
+  .addOption(
+    new Option('--min-workers <n>', 'start at --join-timeout once this many workers joined (default: all of --workers); later ones join mid-run')
+      .env('DPT_MIN_WORKERS')
+      .argParser(positiveInteger),
+  )
+  .action(async (flags: RemoteWorkerFlags) => (await import('./train.js')).coordinatorCommand(flags));
 
 program
   .command('worker')
@@ -123,12 +126,14 @@ program
       quiet?: boolean;
     }) => {
       // A FIFO or device as --data would block the worker past Ctrl-C: refused before connecting.
+      const { isDataUrl } = await import('../worker/data-source.js');
       if (flags.data !== undefined && !isDataUrl(flags.data)) requireRegularFile(flags.data, '--data');
       if (flags.data !== undefined && isDataUrl(flags.data) && !URL.canParse(flags.data)) throw new ConfigError(`--data ${flags.data} is not a valid URL`);
       // SIGTERM (or Ctrl-C): answer the step being computed, say goodbye, exit 0.
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
+      const { runWorker } = await import('../worker/client.js');
       await runWorker({
         url: flags.connect,
         token: resolveToken(flags.token, flags.tokenFile),
@@ -159,6 +164,7 @@ program
   )
   .addOption(new Option('--ca <path>', 'PEM CA certificate to trust for wss://').env('DPT_CA'))
   .action(async (url: string, flags: { token?: string; tokenFile?: string; json?: boolean; connectTimeout: number; ca?: string }) => {
+    const { runMonitor } = await import('./monitor.js');
     const end = await runMonitor({
       url,
       token: resolveToken(flags.token, flags.tokenFile),
@@ -181,7 +187,9 @@ program
   .requiredOption('--model <path>', 'model file written by dpt train --out')
   .requiredOption('--data <path>', "CSV file with the model's feature columns (a label column is ignored)")
   .option('--out <path>', 'output CSV (default: stdout)')
-  .action((flags: { model: string; data: string; out?: string }) => predictCommand(flags.model, flags.data, flags.out ?? null));
+  .action(async (flags: { model: string; data: string; out?: string }) =>
+    (await import('./predict.js')).predictCommand(flags.model, flags.data, flags.out ?? null),
+  );
 
 program
   .command('evaluate')
@@ -190,8 +198,8 @@ program
   .requiredOption('--data <path>', 'labelled CSV file')
   .option('--label-column <name|index>', "label column (default: the model's label name, else the last column)")
   .option('--json', 'print the metrics as one JSON object')
-  .action((flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
-    evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
+  .action(async (flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
+    (await import('./predict.js')).evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
   });
 
 addDataCommands(program);

@@ -22,15 +22,29 @@ import { checkCoordinatorConfig } from './preflight.js';
 
 const CLI_PATH = fileURLToPath(new URL('./main.js', import.meta.url));
 
-/** Runs a coordinator that waits for `flags.workers` remote workers. */
-export async function coordinatorCommand(flags: TrainingFlags): Promise<void> {
+/** `dpt coordinator`'s own flags: --min-workers (default: all of --workers). */
+export type RemoteWorkerFlags = TrainingFlags & { minWorkers?: number };
+
+/**
+ * Runs a coordinator that waits for `flags.workers` remote workers: the first step starts as soon
+ * as all joined, or at --join-timeout with at least --min-workers of them (issue #11 item 5); the
+ * others may join mid-run like any late worker.
+ */
+export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void> {
+  const minWorkers = flags.minWorkers ?? flags.workers;
+  if (minWorkers > flags.workers) throw new ConfigError(`--min-workers ${minWorkers} is more than --workers ${flags.workers}`);
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
-  const result = await runWithProgress(config, null, (url, _port, token) => {
-    process.stdout.write(`listening on ${url}\n`);
-    if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
-  });
+  const result = await runWithProgress(
+    config,
+    null,
+    (url, _port, token) => {
+      process.stdout.write(`listening on ${url}\n`);
+      if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
+    },
+    new JoinGoal(config.workers, minWorkers),
+  );
   printSummary(result, config.outPath);
 }
 
