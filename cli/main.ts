@@ -9,9 +9,10 @@ import { runWorker } from '../worker/client.js';
 import { addTrainingFlags, type TrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
 import { runMonitor } from './monitor.js';
-import { coordinatorUrl, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
+import { coordinatorUrls, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { evaluateCommand, predictCommand } from './predict.js';
 import { listenError } from './preflight.js';
+import { addRelayCommand } from './relay.js';
 import { coordinatorCommand, type LocalWorkerFlags, trainCommand } from './train.js';
 
 /** What commander would have written to stderr for the error being raised (its message and any help). */
@@ -66,7 +67,12 @@ addTrainingFlags(program.command('coordinator').description('run a coordinator f
 program
   .command('worker')
   .description('connect to a coordinator and compute gradient parts')
-  .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').argParser(coordinatorUrl).makeOptionMandatory())
+  .addOption(
+    new Option('--connect <urls>', 'coordinator or relay URL, e.g. ws://host:8787; several, comma-separated, are tried in turn (also on reconnect)')
+      .env('DPT_CONNECT')
+      .argParser(coordinatorUrls)
+      .makeOptionMandatory(),
+  )
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
   .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
   .addOption(new Option('--data <path>', "local path of the data file (default: the coordinator's path)").env('DPT_WORKER_DATA'))
@@ -104,7 +110,7 @@ program
   .option('--quiet', 'log errors only')
   .action(
     async (flags: {
-      connect: string;
+      connect: string[];
       token?: string;
       tokenFile?: string;
       data?: string;
@@ -124,7 +130,7 @@ program
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
       await runWorker({
-        url: flags.connect,
+        urls: flags.connect,
         token: resolveToken(flags.token, flags.tokenFile),
         dataPath: flags.data ?? null,
         connectTimeoutMs: flags.connectTimeout,
@@ -188,6 +194,7 @@ program
     evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
   });
 
+addRelayCommand(program);
 addDataCommands(program);
 
 try {
