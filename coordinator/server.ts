@@ -412,7 +412,7 @@ export class WorkerServer {
         this.listener.passPart(worker, message);
         return;
       case 'leave':
-        this.options.log(`worker ${worker.id} is leaving: ${message.reason}`);
+        this.options.log(`${worker.isRelay ? 'relay' : 'worker'} ${worker.id} is leaving: ${message.reason}`);
         worker.close(CLOSE_NORMAL, 'goodbye');
         this.forget(worker, `left: ${message.reason}`);
         return;
