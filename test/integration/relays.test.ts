@@ -133,6 +133,16 @@ function startWorker(urls: string[], token = TOKEN): CliProcess {
   return startCli(['worker', '--connect', urls.join(','), '--token', token, '--memory-budget', '64', ...PATIENT]);
 }
 
+/** `promise`, or its failure with the last lines of each process's stderr: what a wait that timed out was waiting on. */
+async function explained<T>(promise: Promise<T>, processes: CliProcess[]): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    const tails = processes.map((process) => `--- pid ${process.pid}:\n${process.stderr().split('\n').slice(-15).join('\n')}`);
+    throw new Error(`${(error as Error).message}\n${tails.join('\n')}`);
+  }
+}
+
 describe('relays', () => {
   it('64 workers behind 4 relays train the bits of one worker, all 64 in every step; a relay killed mid-run changes no bit', { timeout: 420_000 }, async () => {
     // B = 2048: 64 chunks by default, so each of the 64 workers gets one chunk of every step.
@@ -146,7 +156,10 @@ describe('relays', () => {
       return startWorker([relays[own]!.url, relays[(own + 1) % 4]!.url]);
     });
     const monitor = await openMonitor(`${cluster.url}/monitor`, BEARER);
-    const seen = await monitor.waitFor((message) => message.type === 'step' && message.step >= 4, 'step 4', 300_000);
+    const seen = await explained(
+      monitor.waitFor((message) => message.type === 'step' && message.step >= 4, 'step 4', 300_000),
+      [cluster.coordinator, ...relays.map(({ relay }) => relay), workers[0]!],
+    );
     const killedAt = (seen as StepEvent).step;
     const victim = relays[1]!.relay;
     process.kill(victim.pid, 'SIGKILL');
