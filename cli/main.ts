@@ -68,7 +68,7 @@ program
   .command('worker')
   .description('connect to a coordinator and compute gradient parts')
   .addOption(
-    new Option('--connect <urls>', 'coordinator or relay URL, e.g. ws://host:8787; several, comma-separated, are tried in turn (also on reconnect)')
+    new Option('--connect <url>', 'coordinator or relay URL, e.g. ws://host:8787; several, comma-separated, are tried in turn (also on reconnect)')
       .env('DPT_CONNECT')
       .argParser(coordinatorUrls)
       .makeOptionMandatory(),

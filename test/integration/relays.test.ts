@@ -233,5 +233,11 @@ describe('relays', () => {
     const open = await runCli(['relay', '--connect', cluster.url, '--host', '0.0.0.0', '--port', '0'], {}, 30_000);
     expect(open.code).toBe(2);
     expect(open.stderr).toMatch(/^dpt: --host 0\.0\.0\.0: a relay reachable from other hosts needs --token/m);
+    // A worker's list of URLs is checked entry by entry.
+    for (const list of ['ws://127.0.0.1:1,ftp://host/', 'ws://127.0.0.1:1,,ws://127.0.0.1:2']) {
+      const bad = await runCli(['worker', '--connect', list], {}, 30_000);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^dpt: option '--connect <url>' argument '.*' is invalid\. expected .*URL.* \(DPT_CONFIG\)$/m);
+    }
   });
 });
