@@ -28,12 +28,12 @@ export interface RelayHooks {
 export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: RelayHooks = {}): Promise<string> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let firstWelcome: WelcomeMessage | null = null;
-  let server: WorkerServer | null = null;
+  // Set by the link's callbacks: a holder, so the code after `await link.run()` sees their writes.
+  const state: { server: WorkerServer | null; fatal: Error | null } = { server: null, fatal: null };
   let group: RelayGroup | null = null;
   let jobs: RelayJobs | null = null;
   let relayId = -1;
   let hasStandardization = false;
-  let fatal: Error | null = null;
   const link: UpstreamLink = new UpstreamLink(
     config,
     {
@@ -66,7 +66,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
               link.giveUp('no worker left in its group');
             },
             fatal: (error) => {
-              fatal = error;
+              state.fatal = error;
               link.leave(error.message);
             },
           });
@@ -78,7 +78,8 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
             log,
             (workers) => link.send({ kind: 'capacity', workers }),
           );
-          server = opened.server;
+          const server = opened.server;
+          state.server = server;
           group = opened.group;
           hasStandardization = welcome.standardization !== null;
           const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -87,7 +88,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
           throw new ConfigError('the coordinator now runs another training run than the one this relay serves: restart the relay');
         } else if (!hasStandardization && welcome.standardization !== null) {
           // Applied once: workers standardize their rows in place.
-          server?.setStandardization(welcome.standardization);
+          state.server?.setStandardization(welcome.standardization);
           hasStandardization = true;
         }
         relayId = welcome.workerId;
@@ -97,7 +98,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
       },
       message: (message) => {
         if (message.kind === 'standardize') {
-          if (!hasStandardization) server?.setStandardization(message);
+          if (!hasStandardization) state.server?.setStandardization(message);
           hasStandardization = true;
         } else jobs?.enqueue(message);
       },
@@ -109,13 +110,13 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
   stop.addEventListener('abort', onStop, { once: true });
   try {
     const reason = await link.run();
-    if (fatal !== null) throw fatal;
+    if (state.fatal !== null) throw state.fatal;
     // Stopped by the coordinator: the run is over for its workers too. Leaving: they reconnect elsewhere.
     const isRunOver = reason !== 'left';
-    await (server as WorkerServer | null)?.close(isRunOver ? reason : 'the relay is leaving', isRunOver);
+    await state.server?.close(isRunOver ? reason : 'the relay is leaving', isRunOver);
     return isRunOver ? reason : 'left the coordinator (SIGTERM)';
   } catch (error) {
-    await (server as WorkerServer | null)?.close(error instanceof DptError ? error.message : 'relay failed', false);
+    await state.server?.close(error instanceof DptError ? error.message : 'relay failed', false);
     throw error;
   } finally {
     stop.removeEventListener('abort', onStop);

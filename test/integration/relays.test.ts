@@ -1,7 +1,8 @@
 // Relays (issue #11 item 3): 64 worker processes behind 4 `dpt relay`s train the bits of one
 // worker, every worker contributing to every step, and still the same bits when a relay is killed
 // mid-run (its workers join another relay); workers behind relays and workers of the coordinator
-// mix, and a relay that leaves on SIGTERM hands its workers back; tokens hold at both doors.
+// mix, a relay that leaves on SIGTERM hands its workers back and a relay's group recomputes a dead
+// worker's chunks; tokens hold at both doors.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -184,7 +185,7 @@ describe('relays', () => {
     expect(workers.filter((worker) => /lost the coordinator at ws:\/\/127\.0\.0\.1:\d+ .*reconnecting to/.test(worker.stderr()))).toHaveLength(16);
   });
 
-  it('workers behind relays and workers of the coordinator share every step; a relay leaving on SIGTERM hands its workers back', {
+  it('workers behind relays and workers of the coordinator share every step; a relay leaving on SIGTERM hands its workers back, a relay loses one', {
     timeout: 300_000,
   }, async () => {
     const flags = ['--data', writeData('mixed', 4096, 6, 3), '--epochs', '10', '--batch-size', '2048'];
@@ -197,19 +198,23 @@ describe('relays', () => {
     const monitor = await openMonitor(`${cluster.url}/monitor`, BEARER);
     const seen = await monitor.waitFor((message) => message.type === 'step' && message.step >= 3, 'step 3', 120_000);
     const leftAt = (seen as StepEvent).step;
+    // At once: the first relay leaves, and a worker behind the second one dies (its group recomputes its chunks).
     process.kill(first!.relay.pid, 'SIGTERM');
+    process.kill(behind[3]!.pid, 'SIGKILL');
     expect((await first!.relay.exited(30_000)).code, first!.relay.stderr()).toBe(0);
     await cluster.coordinator.waitForLine(/relay \d+ is leaving: SIGTERM/, 30_000);
 
     const { code } = await cluster.coordinator.exited(240_000);
     expect(code, cluster.coordinator.stderr().slice(-3000)).toBe(0);
     expect((await second!.relay.exited(30_000)).code).toBe(0);
-    for (const worker of [...behind, ...direct]) expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
+    expect((await behind[3]!.exited(30_000)).signal).toBe('SIGKILL');
+    expect(second!.relay.stderr()).toMatch(/^worker \d+ left: disconnected$/m);
+    for (const worker of [...behind.filter((_, i) => i !== 3), ...direct]) expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
     expect(modelHash(cluster.out)).toBe(expected);
     const steps = stepEvents(cluster.metrics);
     // Capacities 3, 3, 1, 1 over 64 chunks: shares of 24, 24, 8, 8, each worker behind a relay 8.
     expect(steps.filter((event) => event.step <= leftAt).map((event) => event.workers)).toEqual(Array(leftAt + 1).fill(8));
-    expect(steps.at(-1)?.workers).toBe(8);
+    expect(steps.at(-1)?.workers).toBe(7);
     // The leaving relay's three workers went on with the coordinator itself.
     expect(cluster.coordinator.stderr().match(/^worker \d+ joined from/gm)).toHaveLength(2 + 3);
   });
