@@ -147,7 +147,8 @@ async function explained<T>(promise: Promise<T>, processes: CliProcess[]): Promi
 describe('relays', () => {
   it('64 workers behind 4 relays train the bits of one worker, all 64 in every step; a relay killed mid-run changes no bit', { timeout: 420_000 }, async () => {
     // B = 2048: 64 chunks by default, so each of the 64 workers gets one chunk of every step.
-    const flags = ['--data', writeData('sixty-four', 8192, 10, 7), '--epochs', '8', '--batch-size', '2048'];
+    // 12 epochs of 4 steps: after a kill at step 4 or so, time for its workers to join the next relay.
+    const flags = ['--data', writeData('sixty-four', 8192, 10, 7), '--epochs', '12', '--batch-size', '2048'];
     const expected = await oneWorkerHash('sixty-four', flags);
     const cluster = await startCoordinator('sixty-four', flags, 64);
     const relays = await Promise.all(Array.from({ length: 4 }, () => startRelay(cluster.url)));
@@ -176,7 +177,7 @@ describe('relays', () => {
     expect(modelHash(cluster.out)).toBe(expected);
 
     const steps = stepEvents(cluster.metrics);
-    expect(steps.map((event) => event.step)).toEqual(Array.from({ length: 32 }, (_, i) => i));
+    expect(steps.map((event) => event.step)).toEqual(Array.from({ length: 48 }, (_, i) => i));
     // Every worker behind the relays computed a chunk of every step before the kill (no backups:
     // each relay's part says how many of its group computed it), and all 64 again once the
     // killed relay's workers had joined the next one.
