@@ -125,13 +125,15 @@ async function startRelay(url: string, token = TOKEN): Promise<{ relay: CliProce
     ...PATIENT,
     '--step-timeout',
     '120000',
+    '--connect-timeout',
+    '300000',
   ]);
   const [, port] = await relay.waitForLine(/^relay listening on ws:\/\/127\.0\.0\.1:(\d+)$/m, 60_000);
   return { relay, url: `ws://127.0.0.1:${port}` };
 }
 
 function startWorker(urls: string[], token = TOKEN): CliProcess {
-  return startCli(['worker', '--connect', urls.join(','), '--token', token, '--memory-budget', '64', ...PATIENT]);
+  return startCli(['worker', '--connect', urls.join(','), '--token', token, '--memory-budget', '64', ...PATIENT, '--connect-timeout', '300000']);
 }
 
 /** `promise`, or its failure with the last lines of each process's stderr: what a wait that timed out was waiting on. */
