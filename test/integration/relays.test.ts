@@ -196,7 +196,8 @@ describe('relays', () => {
   it('workers behind relays and workers of the coordinator share every step; a relay leaving on SIGTERM hands its workers back, a relay loses one', {
     timeout: 300_000,
   }, async () => {
-    const flags = ['--data', writeData('mixed', 4096, 6, 3), '--epochs', '10', '--batch-size', '2048'];
+    // With a validation split: the relays also split and merge the passes over the validation rows.
+    const flags = ['--data', writeData('mixed', 4096, 6, 3), '--epochs', '10', '--batch-size', '2048', '--val-split', '0.2'];
     const expected = await oneWorkerHash('mixed', flags);
     const cluster = await startCoordinator('mixed', flags, 8);
     const [first, second] = await Promise.all([startRelay(cluster.url), startRelay(cluster.url)]);
