@@ -9,8 +9,9 @@ import { ConfigError, DptError } from '../shared/errors.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { addTrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
-import { coordinatorUrl, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
+import { coordinatorUrls, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { listenError } from './preflight.js';
+import { addRelayCommand } from './relay.js';
 import type { LocalWorkerFlags, RemoteWorkerFlags } from './train.js';
 
 /** What commander would have written to stderr for the error being raised (its message and any help). */
@@ -70,7 +71,12 @@ addTrainingFlags(program.command('coordinator').description('run a coordinator f
 program
   .command('worker')
   .description('connect to a coordinator and compute gradient parts')
-  .addOption(new Option('--connect <url>', 'coordinator URL, e.g. ws://host:8787').env('DPT_CONNECT').argParser(coordinatorUrl).makeOptionMandatory())
+  .addOption(
+    new Option('--connect <url>', 'coordinator or relay URL, e.g. ws://host:8787; several, comma-separated, are tried in turn (also on reconnect)')
+      .env('DPT_CONNECT')
+      .argParser(coordinatorUrls)
+      .makeOptionMandatory(),
+  )
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
   .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
   .addOption(
@@ -112,7 +118,7 @@ program
   .option('--quiet', 'log errors only')
   .action(
     async (flags: {
-      connect: string;
+      connect: string[];
       token?: string;
       tokenFile?: string;
       data?: string;
@@ -135,7 +141,7 @@ program
       process.once('SIGINT', () => stop.abort());
       const { runWorker } = await import('../worker/client.js');
       await runWorker({
-        url: flags.connect,
+        urls: flags.connect,
         token: resolveToken(flags.token, flags.tokenFile),
         dataPath: flags.data ?? null,
         connectTimeoutMs: flags.connectTimeout,
@@ -202,6 +208,7 @@ program
     (await import('./predict.js')).evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
   });
 
+addRelayCommand(program);
 addDataCommands(program);
 
 try {

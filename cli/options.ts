@@ -113,6 +113,13 @@ export function coordinatorUrl(value: string): string {
   return value;
 }
 
+/** A comma-separated list of coordinator or relay addresses (dpt worker --connect), each as coordinatorUrl checks it. */
+export function coordinatorUrls(value: string): string[] {
+  const urls = value.split(',').map((url) => url.trim());
+  if (urls.some((url) => url === '')) throw new InvalidArgumentError('expected URLs separated by commas, such as ws://relay:8788,ws://host:8787.');
+  return urls.map(coordinatorUrl);
+}
+
 /** `--shuffle` alone means true; `--shuffle false` or DPT_SHUFFLE=false means false. */
 export function booleanFlag(value: string): boolean {
   const v = value.trim().toLowerCase();

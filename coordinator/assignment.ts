@@ -19,6 +19,30 @@ export function alignedShares(chunks: number, workers: number): number[] {
   return bounds;
 }
 
+/**
+ * Boundaries of shares of chunks [0, chunks) weighted by `capacities` (a worker 1, a relay its
+ * ready workers: issue #11 item 3): share i is [bounds[i], bounds[i + 1]), about
+ * chunks·capacity_i / Σcapacity chunks, cut on multiples of g, the largest power of two ≤ chunks /
+ * Σcapacity, so a relay's share stays few aligned subtrees and every worker behind it can get a
+ * chunk. With all capacities 1 these are exactly alignedShares' bounds. When the capacity exceeds
+ * the chunks (g = 1 and fewer chunks than capacity), shares are filled in order, up to each
+ * capacity: some are then empty. Caller guarantees chunks ≥ 1 and positive integer capacities.
+ */
+export function weightedAlignedShares(chunks: number, capacities: readonly number[]): number[] {
+  let total = 0;
+  for (const capacity of capacities) total += capacity;
+  let granule = 1;
+  while (granule * 2 * total <= chunks) granule *= 2;
+  const granules = Math.ceil(chunks / granule);
+  const bounds: number[] = [0];
+  let before = 0;
+  for (const capacity of capacities) {
+    before += capacity;
+    bounds.push(total <= granules ? Math.min(chunks, granule * Math.floor((before * granules) / total)) : Math.min(chunks, before));
+  }
+  return bounds;
+}
+
 /** Splits ascending unit ids into maximal contiguous runs, as [first, end) pairs appended to `out`. */
 export function contiguousRuns(units: readonly number[], out: number[] = []): number[] {
   let i = 0;

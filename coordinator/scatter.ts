@@ -5,12 +5,13 @@
 // workers past the step timeout, and waits (bounded) when no worker is left. It knows nothing
 // of what the units compute; the trainer does. It also judges workers' faults: bad data stops the
 // run, and the same fault over and over without progress stops it too (never a re-admit loop).
+// A relay (relay/) runs one too, over its group, for the share of a job its coordinator gave it.
 
 import { type DatasetError, NoWorkersError, ProtocolError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
 import { type ChunkParts, subtreeEnd, subtreeStart, type TreeParts, treeLevels } from '../shared/reduce.js';
-import { alignedShares } from './assignment.js';
+import { weightedAlignedShares } from './assignment.js';
 import type { CoordinatorConfig } from './config.js';
 import type { JoinGoal } from './join-goal.js';
 import type { WorkerConnection, WorkerListener, WorkerServer } from './server.js';
@@ -32,6 +33,11 @@ interface JobBase {
   send(assignments: readonly Assignment[]): void;
   /** A short name for log lines: "step 12", "stats pass". */
   readonly label: string;
+  /**
+   * The units of this job when not all of [0, units) are (a relay's share): ascending ids; the
+   * others count as done (TreeParts/ChunkParts reset with them). Unset: every unit.
+   */
+  readonly only?: readonly number[];
   /**
    * Passes only: units a worker may hold at once. The job is then handed out pull-based, this
    * many units at a time, the next slice when the worker answers (issue #10 item 13). Unset:
@@ -60,10 +66,18 @@ export interface JobResult {
   readonly rowsAccounted: number;
 }
 
+/** What the scatter needs of a coordinator's (or a relay's) configuration. */
+export type ScatterConfig = Pick<CoordinatorConfig, 'joinTimeoutMs' | 'stepTimeoutMs' | 'rejoinTimeoutMs' | 'backupFactor'>;
+
 interface JobInFlight {
   readonly spec: JobSpec;
+  /** This job's number among the scatter's runs: answers to an earlier run's messages are stale. */
+  readonly run: number;
+  /** Units of the job (spec.only's length, else spec.units). */
+  readonly unitCount: number;
   readonly startedAt: number;
-  readonly contributors: Set<number>;
+  /** Per contributing connection, the workers it stands for (a relay's part says how many of its group computed it). */
+  readonly contributors: Map<number, number>;
   rowsAccounted: number;
   deadline: NodeJS.Timeout | undefined;
   backupTimer: NodeJS.Timeout | undefined;
@@ -83,7 +97,7 @@ const MIN_BACKUP_DELAY_MS = 20;
 export const MAX_REPEATED_FAULTS = 5;
 
 export class Scatter implements WorkerListener {
-  private readonly config: CoordinatorConfig;
+  private readonly config: ScatterConfig;
   private readonly emit: (event: TrainingEvent) => void;
   private readonly log: (line: string) => void;
   private server: WorkerServer | null = null;
@@ -91,8 +105,14 @@ export class Scatter implements WorkerListener {
   private readonly owner: Int32Array;
   /** Worker id computing a backup copy of each unit, or NOBODY. */
   private readonly backup: Int32Array;
-  /** Job messages sent to each worker and not yet answered: a worker with some is busy. */
-  private readonly outstanding = new Map<number, number>();
+  /**
+   * Per worker, the run of each job message sent to it and not yet answered, oldest first: a
+   * worker with some is busy. A worker (and a relay) answers its messages one part each, in order,
+   * so the head says which run an answer belongs to; an earlier run's answer is stale and ignored,
+   * even when it names the same step (a relay may hold several jobs of one step: issue #11 item 3).
+   */
+  private readonly outstanding = new Map<number, number[]>();
+  private runs = 0;
   private job: JobInFlight | null = null;
   private joinWaiter: (() => void) | null = null;
   private isFinished = false;
@@ -106,7 +126,7 @@ export class Scatter implements WorkerListener {
   private joinFailed: ((error: Error) => void) | null = null;
 
   constructor(
-    config: CoordinatorConfig,
+    config: ScatterConfig,
     maxUnits: number,
     emit: (event: TrainingEvent) => void,
     log: (line: string) => void,
@@ -145,7 +165,9 @@ export class Scatter implements WorkerListener {
     const unreachable = (): NoWorkersError =>
       new NoWorkersError(`${goal.lost} of ${goal.total} workers exited before joining; fewer than the ${goal.minimum} needed (--min-workers) can join`);
     if (goal.isUnreachable) throw unreachable();
-    if (server.readyWorkers().length >= goal.wanted) return;
+    // Workers behind relays count: a relay of 16 is 16 of --workers.
+    const readyCount = (): number => capacityOf(server.readyWorkers());
+    if (readyCount() >= goal.wanted) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error: Error | null): void => {
         clearTimeout(timer);
@@ -156,7 +178,7 @@ export class Scatter implements WorkerListener {
         else reject(error);
       };
       const timer = setTimeout(() => {
-        const ready = server.readyWorkers().length;
+        const ready = readyCount();
         if (ready >= goal.minimum && ready > 0) {
           this.log(`starting with ${ready} of ${goal.wanted} workers: the others did not join within ${this.config.joinTimeoutMs} ms`);
           done(null);
@@ -164,7 +186,7 @@ export class Scatter implements WorkerListener {
       }, this.config.joinTimeoutMs);
       this.joinWaiter = () => {
         if (goal.isUnreachable) done(unreachable());
-        else if (server.readyWorkers().length >= goal.wanted) done(null);
+        else if (readyCount() >= goal.wanted) done(null);
       };
       this.joinFailed = (error) => done(error);
       goal.setListener(() => this.joinWaiter?.());
@@ -174,14 +196,16 @@ export class Scatter implements WorkerListener {
   /** Scatters `spec` and resolves once every unit's part is in. */
   run(spec: JobSpec): Promise<JobResult> {
     if (this.fatal !== null) return Promise.reject(this.fatal);
-    spec.parts.reset(spec.units);
+    spec.parts.reset(spec.units, spec.only);
     this.owner.fill(NOBODY, 0, spec.units);
     this.backup.fill(NOBODY, 0, spec.units);
     return new Promise<JobResult>((resolve, reject) => {
       const job: JobInFlight = {
         spec,
+        run: ++this.runs,
+        unitCount: spec.only?.length ?? spec.units,
         startedAt: performance.now(),
-        contributors: new Set(),
+        contributors: new Map(),
         rowsAccounted: 0,
         deadline: undefined,
         backupTimer: undefined,
@@ -191,7 +215,9 @@ export class Scatter implements WorkerListener {
           clearTimeout(job.backupTimer);
           this.job = null;
           this.faults.clear(); // progress: faults seen so far did not stall the run
-          resolve({ contributors: job.contributors.size, rowsAccounted: job.rowsAccounted });
+          let contributors = 0;
+          for (const workers of job.contributors.values()) contributors += workers;
+          resolve({ contributors, rowsAccounted: job.rowsAccounted });
         },
         reject: (error) => {
           clearTimeout(job.deadline);
@@ -207,9 +233,10 @@ export class Scatter implements WorkerListener {
 
   /**
    * Assigns every pending unit without an owner. A step's chunks, all unowned at its start, go
-   * to every ready worker (sorted by id) in ranges aligned to the reduction tree, a function of
-   * (chunks, workers) alone: while the membership is unchanged a worker keeps its range from
-   * step to step (issue #11). Units left over mid-job (a lost worker's) go in contiguous, even
+   * to every ready worker (sorted by capacity, largest first, then id) in ranges aligned to the
+   * reduction tree and weighted by capacity (a relay's workers), a function of (chunks, workers,
+   * capacities) alone: while the membership is unchanged a worker keeps its range from step to
+   * step (issue #11). Units left over mid-job (a lost worker's) go in contiguous, even
    * shares to idle workers first: a straggler still busy is skipped.
    */
   private assignUnowned(): void {
@@ -233,13 +260,19 @@ export class Scatter implements WorkerListener {
       return;
     }
     const assignments: Assignment[] = [];
-    if (spec.kind === 'step' && unowned.length === spec.units) {
-      const workers = [...ready].sort((a, b) => a.id - b.id);
-      const shares = Math.min(workers.length, spec.units);
-      const bounds = alignedShares(spec.units, shares);
-      for (let i = 0; i < shares; i++) assignments.push({ worker: workers[i]!, units: unowned.slice(bounds[i]!, bounds[i + 1]!) });
+    if (spec.kind === 'step' && unowned.length === job.unitCount) {
+      // Shares of the job's units in order: aligned to the tree when the units are one aligned
+      // range (a whole step, or the subtree a relay holds).
+      const workers = [...ready].sort((a, b) => b.capacity - a.capacity || a.id - b.id);
+      const bounds = weightedAlignedShares(
+        unowned.length,
+        workers.map((worker) => worker.capacity),
+      );
+      for (let i = 0; i < workers.length; i++) {
+        if (bounds[i]! < bounds[i + 1]!) assignments.push({ worker: workers[i]!, units: unowned.slice(bounds[i]!, bounds[i + 1]!) });
+      }
     } else {
-      const idle = ready.filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
+      const idle = ready.filter((worker) => this.pendingAnswers(worker.id) === 0);
       const workers = idle.length > 0 ? idle : ready;
       const shares = Math.min(workers.length, unowned.length);
       for (let i = 0; i < shares; i++) {
@@ -270,7 +303,7 @@ export class Scatter implements WorkerListener {
     for (const worker of ready) {
       if (next >= unowned.length) break;
       if (held.has(worker.id)) continue;
-      const mine = unowned.slice(next, next + slice);
+      const mine = unowned.slice(next, next + slice * worker.capacity); // a relay's group shares its slices
       next += mine.length;
       for (const u of mine) this.owner[u] = worker.id;
       assignments.push({ worker, units: mine });
@@ -280,7 +313,12 @@ export class Scatter implements WorkerListener {
 
   private sendUnits(spec: JobSpec, assignments: readonly Assignment[]): void {
     if (assignments.length === 0) return;
-    for (const { worker } of assignments) this.outstanding.set(worker.id, (this.outstanding.get(worker.id) ?? 0) + 1);
+    const run = this.runs;
+    for (const { worker } of assignments) {
+      const runs = this.outstanding.get(worker.id);
+      if (runs === undefined) this.outstanding.set(worker.id, [run]);
+      else runs.push(run);
+    }
     spec.send(assignments);
   }
 
@@ -295,7 +333,7 @@ export class Scatter implements WorkerListener {
         if (this.backup[u] !== NOBODY) late.add(this.backup[u]!);
       }
       const server = this.requireServer();
-      for (const worker of server.readyWorkers()) {
+      for (const worker of server.readyWorkers(true)) {
         if (late.has(worker.id)) server.drop(worker, `no part for ${job.spec.label} within ${this.config.stepTimeoutMs} ms`);
       }
     }, this.config.stepTimeoutMs);
@@ -317,7 +355,7 @@ export class Scatter implements WorkerListener {
     if (this.job !== job) return;
     const idle = this.requireServer()
       .readyWorkers()
-      .filter((worker) => (this.outstanding.get(worker.id) ?? 0) === 0);
+      .filter((worker) => this.pendingAnswers(worker.id) === 0);
     const pending: number[] = [];
     for (let u = 0; u < job.spec.units; u++) {
       if (!job.spec.parts.has(u) && this.owner[u] !== NOBODY && this.backup[u] === NOBODY) pending.push(u);
@@ -352,7 +390,7 @@ export class Scatter implements WorkerListener {
   }
 
   workerReady(worker: WorkerConnection): void {
-    const workers = this.requireServer().readyWorkers().length;
+    const workers = capacityOf(this.requireServer().readyWorkers());
     this.emit({ type: 'worker', event: 'joined', workerId: worker.id, address: worker.address, reason: 'handshake complete', workers, time: Date.now() });
     this.joinWaiter?.();
     // A worker that joins mid-job only takes units nobody owns (those of a lost worker while
@@ -399,10 +437,36 @@ export class Scatter implements WorkerListener {
     this.job?.reject(error);
   }
 
+  /**
+   * A relay's group grew or shrank. From 0 it is like a join (it may take units nobody owns, and
+   * counts towards the workers awaited); any change weighs its share from the next step on. Units
+   * it owns stay its own: a relay left with none of its workers gives them up by leaving.
+   */
+  workerCapacity(worker: WorkerConnection, before: number): void {
+    if (before === 0 && worker.capacity > 0) {
+      this.joinWaiter?.();
+      this.assignUnowned();
+    } else this.joinWaiter?.();
+  }
+
+  /**
+   * Abandons the job in flight, rejecting it with `error` (a relay whose coordinator went away):
+   * answers to its messages that still arrive are stale and ignored. Not a fault of the run.
+   */
+  cancel(error: Error): void {
+    this.job?.reject(error);
+  }
+
+  /** The error that ended the run (bad data, a recurring fault), or null while it can go on. */
+  get failure(): Error | null {
+    return this.fatal;
+  }
+
   workerLost(worker: WorkerConnection, reason: string): void {
     this.outstanding.delete(worker.id);
-    const workers = this.requireServer().readyWorkers().length;
-    if (!this.isFinished) this.log(`worker ${worker.id} left: ${reason}`);
+    const workers = capacityOf(this.requireServer().readyWorkers());
+    const name = `${worker.isRelay ? 'relay' : 'worker'} ${worker.id}`;
+    if (!this.isFinished) this.log(`${name} left: ${reason}`);
     this.emit({ type: 'worker', event: 'left', workerId: worker.id, address: worker.address, reason, workers, time: Date.now() });
     const job = this.job;
     if (job === null) return;
@@ -418,7 +482,7 @@ export class Scatter implements WorkerListener {
       }
     }
     if (owed > 0) {
-      this.log(`recomputing ${owed} chunk(s) of ${job.spec.label} that worker ${worker.id} owed`);
+      this.log(`recomputing ${owed} chunk(s) of ${job.spec.label} that ${name} owed`);
       this.assignUnowned();
     }
   }
@@ -441,11 +505,21 @@ export class Scatter implements WorkerListener {
     if (this.job === job && job.spec.maxUnitsPerWorker !== undefined) this.assignUnowned();
   }
 
-  /** Counts an answer from `worker` and returns the job in flight. */
+  /**
+   * Counts an answer from `worker` and returns the job in flight, or null when the answer belongs
+   * to an earlier run (its message was sent for a job that has ended). An answer beyond those
+   * owed is checked against the job in flight like any other.
+   */
   private answered(worker: WorkerConnection): JobInFlight | null {
-    const left = (this.outstanding.get(worker.id) ?? 1) - 1;
-    this.outstanding.set(worker.id, Math.max(0, left));
-    return this.job;
+    const run = this.outstanding.get(worker.id)?.shift();
+    const job = this.job;
+    if (job === null || (run !== undefined && run !== job.run)) return null;
+    return job;
+  }
+
+  /** Job messages sent to this worker and not answered yet. */
+  private pendingAnswers(workerId: number): number {
+    return this.outstanding.get(workerId)?.length ?? 0;
   }
 
   /**
@@ -495,7 +569,7 @@ export class Scatter implements WorkerListener {
         }
       }
     }
-    job.contributors.add(worker.id);
+    job.contributors.set(worker.id, Math.max(job.contributors.get(worker.id) ?? 0, message.workers ?? 1));
     if (job.rowsAccounted > rowsBefore) this.onPartAccepted(worker.id, job.rowsAccounted - rowsBefore);
     if (spec.parts.pending === 0) job.resolve();
     else {
@@ -503,7 +577,7 @@ export class Scatter implements WorkerListener {
         this.log(`${spec.label}: ${released} chunk(s) overlapped parts already in and are recomputed`);
         this.assignUnowned();
       }
-      if ((this.outstanding.get(worker.id) ?? 0) === 0) this.scheduleBackups(job);
+      if (this.pendingAnswers(worker.id) === 0) this.scheduleBackups(job);
     }
   }
 
@@ -523,13 +597,20 @@ export class Scatter implements WorkerListener {
     for (let i = 0; i < units.length; i++) {
       if (spec.parts.accept(units[i]!, sums, i * width)) job.rowsAccounted += rows[i]!;
     }
-    job.contributors.add(worker.id);
+    job.contributors.set(worker.id, Math.max(job.contributors.get(worker.id) ?? 0, worker.capacity));
     if (spec.parts.pending === 0) job.resolve();
-    else if ((this.outstanding.get(worker.id) ?? 0) === 0) this.scheduleBackups(job);
+    else if (this.pendingAnswers(worker.id) === 0) this.scheduleBackups(job);
   }
 
   private requireServer(): WorkerServer {
     if (this.server === null) throw new Error('Scatter used before attach(server)');
     return this.server;
   }
+}
+
+/** Workers the connections stand for: a worker 1, a relay its capacity. */
+function capacityOf(connections: readonly WorkerConnection[]): number {
+  let capacity = 0;
+  for (const connection of connections) capacity += connection.capacity;
+  return capacity;
 }

@@ -35,6 +35,8 @@ export interface WorkerListener {
    * fail message (`dataBlock`: the content block of the data that failed its check there, or null).
    */
   workerFaulted(worker: WorkerConnection, reason: string, dataBlock: number | null): void;
+  /** A ready relay's capacity changed from `before` to worker.capacity (0: assign it nothing new). */
+  workerCapacity(worker: WorkerConnection, before: number): void;
   part(worker: WorkerConnection, message: PartMessage): void;
   passPart(worker: WorkerConnection, message: PassPartMessage): void;
 }
@@ -92,6 +94,13 @@ export class WorkerConnection {
   /** Bytes of training-step parts received from this worker, and how many parts (its upstream traffic per step: issue #11). */
   partBytes = 0;
   parts = 0;
+  /**
+   * Workers this connection stands for: 1 for a worker; a relay's ready workers (issue #11 item 3),
+   * its weight in a step's assignment. A connection of capacity 0 is ready but given nothing new.
+   */
+  capacity = 1;
+  /** Whether it said ready with a capacity: a relay, named so in the log. */
+  isRelay = false;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {
@@ -230,15 +239,26 @@ export class WorkerServer {
    * Ready workers in the order steps are sent: workers on CPUs other than the coordinator's
    * first (a send there wakes a CPU that is free to run it at once), then the rest, each in id order.
    */
-  readyWorkers(): WorkerConnection[] {
-    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready');
+  readyWorkers(isIncludingEmptyRelays = false): WorkerConnection[] {
+    // A relay with no worker ready (capacity 0) is given nothing new; it may still owe units.
+    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready' && (isIncludingEmptyRelays || worker.capacity > 0));
     return ready.some((worker) => worker.sharesCoordinatorCpu) ? ready.sort((a, b) => Number(a.sharesCoordinatorCpu) - Number(b.sharesCoordinatorCpu)) : ready;
   }
 
-  /** Sends stop to every connected worker and closes the server. */
-  async close(reason: string): Promise<void> {
+  /** Workers ready behind all connections: a worker counts 1, a relay its capacity. */
+  readyCapacity(): number {
+    let capacity = 0;
+    for (const worker of this.workers.values()) if (worker.state === 'ready') capacity += worker.capacity;
+    return capacity;
+  }
+
+  /**
+   * Sends stop to every connected worker (unless `isStoppingWorkers` is false: a relay leaving lets
+   * its workers reconnect elsewhere) and closes the server.
+   */
+  async close(reason: string, isStoppingWorkers = true): Promise<void> {
     for (const worker of this.workers.values()) {
-      worker.send({ kind: 'stop', reason });
+      if (isStoppingWorkers) worker.send({ kind: 'stop', reason });
       worker.close(CLOSE_NORMAL, reason);
     }
     clearInterval(this.heartbeat);
@@ -366,8 +386,21 @@ export class WorkerServer {
           );
         }
         worker.state = 'ready';
-        this.options.log(`worker ${worker.id} joined from ${worker.address}`);
+        if (message.capacity !== undefined) {
+          worker.isRelay = true;
+          worker.capacity = message.capacity;
+          this.options.log(`relay ${worker.id} joined from ${worker.address} with ${message.capacity} worker(s)`);
+        } else this.options.log(`worker ${worker.id} joined from ${worker.address}`);
         this.listener.workerReady(worker);
+        return;
+      }
+      case 'capacity': {
+        if (worker.state !== 'ready' || !worker.isRelay) throw new ProtocolError('capacity', 'kind', 'only a ready relay says its capacity');
+        const before = worker.capacity;
+        if (message.workers === before) return;
+        worker.capacity = message.workers;
+        this.options.log(`relay ${worker.id} now has ${message.workers} worker(s)`);
+        this.listener.workerCapacity(worker, before);
         return;
       }
       case 'part':
@@ -379,7 +412,7 @@ export class WorkerServer {
         this.listener.passPart(worker, message);
         return;
       case 'leave':
-        this.options.log(`worker ${worker.id} is leaving: ${message.reason}`);
+        this.options.log(`${worker.isRelay ? 'relay' : 'worker'} ${worker.id} is leaving: ${message.reason}`);
         worker.close(CLOSE_NORMAL, 'goodbye');
         this.forget(worker, `left: ${message.reason}`);
         return;

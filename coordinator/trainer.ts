@@ -10,9 +10,9 @@ import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
 import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
-import { contiguousRuns } from './assignment.js';
+import { broadcastStep } from './broadcast.js';
 import type { CoordinatorConfig } from './config.js';
-import type { Assignment, PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
+import type { PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
 import type { WorkerServer } from './server.js';
 
 /** What the trainer knows of the data: its shape, never its rows. */
@@ -234,26 +234,8 @@ export class Trainer {
       parts: this.stepParts,
       label: `step ${step}`,
       unitRows: (first, end) => chunkStart(size, chunks, end) - chunkStart(size, chunks, first),
-      send: (assignments) => this.broadcastStep(step, assignments),
+      send: (assignments) => broadcastStep(step, assignments, this.w, this.b),
     };
-  }
-
-  /**
-   * One step message for all `assignments`: the table of every worker's ranges, w encoded once,
-   * the same bytes written to each of those workers (issue #11 item 2: the coordinator's send
-   * cost per step no longer re-encodes D values per worker).
-   */
-  private broadcastStep(step: number, assignments: readonly Assignment[]): void {
-    // (worker id, first chunk, end) per contiguous run, ordered by first chunk: runs never overlap
-    // (each chunk has one owner, or one backup, per send).
-    const table: [number, number, number][] = [];
-    for (const { worker, units } of assignments) {
-      const runs = contiguousRuns(units);
-      for (let r = 0; r < runs.length; r += 2) table.push([worker.id, runs[r]!, runs[r + 1]!]);
-    }
-    table.sort((a, b) => a[1] - b[1]);
-    const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), w: this.w, b: this.b });
-    for (const { worker } of assignments) worker.sendBytes(bytes);
   }
 
   private passJob(purpose: PassPurpose, set: RowSet, parts: ChunkParts): PassJobSpec {
@@ -332,6 +314,7 @@ export class Trainer {
         address: worker.address,
         partBytes: worker.partBytes,
         parts: worker.parts,
+        ...(worker.isRelay ? { relayWorkers: worker.capacity } : {}),
       })),
     };
   }

@@ -7,8 +7,11 @@ import { ProtocolError } from './errors.js';
 import { MAX_PASS_BLOCKS, passWidth } from './passes.js';
 import type { ScheduleSpec } from './schedule.js';
 
-/** 2: parts name subtrees of the reduction tree, a step carries the whole assignment table (issue #11). */
-export const PROTOCOL_VERSION = 2;
+/**
+ * 2: parts name subtrees of the reduction tree, a step carries the whole assignment table (issue #11).
+ * 3: relays (issue #11 item 3): ready may carry a capacity, a capacity message, a part its workers count.
+ */
+export const PROTOCOL_VERSION = 3;
 
 /** WebSocket close codes dpt uses. */
 export const CLOSE_NORMAL = 1000;
@@ -38,6 +41,17 @@ export interface ReadyMessage {
   readonly features: number;
   /** The .dpt identity of the worker's data (not a hash of the file: see `WelcomeMessage.sha256`). */
   readonly sha256: string;
+  /**
+   * Relays only (relay/): the workers ready behind this connection, its weight in the assignment
+   * (a relay with 16 workers gets about 16 workers' share). Absent: a worker, capacity 1.
+   */
+  readonly capacity?: number;
+}
+
+/** A relay's group changed: `workers` are ready behind it now (0: assign it nothing new). */
+export interface CapacityMessage {
+  readonly kind: 'capacity';
+  readonly workers: number;
 }
 
 /**
@@ -52,6 +66,8 @@ export interface PartMessage {
   readonly subtrees: Uint32Array;
   readonly sums: Float64Array;
   readonly rows: Uint32Array;
+  /** Relays only: the workers of its group whose parts went into this one (the step event's count). Absent: 1. */
+  readonly workers?: number;
 }
 
 /** The worker is leaving on purpose (SIGTERM): it has answered everything it will answer. */
@@ -84,7 +100,7 @@ export interface PassPartMessage {
   readonly rows: Uint32Array;
 }
 
-export type WorkerToCoordinator = HelloMessage | ReadyMessage | PartMessage | PassPartMessage | LeaveMessage | FailMessage;
+export type WorkerToCoordinator = HelloMessage | ReadyMessage | CapacityMessage | PartMessage | PassPartMessage | LeaveMessage | FailMessage;
 
 // ---- coordinator → worker ----
 
@@ -313,6 +329,8 @@ const MAX_TEXT = 4096;
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
 const MAX_ROWS = 2 ** 32 - 1;
 const MAX_FEATURES = 1 << 24;
+/** Workers behind one relay, at most: far above any cluster dpt is built for, and an exact integer. */
+const MAX_CAPACITY = 1 << 24;
 
 function needFeatures(kind: string, limits: Limits): number {
   if (limits.features === null) throw new ProtocolError(kind, 'kind', 'not allowed before the handshake');
@@ -334,7 +352,9 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     rows: integer('ready', f, 'rows', 0, MAX_ROWS),
     features: integer('ready', f, 'features', 0, MAX_FEATURES),
     sha256: string('ready', f, 'sha256', 64),
+    ...(f.capacity === undefined ? {} : { capacity: integer('ready', f, 'capacity', 0, MAX_CAPACITY) }),
   }),
+  capacity: (f) => ({ kind: 'capacity', workers: integer('capacity', f, 'workers', 0, MAX_CAPACITY) }),
   part: (f, limits) => {
     const D = needFeatures('part', limits);
     const subtrees = subtreeIds('part', f, 'subtrees', limits.maxChunks);
@@ -345,6 +365,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
       subtrees,
       sums: float64s('part', f, 'sums', count * (D + 2)),
       rows: uint32s('part', f, 'rows', count, count),
+      ...(f.workers === undefined ? {} : { workers: integer('part', f, 'workers', 1, MAX_CAPACITY) }),
     };
   },
   passPart: (f, limits) => {

@@ -99,12 +99,22 @@ export class TreeParts {
     this.slotLevel = new Int8Array(maxChunks);
   }
 
-  /** Starts a step of `chunks` chunks, all uncovered. */
-  reset(chunks: number): void {
+  /**
+   * Starts a step of `chunks` chunks, all uncovered; or, with `only` (ascending chunk ids), a
+   * partial tree: the chunks outside `only` belong to other holders (a relay holds a share of the
+   * step), count as covered and are never summed here, so only reduceNode() inside `only` applies.
+   */
+  reset(chunks: number, only?: readonly number[]): void {
     this.chunks = chunks;
-    this.remaining = chunks;
-    this.isCovered.fill(0, 0, chunks);
     this.slotLevel.fill(-1, 0, chunks);
+    if (only === undefined) {
+      this.remaining = chunks;
+      this.isCovered.fill(0, 0, chunks);
+      return;
+    }
+    this.remaining = only.length;
+    this.isCovered.fill(1, 0, chunks);
+    for (const chunk of only) this.isCovered[chunk] = 0;
   }
 
   /** Whether chunk `chunk` is covered by an accepted subtree. */
@@ -156,6 +166,32 @@ export class TreeParts {
     }
     out.set(sums.subarray(0, width));
   }
+
+  /**
+   * Finishes node (level, index) alone into out[offset .. offset+width): every chunk it covers
+   * must be covered. The same level-by-level order as reduce(), restricted to the node, so its
+   * value has the bits the whole tree gives it (a relay sends it up as one subtree).
+   */
+  reduceNode(level: number, index: number, out: Float64Array, offset: number): void {
+    const { sums, width, slotLevel } = this;
+    const start = subtreeStart(level, index);
+    const end = subtreeEnd(level, index, this.chunks);
+    for (let c = start; c < end; c++)
+      if (this.isCovered[c] !== 1) throw new Error(`invariant broken: reducing node (${level}, ${index}) with chunk ${c} uncovered`);
+    for (let l = 1; l <= level; l++) {
+      const half = 2 ** (l - 1);
+      for (let left = start; left < end; left += 2 * half) {
+        if (slotLevel[left]! >= l) continue; // received whole at this level or above
+        slotLevel[left] = l;
+        const right = left + half;
+        if (right >= end) continue; // one child: the node is that child
+        const a = left * width;
+        const b = right * width;
+        for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
+      }
+    }
+    out.set(sums.subarray(start * width, (start + 1) * width), offset);
+  }
 }
 
 /** The per-block values of a data pass, held by block id (passes merge them in block order). Reused from pass to pass. */
@@ -173,11 +209,22 @@ export class ChunkParts {
     this.isDone = new Uint8Array(maxChunks);
   }
 
-  /** Starts a pass of `chunks` blocks, all pending. */
-  reset(chunks: number): void {
+  /** Starts a pass of `chunks` blocks, all pending; with `only` (ascending block ids), only those (the others are another holder's). */
+  reset(chunks: number, only?: readonly number[]): void {
     this.chunks = chunks;
-    this.remaining = chunks;
-    this.isDone.fill(0, 0, chunks);
+    if (only === undefined) {
+      this.remaining = chunks;
+      this.isDone.fill(0, 0, chunks);
+      return;
+    }
+    this.remaining = only.length;
+    this.isDone.fill(1, 0, chunks);
+    for (const chunk of only) this.isDone[chunk] = 0;
+  }
+
+  /** Copies block `chunk`'s part into out[offset .. offset+width). */
+  read(chunk: number, out: Float64Array, offset: number): void {
+    out.set(this.sums.subarray(chunk * this.width, (chunk + 1) * this.width), offset);
   }
 
   has(chunk: number): boolean {

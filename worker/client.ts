@@ -33,8 +33,12 @@ import { RemoteRows } from './remote-rows.js';
 import { RowStore } from './row-store.js';
 
 export interface WorkerOptions {
-  /** ws:// URL of the coordinator. */
-  readonly url: string;
+  /**
+   * ws:// URLs of the coordinator or of relays (issue #11 item 3), tried in turn: each failed
+   * attempt or lost session moves to the next, so a worker whose relay dies joins another relay or
+   * the coordinator. At least one.
+   */
+  readonly urls: readonly string[];
   readonly token: string | null;
   /**
    * Local path of the data file, or an http(s):// URL of a .dpt file (read by Range); default: the
@@ -89,9 +93,12 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
   let backoffMs = FIRST_BACKOFF_MS;
   /** Why the last attempt that failed on its own failed (a refused connection, a bad certificate): the news when time runs out. */
   let lastFailure = '';
+  let attempt = 0;
   for (;;) {
     if (options.stop.aborted) return;
-    const end = await runSession(options, giveUpAt);
+    const url = options.urls[attempt % options.urls.length]!; // urls is not empty
+    attempt++;
+    const end = await runSession(options, url, giveUpAt);
     if (end.kind === 'stopped') {
       options.log(`${end.reason} (peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB)`);
       return;
@@ -99,14 +106,18 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     if (end.wasWelcomed) {
       giveUpAt = Date.now() + options.connectTimeoutMs;
       backoffMs = FIRST_BACKOFF_MS;
-      options.log(`lost the coordinator (${end.reason}); reconnecting`);
+      options.log(
+        `lost the coordinator at ${url} (${end.reason}); reconnecting${options.urls.length > 1 ? ` to ${options.urls[attempt % options.urls.length]}` : ''}`,
+      );
     }
     if (!end.cutByDeadline) lastFailure = end.reason;
     if (Date.now() >= giveUpAt) {
       // An attempt cut by the deadline says less than the failure before it (e.g. an untrusted certificate).
       const reason = end.cutByDeadline && lastFailure !== '' ? `${lastFailure}; then ${end.reason}` : end.reason;
-      throw new CoordinatorLostError(`cannot reach the coordinator at ${options.url} (${reason}) for ${options.connectTimeoutMs} ms`);
+      throw new CoordinatorLostError(`cannot reach the coordinator at ${options.urls.join(', ')} (${reason}) for ${options.connectTimeoutMs} ms`);
     }
+    // Each URL of the list is tried once before the backoff grows: a dead relay is skipped at once.
+    if (attempt % options.urls.length !== 0 && !end.wasWelcomed) continue;
     await new Promise<void>((resolve) => {
       const onAbort = (): void => {
         clearTimeout(timer);
@@ -131,10 +142,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
  * by `giveUpAt` (the connect timeout), a close is answered within CLOSE_GRACE_MS or the socket is
  * cut, and once welcomed the heartbeat bounds every silence.
  */
-function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEnd> {
+function runSession(options: WorkerOptions, url: string, giveUpAt: number): Promise<SessionEnd> {
   return new Promise<SessionEnd>((resolve, reject) => {
     const welcomeWithinMs = Math.max(1, giveUpAt - Date.now());
-    const socket = new WebSocket(options.url, {
+    const socket = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE_BYTES,
       // No handshakeTimeout of ws's own: the welcome timer below bounds the upgrade too, and racing
@@ -266,7 +277,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
           const welcome = message;
           clearTimeout(welcomeTimer);
           const openedAt = performance.now();
-          const opening = openDataset(welcome, options)
+          const opening = openDataset(welcome, options, url)
             .then((opened) => {
               if (isClosed) {
                 // The connection ended while the data was opening: nobody else will close it.
@@ -366,7 +377,7 @@ function runSession(options: WorkerOptions, giveUpAt: number): Promise<SessionEn
  * Opens the data (converting a CSV once, or reading a remote .dpt file by Range into the cache),
  * checks it is the coordinator's, and standardizes it as told.
  */
-async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<{ computer: PartComputer; remote: RemoteRows | null }> {
+async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url: string): Promise<{ computer: PartComputer; remote: RemoteRows | null }> {
   if (welcome.reduction !== REDUCTION_ID) {
     throw new ConfigError(
       `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
@@ -375,7 +386,8 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions): Pro
   const kernel = createKernelById(welcome.kernel);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
   const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
-  const source = resolveDataSource(welcome, options);
+  // The URL of this session (a coordinator or a relay): /data is fetched from there.
+  const source = resolveDataSource(welcome, { ...options, url });
   if (source.kind === 'remote') {
     const file = await openRemoteData(source, welcome);
     options.log(`worker ${welcome.workerId}: ${source.reason}; reading the data from ${file.where} by range, cached in ${file.cachePath}`);

@@ -41,7 +41,9 @@ function setUp(workerIds: number[]): { scatter: Scatter; workers: WorkerConnecti
     (line) => logs.push(line),
   );
   // Stubs with just what the scatter uses of a connection and of the server.
-  const workers = workerIds.map((id) => ({ id, address: `stub ${id}`, sendBytes: () => undefined }) as unknown as WorkerConnection);
+  const workers = workerIds.map(
+    (id) => ({ id, address: `stub ${id}`, capacity: 1, isRelay: false, sendBytes: () => undefined }) as unknown as WorkerConnection,
+  );
   const server = { readyWorkers: () => workers, drop: () => undefined } as unknown as WorkerServer;
   scatter.attach(server);
   const sent: Assignment[][] = [];
