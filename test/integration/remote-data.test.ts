@@ -131,6 +131,30 @@ describe.skipIf(hidden !== null)(`workers that cannot see the data file${hidden 
     expect(fetched[0]! + fetched[1]!).toBe(Number(served));
   }, 240_000);
 
+  it("behind a relay, train from the coordinator's copy through the relay's /data to the same bits", async () => {
+    const out = join(OUT_DIR, 'relayed.json');
+    const coordinator = await startCoordinator(good, 2, out);
+    // The relay sees the file (it needs none); its workers do not, and fetch /data from where they connected.
+    const relay = startCli(['relay', '--connect', coordinator.url, '--host', '127.0.0.1', '--port', '0', '--token', TOKEN]);
+    const [, relayUrl = ''] = await relay.waitForLine(/relay listening on (ws:\/\/\S+)/, 60_000);
+    // A wrong token at the relay's /data is refused there, before anything is asked of the coordinator.
+    const refused = await fetch(`${relayUrl.replace(/^ws:/, 'http:')}/data`, { headers: { authorization: 'Bearer wrong' } });
+    expect(refused.status).toBe(401);
+    const relayCache = join(directory.path, 'cache-relay');
+    const workers = [startWorker(relayUrl, relayCache), startWorker(relayUrl, relayCache)];
+    expect((await coordinator.cli.exited(180_000)).code, coordinator.cli.stderr()).toBe(0);
+    for (const worker of workers) expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
+    await relay.exited(30_000);
+    expect(modelHash(out)).toBe(localHash);
+    // Fetched from the relay's port, which passed the requests through to the coordinator.
+    const relayHttp = relayUrl.replace(/^ws:/, 'http:');
+    const fetched = workers.map((worker) => Number(new RegExp(`fetched (\\d+) bytes of the data from ${relayHttp}/data`).exec(worker.stderr())?.[1] ?? -1));
+    expect(fetched[0]! + fetched[1]!).toBeGreaterThan(0);
+    expect(relay.stderr()).toMatch(/passing \/data through to the coordinator/);
+    const [, served = '0'] = coordinator.cli.stderr().match(/served (\d+) bytes of the data file over \/data/) ?? [];
+    expect(Number(served)).toBe(fetched[0]! + fetched[1]!);
+  }, 240_000);
+
   it('a worker on the same cache folder downloads nothing the next time', async () => {
     const out = join(OUT_DIR, 'cached.json');
     const coordinator = await startCoordinator(good, 1, out);
