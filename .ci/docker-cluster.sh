@@ -387,6 +387,9 @@ joined=$(compose logs --no-color coordinator 2>&1 | grep -c 'joined from' || tru
 if [ "$joined" -ge 3 ]; then pass "(a) $joined workers joined by service name"; else fail "(a) $joined workers joined, expected 3"; fi
 if msg=$(check_outputs a "$EPOCHS_A" "$(coordinator_id)"); then pass "(a) outputs: $msg"; else fail "(a) outputs: $msg"; fi
 if msg=$(check_workers_exited_zero); then pass "(a) $msg (no restart loop)"; else fail "(a) $msg"; fi
+# The workers mount no data: each read the coordinator's copy over GET /data (issue #11 item 4).
+fetched=$(compose logs --no-color worker 2>&1 | grep -c 'reading the data from http://coordinator:8787/data' || true)
+if [ "$fetched" -ge 3 ]; then pass "(a) $fetched workers without a data volume read the data from the coordinator's /data"; else fail "(a) $fetched workers said they read from the coordinator's /data, expected 3"; fi
 [ "$FAILED" -eq "$failed_before" ] || dump_logs
 compose down -v -t 5 >/dev/null 2>&1 || true
 log "run (a) took $(since "$t")"
