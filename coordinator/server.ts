@@ -92,6 +92,8 @@ export class WorkerConnection {
   /** Bytes of training-step parts received from this worker, and how many parts (its upstream traffic per step: issue #11). */
   partBytes = 0;
   parts = 0;
+  /** Bytes of step messages sent to this worker (its downstream traffic per step: issue #11). */
+  stepBytes = 0;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {

@@ -253,7 +253,10 @@ export class Trainer {
     }
     table.sort((a, b) => a[1] - b[1]);
     const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), w: this.w, b: this.b });
-    for (const { worker } of assignments) worker.sendBytes(bytes);
+    for (const { worker } of assignments) {
+      worker.stepBytes += bytes.length;
+      worker.sendBytes(bytes);
+    }
   }
 
   private passJob(purpose: PassPurpose, set: RowSet, parts: ChunkParts): PassJobSpec {
@@ -321,17 +324,22 @@ export class Trainer {
 
   /** The run's state as GET /status shows it. */
   status(): Record<string, unknown> {
+    const cpu = process.cpuUsage();
     return {
       state: this.state,
       step: this.committedSteps,
       totalSteps: this.totalSteps,
       epochs: this.config.epochs,
       lastLoss: this.lastLoss,
+      // This process's CPU time (user + system) since it started, µs: sampled at two steps, the
+      // coordinator's CPU per step, which oversubscribed benchmarks cannot distort (bench/scale.ts).
+      cpuUs: cpu.user + cpu.system,
       workers: (this.server?.readyWorkers() ?? []).map((worker) => ({
         id: worker.id,
         address: worker.address,
         partBytes: worker.partBytes,
         parts: worker.parts,
+        stepBytes: worker.stepBytes,
       })),
     };
   }
