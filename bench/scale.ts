@@ -44,8 +44,8 @@ interface Shape {
   readonly batches: number;
   /** --chunks, or null for the default (64 chunks from B = 2048 on: all of W ≤ 64 can contribute). */
   readonly chunks: number | null;
-  /** --heartbeat of coordinator and workers, or null for the default (5 s). */
-  readonly heartbeatMs: number | null;
+  /** --heartbeat of coordinator and workers and the coordinator's --step-timeout, or null for the defaults (5 s, 30 s). */
+  readonly patienceMs: number | null;
 }
 
 /**
@@ -53,18 +53,19 @@ interface Shape {
  * D = 100,000 holds 400 KB a row: B = 2048 would be 819 MB a batch, held by each of 64 workers
  * (and paged workers miss heartbeats in the statistics pass at that size: see docs/scaling.md),
  * so there B = 128 is cut explicitly into the same 64 chunks. Its statistics pass still moves
- * O(blocks·D) bytes and blocks a worker for longer than the default heartbeat allows (at W = 1,
- * ~15 s here): a long heartbeat lets it through.
+ * O(blocks·D) bytes (300 MB here) and holds a worker, and the coordinator, for longer than the
+ * default heartbeat and step timeout allow (15 s to minutes at W = 1 on this loaded machine): long
+ * ones let it through.
  */
 const SHAPES: Record<number, Shape> = {
-  10: { batch: 2048, batches: 8, chunks: null, heartbeatMs: null },
-  1000: { batch: 2048, batches: 4, chunks: null, heartbeatMs: null },
-  100000: { batch: 128, batches: 1, chunks: 64, heartbeatMs: 600_000 },
+  10: { batch: 2048, batches: 8, chunks: null, patienceMs: null },
+  1000: { batch: 2048, batches: 4, chunks: null, patienceMs: null },
+  100000: { batch: 128, batches: 1, chunks: 64, patienceMs: 600_000 },
 };
 const POLL_MS = 200;
 /** Deadlines: all W joined and the first step taken; the whole run. */
-const STARTUP_TIMEOUT_MS = 120_000;
-const RUN_TIMEOUT_MS = 240_000;
+const STARTUP_TIMEOUT_MS = 240_000;
+const RUN_TIMEOUT_MS = 360_000;
 /** A window needs at least this many steps (D = 100,000 steps are slow), and ends after this long at most. */
 const MIN_WINDOW_STEPS = 5;
 const MAX_WINDOW_MS = 30_000;
@@ -196,10 +197,12 @@ function waitFor<T>(started: Started, find: (output: string) => T | null, timeou
 /** Generous: while 64 workers start, the coordinator gets a sliver of 2 CPUs. */
 const STATUS_TIMEOUT_MS = 30_000;
 
-async function readStatus(port: number): Promise<StatusSample> {
+async function readStatus(port: number, coordinator: Started): Promise<StatusSample> {
   const response = await fetch(`http://127.0.0.1:${port}/status`, {
     headers: { authorization: `Bearer ${TOKEN}` },
     signal: AbortSignal.timeout(STATUS_TIMEOUT_MS),
+  }).catch((error: Error) => {
+    throw new Error(`GET /status: ${error.message} (the coordinator's last words: ${lastLines(coordinator)})`);
   });
   if (!response.ok) throw new Error(`GET /status: HTTP ${response.status}`);
   return toStatusSample(await response.json(), performance.now());
@@ -233,7 +236,8 @@ async function runOnce(
     // Far more steps than a run lasts: the bench ends it once its window is measured.
     const shape = SHAPES[D]!;
     const epochs = Math.ceil(1_000_000 / shape.batches);
-    const heartbeat = shape.heartbeatMs === null ? [] : ['--heartbeat', String(shape.heartbeatMs)];
+    const heartbeat = shape.patienceMs === null ? [] : ['--heartbeat', String(shape.patienceMs)];
+    const stepTimeout = shape.patienceMs === null ? [] : ['--step-timeout', String(shape.patienceMs)];
     const spawnedAtMs = Date.now();
     const coordinator = startCli(
       [
@@ -256,6 +260,7 @@ async function runOnce(
         String(shape.batch),
         ...(shape.chunks === null ? [] : ['--chunks', String(shape.chunks)]),
         ...heartbeat,
+        ...stepTimeout,
         '--lr',
         '0.01',
         '--no-shuffle',
@@ -263,6 +268,9 @@ async function runOnce(
         // A backup copy of a straggler's share measures the machine's oversubscription, not the design.
         '--backup-factor',
         '0',
+        // 64 workers starting on a loaded 2-vCPU machine can take longer than the default minute.
+        '--join-timeout',
+        String(STARTUP_TIMEOUT_MS),
         '--metrics',
         metrics,
       ],
@@ -290,22 +298,30 @@ async function runOnce(
       await waitFor(coordinator, allJoined, STARTUP_TIMEOUT_MS, `${W} workers joining`);
     }
     const startupDeadline = performance.now() + STARTUP_TIMEOUT_MS;
-    let sample = await readStatus(port);
-    while (sample.step < 1) {
-      if (performance.now() > startupDeadline) throw new Error(`no step within ${STARTUP_TIMEOUT_MS} ms (state ${sample.state})`);
-      if (coordinator.child.exitCode !== null) throw new Error(`the coordinator exited: ${coordinator.output().trim().split('\n').slice(-2).join(' | ')}`);
+    let state = 'unknown';
+    for (;;) {
+      if (performance.now() > startupDeadline) throw new Error(`no step within ${STARTUP_TIMEOUT_MS} ms (state ${state})`);
+      if (coordinator.child.exitCode !== null) throw new Error(`the coordinator exited: ${lastLines(coordinator)}`);
+      try {
+        const early = await readStatus(port, coordinator);
+        state = early.state;
+        if (early.step >= 1) break;
+      } catch {
+        // At D = 100,000 the statistics pass holds the coordinator's event loop for tens of
+        // seconds: /status times out. The deadline above still bounds the wait.
+        state = 'not answering /status';
+      }
       await sleep(POLL_MS / 2);
-      sample = await readStatus(port);
     }
     // No polling inside the window but at its ends (then once a second while too few steps came):
     // each answer costs the coordinator CPU that would be charged to the steps.
     await sleep(warmupMs);
-    const first = await readStatus(port);
+    const first = await readStatus(port, coordinator);
     await sleep(windowMs);
-    sample = await readStatus(port);
+    let sample = await readStatus(port, coordinator);
     for (let polls = 0; polls < MAX_WINDOW_MS / 1000 && sample.step - first.step < MIN_WINDOW_STEPS; polls++) {
       await sleep(1000);
-      sample = await readStatus(port);
+      sample = await readStatus(port, coordinator);
     }
     const rates: WindowRates | null = windowRates(first, sample);
     if (rates === null) throw new Error(`no step committed in ${MAX_WINDOW_MS} ms of window`);
@@ -336,6 +352,10 @@ async function runOnce(
     ]);
     rmSync(metrics, { force: true });
   }
+}
+
+function lastLines(started: Started): string {
+  return started.output().trim().split('\n').slice(-3).join(' | ');
 }
 
 function sleep(ms: number): Promise<void> {
