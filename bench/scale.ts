@@ -2,11 +2,12 @@
 // W = 1 … 64 worker processes on this machine and D = 10, 1000, 100,000 it runs a real
 // `dpt coordinator` and W `dpt worker` processes, as a star (workers connect to the coordinator)
 // and behind relays (`dpt relay`, fan-in --fan-in, when the command exists), and reports what
-// oversubscribing 2 CPUs does not distort: the coordinator's CPU per step (its /status cpuUs
+// oversubscribing 2 CPUs distorts least: the coordinator's CPU per step (its /status cpuUs
 // sampled at two steps), bytes per step per child (up and down) and at the coordinator (its
 // /status counters), contributors per step (the `workers` field of the --metrics step events) and
 // start-up (coordinator spawned → first step scattered). Steps/s is printed too, but on 2 CPUs
-// shared by W + 1 processes it is the machine's, not the design's.
+// shared by W + 1 processes it is the machine's, not the design's. (CPU time is inflated too, by
+// cold caches after each wake-up: docs/scaling.md compares it with bench/message-costs.ts.)
 //
 // Flags: --quick (W 1, 4, 16, 64; D 10, 1000; one trial; shorter windows), --d, --w (filters),
 // --trials N (default 3: each cell's figures are medians over N interleaved runs), --seconds S
@@ -415,7 +416,7 @@ export async function runScale(args: GridArgs): Promise<void> {
   log(
     `dpt scale bench on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node.js ${process.version}: up to ${Math.max(...counts) + 1} processes share these CPUs`,
   );
-  log('(CPU per step, bytes and contributors do not depend on that; steps/s and start-up do. A shared machine: figures are medians of trials.)');
+  log('(bytes and contributors do not depend on that, CPU per step little; steps/s and start-up do. A shared machine: figures are medians of trials.)');
   const cpuSet = allowedCpus();
   const placement: Placement | null =
     !args.flags.has('pin') || cpuSet === null || cpuSet.length < 2 || !hasTaskset() ? null : { coordinator: cpuSet.slice(0, 1), others: cpuSet.slice(1) };
