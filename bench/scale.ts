@@ -54,7 +54,7 @@ interface Shape {
  * D = 100,000 holds 400 KB a row: B = 2048 would be 819 MB a batch, held by each of 64 workers
  * (and paged workers miss heartbeats in the statistics pass at that size: see docs/scaling.md),
  * so there B = 128 is cut explicitly into the same 64 chunks. Its statistics pass still moves
- * O(blocks·D) bytes (300 MB here) and holds a worker, and the coordinator, for longer than the
+ * O(blocks·D) bytes (410 MB here) and holds a worker, and the coordinator, for longer than the
  * default heartbeat and step timeout allow (15 s to minutes at W = 1 on this loaded machine): long
  * ones let it through.
  */
