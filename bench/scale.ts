@@ -426,8 +426,11 @@ export async function runScale(args: GridArgs): Promise<void> {
       : `placement: the coordinator on CPU ${placement.coordinator.join(',')}, workers, relays and this bench on CPU ${placement.others.join(',')} (taskset); other tenants of the machine still run anywhere`,
   );
   if (placement !== null) pinProcess(process.pid, placement.others);
+  const directory = mkdtempSync(join(tmpdir(), 'dpt-scale-'));
+  // Interrupted: every child by PID, the data files, then the signal's default action.
   const stop = (signal: NodeJS.Signals): void => {
     for (const child of live) child.kill('SIGKILL');
+    rmSync(directory, { recursive: true, force: true });
     process.kill(process.pid, signal);
   };
   process.once('SIGINT', stop);
@@ -435,7 +438,6 @@ export async function runScale(args: GridArgs): Promise<void> {
   let relaysProblem: string | null = args.flags.has('no-relays') ? '--no-relays' : hasRelayCommand() ? null : 'no `dpt relay` command';
   if (relaysProblem !== null) log(`relays: not available (${relaysProblem})`);
 
-  const directory = mkdtempSync(join(tmpdir(), 'dpt-scale-'));
   try {
     const dataFiles = new Map<number, string>();
     for (const D of dims) {
