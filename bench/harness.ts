@@ -36,7 +36,12 @@ export function parseGridArgs(argv: readonly string[], defaults: { D: number[]; 
         if (!Number.isInteger(n) || n < 1) throw new Error(`${arg}: expected positive integers, got '${value}'`);
         list.push(n);
       }
-    } else if (arg.startsWith('--') && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') && ['steps', 'seconds', 'out', 'trials'].includes(name)) {
+    } else if (
+      arg.startsWith('--') &&
+      argv[i + 1] !== undefined &&
+      !argv[i + 1]!.startsWith('--') &&
+      ['steps', 'seconds', 'out', 'trials', 'fan-in'].includes(name)
+    ) {
       values.set(name, argv[++i]!);
     } else if (arg.startsWith('--')) flags.add(name);
     else throw new Error(`unexpected argument '${arg}'`);

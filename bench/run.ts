@@ -8,6 +8,7 @@
 // each training cell, dpt and DDP alike; the run of median steps/s is kept), --no-torch, --no-c,
 // --no-train, --profile (CPU profiles of coordinator and workers at the first cell with the largest W),
 // --out PATH (default bench/results/latest.json). Numbers from a shared machine are noisy.
+// --scale runs the scaling curve of issue #11 instead (bench/scale.ts, its own flags there).
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { generateDataset } from '../shared/synthetic.js';
 import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, parseGridArgs, REPO, RESULTS_DIR, writeJson } from './harness.js';
 import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
 import { measureRawStar } from './raw-star.js';
+import { runScale } from './scale.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const PYTHON = '/usr/bin/python3';
@@ -385,7 +387,14 @@ function targetLines(cells: readonly Cell[]): string[] {
 }
 
 async function main(): Promise<void> {
-  const args = parseGridArgs(process.argv.slice(2), { D: [10, 100, 1000], B: [64, 1024, 8192], W: [1, 2] });
+  const argv = process.argv.slice(2);
+  if (argv.includes('--scale')) {
+    // The scaling curve of issue #11 (bench/scale.ts); --quick also thins the grid.
+    const rest = argv.filter((arg) => arg !== '--scale');
+    const isQuick = rest.includes('--quick');
+    return runScale(parseGridArgs(rest, { D: isQuick ? [10, 1000] : [10, 1000, 100_000], B: [2048], W: isQuick ? [1, 4, 16, 64] : [1, 2, 4, 8, 16, 32, 64] }));
+  }
+  const args = parseGridArgs(argv, { D: [10, 100, 1000], B: [64, 1024, 8192], W: [1, 2] });
   const outPath = args.values.get('out') ?? join(RESULTS_DIR, 'latest.json');
   const trials = Number(args.values.get('trials') ?? 1);
   if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials: expected a positive integer, got ${args.values.get('trials')}`);

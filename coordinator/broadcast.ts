@@ -17,5 +17,8 @@ export function broadcastStep(step: number, assignments: readonly Assignment[], 
   }
   table.sort((first, second) => first[1] - second[1]);
   const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), w, b });
-  for (const { worker } of assignments) worker.sendBytes(bytes);
+  for (const { worker } of assignments) {
+    worker.stepBytes += bytes.length;
+    worker.sendBytes(bytes);
+  }
 }

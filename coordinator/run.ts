@@ -179,10 +179,12 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       start.step,
     );
     const result = await trainer.run();
-    // Upstream traffic per worker (issue #11: O(D) per step whatever the chunk count).
+    // Traffic per worker, up and down (issue #11: O(D) per step whatever the chunk count).
+    const perStep = (bytes: number): number => Math.round(bytes / Math.max(1, result.stepsRun));
     for (const worker of server.readyWorkers()) {
       log(
-        `worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${Math.round(worker.partBytes / Math.max(1, result.stepsRun))} bytes per step)`,
+        `worker ${worker.id} sent ${worker.parts} step part(s), ${worker.partBytes} bytes (${perStep(worker.partBytes)} bytes per step); ` +
+          `received ${worker.stepBytes} bytes of step messages (${perStep(worker.stepBytes)} bytes per step)`,
       );
     }
     logDataServed(dataRoute.served(), log);

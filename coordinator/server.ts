@@ -101,6 +101,8 @@ export class WorkerConnection {
   capacity = 1;
   /** Whether it said ready with a capacity: a relay, named so in the log. */
   isRelay = false;
+  /** Bytes of step messages sent to this worker (its downstream traffic per step: issue #11). */
+  stepBytes = 0;
   private readonly socket: WebSocket;
 
   constructor(id: number, socket: WebSocket, address: string) {

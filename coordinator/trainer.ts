@@ -303,18 +303,23 @@ export class Trainer {
 
   /** The run's state as GET /status shows it. */
   status(): Record<string, unknown> {
+    const cpu = process.cpuUsage();
     return {
       state: this.state,
       step: this.committedSteps,
       totalSteps: this.totalSteps,
       epochs: this.config.epochs,
       lastLoss: this.lastLoss,
+      // This process's CPU time (user + system) since it started, µs: sampled at two steps, the
+      // coordinator's CPU per step, which oversubscribed benchmarks cannot distort (bench/scale.ts).
+      cpuUs: cpu.user + cpu.system,
       workers: (this.server?.readyWorkers() ?? []).map((worker) => ({
         id: worker.id,
         address: worker.address,
         partBytes: worker.partBytes,
         parts: worker.parts,
         ...(worker.isRelay ? { relayWorkers: worker.capacity } : {}),
+        stepBytes: worker.stepBytes,
       })),
     };
   }

@@ -148,6 +148,8 @@ describe('the coordinator', () => {
     expect((await fetch(`${base}/status`)).status).toBe(401);
     const status = (await (await fetch(`${base}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as Record<string, unknown>;
     expect(status).toMatchObject({ state: 'waiting', step: 0, workers: [] });
+    // The coordinator's own CPU time so far (µs): sampled at two steps, its CPU per step.
+    expect(Number.isFinite(status.cpuUs) && (status.cpuUs as number) > 0, String(status.cpuUs)).toBe(true);
     expect((await fetch(`${base}/status?token=${TOKEN}`)).status).toBe(200);
     process.kill(coordinator.pid, 'SIGTERM');
     await coordinator.exited();

@@ -99,18 +99,27 @@ describe('scale-out along the reduction tree', () => {
     expect(noBackups.hash).toBe(modelHash(oneOut));
   });
 
-  it('the busiest worker sends at most 3·(D + 2)·8 bytes + 1 KiB per step at D = 200, B = 8192, W = 2', { timeout: 300_000 }, async () => {
+  it('the busiest worker sends at most 3·(D + 2)·8 bytes + 1 KiB per step at D = 200, B = 8192, W = 2, and receives one step message of about 8·D bytes', {
+    timeout: 300_000,
+  }, async () => {
     const D = 200;
     const data = writeData('deep', 16_384, D, 5);
     const result = await runCli(['train', '--data', data, '--epochs', '2', '--batch-size', '8192', '--workers', '2', '--backup-factor', '0'], {}, 240_000);
     expect(result.code, result.stderr).toBe(0);
-    const counts = [...result.stderr.matchAll(/worker (\d+) sent (\d+) step part\(s\), (\d+) bytes \((\d+) bytes per step\)/g)];
+    const counts = [
+      ...result.stderr.matchAll(
+        /worker (\d+) sent (\d+) step part\(s\), (\d+) bytes \((\d+) bytes per step\); received (\d+) bytes of step messages \((\d+) bytes per step\)/g,
+      ),
+    ];
     expect(counts, result.stderr).toHaveLength(2);
     const steps = 2 * 2;
-    for (const [, , parts, bytes] of counts) {
+    for (const [, , parts, bytes, , stepBytes] of counts) {
       expect(Number(parts)).toBe(steps); // one part a step: both workers had a share of every step
       expect(Number(bytes) / steps).toBeLessThanOrEqual(3 * (D + 2) * 8 + 1024);
       expect(Number(bytes) / steps).toBeGreaterThanOrEqual((D + 2) * 8); // the counter counts the payload
+      // Downstream: one step message a step, w (D float64) plus b and the small assignment table.
+      expect(Number(stepBytes) / steps).toBeGreaterThanOrEqual(D * 8);
+      expect(Number(stepBytes) / steps).toBeLessThanOrEqual(D * 8 + 1024);
     }
   });
 });
