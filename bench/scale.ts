@@ -283,7 +283,11 @@ async function runOnce(
     const targets: string[] = [];
     if (plan.topology === 'relays') {
       for (let r = 0; r < plan.relays; r++) {
-        const relay = startCli(['relay', '--connect', url!, '--host', '127.0.0.1', '--port', '0', '--token', TOKEN], children, placement?.others ?? null);
+        const relay = startCli(
+          ['relay', '--connect', url!, '--host', '127.0.0.1', '--port', '0', '--token', TOKEN, '--quiet', ...heartbeat, ...stepTimeout],
+          children,
+          placement?.others ?? null,
+        );
         const [, relayUrl] = await waitForOutput(relay, /relay listening on (ws:\/\/\S+)/, 60_000, `relay ${r}`);
         targets.push(relayUrl!);
       }
