@@ -12,6 +12,7 @@
 // shrinks the late rates further; that is allowed and defined, not refused.
 
 import { ConfigError } from '../shared/errors.js';
+import { powerOfFraction } from './power.js';
 
 export const LR_SCHEDULE_NAMES = ['constant', 'cosine'] as const;
 export type LrScheduleName = (typeof LR_SCHEDULE_NAMES)[number];
@@ -76,7 +77,7 @@ export function createLrSchedule(spec: LrScheduleSpec, totalSteps: number, steps
       let rate = lr;
       if (schedule === 'cosine') rate *= 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps));
       if (step < warmupSteps) rate *= (step + 1) / warmupSteps;
-      if (decayEpochs > 0) rate *= gamma ** Math.floor(Math.floor(step / stepsPerEpoch) / decayEpochs);
+      if (decayEpochs > 0) rate *= powerOfFraction(gamma, Math.floor(Math.floor(step / stepsPerEpoch) / decayEpochs));
       return rate;
     },
   };

@@ -18,6 +18,7 @@
 // to rounding (≈1 ulp), not the same bits; the algorithm box in torch's docs is the form used here.
 
 import { CheckpointError, ConfigError } from '../shared/errors.js';
+import { powerOfFraction } from './power.js';
 
 export const OPTIMIZER_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam', 'adamw'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
@@ -243,8 +244,9 @@ class FlatOptimizer implements Optimizer {
     const t = this.steps;
     const oneMinusBeta1 = 1 - beta1;
     const oneMinusBeta2 = 1 - beta2;
-    const negativeStepSize = -(lr / (1 - beta1 ** t));
-    const biasCorrection2Sqrt = Math.sqrt(1 - beta2 ** t);
+    // β^t as C's pow() gives it (Python's beta1 ** step in torch), not as V8's ** does: see power.ts.
+    const negativeStepSize = -(lr / (1 - powerOfFraction(beta1, t)));
+    const biasCorrection2Sqrt = Math.sqrt(1 - powerOfFraction(beta2, t));
     // AdamW: param.mul_(1 − lr·weight_decay), applied to the bias's group too with λ = 0 (×1, exact).
     const decayFactor = 1 - lr * weightDecay;
     const m = this.first;
