@@ -16,6 +16,8 @@
 //   adamw:     p ← p·(1 − η·λ) (decoupled decay, before and instead of the L2 form), then adam.
 // torch ≥ 2.0 writes adam's first moment as m.lerp(g, 1−β1) = m + (1−β1)·(g − m): the same value up
 // to rounding (≈1 ulp), not the same bits; the algorithm box in torch's docs is the form used here.
+// Measured: every optimizer equals torch 1.13 bit for bit over 50 steps with ATen's baseline kernels
+// (test/unit/optimizers.test.ts); ATen's AVX2 kernels fuse a·b + c (FMA) and differ by ≤ 1.5e-14 there.
 
 import { CheckpointError, ConfigError } from '../shared/errors.js';
 import { powerOfFraction } from './power.js';
