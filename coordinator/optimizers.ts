@@ -169,6 +169,8 @@ class FlatOptimizer implements Optimizer {
     if (params.length !== this.count || grad.length !== this.count || next.length !== this.count) {
       throw new Error(`invariant broken: optimizer over ${this.count} parameters given ${params.length}, ${grad.length}, ${next.length}`);
     }
+    // The schedule only yields positive finite rates; anything else is a wiring bug, caught before the moments move.
+    if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`invariant broken: learning rate ${lr}`);
     const isFirstStep = this.steps === 0;
     this.steps++;
     switch (this.spec.name) {
