@@ -10,7 +10,7 @@
 // The three factors multiply (as torch's ChainedScheduler composes schedulers), evaluated left to right:
 // ((lr·c)·u)·d. With cosine, c already decays to ~0 over the run, so a step decay on top of it
 // shrinks the late rates further; that is allowed and defined, not refused.
-// G^k is correctly rounded (power.ts), as Python's ** gives it. cos is V8's Math.cos (fdlibm), which
+// G^k is correctly rounded (power.ts; Python's ** agrees but for rare glibc misroundings). cos is V8's Math.cos (fdlibm), which
 // differs from glibc's cos (what torch's schedulers use) by one ulp on ~4% of arguments: the rates
 // then differ by ~1e-17, never bit-for-bit guaranteed against torch; V8's cos is the same on every platform.
 
