@@ -5,7 +5,10 @@
 // Operation order: exactly steps 1-7 of shared/softmax.ts, one row at a time in range order, so
 // that accumulateSoftmax with this module's exp and log1p gives the same bits (tested). The SIMD
 // lanes only split what the order already splits: in step 1, lane 0 holds s0 (even j) and lane 1
-// s1 (odd j) over j < D − D mod 4; in step 7 each lane updates its own out entry. No FMA, no
+// s1 (odd j) over j < D − D mod 4; in step 7 each lane updates its own out entry. Classes go in
+// blocks of 4 (then one at a time): a block shares each load of x, and its dot products are 4
+// independent chains the CPU overlaps; no sum changes, since each class's z and each out entry
+// still see their terms in the order above. No FMA, no
 // relaxed SIMD, x widened from float32 exactly, and exp/log1p are the fdlibm ports of
 // shared/kernel-wasm.ts rather than Math's, so the bits are the same on every machine and on
 // every Node.js version.
@@ -23,9 +26,94 @@ type WasmSoftmax = (x: number, y: number, D: number, K: number, order: number, n
 /** Address of entry `$c` of the float64 vector at `base` (an i32 local), on the stack. */
 const entry = (base: string): string => `local.get ${base} local.get $c i32.const 3 i32.shl i32.add`;
 
+const CLASSES = [0, 1, 2, 3];
+
+/**
+ * Steps 1 and 2 for classes c + r, r in `block`: the x pair of each j is loaded once and shared by
+ * the block's classes, whose dot products are independent chains (the blocking changes no sum).
+ * $wp points at W row c on entry and at the row after the block on exit.
+ */
+function scores(block: readonly number[]): string {
+  const each = (code: (r: number) => string): string => block.map(code).join('\n');
+  return `
+    ${each((r) => `f64.const 0 f64x2.splat local.set $acc${r} local.get $wp i32.const ${r} local.get $rowW i32.mul i32.add local.set $w${r}`)}
+    i32.const 0 local.set $xj
+    i32.const 0 local.set $wj
+    block $dotDone
+      local.get $vecBytes i32.eqz br_if $dotDone
+      loop $dot  ;; lane l of class r: acc + W_(j+l)·x_(j+l), then + W_(j+2+l)·x_(j+2+l)
+        local.get $p local.get $xj i32.add local.tee $xa v128.load64_zero f64x2.promote_low_f32x4 local.set $xlo
+        local.get $xa v128.load64_zero offset=8 f64x2.promote_low_f32x4 local.set $xhi
+        ${each(
+          (r) => `local.get $acc${r}
+        local.get $xlo local.get $w${r} local.get $wj i32.add local.tee $wa v128.load f64x2.mul f64x2.add
+        local.get $xhi local.get $wa v128.load offset=16 f64x2.mul f64x2.add
+        local.set $acc${r}`,
+        )}
+        local.get $wj i32.const 32 i32.add local.set $wj
+        local.get $xj i32.const 16 i32.add local.tee $xj local.get $vecBytes i32.lt_u br_if $dot
+      end
+    end
+    ${each((r) => `${entry('$thetaB')} f64.load offset=${8 * r} local.get $acc${r} f64x2.extract_lane 0 local.get $acc${r} f64x2.extract_lane 1 f64.add f64.add local.set $z${r}`)}
+    block $tailDone
+      local.get $xj local.get $rowBytes i32.ge_u br_if $tailDone
+      loop $tail
+        local.get $p local.get $xj i32.add f32.load f64.promote_f32 local.set $xv
+        ${each((r) => `local.get $z${r} local.get $w${r} local.get $wj i32.add f64.load local.get $xv f64.mul f64.add local.set $z${r}`)}
+        local.get $wj i32.const 8 i32.add local.set $wj
+        local.get $xj i32.const 4 i32.add local.tee $xj local.get $rowBytes i32.lt_u br_if $tail
+      end
+    end
+    ${each(
+      (r) => `${entry('$scratch')} local.get $z${r} f64.store offset=${8 * r}
+    local.get $c i32.const ${r} i32.add i32.eqz local.get $z${r} local.get $m f64.gt i32.or
+    if local.get $z${r} local.set $m local.get $c i32.const ${r} i32.add local.set $a end`,
+    )}
+    local.get $wp i32.const ${block.length} local.get $rowW i32.mul i32.add local.set $wp`;
+}
+
+/** Steps 6 and 7 for classes c + r, r in `block`; $oa points at out's W row c on entry, after the block on exit. */
+function gradients(block: readonly number[]): string {
+  const each = (code: (r: number) => string): string => block.map(code).join('\n');
+  return `
+    ${each(
+      (r) => `${entry('$scratch')} f64.load offset=${8 * r} local.get $S f64.div
+    f64.const 1 f64.const 0 local.get $c i32.const ${r} i32.add local.get $label i32.eq select f64.sub local.tee $g${r}
+    f64x2.splat local.set $gv${r}
+    local.get $oa i32.const ${r} local.get $rowW i32.mul i32.add local.set $o${r}`,
+    )}
+    i32.const 0 local.set $xj
+    i32.const 0 local.set $wj
+    block $vDone
+      local.get $vecBytes i32.eqz br_if $vDone
+      loop $v
+        local.get $p local.get $xj i32.add local.tee $xa v128.load64_zero f64x2.promote_low_f32x4 local.set $xlo
+        local.get $xa v128.load64_zero offset=8 f64x2.promote_low_f32x4 local.set $xhi
+        ${each(
+          (r) => `local.get $o${r} local.get $wj i32.add local.tee $wa local.get $wa v128.load local.get $xlo local.get $gv${r} f64x2.mul f64x2.add v128.store
+        local.get $wa local.get $wa v128.load offset=16 local.get $xhi local.get $gv${r} f64x2.mul f64x2.add v128.store offset=16`,
+        )}
+        local.get $wj i32.const 32 i32.add local.set $wj
+        local.get $xj i32.const 16 i32.add local.tee $xj local.get $vecBytes i32.lt_u br_if $v
+      end
+    end
+    block $gTailDone
+      local.get $xj local.get $rowBytes i32.ge_u br_if $gTailDone
+      loop $gTail
+        local.get $p local.get $xj i32.add f32.load f64.promote_f32 local.set $xv
+        ${each((r) => `local.get $o${r} local.get $wj i32.add local.tee $wa local.get $wa f64.load local.get $xv local.get $g${r} f64.mul f64.add f64.store`)}
+        local.get $wj i32.const 8 i32.add local.set $wj
+        local.get $xj i32.const 4 i32.add local.tee $xj local.get $rowBytes i32.lt_u br_if $gTail
+      end
+    end
+    ${each((r) => `${entry('$outB')} local.tee $sa local.get $sa f64.load offset=${8 * r} local.get $g${r} f64.add f64.store offset=${8 * r}`)}
+    local.get $oa i32.const ${block.length} local.get $rowW i32.mul i32.add local.set $oa`;
+}
+
 const BODY = `
   local.get $D i32.const 2 i32.shl local.set $rowBytes
   local.get $D i32.const -4 i32.and i32.const 2 i32.shl local.set $vecBytes
+  local.get $D i32.const 3 i32.shl local.set $rowW
   local.get $K local.get $D i32.mul i32.const 3 i32.shl local.set $wBytes
   local.get $theta local.get $wBytes i32.add local.set $thetaB
   local.get $out local.get $wBytes i32.add local.set $outB
@@ -40,38 +128,21 @@ const BODY = `
       end
       local.get $x local.get $row local.get $rowBytes i32.mul i32.add local.set $p
       local.get $y local.get $row i32.const 2 i32.shl i32.add i32.load local.set $label
-      ;; 1, 2. z_c = b_c + (s0 + s1) + tail into scratch[c]; m = max, a = its lowest index
-      local.get $theta local.set $wp  ;; walks W row by row: each row advances it by D·8 bytes
+      ;; 1, 2. z_c = b_c + (s0 + s1) + tail into scratch[c], 4 classes at a time; m = max, a = its lowest index
+      local.get $theta local.set $wp
       i32.const 0 local.set $c
+      block $zBlocksDone
+        loop $zBlocks
+          local.get $c i32.const 4 i32.add local.get $K i32.gt_u br_if $zBlocksDone
+          ${scores(CLASSES)}
+          local.get $c i32.const 4 i32.add local.set $c
+          br $zBlocks
+        end
+      end
       block $zDone
-        loop $zLoop
+        loop $zLoop  ;; the last K mod 4 classes one at a time
           local.get $c local.get $K i32.ge_u br_if $zDone
-          f64.const 0 f64x2.splat local.set $acc
-          i32.const 0 local.set $xj
-          block $dotDone
-            local.get $vecBytes i32.eqz br_if $dotDone
-            loop $dot  ;; lane l: acc_l + W_(j+l)·x_(j+l), then + W_(j+2+l)·x_(j+2+l)
-              local.get $acc
-              local.get $p local.get $xj i32.add local.tee $xa v128.load64_zero f64x2.promote_low_f32x4 local.get $wp v128.load f64x2.mul f64x2.add
-              local.get $xa v128.load64_zero offset=8 f64x2.promote_low_f32x4 local.get $wp v128.load offset=16 f64x2.mul f64x2.add
-              local.set $acc
-              local.get $wp i32.const 32 i32.add local.set $wp
-              local.get $xj i32.const 16 i32.add local.tee $xj local.get $vecBytes i32.lt_u br_if $dot
-            end
-          end
-          ${entry('$thetaB')} f64.load
-          local.get $acc f64x2.extract_lane 0 local.get $acc f64x2.extract_lane 1 f64.add f64.add local.set $z
-          block $tailDone
-            local.get $xj local.get $rowBytes i32.ge_u br_if $tailDone
-            loop $tail
-              local.get $z local.get $wp f64.load local.get $p local.get $xj i32.add f32.load f64.promote_f32 f64.mul f64.add local.set $z
-              local.get $wp i32.const 8 i32.add local.set $wp
-              local.get $xj i32.const 4 i32.add local.tee $xj local.get $rowBytes i32.lt_u br_if $tail
-            end
-          end
-          ${entry('$scratch')} local.get $z f64.store
-          local.get $c i32.eqz local.get $z local.get $m f64.gt i32.or
-          if local.get $z local.set $m local.get $c local.set $a end
+          ${scores([0])}
           local.get $c i32.const 1 i32.add local.set $c
           br $zLoop
         end
@@ -93,34 +164,21 @@ const BODY = `
       ;; 4. S = 1 + T; 5. Λ += log1p(T) + (m − z_y)
       f64.const 1 local.get $T f64.add local.set $S
       local.get $lossSum local.get $T call $log1p local.get $m local.get $zy f64.sub f64.add f64.add local.set $lossSum
-      ;; 6, 7. g_c = e_c/S − [c = y]; out W row c += g_c·x, then out b_c += g_c
+      ;; 6, 7. g_c = e_c/S − [c = y]; out W row c += g_c·x, then out b_c += g_c; 4 classes at a time
       local.get $out local.set $oa
       i32.const 0 local.set $c
+      block $gBlocksDone
+        loop $gBlocks
+          local.get $c i32.const 4 i32.add local.get $K i32.gt_u br_if $gBlocksDone
+          ${gradients(CLASSES)}
+          local.get $c i32.const 4 i32.add local.set $c
+          br $gBlocks
+        end
+      end
       block $gDone
         loop $gLoop
           local.get $c local.get $K i32.ge_u br_if $gDone
-          ${entry('$scratch')} f64.load local.get $S f64.div
-          f64.const 1 f64.const 0 local.get $c local.get $label i32.eq select f64.sub local.tee $g
-          f64x2.splat local.set $gv
-          i32.const 0 local.set $xj
-          block $vDone
-            local.get $vecBytes i32.eqz br_if $vDone
-            loop $v
-              local.get $oa local.get $oa v128.load local.get $p local.get $xj i32.add local.tee $xa v128.load64_zero f64x2.promote_low_f32x4 local.get $gv f64x2.mul f64x2.add v128.store
-              local.get $oa local.get $oa v128.load offset=16 local.get $xa v128.load64_zero offset=8 f64x2.promote_low_f32x4 local.get $gv f64x2.mul f64x2.add v128.store offset=16
-              local.get $oa i32.const 32 i32.add local.set $oa
-              local.get $xj i32.const 16 i32.add local.tee $xj local.get $vecBytes i32.lt_u br_if $v
-            end
-          end
-          block $gTailDone
-            local.get $xj local.get $rowBytes i32.ge_u br_if $gTailDone
-            loop $gTail
-              local.get $oa local.get $oa f64.load local.get $p local.get $xj i32.add f32.load f64.promote_f32 local.get $g f64.mul f64.add f64.store
-              local.get $oa i32.const 8 i32.add local.set $oa
-              local.get $xj i32.const 4 i32.add local.tee $xj local.get $rowBytes i32.lt_u br_if $gTail
-            end
-          end
-          ${entry('$outB')} local.tee $sa local.get $sa f64.load local.get $g f64.add f64.store
+          ${gradients([0])}
           local.get $c i32.const 1 i32.add local.set $c
           br $gLoop
         end
@@ -153,9 +211,13 @@ export const SOFTMAX_KERNEL_MODULE: ModuleSource = {
         ...(
           ['$i', '$row', '$p', '$label', '$rowBytes', '$vecBytes', '$wBytes', '$thetaB', '$outB', '$wp', '$xj', '$xa', '$oa', '$sa', '$c', '$a'] as const
         ).map((name) => [name, i32] as const),
-        ...(['$z', '$m', '$zy', '$e', '$T', '$S', '$g', '$lossSum'] as const).map((name) => [name, f64] as const),
-        ['$acc', v128],
-        ['$gv', v128],
+        ...(['$rowW', '$wj', '$wa'] as const).map((name) => [name, i32] as const),
+        ...CLASSES.flatMap((r) => [[`$w${r}`, i32] as const, [`$o${r}`, i32] as const]),
+        ...(['$m', '$zy', '$e', '$T', '$S', '$xv', '$lossSum'] as const).map((name) => [name, f64] as const),
+        ...CLASSES.flatMap((r) => [[`$z${r}`, f64] as const, [`$g${r}`, f64] as const]),
+        ...CLASSES.flatMap((r) => [[`$acc${r}`, v128] as const, [`$gv${r}`, v128] as const]),
+        ['$xlo', v128],
+        ['$xhi', v128],
       ],
       body: BODY,
     },
