@@ -8,10 +8,9 @@
 // s1 (odd j) over j < D − D mod 4; in step 7 each lane updates its own out entry. Classes go in
 // blocks of 4 (then one at a time): a block shares each load of x, and its dot products are 4
 // independent chains the CPU overlaps; no sum changes, since each class's z and each out entry
-// still see their terms in the order above. No FMA, no
-// relaxed SIMD, x widened from float32 exactly, and exp/log1p are the fdlibm ports of
-// shared/kernel-wasm.ts rather than Math's, so the bits are the same on every machine and on
-// every Node.js version.
+// still see their terms in the order above. No FMA, no relaxed SIMD, x widened from float32
+// exactly, and exp/log1p are the fdlibm ports of shared/kernel-wasm.ts rather than Math's, so the
+// bits are the same on every machine and on every Node.js version.
 
 import { MATH_FUNCTIONS, type WasmMemory, wasm } from './kernel-wasm.js';
 import { softmaxPartWidth } from './softmax.js';
