@@ -7,9 +7,10 @@
 //   e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); L = log1p(e) + max(z, 0) − y·z   (exactly as model.ts)
 //   out_j += ((a_0−y_0)·x_0j + (a_1−y_1)·x_1j) + ((a_2−y_2)·x_2j + (a_3−y_3)·x_3j)
 // Every operation is a plain IEEE-754 float64 operation (no FMA, no relaxed SIMD), x is widened
-// from float32 exactly, and exp/log1p are JavaScript's Math functions, so the same inputs give the
-// same bits on every x86 or ARM machine running the same Node.js version. Blocking 4 rows shares
-// each load of w and each load/store of out between 4 rows; it depends only on the range given.
+// from float32 exactly, and exp/log1p are the module's own fdlibm ports (MATH_FUNCTIONS below, not
+// JavaScript's Math), so the same inputs give the same bits on every x86 or ARM machine and every
+// Node.js version. Blocking 4 rows shares each load of w and each load/store of out between 4
+// rows; it depends only on the range given.
 
 import { assembleModule, type FunctionSource, type ModuleSource } from './wasm-assembler.js';
 
