@@ -33,7 +33,7 @@ function fill(kernel: SoftmaxWasmKernel, rows: number, D: number, K: number, see
 const bits = (values: Float64Array): bigint[] => [...new BigInt64Array(Float64Array.from(values).buffer)];
 
 /** Largest |kernel − reference| over a part, absolute and relative to the reference's scale, by data kind. */
-const worst = { random: { absolute: 0, relative: 0 }, extreme: { absolute: 0, relative: 0 } };
+const worst = { random: { absolute: 0, relative: 0 }, extreme: { absolute: 0, relative: 0 }, scaled: { absolute: 0, relative: 0 } };
 function compareWithReference(
   part: Float64Array,
   offset: number,
@@ -99,6 +99,39 @@ describe('the softmax WebAssembly SIMD kernel', () => {
       expect(bits(out)).toEqual(bits(twin));
       expect(Object.is(loss, twinLoss)).toBe(true);
     }
+  });
+
+  it.each(GRID)('stays finite for random logits scaled to |z| ≈ 1e4 for K = %i, D = %i, within 1e-12 of the reference plus the rounding of z', (K, D) => {
+    const kernel = createKernel();
+    const rows = 23;
+    const { x, y, theta } = fill(kernel, rows, D, K, K + D);
+    for (let i = 0; i < theta.length; i++) theta[i] = (theta[i] as number) * 1e4;
+    const out = kernel.allocateVector(softmaxPartWidth(K, D));
+    const loss = kernel.accumulate(x, y, D, K, null, 0, rows, theta, out, 0);
+    expect(out.every(Number.isFinite)).toBe(true);
+    expect(Number.isFinite(loss)).toBe(true);
+    // z itself rounds differently in the two summation orders, by at most γ = (D + 1)·2^−53·Σ|W x|
+    // + |b| (the standard bound for a sum), which is ~1e−12 at |z| ≈ 1e4; p_k depends on z_k − m,
+    // so each term of an entry moves by at most 2γ relative to itself: the bound is 1e−12 + 2γ.
+    let zScale = 0;
+    for (let row = 0; row < rows; row++) {
+      for (let k = 0; k < K; k++) {
+        let size = Math.abs(theta[K * D + k] as number);
+        for (let j = 0; j < D; j++) size += Math.abs((theta[k * D + j] as number) * (x[row * D + j] as number));
+        zScale = Math.max(zScale, size);
+      }
+    }
+    expect(zScale).toBeGreaterThan(1e3);
+    const gamma = (D + 1) * 2 ** -53 * zScale;
+    const expected = softmaxReference(
+      x,
+      y,
+      D,
+      K,
+      Array.from({ length: rows }, (_, i) => i),
+      theta,
+    );
+    compareWithReference(out, 0, expected, 1e-12 + 2 * gamma, 'scaled');
   });
 
   it('stays finite and exact for logits up to |z| = 1e4 (exact integer logits)', () => {
