@@ -103,3 +103,8 @@ export function createClassIndex(classes: ClassList): (cell: string) => number {
   const index = new Map(classes.values.map((value, k) => [value, k]));
   return (cell) => index.get(cell.trim()) ?? -1;
 }
+
+/** True when the labels are exactly the numbers {0, 1}: issue #12's default model is then `logistic`, else `softmax`. */
+export function isBinaryClasses(classes: ClassList): boolean {
+  return classes.isNumeric && classes.values.length === 2 && classes.values[0] === 0 && classes.values[1] === 1;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClassCollector, compareCodePoints, createClassIndex, DEFAULT_MAX_CLASSES, discoverClasses } from '../../shared/classes.js';
+import { ClassCollector, compareCodePoints, createClassIndex, DEFAULT_MAX_CLASSES, discoverClasses, isBinaryClasses } from '../../shared/classes.js';
 import { ConfigError } from '../../shared/errors.js';
 
 describe('discoverClasses', () => {
@@ -43,6 +43,16 @@ describe('discoverClasses', () => {
     const cells = ['dog', 'cat', 'dog', 'bird', 'cat'];
     const index = createClassIndex(discoverClasses(cells));
     expect(cells.map(index)).toEqual([2, 1, 2, 0, 1]);
+  });
+});
+
+describe('isBinaryClasses', () => {
+  it('holds for labels that are exactly the numbers 0 and 1, in any spelling', () => {
+    expect(isBinaryClasses(discoverClasses(['1', '0', '1.0', '0.0']))).toBe(true);
+    expect(isBinaryClasses(discoverClasses(['1', '1']))).toBe(false);
+    expect(isBinaryClasses(discoverClasses(['0', '1', '2']))).toBe(false);
+    expect(isBinaryClasses(discoverClasses(['1', '2']))).toBe(false);
+    expect(isBinaryClasses(discoverClasses(['0', '1', 'no']))).toBe(false);
   });
 });
 
