@@ -20,15 +20,21 @@
 //   7. out[k·D + j] += g_k·x_j (k ascending, j ascending), then out[K·D + k] += g_k; so each part
 //      entry receives one addition per row, rows in order.
 // Over a range: Λ = Σ L from 0 in row order, then out[K·D + K] += Λ (and Λ is returned).
-// Every operation is one IEEE-754 float64 operation (no FMA). exp and log1p are parameters: with
-// the wasm module's own fdlibm ports (shared/kernel-wasm.ts) this function gives the wasm kernel's
-// bits exactly; with Math's (the default) the bits may differ between Node.js versions.
+// Every operation is one IEEE-754 float64 operation (no FMA), and exp and log1p are the fdlibm
+// ports of shared/fdlibm.ts by default, the wasm kernels' own functions: so this function gives
+// the bits of the wasm kernel (shared/softmax-kernel-wasm.ts) on every Node.js version (tested).
+// With JS_MATH (Math.exp, Math.log1p) the bits may differ between Node.js versions.
+
+import { exp as fdlibmExp, log1p as fdlibmLog1p } from './fdlibm.js';
 
 /** The two transcendental functions of the kernel. */
 export interface SoftmaxMath {
   readonly exp: (x: number) => number;
   readonly log1p: (x: number) => number;
 }
+
+/** The wasm kernels' exp and log1p, ported: the same bits everywhere (the default). */
+export const FDLIBM_MATH: SoftmaxMath = { exp: fdlibmExp, log1p: fdlibmLog1p };
 
 /** JavaScript's own exp and log1p: exact to < 1 ulp, but not the same bits on every Node.js version. */
 export const JS_MATH: SoftmaxMath = { exp: Math.exp, log1p: Math.log1p };
@@ -61,7 +67,7 @@ export function accumulateSoftmax(
   out: Float64Array,
   offset: number,
   scratch: Float64Array,
-  math: SoftmaxMath = JS_MATH,
+  math: SoftmaxMath = FDLIBM_MATH,
 ): number {
   const { exp, log1p } = math;
   const D4 = D - (D % 4);
@@ -115,7 +121,7 @@ export function accumulateSoftmax(
 
 /**
  * Prediction for one row x[base .. base + D): fills probabilities[0..K) with softmax(z), computed
- * stably (p_k = e^(z_k − m) / Σ e^(z_j − m), m = max z), and returns the class argmax z, the
+ * stably (p_k = e^(z_k − m) / Σ e^(z_j − m), m = max z, z summed in j order), and returns the class argmax z, the
  * lowest index among ties (so the class never depends on rounding in the probabilities).
  */
 export function predictSoftmax(theta: Float64Array, K: number, D: number, x: Float32Array, base: number, probabilities: Float64Array): number {
@@ -132,7 +138,7 @@ export function predictSoftmax(theta: Float64Array, K: number, D: number, x: Flo
   }
   let S = 0;
   for (let k = 0; k < K; k++) {
-    const e = Math.exp(probabilities[k]! - m);
+    const e = fdlibmExp(probabilities[k]! - m); // not Math.exp: the same probabilities on every Node.js version
     probabilities[k] = e;
     S += e;
   }

@@ -82,24 +82,32 @@ describe('the softmax WebAssembly SIMD kernel', () => {
     }
   });
 
-  it.each(GRID)('gives the bits of accumulateSoftmax with its own exp and log1p for K = %i, D = %i', (K, D) => {
-    const kernel = createKernel();
-    const rows = 19;
-    const { x, y, theta } = fill(kernel, rows, D, K, K * 7 + D);
-    const order = Uint32Array.from({ length: rows }, (_, i) => (i * 5 + 1) % rows);
-    const orderInside = kernel.allocateIndex(rows);
-    orderInside.set(order);
-    const width = softmaxPartWidth(K, D);
-    for (const indexed of [false, true]) {
-      const out = kernel.allocateVector(width);
-      out.fill(0.125); // a part that already holds sums: the additions must round the same way
-      const twin = new Float64Array(width).fill(0.125);
-      const loss = kernel.accumulate(x, y, D, K, indexed ? orderInside : null, 1, 18, theta, out, 0);
-      const twinLoss = accumulateSoftmax(x, y, D, K, indexed ? order : null, 1, 18, theta, twin, 0, new Float64Array(K), kernel.math);
-      expect(bits(out)).toEqual(bits(twin));
-      expect(Object.is(loss, twinLoss)).toBe(true);
-    }
-  });
+  it.each(GRID)(
+    'gives the bits of its TypeScript twin accumulateSoftmax (with the module’s exp and log1p, and with the fdlibm ports) for K = %i, D = %i',
+    (K, D) => {
+      const kernel = createKernel();
+      const rows = 19;
+      const { x, y, theta } = fill(kernel, rows, D, K, K * 7 + D);
+      const order = Uint32Array.from({ length: rows }, (_, i) => (i * 5 + 1) % rows);
+      const orderInside = kernel.allocateIndex(rows);
+      orderInside.set(order);
+      const width = softmaxPartWidth(K, D);
+      for (const indexed of [false, true]) {
+        const out = kernel.allocateVector(width);
+        out.fill(0.125); // a part that already holds sums: the additions must round the same way
+        const twin = new Float64Array(width).fill(0.125);
+        const loss = kernel.accumulate(x, y, D, K, indexed ? orderInside : null, 1, 18, theta, out, 0);
+        const twinLoss = accumulateSoftmax(x, y, D, K, indexed ? order : null, 1, 18, theta, twin, 0, new Float64Array(K), kernel.math);
+        expect(bits(out)).toEqual(bits(twin));
+        expect(Object.is(loss, twinLoss)).toBe(true);
+        // The TypeScript fallback as shipped (the fdlibm ports of shared/fdlibm.ts): the same bits again.
+        const fallback = new Float64Array(width).fill(0.125);
+        const fallbackLoss = accumulateSoftmax(x, y, D, K, indexed ? order : null, 1, 18, theta, fallback, 0, new Float64Array(K));
+        expect(bits(fallback)).toEqual(bits(out));
+        expect(Object.is(fallbackLoss, loss)).toBe(true);
+      }
+    },
+  );
 
   it.each(GRID)('stays finite for random logits scaled to |z| ≈ 1e4 for K = %i, D = %i, within 1e-12 of the reference plus the rounding of z', (K, D) => {
     const kernel = createKernel();

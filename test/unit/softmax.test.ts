@@ -18,7 +18,7 @@ describe('the softmax layout', () => {
   });
 });
 
-describe('accumulateSoftmax with Math (the TypeScript fallback)', () => {
+describe('accumulateSoftmax (the TypeScript fallback, with the fdlibm ports)', () => {
   it('matches the float64 reference within 1e-12 relative, contiguous and indexed', () => {
     const K = 5;
     const D = 9;
