@@ -7,11 +7,12 @@
 //   e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); L = log1p(e) + max(z, 0) − y·z   (exactly as model.ts)
 //   out_j += ((a_0−y_0)·x_0j + (a_1−y_1)·x_1j) + ((a_2−y_2)·x_2j + (a_3−y_3)·x_3j)
 // Every operation is a plain IEEE-754 float64 operation (no FMA, no relaxed SIMD), x is widened
-// from float32 exactly, and exp/log1p are JavaScript's Math functions, so the same inputs give the
-// same bits on every x86 or ARM machine running the same Node.js version. Blocking 4 rows shares
-// each load of w and each load/store of out between 4 rows; it depends only on the range given.
+// from float32 exactly, and exp/log1p are the module's own fdlibm ports (MATH_FUNCTIONS below, not
+// JavaScript's Math), so the same inputs give the same bits on every x86 or ARM machine and every
+// Node.js version. Blocking 4 rows shares each load of w and each load/store of out between 4
+// rows; it depends only on the range given.
 
-import { assembleModule, type ModuleSource } from './wasm-assembler.js';
+import { assembleModule, type FunctionSource, type ModuleSource } from './wasm-assembler.js';
 
 /** Exported signature: accumulate(x, y, D, order, n, w, b, out) → Σ L. Addresses are byte offsets. */
 export type WasmAccumulate = (x: number, y: number, D: number, order: number, n: number, w: number, b: number, out: number) => number;
@@ -303,6 +304,60 @@ const i32 = 'i32' as const;
 const f64 = 'f64' as const;
 const v128 = 'v128' as const;
 
+/**
+ * The kernel's own e^x (x ≤ 0), log(1 + x) (0 ≤ x < 2^53) and their helper, as module functions
+ * (`call $exp`, `call $log1p`): other kernels (shared/softmax-kernel-wasm.ts) include the same
+ * source, so every kernel computes the same bits for exp and log1p on every Node.js version.
+ */
+export const MATH_FUNCTIONS: readonly FunctionSource[] = [
+  {
+    name: '$exp',
+    export: 'exp',
+    params: [['$x', f64]],
+    results: [f64],
+    locals: [
+      ['$hx', i32],
+      ['$k', i32],
+      ['$hi', f64],
+      ['$lo', f64],
+      ['$t', f64],
+      ['$c', f64],
+      ['$y', f64],
+    ],
+    body: EXP_BODY,
+  },
+  {
+    name: '$log1p',
+    export: 'log1p',
+    params: [['$x', f64]],
+    results: [f64],
+    locals: [
+      ['$hx', i32],
+      ['$hu', i32],
+      ['$k', i32],
+      ['$dk', f64],
+      ['$u', f64],
+      ['$c', f64],
+      ['$f', f64],
+      ['$hfsq', f64],
+      ['$s', f64],
+      ['$z', f64],
+      ['$R', f64],
+    ],
+    body: LOG1P_BODY,
+  },
+  {
+    name: '$setHighWord',
+    params: [
+      ['$u', f64],
+      ['$hi', i32],
+    ],
+    results: [f64],
+    locals: [],
+    body: SET_HIGH_WORD_BODY,
+  },
+];
+
 /** The kernel module's source; its memory is imported as env.memory. exp and log1p are exported for tests. */
 export const KERNEL_MODULE: ModuleSource = {
   memory: { module: 'env', field: 'memory', minPages: 1, maxPages: 65_536, shared: true },
@@ -333,52 +388,7 @@ export const KERNEL_MODULE: ModuleSource = {
       ],
       body: BODY,
     },
-    {
-      name: '$exp',
-      export: 'exp',
-      params: [['$x', f64]],
-      results: [f64],
-      locals: [
-        ['$hx', i32],
-        ['$k', i32],
-        ['$hi', f64],
-        ['$lo', f64],
-        ['$t', f64],
-        ['$c', f64],
-        ['$y', f64],
-      ],
-      body: EXP_BODY,
-    },
-    {
-      name: '$log1p',
-      export: 'log1p',
-      params: [['$x', f64]],
-      results: [f64],
-      locals: [
-        ['$hx', i32],
-        ['$hu', i32],
-        ['$k', i32],
-        ['$dk', f64],
-        ['$u', f64],
-        ['$c', f64],
-        ['$f', f64],
-        ['$hfsq', f64],
-        ['$s', f64],
-        ['$z', f64],
-        ['$R', f64],
-      ],
-      body: LOG1P_BODY,
-    },
-    {
-      name: '$setHighWord',
-      params: [
-        ['$u', f64],
-        ['$hi', i32],
-      ],
-      results: [f64],
-      locals: [],
-      body: SET_HIGH_WORD_BODY,
-    },
+    ...MATH_FUNCTIONS,
   ],
 };
 
@@ -388,13 +398,14 @@ export interface WasmMemory {
   readonly buffer: SharedArrayBuffer;
   grow(pages: number): number;
 }
-interface WasmApi {
+export interface WasmApi {
   validate(bytes: Uint8Array): boolean;
   Module: new (bytes: Uint8Array) => object;
   Memory: new (descriptor: { initial: number; maximum: number; shared: true }) => WasmMemory;
   Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { readonly exports: Record<string, unknown> };
 }
-const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+/** The WebAssembly global, or undefined where this JavaScript has none. */
+export const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 let compiled: object | null | undefined;
 
