@@ -1,12 +1,16 @@
 // Checkpoints: the run's position and model, written atomically (temp file, every byte count
 // checked, fsync, read-back check, rename, fsync of the directory) and protected by a SHA-256 checksum, so a torn or corrupted file is
-// refused whole, never half-loaded. Plain SGD has no optimizer state beyond w and b.
+// refused whole, never half-loaded. Version 2 (issue #12) adds the optimizer's state (step count
+// and moments) and puts the optimizer and the rate schedule in the run fingerprint; a version 1
+// file (plain sgd at a constant rate, the only rule then) still loads, as exactly that.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
+import type { LrScheduleSpec } from './lr-schedule.js';
+import { describeOptimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerSpec, type OptimizerState } from './optimizers.js';
 
 /** What must be equal for a checkpoint to continue this run. */
 export interface RunFingerprint {
@@ -27,6 +31,45 @@ export interface RunFingerprint {
   /** The reduction of parts (shared/reduce.ts REDUCTION_ID): another one gives other bits. */
   readonly reduction: string;
   readonly kernel: string;
+  /** The optimizer and the hyper-parameters it reads (describeOptimizer), then the rate schedule (version 2 on). */
+  readonly optimizer: string;
+  readonly momentum?: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly eps?: number;
+  readonly lrSchedule: string;
+  readonly warmupSteps: number;
+  readonly lrDecayEpochs: number;
+  readonly lrGamma: number;
+}
+
+/** The fingerprint fields of an optimizer and a schedule: only what changes the result (describeOptimizer's fields, weight decay being l2). */
+export function optimizerFingerprint(
+  optimizer: OptimizerSpec,
+  schedule: LrScheduleSpec,
+): Pick<RunFingerprint, 'optimizer' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrSchedule' | 'warmupSteps' | 'lrDecayEpochs' | 'lrGamma'> {
+  const { optimizer: name, weightDecay: _weightDecay, ...hyperParameters } = describeOptimizer(optimizer);
+  return {
+    optimizer: String(name),
+    ...(hyperParameters as { momentum?: number; beta1?: number; beta2?: number; eps?: number }),
+    lrSchedule: schedule.schedule,
+    warmupSteps: schedule.warmupSteps,
+    lrDecayEpochs: schedule.decayEpochs,
+    lrGamma: schedule.gamma,
+  };
+}
+
+/** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */
+export interface SavedOptimizerState {
+  readonly optimizer: string;
+  readonly step: number;
+  readonly buffers: Record<string, number[]>;
+}
+
+export function saveOptimizerState(state: OptimizerState): SavedOptimizerState {
+  const buffers: Record<string, number[]> = {};
+  for (const [name, values] of Object.entries(state.buffers)) buffers[name] = Array.from(values);
+  return { optimizer: state.optimizer, step: state.step, buffers };
 }
 
 export interface CheckpointState {
@@ -36,14 +79,27 @@ export interface CheckpointState {
   readonly w: number[];
   readonly b: number;
   readonly lastEval: EvalEvent | null;
+  /** The optimizer's state after step − 1 (its step count equals step). */
+  readonly optimizer: SavedOptimizerState;
 }
+
+/** A checkpoint as read: its state, and the version it was written with. */
+export interface LoadedCheckpoint {
+  readonly version: 1 | 2;
+  readonly state: CheckpointState;
+}
+
+const CHECKPOINT_VERSION = 2;
 
 interface CheckpointFile {
   readonly format: 'dpt-checkpoint';
-  readonly version: 1;
+  readonly version: 1 | 2;
   readonly sha256: string;
   readonly state: CheckpointState;
 }
+
+/** What a version 1 file (written before #12) means: plain sgd at a constant rate, no state. */
+const VERSION_1_OPTIMIZER = { optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 } as const;
 
 /**
  * Writes `state` to `path` atomically and durably (shared/atomic-file.ts); JSON numbers
@@ -52,11 +108,12 @@ interface CheckpointFile {
  */
 export function writeCheckpoint(path: string, state: CheckpointState, fileSystem: FileSystem = NODE_FS): void {
   const body = JSON.stringify(state);
-  const file: CheckpointFile = { format: 'dpt-checkpoint', version: 1, sha256: sha256(body), state };
+  const file: CheckpointFile = { format: 'dpt-checkpoint', version: CHECKPOINT_VERSION, sha256: sha256(body), state };
   writeFileAtomic(path, JSON.stringify(file), fileSystem);
 }
 
-export function readCheckpoint(path: string): CheckpointState {
+/** Reads and checks a checkpoint (version 1 or 2); throws CheckpointError naming the problem. */
+export function readCheckpoint(path: string): LoadedCheckpoint {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -70,8 +127,11 @@ export function readCheckpoint(path: string): CheckpointState {
     throw new CheckpointError(`${path}: the checkpoint is not valid JSON (truncated or corrupt)`);
   }
   const f = file as Partial<CheckpointFile> | null; // every field is checked below
-  if (f === null || typeof f !== 'object' || f.format !== 'dpt-checkpoint' || f.version !== 1) {
-    throw new CheckpointError(`${path}: not a dpt checkpoint (format dpt-checkpoint, version 1)`);
+  if (f === null || typeof f !== 'object' || f.format !== 'dpt-checkpoint') {
+    throw new CheckpointError(`${path}: not a dpt checkpoint (format dpt-checkpoint)`);
+  }
+  if (f.version !== 1 && f.version !== 2) {
+    throw new CheckpointError(`${path}: checkpoint version ${JSON.stringify(f.version)} is not one this dpt reads (1 or 2)`);
   }
   if (typeof f.sha256 !== 'string' || typeof f.state !== 'object' || f.state === null || sha256(JSON.stringify(f.state)) !== f.sha256) {
     throw new CheckpointError(`${path}: the checkpoint's checksum does not match its contents (corrupt); refusing to load it`);
@@ -80,7 +140,33 @@ export function readCheckpoint(path: string): CheckpointState {
   if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.w) || !state.w.every(Number.isFinite) || !Number.isFinite(state.b)) {
     throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
   }
-  return state;
+  if (f.version === 1) {
+    const fingerprint = { ...state.fingerprint, ...VERSION_1_OPTIMIZER } as RunFingerprint;
+    return { version: 1, state: { ...state, fingerprint, optimizer: { optimizer: 'sgd', step: state.step, buffers: {} } } };
+  }
+  const optimizer = state.optimizer as Partial<SavedOptimizerState> | undefined; // every field is checked here
+  if (
+    optimizer === undefined ||
+    optimizer === null ||
+    typeof optimizer.optimizer !== 'string' ||
+    optimizer.step !== state.step ||
+    typeof optimizer.buffers !== 'object' ||
+    optimizer.buffers === null ||
+    !Object.values(optimizer.buffers).every((values) => Array.isArray(values) && values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+  ) {
+    throw new CheckpointError(`${path}: the checkpoint's optimizer state is malformed (optimizer, step equal to the checkpoint's, buffers of finite numbers)`);
+  }
+  return { version: 2, state };
+}
+
+/** A saved optimizer state as the optimizer restores it (its buffers' lengths and values are checked by restore()). */
+export function loadOptimizerState(saved: SavedOptimizerState): OptimizerState {
+  if (!(OPTIMIZER_NAMES as readonly string[]).includes(saved.optimizer)) {
+    throw new CheckpointError(`optimizer state: unknown optimizer ${JSON.stringify(saved.optimizer)}`);
+  }
+  const buffers: Record<string, Float64Array> = {};
+  for (const [name, values] of Object.entries(saved.buffers)) buffers[name] = Float64Array.from(values);
+  return { optimizer: saved.optimizer as OptimizerName, step: saved.step, buffers };
 }
 
 /**

@@ -3,6 +3,8 @@
 
 import { ConfigError } from '../shared/errors.js';
 import { defaultChunksPerBatch } from '../shared/schedule.js';
+import { type LrScheduleOptions, type LrScheduleSpec, resolveLrScheduleSpec } from './lr-schedule.js';
+import { type OptimizerOptions, type OptimizerSpec, resolveOptimizerSpec } from './optimizers.js';
 
 export interface CoordinatorConfig {
   readonly dataPath: string;
@@ -15,8 +17,12 @@ export interface CoordinatorConfig {
   readonly batchSize: number;
   /** Learning rate η. */
   readonly lr: number;
-  /** L2 strength λ (added as λ·w to the weight gradient, never to the bias). */
+  /** L2 strength λ (added as λ·w to the weight gradient, never to the bias): torch's weight_decay. */
   readonly l2: number;
+  /** The update rule and its hyper-parameters (weightDecay is l2); plain sgd by default. */
+  readonly optimizer: OptimizerSpec;
+  /** The rate of each step (its lr is lr); constant by default. */
+  readonly lrSchedule: LrScheduleSpec;
   readonly seed: number;
   readonly shuffle: boolean;
   /** 0: shuffle rows; R > 0: shuffle blocks of R consecutive rows (sequential reads for big files). */
@@ -74,7 +80,17 @@ export interface CoordinatorConfig {
   readonly unixSocketPath: string | null;
 }
 
-export type CoordinatorOptions = { [K in keyof CoordinatorConfig]?: CoordinatorConfig[K] | undefined } & Pick<CoordinatorConfig, 'dataPath'>;
+/** The optimizer's and the schedule's own settings; their lr and weight decay come from lr and l2. */
+export interface OptimizerChoice {
+  readonly optimizer?: Omit<OptimizerOptions, 'weightDecay'> | undefined;
+  readonly lrSchedule?: Omit<LrScheduleOptions, 'lr'> | undefined;
+}
+
+export type CoordinatorOptions = { [K in Exclude<keyof CoordinatorConfig, keyof OptimizerChoice>]?: CoordinatorConfig[K] | undefined } & Pick<
+  CoordinatorConfig,
+  'dataPath'
+> &
+  OptimizerChoice;
 
 export const DEFAULTS = {
   labelColumn: undefined,
@@ -111,13 +127,24 @@ export const DEFAULTS = {
   tlsCertPath: null,
   tlsKeyPath: null,
   unixSocketPath: null,
-} as const satisfies Omit<CoordinatorConfig, 'dataPath' | 'chunksPerBatch'>;
+} as const satisfies Omit<CoordinatorConfig, 'dataPath' | 'chunksPerBatch' | 'optimizer' | 'lrSchedule'>;
 
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {
-  const given = definedOnly(options);
+  const { optimizer, lrSchedule, ...rest } = options;
+  const given = definedOnly(rest);
   const batchSize = given.batchSize ?? DEFAULTS.batchSize;
+  const lr = given.lr ?? DEFAULTS.lr;
+  const l2 = given.l2 ?? DEFAULTS.l2;
   // The chunk count defaults to a function of B alone (never of the cluster): see shared/schedule.ts.
-  const config: CoordinatorConfig = { ...DEFAULTS, chunksPerBatch: defaultChunksPerBatch(batchSize), ...given, dataPath: options.dataPath };
+  const config: CoordinatorConfig = {
+    ...DEFAULTS,
+    chunksPerBatch: defaultChunksPerBatch(batchSize),
+    ...given,
+    dataPath: options.dataPath,
+    // Validated (errors name the flag) and frozen by their own modules.
+    optimizer: resolveOptimizerSpec({ ...optimizer, weightDecay: l2 }),
+    lrSchedule: resolveLrScheduleSpec({ ...lrSchedule, lr }),
+  };
   positiveInteger('epochs', config.epochs);
   positiveInteger('evalEvery', config.evalEvery);
   positiveInteger('batchSize', config.batchSize);

@@ -9,13 +9,23 @@ import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shar
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
 import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
+import { logisticShape, type ModelShape, packParameters, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
-import { CheckpointWarnings, fingerprintMismatch, type RunFingerprint, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import {
+  CheckpointWarnings,
+  fingerprintMismatch,
+  loadOptimizerState,
+  optimizerFingerprint,
+  type RunFingerprint,
+  readCheckpoint,
+  saveOptimizerState,
+  writeCheckpoint,
+} from './checkpoint.js';
 import type { CoordinatorConfig } from './config.js';
 import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import { JoinGoal } from './join-goal.js';
@@ -82,8 +92,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     chunksPerBatch: config.chunksPerBatch,
     reduction: REDUCTION_ID,
     kernel: kernelId(config.kernel),
+    ...optimizerFingerprint(config.optimizer, config.lrSchedule),
   };
-  const start = startPoint(config, fingerprint, dataset.features);
+  const modelShape = logisticShape(dataset.features);
+  const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
   const perEpoch = batchesPerEpoch(sizes.train, config.batchSize);
   // On resume the loss stream keeps what the checkpoint covers and drops what will be redone.
@@ -107,7 +119,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     checkDataBlock(dataset.binaryPath, block),
   );
   scatter.setPartListener(monitoring.partAccepted);
-  const trainer = new Trainer(config, shape, start, scatter, emit);
+  const trainer = newTrainer(config, shape, modelShape, start, scatter, emit);
   const checkpointPath = config.checkpointPath;
   const checkpoints = new CheckpointWarnings(checkpointPath ?? '', log);
   if (checkpointPath !== null) {
@@ -115,7 +127,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
       metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
       checkpoints.write(state.step, () =>
-        writeCheckpoint(checkpointPath, { fingerprint, step: state.step, w: Array.from(state.w), b: state.b, lastEval: state.lastEval }),
+        writeCheckpoint(checkpointPath, {
+          fingerprint,
+          step: state.step,
+          w: Array.from(state.w),
+          b: state.b,
+          lastEval: state.lastEval,
+          optimizer: saveOptimizerState(state.optimizer()),
+        }),
       );
     });
   }
@@ -223,14 +242,36 @@ function logDataServed(served: { requests: number; bytes: number }, log: (line: 
   if (served.requests > 0) log(`served ${served.bytes} bytes of the data file over ${DATA_PATH} in ${served.requests} request(s)`);
 }
 
-/** Step 0 and a zero model, or the checkpoint's position and model after checking it belongs to this run. */
-function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, D: number): StartPoint {
-  if (config.resumePath === null) return { step: 0, w: new Float64Array(D), b: 0, lastEval: null };
-  const saved = readCheckpoint(config.resumePath);
+/** Step 0 and a zero model, or the checkpoint's position, model and optimizer state after checking it belongs to this run. */
+function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shape: ModelShape): StartPoint {
+  if (config.resumePath === null) return { step: 0, params: zeroParameters(shape), optimizer: null, lastEval: null };
+  const { version, state: saved } = readCheckpoint(config.resumePath);
   const mismatch = fingerprintMismatch(saved.fingerprint, fingerprint);
-  if (mismatch !== null) throw new CheckpointError(`${config.resumePath}: the checkpoint belongs to another run: ${mismatch} differs`);
+  if (mismatch !== null) {
+    // A version 1 file predates the optimizers: it holds no moments, so only plain sgd at a constant rate can continue it.
+    const why = version === 1 ? ' (a version 1 checkpoint resumes only with --optimizer sgd and --lr-schedule constant, no warm-up or decay)' : '';
+    throw new CheckpointError(`${config.resumePath}: the checkpoint belongs to another run: ${mismatch} differs${why}`);
+  }
+  const D = shape.features;
   if (saved.w.length !== D) throw new CheckpointError(`${config.resumePath}: the checkpoint has ${saved.w.length} weights, the data ${D} features`);
-  return { step: saved.step, w: Float64Array.from(saved.w), b: saved.b, lastEval: saved.lastEval };
+  let optimizer: StartPoint['optimizer'];
+  try {
+    optimizer = loadOptimizerState(saved.optimizer);
+  } catch (error) {
+    throw new CheckpointError(`${config.resumePath}: ${(error as Error).message}`);
+  }
+  return { step: saved.step, params: packParameters(shape, saved.w, saved.b), optimizer, lastEval: saved.lastEval };
+}
+
+/** The trainer; an optimizer state the optimizer refuses names the checkpoint it came from. */
+function newTrainer(...args: ConstructorParameters<typeof Trainer>): Trainer {
+  try {
+    return new Trainer(...args);
+  } catch (error) {
+    const resumePath = args[0].resumePath;
+    if (error instanceof CheckpointError && resumePath !== null) throw new CheckpointError(`${resumePath}: ${error.message}`);
+    throw error;
+  }
 }
 
 function readTls(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {

@@ -1,10 +1,12 @@
 // The training schedule: a statistics pass (standardization and the divergence bound), then
 // for each step of the schedule a scattered gradient job reduced to the exact batch mean, the
-// update of w and b, the step event, and an evaluation pass at each epoch end. Owns the model;
-// workers own nothing, and the coordinator never reads the data rows itself.
+// optimizer's update of the flat parameter vector at the schedule's rate, the step event, and an
+// evaluation pass at each epoch end. Owns the model and the optimizer state; workers own nothing,
+// and the coordinator never reads the data rows itself.
 
 import { DivergedError } from '../shared/errors.js';
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
+import { type ModelShape, weightsView } from '../shared/model-shape.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
@@ -12,6 +14,8 @@ import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type Step
 import type { Standardization } from '../shared/standardize.js';
 import { broadcastStep } from './broadcast.js';
 import type { CoordinatorConfig } from './config.js';
+import { createLrSchedule, type LrSchedule } from './lr-schedule.js';
+import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers.js';
 import type { PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
 import type { WorkerServer } from './server.js';
 
@@ -22,22 +26,27 @@ export interface DataShape {
   readonly validationRows: number;
 }
 
-/** Where a run starts: step 0 with a zero model, or a checkpoint's position and model. */
+/** Where a run starts: step 0 with a zero model, or a checkpoint's position, model and optimizer state. */
 export interface StartPoint {
   readonly step: number;
-  readonly w: Float64Array;
-  readonly b: number;
+  /** The flat parameter vector (the shape's layout); the trainer takes ownership. */
+  readonly params: Float64Array;
+  /** The optimizer's state after step − 1; null at step 0. */
+  readonly optimizer: OptimizerState | null;
   readonly lastEval: EvalEvent | null;
 }
 
-/** The model after a committed step, for checkpoints. */
+/** The model after a committed step, for checkpoints: valid only during the listener's call. */
 export interface CommittedState {
   /** The next step to run. */
   readonly step: number;
+  /** A view of the weights in the parameter vector. */
   readonly w: Float64Array;
   readonly b: number;
   readonly lastEval: EvalEvent | null;
   readonly isEpochEnd: boolean;
+  /** A copy of the optimizer's state (taken only when called). */
+  readonly optimizer: () => OptimizerState;
 }
 
 export interface TrainResult {
@@ -58,12 +67,19 @@ export interface TrainResult {
 const MAX_SCORE = 1e290;
 
 export class Trainer {
+  /** The parameters [w, b] (model-shape.ts) and w as a view of them, sent in step messages without a copy. */
+  private params: Float64Array;
   private w: Float64Array;
-  /** The other half of a double buffer for w: an update allocates nothing. */
+  /** The other half of a double buffer for the parameters: an update allocates nothing. */
+  private spareParams: Float64Array;
   private spareW: Float64Array;
-  private b: number;
+  /** (1/n)·Σ∂L/∂θ of the step being committed, one value per parameter. */
+  private readonly gradient: Float64Array;
+  private readonly optimizer: Optimizer;
+  private readonly lrSchedule: LrSchedule;
   private readonly config: CoordinatorConfig;
   private readonly shape: DataShape;
+  private readonly modelShape: ModelShape;
   private readonly scatter: Scatter;
   private readonly emit: (event: TrainingEvent) => void;
   private server: WorkerServer | null = null;
@@ -82,23 +98,41 @@ export class Trainer {
   private lastLoss: number | null = null;
   private onCommitted: (state: CommittedState) => void = () => undefined;
 
-  constructor(config: CoordinatorConfig, shape: DataShape, start: StartPoint, scatter: Scatter, emit: (event: TrainingEvent) => void) {
+  /**
+   * Throws ConfigError (naming the flag) when the schedule does not fit the run (a warm-up longer
+   * than the run), CheckpointError when the start's optimizer state does not fit the optimizer.
+   */
+  constructor(config: CoordinatorConfig, shape: DataShape, modelShape: ModelShape, start: StartPoint, scatter: Scatter, emit: (event: TrainingEvent) => void) {
+    if (modelShape.features !== shape.D || start.params.length !== modelShape.parameterCount) {
+      throw new Error(`invariant broken: ${start.params.length} parameters for the shape of ${modelShape.features} features and data of ${shape.D}`);
+    }
     this.config = config;
     this.shape = shape;
+    this.modelShape = modelShape;
     this.scatter = scatter;
     this.emit = emit;
-    this.w = start.w;
-    this.spareW = new Float64Array(start.w.length);
-    this.b = start.b;
+    this.params = start.params;
+    this.w = weightsView(modelShape, this.params);
+    this.spareParams = new Float64Array(modelShape.parameterCount);
+    this.spareW = weightsView(modelShape, this.spareParams);
+    this.gradient = new Float64Array(modelShape.parameterCount);
+    this.optimizer = createOptimizer(config.optimizer, modelShape.parameterCount, modelShape.isDecayed);
+    if (start.optimizer !== null) this.optimizer.restore(start.optimizer);
+    this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.totalSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
     this.startStep = start.step;
     this.committedSteps = start.step;
     this.lastEval = start.lastEval;
     const D = shape.D;
-    this.stepParts = new TreeParts(config.chunksPerBatch, D + 2);
+    this.stepParts = new TreeParts(config.chunksPerBatch, modelShape.partWidth);
     this.statsParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('stats', D));
     this.evalParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('eval', D));
-    this.batchSum = new Float64Array(D + 2);
+    this.batchSum = new Float64Array(modelShape.partWidth);
     this.featureMaxAbs = new Float64Array(D);
+  }
+
+  /** The bias, read from the parameter vector. */
+  private get b(): number {
+    return this.params[this.modelShape.biasIndex]!;
   }
 
   attach(server: WorkerServer): void {
@@ -165,7 +199,7 @@ export class Trainer {
         inFlight = this.scatter.run(this.stepJob(step + 1, location));
       }
       if (!evaluates) this.emit(event);
-      this.onCommitted({ step: step + 1, w: this.w, b: this.b, lastEval: this.lastEval, isEpochEnd });
+      this.onCommitted({ step: step + 1, w: this.w, b: this.b, lastEval: this.lastEval, isEpochEnd, optimizer: () => this.optimizer.state() });
     }
     this.state = 'finished';
     this.scatter.finish();
@@ -261,30 +295,32 @@ export class Trainer {
   /** Reduces the parts to the batch mean, applies the update, and returns the batch's mean loss. */
   private commit(step: number, location: StepLocation): number {
     const D = this.shape.D;
+    const { parameterCount, biasIndex, lossIndex } = this.modelShape;
     this.stepParts.reduce(this.batchSum);
     const n = location.size;
-    const { lr, l2 } = this.config;
-    // w ← w − η·((1/n)·Σ(a−y)x + λ·w);  b ← b − η·(1/n)·Σ(a−y). Computed in full into the spare
-    // buffer, then swapped in (nothing holds the old w: step messages encode it at once).
-    const next = this.spareW;
-    const nextB = this.b - lr * (this.batchSum[D]! / n);
-    let scoreBound = Math.abs(nextB);
-    for (let j = 0; j < D; j++) {
-      const wj = this.w[j]!;
-      const value = wj - lr * (this.batchSum[j]! / n + l2 * wj);
-      next[j] = value;
-      scoreBound += Math.abs(value) * this.featureMaxAbs[j]!;
-    }
+    // g = (1/n)·Σ∂L/∂θ (the exact batch mean); θ ← optimizer(θ, g, η(t)). With plain sgd and a
+    // constant rate this is w − η·(g_w + λ·w), b − η·g_b, bit for bit the pre-#12 update.
+    for (let i = 0; i < parameterCount; i++) this.gradient[i] = this.batchSum[i]! / n;
+    const lr = this.lrSchedule.rateAt(step);
+    // Computed in full into the spare buffer, then swapped in (nothing holds the old parameters:
+    // step messages encode them at once).
+    const next = this.spareParams;
+    this.optimizer.step(this.params, this.gradient, lr, next);
+    let scoreBound = Math.abs(next[biasIndex]!);
+    for (let j = 0; j < D; j++) scoreBound += Math.abs(next[j]!) * this.featureMaxAbs[j]!;
     // Beyond this bound a worker's z, loss or gradient sums could overflow to Infinity or NaN.
+    // The optimizer's moments have moved already: the run ends here, so nothing uses them again.
     if (!(scoreBound <= MAX_SCORE)) {
       throw new DivergedError(
         `step ${step}: the update made the model non-finite (|w·x + b| could reach ${scoreBound}; learning rate ${lr} too large?); the last good model is kept`,
       );
     }
+    this.spareParams = this.params;
+    this.params = next;
+    const nextW = this.spareW;
     this.spareW = this.w;
-    this.w = next;
-    this.b = nextB;
-    return this.batchSum[D + 1]! / n;
+    this.w = nextW;
+    return this.batchSum[lossIndex]! / n;
   }
 
   private async evaluate(epoch: number): Promise<EvalEvent> {

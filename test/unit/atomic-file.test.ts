@@ -54,11 +54,17 @@ function state(step: number, D: number): CheckpointState {
       chunksPerBatch: 8,
       reduction: 'tree2-v1',
       kernel: 'js',
+      optimizer: 'sgd',
+      lrSchedule: 'constant',
+      warmupSteps: 0,
+      lrDecayEpochs: 0,
+      lrGamma: 1,
     },
     step,
     w: Array.from({ length: D }, (_, j) => Math.sin(step + j) / 3),
     b: step / 7,
     lastEval: null,
+    optimizer: { optimizer: 'sgd', step, buffers: {} },
   };
 }
 
@@ -81,7 +87,7 @@ describe('writeCheckpoint on a filling disk', () => {
     expect((thrown as WriteError).code).toBe('DPT_WRITE');
     expect((thrown as WriteError).message).toMatch(/short\.ckpt: cannot write \(ENOSPC: no space left on device\); the previous file, if any, is unchanged/);
     expect(readFileSync(path).equals(before)).toBe(true);
-    expect(readCheckpoint(path).step).toBe(100);
+    expect(readCheckpoint(path).state.step).toBe(100);
     expect(temporaryFiles()).toEqual([]);
   });
 
@@ -130,7 +136,7 @@ describe('writeCheckpoint on a filling disk', () => {
     };
     writeCheckpoint(path, state(300, 40), trickle);
     expect(calls).toBeGreaterThan(5);
-    expect(readCheckpoint(path)).toEqual(state(300, 40));
+    expect(readCheckpoint(path)).toEqual({ version: 2, state: state(300, 40) });
   });
 
   it('stops on a write that stores nothing instead of looping', () => {
