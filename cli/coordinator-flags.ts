@@ -1,8 +1,9 @@
 // The training flags that `dpt train` and `dpt coordinator` share, and their mapping to the
 // coordinator's options. Defaults live in coordinator/config.ts and are shown in --help.
 
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { type CoordinatorOptions, DEFAULTS } from '../coordinator/config.js';
+import { OPTIMIZER_OPTIONS, optimizerChoice } from '../coordinator/optimizer-options.js';
 import {
   backupFactor,
   booleanFlag,
@@ -60,6 +61,16 @@ export interface TrainingFlags {
   tlsCert?: string;
   tlsKey?: string;
   kernel: 'wasm-simd' | 'js';
+  // The optimizer's and the schedule's flags (coordinator/optimizer-options.ts), unset unless given.
+  optimizer?: string;
+  momentum?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  lrSchedule?: string;
+  warmupSteps?: number;
+  lrDecayEpochs?: number;
+  lrGamma?: number;
 }
 
 export function addTrainingFlags(command: Command, defaults: { host: string; port: number }): Command {
@@ -73,7 +84,7 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     if (fallback !== undefined) option.default(fallback);
     return option;
   };
-  return command
+  command
     .addOption(flag('--data <path>', 'CSV data file with a header row').makeOptionMandatory())
     .addOption(flag('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)'))
     .addOption(flag('--epochs <n>', 'passes over the training rows', integerIn(1, MAX_EPOCHS), DEFAULTS.epochs))
@@ -131,6 +142,18 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
     .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
     .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel));
+  // No commander default: an unset option takes its default when merged (ε's depends on --optimizer).
+  for (const row of OPTIMIZER_OPTIONS) {
+    const parse = (text: string): string | number => {
+      try {
+        return row.parse(text);
+      } catch (error) {
+        throw new InvalidArgumentError((error as Error).message);
+      }
+    };
+    command.addOption(flag(`${row.flag} ${row.value}`, `${row.description} (default: ${row.defaultText})`, parse));
+  }
+  return command;
 }
 
 export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
@@ -170,5 +193,6 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     tlsCertPath: flags.tlsCert ?? null,
     tlsKeyPath: flags.tlsKey ?? null,
     kernel: flags.kernel,
+    ...optimizerChoice({ ...flags }),
   };
 }

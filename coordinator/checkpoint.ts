@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
-import type { LrScheduleSpec } from './lr-schedule.js';
-import { describeOptimizer, OPTIMIZER_NAMES, type OptimizerName, type OptimizerSpec, type OptimizerState } from './optimizers.js';
+import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
 /** What must be equal for a checkpoint to continue this run. */
 export interface RunFingerprint {
@@ -41,22 +40,6 @@ export interface RunFingerprint {
   readonly warmupSteps: number;
   readonly lrDecayEpochs: number;
   readonly lrGamma: number;
-}
-
-/** The fingerprint fields of an optimizer and a schedule: only what changes the result (describeOptimizer's fields, weight decay being l2). */
-export function optimizerFingerprint(
-  optimizer: OptimizerSpec,
-  schedule: LrScheduleSpec,
-): Pick<RunFingerprint, 'optimizer' | 'momentum' | 'beta1' | 'beta2' | 'eps' | 'lrSchedule' | 'warmupSteps' | 'lrDecayEpochs' | 'lrGamma'> {
-  const { optimizer: name, weightDecay: _weightDecay, ...hyperParameters } = describeOptimizer(optimizer);
-  return {
-    optimizer: String(name),
-    ...(hyperParameters as { momentum?: number; beta1?: number; beta2?: number; eps?: number }),
-    lrSchedule: schedule.schedule,
-    warmupSteps: schedule.warmupSteps,
-    lrDecayEpochs: schedule.decayEpochs,
-    lrGamma: schedule.gamma,
-  };
 }
 
 /** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */

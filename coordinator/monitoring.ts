@@ -11,6 +11,7 @@ import { createTokenCheck, requestToken } from './auth.js';
 import type { CoordinatorConfig } from './config.js';
 import { type Asset, loadDashboardAssets } from './dashboard-assets.js';
 import { MonitorHub } from './monitor-hub.js';
+import { optimizerFingerprint } from './optimizer-options.js';
 import { PrometheusMetrics } from './prometheus.js';
 import type { HttpRoutes } from './server.js';
 import { WorkerStats } from './worker-stats.js';
@@ -110,6 +111,7 @@ export class Monitoring {
         standardize: config.standardize,
         valFraction: config.valFraction,
         chunksPerBatch: config.chunksPerBatch,
+        optimizer: optimizerFingerprint(config.optimizer, config.lrSchedule),
         workers: config.workers,
       },
       time: Date.now(),

@@ -20,7 +20,6 @@ import {
   CheckpointWarnings,
   fingerprintMismatch,
   loadOptimizerState,
-  optimizerFingerprint,
   type RunFingerprint,
   readCheckpoint,
   saveOptimizerState,
@@ -31,6 +30,7 @@ import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
+import { optimizerFingerprint } from './optimizer-options.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
 import { type StartPoint, Trainer, type TrainResult } from './trainer.js';

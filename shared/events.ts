@@ -56,6 +56,8 @@ export interface RunSettings {
   readonly standardize: boolean;
   readonly valFraction: number;
   readonly chunksPerBatch: number;
+  /** The optimizer, the hyper-parameters it reads, and the rate schedule (as in the run fingerprint). */
+  readonly optimizer: Readonly<Record<string, string | number>>;
   /** Workers the coordinator waited for before the first step. */
   readonly workers: number;
 }

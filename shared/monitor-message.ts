@@ -36,6 +36,7 @@ const SETTINGS: Fields = {
   standardize: 'boolean',
   valFraction: 'finite',
   chunksPerBatch: 'finite',
+  optimizer: 'object',
   workers: 'finite',
 };
 const WORKER_SUMMARY: Fields = {

@@ -27,6 +27,7 @@ const RUN: RunStartEvent = {
     standardize: true,
     valFraction: 0,
     chunksPerBatch: 4,
+    optimizer: { optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 },
     workers: 2,
   },
   time: 1_000_000,

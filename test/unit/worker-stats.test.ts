@@ -19,6 +19,7 @@ const RUN_SETTINGS = {
   standardize: false,
   valFraction: 0,
   chunksPerBatch: 1,
+  optimizer: { optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 },
   workers: 1,
 };
 
