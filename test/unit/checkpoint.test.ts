@@ -1,0 +1,131 @@
+// Checkpoint versions (issue #12): version 2 carries the optimizer's state and round-trips it
+// exactly; version 1 (before the optimizers) loads as plain sgd at a constant rate; a malformed
+// optimizer state is refused whole, naming what is wrong.
+
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type CheckpointState, loadOptimizerState, readCheckpoint, saveOptimizerState, writeCheckpoint } from '../../coordinator/checkpoint.js';
+import { createOptimizer, resolveOptimizerSpec } from '../../coordinator/optimizers.js';
+import { CheckpointError } from '../../shared/errors.js';
+import { logisticShape } from '../../shared/model-shape.js';
+import { temporaryDirectory } from '../helpers/cli.js';
+
+const directory = temporaryDirectory();
+afterAll(() => directory.remove());
+
+const FINGERPRINT_V1 = {
+  dataSha256: 'b'.repeat(64),
+  rows: 100,
+  features: 3,
+  labelColumn: 'label',
+  epochs: 2,
+  batchSize: 10,
+  lr: 0.1,
+  l2: 0,
+  seed: 1,
+  shuffle: true,
+  shuffleBlockRows: 0,
+  standardize: true,
+  valFraction: 0,
+  chunksPerBatch: 1,
+  reduction: 'tree2-v1',
+  kernel: 'js',
+};
+
+/** An adam state after 5 steps of made-up gradients, as the trainer would checkpoint it. */
+function adamState(): CheckpointState {
+  const shape = logisticShape(3);
+  const optimizer = createOptimizer(resolveOptimizerSpec({ name: 'adam', weightDecay: 0.01 }), shape.parameterCount, shape.isDecayed);
+  const params = new Float64Array(shape.parameterCount);
+  for (let t = 0; t < 5; t++) optimizer.step(params, Float64Array.from([0.3, -0.1 * t, 1 / 3, Math.PI / (t + 1)]), 0.01);
+  return {
+    fingerprint: {
+      ...FINGERPRINT_V1,
+      l2: 0.01,
+      optimizer: 'adam',
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      lrSchedule: 'constant',
+      warmupSteps: 0,
+      lrDecayEpochs: 0,
+      lrGamma: 1,
+    },
+    step: 5,
+    w: Array.from(params.subarray(0, 3)),
+    b: params[3] as number,
+    lastEval: null,
+    optimizer: saveOptimizerState(optimizer.state()),
+  };
+}
+
+function writeRaw(name: string, version: unknown, state: unknown): string {
+  const path = join(directory.path, name);
+  const sha256 = createHash('sha256').update(JSON.stringify(state)).digest('hex');
+  writeFileSync(path, JSON.stringify({ format: 'dpt-checkpoint', version, sha256, state }));
+  return path;
+}
+
+function refusal(path: string): string {
+  try {
+    readCheckpoint(path);
+  } catch (error) {
+    expect(error).toBeInstanceOf(CheckpointError);
+    return (error as Error).message;
+  }
+  throw new Error(`${path} was accepted`);
+}
+
+describe('a version 2 checkpoint', () => {
+  it("round-trips the optimizer's moments and step count bit for bit", () => {
+    const path = join(directory.path, 'adam.ckpt');
+    const state = adamState();
+    writeCheckpoint(path, state);
+    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(2);
+    const loaded = readCheckpoint(path);
+    expect(loaded.version).toBe(2);
+    const restored = loadOptimizerState(loaded.state.optimizer);
+    expect(restored.optimizer).toBe('adam');
+    expect(restored.step).toBe(5);
+    for (const name of ['expAvg', 'expAvgSq']) {
+      const saved = state.optimizer.buffers[name] as number[];
+      expect(Array.from(restored.buffers[name] as Float64Array)).toEqual(saved);
+      expect(saved.some((value) => value !== 0)).toBe(true);
+    }
+    // An optimizer restored from it continues exactly as the original.
+    const shape = logisticShape(3);
+    const optimizer = createOptimizer(resolveOptimizerSpec({ name: 'adam', weightDecay: 0.01 }), shape.parameterCount, shape.isDecayed);
+    optimizer.restore(restored);
+    expect(optimizer.stepCount).toBe(5);
+  });
+
+  it('is refused whole when its optimizer state is missing or malformed, naming it', () => {
+    const { optimizer: _dropped, ...withoutOptimizer } = adamState();
+    const state = adamState();
+    for (const [name, body] of [
+      ['missing', withoutOptimizer],
+      ['other-step', { ...state, optimizer: { ...state.optimizer, step: 4 } }],
+      ['not-numbers', { ...state, optimizer: { ...state.optimizer, buffers: { expAvg: ['x'], expAvgSq: [1] } } }],
+    ] as const) {
+      expect(refusal(writeRaw(`${name}.ckpt`, 2, body))).toMatch(/the checkpoint's optimizer state is malformed/);
+    }
+    expect(() => loadOptimizerState({ optimizer: 'rmsprop', step: 1, buffers: {} })).toThrow(/unknown optimizer "rmsprop"/);
+  });
+
+  it('of an unknown version is refused, naming the version', () => {
+    expect(refusal(writeRaw('v3.ckpt', 3, adamState()))).toMatch(/checkpoint version 3 is not one this dpt reads \(1 or 2\)/);
+  });
+});
+
+describe('a version 1 checkpoint', () => {
+  it('loads as plain sgd at a constant rate, with no moments and the step count of its position', () => {
+    const path = writeRaw('v1.ckpt', 1, { fingerprint: FINGERPRINT_V1, step: 7, w: [0.5, -0.25, 0.125], b: 0.1, lastEval: null });
+    const loaded = readCheckpoint(path);
+    expect(loaded.version).toBe(1);
+    expect(loaded.state.fingerprint).toEqual({ ...FINGERPRINT_V1, optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 });
+    expect(loaded.state.optimizer).toEqual({ optimizer: 'sgd', step: 7, buffers: {} });
+    expect(loaded.state.w).toEqual([0.5, -0.25, 0.125]);
+  });
+});
