@@ -375,6 +375,15 @@ function drawConfig() {
     ['steps (per epoch)', `${count(start.totalSteps)} (${count(start.stepsPerEpoch)})`],
     ['learning rate η', String(c.lr)],
     ['L2 λ', String(c.l2)],
+    // The optimizer, the hyper-parameters it reads and the rate schedule (issue #12); absent from older coordinators.
+    [
+      'optimizer',
+      c.optimizer === undefined
+        ? 'sgd'
+        : Object.entries(c.optimizer)
+            .map(([key, value]) => (key === 'optimizer' ? value : `${key} ${value}`))
+            .join(', '),
+    ],
     ['seed', String(c.seed)],
     ['shuffle', c.shuffle ? 'yes' : 'no'],
     ['standardize', c.standardize ? 'yes' : 'no'],

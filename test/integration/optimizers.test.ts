@@ -121,6 +121,21 @@ describe('dpt train --optimizer over 2 workers', () => {
   });
 });
 
+describe('a bad optimizer or schedule flag', () => {
+  it('is refused before training, naming the flag (exit 2)', async () => {
+    for (const [extra, message] of [
+      [['--optimizer', 'rmsprop'], /--optimizer <name>.*'rmsprop' is invalid/],
+      [['--momentum', '1'], /--momentum must be a number in \(0, 1\), got 1/],
+      [['--warmup-steps', '37'], /--warmup-steps 37 is longer than the run \(36 steps\)/],
+    ] as const) {
+      const result = await runCli(['train', ...flagsOf(ADAM), ...extra, '--workers', '1']);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    }
+  });
+});
+
 describe('adam', () => {
   it('gives the same bits with 1, 2 and 3 workers', async () => {
     const one = await train('adam-w1', ADAM, 1);
