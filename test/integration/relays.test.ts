@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import type { StepEvent } from '../../shared/events.js';
 import { type CliProcess, killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelHash } from '../helpers/model-hash.js';
 import { openMonitor } from '../helpers/monitor.js';
+import { writeSeededDpt } from '../helpers/seeded-dpt.js';
 
 const TOKEN = 'relay-secret';
 const BEARER = { authorization: `Bearer ${TOKEN}` };
@@ -21,29 +21,9 @@ afterAll(() => {
   directory.remove();
 });
 
-/** A seeded .dpt file of `rows` × `D` with a learnable label. */
+/** A seeded .dpt file of `rows` × `D` with a learnable label (test/helpers/seeded-dpt.ts). */
 function writeData(name: string, rows: number, D: number, seed: number): string {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
-    return state / 2 ** 32;
-  };
-  const x = new Float32Array(rows * D);
-  const y = new Uint8Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let z = 0;
-    for (let j = 0; j < D; j++) {
-      const value = (next() - 0.5) * 4;
-      x[r * D + j] = value;
-      z += value * Math.cos(j + 1);
-    }
-    y[r] = z + (next() - 0.5) > 0 ? 1 : 0;
-  }
-  const path = join(directory.path, `${name}.dpt`);
-  const writer = new BinaryDatasetWriter(path, { featureNames: Array.from({ length: D }, (_, j) => `f${j}`), labelName: 'label' });
-  writer.append(x, y, rows);
-  writer.finish();
-  return path;
+  return writeSeededDpt(directory.path, name, rows, D, seed, (j) => Math.cos(j + 1));
 }
 
 function stepEvents(metrics: string): StepEvent[] {
