@@ -75,10 +75,10 @@ async function measure(D: number, W: number, variant: Variant): Promise<number> 
       stepDone = resolve;
     });
     if (variant === 'once') {
-      const bytes = encodeMessage({ kind: 'step', step: n, assign: table, w, b: 0.5 });
+      const bytes = encodeMessage({ kind: 'step', step: n, assign: table, theta: w });
       for (const socket of sockets) socket.send(bytes);
     } else {
-      for (let i = 0; i < W; i++) sockets[i]!.send(packr.pack({ kind: 'step', step: n, chunks: ids[i], w, b: 0.5 }));
+      for (let i = 0; i < W; i++) sockets[i]!.send(packr.pack({ kind: 'step', step: n, chunks: ids[i], theta: w }));
     }
     await done;
   };

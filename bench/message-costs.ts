@@ -59,13 +59,13 @@ interface CodecCosts {
 }
 
 function measureCodec(D: number, roundMs: number): CodecCosts {
-  const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j));
+  const theta = Float64Array.from({ length: D + 1 }, (_, j) => Math.sin(j));
   const assign = Uint32Array.from({ length: 3 * CHUNKS }, (_, i) => (i % 3 === 0 ? i / 3 : Math.floor(i / 3) + (i % 3) - 1));
-  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 }).length;
+  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, assign, theta }).length;
   const sums = Float64Array.from({ length: D + 2 }, (_, i) => Math.cos(i));
   const part = encodeMessage({ kind: 'part', step: 123_456, subtrees: Uint32Array.of(0, 5), sums, rows: Uint32Array.of(32) });
-  const limits = { features: D, maxChunks: CHUNKS };
-  const encodeStepUs = timePerCallUs(() => encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 }), roundMs);
+  const limits = { features: D, parameters: D + 1, maxChunks: CHUNKS };
+  const encodeStepUs = timePerCallUs(() => encodeMessage({ kind: 'step', step: 123_456, assign, theta }), roundMs);
   const decodePartUs = timePerCallUs(() => decodeWorkerMessage(part, limits), roundMs);
   const tree = new TreeParts(CHUNKS, D + 2);
   const out = new Float64Array(D + 2);

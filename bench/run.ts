@@ -116,12 +116,12 @@ function timePerCall(fn: () => void, roundMs = 8): number {
 function measureBreakdown(D: number, B: number, W: number, medianStepMs: number | null): Breakdown {
   const chunks = Math.min(CHUNKS, B);
   const share = Math.ceil(chunks / W);
-  const limits: Limits = { features: D, maxChunks: CHUNKS };
-  const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j));
+  const limits: Limits = { features: D, parameters: D + 1, maxChunks: CHUNKS };
+  const theta = Float64Array.from({ length: D + 1 }, (_, j) => Math.sin(j));
   // One step message for all W workers (its assignment table), one subtree part per worker.
   const entries = Math.ceil(chunks / share);
   const assign = Uint32Array.from({ length: 3 * entries }, (_, i) => (i % 3 === 0 ? i / 3 : Math.min(chunks, (Math.floor(i / 3) + (i % 3) - 1) * share)));
-  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 });
+  const stepBytes = encodeMessage({ kind: 'step', step: 123_456, assign, theta });
   const part = {
     kind: 'part',
     step: 123_456,
@@ -130,7 +130,7 @@ function measureBreakdown(D: number, B: number, W: number, medianStepMs: number 
     rows: Uint32Array.of(share * Math.floor(B / chunks)),
   } as const;
   const partBytes = encodeMessage(part);
-  const encodeStep = timePerCall(() => encodeMessage({ kind: 'step', step: 123_456, assign, w, b: 0.25 }));
+  const encodeStep = timePerCall(() => encodeMessage({ kind: 'step', step: 123_456, assign, theta }));
   const decodeStep = timePerCall(() => decodeCoordinatorMessage(stepBytes, limits));
   const encodePart = timePerCall(() => encodeMessage(part));
   const decodePart = timePerCall(() => decodeWorkerMessage(partBytes, limits));

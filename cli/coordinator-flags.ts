@@ -15,6 +15,7 @@ import {
   MAX_EPOCHS,
   MAX_PENDING_HANDSHAKES,
   MAX_ROWS,
+  modelKind,
   nonNegativeNumber,
   port,
   positiveInteger,
@@ -61,6 +62,8 @@ export interface TrainingFlags {
   tlsCert?: string;
   tlsKey?: string;
   kernel: 'wasm-simd' | 'js';
+  model?: 'auto' | 'logistic' | 'softmax';
+  maxClasses?: number;
   // The optimizer's and the schedule's flags (coordinator/optimizer-options.ts), unset unless given.
   optimizer?: string;
   momentum?: number;
@@ -141,7 +144,9 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--max-monitors <n>', 'monitors and dashboards connected at most; more get HTTP 503', integerIn(1, 65_536), DEFAULTS.maxMonitors))
     .addOption(flag('--tls-cert <path>', 'PEM certificate: serve wss:// and https://'))
     .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
-    .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel));
+    .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel))
+    .addOption(flag('--model <kind>', 'logistic or softmax (default: logistic when the labels are exactly 0 and 1, else softmax)', modelKind))
+    .addOption(flag('--max-classes <n>', `refuse a label column with more distinct labels (default: ${DEFAULTS.maxClasses})`, integerIn(2, 65_535)));
   // No commander default: an unset option takes its default when merged (ε's depends on --optimizer).
   for (const row of OPTIMIZER_OPTIONS) {
     const parse = (text: string): string | number => {
@@ -193,6 +198,8 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     tlsCertPath: flags.tlsCert ?? null,
     tlsKeyPath: flags.tlsKey ?? null,
     kernel: flags.kernel,
+    model: flags.model,
+    maxClasses: flags.maxClasses,
     ...optimizerChoice({ ...flags }),
   };
 }

@@ -2,18 +2,24 @@
 // checked, fsync, read-back check, rename, fsync of the directory) and protected by a SHA-256 checksum, so a torn or corrupted file is
 // refused whole, never half-loaded. Version 2 (issue #12) adds the optimizer's state (step count
 // and moments) and puts the optimizer and the rate schedule in the run fingerprint; a version 1
-// file (plain sgd at a constant rate, the only rule then) still loads, as exactly that.
+// file (plain sgd at a constant rate, the only rule then) still loads, as exactly that. Version 3
+// (issue #12, softmax) holds the model as the flat parameter vector θ (shared/model-shape.ts) and
+// names the model in the fingerprint; a version 1 or 2 file holds w and b, which is θ = [w, b] of
+// the logistic model, the only one then.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
+import type { ModelKind } from '../shared/model-shape.js';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
 /** What must be equal for a checkpoint to continue this run. */
 export interface RunFingerprint {
   readonly dataSha256: string;
+  /** The model (version 3 on; earlier files are logistic). Its classes follow from the data. */
+  readonly model: ModelKind;
   readonly rows: number;
   readonly features: number;
   readonly labelColumn: string | null;
@@ -59,8 +65,8 @@ export interface CheckpointState {
   readonly fingerprint: RunFingerprint;
   /** The next step to run. */
   readonly step: number;
-  readonly w: number[];
-  readonly b: number;
+  /** The parameter vector θ in the model shape's layout. */
+  readonly params: number[];
   readonly lastEval: EvalEvent | null;
   /** The optimizer's state after step − 1 (its step count equals step). */
   readonly optimizer: SavedOptimizerState;
@@ -68,18 +74,21 @@ export interface CheckpointState {
 
 /** A checkpoint as read: its state, and the version it was written with. */
 export interface LoadedCheckpoint {
-  readonly version: 1 | 2;
+  readonly version: 1 | 2 | 3;
   readonly state: CheckpointState;
 }
 
-const CHECKPOINT_VERSION = 2;
+const CHECKPOINT_VERSION = 3;
 
 interface CheckpointFile {
   readonly format: 'dpt-checkpoint';
-  readonly version: 1 | 2;
+  readonly version: 1 | 2 | 3;
   readonly sha256: string;
   readonly state: CheckpointState;
 }
+
+/** The state of a version 1 or 2 file: the logistic model as w and b. */
+type OlderState = Omit<CheckpointState, 'params'> & { readonly w: number[]; readonly b: number };
 
 /** What a version 1 file (written before #12) means: plain sgd at a constant rate, no state. */
 const VERSION_1_OPTIMIZER = { optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 } as const;
@@ -95,7 +104,7 @@ export function writeCheckpoint(path: string, state: CheckpointState, fileSystem
   writeFileAtomic(path, JSON.stringify(file), fileSystem);
 }
 
-/** Reads and checks a checkpoint (version 1 or 2); throws CheckpointError naming the problem. */
+/** Reads and checks a checkpoint (version 1, 2 or 3); throws CheckpointError naming the problem. */
 export function readCheckpoint(path: string): LoadedCheckpoint {
   let text: string;
   try {
@@ -113,14 +122,23 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   if (f === null || typeof f !== 'object' || f.format !== 'dpt-checkpoint') {
     throw new CheckpointError(`${path}: not a dpt checkpoint (format dpt-checkpoint)`);
   }
-  if (f.version !== 1 && f.version !== 2) {
-    throw new CheckpointError(`${path}: checkpoint version ${JSON.stringify(f.version)} is not one this dpt reads (1 or 2)`);
+  if (f.version !== 1 && f.version !== 2 && f.version !== 3) {
+    throw new CheckpointError(`${path}: checkpoint version ${JSON.stringify(f.version)} is not one this dpt reads (1, 2 or 3)`);
   }
   if (typeof f.sha256 !== 'string' || typeof f.state !== 'object' || f.state === null || sha256(JSON.stringify(f.state)) !== f.sha256) {
     throw new CheckpointError(`${path}: the checkpoint's checksum does not match its contents (corrupt); refusing to load it`);
   }
-  const state = f.state;
-  if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.w) || !state.w.every(Number.isFinite) || !Number.isFinite(state.b)) {
+  let state = f.state;
+  if (f.version !== 3) {
+    // θ = [w, b], the logistic model: the only one before version 3.
+    const older = f.state as unknown as OlderState; // checked just below
+    if (!Array.isArray(older.w) || !older.w.every(Number.isFinite) || !Number.isFinite(older.b)) {
+      throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
+    }
+    const { w, b, ...rest } = older;
+    state = { ...rest, params: [...w, b], fingerprint: { ...older.fingerprint, model: 'logistic' } };
+  }
+  if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.params) || !state.params.every(Number.isFinite)) {
     throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
   }
   if (f.version === 1) {
@@ -139,7 +157,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   ) {
     throw new CheckpointError(`${path}: the checkpoint's optimizer state is malformed (optimizer, step equal to the checkpoint's, buffers of finite numbers)`);
   }
-  return { version: 2, state };
+  return { version: f.version, state };
 }
 
 /** A saved optimizer state as the optimizer restores it (its buffers' lengths and values are checked by restore()). */

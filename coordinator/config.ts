@@ -1,6 +1,7 @@
 // The coordinator's configuration: options in, documented defaults merged, validated once,
 // frozen. Internals never see undefined where a default exists.
 
+import { DEFAULT_MAX_CLASSES } from '../shared/classes.js';
 import { ConfigError } from '../shared/errors.js';
 import { defaultChunksPerBatch } from '../shared/schedule.js';
 import { type LrScheduleOptions, type LrScheduleSpec, resolveLrScheduleSpec } from './lr-schedule.js';
@@ -57,6 +58,10 @@ export interface CoordinatorConfig {
   readonly reproducible: boolean;
   /** The gradient kernel every worker must run: WebAssembly SIMD (default) or plain TypeScript. */
   readonly kernel: 'wasm-simd' | 'js';
+  /** The model: 'auto' picks logistic when the labels are exactly {0, 1}, else softmax (coordinator/model-choice.ts). */
+  readonly model: 'auto' | 'logistic' | 'softmax';
+  /** Distinct labels a run accepts at most (--max-classes). */
+  readonly maxClasses: number;
   /** A chunk still pending this many times the time the first worker took is also given to an idle worker (0: never). */
   readonly backupFactor: number;
   /** Ping period for every peer; a peer that misses a whole period is dropped. */
@@ -116,6 +121,8 @@ export const DEFAULTS = {
   metricsPath: null,
   reproducible: true,
   kernel: 'wasm-simd',
+  model: 'auto',
+  maxClasses: DEFAULT_MAX_CLASSES,
   backupFactor: 2,
   heartbeatMs: 5000,
   checkpointPath: null,

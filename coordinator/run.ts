@@ -4,12 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
-import { kernelId } from '../shared/kernel.js';
 import { type ModelFile, writeModelFile } from '../shared/model-file.js';
-import { logisticShape, type ModelShape, packParameters, zeroParameters } from '../shared/model-shape.js';
+import { runKernelId } from '../shared/model-kernel.js';
+import { type ModelShape, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
@@ -29,6 +30,7 @@ import type { CoordinatorConfig } from './config.js';
 import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
+import { chooseModel } from './model-choice.js';
 import { Monitoring } from './monitoring.js';
 import { optimizerFingerprint } from './optimizer-options.js';
 import { Scatter } from './scatter.js';
@@ -75,8 +77,13 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     log(`no --token given for non-loopback host ${config.host}${resolved}; generated one: ${token}`);
   }
 
+  // The classes the labels hold (the file's, discovered when it was converted) decide the model.
+  const classes: ClassList = (dataset as { classes?: ClassList }).classes ?? { isNumeric: true, values: [0, 1] };
+  const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
+  const kernel = runKernelId(modelShape, config.kernel);
   const fingerprint: RunFingerprint = {
     dataSha256: dataset.identity,
+    model: modelShape.kind,
     rows: dataset.rows,
     features: dataset.features,
     labelColumn: dataset.labelName,
@@ -91,10 +98,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     valFraction: config.valFraction,
     chunksPerBatch: config.chunksPerBatch,
     reduction: REDUCTION_ID,
-    kernel: kernelId(config.kernel),
+    kernel,
     ...optimizerFingerprint(config.optimizer, config.lrSchedule),
   };
-  const modelShape = logisticShape(dataset.features);
+  if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
   const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
   const perEpoch = batchesPerEpoch(sizes.train, config.batchSize);
@@ -130,8 +137,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         writeCheckpoint(checkpointPath, {
           fingerprint,
           step: state.step,
-          w: Array.from(state.w),
-          b: state.b,
+          params: Array.from(state.params),
           lastEval: state.lastEval,
           optimizer: saveOptimizerState(state.optimizer()),
         }),
@@ -165,12 +171,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           batchSize: config.batchSize,
           chunksPerBatch: config.chunksPerBatch,
         },
-        kernel: kernelId(config.kernel),
+        kernel,
         reduction: REDUCTION_ID,
         // Sent once the statistics pass has computed it (WorkerServer.setStandardization).
         standardization: null,
+        model: modelShape.kind,
+        classes: modelShape.classes,
       },
-      limits: { features: dataset.features, maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS) },
+      limits: { features: dataset.features, parameters: modelShape.parameterCount, maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS) },
       helloTimeoutMs: config.handshakeTimeoutMs,
       readyTimeoutMs: 10 * 60_000,
       maxPendingHandshakes: config.maxPendingHandshakes,
@@ -207,7 +215,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       );
     }
     logDataServed(dataRoute.served(), log);
-    const model = buildModelFile(config, dataset, fingerprint, sizes, result);
+    const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', null);
     await server.close('training finished');
@@ -224,7 +232,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       try {
         writeModelFile(
           config.outPath,
-          buildModelFile(config, dataset, fingerprint, sizes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
+          buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
         );
       } catch (writeError) {
         // The run's own failure is the one to report; this one is said once, here.
@@ -252,15 +260,18 @@ function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shap
     const why = version === 1 ? ' (a version 1 checkpoint resumes only with --optimizer sgd and --lr-schedule constant, no warm-up or decay)' : '';
     throw new CheckpointError(`${config.resumePath}: the checkpoint belongs to another run: ${mismatch} differs${why}`);
   }
-  const D = shape.features;
-  if (saved.w.length !== D) throw new CheckpointError(`${config.resumePath}: the checkpoint has ${saved.w.length} weights, the data ${D} features`);
+  if (saved.params.length !== shape.parameterCount) {
+    throw new CheckpointError(
+      `${config.resumePath}: the checkpoint has ${saved.params.length} parameters, the ${shape.kind} model over ${shape.features} features ${shape.parameterCount}`,
+    );
+  }
   let optimizer: StartPoint['optimizer'];
   try {
     optimizer = loadOptimizerState(saved.optimizer);
   } catch (error) {
     throw new CheckpointError(`${config.resumePath}: ${(error as Error).message}`);
   }
-  return { step: saved.step, params: packParameters(shape, saved.w, saved.b), optimizer, lastEval: saved.lastEval };
+  return { step: saved.step, params: Float64Array.from(saved.params), optimizer, lastEval: saved.lastEval };
 }
 
 /** The trainer; an optimizer state the optimizer refuses names the checkpoint it came from. */
@@ -288,15 +299,25 @@ function buildModelFile(
   dataset: DataFile,
   fingerprint: RunFingerprint,
   sizes: { train: number; validation: number },
-  model: { w: Float64Array; b: number; standardization: Standardization | null; steps: number; lastEval: EvalEvent | null },
+  shape: ModelShape,
+  classes: ClassList,
+  model: { params: Float64Array; standardization: Standardization | null; steps: number; lastEval: EvalEvent | null },
 ): ModelFile {
-  const { lastEval, standardization } = model;
+  const { lastEval, standardization, params } = model;
+  const D = shape.features;
+  const parameters =
+    shape.kind === 'logistic'
+      ? { kind: 'logistic-regression' as const, weights: Array.from(params.subarray(0, D)), bias: params[D]! }
+      : {
+          kind: 'softmax-regression' as const,
+          classes: [...classes.values],
+          weights: Array.from({ length: shape.classes }, (_, k) => Array.from(params.subarray(k * D, (k + 1) * D))),
+          bias: Array.from(params.subarray(shape.biasIndex, shape.parameterCount)),
+        };
   return {
     format: 'dpt-model',
     version: 1,
-    kind: 'logistic-regression',
-    weights: Array.from(model.w),
-    bias: model.b,
+    ...(parameters as unknown as { kind: 'logistic-regression'; weights: number[]; bias: number }),
     features: [...dataset.featureNames],
     label: dataset.labelName,
     standardization: standardization === null ? null : { mean: Array.from(standardization.mean), std: Array.from(standardization.std) },

@@ -6,7 +6,7 @@
 
 import { DivergedError } from '../shared/errors.js';
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
-import { type ModelShape, weightsView } from '../shared/model-shape.js';
+import { type ModelShape, scoreBound } from '../shared/model-shape.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
@@ -40,9 +40,8 @@ export interface StartPoint {
 export interface CommittedState {
   /** The next step to run. */
   readonly step: number;
-  /** A view of the weights in the parameter vector. */
-  readonly w: Float64Array;
-  readonly b: number;
+  /** The parameter vector θ (the shape's layout): read it during the call, never keep it. */
+  readonly params: Float64Array;
   readonly lastEval: EvalEvent | null;
   readonly isEpochEnd: boolean;
   /** A copy of the optimizer's state (taken only when called). */
@@ -50,8 +49,8 @@ export interface CommittedState {
 }
 
 export interface TrainResult {
-  readonly w: Float64Array;
-  readonly b: number;
+  /** The parameter vector θ after the last step (the shape's layout). */
+  readonly params: Float64Array;
   readonly steps: number;
   readonly lastEval: EvalEvent | null;
   readonly wallMs: number;
@@ -67,12 +66,10 @@ export interface TrainResult {
 const MAX_SCORE = 1e290;
 
 export class Trainer {
-  /** The parameters [w, b] (model-shape.ts) and w as a view of them, sent in step messages without a copy. */
+  /** The parameters θ (model-shape.ts), sent in step messages without a copy. */
   private params: Float64Array;
-  private w: Float64Array;
   /** The other half of a double buffer for the parameters: an update allocates nothing. */
   private spareParams: Float64Array;
-  private spareW: Float64Array;
   /** (1/n)·Σ∂L/∂θ of the step being committed, one value per parameter. */
   private readonly gradient: Float64Array;
   private readonly optimizer: Optimizer;
@@ -112,9 +109,7 @@ export class Trainer {
     this.scatter = scatter;
     this.emit = emit;
     this.params = start.params;
-    this.w = weightsView(modelShape, this.params);
     this.spareParams = new Float64Array(modelShape.parameterCount);
-    this.spareW = weightsView(modelShape, this.spareParams);
     this.gradient = new Float64Array(modelShape.parameterCount);
     this.optimizer = createOptimizer(config.optimizer, modelShape.parameterCount, modelShape.isDecayed);
     if (start.optimizer !== null) this.optimizer.restore(start.optimizer);
@@ -128,11 +123,6 @@ export class Trainer {
     this.evalParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('eval', D));
     this.batchSum = new Float64Array(modelShape.partWidth);
     this.featureMaxAbs = new Float64Array(D);
-  }
-
-  /** The bias, read from the parameter vector. */
-  private get b(): number {
-    return this.params[this.modelShape.biasIndex]!;
   }
 
   attach(server: WorkerServer): void {
@@ -199,13 +189,12 @@ export class Trainer {
         inFlight = this.scatter.run(this.stepJob(step + 1, location));
       }
       if (!evaluates) this.emit(event);
-      this.onCommitted({ step: step + 1, w: this.w, b: this.b, lastEval: this.lastEval, isEpochEnd, optimizer: () => this.optimizer.state() });
+      this.onCommitted({ step: step + 1, params: this.params, lastEval: this.lastEval, isEpochEnd, optimizer: () => this.optimizer.state() });
     }
     this.state = 'finished';
     this.scatter.finish();
     return {
-      w: this.w,
-      b: this.b,
+      params: this.params,
       steps: total,
       lastEval: this.lastEval,
       wallMs: performance.now() - started,
@@ -268,7 +257,7 @@ export class Trainer {
       parts: this.stepParts,
       label: `step ${step}`,
       unitRows: (first, end) => chunkStart(size, chunks, end) - chunkStart(size, chunks, first),
-      send: (assignments) => broadcastStep(step, assignments, this.w, this.b),
+      send: (assignments) => broadcastStep(step, assignments, this.params),
     };
   }
 
@@ -286,7 +275,7 @@ export class Trainer {
       unitRows: (first, end) => blockStart(rows, blocks, end) - blockStart(rows, blocks, first),
       send: (assignments) => {
         for (const { worker, units } of assignments) {
-          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), w: this.w, b: this.b }));
+          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), theta: this.params }));
         }
       },
     };
@@ -294,8 +283,7 @@ export class Trainer {
 
   /** Reduces the parts to the batch mean, applies the update, and returns the batch's mean loss. */
   private commit(step: number, location: StepLocation): number {
-    const D = this.shape.D;
-    const { parameterCount, biasIndex, lossIndex } = this.modelShape;
+    const { parameterCount, lossIndex } = this.modelShape;
     this.stepParts.reduce(this.batchSum);
     const n = location.size;
     // g = (1/n)·Σ∂L/∂θ (the exact batch mean); θ ← optimizer(θ, g, η(t)). With plain sgd and a
@@ -306,20 +294,16 @@ export class Trainer {
     // step messages encode them at once).
     const next = this.spareParams;
     this.optimizer.step(this.params, this.gradient, lr, next);
-    let scoreBound = Math.abs(next[biasIndex]!);
-    for (let j = 0; j < D; j++) scoreBound += Math.abs(next[j]!) * this.featureMaxAbs[j]!;
+    const bound = scoreBound(this.modelShape, next, this.featureMaxAbs);
     // Beyond this bound a worker's z, loss or gradient sums could overflow to Infinity or NaN.
     // The optimizer's moments have moved already: the run ends here, so nothing uses them again.
-    if (!(scoreBound <= MAX_SCORE)) {
+    if (!(bound <= MAX_SCORE)) {
       throw new DivergedError(
-        `step ${step}: the update made the model non-finite (|w·x + b| could reach ${scoreBound}; learning rate ${lr} too large?); the last good model is kept`,
+        `step ${step}: the update made the model non-finite (|w·x + b| could reach ${bound}; learning rate ${lr} too large?); the last good model is kept`,
       );
     }
     this.spareParams = this.params;
     this.params = next;
-    const nextW = this.spareW;
-    this.spareW = this.w;
-    this.w = nextW;
     return this.batchSum[lossIndex]! / n;
   }
 
@@ -365,9 +349,9 @@ export class Trainer {
     return this.committedSteps;
   }
 
-  /** The model as it stands (the last committed step) and the standardization in force. */
-  model(): { w: Float64Array; b: number; standardization: Standardization | null } {
-    return { w: this.w, b: this.b, standardization: this.standardization };
+  /** The model as it stands (the last committed step: θ, not a copy) and the standardization in force. */
+  model(): { params: Float64Array; standardization: Standardization | null } {
+    return { params: this.params, standardization: this.standardization };
   }
 
   private requireServer(): WorkerServer {

@@ -5,6 +5,7 @@
 
 import type { Scatter } from '../coordinator/scatter.js';
 import { type WorkerConnection, type WorkerListener, WorkerServer } from '../coordinator/server.js';
+import { shapeOf } from '../shared/model-shape.js';
 import { PASS_BLOCKS } from '../shared/passes.js';
 import type { PartMessage, PassPartMessage, WelcomeMessage } from '../shared/protocol.js';
 import type { RelayConfig } from './config.js';
@@ -41,7 +42,11 @@ export class RelayGroup implements WorkerListener {
         port: config.port,
         token: config.token,
         welcome: forWorkers,
-        limits: { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, PASS_BLOCKS) },
+        limits: {
+          features: welcome.features,
+          parameters: shapeOf(welcome.model, welcome.classes, welcome.features).parameterCount,
+          maxChunks: Math.max(welcome.schedule.chunksPerBatch, PASS_BLOCKS),
+        },
         helloTimeoutMs: config.handshakeTimeoutMs,
         readyTimeoutMs: READY_TIMEOUT_MS,
         maxPendingHandshakes: config.maxPendingHandshakes,

@@ -35,7 +35,8 @@ class SessionEnded extends Error {}
 export class RelayJobs {
   private readonly scatter: Scatter;
   private readonly schedule: ScheduleSpec;
-  private readonly D: number;
+  /** Values of a gradient part of the run's model (its shape's partWidth). */
+  private readonly partWidth: number;
   private readonly trainRows: number;
   private readonly validationRows: number;
   private readonly send: (message: WorkerToCoordinator) => boolean;
@@ -48,16 +49,23 @@ export class RelayJobs {
   private relayId = -1;
   private isRunning = false;
 
-  constructor(scatter: Scatter, schedule: ScheduleSpec, D: number, send: (message: WorkerToCoordinator) => boolean, failures: JobFailureHandlers) {
+  constructor(
+    scatter: Scatter,
+    schedule: ScheduleSpec,
+    D: number,
+    partWidth: number,
+    send: (message: WorkerToCoordinator) => boolean,
+    failures: JobFailureHandlers,
+  ) {
     this.scatter = scatter;
     this.schedule = schedule;
-    this.D = D;
+    this.partWidth = partWidth;
     const sizes = splitSizes(schedule.rows, schedule.valFraction);
     this.trainRows = sizes.train;
     this.validationRows = sizes.validation;
     this.send = send;
     this.failures = failures;
-    this.stepParts = new TreeParts(schedule.chunksPerBatch, D + 2);
+    this.stepParts = new TreeParts(schedule.chunksPerBatch, partWidth);
     const maxBlocks = passBlocks(Math.max(sizes.train, sizes.validation));
     this.statsParts = new ChunkParts(maxBlocks, passWidth('stats', D));
     this.evalParts = new ChunkParts(maxBlocks, passWidth('eval', D));
@@ -135,11 +143,11 @@ export class RelayJobs {
       parts: this.stepParts,
       label: `step ${message.step}`,
       unitRows,
-      // The coordinator's w, re-encoded once with the group's table and written to each worker of it.
-      send: (assignments) => broadcastStep(message.step, assignments, message.w, message.b),
+      // The coordinator's θ, re-encoded once with the group's table and written to each worker of it.
+      send: (assignments) => broadcastStep(message.step, assignments, message.theta),
     };
     const result = await this.scatter.run(spec);
-    const width = this.D + 2;
+    const width = this.partWidth;
     const count = subtrees.length / 2;
     const sums = new Float64Array(count * width);
     const rows = new Uint32Array(count);
@@ -161,7 +169,7 @@ export class RelayJobs {
     }
     const parts = message.purpose === 'stats' ? this.statsParts : this.evalParts;
     const unitRows = (first: number, end: number): number => blockStart(setRows, blocks, end) - blockStart(setRows, blocks, first);
-    const { job, purpose, set, w, b } = message;
+    const { job, purpose, set, theta } = message;
     const spec: PassJobSpec = {
       kind: 'pass',
       id: job,
@@ -173,7 +181,7 @@ export class RelayJobs {
       unitRows,
       send: (assignments) => {
         for (const { worker, units } of assignments) {
-          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), w, b }));
+          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), theta }));
         }
       },
     };

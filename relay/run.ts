@@ -7,6 +7,7 @@
 import { Scatter } from '../coordinator/scatter.js';
 import type { WorkerServer } from '../coordinator/server.js';
 import { ConfigError, DptError } from '../shared/errors.js';
+import { shapeOf } from '../shared/model-shape.js';
 import type { WelcomeMessage } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import type { RelayConfig } from './config.js';
@@ -56,20 +57,27 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
             () => undefined, // membership is logged by the server; the coordinator publishes events
             log,
           );
-          jobs = new RelayJobs(scatter, welcome.schedule, welcome.features, (message) => link.send(message), {
-            badMessage: (error) => {
-              log(`bad message from the coordinator (${error.message}); reconnecting`);
-              link.giveUp(error.message);
+          jobs = new RelayJobs(
+            scatter,
+            welcome.schedule,
+            welcome.features,
+            shapeOf(welcome.model, welcome.classes, welcome.features).partWidth,
+            (message) => link.send(message),
+            {
+              badMessage: (error) => {
+                log(`bad message from the coordinator (${error.message}); reconnecting`);
+                link.giveUp(error.message);
+              },
+              noWorkers: (reason) => {
+                log(`${reason}: giving the relay's share back to the coordinator`);
+                link.giveUp('no worker left in its group');
+              },
+              fatal: (error) => {
+                state.fatal = error;
+                link.leave(error.message);
+              },
             },
-            noWorkers: (reason) => {
-              log(`${reason}: giving the relay's share back to the coordinator`);
-              link.giveUp('no worker left in its group');
-            },
-            fatal: (error) => {
-              state.fatal = error;
-              link.leave(error.message);
-            },
-          });
+          );
           const opened = await RelayGroup.open(
             config,
             welcome,
@@ -123,7 +131,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
   }
 }
 
-/** Whether two welcomes describe the same run (a reconnect): same data, schedule, kernel and reduction. */
+/** Whether two welcomes describe the same run (a reconnect): same data, schedule, model, kernel and reduction. */
 function isSameRun(a: WelcomeMessage, b: WelcomeMessage): boolean {
   const s = a.schedule;
   const t = b.schedule;
@@ -132,6 +140,8 @@ function isSameRun(a: WelcomeMessage, b: WelcomeMessage): boolean {
     a.rows === b.rows &&
     a.features === b.features &&
     a.kernel === b.kernel &&
+    a.model === b.model &&
+    a.classes === b.classes &&
     a.reduction === b.reduction &&
     s.rows === t.rows &&
     s.valFraction === t.valFraction &&

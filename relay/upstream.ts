@@ -5,7 +5,8 @@
 
 import { WebSocket } from 'ws';
 import { AuthError, CoordinatorLostError, ProtocolError } from '../shared/errors.js';
-import { supportedKernelIds } from '../shared/kernel.js';
+import { supportedKernelIds } from '../shared/model-kernel.js';
+import { shapeOf } from '../shared/model-shape.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -39,7 +40,7 @@ const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2000;
 /** Bounds one coordinator message, as for a worker (D up to ~8 million). */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
-const PRE_WELCOME_LIMITS: Limits = { features: null, maxChunks: 65_536 };
+const PRE_WELCOME_LIMITS: Limits = { features: null, parameters: null, maxChunks: 65_536 };
 const CLOSE_GRACE_MS = 2000;
 
 export class UpstreamLink {
@@ -197,7 +198,11 @@ export class UpstreamLink {
             isWelcomed = true;
             clearTimeout(welcomeTimer);
             const welcome = message;
-            limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
+            limits = {
+              features: welcome.features,
+              parameters: shapeOf(welcome.model, welcome.classes, welcome.features).parameterCount,
+              maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS),
+            };
             queue = this.handlers.welcomed(welcome).then(
               (capacity) => {
                 if (settled !== null) return;

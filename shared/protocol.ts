@@ -4,14 +4,17 @@
 
 import { Packr } from 'msgpackr';
 import { ProtocolError } from './errors.js';
+import type { ModelKind } from './model-shape.js';
 import { MAX_PASS_BLOCKS, passWidth } from './passes.js';
 import type { ScheduleSpec } from './schedule.js';
 
 /**
  * 2: parts name subtrees of the reduction tree, a step carries the whole assignment table (issue #11).
  * 3: relays (issue #11 item 3): ready may carry a capacity, a capacity message, a part its workers count.
+ * 4: models (issue #12): the welcome names the model and its classes; steps and passes carry the
+ *    flat parameter vector θ (shared/model-shape.ts) instead of w and b; parts are as wide as θ + 1.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** WebSocket close codes dpt uses. */
 export const CLOSE_NORMAL = 1000;
@@ -57,8 +60,9 @@ export interface CapacityMessage {
 /**
  * Gradient parts for the chunk ranges a step assigned, one per maximal aligned subtree of the
  * reduction tree (shared/reduce.ts) inside those ranges. `subtrees` holds (level, index) pairs in
- * chunk order, never overlapping; `sums` one vector of D + 2 float64 per subtree, in that order:
- * [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL] reduced along the tree; `rows` the rows each covered.
+ * chunk order, never overlapping; `sums` one part per subtree, in that order: the gradient sums
+ * in θ's layout then the loss sum (the shape's partWidth float64: for logistic regression
+ * [Σ(a−y)·x_1 … Σ(a−y)·x_D, Σ(a−y), ΣL]) reduced along the tree; `rows` the rows each covered.
  */
 export interface PartMessage {
   readonly kind: 'part';
@@ -131,20 +135,23 @@ export interface WelcomeMessage {
   /** The reduction every part follows (shared/reduce.ts REDUCTION_ID): a worker that does not know it refuses the run. */
   readonly reduction: string;
   readonly standardization: { readonly mean: Float64Array; readonly std: Float64Array } | null;
+  /** The model (shared/model-shape.ts): with `classes` and `features` it fixes θ's layout and a part's width. */
+  readonly model: ModelKind;
+  /** Classes of the run (2 for logistic); a softmax's labels are class indices below it. */
+  readonly classes: number;
 }
 
 /**
- * Compute step `step` with weights w (length D) and bias b. `assign` is the step's assignment
+ * Compute step `step` with parameters θ (the welcome's model shape). `assign` is the step's assignment
  * table, (workerId, first chunk, end chunk) triples ordered by first chunk and never
- * overlapping: each worker computes the ranges with its id. One message for every worker, so w
+ * overlapping: each worker computes the ranges with its id. One message for every worker, so θ
  * is encoded once per step (DESIGN.md invariant 4); only workers named in it receive it.
  */
 export interface StepMessage {
   readonly kind: 'step';
   readonly step: number;
   readonly assign: Uint32Array;
-  readonly w: Float64Array;
-  readonly b: number;
+  readonly theta: Float64Array;
 }
 
 export interface StopMessage {
@@ -157,7 +164,7 @@ export type RowSet = 'train' | 'validation';
 
 /**
  * A pass over the blocks of a row set that is not a training step: feature statistics of the
- * raw rows (stats) or loss and accuracy with w and b (eval). Blocks are fixed by the schedule
+ * raw rows (stats) or loss and accuracy with parameters θ (eval). Blocks are fixed by the schedule
  * (shared/passes.ts), so the merged result does not depend on the workers.
  */
 export interface PassMessage {
@@ -166,8 +173,7 @@ export interface PassMessage {
   readonly purpose: PassPurpose;
   readonly set: RowSet;
   readonly blocks: Uint32Array;
-  readonly w: Float64Array;
-  readonly b: number;
+  readonly theta: Float64Array;
 }
 
 /** The standardization every worker applies to its rows from now on. */
@@ -192,10 +198,12 @@ export function encodeMessage(message: WorkerToCoordinator | CoordinatorToWorker
   return packr.pack(message);
 }
 
-/** What the receiver knows that types cannot say: the model dimension and the chunk bound. */
+/** What the receiver knows that types cannot say: the model's dimensions and the chunk bound. */
 export interface Limits {
   /** D, or null before the worker has been welcomed. */
   readonly features: number | null;
+  /** Length of θ (the model shape's parameterCount), or null before the welcome; a part is one wider. */
+  readonly parameters: number | null;
   readonly maxChunks: number;
 }
 
@@ -329,12 +337,19 @@ const MAX_TEXT = 4096;
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
 const MAX_ROWS = 2 ** 32 - 1;
 const MAX_FEATURES = 1 << 24;
+/** Classes of a model at most: a .dpt label is a uint16 class index. */
+const MAX_CLASSES = 65_535;
 /** Workers behind one relay, at most: far above any cluster dpt is built for, and an exact integer. */
 const MAX_CAPACITY = 1 << 24;
 
 function needFeatures(kind: string, limits: Limits): number {
   if (limits.features === null) throw new ProtocolError(kind, 'kind', 'not allowed before the handshake');
   return limits.features;
+}
+
+function needParameters(kind: string, limits: Limits): number {
+  if (limits.parameters === null) throw new ProtocolError(kind, 'kind', 'not allowed before the handshake');
+  return limits.parameters;
 }
 
 // One check per kind, in a table typed so that a kind without a check does not compile.
@@ -356,14 +371,14 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   }),
   capacity: (f) => ({ kind: 'capacity', workers: integer('capacity', f, 'workers', 0, MAX_CAPACITY) }),
   part: (f, limits) => {
-    const D = needFeatures('part', limits);
+    const width = needParameters('part', limits) + 1;
     const subtrees = subtreeIds('part', f, 'subtrees', limits.maxChunks);
     const count = subtrees.length / 2;
     return {
       kind: 'part',
       step: integer('part', f, 'step', 0, MAX_STEP),
       subtrees,
-      sums: float64s('part', f, 'sums', count * (D + 2)),
+      sums: float64s('part', f, 'sums', count * width),
       rows: uint32s('part', f, 'rows', count, count),
       ...(f.workers === undefined ? {} : { workers: integer('part', f, 'workers', 1, MAX_CAPACITY) }),
     };
@@ -406,6 +421,10 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       stats = { mean: float64s('welcome', st, 'mean', features), std: float64s('welcome', st, 'std', features) };
     }
     const labelColumn = f.labelColumn === null ? null : string('welcome', f, 'labelColumn', MAX_TEXT);
+    const model = f.model;
+    if (model !== 'logistic' && model !== 'softmax') throw new ProtocolError('welcome', 'model', "expected 'logistic' or 'softmax'");
+    const classes = integer('welcome', f, 'classes', 2, MAX_CLASSES);
+    if (model === 'logistic' && classes !== 2) throw new ProtocolError('welcome', 'classes', 'expected 2 for a logistic model');
     const valFraction = finite('welcome', s, 'valFraction');
     if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
     if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
@@ -431,14 +450,15 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       kernel: string('welcome', f, 'kernel', 64),
       reduction: string('welcome', f, 'reduction', 64),
       standardization: stats,
+      model,
+      classes,
     };
   },
   step: (f, limits) => ({
     kind: 'step',
     step: integer('step', f, 'step', 0, MAX_STEP),
     assign: assignTable('step', f, 'assign', limits.maxChunks),
-    w: float64s('step', f, 'w', needFeatures('step', limits)),
-    b: finite('step', f, 'b'),
+    theta: float64s('step', f, 'theta', needParameters('step', limits)),
   }),
   pass: (f, limits) => {
     const purpose = f.purpose;
@@ -451,8 +471,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       purpose,
       set,
       blocks: unitIds('pass', f, 'blocks', MAX_PASS_BLOCKS),
-      w: float64s('pass', f, 'w', needFeatures('pass', limits)),
-      b: finite('pass', f, 'b'),
+      theta: float64s('pass', f, 'theta', needParameters('pass', limits)),
     };
   },
   standardize: (f, limits) => {
@@ -484,12 +503,18 @@ export function decodeCoordinatorMessage(bytes: Uint8Array, limits: Limits): Coo
   return coordinatorChecks[kind](fields, limits);
 }
 
-/** Largest encoded part (or pass part) for D features and up to maxChunks units (one subtree per chunk at worst), for ws maxPayload. */
-export function maxPartBytes(features: number, maxChunks: number): number {
-  return 4096 + maxChunks * (Math.max(features + 2, passWidth('stats', features)) * 8 + 12);
+/**
+ * Largest encoded part (or pass part) for D features, θ of `parameters` values (default D + 1,
+ * logistic regression) and up to maxChunks units (one subtree per chunk at worst), for ws maxPayload.
+ */
+export function maxPartBytes(features: number, maxChunks: number, parameters: number = features + 1): number {
+  return 4096 + maxChunks * (Math.max(parameters + 1, passWidth('stats', features)) * 8 + 12);
 }
 
-/** Largest encoded coordinator message for D features (the welcome carries 2·D statistics; a step, a table of up to maxChunks triples). */
-export function maxCoordinatorMessageBytes(features: number, maxChunks: number): number {
-  return 3 * MAX_TEXT + 2 * 4096 + features * 8 * 2 + maxChunks * 12;
+/**
+ * Largest encoded coordinator message for D features and θ of `parameters` values (the welcome
+ * carries 2·D statistics; a step, θ and a table of up to maxChunks triples).
+ */
+export function maxCoordinatorMessageBytes(features: number, maxChunks: number, parameters: number = features + 1): number {
+  return 3 * MAX_TEXT + 2 * 4096 + Math.max(features * 2, parameters) * 8 + maxChunks * 12;
 }

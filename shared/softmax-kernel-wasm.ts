@@ -126,7 +126,7 @@ const BODY = `
         local.get $order local.get $i i32.const 2 i32.shl i32.add i32.load local.set $row
       end
       local.get $x local.get $row local.get $rowBytes i32.mul i32.add local.set $p
-      local.get $y local.get $row i32.const 2 i32.shl i32.add i32.load local.set $label
+      local.get $y local.get $row i32.const 1 i32.shl i32.add i32.load16_u local.set $label
       ;; 1, 2. z_c = b_c + (s0 + s1) + tail into scratch[c], 4 classes at a time; m = max, a = its lowest index
       local.get $theta local.set $wp
       i32.const 0 local.set $c
@@ -258,6 +258,7 @@ export class SoftmaxWasmKernel {
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private nextFree = ALIGN;
   private scratch: Float64Array = new Float64Array(0);
+  private scratchIndex: Uint32Array = new Uint32Array(0);
 
   private constructor(memory: WasmMemory, exports: SoftmaxExports) {
     this.memory = memory;
@@ -281,11 +282,11 @@ export class SoftmaxWasmKernel {
     return { exp: this.exports.exp, log1p: this.exports.log1p };
   }
 
-  /** x (rows × D, row-major float32) and y (class indices) in the kernel's memory. */
-  allocateRows(rows: number, D: number): { x: Float32Array; y: Uint32Array } {
+  /** x (rows × D, row-major float32) and y (uint16 class indices, as a .dpt stores them) in the kernel's memory. */
+  allocateRows(rows: number, D: number): { x: Float32Array; y: Uint16Array } {
     const x = this.allocate(rows * D * 4);
-    const y = this.allocate(rows * 4);
-    return { x: new Float32Array(this.memory.buffer, x, rows * D), y: new Uint32Array(this.memory.buffer, y, rows) };
+    const y = this.allocate(rows * 2);
+    return { x: new Float32Array(this.memory.buffer, x, rows * D), y: new Uint16Array(this.memory.buffer, y, rows) };
   }
 
   allocateIndex(length: number): Uint32Array {
@@ -307,7 +308,7 @@ export class SoftmaxWasmKernel {
    */
   accumulate(
     x: Float32Array,
-    y: Uint32Array,
+    y: Uint16Array,
     D: number,
     K: number,
     order: Uint32Array | null,
@@ -318,8 +319,14 @@ export class SoftmaxWasmKernel {
     offset: number,
   ): number {
     const mine = (view: ArrayBufferView): boolean => this.buffers.has(view.buffer);
-    if (!mine(x) || !mine(y) || !mine(theta) || !mine(out) || (order !== null && !mine(order))) {
-      throw new Error('softmax wasm kernel: x, y, order, theta and out must come from this kernel');
+    if (!mine(x) || !mine(y) || !mine(theta) || !mine(out)) {
+      throw new Error('softmax wasm kernel: x, y, theta and out must come from this kernel');
+    }
+    if (order !== null && !mine(order)) {
+      // An epoch order held elsewhere: its O(to − from) indices are copied in (as the binary kernel does).
+      if (to - from > this.scratchIndex.length) this.scratchIndex = this.allocateIndex(Math.max(to - from, 2 * this.scratchIndex.length));
+      this.scratchIndex.set(order.subarray(from, to));
+      return this.accumulate(x, y, D, K, this.scratchIndex, 0, to - from, theta, out, offset);
     }
     const inRange = order === null ? to * D <= x.length && to <= y.length : to <= order.length;
     if (!(K >= 1 && from >= 0 && from <= to && inRange && theta.length >= K * D + K && offset + softmaxPartWidth(K, D) <= out.length)) {
@@ -327,7 +334,7 @@ export class SoftmaxWasmKernel {
     }
     if (this.scratch.length < K) this.scratch = this.allocateVector(K);
     const [xAddress, yAddress, orderAddress] =
-      order === null ? [x.byteOffset + from * D * 4, y.byteOffset + from * 4, 0] : [x.byteOffset, y.byteOffset, order.byteOffset + from * 4];
+      order === null ? [x.byteOffset + from * D * 4, y.byteOffset + from * 2, 0] : [x.byteOffset, y.byteOffset, order.byteOffset + from * 4];
     return this.exports.softmax(xAddress, yAddress, D, K, orderAddress, to - from, theta.byteOffset, this.scratch.byteOffset, out.byteOffset + offset * 8);
   }
 

@@ -1,6 +1,6 @@
 // The model math of softmax regression over K classes (issue #12), as pure functions on typed
 // arrays: the parameter layout, the gradient kernel in its fixed operation order (the TypeScript
-// twin of shared/softmax-kernel-wasm.ts), and prediction. Not yet wired into training.
+// twin of shared/softmax-kernel-wasm.ts), the evaluation pass, and prediction.
 //
 // Parameters θ: one flat float64 vector, W (K×D, row k = class k, row-major) then b (K):
 //   θ[k·D + j] = W_kj, θ[K·D + k] = b_k.
@@ -57,7 +57,7 @@ export function softmaxPartWidth(K: number, D: number): number {
  */
 export function accumulateSoftmax(
   x: Float32Array,
-  y: Uint32Array,
+  y: Uint16Array,
   D: number,
   K: number,
   order: Uint32Array | null,
@@ -144,4 +144,54 @@ export function predictSoftmax(theta: Float64Array, K: number, D: number, x: Flo
   }
   for (let k = 0; k < K; k++) probabilities[k] = probabilities[k]! / S;
   return a;
+}
+
+/**
+ * The evaluation pass of softmax regression: adds each row's loss −log p_y (as step 5 of the
+ * kernel: log1p(T) + (m − z_y), with z in the kernel's order) to out[offset] and 1 to
+ * out[offset + 1] when the predicted class (argmax z, lowest index among ties) is y, row by row
+ * in order, like the binary accumulateEval (shared/passes.ts). `scratch` holds at least K float64.
+ */
+export function accumulateSoftmaxEval(
+  x: Float32Array,
+  y: Uint16Array,
+  D: number,
+  K: number,
+  order: Uint32Array | null,
+  from: number,
+  to: number,
+  theta: Float64Array,
+  out: Float64Array,
+  offset: number,
+  scratch: Float64Array,
+): void {
+  const D4 = D - (D % 4);
+  const biasAt = K * D;
+  for (let i = from; i < to; i++) {
+    const row = order === null ? i : order[i]!;
+    const base = row * D;
+    const label = y[row]!;
+    let m = 0;
+    let a = 0;
+    for (let k = 0; k < K; k++) {
+      const wk = k * D;
+      let s0 = 0;
+      let s1 = 0;
+      for (let j = 0; j < D4; j += 2) {
+        s0 += theta[wk + j]! * x[base + j]!;
+        s1 += theta[wk + j + 1]! * x[base + j + 1]!;
+      }
+      let z = theta[biasAt + k]! + (s0 + s1);
+      for (let j = D4; j < D; j++) z += theta[wk + j]! * x[base + j]!;
+      scratch[k] = z;
+      if (k === 0 || z > m) {
+        m = z;
+        a = k;
+      }
+    }
+    let T = 0;
+    for (let k = 0; k < K; k++) if (k !== a) T += fdlibmExp(scratch[k]! - m);
+    out[offset]! += fdlibmLog1p(T) + (m - scratch[label]!);
+    if (a === label) out[offset + 1]! += 1;
+  }
 }

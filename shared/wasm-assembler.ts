@@ -59,6 +59,7 @@ const OPS: Record<string, readonly [readonly number[], Immediate, number?]> = {
   'f32.load': [[0x2a], 'mem', 2],
   'f64.load': [[0x2b], 'mem', 3],
   'i32.load8_u': [[0x2d], 'mem', 0],
+  'i32.load16_u': [[0x2f], 'mem', 1],
   'i32.store': [[0x36], 'mem', 2],
   'f64.store': [[0x39], 'mem', 3],
   'i32.const': [[0x41], 'i32'],

@@ -7,7 +7,8 @@ import type { RawData } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
-import { createKernelById, type GradientKernel, supportedKernelIds } from '../shared/kernel.js';
+import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
+import { shapeOf } from '../shared/model-shape.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -79,7 +80,7 @@ const MAX_BACKOFF_MS = 2000;
 /** Bounds one coordinator message; a step carries D float64, so this allows D up to ~8 million. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Before the welcome, the coordinator's messages are small. */
-const PRE_WELCOME_LIMITS: Limits = { features: null, maxChunks: 65_536 };
+const PRE_WELCOME_LIMITS: Limits = { features: null, parameters: null, maxChunks: 65_536 };
 /** After this worker closes a connection, the peer has this long to answer the close before the socket is cut. */
 const CLOSE_GRACE_MS = 2000;
 /** Longest stretch a data pass keeps the event loop (issue #10 item 13): well under any heartbeat, so pings are answered. */
@@ -288,7 +289,11 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
               computer = opened.computer;
               remote = opened.remote;
               workerId = welcome.workerId;
-              limits = { features: welcome.features, maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS) };
+              limits = {
+                features: welcome.features,
+                parameters: opened.computer.shape.parameterCount,
+                maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS),
+              };
               options.log(
                 `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.computer.mode}, ${opened.computer.threads} compute thread${opened.computer.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
               );
@@ -383,8 +388,8 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
       `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
     );
   }
-  const kernel = createKernelById(welcome.kernel);
-  if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} the coordinator asks for`);
+  const kernel = createModelKernel(welcome.kernel, shapeOf(welcome.model, welcome.classes, welcome.features));
+  if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} of the ${welcome.model} model the coordinator asks for`);
   const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
   // The URL of this session (a coordinator or a relay): /data is fetched from there.
   const source = resolveDataSource(welcome, { ...options, url });
@@ -416,7 +421,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
 }
 
 /** Compute threads sharing the kernel's memory when asked for and the rows are held there, else null. */
-function computePool(store: RowStore, kernel: GradientKernel, welcome: WelcomeMessage, options: WorkerOptions): ComputePool | null {
+function computePool(store: RowStore, kernel: ModelKernel, welcome: WelcomeMessage, options: WorkerOptions): ComputePool | null {
   const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
   return shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
 }

@@ -4,8 +4,10 @@
 // shared/passes.ts), so a message never carries row data.
 
 import { ProtocolError } from '../shared/errors.js';
-import type { GradientKernel, RawCall, SharedKernel } from '../shared/kernel.js';
-import { accumulateEval, accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
+import type { RawCall, SharedKernel } from '../shared/kernel.js';
+import type { ModelKernel } from '../shared/model-kernel.js';
+import type { ModelShape } from '../shared/model-shape.js';
+import { accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { decomposeRange, reduceSubtreeInPlace, subtreeEnd } from '../shared/reduce.js';
 import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
@@ -15,14 +17,14 @@ import type { RowStore } from './row-store.js';
 
 export class PartComputer {
   private readonly store: RowStore;
-  private readonly kernel: GradientKernel;
+  private readonly kernel: ModelKernel;
   private readonly schedule: ScheduleSpec;
   private readonly train: Uint32Array;
   private readonly validation: Uint32Array;
   /** True when the training rows are all rows in file order: chunks are contiguous rows. */
   private readonly isIdentity: boolean;
-  /** The step's weights and the parts, in the kernel's memory and reused every step: no model-sized allocation or copy per chunk. */
-  private readonly w: Float64Array;
+  /** The step's parameters θ and the parts, in the kernel's memory and reused every step: no model-sized allocation or copy per chunk. */
+  private readonly theta: Float64Array;
   private readonly sums: Float64Array;
   /** The chunk ids of the step being computed, in order (reused). */
   private readonly chunkIds: Uint32Array;
@@ -35,7 +37,7 @@ export class PartComputer {
    * `store` holds the rows as read from the file; the coordinator's standardization arrives later
    * (standardize). With a `pool`, large steps are split over its threads.
    */
-  constructor(store: RowStore, schedule: ScheduleSpec, kernel: GradientKernel, pool: ComputePool | null = null) {
+  constructor(store: RowStore, schedule: ScheduleSpec, kernel: ModelKernel, pool: ComputePool | null = null) {
     this.store = store;
     this.kernel = kernel;
     this.schedule = schedule;
@@ -43,8 +45,8 @@ export class PartComputer {
     this.train = split.train;
     this.validation = split.validation;
     this.isIdentity = !schedule.shuffle && this.train.length === store.rows;
-    this.w = kernel.allocateVector(store.features);
-    this.sums = kernel.allocateVector(schedule.chunksPerBatch * (store.features + 2));
+    this.theta = kernel.allocateVector(kernel.shape.parameterCount);
+    this.sums = kernel.allocateVector(schedule.chunksPerBatch * kernel.shape.partWidth);
     this.chunkIds = new Uint32Array(schedule.chunksPerBatch);
     this.pool = pool !== null && PartComputer.sharedKernelFor(store, kernel) !== null ? pool : null;
     if (pool !== null && this.pool === null) pool.close(); // threads this run cannot use
@@ -56,8 +58,13 @@ export class PartComputer {
    * The kernel compute threads can share for this data, or null when steps stay on one thread:
    * rows read from the file are not in shared memory, and the TypeScript kernel has none.
    */
-  static sharedKernelFor(store: RowStore, kernel: GradientKernel): SharedKernel | null {
+  static sharedKernelFor(store: RowStore, kernel: ModelKernel): SharedKernel | null {
     return store.mode === 'memory' ? kernel.shared : null;
+  }
+
+  /** The model the parts are computed for. */
+  get shape(): ModelShape {
+    return this.kernel.shape;
   }
 
   /** 'memory' or 'paged': how the rows are held. */
@@ -100,19 +107,18 @@ export class PartComputer {
     }
     if (count === 0) throw new ProtocolError('step', 'assign', `no range for worker ${workerId}`);
     const chunks = this.chunkIds.subarray(0, count);
-    const D = this.store.features;
-    const width = D + 2;
+    const { partWidth: width, lossIndex } = this.kernel.shape;
     const sums = this.sums.subarray(0, count * width);
     sums.fill(0);
-    const w = this.w;
-    w.set(message.w);
+    const theta = this.theta;
+    theta.set(message.theta);
     const range = (i: number): [number, number] => {
       const c = chunks[i]!;
       return [location.start + chunkStart(location.size, location.chunks, c), location.start + chunkStart(location.size, location.chunks, c + 1)];
     };
     const order = this.isIdentity ? null : this.order;
     // Chunks [firstInline, count) run here; those before it on the compute threads, if worth it.
-    const shares = this.splitAcrossThreads(message, range, order, count);
+    const shares = this.splitAcrossThreads(range, order, count);
     const firstInline = shares === null ? 0 : shares.inline;
     if (shares !== null) this.pool!.start(shares.calls); // shares exist only with a pool
     try {
@@ -122,7 +128,7 @@ export class PartComputer {
         // One kernel call per chunk, over the same rows in the same order whether they sit in
         // memory or were read from the file, on whichever thread: the same bits either way.
         this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
-          sums[offset + D + 1]! += this.kernel.accumulate(x, y, D, rowOrder, first, last, w, message.b, sums, offset);
+          this.kernel.accumulate(x, y, rowOrder, first, last, theta, sums, offset);
         });
       }
     } finally {
@@ -133,7 +139,7 @@ export class PartComputer {
         let i = 0;
         for (const share of losses) {
           for (const loss of share) {
-            sums[i * width + D + 1]! += loss;
+            sums[i * width + lossIndex]! += loss;
             i++;
           }
         }
@@ -212,16 +218,12 @@ export class PartComputer {
    * The raw kernel calls of the first chunks, one share per helper thread, when the step is big
    * enough to be worth waking them; `inline` is the first chunk the calling thread computes.
    */
-  private splitAcrossThreads(
-    message: StepMessage,
-    range: (i: number) => [number, number],
-    order: Uint32Array | null,
-    count: number,
-  ): { calls: RawCall[][]; inline: number } | null {
+  private splitAcrossThreads(range: (i: number) => [number, number], order: Uint32Array | null, count: number): { calls: RawCall[][]; inline: number } | null {
     const pool = this.pool;
     const shared = this.kernel.shared;
     if (pool === null || shared === null || count < 2) return null;
     const D = this.store.features;
+    const width = this.kernel.shape.partWidth;
     let rows = 0;
     for (let i = 0; i < count; i++) {
       const [from, to] = range(i);
@@ -237,7 +239,8 @@ export class PartComputer {
         const [from, to] = range(i);
         let call: RawCall | null = null;
         this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
-          call = shared.rawArguments(x, y, D, rowOrder, first, last, this.w, message.b, this.sums, i * (D + 2));
+          // Only a logistic kernel is shared (model-kernel.ts): θ = [w, b], 0/1 byte labels.
+          if (y instanceof Uint8Array) call = shared.rawArguments(x, y, D, rowOrder, first, last, this.theta, this.theta[D]!, this.sums, i * width);
         });
         if (call === null) return null;
         share.push(call);
@@ -270,7 +273,7 @@ export class PartComputer {
     const set = message.set === 'train' ? this.train : this.validation;
     const blocks = passBlocks(set.length);
     checkUnits('pass', 'blocks', message.blocks, blocks);
-    return new PassRun(this.store, message, set, blocks, rowsPerLook);
+    return new PassRun(this.store, this.kernel, message, set, blocks, rowsPerLook);
   }
 
   /** From now on rows are standardized as the coordinator computed from the statistics pass. */
@@ -287,6 +290,7 @@ function sliceRows(D: number): number {
 /** One pass message being computed: the blocks in order, each row by row, so any slicing gives the same bits. */
 export class PassRun {
   private readonly store: RowStore;
+  private readonly kernel: ModelKernel;
   private readonly message: PassMessage;
   private readonly set: Uint32Array;
   private readonly blocks: number;
@@ -300,8 +304,9 @@ export class PassRun {
   /** Rows between two looks at the clock. */
   private readonly rowsPerLook: number;
 
-  constructor(store: RowStore, message: PassMessage, set: Uint32Array, blocks: number, rowsPerLook: number) {
+  constructor(store: RowStore, kernel: ModelKernel, message: PassMessage, set: Uint32Array, blocks: number, rowsPerLook: number) {
     this.store = store;
+    this.kernel = kernel;
     this.rowsPerLook = Math.max(1, Math.floor(rowsPerLook));
     this.message = message;
     this.set = set;
@@ -333,9 +338,7 @@ export class PassRun {
             this.count = accumulateStats(x, D, order, first, last, this.sums, offset, this.count);
           });
         } else {
-          store.forEachRun(set, this.next, end, (x, y, order, first, last) =>
-            accumulateEval(x, y, D, order, first, last, message.w, message.b, this.sums, offset),
-          );
+          store.forEachRun(set, this.next, end, (x, y, order, first, last) => this.kernel.evaluate(x, y, order, first, last, message.theta, this.sums, offset));
         }
         this.next = end;
         if (this.next < to && performance.now() >= deadline) return null;

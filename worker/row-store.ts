@@ -8,12 +8,15 @@
 // memory but read in units of about 1 MiB only when asked (load), so memory holds the rows used.
 
 import { BinaryDataset, BLOCK_BYTES } from '../shared/binary-dataset.js';
-import type { GradientKernel } from '../shared/kernel.js';
+import type { LabelArray, ModelKernel } from '../shared/model-kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
 
+/** Where the rows live: the run's kernel allocates them (WebAssembly memory for the SIMD kernels). */
+export type RowAllocator = Pick<ModelKernel, 'allocateRows'>;
+
 /** Visits rows as (x, y, order, from, to): order[from..to) of x, or rows from..to when order is null. */
-export type RowVisitor = (x: Float32Array, y: Uint8Array, order: Uint32Array | null, from: number, to: number) => void;
+export type RowVisitor = (x: Float32Array, y: LabelArray, order: Uint32Array | null, from: number, to: number) => void;
 
 export class RowStore {
   readonly rows: number;
@@ -24,14 +27,14 @@ export class RowStore {
   memoryNote: string | null = null;
   private readonly file: BinaryDataset | null;
   private readonly x: Float32Array;
-  private readonly y: Uint8Array;
+  private readonly y: LabelArray;
   private standardization: Standardization | null = null;
   /** Rows loaded on demand (openLazy in memory): the file, and one flag per unit of unitRows rows; else null. */
   private lazy: { readonly file: BinaryDataset; readonly loaded: Uint8Array; count: number } | null = null;
   /** Rows per load unit: about 1 MiB of features, so a unit lies in at most two content blocks. */
   readonly unitRows: number;
 
-  private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: Uint8Array) {
+  private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: LabelArray) {
     this.file = file;
     this.rows = rows;
     this.features = features;
@@ -46,7 +49,7 @@ export class RowStore {
    * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once). The
    * budget is capped by `cap` (default: what wasm32 and this machine allow, worker/memory-limits.ts).
    */
-  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel, cap?: MemoryCap): RowStore {
+  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: RowAllocator, cap?: MemoryCap): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
     const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
@@ -54,7 +57,7 @@ export class RowStore {
     if (holding.mode === 'memory') {
       const { x, y } = kernel.allocateRows(rows, features);
       file.readRows(0, rows, x);
-      file.readLabels(0, rows, y);
+      readLabels(file, 0, rows, y, 0);
       file.close();
       return new RowStore(null, rows, features, x, y);
     }
@@ -65,7 +68,7 @@ export class RowStore {
    * As open(), but rows held in memory are read only as load() asks, unit by unit: for a file
    * whose blocks arrive as they are needed (a remote file's cache). Paged rows need no load.
    */
-  static openLazy(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: GradientKernel, cap?: MemoryCap): RowStore {
+  static openLazy(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: RowAllocator, cap?: MemoryCap): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
     const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
@@ -77,7 +80,7 @@ export class RowStore {
     return store;
   }
 
-  private static paged(file: BinaryDataset, stagingRows: number, kernel: GradientKernel, note: string | null): RowStore {
+  private static paged(file: BinaryDataset, stagingRows: number, kernel: RowAllocator, note: string | null): RowStore {
     const staging = Math.max(1, Math.min(file.rows, stagingRows));
     const { x, y } = kernel.allocateRows(staging, file.features);
     const store = new RowStore(file, file.rows, file.features, x, y);
@@ -102,7 +105,7 @@ export class RowStore {
     const from = unit * this.unitRows;
     const to = Math.min(this.rows, from + this.unitRows);
     lazy.file.readRows(from, to, this.x, from);
-    lazy.file.readLabels(from, to, this.y, from);
+    readLabels(lazy.file, from, to, this.y, from);
     if (this.standardization !== null) applyStandardization(this.x.subarray(from * this.features, to * this.features), this.features, this.standardization);
     lazy.loaded[unit] = 1;
     lazy.count++;
@@ -171,7 +174,7 @@ export class RowStore {
       let length = 1;
       while (i + length < to && (order === null ? i + length : order[i + length]!) === first + length) length++;
       this.file.readRows(first, first + length, this.x, filled);
-      this.file.readLabels(first, first + length, this.y, filled);
+      readLabels(this.file, first, first + length, this.y, filled);
       filled += length;
       i += length;
     }
@@ -188,9 +191,20 @@ export class RowStore {
     const file = this.file;
     if (file === null) return;
     file.readRows(first, first + length, this.x, 0);
-    file.readLabels(first, first + length, this.y, 0);
+    readLabels(file, first, first + length, this.y, 0);
     if (this.standardization !== null) standardizeRows(this.x, this.features, length, this.standardization);
   }
+}
+
+/** Labels of rows [from, to) into `into` from row `at`: 0/1 bytes, or widened to class indices for a softmax over 0/1 labels. */
+function readLabels(file: BinaryDataset, from: number, to: number, into: LabelArray, at: number): void {
+  if (into instanceof Uint8Array) {
+    file.readLabels(from, to, into, at);
+    return;
+  }
+  const bytes = new Uint8Array(to - from);
+  file.readLabels(from, to, bytes, 0);
+  into.set(bytes, at);
 }
 
 /** The first `rows` rows of x ← (x − mean) / std, the same arithmetic as applyStandardization. */

@@ -7,7 +7,9 @@
 
 import WebSocket from 'ws';
 import { openDataFile } from '../../shared/data-file.js';
-import { createKernelById, supportedKernelIds } from '../../shared/kernel.js';
+import { supportedKernelIds } from '../../shared/kernel.js';
+import { createModelKernel } from '../../shared/model-kernel.js';
+import { shapeOf } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
 import { PartComputer } from '../../worker/compute.js';
 import { RowStore } from '../../worker/row-store.js';
@@ -21,7 +23,7 @@ export interface FakeWorker {
 /** Opens the data a welcome names, in memory, and a PartComputer over it with the welcome's schedule and standardization. */
 export async function openPartComputer(message: WelcomeMessage): Promise<PartComputer> {
   const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-  const kernel = createKernelById(message.kernel);
+  const kernel = createModelKernel(message.kernel, shapeOf(message.model, message.classes, message.features));
   if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
   const computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel), message.schedule, kernel);
   if (message.standardization !== null) computer.standardize(message.standardization);
@@ -58,7 +60,11 @@ export function startFakeWorker(
     queue = queue.then(() => handle(data));
   });
   const handle = async (data: Buffer): Promise<void> => {
-    const message = decodeCoordinatorMessage(data, { features: welcomed?.features ?? null, maxChunks: 65_536 });
+    const message = decodeCoordinatorMessage(data, {
+      features: welcomed?.features ?? null,
+      parameters: welcomed === null ? null : shapeOf(welcomed.model, welcomed.classes, welcomed.features).parameterCount,
+      maxChunks: 65_536,
+    });
     if (message.kind === 'welcome') {
       welcomed = message;
       computer = await openPartComputer(message);

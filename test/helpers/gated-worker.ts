@@ -5,6 +5,7 @@
 
 import WebSocket from 'ws';
 import { supportedKernelIds } from '../../shared/kernel.js';
+import { shapeOf } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage } from '../../shared/protocol.js';
 import type { PartComputer } from '../../worker/compute.js';
 import { openPartComputer } from './fake-worker.js';
@@ -28,6 +29,7 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let computer: PartComputer | null = null;
   let features: number | null = null;
+  let parameters: number | null = null;
   const heldSteps: StepMessage[] = [];
   let isReleased = false;
   let resolveHeld: (step: number) => void = () => undefined;
@@ -50,9 +52,10 @@ export function startGatedWorker(url: string, token: string, holdAt: number): Ga
   let queue = Promise.resolve();
   socket.on('message', (data: Buffer) => {
     queue = queue.then(async () => {
-      const message = decodeCoordinatorMessage(data, { features, maxChunks: 65_536 });
+      const message = decodeCoordinatorMessage(data, { features, parameters, maxChunks: 65_536 });
       if (message.kind === 'welcome') {
         features = message.features;
+        parameters = shapeOf(message.model, message.classes, message.features).parameterCount;
         workerId = message.workerId;
         computer = await openPartComputer(message);
         socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));

@@ -11,7 +11,7 @@ export interface SoftmaxReference {
   readonly scale: Float64Array;
 }
 
-export function softmaxReference(x: Float32Array, y: Uint32Array, D: number, K: number, rows: readonly number[], theta: Float64Array): SoftmaxReference {
+export function softmaxReference(x: Float32Array, y: Uint16Array, D: number, K: number, rows: readonly number[], theta: Float64Array): SoftmaxReference {
   const part = new Float64Array(K * D + K + 1);
   const scale = new Float64Array(K * D + K + 1);
   for (const row of rows) {

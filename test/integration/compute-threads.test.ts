@@ -6,18 +6,21 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import type * as KernelModule from '../../shared/kernel.js';
+import type * as ModelKernelModule from '../../shared/model-kernel.js';
 import type * as SyntheticModule from '../../shared/synthetic.js';
 import type * as ComputeModule from '../../worker/compute.js';
 import type * as PoolModule from '../../worker/compute-pool.js';
 import type * as RowStoreModule from '../../worker/row-store.js';
 import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
+import { thetaOf } from '../helpers/theta.js';
 
 const dist = (path: string): Promise<unknown> => import(join(REPO, 'dist', path));
 const { PartComputer } = (await dist('worker/compute.js')) as typeof ComputeModule;
 const { ComputePool } = (await dist('worker/compute-pool.js')) as typeof PoolModule;
 const { RowStore } = (await dist('worker/row-store.js')) as typeof RowStoreModule;
 const { createGradientKernel } = (await dist('shared/kernel.js')) as typeof KernelModule;
+const { logisticModelKernel } = (await dist('shared/model-kernel.js')) as typeof ModelKernelModule;
 const { generateDataset } = (await dist('shared/synthetic.js')) as typeof SyntheticModule;
 
 const directory = temporaryDirectory();
@@ -33,7 +36,7 @@ const dataPath = generateDataset({ rows: ROWS, features: D, seed: 5 }, join(dire
 const schedule = { rows: ROWS, valFraction: 0.1, seed: 3, shuffle: true, shuffleBlockRows: 0, batchSize: 4096, chunksPerBatch: 8 };
 
 function computer(threads: number, spec: typeof schedule = schedule): { parts: ComputeModule.PartComputer; pool: PoolModule.ComputePool | null } {
-  const kernel = createGradientKernel('wasm-simd');
+  const kernel = logisticModelKernel('wasm-simd', D);
   if (kernel.shared === null) throw new Error('this Node.js has no WebAssembly SIMD');
   const store = RowStore.open(dataPath, 1 << 30, PartComputer.maxChunkRows(spec), kernel);
   const pool = threads > 1 ? new ComputePool(kernel.shared.memory, threads, spec.chunksPerBatch, []) : null;
@@ -53,7 +56,7 @@ describe('compute threads', () => {
     // 18,000 training rows: 5 batches an epoch, so steps 0–7 cross into epoch 1 (a new order).
     for (let step = 0; step < 8; step++) {
       const w = Float64Array.from({ length: D }, (_, j) => Math.sin(step + j) / 4);
-      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 8), w, b: 0.05 * step } as const;
+      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 8), theta: thetaOf(w, 0.05 * step) } as const;
       const expected = single.parts.compute(message, 0);
       const sums = Buffer.from(bytes(expected.sums)); // a copy: the buffer is reused next step
       for (const { parts } of split) {
@@ -77,7 +80,7 @@ describe('compute threads', () => {
     const STEPS = 300;
     for (let step = 0; step < STEPS; step++) {
       const w = Float64Array.from({ length: D }, (_, j) => Math.cos(step * 0.37 + j) / 3);
-      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 64), w, b: 0.01 * (step % 17) } as const;
+      const message = { kind: 'step', step, assign: Uint32Array.of(0, 0, 64), theta: thetaOf(w, 0.01 * (step % 17)) } as const;
       const sums = Buffer.from(bytes(single.parts.compute(message, 0).sums));
       for (const [t, { parts }] of split.entries()) {
         expect(bytes(parts.compute(message, 0).sums).equals(sums), `step ${step}, ${t + 2} threads`).toBe(true);
@@ -158,7 +161,7 @@ describe('compute threads', () => {
   it('leave small steps on the main thread', () => {
     const small = computer(2);
     // Step 4 is the epoch's last batch: 1,616 rows × 60 work units, below the split threshold.
-    small.parts.compute({ kind: 'step', step: 4, assign: Uint32Array.of(0, 0, 8), w: new Float64Array(D), b: 0 }, 0);
+    small.parts.compute({ kind: 'step', step: 4, assign: Uint32Array.of(0, 0, 8), theta: new Float64Array(D + 1) }, 0);
     expect(small.pool?.stepsSplit).toBe(0);
     small.pool?.close();
   });

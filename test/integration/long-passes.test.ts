@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { openDataFile } from '../../shared/data-file.js';
-import { createKernelById, supportedKernelIds } from '../../shared/kernel.js';
+import { supportedKernelIds } from '../../shared/kernel.js';
+import { createModelKernel } from '../../shared/model-kernel.js';
+import { shapeOf } from '../../shared/model-shape.js';
 import { PASS_ROWS_PER_SLICE, passSliceBlocks } from '../../shared/passes.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { PartComputer } from '../../worker/compute.js';
@@ -67,7 +69,7 @@ function recordingWorker(url: string, dropAfterFirst: boolean) {
   let held = 0;
   socket.on('message', (data: Buffer) => {
     // Decoded as it arrives, so `held` counts blocks received and not yet answered, queued ones included.
-    const message = decodeCoordinatorMessage(data, { features, maxChunks: 65_536 });
+    const message = decodeCoordinatorMessage(data, { features, parameters: features === null ? null : features + 1, maxChunks: 65_536 });
     if (message.kind === 'welcome') features = message.features;
     if (message.kind === 'pass') {
       passMessages.push(message.blocks.length);
@@ -77,7 +79,7 @@ function recordingWorker(url: string, dropAfterFirst: boolean) {
     queue = queue.then(async () => {
       if (message.kind === 'welcome') {
         const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-        const kernel = createKernelById(message.kernel);
+        const kernel = createModelKernel(message.kernel, shapeOf(message.model, message.classes, message.features));
         if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
         const store = RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel);
         computer = new PartComputer(store, message.schedule, kernel);

@@ -39,6 +39,7 @@ function state(step: number, D: number): CheckpointState {
   return {
     fingerprint: {
       dataSha256: 'a'.repeat(64),
+      model: 'logistic',
       rows: 1000,
       features: D,
       labelColumn: 'label',
@@ -61,8 +62,7 @@ function state(step: number, D: number): CheckpointState {
       lrGamma: 1,
     },
     step,
-    w: Array.from({ length: D }, (_, j) => Math.sin(step + j) / 3),
-    b: step / 7,
+    params: [...Array.from({ length: D }, (_, j) => Math.sin(step + j) / 3), step / 7],
     lastEval: null,
     optimizer: { optimizer: 'sgd', step, buffers: {} },
   };
@@ -136,7 +136,7 @@ describe('writeCheckpoint on a filling disk', () => {
     };
     writeCheckpoint(path, state(300, 40), trickle);
     expect(calls).toBeGreaterThan(5);
-    expect(readCheckpoint(path)).toEqual({ version: 2, state: state(300, 40) });
+    expect(readCheckpoint(path)).toEqual({ version: 3, state: state(300, 40) });
   });
 
   it('stops on a write that stores nothing instead of looping', () => {

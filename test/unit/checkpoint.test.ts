@@ -43,6 +43,7 @@ function adamState(): CheckpointState {
   return {
     fingerprint: {
       ...FINGERPRINT_V1,
+      model: 'logistic',
       l2: 0.01,
       optimizer: 'adam',
       beta1: 0.9,
@@ -54,8 +55,7 @@ function adamState(): CheckpointState {
       lrGamma: 1,
     },
     step: 5,
-    w: Array.from(params.subarray(0, 3)),
-    b: params[3] as number,
+    params: Array.from(params),
     lastEval: null,
     optimizer: saveOptimizerState(optimizer.state()),
   };
@@ -78,14 +78,15 @@ function refusal(path: string): string {
   throw new Error(`${path} was accepted`);
 }
 
-describe('a version 2 checkpoint', () => {
-  it("round-trips the optimizer's moments and step count bit for bit", () => {
+describe('a version 3 checkpoint', () => {
+  it("round-trips θ, the optimizer's moments and step count bit for bit", () => {
     const path = join(directory.path, 'adam.ckpt');
     const state = adamState();
     writeCheckpoint(path, state);
-    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(2);
+    expect(JSON.parse(readFileSync(path, 'utf8')).version).toBe(3);
     const loaded = readCheckpoint(path);
-    expect(loaded.version).toBe(2);
+    expect(loaded.version).toBe(3);
+    expect(loaded.state.params).toEqual(state.params);
     const restored = loadOptimizerState(loaded.state.optimizer);
     expect(restored.optimizer).toBe('adam');
     expect(restored.step).toBe(5);
@@ -109,13 +110,26 @@ describe('a version 2 checkpoint', () => {
       ['other-step', { ...state, optimizer: { ...state.optimizer, step: 4 } }],
       ['not-numbers', { ...state, optimizer: { ...state.optimizer, buffers: { expAvg: ['x'], expAvgSq: [1] } } }],
     ] as const) {
-      expect(refusal(writeRaw(`${name}.ckpt`, 2, body))).toMatch(/the checkpoint's optimizer state is malformed/);
+      expect(refusal(writeRaw(`${name}.ckpt`, 3, body))).toMatch(/the checkpoint's optimizer state is malformed/);
     }
     expect(() => loadOptimizerState({ optimizer: 'rmsprop', step: 1, buffers: {} })).toThrow(/unknown optimizer "rmsprop"/);
   });
 
   it('of an unknown version is refused, naming the version', () => {
-    expect(refusal(writeRaw('v3.ckpt', 3, adamState()))).toMatch(/checkpoint version 3 is not one this dpt reads \(1 or 2\)/);
+    expect(refusal(writeRaw('v4.ckpt', 4, adamState()))).toMatch(/checkpoint version 4 is not one this dpt reads \(1, 2 or 3\)/);
+  });
+});
+
+describe('a version 2 checkpoint (before softmax: w and b)', () => {
+  it('loads as the logistic model θ = [w, b] with its optimizer state', () => {
+    const { params, fingerprint, ...rest } = adamState();
+    const { model: _model, ...olderFingerprint } = fingerprint;
+    const path = writeRaw('v2.ckpt', 2, { ...rest, fingerprint: olderFingerprint, w: params.slice(0, 3), b: params[3] });
+    const loaded = readCheckpoint(path);
+    expect(loaded.version).toBe(2);
+    expect(loaded.state.params).toEqual(params);
+    expect(loaded.state.fingerprint.model).toBe('logistic');
+    expect(loaded.state.optimizer).toEqual(rest.optimizer);
   });
 });
 
@@ -124,8 +138,16 @@ describe('a version 1 checkpoint', () => {
     const path = writeRaw('v1.ckpt', 1, { fingerprint: FINGERPRINT_V1, step: 7, w: [0.5, -0.25, 0.125], b: 0.1, lastEval: null });
     const loaded = readCheckpoint(path);
     expect(loaded.version).toBe(1);
-    expect(loaded.state.fingerprint).toEqual({ ...FINGERPRINT_V1, optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 });
+    expect(loaded.state.fingerprint).toEqual({
+      ...FINGERPRINT_V1,
+      model: 'logistic',
+      optimizer: 'sgd',
+      lrSchedule: 'constant',
+      warmupSteps: 0,
+      lrDecayEpochs: 0,
+      lrGamma: 1,
+    });
     expect(loaded.state.optimizer).toEqual({ optimizer: 'sgd', step: 7, buffers: {} });
-    expect(loaded.state.w).toEqual([0.5, -0.25, 0.125]);
+    expect(loaded.state.params).toEqual([0.5, -0.25, 0.125, 0.1]); // θ = [w, b]
   });
 });

@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import { ProtocolError } from '../../shared/errors.js';
-import { createGradientKernel } from '../../shared/kernel.js';
+import { logisticModelKernel } from '../../shared/model-kernel.js';
 import type { ScheduleSpec } from '../../shared/schedule.js';
 import { PartComputer } from '../../worker/compute.js';
 import { RowStore } from '../../worker/row-store.js';
+import { thetaOf } from '../helpers/theta.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'dpt-compute-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -23,7 +24,7 @@ writer.finish();
 const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0, seed: 1, shuffle: false, shuffleBlockRows: 0, batchSize: 4, chunksPerBatch: 2 };
 
 function computer(): PartComputer {
-  const kernel = createGradientKernel('js');
+  const kernel = logisticModelKernel('js', D);
   return new PartComputer(RowStore.open(path, 1 << 20, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
 }
 
@@ -35,7 +36,7 @@ describe('PartComputer', () => {
       [0, [0.5, -1]],
       [1, [0.25, 2]],
     ] as const) {
-      const part = parts.compute({ kind: 'step', step, assign: Uint32Array.from([3, 0, 1, 3, 1, 2]), w: Float64Array.from(w), b: 0.1 }, 3);
+      const part = parts.compute({ kind: 'step', step, assign: Uint32Array.from([3, 0, 1, 3, 1, 2]), theta: thetaOf(w, 0.1) }, 3);
       expect(Array.from(part.subtrees)).toEqual([0, 0, 0, 1]);
       // Step `step` covers rows 4·step … 4·step + 3, chunks of 2 rows each.
       for (let c = 0; c < 2; c++) {
@@ -58,7 +59,7 @@ describe('PartComputer', () => {
     const parts = computer();
     let error: unknown;
     try {
-      parts.compute({ kind: 'step', step: 0, assign: Uint32Array.from([3, 0, 5]), w: new Float64Array(D), b: 0 }, 3);
+      parts.compute({ kind: 'step', step: 0, assign: Uint32Array.from([3, 0, 5]), theta: new Float64Array(D + 1) }, 3);
     } catch (caught) {
       error = caught;
     }
@@ -67,7 +68,7 @@ describe('PartComputer', () => {
   });
 
   it('refuses a step that gives this worker no range', () => {
-    expect(() => computer().compute({ kind: 'step', step: 0, assign: Uint32Array.from([4, 0, 2]), w: new Float64Array(D), b: 0 }, 3)).toThrow(
+    expect(() => computer().compute({ kind: 'step', step: 0, assign: Uint32Array.from([4, 0, 2]), theta: new Float64Array(D + 1) }, 3)).toThrow(
       /no range for worker 3/,
     );
   });

@@ -20,6 +20,8 @@ function welcome(fields: Partial<WelcomeMessage>): WelcomeMessage {
     kernel: 'ts',
     reduction: 'r',
     standardization: null,
+    model: 'logistic',
+    classes: 2,
     ...fields,
   };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
-import { createGradientKernel } from '../../shared/kernel.js';
+import { logisticModelKernel } from '../../shared/model-kernel.js';
 import type { PassMessage, PassPartMessage } from '../../shared/protocol.js';
 import type { ScheduleSpec } from '../../shared/schedule.js';
 import { PartComputer } from '../../worker/compute.js';
@@ -31,13 +31,13 @@ writer.finish();
 const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0.3, seed: 3, shuffle: true, shuffleBlockRows: 0, batchSize: 64, chunksPerBatch: 64 };
 
 function computer(budgetBytes: number): PartComputer {
-  const kernel = createGradientKernel('js');
+  const kernel = logisticModelKernel('js', D);
   return new PartComputer(RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
 }
 
 const passes: PassMessage[] = [
-  { kind: 'pass', job: 1, purpose: 'stats', set: 'train', blocks: Uint32Array.from([0, 7, 255]), w: new Float64Array(D), b: 0 },
-  { kind: 'pass', job: 2, purpose: 'eval', set: 'validation', blocks: Uint32Array.from([3, 4, 100]), w: Float64Array.from([0.3, -0.2, 0.1]), b: -2 },
+  { kind: 'pass', job: 1, purpose: 'stats', set: 'train', blocks: Uint32Array.from([0, 7, 255]), theta: new Float64Array(D + 1) },
+  { kind: 'pass', job: 2, purpose: 'eval', set: 'validation', blocks: Uint32Array.from([3, 4, 100]), theta: Float64Array.from([0.3, -0.2, 0.1, -2]) },
 ];
 
 /** Advances with an already passed deadline: every call does the least a slice can do. */

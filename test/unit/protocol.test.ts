@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../shared/errors.js';
 import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../../shared/protocol.js';
 
-const LIMITS: Limits = { features: 3, maxChunks: 4 };
+const LIMITS: Limits = { features: 3, parameters: 4, maxChunks: 4 };
 // An independent encoder, so malformed messages can be built field by field.
 const raw = new Packr({ moreTypes: true, useRecords: false });
 
@@ -15,7 +15,7 @@ const goodPart = {
   sums: new Float64Array(10).fill(0.5),
   rows: Uint32Array.from([3, 6]),
 };
-const goodStep = { kind: 'step', step: 2, assign: Uint32Array.from([7, 0, 2, 9, 2, 4]), w: Float64Array.from([1, 2, 3]), b: -1 };
+const goodStep = { kind: 'step', step: 2, assign: Uint32Array.from([7, 0, 2, 9, 2, 4]), theta: Float64Array.from([1, 2, 3, -1]) };
 
 function coordinatorError(bytes: Uint8Array, limits: Limits = LIMITS): ProtocolError {
   try {
@@ -53,11 +53,11 @@ describe('the protocol codec', () => {
   });
 
   it('decodes a step on the worker side, at an unaligned offset too', () => {
-    const bytes = encodeMessage({ kind: 'step', step: 2, assign: goodStep.assign, w: goodStep.w, b: -1 });
+    const bytes = encodeMessage({ kind: 'step', step: 2, assign: goodStep.assign, theta: goodStep.theta });
     const shifted = Buffer.concat([Buffer.alloc(3), bytes]).subarray(3);
     const message = decodeCoordinatorMessage(shifted, LIMITS);
-    expect(message).toMatchObject({ kind: 'step', step: 2, b: -1 });
-    if (message.kind === 'step') expect(Array.from(message.w)).toEqual([1, 2, 3]);
+    expect(message).toMatchObject({ kind: 'step', step: 2 });
+    if (message.kind === 'step') expect(Array.from(message.theta)).toEqual([1, 2, 3, -1]);
     if (message.kind === 'step') expect(Array.from(message.assign)).toEqual([7, 0, 2, 9, 2, 4]);
   });
 
@@ -69,8 +69,8 @@ describe('the protocol codec', () => {
     ['overlapping ranges', raw.pack({ ...goodStep, assign: Uint32Array.from([7, 0, 3, 9, 2, 4]) }), 'assign'],
     ['ranges out of order', raw.pack({ ...goodStep, assign: Uint32Array.from([9, 2, 4, 7, 0, 2]) }), 'assign'],
     ['a table as a plain array', raw.pack({ ...goodStep, assign: [7, 0, 2] }), 'assign'],
-    ['a w of the wrong length', raw.pack({ ...goodStep, w: new Float64Array(2) }), 'w'],
-    ['a non-finite w', raw.pack({ ...goodStep, w: Float64Array.from([1, Number.NaN, 3]) }), 'w'],
+    ['a θ of the wrong length', raw.pack({ ...goodStep, theta: new Float64Array(3) }), 'theta'],
+    ['a non-finite θ', raw.pack({ ...goodStep, theta: Float64Array.from([1, Number.NaN, 3, 0]) }), 'theta'],
   ])('rejects a step with %s naming the field', (_name, bytes, field) => {
     const error = coordinatorError(bytes);
     expect(error.code).toBe('DPT_PROTOCOL');
@@ -117,7 +117,11 @@ describe('the protocol codec', () => {
   });
 
   it('reads a hello without a CPU list (an older worker) as unknown CPUs', () => {
-    const hello = decodeWorkerMessage(raw.pack({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k' }), { features: null, maxChunks: 4 });
+    const hello = decodeWorkerMessage(raw.pack({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k' }), {
+      features: null,
+      parameters: null,
+      maxChunks: 4,
+    });
     expect(hello).toEqual({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: '' });
   });
 
@@ -134,7 +138,7 @@ describe('the protocol codec', () => {
   });
 
   it('rejects a part before the handshake has fixed the model dimension', () => {
-    expect(protocolError(raw.pack(goodPart), { features: null, maxChunks: 4 }).message).toMatch(/before the handshake/);
+    expect(protocolError(raw.pack(goodPart), { features: null, parameters: null, maxChunks: 4 }).message).toMatch(/before the handshake/);
   });
 });
 
@@ -152,7 +156,18 @@ describe('the welcome (data without copies, issue #11)', () => {
     kernel: 'ts',
     reduction: 'r',
     standardization: null,
+    model: 'softmax',
+    classes: 26,
   };
+
+  it('names the model and its classes (issue #12), and refuses a model it does not know or classes that do not fit it', () => {
+    expect(decodeCoordinatorMessage(raw.pack(welcome), LIMITS)).toMatchObject({ model: 'softmax', classes: 26 });
+    expect(coordinatorError(raw.pack({ ...welcome, model: 'tree' })).field).toBe('model');
+    expect(coordinatorError(raw.pack({ ...welcome, classes: 1 })).field).toBe('classes');
+    expect(coordinatorError(raw.pack({ ...welcome, model: 'logistic', classes: 3 })).field).toBe('classes');
+    const { model: _model, ...older } = welcome;
+    expect(coordinatorError(raw.pack(older)).field).toBe('model');
+  });
 
   it('reads dataUrl, and its absence (an older coordinator) as null: the coordinator does not serve its data', () => {
     expect(decodeCoordinatorMessage(raw.pack({ ...welcome, dataUrl: '/data' }), LIMITS)).toMatchObject({ kind: 'welcome', dataUrl: '/data' });

@@ -169,7 +169,7 @@ describe('a partial tree (a relay holds a share of the step)', () => {
 });
 
 describe('capacity on the wire', () => {
-  const limits: Limits = { features: 3, maxChunks: 4 };
+  const limits: Limits = { features: 3, parameters: 4, maxChunks: 4 };
   const raw = new Packr({ moreTypes: true, useRecords: false });
   const fieldOf = (fields: Record<string, unknown>): string => {
     try {

@@ -14,7 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createDataRoute } from '../../coordinator/data-route.js';
 import { BinaryDataset, BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import { DatasetError } from '../../shared/errors.js';
-import { createGradientKernel } from '../../shared/kernel.js';
+import { type LabelArray, logisticModelKernel } from '../../shared/model-kernel.js';
 import type { ScheduleSpec } from '../../shared/schedule.js';
 import { forEachBlockOfUnit, UnitNeeds } from '../../worker/block-needs.js';
 import { PartComputer } from '../../worker/compute.js';
@@ -194,12 +194,12 @@ describe('UnitNeeds and forEachBlockOfUnit', () => {
 
 describe('RowStore.openLazy', () => {
   it('holds, unit by unit in any order and standardized before or after, the bits of the whole file read at once', () => {
-    const kernel = createGradientKernel('js');
+    const kernel = logisticModelKernel('js', D);
     const stats = { mean: Float64Array.from({ length: D }, (_, j) => j * 0.01), std: Float64Array.from({ length: D }, (_, j) => 1 + j * 0.1) };
     const whole = RowStore.open(source, 1 << 30, 64, kernel);
     whole.standardize(stats);
-    const read = (store: RowStore): { x: Float32Array; y: Uint8Array } => {
-      let held: { x: Float32Array; y: Uint8Array } | null = null;
+    const read = (store: RowStore): { x: Float32Array; y: LabelArray } => {
+      let held: { x: Float32Array; y: LabelArray } | null = null;
       store.forEachRun(null, 0, ROWS, (x, y) => {
         held = { x: x.slice(0, ROWS * D), y: y.slice(0, ROWS) };
       });
@@ -231,7 +231,7 @@ describe('RemoteRows', () => {
     // File order, batches of 10,000 rows (800 KB of features): step 0 lies in content block 0,
     // step 1 in blocks 0 and 1; the labels of all rows in block 2.
     const schedule: ScheduleSpec = { rows: ROWS, valFraction: 0, seed: 1, shuffle: false, shuffleBlockRows: 0, batchSize: 10_000, chunksPerBatch: 4 };
-    const kernel = createGradientKernel('js');
+    const kernel = logisticModelKernel('js', D);
     const file = await RemoteDataFile.open(sourceOf(), identity);
     const store = RowStore.openLazy(file.cachePath, 1 << 30, PartComputer.maxChunkRows(schedule), kernel);
     const computer = new PartComputer(store, schedule, kernel);
@@ -242,7 +242,7 @@ describe('RemoteRows', () => {
       await remote.prepareStep(0, assign, 7);
       expect([0, 1, 2].map((block) => file.isPresent(block))).toEqual([true, false, true]);
       expect(file.stats.requests - skeleton).toBe(2); // blocks 0 and 2: not contiguous, two requests
-      const part = computer.compute({ kind: 'step', step: 0, assign, w: new Float64Array(D), b: 0 }, 7);
+      const part = computer.compute({ kind: 'step', step: 0, assign, theta: new Float64Array(D + 1) }, 7);
       expect(part.rows.reduce((sum, rows) => sum + rows, 0)).toBe(10_000);
       const prefetch = vi.spyOn(file, 'prefetch');
       remote.prefetchAfter(0, assign, 7); // starts fetching block 1 for step 1

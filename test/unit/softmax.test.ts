@@ -29,7 +29,7 @@ describe('accumulateSoftmax (the TypeScript fallback, with the fdlibm ports)', (
       return state / 2 ** 32;
     };
     const x = Float32Array.from({ length: rows * D }, () => next() * 4 - 2);
-    const y = Uint32Array.from({ length: rows }, () => Math.floor(next() * K));
+    const y = Uint16Array.from({ length: rows }, () => Math.floor(next() * K));
     const theta = Float64Array.from({ length: K * D + K }, () => next() - 0.5);
     const order = Uint32Array.from({ length: rows }, (_, i) => (i * 4 + 1) % rows);
     for (const indexed of [false, true]) {
@@ -48,7 +48,7 @@ describe('accumulateSoftmax (the TypeScript fallback, with the fdlibm ports)', (
     const K = 3;
     const D = 1;
     const x = Float32Array.of(1);
-    const y = Uint32Array.of(0);
+    const y = Uint16Array.of(0);
     const out = new Float64Array(softmaxPartWidth(K, D));
     // z = (0, −40, −40): L = log(1 + 2e^−40) ≈ 2e^−40 = 8.5e−18, which log(S) would round to 0.
     const loss = accumulateSoftmax(x, y, D, K, null, 0, 1, scoring([0, -40, -40], D), out, 0, new Float64Array(K));

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { alignedShares } from '../../coordinator/assignment.js';
 import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
-import { createGradientKernel } from '../../shared/kernel.js';
+import { logisticModelKernel } from '../../shared/model-kernel.js';
 import { TreeParts } from '../../shared/reduce.js';
 import { defaultChunksPerBatch, type ScheduleSpec } from '../../shared/schedule.js';
 import { PartComputer } from '../../worker/compute.js';
@@ -43,14 +43,14 @@ const schedule: ScheduleSpec = {
   batchSize: B,
   chunksPerBatch: defaultChunksPerBatch(B),
 };
-const kernel = createGradientKernel('js');
+const kernel = logisticModelKernel('js', D);
 const computer = new PartComputer(RowStore.open(path, 1 << 24, PartComputer.maxChunkRows(schedule), kernel), schedule, kernel);
-const w = Float64Array.from({ length: D }, (_, j) => Math.sin(j + 1) / 2);
+const theta = Float64Array.from({ length: D + 1 }, (_, j) => (j < D ? Math.sin(j + 1) / 2 : 0.3));
 
 /** Reference: each chunk's part alone, then the tree written out recursively. */
 function reference(step: number, chunks: number): number[] {
   const leaves: Float64Array[] = [];
-  for (let c = 0; c < chunks; c++) leaves.push(computer.compute({ kind: 'step', step, assign: Uint32Array.of(0, c, c + 1), w, b: 0.3 }, 0).sums.slice());
+  for (let c = 0; c < chunks; c++) leaves.push(computer.compute({ kind: 'step', step, assign: Uint32Array.of(0, c, c + 1), theta }, 0).sums.slice());
   const node = (level: number, index: number): Float64Array => {
     if (level === 0) return leaves[index]!;
     const left = node(level - 1, 2 * index);
@@ -76,7 +76,7 @@ describe('a step gathered along the tree', () => {
         for (let i = 0; i < workers; i++) table.push(100 + i, bounds[i]!, bounds[i + 1]!);
         const assign = Uint32Array.from(table);
         const answers = Array.from({ length: workers }, (_, i) => {
-          const part = computer.compute({ kind: 'step', step, assign, w, b: 0.3 }, 100 + i);
+          const part = computer.compute({ kind: 'step', step, assign, theta }, 100 + i);
           return { subtrees: part.subtrees.slice(), sums: part.sums.slice() };
         });
         answers.reverse(); // arrival order: last worker first
