@@ -246,6 +246,11 @@ describe('dpt evaluate with a softmax model', () => {
     expect(fromBinary.code, fromBinary.stderr).toBe(0);
     expect(JSON.parse(fromBinary.stdout)).toEqual(JSON.parse(fromCsv.stdout));
     expect(JSON.parse(fromCsv.stdout).perClass[2].support).toBe(0);
+    const predictCsv = await runCli(['predict', '--model', model, '--data', data]);
+    const predictBinary = await runCli(['predict', '--model', model, '--data', binary]);
+    expect(predictBinary.code, predictBinary.stderr).toBe(0);
+    expect(predictBinary.stdout).toBe(predictCsv.stdout);
+    expect(predictCsv.stdout.split('\n')[0]).toBe('prediction,p_0,p_1,p_2');
     const named = file('model-named.json', modelText());
     const refused = await runCli(['evaluate', '--model', named, '--data', binary]);
     expect(refused.code).toBe(2);
