@@ -189,17 +189,19 @@ program
 
 program
   .command('predict')
-  .description('write the probability and predicted class of every row of a CSV file')
+  .description('write the predicted class and the class probabilities of every row of a CSV or .dpt file')
   .requiredOption('--model <path>', 'model file written by dpt train --out')
   .requiredOption('--data <path>', "CSV file with the model's feature columns (a label column is ignored)")
-  .option('--out <path>', 'output CSV (default: stdout)')
+  .option('--out <path>', 'output CSV (default: stdout); columns: logistic probability,prediction; softmax prediction,p_<class> (one per class)')
   .action(async (flags: { model: string; data: string; out?: string }) =>
     (await import('./predict.js')).predictCommand(flags.model, flags.data, flags.out ?? null),
   );
 
 program
   .command('evaluate')
-  .description('log-loss, accuracy, precision, recall, F1 and ROC AUC of a model on a labelled CSV file')
+  .description(
+    'metrics of a model on a labelled CSV or .dpt file: logistic log-loss, accuracy, precision, recall, F1, ROC AUC; softmax accuracy, log-loss, per-class and macro precision/recall/F1, confusion matrix',
+  )
   .requiredOption('--model <path>', 'model file written by dpt train --out')
   .requiredOption('--data <path>', 'labelled CSV file')
   .option('--label-column <name|index>', "label column (default: the model's label name, else the last column)")

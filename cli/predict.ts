@@ -1,28 +1,65 @@
-// `dpt predict` and `dpt evaluate`: apply a model file to a CSV file or a .dpt file. Both read only
-// regular files, and a .dpt file only through its checked blocks: corrupt data is refused (exit 2),
-// never turned into NaN predictions or metrics.
+// `dpt predict` and `dpt evaluate`: apply a model file (logistic or softmax) to a CSV file or a .dpt
+// file. Both read only regular files, and a .dpt file only through its checked blocks: corrupt data
+// is refused (exit 2), never turned into NaN predictions or metrics.
 
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadBinaryDataset } from '../shared/binary-dataset.js';
-import { type Dataset, readDataset } from '../shared/dataset.js';
+import { type ClassList, createClassIndex } from '../shared/classes.js';
+import { type Dataset, readClassDataset, readDataset } from '../shared/dataset.js';
 import { DatasetError } from '../shared/errors.js';
-import { evaluateModel, type Metrics } from '../shared/evaluation.js';
+import { evaluateModel, evaluateSoftmax, type Metrics, type SoftmaxMetrics } from '../shared/evaluation.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
-import { type ModelFile, readModelFile } from '../shared/model-file.js';
+import { type ModelFile, modelClasses, readModelFile, type SoftmaxModelFile, softmaxTheta } from '../shared/model-file.js';
 import { requireRegularFile } from '../shared/regular-file.js';
+import { predictSoftmax } from '../shared/softmax.js';
 import { applyStandardization } from '../shared/standardize.js';
 import { checkOutputPaths } from './output-paths.js';
 
-/** Reads the model's feature columns (by name) from `dataPath`, standardized as in training. */
-function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
-  const data = dataPath.endsWith('.dpt')
-    ? readBinaryForModel(model, dataPath)
-    : readDataset(dataPath, { labelColumn, featureColumns: model.features }, '--data');
+/** The features of `data`, standardized in place as in training. */
+function standardize<T extends { readonly x: Float32Array; readonly features: number }>(model: ModelFile, data: T): T {
   if (model.standardization !== null) {
     applyStandardization(data.x, data.features, { mean: Float64Array.from(model.standardization.mean), std: Float64Array.from(model.standardization.std) });
   }
   return data;
+}
+
+/** Reads the model's feature columns (by name) from `dataPath`, and 0/1 labels unless `labelColumn` is null. */
+function loadForModel(model: ModelFile, dataPath: string, labelColumn: string | null | undefined): Dataset {
+  const data = dataPath.endsWith('.dpt')
+    ? readBinaryForModel(model, dataPath)
+    : readDataset(dataPath, { labelColumn, featureColumns: model.features }, '--data');
+  return standardize(model, data);
+}
+
+/** Reads the model's feature columns from `dataPath` and its labels as indices into the model's classes. */
+function loadForSoftmax(
+  model: SoftmaxModelFile,
+  dataPath: string,
+  labelColumn: string | undefined,
+): { x: Float32Array; y: Uint32Array; rows: number; features: number } {
+  const classes = modelClasses(model);
+  if (!dataPath.endsWith('.dpt')) {
+    return standardize(model, readClassDataset(dataPath, { labelColumn, featureColumns: model.features, classes }, '--data'));
+  }
+  const data = readBinaryForModel(model, dataPath);
+  // A .dpt file holds 0/1 labels: each must be one of the model's classes.
+  const indexOf = createClassIndex(classes);
+  const y = new Uint32Array(data.rows);
+  const indexOfLabel = [indexOf('0'), indexOf('1')];
+  for (let row = 0; row < data.rows; row++) {
+    const k = indexOfLabel[data.y[row]!]!;
+    if (k === -1) {
+      throw new DatasetError(
+        dataPath,
+        undefined,
+        undefined,
+        `row ${row + 1}: label ${data.y[row]} is not one of the model's classes (${classes.values.join(', ')})`,
+      );
+    }
+    y[row] = k;
+  }
+  return standardize(model, { x: data.x, y, rows: data.rows, features: data.features });
 }
 
 /** A .dpt file, its columns picked by the model's feature names (its label is fixed by the file). */
@@ -41,7 +78,21 @@ function readBinaryForModel(model: ModelFile, path: string): Dataset {
   return { path, identity: dataset.identity, featureNames: model.features, labelName: dataset.labelName, rows: dataset.rows, features: D, x: picked, y };
 }
 
-/** Writes `probability,prediction` per row (header first) to `outPath`, or stdout when null. */
+/** A CSV field: quoted (RFC 4180, "" for a quote) when it holds a comma, a quote, a line break or edge blanks. */
+function csvField(text: string): string {
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** A class label as predict and evaluate print it: a number in JavaScript's shortest round-trip form, or the string. */
+function classText(classes: ClassList, k: number): string {
+  return String(classes.values[k]);
+}
+
+/**
+ * Writes one line per row (header first) to `outPath`, or stdout when null. Logistic:
+ * `probability,prediction` (σ(z), then 1 iff z > 0). Softmax: `prediction,p_<class>…`, the
+ * predicted class label, then p_k for each class in class-index order (quoted when a label needs it).
+ */
 export function predictCommand(modelPath: string, dataPath: string, outPath: string | null): void {
   requireInputs(modelPath, dataPath);
   if (outPath !== null)
@@ -54,18 +105,38 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
     );
   const model = readModelFile(modelPath);
   const data = loadForModel(model, dataPath, null);
-  const w = Float64Array.from(model.weights);
-  const lines = ['probability,prediction'];
-  for (let row = 0; row < data.rows; row++) {
-    const z = linearScore(data.x, data.features, row, w, model.bias);
-    lines.push(`${sigmoid(z)},${predictClass(z)}`);
-  }
+  const lines = model.kind === 'logistic-regression' ? predictLogistic(model.weights, model.bias, data) : predictClasses(model, data);
   const text = `${lines.join('\n')}\n`;
   if (outPath === null) process.stdout.write(text);
   else {
     writeFileAtomic(outPath, text);
     process.stderr.write(`${data.rows} predictions written to ${outPath}\n`);
   }
+}
+
+function predictLogistic(weights: number[], bias: number, data: Dataset): string[] {
+  const w = Float64Array.from(weights);
+  const lines = ['probability,prediction'];
+  for (let row = 0; row < data.rows; row++) {
+    const z = linearScore(data.x, data.features, row, w, bias);
+    lines.push(`${sigmoid(z)},${predictClass(z)}`);
+  }
+  return lines;
+}
+
+function predictClasses(model: SoftmaxModelFile, data: Dataset): string[] {
+  const classes = modelClasses(model);
+  const K = classes.values.length;
+  const D = data.features;
+  const theta = softmaxTheta(model);
+  const labels = classes.values.map((_, k) => csvField(classText(classes, k)));
+  const lines = [['prediction', ...classes.values.map((_, k) => csvField(`p_${classText(classes, k)}`))].join(',')];
+  const p = new Float64Array(K);
+  for (let row = 0; row < data.rows; row++) {
+    const k = predictSoftmax(theta, K, D, data.x, row * D, p);
+    lines.push(`${labels[k]},${Array.from(p).join(',')}`);
+  }
+  return lines;
 }
 
 /**
@@ -77,9 +148,22 @@ function requireInputs(modelPath: string, dataPath: string): void {
   requireRegularFile(dataPath, '--data');
 }
 
-export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics {
+/** The softmax report as `evaluate --json` prints it (README, "dpt predict and dpt evaluate"). */
+export interface SoftmaxReport {
+  readonly kind: 'softmax-regression';
+  readonly rows: number;
+  readonly logLoss: number;
+  readonly accuracy: number;
+  readonly classes: readonly (number | string)[];
+  readonly perClass: readonly { class: number | string; precision: number; recall: number; f1: number; support: number; predicted: number }[];
+  readonly macro: SoftmaxMetrics['macro'];
+  readonly confusion: SoftmaxMetrics['confusion'];
+}
+
+export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics | SoftmaxReport {
   requireInputs(modelPath, dataPath);
   const model = readModelFile(modelPath);
+  if (model.kind === 'softmax-regression') return evaluateSoftmaxCommand(model, dataPath, labelColumn ?? model.label ?? undefined, asJson);
   const data = loadForModel(model, dataPath, labelColumn ?? model.label ?? undefined);
   const metrics = evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias);
   if (asJson) process.stdout.write(`${JSON.stringify(metrics)}\n`);
@@ -96,4 +180,49 @@ export function evaluateCommand(modelPath: string, dataPath: string, labelColumn
     for (const [name, value] of rows) process.stdout.write(`${name.padEnd(10)} ${value}\n`);
   }
   return metrics;
+}
+
+function evaluateSoftmaxCommand(model: SoftmaxModelFile, dataPath: string, labelColumn: string | undefined, asJson: boolean): SoftmaxReport {
+  const data = loadForSoftmax(model, dataPath, labelColumn);
+  const classes = modelClasses(model);
+  const K = classes.values.length;
+  const metrics = evaluateSoftmax(data.x, data.y, data.features, K, softmaxTheta(model));
+  const report: SoftmaxReport = {
+    kind: 'softmax-regression',
+    rows: metrics.rows,
+    logLoss: metrics.logLoss,
+    accuracy: metrics.accuracy,
+    classes: classes.values,
+    perClass: metrics.perClass.map((c, k) => ({ class: classes.values[k]!, ...c })),
+    macro: metrics.macro,
+    confusion: metrics.confusion,
+  };
+  process.stdout.write(asJson ? `${JSON.stringify(report)}\n` : formatSoftmaxReport(report, classes));
+  return report;
+}
+
+/** The human-readable softmax report: totals, a per-class table with macro averages, the confusion matrix. */
+function formatSoftmaxReport(report: SoftmaxReport, classes: ClassList): string {
+  const names = classes.values.map((_, k) => classText(classes, k));
+  const lines = [
+    `${'rows'.padEnd(10)} ${report.rows}`,
+    `${'log-loss'.padEnd(10)} ${report.logLoss.toFixed(6)}`,
+    `${'accuracy'.padEnd(10)} ${report.accuracy.toFixed(4)}`,
+    '',
+  ];
+  const width = Math.max(9, ...names.map((name) => name.length));
+  const table = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(width) : cell.padStart(10))).join(' ');
+  lines.push(table(['class', 'precision', 'recall', 'F1', 'support']));
+  report.perClass.forEach((c, k) => {
+    lines.push(table([names[k]!, c.precision.toFixed(4), c.recall.toFixed(4), c.f1.toFixed(4), String(c.support)]));
+  });
+  const { macro } = report;
+  lines.push(table(['macro avg', macro.precision.toFixed(4), macro.recall.toFixed(4), macro.f1.toFixed(4), String(report.rows)]));
+  lines.push('', 'confusion matrix (rows: true class, columns: predicted class)');
+  const cellWidth = Math.max(...names.map((name) => name.length), ...report.confusion.flat().map((count) => String(count).length));
+  lines.push([''.padEnd(width), ...names.map((name) => name.padStart(cellWidth))].join(' '));
+  report.confusion.forEach((counts, t) => {
+    lines.push([names[t]!.padEnd(width), ...counts.map((count) => String(count).padStart(cellWidth))].join(' '));
+  });
+  return `${lines.join('\n')}\n`;
 }

@@ -1,6 +1,9 @@
-// Classification metrics of a linear model over a set of rows: mean log-loss, accuracy,
-// precision, recall, F1 and ROC AUC (rank statistic, ties counted half).
+// Classification metrics of a linear model over a set of rows. Binary logistic: mean log-loss,
+// accuracy, precision, recall, F1 and ROC AUC (rank statistic, ties counted half). Softmax over K
+// classes (issue #12): mean log-loss, accuracy, per-class precision/recall/F1/support, their macro
+// averages and the confusion matrix.
 
+import { exp, log1p } from './fdlibm.js';
 import { linearScore, logLoss, predictClass } from './model.js';
 
 export interface Metrics {
@@ -67,4 +70,98 @@ export function rocAuc(scores: Float64Array, y: Uint8Array): number | null {
   const negatives = n - positives;
   if (positives === 0 || negatives === 0) return null;
   return (rankSumPositives - (positives * (positives + 1)) / 2) / (positives * negatives);
+}
+
+/** One class's row of a multiclass report (sklearn's definitions, zero_division = 0). */
+export interface ClassMetrics {
+  /** tp / (tp + fp): of the rows predicted as this class, the share that are; 0 when none is predicted. */
+  readonly precision: number;
+  /** tp / (tp + fn): of the rows of this class, the share predicted as it; 0 when it has no rows. */
+  readonly recall: number;
+  /** 2·tp / (2·tp + fp + fn), the harmonic mean of precision and recall; 0 when tp + fp + fn = 0 and when tp = 0. */
+  readonly f1: number;
+  /** Rows whose true class this is (tp + fn). */
+  readonly support: number;
+  /** Rows predicted as this class (tp + fp). */
+  readonly predicted: number;
+}
+
+export interface SoftmaxMetrics {
+  readonly rows: number;
+  /** Mean of −log p_y over the rows, from the scores by log-sum-exp (never a log of a rounded p). */
+  readonly logLoss: number;
+  readonly accuracy: number;
+  /** Index k: class k. */
+  readonly perClass: readonly ClassMetrics[];
+  /**
+   * Unweighted means over the classes that occur among the true labels or the predictions (sklearn's
+   * default label set): a class of the model absent from both would add a 0 that says nothing.
+   */
+  readonly macro: { readonly precision: number; readonly recall: number; readonly f1: number; readonly classes: number };
+  /** K rows of K counts: confusion[t][p] rows of true class t predicted as p. */
+  readonly confusion: readonly (readonly number[])[];
+}
+
+/**
+ * Metrics of softmax regression θ (shared/softmax.ts layout: W row-major K×D, then b) over rows x
+ * (rows × D) with class indices y (< K). The predicted class is argmax_k z_k, the lowest index
+ * among ties, with z_k = b_k + Σ_j W_kj·x_j summed in j order: the class predictSoftmax returns.
+ */
+export function evaluateSoftmax(x: Float32Array, y: Uint32Array, D: number, K: number, theta: Float64Array): SoftmaxMetrics {
+  const n = y.length;
+  const z = new Float64Array(K);
+  const confusion = new Float64Array(K * K);
+  let lossSum = 0;
+  let correct = 0;
+  for (let row = 0; row < n; row++) {
+    const base = row * D;
+    let m = 0;
+    let a = 0;
+    for (let k = 0; k < K; k++) {
+      let zk = theta[K * D + k]!;
+      for (let j = 0; j < D; j++) zk += theta[k * D + j]! * x[base + j]!;
+      z[k] = zk;
+      if (k === 0 || zk > m) {
+        m = zk;
+        a = k;
+      }
+    }
+    // −log p_y = log Σ_k e^(z_k) − z_y = log1p(T) + (m − z_y), T = Σ_{k≠a} e^(z_k − m) (each ≤ 1: no overflow,
+    // and log1p keeps the loss exact when p_y ≈ 1, as the training kernel does).
+    let T = 0;
+    for (let k = 0; k < K; k++) if (k !== a) T += exp(z[k]! - m);
+    const label = y[row]!;
+    lossSum += log1p(T) + (m - z[label]!);
+    if (a === label) correct++;
+    confusion[label * K + a]!++;
+  }
+  const perClass: ClassMetrics[] = [];
+  for (let k = 0; k < K; k++) {
+    let support = 0;
+    let predicted = 0;
+    for (let other = 0; other < K; other++) {
+      support += confusion[k * K + other]!;
+      predicted += confusion[other * K + k]!;
+    }
+    const tp = confusion[k * K + k]!;
+    const fp = predicted - tp;
+    const fn = support - tp;
+    perClass.push({
+      precision: predicted === 0 ? 0 : tp / predicted,
+      recall: support === 0 ? 0 : tp / support,
+      f1: tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn),
+      support,
+      predicted,
+    });
+  }
+  const present = perClass.filter((c) => c.support > 0 || c.predicted > 0);
+  const mean = (pick: (c: ClassMetrics) => number): number => (present.length === 0 ? 0 : present.reduce((sum, c) => sum + pick(c), 0) / present.length);
+  return {
+    rows: n,
+    logLoss: lossSum / n,
+    accuracy: correct / n,
+    perClass,
+    macro: { precision: mean((c) => c.precision), recall: mean((c) => c.recall), f1: mean((c) => c.f1), classes: present.length },
+    confusion: Array.from({ length: K }, (_, t) => Array.from(confusion.subarray(t * K, (t + 1) * K))),
+  };
 }

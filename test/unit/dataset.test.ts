@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseDataset } from '../../shared/dataset.js';
+import type { ClassList } from '../../shared/classes.js';
+import { type ClassReadOptions, parseClassDataset, parseDataset } from '../../shared/dataset.js';
 import { DatasetError } from '../../shared/errors.js';
 
 const parse = (text: string, labelColumn?: string) => parseDataset('t.csv', Buffer.from(text, 'utf8'), { labelColumn });
@@ -71,5 +72,60 @@ describe('parseDataset', () => {
   it('rejects a label column that does not exist', () => {
     expect(failure('a,b\n1,0\n', 'nope').message).toMatch(/no column named 'nope'/);
     expect(failure('a,b\n1,0\n', '5').message).toMatch(/outside the 2 columns/);
+  });
+});
+
+const parseClasses = (text: string, options: ClassReadOptions = {}) => parseClassDataset('c.csv', Buffer.from(text, 'utf8'), options);
+
+function classFailure(text: string, options: ClassReadOptions = {}): DatasetError {
+  try {
+    parseClasses(text, options);
+  } catch (error) {
+    if (error instanceof DatasetError) return error;
+    throw error;
+  }
+  throw new Error('expected a DatasetError');
+}
+
+describe('parseClassDataset', () => {
+  it('discovers string classes, sorted by code point, and maps each row to its index', () => {
+    const data = parseClasses('a,species,b\n1,virginica,2\n3, setosa ,4\n5,"versicolor, wild",6\n7,setosa,8\n', { labelColumn: 'species' });
+    expect(data.classes).toEqual({ isNumeric: false, values: ['setosa', 'versicolor, wild', 'virginica'] });
+    expect(Array.from(data.y)).toEqual([2, 0, 1, 0]);
+    expect(data.labelName).toBe('species');
+    expect(data.featureNames).toEqual(['a', 'b']);
+    expect(Array.from(data.x)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('discovers numeric classes by value', () => {
+    const data = parseClasses('a,y\n1,10\n2,2\n3,2.0\n4,-1\n');
+    expect(data.classes).toEqual({ isNumeric: true, values: [-1, 2, 10] });
+    expect(Array.from(data.y)).toEqual([2, 1, 1, 0]);
+  });
+
+  it("maps labels to a model's classes, in the model's order, numeric ones by value", () => {
+    const strings: ClassList = { isNumeric: false, values: ['b', 'a', 'c'] };
+    expect(Array.from(parseClasses('x,y\n1,a\n2,c\n', { classes: strings }).y)).toEqual([1, 2]);
+    const numbers: ClassList = { isNumeric: true, values: [1, 2, 3] };
+    expect(Array.from(parseClasses('x,y\n1,3\n2,1.0\n3,2e0\n', { classes: numbers }).y)).toEqual([2, 0, 1]);
+  });
+
+  it("refuses a label that is not one of the model's classes, naming file, line and column", () => {
+    const error = classFailure('x,y,z\n1,a,2\n\n1,d,2\n', { labelColumn: 'y', classes: { isNumeric: false, values: ['a', 'b'] } });
+    expect([error.code, error.file, error.line, error.column]).toEqual(['DPT_DATASET', 'c.csv', 4, 2]);
+    expect(error.message).toMatch(/^c\.csv, line 4, column 2: label 'd' in column 'y' is not one of the model's classes \('a', 'b'\)$/);
+    // A number is not a string class, and '1.5' is not numeric class 1.
+    expect(classFailure('x,y\n1,1.5\n', { classes: { isNumeric: true, values: [1, 2] } }).message).toMatch(/line 2, column 2: label '1.5'.*\(1, 2\)/);
+  });
+
+  it.each([
+    ['an empty label', 'x,y\n1,a\n2, \n', {}, 3, 2, /label in column 'y' is an empty cell/],
+    ['a bad feature cell', 'x,y\n1,a\nz,b\n', {}, 3, 1, /column 'x' 'z' is not a finite number/],
+    ['a short row', 'x,w,y\n1,2,a\n1,b\n', {}, 3, 3, /expected 3 columns/],
+    ['more classes than allowed', 'x,y\n1,a\n2,b\n3,c\n', { maxClasses: 2 }, 4, 2, /at least 3 distinct classes, more than --max-classes 2/],
+  ])('refuses %s naming file, line and column', (_name, text, options, line, column, message) => {
+    const error = classFailure(text, options);
+    expect([error.file, error.line, error.column]).toEqual(['c.csv', line, column]);
+    expect(error.message).toMatch(message);
   });
 });
