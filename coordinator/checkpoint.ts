@@ -2,13 +2,16 @@
 // checked, fsync, read-back check, rename, fsync of the directory) and protected by a SHA-256 checksum, so a torn or corrupted file is
 // refused whole, never half-loaded. Version 2 (issue #12) adds the optimizer's state (step count
 // and moments) and puts the optimizer and the rate schedule in the run fingerprint; a version 1
-// file (plain sgd at a constant rate, the only rule then) still loads, as exactly that.
+// file (plain sgd at a constant rate, the only rule then) still loads, as exactly that. A run with
+// --early-stopping also saves the rule's state (best model, evaluations since it); a file without
+// it loads with an empty state.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
+import type { SavedEarlyStopping } from './early-stopping.js';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
 /** What must be equal for a checkpoint to continue this run. */
@@ -40,6 +43,8 @@ export interface RunFingerprint {
   readonly warmupSteps: number;
   readonly lrDecayEpochs: number;
   readonly lrGamma: number;
+  /** --early-stopping P, present only when set (a run without it keeps its old fingerprint). */
+  readonly earlyStopping?: number;
 }
 
 /** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */
@@ -64,6 +69,8 @@ export interface CheckpointState {
   readonly lastEval: EvalEvent | null;
   /** The optimizer's state after step − 1 (its step count equals step). */
   readonly optimizer: SavedOptimizerState;
+  /** The early-stopping rule's state (--early-stopping only); absent: an empty state. */
+  readonly earlyStopping?: SavedEarlyStopping;
 }
 
 /** A checkpoint as read: its state, and the version it was written with. */
@@ -139,6 +146,11 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   ) {
     throw new CheckpointError(`${path}: the checkpoint's optimizer state is malformed (optimizer, step equal to the checkpoint's, buffers of finite numbers)`);
   }
+  if (state.earlyStopping !== undefined && !isSavedEarlyStopping(state.earlyStopping)) {
+    throw new CheckpointError(
+      `${path}: the checkpoint's early-stopping state is malformed (bestEval, bestParams of finite numbers, evalsSinceBest, stoppedAfterEpoch)`,
+    );
+  }
   return { version: 2, state };
 }
 
@@ -187,9 +199,21 @@ export class CheckpointWarnings {
   }
 }
 
+/** The types of the early-stopping state (its consistency with the run is EarlyStopping's check). */
+function isSavedEarlyStopping(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Partial<Record<keyof SavedEarlyStopping, unknown>>; // every field is checked here
+  const bestEval = s.bestEval as Partial<Record<keyof EvalEvent, unknown>> | null | undefined; // checked here
+  const isEval =
+    bestEval === null || (typeof bestEval === 'object' && bestEval !== undefined && Number.isInteger(bestEval.epoch) && typeof bestEval.valLoss === 'number');
+  const isParams = s.bestParams === null || (Array.isArray(s.bestParams) && s.bestParams.every((v) => typeof v === 'number' && Number.isFinite(v)));
+  return isEval && isParams && Number.isInteger(s.evalsSinceBest) && (s.stoppedAfterEpoch === null || Number.isInteger(s.stoppedAfterEpoch));
+}
+
 /** Names the first field in which a checkpoint's run differs from this one, or null. */
 export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerprint): string | null {
-  for (const key of Object.keys(current) as (keyof RunFingerprint)[]) {
+  // Both sides' fields: an optional one (e.g. earlyStopping) set on only one side is a difference.
+  for (const key of new Set([...Object.keys(current), ...Object.keys(saved)]) as Set<keyof RunFingerprint>) {
     if (saved[key] !== current[key]) return `${key} (checkpoint: ${String(saved[key])}, now: ${String(current[key])})`;
   }
   return null;

@@ -27,6 +27,7 @@ import {
 } from './checkpoint.js';
 import type { CoordinatorConfig } from './config.js';
 import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
+import type { EarlyStoppingOutcome } from './early-stopping.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
@@ -93,6 +94,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     reduction: REDUCTION_ID,
     kernel: kernelId(config.kernel),
     ...optimizerFingerprint(config.optimizer, config.lrSchedule),
+    // Only when set: checkpoints of runs without it keep matching.
+    ...(config.earlyStoppingPatience === null ? {} : { earlyStopping: config.earlyStoppingPatience }),
   };
   const modelShape = logisticShape(dataset.features);
   const start = startPoint(config, fingerprint, modelShape);
@@ -125,6 +128,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   if (checkpointPath !== null) {
     trainer.setCommitListener((state) => {
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
+      const earlyStopping = state.earlyStopping();
       metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
       checkpoints.write(state.step, () =>
         writeCheckpoint(checkpointPath, {
@@ -134,6 +138,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           b: state.b,
           lastEval: state.lastEval,
           optimizer: saveOptimizerState(state.optimizer()),
+          ...(earlyStopping === null ? {} : { earlyStopping }),
         }),
       );
     });
@@ -207,9 +212,11 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       );
     }
     logDataServed(dataRoute.served(), log);
+    const stopped = describeEarlyStopping(result, trainer.totalSteps);
+    if (stopped !== null) log(`dpt: ${stopped}`);
     const model = buildModelFile(config, dataset, fingerprint, sizes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
-    await monitoring.finished('finished', null);
+    await monitoring.finished('finished', result.earlyStopping?.stoppedAfterEpoch == null ? null : stopped);
     await server.close('training finished');
     return { ...result, model };
   } catch (error) {
@@ -260,7 +267,20 @@ function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shap
   } catch (error) {
     throw new CheckpointError(`${config.resumePath}: ${(error as Error).message}`);
   }
-  return { step: saved.step, params: packParameters(shape, saved.w, saved.b), optimizer, lastEval: saved.lastEval };
+  // A checkpoint without early-stopping state (a run without the flag) starts the rule afresh.
+  return { step: saved.step, params: packParameters(shape, saved.w, saved.b), optimizer, lastEval: saved.lastEval, earlyStopping: saved.earlyStopping ?? null };
+}
+
+/** The early-stopping line of the log (and the run's end reason when it stopped the run), or null without it. */
+function describeEarlyStopping(result: TrainResult, totalSteps: number): string | null {
+  const outcome = result.earlyStopping;
+  if (outcome === null) return null;
+  const best = `the model is epoch ${outcome.bestEpoch}'s (validation loss ${outcome.bestEval.valLoss})`;
+  if (outcome.stoppedAfterEpoch === null) return `early stopping: ran all ${totalSteps} steps; ${best}`;
+  return (
+    `early stopping: validation loss not improved for ${outcome.patience} evaluation(s), stopped after epoch ${outcome.stoppedAfterEpoch} ` +
+    `(step ${result.steps} of ${totalSteps}); ${best}`
+  );
 }
 
 /** The trainer; an optimizer state the optimizer refuses names the checkpoint it came from. */
@@ -288,9 +308,19 @@ function buildModelFile(
   dataset: DataFile,
   fingerprint: RunFingerprint,
   sizes: { train: number; validation: number },
-  model: { w: Float64Array; b: number; standardization: Standardization | null; steps: number; lastEval: EvalEvent | null },
+  model: {
+    w: Float64Array;
+    b: number;
+    standardization: Standardization | null;
+    steps: number;
+    lastEval: EvalEvent | null;
+    earlyStopping?: EarlyStoppingOutcome | null;
+  },
 ): ModelFile {
-  const { lastEval, standardization } = model;
+  const { standardization } = model;
+  const early = model.earlyStopping ?? null;
+  // With early stopping the model is the best evaluation's, and so are its metrics.
+  const lastEval = early === null ? model.lastEval : early.bestEval;
   return {
     format: 'dpt-model',
     version: 1,
@@ -313,5 +343,6 @@ function buildModelFile(
       lastEval === null
         ? {}
         : { trainLoss: lastEval.trainLoss, trainAccuracy: lastEval.trainAccuracy, valLoss: lastEval.valLoss, valAccuracy: lastEval.valAccuracy },
+    ...(early === null ? {} : { earlyStopping: { patience: early.patience, bestEpoch: early.bestEpoch, stoppedAfterEpoch: early.stoppedAfterEpoch } }),
   };
 }

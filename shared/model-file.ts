@@ -18,6 +18,12 @@ export interface ModelFile {
   readonly standardization: { readonly mean: number[]; readonly std: number[] } | null;
   readonly trainedOn: Record<string, unknown>;
   readonly metrics: Record<string, unknown>;
+  /**
+   * Present when trained with --early-stopping P: the weights (and metrics) are those of the
+   * evaluation after epoch bestEpoch; stoppedAfterEpoch is the epoch whose evaluation ended the
+   * run, or null when it ran all its epochs.
+   */
+  readonly earlyStopping?: { readonly patience: number; readonly bestEpoch: number; readonly stoppedAfterEpoch: number | null };
 }
 
 /**
@@ -62,6 +68,16 @@ export function readModelFile(path: string): ModelFile {
     standardization = { mean: numbers(s.mean, 'standardization.mean', D), std: numbers(s.std, 'standardization.std', D) };
     if (standardization.std.some((v) => v <= 0)) fail('standardization.std', 'must be positive');
   }
+  let earlyStopping: ModelFile['earlyStopping'];
+  if (m.earlyStopping !== undefined) {
+    const e = m.earlyStopping as Record<string, unknown> | null; // fields checked just below
+    const isCount = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+    if (typeof e !== 'object' || e === null || !isCount(e.patience, 1) || !isCount(e.bestEpoch, 0))
+      return fail('earlyStopping', 'must be an object with a positive integer patience and an epoch bestEpoch');
+    if (e.stoppedAfterEpoch !== null && !(isCount(e.stoppedAfterEpoch, 0) && e.stoppedAfterEpoch > e.bestEpoch))
+      return fail('earlyStopping.stoppedAfterEpoch', 'must be null or an epoch after bestEpoch');
+    earlyStopping = { patience: e.patience, bestEpoch: e.bestEpoch, stoppedAfterEpoch: e.stoppedAfterEpoch };
+  }
   return {
     format: 'dpt-model',
     version: 1,
@@ -73,5 +89,6 @@ export function readModelFile(path: string): ModelFile {
     standardization,
     trainedOn: typeof m.trainedOn === 'object' && m.trainedOn !== null ? (m.trainedOn as Record<string, unknown>) : {},
     metrics: typeof m.metrics === 'object' && m.metrics !== null ? (m.metrics as Record<string, unknown>) : {},
+    ...(earlyStopping === undefined ? {} : { earlyStopping }),
   };
 }
