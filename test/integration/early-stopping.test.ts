@@ -1,7 +1,8 @@
 // --early-stopping P (issue #12) with real processes: on seeded noisy data trained at a large
 // rate the validation loss goes up and down, so a run stops before its last epoch; the rule is
 // checked against the eval events it wrote, the model file holds the best evaluation's model
-// (the bits of an uninterrupted run that ends at that epoch, not the model at the stop), the flag
+// (the bits of an uninterrupted run that ends at that epoch, not the model at the stop), P counts
+// evaluations (--eval-every 2), the flag
 // is refused without --val-split, and a coordinator killed mid-run and resumed from its checkpoint
 // ends with the same bits and the same best epoch.
 
@@ -133,6 +134,23 @@ describe('dpt train --early-stopping', () => {
     // The model at the stop is another one: the run did not just keep its last model.
     const untilStop = await train('until-stop', ['--epochs', String(stoppedAfterEpoch + 1)], 1);
     expect(modelHash(untilStop.path)).not.toBe(modelHash(path));
+  });
+
+  it('counts evaluations, not epochs, with --eval-every 2', async () => {
+    const run = await train('every-2', ['--epochs', String(EPOCHS), '--eval-every', '2', '--early-stopping', '2']);
+    const evals = events(run.metrics).filter((event) => event.type === 'eval') as unknown as EvalEvent[];
+    expect(evals.every((evaluation) => evaluation.epoch % 2 === 1)).toBe(true);
+    const last = evals.at(-1);
+    const stoppedAfterEpoch = run.model.earlyStopping?.stoppedAfterEpoch;
+    if (last?.earlyStopping === undefined || stoppedAfterEpoch == null) throw new Error(`the run did not stop early:\n${run.output}`);
+    expect(last.earlyStopping.stop).toBe(true);
+    expect(last.epoch).toBe(stoppedAfterEpoch);
+    // The two evaluations since the best are 4 epochs apart from it, not 2.
+    const bestEpoch = last.earlyStopping.bestEpoch;
+    expect(stoppedAfterEpoch - bestEpoch).toBe(4);
+    expect(evals.filter((evaluation) => evaluation.epoch > bestEpoch).map((evaluation) => evaluation.earlyStopping?.evalsSinceBest)).toEqual([1, 2]);
+    const untilBest = await train('every-2-until-best', ['--epochs', String(bestEpoch + 1), '--eval-every', '2'], 1);
+    expect(modelHash(untilBest.path)).toBe(modelHash(run.path));
   });
 
   it('is refused without --val-split, or with a patience that is not a positive integer, naming the flag (exit 2)', async () => {
