@@ -2,9 +2,8 @@
 // rate the validation loss goes up and down, so a run stops before its last epoch; the rule is
 // checked against the eval events it wrote, the model file holds the best evaluation's model
 // (the bits of an uninterrupted run that ends at that epoch, not the model at the stop), P counts
-// evaluations (--eval-every 2), the flag
-// is refused without --val-split, and a coordinator killed mid-run and resumed from its checkpoint
-// ends with the same bits and the same best epoch.
+// evaluations (--eval-every 2), the flag is refused without --val-split, and a coordinator killed
+// mid-run and resumed from its checkpoint ends with the same bits and the same best epoch.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
