@@ -38,6 +38,7 @@ export interface TrainingFlags {
   blockRows: number;
   standardize: boolean;
   valSplit: number;
+  earlyStopping?: number;
   chunks?: number;
   host: string;
   port: number;
@@ -104,6 +105,13 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--standardize [bool]', 'z-score features with training-row statistics (default: true)', booleanFlag))
     .addOption(flag('--no-standardize', 'use the features as they are'))
     .addOption(flag('--val-split <fraction>', 'hold out this fraction of rows (seeded) for validation', fraction, DEFAULTS.valFraction))
+    .addOption(
+      flag(
+        '--early-stopping <evals>',
+        'with --val-split: stop after this many evaluations in a row without a lower validation loss; the model file holds the model of the best evaluation',
+        integerIn(1, MAX_EPOCHS),
+      ),
+    )
     .addOption(
       flag(
         '--chunks <n>',
@@ -175,6 +183,7 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     shuffleBlockRows: flags.shuffle === 'blocks' ? flags.blockRows : 0,
     standardize: flags.standardize,
     valFraction: flags.valSplit,
+    earlyStoppingPatience: flags.earlyStopping ?? null,
     chunksPerBatch: flags.chunks,
     host: flags.host,
     port: flags.port,

@@ -288,8 +288,10 @@ function printSummary(result: CoordinatorResult, outPath: string | null): void {
   const seconds = result.wallMs / 1000;
   const stepsPerSec = result.steps / seconds;
   const rowsPerSec = result.rowsProcessed / seconds;
-  const accuracy = result.lastEval === null ? '' : `; train accuracy ${result.lastEval.trainAccuracy.toFixed(4)}`;
-  const validation = result.lastEval?.valAccuracy == null ? '' : `, validation accuracy ${result.lastEval.valAccuracy.toFixed(4)}`;
+  // The model's own evaluation: with --early-stopping, the best one (the model file's), not the last.
+  const evaluation = result.earlyStopping?.bestEval ?? result.lastEval;
+  const accuracy = evaluation === null ? '' : `; train accuracy ${evaluation.trainAccuracy.toFixed(4)}`;
+  const validation = evaluation?.valAccuracy == null ? '' : `, validation accuracy ${evaluation.valAccuracy.toFixed(4)}`;
   process.stdout.write(
     `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}\n`,
   );

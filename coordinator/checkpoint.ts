@@ -5,7 +5,8 @@
 // file (plain sgd at a constant rate, the only rule then) still loads, as exactly that. Version 3
 // (issue #12, softmax) holds the model as the flat parameter vector θ (shared/model-shape.ts) and
 // names the model in the fingerprint; a version 1 or 2 file holds w and b, which is θ = [w, b] of
-// the logistic model, the only one then.
+// the logistic model, the only one then. A run with --early-stopping also saves the rule's state
+// (best model, evaluations since it); a file without it loads with an empty state.
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
 import type { ModelKind } from '../shared/model-shape.js';
+import type { SavedEarlyStopping } from './early-stopping.js';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
 /** What must be equal for a checkpoint to continue this run. */
@@ -46,6 +48,8 @@ export interface RunFingerprint {
   readonly warmupSteps: number;
   readonly lrDecayEpochs: number;
   readonly lrGamma: number;
+  /** --early-stopping P, present only when set (a run without it keeps its old fingerprint). */
+  readonly earlyStopping?: number;
 }
 
 /** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */
@@ -70,6 +74,8 @@ export interface CheckpointState {
   readonly lastEval: EvalEvent | null;
   /** The optimizer's state after step − 1 (its step count equals step). */
   readonly optimizer: SavedOptimizerState;
+  /** The early-stopping rule's state (--early-stopping only); absent: an empty state. */
+  readonly earlyStopping?: SavedEarlyStopping;
 }
 
 /** A checkpoint as read: its state, and the version it was written with. */
@@ -157,6 +163,11 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
   ) {
     throw new CheckpointError(`${path}: the checkpoint's optimizer state is malformed (optimizer, step equal to the checkpoint's, buffers of finite numbers)`);
   }
+  if (state.earlyStopping !== undefined && !isSavedEarlyStopping(state.earlyStopping)) {
+    throw new CheckpointError(
+      `${path}: the checkpoint's early-stopping state is malformed (bestEval, bestParams of finite numbers, evalsSinceBest, stoppedAfterEpoch)`,
+    );
+  }
   return { version: f.version, state };
 }
 
@@ -205,9 +216,21 @@ export class CheckpointWarnings {
   }
 }
 
+/** The types of the early-stopping state (its consistency with the run is EarlyStopping's check). */
+function isSavedEarlyStopping(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const s = value as Partial<Record<keyof SavedEarlyStopping, unknown>>; // every field is checked here
+  const bestEval = s.bestEval as Partial<Record<keyof EvalEvent, unknown>> | null | undefined; // checked here
+  const isEval =
+    bestEval === null || (typeof bestEval === 'object' && bestEval !== undefined && Number.isInteger(bestEval.epoch) && typeof bestEval.valLoss === 'number');
+  const isParams = s.bestParams === null || (Array.isArray(s.bestParams) && s.bestParams.every((v) => typeof v === 'number' && Number.isFinite(v)));
+  return isEval && isParams && Number.isInteger(s.evalsSinceBest) && (s.stoppedAfterEpoch === null || Number.isInteger(s.stoppedAfterEpoch));
+}
+
 /** Names the first field in which a checkpoint's run differs from this one, or null. */
 export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerprint): string | null {
-  for (const key of Object.keys(current) as (keyof RunFingerprint)[]) {
+  // Both sides' fields: an optional one (e.g. earlyStopping) set on only one side is a difference.
+  for (const key of new Set([...Object.keys(current), ...Object.keys(saved)]) as Set<keyof RunFingerprint>) {
     if (saved[key] !== current[key]) return `${key} (checkpoint: ${String(saved[key])}, now: ${String(current[key])})`;
   }
   return null;

@@ -31,6 +31,11 @@ export interface CoordinatorConfig {
   readonly standardize: boolean;
   /** Fraction of rows held out for validation, in [0, 1). */
   readonly valFraction: number;
+  /**
+   * --early-stopping P: stop after P evaluations in a row whose validation loss is not below the
+   * best so far, and keep the best evaluation's model (coordinator/early-stopping.ts); null: off.
+   */
+  readonly earlyStoppingPatience: number | null;
   /** Chunks per batch: the unit of work and the reduction tree's leaves (default: defaultChunksPerBatch(B)). */
   readonly chunksPerBatch: number;
   readonly host: string;
@@ -109,6 +114,7 @@ export const DEFAULTS = {
   shuffleBlockRows: 0,
   standardize: true,
   valFraction: 0,
+  earlyStoppingPatience: null,
   host: '127.0.0.1',
   port: 8787,
   token: null,
@@ -163,6 +169,12 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   if (!(config.lr > 0 && Number.isFinite(config.lr))) throw new ConfigError(`lr must be a positive number, got ${config.lr}`);
   if (!(config.l2 >= 0 && Number.isFinite(config.l2))) throw new ConfigError(`l2 must be a non-negative number, got ${config.l2}`);
   if (!(config.valFraction >= 0 && config.valFraction < 1)) throw new ConfigError(`valFraction must be in [0, 1), got ${config.valFraction}`);
+  if (config.earlyStoppingPatience !== null) {
+    if (!Number.isSafeInteger(config.earlyStoppingPatience) || config.earlyStoppingPatience < 1)
+      throw new ConfigError(`--early-stopping must be a positive integer (evaluations), got ${config.earlyStoppingPatience}`);
+    // The rule reads the validation loss: without held-out rows there is nothing to stop on.
+    if (config.valFraction === 0) throw new ConfigError('--early-stopping needs --val-split > 0 (it stops on the validation loss)');
+  }
   if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffff_ffff)
     throw new ConfigError(`seed must be an integer in [0, 4294967295], got ${config.seed}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) throw new ConfigError(`port must be in [0, 65535], got ${config.port}`);

@@ -8,7 +8,7 @@ import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
-import { type ModelFile, writeModelFile } from '../shared/model-file.js';
+import { type ModelFile, type ModelFileDetails, softmaxModelFile, writeModelFile } from '../shared/model-file.js';
 import { runKernelId } from '../shared/model-kernel.js';
 import { type ModelShape, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
@@ -28,6 +28,7 @@ import {
 } from './checkpoint.js';
 import type { CoordinatorConfig } from './config.js';
 import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
+import type { EarlyStoppingOutcome } from './early-stopping.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { chooseModel } from './model-choice.js';
@@ -100,6 +101,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     reduction: REDUCTION_ID,
     kernel,
     ...optimizerFingerprint(config.optimizer, config.lrSchedule),
+    // Only when set: checkpoints of runs without it keep matching.
+    ...(config.earlyStoppingPatience === null ? {} : { earlyStopping: config.earlyStoppingPatience }),
   };
   if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
   const start = startPoint(config, fingerprint, modelShape);
@@ -132,6 +135,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   if (checkpointPath !== null) {
     trainer.setCommitListener((state) => {
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
+      const earlyStopping = state.earlyStopping();
       metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
       checkpoints.write(state.step, () =>
         writeCheckpoint(checkpointPath, {
@@ -140,6 +144,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           params: Array.from(state.params),
           lastEval: state.lastEval,
           optimizer: saveOptimizerState(state.optimizer()),
+          ...(earlyStopping === null ? {} : { earlyStopping }),
         }),
       );
     });
@@ -215,9 +220,11 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       );
     }
     logDataServed(dataRoute.served(), log);
+    const stopped = describeEarlyStopping(result, trainer.totalSteps);
+    if (stopped !== null) log(`dpt: ${stopped}`);
     const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
-    await monitoring.finished('finished', null);
+    await monitoring.finished('finished', result.earlyStopping?.stoppedAfterEpoch == null ? null : stopped);
     await server.close('training finished');
     return { ...result, model };
   } catch (error) {
@@ -271,7 +278,20 @@ function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shap
   } catch (error) {
     throw new CheckpointError(`${config.resumePath}: ${(error as Error).message}`);
   }
-  return { step: saved.step, params: Float64Array.from(saved.params), optimizer, lastEval: saved.lastEval };
+  // A checkpoint without early-stopping state (a run without the flag) starts the rule afresh.
+  return { step: saved.step, params: Float64Array.from(saved.params), optimizer, lastEval: saved.lastEval, earlyStopping: saved.earlyStopping ?? null };
+}
+
+/** The early-stopping line of the log (and the run's end reason when it stopped the run), or null without it. */
+function describeEarlyStopping(result: TrainResult, totalSteps: number): string | null {
+  const outcome = result.earlyStopping;
+  if (outcome === null) return null;
+  const best = `the model is epoch ${outcome.bestEpoch}'s (validation loss ${outcome.bestEval.valLoss})`;
+  if (outcome.stoppedAfterEpoch === null) return `early stopping: ran all ${totalSteps} steps; ${best}`;
+  return (
+    `early stopping: validation loss not improved for ${outcome.patience} evaluation(s), stopped after epoch ${outcome.stoppedAfterEpoch} ` +
+    `(step ${result.steps} of ${totalSteps}); ${best}`
+  );
 }
 
 /** The trainer; an optimizer state the optimizer refuses names the checkpoint it came from. */
@@ -301,24 +321,20 @@ function buildModelFile(
   sizes: { train: number; validation: number },
   shape: ModelShape,
   classes: ClassList,
-  model: { params: Float64Array; standardization: Standardization | null; steps: number; lastEval: EvalEvent | null },
+  model: {
+    params: Float64Array;
+    standardization: Standardization | null;
+    steps: number;
+    lastEval: EvalEvent | null;
+    earlyStopping?: EarlyStoppingOutcome | null;
+  },
 ): ModelFile {
-  const { lastEval, standardization, params } = model;
-  const D = shape.features;
-  const parameters =
-    shape.kind === 'logistic'
-      ? { kind: 'logistic-regression' as const, weights: Array.from(params.subarray(0, D)), bias: params[D]! }
-      : {
-          kind: 'softmax-regression' as const,
-          classes: [...classes.values],
-          weights: Array.from({ length: shape.classes }, (_, k) => Array.from(params.subarray(k * D, (k + 1) * D))),
-          bias: Array.from(params.subarray(shape.biasIndex, shape.parameterCount)),
-        };
-  return {
-    format: 'dpt-model',
-    version: 1,
-    ...(parameters as unknown as { kind: 'logistic-regression'; weights: number[]; bias: number }),
-    features: [...dataset.featureNames],
+  const { standardization, params } = model;
+  const early = model.earlyStopping ?? null;
+  // With early stopping the model is the best evaluation's, and so are its metrics.
+  const lastEval = early === null ? model.lastEval : early.bestEval;
+  const details: ModelFileDetails = {
+    features: dataset.featureNames,
     label: dataset.labelName,
     standardization: standardization === null ? null : { mean: Array.from(standardization.mean), std: Array.from(standardization.std) },
     trainedOn: {
@@ -334,5 +350,22 @@ function buildModelFile(
       lastEval === null
         ? {}
         : { trainLoss: lastEval.trainLoss, trainAccuracy: lastEval.trainAccuracy, valLoss: lastEval.valLoss, valAccuracy: lastEval.valAccuracy },
+    earlyStopping: early === null ? undefined : { patience: early.patience, bestEpoch: early.bestEpoch, stoppedAfterEpoch: early.stoppedAfterEpoch },
+  };
+  if (shape.kind === 'softmax') return softmaxModelFile(params, shape.classes, shape.features, classes, details);
+  const D = shape.features;
+  // Field order as every earlier version wrote it: the same model gives the same bytes.
+  return {
+    format: 'dpt-model',
+    version: 1,
+    kind: 'logistic-regression',
+    weights: Array.from(params.subarray(0, D)),
+    bias: params[D]!,
+    features: [...details.features],
+    label: details.label,
+    standardization: details.standardization,
+    trainedOn: details.trainedOn,
+    metrics: details.metrics,
+    ...(details.earlyStopping === undefined ? {} : { earlyStopping: details.earlyStopping }),
   };
 }

@@ -14,6 +14,7 @@ import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type Step
 import type { Standardization } from '../shared/standardize.js';
 import { broadcastStep } from './broadcast.js';
 import type { CoordinatorConfig } from './config.js';
+import { EarlyStopping, type EarlyStoppingOutcome, type SavedEarlyStopping } from './early-stopping.js';
 import { createLrSchedule, type LrSchedule } from './lr-schedule.js';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers.js';
 import type { PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
@@ -34,6 +35,8 @@ export interface StartPoint {
   /** The optimizer's state after step − 1; null at step 0. */
   readonly optimizer: OptimizerState | null;
   readonly lastEval: EvalEvent | null;
+  /** The early-stopping rule's state (with --early-stopping); absent or null: a fresh one. */
+  readonly earlyStopping?: SavedEarlyStopping | null;
 }
 
 /** The model after a committed step, for checkpoints: valid only during the listener's call. */
@@ -46,11 +49,14 @@ export interface CommittedState {
   readonly isEpochEnd: boolean;
   /** A copy of the optimizer's state (taken only when called). */
   readonly optimizer: () => OptimizerState;
+  /** A copy of the early-stopping state (taken only when called); null without --early-stopping. */
+  readonly earlyStopping: () => SavedEarlyStopping | null;
 }
 
 export interface TrainResult {
-  /** The parameter vector θ after the last step (the shape's layout). */
+  /** The parameter vector θ (the shape's layout): with --early-stopping the best evaluation's (see earlyStopping), else the last step's. */
   readonly params: Float64Array;
+  /** Steps committed (fewer than the schedule's when early stopping ended the run). */
   readonly steps: number;
   readonly lastEval: EvalEvent | null;
   readonly wallMs: number;
@@ -60,6 +66,8 @@ export interface TrainResult {
   readonly stepsRun: number;
   /** The standardization in force (null with --no-standardize). */
   readonly standardization: Standardization | null;
+  /** With --early-stopping: the best evaluation, and where the run stopped. */
+  readonly earlyStopping: EarlyStoppingOutcome | null;
 }
 
 /** Largest |z| a model may produce on the data: far from overflow even summed over 10^8 rows. */
@@ -74,6 +82,7 @@ export class Trainer {
   private readonly gradient: Float64Array;
   private readonly optimizer: Optimizer;
   private readonly lrSchedule: LrSchedule;
+  private readonly earlyStopping: EarlyStopping | null;
   private readonly config: CoordinatorConfig;
   private readonly shape: DataShape;
   private readonly modelShape: ModelShape;
@@ -113,6 +122,8 @@ export class Trainer {
     this.gradient = new Float64Array(modelShape.parameterCount);
     this.optimizer = createOptimizer(config.optimizer, modelShape.parameterCount, modelShape.isDecayed);
     if (start.optimizer !== null) this.optimizer.restore(start.optimizer);
+    this.earlyStopping =
+      config.earlyStoppingPatience === null ? null : new EarlyStopping(config.earlyStoppingPatience, modelShape.parameterCount, start.earlyStopping ?? null);
     this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.totalSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
     this.startStep = start.step;
     this.committedSteps = start.step;
@@ -150,7 +161,9 @@ export class Trainer {
     // and checkpointed, so the workers compute while the coordinator does its bookkeeping.
     let location = locate(this.startStep);
     let stepStarted = performance.now();
-    let inFlight = this.startStep < total ? this.scatter.run(this.stepJob(this.startStep, location)) : null;
+    // A checkpoint written when early stopping ended the run resumes to no step at all.
+    const isStopped = (): boolean => this.earlyStopping?.isStopped ?? false;
+    let inFlight = this.startStep < total && !isStopped() ? this.scatter.run(this.stepJob(this.startStep, location)) : null;
     for (let step = this.startStep; step < total; step++) {
       if (inFlight === null) break;
       const job = await inFlight;
@@ -179,28 +192,39 @@ export class Trainer {
       if (evaluates) {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);
-        this.lastEval = await this.evaluate(committed.epoch);
+        const evaluation = await this.evaluate(committed.epoch);
+        this.lastEval = this.earlyStopping === null ? evaluation : this.earlyStopping.observe(evaluation, this.params);
         this.emit(this.lastEval);
       }
       inFlight = null;
-      if (step + 1 < total) {
+      if (step + 1 < total && !isStopped()) {
         location = locate(step + 1);
         stepStarted = performance.now();
         inFlight = this.scatter.run(this.stepJob(step + 1, location));
       }
       if (!evaluates) this.emit(event);
-      this.onCommitted({ step: step + 1, params: this.params, lastEval: this.lastEval, isEpochEnd, optimizer: () => this.optimizer.state() });
+      this.onCommitted({
+        step: step + 1,
+        params: this.params,
+        lastEval: this.lastEval,
+        isEpochEnd,
+        optimizer: () => this.optimizer.state(),
+        earlyStopping: () => this.earlyStopping?.save() ?? null,
+      });
     }
     this.state = 'finished';
     this.scatter.finish();
+    const best = this.earlyStopping?.outcome() ?? null;
+    const params = best?.params ?? this.params;
     return {
-      params: this.params,
-      steps: total,
+      params,
+      steps: this.committedSteps,
       lastEval: this.lastEval,
       wallMs: performance.now() - started,
       rowsProcessed,
-      stepsRun: total - this.startStep,
+      stepsRun: this.committedSteps - this.startStep,
       standardization: this.standardization,
+      earlyStopping: best,
     };
   }
 

@@ -26,6 +26,19 @@ export interface EvalEvent {
   readonly valLoss: number | null;
   readonly valAccuracy: number | null;
   readonly time: number;
+  /** With --early-stopping only: where the stopping rule stands after this evaluation. */
+  readonly earlyStopping?: EarlyStoppingMark;
+}
+
+/** The stopping rule after an evaluation (--early-stopping P, issue #12). */
+export interface EarlyStoppingMark {
+  /** The epoch of the lowest validation loss so far, and that loss. */
+  readonly bestEpoch: number;
+  readonly bestValLoss: number;
+  /** Evaluations since the best one, none of which improved on it. */
+  readonly evalsSinceBest: number;
+  /** True on the evaluation that ends the run (evalsSinceBest reached P). */
+  readonly stop: boolean;
 }
 
 /** Workers joining and leaving; `reason` says why a worker left. */
@@ -75,7 +88,10 @@ export interface RunStartEvent {
   readonly time: number;
 }
 
-/** Training is over: `finished` after the last step, `failed` with the reason otherwise. */
+/**
+ * Training is over: `finished` after the last step (with a reason only when early stopping ended
+ * the run before its last epoch), `failed` with the reason otherwise.
+ */
 export interface RunEndEvent {
   readonly type: 'run';
   readonly event: 'end';
