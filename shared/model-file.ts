@@ -235,8 +235,9 @@ function checkEarlyStopping(value: unknown, fail: Fail): EarlyStoppingRecord {
   const { patience, bestEpoch, stoppedAfterEpoch } = value;
   if (!(Number.isSafeInteger(patience) && (patience as number) >= 1)) fail('earlyStopping.patience', 'must be a positive integer');
   if (!(Number.isSafeInteger(bestEpoch) && (bestEpoch as number) >= 0)) fail('earlyStopping.bestEpoch', 'must be a non-negative integer');
-  if (stoppedAfterEpoch !== null && !(Number.isSafeInteger(stoppedAfterEpoch) && (stoppedAfterEpoch as number) >= (bestEpoch as number)))
-    fail('earlyStopping.stoppedAfterEpoch', 'must be null or an integer no less than bestEpoch');
+  // A stop comes after at least one evaluation that did not improve on the best.
+  if (stoppedAfterEpoch !== null && !(Number.isSafeInteger(stoppedAfterEpoch) && (stoppedAfterEpoch as number) > (bestEpoch as number)))
+    fail('earlyStopping.stoppedAfterEpoch', 'must be null or an epoch after bestEpoch');
   // checked one by one just above
   return { patience: patience as number, bestEpoch: bestEpoch as number, stoppedAfterEpoch: stoppedAfterEpoch as number | null };
 }

@@ -201,8 +201,8 @@ describe("a model file's earlyStopping field", () => {
 
   it('is refused when malformed, naming the field', () => {
     for (const [name, earlyStopping, field] of [
-      ['zero-patience', { patience: 0, bestEpoch: 3, stoppedAfterEpoch: null }, /field 'earlyStopping' must be/],
-      ['no-epoch', { patience: 2, stoppedAfterEpoch: null }, /field 'earlyStopping' must be/],
+      ['zero-patience', { patience: 0, bestEpoch: 3, stoppedAfterEpoch: null }, /field 'earlyStopping.patience' must be a positive integer/],
+      ['no-epoch', { patience: 2, stoppedAfterEpoch: null }, /field 'earlyStopping.bestEpoch' must be/],
       [
         'stopped-before-best',
         { patience: 2, bestEpoch: 3, stoppedAfterEpoch: 3 },

@@ -217,7 +217,7 @@ describe('readModelFile refuses', () => {
       'earlyStopping stopped before its best epoch',
       { ...SOFTMAX, earlyStopping: { patience: 2, bestEpoch: 5, stoppedAfterEpoch: 4 } },
       'earlyStopping.stoppedAfterEpoch',
-      /no less than bestEpoch/,
+      /an epoch after bestEpoch/,
     ],
     [
       'earlyStopping with an unknown field',
