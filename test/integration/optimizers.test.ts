@@ -186,7 +186,7 @@ describe('adam', () => {
       version: number;
       state: { step: number; optimizer: { optimizer: string; step: number; buffers: Record<string, number[]> } };
     };
-    expect(saved.version).toBe(2);
+    expect(saved.version).toBe(3);
     expect(saved.state.step).toBeGreaterThan(0);
     expect(saved.state.step).toBeLessThanOrEqual(heldAt);
     expect(saved.state.optimizer.optimizer).toBe('adam');
