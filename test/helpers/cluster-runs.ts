@@ -68,7 +68,7 @@ export async function trainOnCluster(
   return collect(out, metrics);
 }
 
-interface Cluster {
+export interface GatedCluster {
   readonly coordinator: CliProcess;
   readonly gate: HonestWorker;
   readonly workers: CliProcess[];
@@ -76,8 +76,12 @@ interface Cluster {
   beforeExit<T>(promise: Promise<T>, what: string): Promise<T>;
 }
 
-/** A `dpt coordinator` on port 0 waiting for 1 + `realWorkers` workers: an honest in-test worker (the gate) and real worker processes. */
-async function startCluster(flags: readonly string[], token: string, realWorkers: number, extra: readonly string[]): Promise<Cluster> {
+/**
+ * A `dpt coordinator` on port 0 running `flags` with 1 + `realWorkers` workers: an honest in-test
+ * worker (the gate, whose holdAt stops the run at a step) and real worker processes. Backup copies
+ * and step deadlines are off, so a held step stays held until the gate releases it.
+ */
+export async function startGatedCluster(flags: readonly string[], token: string, realWorkers: number, extra: readonly string[] = []): Promise<GatedCluster> {
   const coordinator = startCli([
     'coordinator',
     ...flags,
@@ -92,7 +96,7 @@ async function startCluster(flags: readonly string[], token: string, realWorkers
     ...HOLDS,
     ...extra,
   ]);
-  const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+  const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 120_000);
   const url = `ws://127.0.0.1:${port}`;
   const gate = startHonestWorker(url, token);
   const workers = Array.from({ length: realWorkers }, () => startCli(['worker', '--connect', url, '--token', token]));
@@ -125,7 +129,7 @@ export interface WorkerKilledRun extends ClusterRun {
  */
 export async function trainWithWorkerKilled(directory: string, name: string, flags: readonly string[], killAt: number): Promise<WorkerKilledRun> {
   const { out, metrics } = paths(directory, name);
-  const cluster = await startCluster(flags, `${name}-token`, 2, ['--out', out, '--metrics', metrics]);
+  const cluster = await startGatedCluster(flags, `${name}-token`, 2, ['--out', out, '--metrics', metrics]);
   const killedAt = await cluster.beforeExit(cluster.gate.holdAt(killAt), `step ${killAt}`);
   const victim = cluster.workers[0] as CliProcess;
   process.kill(victim.pid, 'SIGKILL');
@@ -167,7 +171,7 @@ export async function trainWithCoordinatorKilled(
 ): Promise<CoordinatorKilledRun> {
   const { out, metrics } = paths(directory, name);
   const checkpoint = join(directory, `${name}.ckpt`);
-  const cluster = await startCluster(flags, `${name}-token`, 1, [
+  const cluster = await startGatedCluster(flags, `${name}-token`, 1, [
     '--metrics',
     metrics,
     '--checkpoint',

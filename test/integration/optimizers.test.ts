@@ -9,8 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
-import { startHonestWorker } from '../helpers/fake-worker.js';
+import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
+import { startGatedCluster } from '../helpers/cluster-runs.js';
 import { modelHash } from '../helpers/model-hash.js';
 import { type ReferenceOptimizer, referenceTrainWithOptimizer } from '../helpers/optimizer-reference.js';
 import { maxAbsDifference } from '../helpers/reference.js';
@@ -191,39 +191,17 @@ describe('a version 1 checkpoint (before the optimizers)', () => {
     const sgd: ReferenceOptimizer = { name: 'sgd', lr: 0.5, l2: L2 };
     const checkpoint = join(directory.path, 'sgd.ckpt');
     const midRun = join(directory.path, 'sgd-mid-run.ckpt');
-    const token = 'optimizers-v1-token';
     const out = join(directory.path, 'sgd-uninterrupted.json');
     // An uninterrupted run whose checkpoint is copied while an in-test worker holds step 17.
-    const coordinator = startCli([
-      'coordinator',
-      ...flagsOf(sgd),
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--workers',
-      '2',
-      '--token',
-      token,
+    const { coordinator, gate, beforeExit } = await startGatedCluster(flagsOf(sgd), 'optimizers-v1-token', 1, [
       '--checkpoint',
       checkpoint,
       '--checkpoint-every',
       '5',
-      '--backup-factor',
-      '0',
-      '--step-timeout',
-      '600000',
       '--out',
       out,
     ]);
-    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-    const url = `ws://127.0.0.1:${port}`;
-    const gate = startHonestWorker(url, token);
-    startCli(['worker', '--connect', url, '--token', token]);
-    const ended = coordinator.exited(120_000).then(({ code }): never => {
-      throw new Error(`the coordinator ended (${code}) before step 17\n${coordinator.stderr()}`);
-    });
-    await Promise.race([gate.holdAt(17), ended]);
+    await beforeExit(gate.holdAt(17), 'step 17');
     writeFileSync(midRun, readFileSync(checkpoint));
     gate.release();
     expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
