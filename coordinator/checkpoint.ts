@@ -11,12 +11,19 @@ import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
-/** What must be equal for a checkpoint to continue this run. */
+/**
+ * What must be equal for a checkpoint to continue this run: the data's identity, every option that
+ * changes the result (built from the options table: coordinator/run-description.ts) and the reduction.
+ */
 export interface RunFingerprint {
   readonly dataSha256: string;
   readonly rows: number;
   readonly features: number;
   readonly labelColumn: string | null;
+  /** --model as given ('auto' resolves by the labels, which dataSha256 fixes); absent from files written before it (then 'auto'). */
+  readonly model?: string;
+  /** --class-weight; absent from files written before it (then 'none'). */
+  readonly classWeight?: string;
   readonly epochs: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -187,10 +194,17 @@ export class CheckpointWarnings {
   }
 }
 
+/**
+ * Fields a checkpoint written before they existed lacks, with the value its run had: the only one
+ * there was then (binary logistic regression chosen by its 0/1 labels, unweighted rows).
+ */
+const IMPLIED_BY_OLDER_FILES: Readonly<Partial<Record<keyof RunFingerprint, string>>> = { model: 'auto', classWeight: 'none' };
+
 /** Names the first field in which a checkpoint's run differs from this one, or null. */
 export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerprint): string | null {
   for (const key of Object.keys(current) as (keyof RunFingerprint)[]) {
-    if (saved[key] !== current[key]) return `${key} (checkpoint: ${String(saved[key])}, now: ${String(current[key])})`;
+    const savedValue = Object.hasOwn(saved, key) ? saved[key] : IMPLIED_BY_OLDER_FILES[key];
+    if (savedValue !== current[key]) return `${key} (checkpoint: ${String(savedValue)}, now: ${String(current[key])})`;
   }
   return null;
 }

@@ -30,7 +30,7 @@ import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { Monitoring } from './monitoring.js';
-import { optimizerFingerprint } from './optimizer-options.js';
+import { runFingerprint, runSettings } from './run-description.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
 import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
@@ -75,25 +75,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     log(`no --token given for non-loopback host ${config.host}${resolved}; generated one: ${token}`);
   }
 
-  const fingerprint: RunFingerprint = {
-    dataSha256: dataset.identity,
-    rows: dataset.rows,
-    features: dataset.features,
-    labelColumn: dataset.labelName,
-    epochs: config.epochs,
-    batchSize: config.batchSize,
-    lr: config.lr,
-    l2: config.l2,
-    seed: config.seed,
-    shuffle: config.shuffle,
-    shuffleBlockRows: config.shuffleBlockRows,
-    standardize: config.standardize,
-    valFraction: config.valFraction,
-    chunksPerBatch: config.chunksPerBatch,
-    reduction: REDUCTION_ID,
-    kernel: kernelId(config.kernel),
-    ...optimizerFingerprint(config.optimizer, config.lrSchedule),
-  };
+  const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName };
+  const fingerprint = runFingerprint(config, facts);
   const modelShape = logisticShape(dataset.features);
   const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
@@ -191,12 +174,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   try {
     await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
-    monitoring.started(
-      config,
-      { rows: dataset.rows, features: dataset.features, trainRows: sizes.train, valRows: sizes.validation },
-      trainer.totalSteps,
-      start.step,
-    );
+    monitoring.started(config, runSettings(config, facts, sizes), trainer.totalSteps, start.step);
     const result = await trainer.run();
     // Traffic per worker, up and down (issue #11: O(D) per step whatever the chunk count).
     const perStep = (bytes: number): number => Math.round(bytes / Math.max(1, result.stepsRun));
