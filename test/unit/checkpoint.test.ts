@@ -6,7 +6,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CheckpointState, loadOptimizerState, readCheckpoint, saveOptimizerState, writeCheckpoint } from '../../coordinator/checkpoint.js';
+import {
+  type CheckpointState,
+  fingerprintMismatch,
+  loadOptimizerState,
+  readCheckpoint,
+  saveOptimizerState,
+  writeCheckpoint,
+} from '../../coordinator/checkpoint.js';
 import { createOptimizer, resolveOptimizerSpec } from '../../coordinator/optimizers.js';
 import { CheckpointError } from '../../shared/errors.js';
 import { logisticShape } from '../../shared/model-shape.js';
@@ -127,5 +134,19 @@ describe('a version 1 checkpoint', () => {
     expect(loaded.state.fingerprint).toEqual({ ...FINGERPRINT_V1, optimizer: 'sgd', lrSchedule: 'constant', warmupSteps: 0, lrDecayEpochs: 0, lrGamma: 1 });
     expect(loaded.state.optimizer).toEqual({ optimizer: 'sgd', step: 7, buffers: {} });
     expect(loaded.state.w).toEqual([0.5, -0.25, 0.125]);
+  });
+});
+
+describe('a checkpoint written before --model and --class-weight (no such fields in its fingerprint)', () => {
+  it('of version 2 or 1 loads and continues a run with their defaults, and no other', () => {
+    const v2 = readCheckpoint(writeRaw('before-model-v2.ckpt', 2, adamState()));
+    const v1 = readCheckpoint(writeRaw('before-model-v1.ckpt', 1, { fingerprint: FINGERPRINT_V1, step: 7, w: [0.5, -0.25, 0.125], b: 0.1, lastEval: null }));
+    for (const saved of [v2.state.fingerprint, v1.state.fingerprint]) {
+      expect(saved).not.toHaveProperty('model');
+      const now = { ...saved, model: 'auto', classWeight: 'none' };
+      expect(fingerprintMismatch(saved, now)).toBeNull();
+      expect(fingerprintMismatch(saved, { ...now, classWeight: 'balanced' })).toBe('classWeight (checkpoint: none, now: balanced)');
+      expect(fingerprintMismatch(saved, { ...now, model: 'softmax' })).toBe('model (checkpoint: auto, now: softmax)');
+    }
   });
 });
