@@ -20,9 +20,9 @@ export interface RunFingerprint {
   readonly rows: number;
   readonly features: number;
   readonly labelColumn: string | null;
-  /** --model as given ('auto' resolves by the labels, which dataSha256 fixes); absent from files written before it (then 'auto'). */
+  /** The model trained (logistic or softmax; --model resolved by the labels); absent from files written before it (then logistic). */
   readonly model?: string;
-  /** --class-weight; absent from files written before it (then 'none'). */
+  /** --class-weight; absent from files written before it (then none). */
   readonly classWeight?: string;
   readonly epochs: number;
   readonly batchSize: number;
@@ -196,13 +196,14 @@ export class CheckpointWarnings {
 
 /**
  * Fields a checkpoint written before they existed lacks, with the value its run had: the only one
- * there was then (binary logistic regression chosen by its 0/1 labels, unweighted rows).
+ * there was then (binary logistic regression, unweighted rows).
  */
-const IMPLIED_BY_OLDER_FILES: Readonly<Partial<Record<keyof RunFingerprint, string>>> = { model: 'auto', classWeight: 'none' };
+const IMPLIED_BY_OLDER_FILES: Readonly<Partial<Record<keyof RunFingerprint, string>>> = { model: 'logistic', classWeight: 'none' };
 
 /** Names the first field in which a checkpoint's run differs from this one, or null. */
 export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerprint): string | null {
-  for (const key of Object.keys(current) as (keyof RunFingerprint)[]) {
+  // Both sides' fields: an optional one set on one side only is a difference, unless it is one an older file implies.
+  for (const key of new Set([...Object.keys(current), ...Object.keys(saved)]) as Set<keyof RunFingerprint>) {
     const savedValue = Object.hasOwn(saved, key) ? saved[key] : IMPLIED_BY_OLDER_FILES[key];
     if (savedValue !== current[key]) return `${key} (checkpoint: ${String(savedValue)}, now: ${String(current[key])})`;
   }

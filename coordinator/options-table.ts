@@ -46,6 +46,8 @@ export interface RunFacts {
   readonly features: number;
   /** The label column's header name. */
   readonly labelName: string | null;
+  /** The model the run trains (ModelShape's kind): --model, with 'auto' resolved by the labels. */
+  readonly model: string;
 }
 
 /** A result-changing option's fields of the run fingerprint, from the merged config and the data. */
@@ -148,7 +150,8 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     docs: '`logistic` (binary) or `softmax` (K classes); `auto`, the default, is logistic when the labels are exactly {0, 1}, else softmax',
     target: { config: 'model' },
     changesResult: true,
-    fingerprint: (config) => ({ model: config.model }),
+    // The model trained, not the flag: 'auto' and the model it picks for these labels give the same bits.
+    fingerprint: (_config, facts) => ({ model: facts.model }),
   },
   {
     flag: '--max-classes',
@@ -196,8 +199,9 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     target: { config: 'evalEvery' },
     changesResult: false,
   },
-  // --early-stopping <P> goes here (issue #12, added on another branch): it changes the result, so
-  // its row carries a fingerprint part; --eval-every then decides which evaluations it compares.
+  // --early-stopping <evals> goes here (issue #12, added on another branch): it changes the result,
+  // so its row carries a fingerprint part, e.g. (config) => (config.earlyStoppingPatience === null ?
+  // {} : { earlyStopping: config.earlyStoppingPatience }) to keep the fingerprint of runs without it.
   {
     flag: '--batch-size',
     value: '<rows>',
@@ -566,6 +570,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     docs: 'the gradient kernel every worker runs (`wasm-simd`: WebAssembly SIMD, or `js`: plain TypeScript); all workers of a run use the same one',
     target: { config: 'kernel' },
     changesResult: true,
+    // The kernel's identity (another implementation may give other bits).
     fingerprint: (config) => ({ kernel: kernelId(config.kernel) }),
   },
   // The optimizer's and the schedule's options: no commander default, so an unset one takes its

@@ -75,9 +75,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     log(`no --token given for non-loopback host ${config.host}${resolved}; generated one: ${token}`);
   }
 
-  const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName };
-  const fingerprint = runFingerprint(config, facts);
   const modelShape = logisticShape(dataset.features);
+  const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind };
+  const fingerprint = runFingerprint(config, facts);
   const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
   const perEpoch = batchesPerEpoch(sizes.train, config.batchSize);

@@ -60,7 +60,7 @@ describe('the run fingerprint built from the table', () => {
     const first = await runCli([...base, '--checkpoint', checkpoint, '--out', model], {}, 120_000);
     expect(first.code, first.stderr).toBe(0);
     const trainedOn = (JSON.parse(readFileSync(model, 'utf8')) as { trainedOn: Record<string, unknown> }).trainedOn;
-    expect(trainedOn).toMatchObject({ model: 'auto', classWeight: 'none', epochs: 2, batchSize: 8, optimizer: 'sgd' });
+    expect(trainedOn).toMatchObject({ model: 'logistic', classWeight: 'none', epochs: 2, batchSize: 8, optimizer: 'sgd' });
     expect(trainedOn).not.toHaveProperty('heartbeat');
     expect(trainedOn).not.toHaveProperty('maxClasses');
 

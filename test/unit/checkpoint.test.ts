@@ -143,10 +143,10 @@ describe('a checkpoint written before --model and --class-weight (no such fields
     const v1 = readCheckpoint(writeRaw('before-model-v1.ckpt', 1, { fingerprint: FINGERPRINT_V1, step: 7, w: [0.5, -0.25, 0.125], b: 0.1, lastEval: null }));
     for (const saved of [v2.state.fingerprint, v1.state.fingerprint]) {
       expect(saved).not.toHaveProperty('model');
-      const now = { ...saved, model: 'auto', classWeight: 'none' };
+      const now = { ...saved, model: 'logistic', classWeight: 'none' };
       expect(fingerprintMismatch(saved, now)).toBeNull();
       expect(fingerprintMismatch(saved, { ...now, classWeight: 'balanced' })).toBe('classWeight (checkpoint: none, now: balanced)');
-      expect(fingerprintMismatch(saved, { ...now, model: 'softmax' })).toBe('model (checkpoint: auto, now: softmax)');
+      expect(fingerprintMismatch(saved, { ...now, model: 'softmax' })).toBe('model (checkpoint: logistic, now: softmax)');
     }
   });
 });

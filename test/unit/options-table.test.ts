@@ -37,7 +37,7 @@ function config(args: string[]): CoordinatorConfig {
 }
 
 /** What a data file would say (the fingerprint's data part comes from it, not from a flag's value). */
-const FACTS: RunFacts = { dataSha256: 'a'.repeat(64), rows: 100, features: 3, labelName: 'label' };
+const FACTS: RunFacts = { dataSha256: 'a'.repeat(64), rows: 100, features: 3, labelName: 'label', model: 'logistic' };
 
 function fingerprint(args: string[], facts: RunFacts = FACTS): RunFingerprint {
   return runFingerprint(config(args), facts);
@@ -196,7 +196,7 @@ describe('the model flags (issue #12)', () => {
 interface Sample {
   readonly args: readonly string[];
   readonly bases?: readonly (readonly string[])[];
-  /** What the data file would say with this flag (--data, --label-column). */
+  /** What the data file would say with this flag (--data, --label-column), or the model it resolves to (--model). */
   readonly facts?: Partial<RunFacts>;
 }
 
@@ -207,7 +207,7 @@ const EACH_OPTIMIZER = OPTIMIZER_NAMES.map((name) => ['--optimizer', name, '--lr
 const SAMPLES: Readonly<Record<string, Sample>> = {
   '--data': { args: ['--data', 'other.csv'], facts: { dataSha256: 'c'.repeat(64), rows: 50 } },
   '--label-column': { args: ['--label-column', 'y'], facts: { labelName: 'y' } },
-  '--model': { args: ['--model', 'softmax'] },
+  '--model': { args: ['--model', 'softmax'], facts: { model: 'softmax' } },
   '--max-classes': { args: ['--max-classes', '5'] },
   '--class-weight': { args: ['--class-weight', 'balanced'] },
   '--epochs': { args: ['--epochs', '3'] },
@@ -313,7 +313,7 @@ describe('the table of options', () => {
       rows: 100,
       features: 3,
       labelColumn: 'label',
-      model: 'auto',
+      model: 'logistic',
       classWeight: 'none',
       epochs: 10,
       batchSize: 64,
@@ -346,7 +346,7 @@ describe('the table of options', () => {
     const c = config(['--optimizer', 'adam', '--lr-schedule', 'cosine', '--warmup-steps', '5', '--class-weight', 'balanced', '--val-split', '0.5']);
     const settings = runSettings(c, FACTS, { train: 50, validation: 50 });
     expect(settings.fingerprint).toEqual(runFingerprint(c, FACTS));
-    expect(settings.fingerprint).toMatchObject({ classWeight: 'balanced', model: 'auto' });
+    expect(settings.fingerprint).toMatchObject({ classWeight: 'balanced', model: 'logistic' });
     expect(settings.optimizer).toEqual({
       optimizer: 'adam',
       beta1: 0.9,
@@ -371,6 +371,6 @@ describe('a fingerprint written before --model and --class-weight', () => {
 
   it('is refused by a run with another value, naming the field', () => {
     expect(fingerprintMismatch(older, fingerprint(['--class-weight', 'balanced']))).toBe('classWeight (checkpoint: none, now: balanced)');
-    expect(fingerprintMismatch(older, fingerprint(['--model', 'softmax']))).toBe('model (checkpoint: auto, now: softmax)');
+    expect(fingerprintMismatch(older, fingerprint(['--model', 'softmax'], { ...FACTS, model: 'softmax' }))).toBe('model (checkpoint: logistic, now: softmax)');
   });
 });
