@@ -6,7 +6,8 @@
 // from it (options-docs.ts, checked by test/unit/options-docs.test.ts).
 // Not here: each command's own flags (--workers, --min-workers, --threads, --pin, …: cli/main.ts).
 // Ranges that depend on other options (ε's default, --lr-gamma without --lr-decay-epochs) are
-// checked once the options are merged (config.ts, optimizers.ts, lr-schedule.ts).
+// checked once the options are merged (config.ts, optimizers.ts, lr-schedule.ts). The file is long
+// because the table is: one row of data per flag, not several concerns.
 
 import { kernelId } from '../shared/kernel.js';
 import {
@@ -32,13 +33,13 @@ import {
   shuffleMode,
 } from '../shared/option-values.js';
 import type { RunFingerprint } from './checkpoint.js';
-import { CLASS_WEIGHT_MODES, type CoordinatorConfig, type CoordinatorOptions, DEFAULTS, MAX_CLASSES } from './config.js';
+import { CLASS_WEIGHT_MODES, type CoordinatorConfig, type CoordinatorOptions, DEFAULTS, MAX_CLASSES, MODEL_CHOICES } from './config.js';
 import { LR_SCHEDULE_DEFAULTS, LR_SCHEDULE_NAMES, type LrScheduleOptions } from './lr-schedule.js';
 import { describeOptimizer, OPTIMIZER_DEFAULTS, OPTIMIZER_NAMES, type OptimizerOptions } from './optimizers.js';
 
 export type OptionValue = string | number | boolean;
 
-/** What the data file says about the run (read by the coordinator, not given as flags). */
+/** What the data file says about the run, and the model its labels choose (found by the coordinator, not given as flags). */
 export interface RunFacts {
   /** Identity of the data's rows (the .dpt content hash). */
   readonly dataSha256: string;
@@ -64,7 +65,7 @@ export type OptionTarget =
   | { readonly optimizer: Exclude<keyof OptimizerOptions, 'weightDecay'> }
   /** The rate schedule's options (its lr is --lr). */
   | { readonly lrSchedule: Exclude<keyof LrScheduleOptions, 'lr'> }
-  /** Combined with other flags into these config fields (combinedOptions below, or the CLI for what reads files). */
+  /** Combined with other flags into these config fields (tableOptions below, or the CLI for the token, which it reads from a file). */
   | { readonly combined: readonly (keyof CoordinatorConfig)[] };
 
 interface RowFields {
@@ -107,8 +108,6 @@ export function optionEnvVar(flag: string): string | null {
   return flag.startsWith('--no-') ? null : `DPT_${flag.slice(2).replace(/-/g, '_').toUpperCase()}`;
 }
 
-const MODEL_FLAG_VALUES = ['auto', 'logistic', 'softmax'] as const;
-
 /** The hyper-parameter the chosen optimizer reads under `key`, or nothing (a value it ignores may change on resume). */
 const readHyperParameter =
   (key: 'momentum' | 'beta1' | 'beta2' | 'eps'): FingerprintPart =>
@@ -145,7 +144,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     flag: '--model',
     value: '<kind>',
     help: 'logistic or softmax (default: auto, i.e. logistic when the labels are exactly 0 and 1, else softmax)',
-    parse: oneOf(MODEL_FLAG_VALUES),
+    parse: oneOf(MODEL_CHOICES),
     defaultText: 'by the labels',
     docs: '`logistic` (binary) or `softmax` (K classes); `auto`, the default, is logistic when the labels are exactly {0, 1}, else softmax',
     target: { config: 'model' },
