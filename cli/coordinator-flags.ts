@@ -7,12 +7,21 @@ import type { CoordinatorOptions } from '../coordinator/config.js';
 import { optionEnvVar, TRAINING_OPTIONS, tableOptions } from '../coordinator/options-table.js';
 import { forCommander, resolveToken } from './options.js';
 
-/** The parsed flags (by commander's property names); the table's values plus each command's own flags. */
+/**
+ * The parsed flags (by commander's property names): the table's values plus each command's own
+ * flags. Named here: those read outside the table (the token, the files checked before a run).
+ */
 export interface TrainingFlags {
   readonly [property: string]: unknown;
   data: string;
   token?: string;
   tokenFile?: string;
+  out?: string;
+  metrics?: string;
+  checkpoint?: string;
+  resume?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   workers: number;
 }
 
