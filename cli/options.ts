@@ -1,102 +1,59 @@
 // Flag parsers for commander: each names what it expected, and commander names the flag, so a
-// bad flag fails fast with one clear line (exit code 2) before any work starts. Every numeric
-// parser has an upper bound: a value the CLI accepts never breaks a later limit (a timer, the
-// protocol, the .dpt format) in the middle of a run (issue #10, item 18).
+// bad flag fails fast with one clear line (exit code 2) before any work starts. The value
+// parsers themselves are pure (shared/option-values.ts, where the options table takes them from);
+// here they throw commander's InvalidArgumentError. Every numeric parser has an upper bound: a
+// value the CLI accepts never breaks a later limit (a timer, the protocol, the .dpt format) in the
+// middle of a run (issue #10, item 18).
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { parseCpuList } from '../shared/cpus.js';
 import { ConfigError } from '../shared/errors.js';
+import * as values from '../shared/option-values.js';
+import { type OptionParser, OptionValueError } from '../shared/option-values.js';
 
-/** Node's timers hold a signed 32-bit millisecond delay: a longer one fires at once (TimeoutOverflowWarning). */
-export const MAX_DURATION_MS = 2_147_483_647;
-/** Row counts, batch sizes and block sizes: the protocol and the .dpt format carry them as uint32. */
-export const MAX_ROWS = 4_294_967_295;
-/** Epochs (and --eval-every): a billion passes is beyond any run, and keeps epochs × steps an exact integer. */
-export const MAX_EPOCHS = 1_000_000_000;
+// The limits other commands' flags share with the training flags (declared with the parsers).
+export { MAX_CHUNKS, MAX_DURATION_MS, MAX_EPOCHS, MAX_PENDING_HANDSHAKES, MAX_ROWS, MAX_SEED } from '../shared/option-values.js';
+
 /** Features of a generated data set: its names block (f0 … f999999, about 8 MB) stays well within the .dpt format's 64 MiB, a row within 4 MB. */
 export const MAX_GENERATED_FEATURES = 1_000_000;
-/** Chunks per batch: the protocol's limit. */
-export const MAX_CHUNKS = 65_536;
-/** Seeds are uint32 (the schedule's RNG). */
-export const MAX_SEED = 4_294_967_295;
 /** Compute threads of one worker: far above any machine's CPUs, far below what would exhaust threads or memory. */
 export const MAX_THREADS = 1024;
-/** Connections authenticating at once: each holds a socket and a timer. */
-export const MAX_PENDING_HANDSHAKES = 65_536;
 
-const decimal = (n: number): string => n.toLocaleString('en-US');
-
-function integerWithin(value: string, min: number, max: number, expected: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || n < min) throw new InvalidArgumentError(`expected ${expected}.`);
-  // Every max is a safe integer: a digit string beyond it (exact or not) is out of range.
-  if (n > max) throw new InvalidArgumentError(`expected ${expected} of at most ${decimal(max)}.`);
-  return n;
+/** The parser as commander takes it: its OptionValueError becomes InvalidArgumentError, which commander prints naming the flag (exit 2). */
+export function forCommander<T>(parse: OptionParser<T>): OptionParser<T> {
+  return (text) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      if (error instanceof OptionValueError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
 }
 
 /** A parser for an integer in [min, max]. */
-export function integerIn(min: number, max: number): (value: string) => number {
-  const expected = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer of at least ${min}`;
-  return (value) => integerWithin(value, min, max, expected);
-}
-
+export const integerIn = (min: number, max: number): OptionParser<number> => forCommander(values.integerIn(min, max));
 /** Any positive safe integer (counts with no limit beyond exactness, e.g. --checkpoint-every). */
-export function positiveInteger(value: string): number {
-  return integerWithin(value, 1, Number.MAX_SAFE_INTEGER, 'a positive integer');
-}
-
-export function nonNegativeInteger(value: string): number {
-  return integerWithin(value, 0, Number.MAX_SAFE_INTEGER, 'a non-negative integer');
-}
-
+export const positiveInteger = forCommander(values.positiveInteger);
+export const nonNegativeInteger = forCommander(values.nonNegativeInteger);
 /** A duration in milliseconds that a timer can hold: [1, 2147483647] (about 24.8 days). */
-export function durationMs(value: string): number {
-  return integerWithin(value, 1, MAX_DURATION_MS, 'a positive number of milliseconds');
-}
-
+export const durationMs = forCommander(values.durationMs);
 /** A poll time in milliseconds (0: off), fractional allowed, within what a timer can hold. */
-export function pollMs(value: string): number {
-  const n = nonNegativeNumber(value);
-  if (n > MAX_DURATION_MS) throw new InvalidArgumentError(`expected a non-negative number of milliseconds of at most ${decimal(MAX_DURATION_MS)}.`);
-  return n;
-}
-
-export function seed(value: string): number {
-  return integerWithin(value, 0, MAX_SEED, 'a non-negative integer');
-}
-
-export function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
-  return n;
-}
-
-export function nonNegativeNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a non-negative number.');
-  return n;
-}
-
-export function fraction(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw new InvalidArgumentError('expected a fraction in [0, 1).');
-  return n;
-}
-
-/** 0 (off) or a factor of at least 1: a backup sooner than the first worker's own time would only duplicate work. */
-export function backupFactor(value: string): number {
-  const n = nonNegativeNumber(value);
-  if (n !== 0 && n < 1) throw new InvalidArgumentError('expected 0 (off) or a number of at least 1.');
-  return n;
-}
-
-export function port(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n > 65_535) throw new InvalidArgumentError('expected a port in [0, 65535].');
-  return n;
-}
+export const pollMs = forCommander(values.pollMs);
+export const seed = forCommander(values.seed);
+export const positiveNumber = forCommander(values.positiveNumber);
+export const nonNegativeNumber = forCommander(values.nonNegativeNumber);
+export const fraction = forCommander(values.fraction);
+/** 0 (off) or a factor of at least 1. */
+export const backupFactor = forCommander(values.backupFactor);
+export const port = forCommander(values.port);
+/** `--shuffle` alone means true; `--shuffle false` or DPT_SHUFFLE=false means false. */
+export const booleanFlag = forCommander(values.booleanFlag);
+/** `--shuffle` alone or rows/true: shuffle rows; blocks: shuffle blocks of --block-rows rows; none/false: file order. */
+export const shuffleMode = forCommander(values.shuffleMode);
+export const kernelKind = forCommander(values.kernelKind);
 
 /** A coordinator address a worker can dial: ws://, wss://, http(s):// (taken as ws(s)://) or ws+unix://. */
 export function coordinatorUrl(value: string): string {
@@ -118,14 +75,6 @@ export function coordinatorUrls(value: string): string[] {
   const urls = value.split(',').map((url) => url.trim());
   if (urls.some((url) => url === '')) throw new InvalidArgumentError('expected URLs separated by commas, such as ws://relay:8788,ws://host:8787.');
   return urls.map(coordinatorUrl);
-}
-
-/** `--shuffle` alone means true; `--shuffle false` or DPT_SHUFFLE=false means false. */
-export function booleanFlag(value: string): boolean {
-  const v = value.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw new InvalidArgumentError('expected true or false.');
 }
 
 /** The token from --token, else from --token-file (trailing newline dropped), else null. */
@@ -157,20 +106,6 @@ export function readCa(path: string): Buffer {
     throw new ConfigError(`--ca ${path}: not a PEM certificate (${(error as Error).message})`);
   }
   return pem;
-}
-
-/** `--shuffle` alone or rows/true: shuffle rows; blocks: shuffle blocks of --block-rows rows; none/false: file order. */
-export function shuffleMode(value: string): 'rows' | 'blocks' | 'none' {
-  const v = value.trim().toLowerCase();
-  if (['rows', 'true', '1', 'yes', 'on'].includes(v)) return 'rows';
-  if (v === 'blocks') return 'blocks';
-  if (['none', 'false', '0', 'no', 'off'].includes(v)) return 'none';
-  throw new InvalidArgumentError('expected rows, blocks or none.');
-}
-
-export function kernelKind(value: string): 'wasm-simd' | 'js' {
-  if (value === 'wasm-simd' || value === 'js') return value;
-  throw new InvalidArgumentError('expected wasm-simd or js.');
 }
 
 /** A CPU list flag ("1", "2-3,6"): the CPUs in order. */

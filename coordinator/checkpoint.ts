@@ -13,18 +13,22 @@ import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file.js';
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
-import type { ModelKind } from '../shared/model-shape.js';
 import type { SavedEarlyStopping } from './early-stopping.js';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
-/** What must be equal for a checkpoint to continue this run. */
+/**
+ * What must be equal for a checkpoint to continue this run: the data's identity, every option that
+ * changes the result (built from the options table: coordinator/run-description.ts) and the reduction.
+ */
 export interface RunFingerprint {
   readonly dataSha256: string;
-  /** The model (version 3 on; earlier files are logistic). Its classes follow from the data. */
-  readonly model: ModelKind;
+  /** The model trained (logistic or softmax; --model resolved by the labels; its classes follow from the data); absent from files written before it (then logistic). */
+  readonly model?: string;
   readonly rows: number;
   readonly features: number;
   readonly labelColumn: string | null;
+  /** --class-weight; absent from files written before it (then none). */
+  readonly classWeight?: string;
   readonly epochs: number;
   readonly batchSize: number;
   readonly lr: number;
@@ -142,7 +146,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
       throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
     }
     const { w, b, ...rest } = older;
-    state = { ...rest, params: [...w, b], fingerprint: { ...older.fingerprint, model: 'logistic' } };
+    state = { ...rest, params: [...w, b] };
   }
   if (!Number.isInteger(state.step) || state.step < 0 || !Array.isArray(state.params) || !state.params.every(Number.isFinite)) {
     throw new CheckpointError(`${path}: the checkpoint's step or model is malformed`);
@@ -227,11 +231,18 @@ function isSavedEarlyStopping(value: unknown): boolean {
   return isEval && isParams && Number.isInteger(s.evalsSinceBest) && (s.stoppedAfterEpoch === null || Number.isInteger(s.stoppedAfterEpoch));
 }
 
+/**
+ * Fields a checkpoint written before they existed lacks, with the value its run had: the only one
+ * there was then (binary logistic regression, unweighted rows).
+ */
+const IMPLIED_BY_OLDER_FILES: Readonly<Partial<Record<keyof RunFingerprint, string>>> = { model: 'logistic', classWeight: 'none' };
+
 /** Names the first field in which a checkpoint's run differs from this one, or null. */
 export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerprint): string | null {
-  // Both sides' fields: an optional one (e.g. earlyStopping) set on only one side is a difference.
+  // Both sides' fields: an optional one set on one side only is a difference, unless it is one an older file implies.
   for (const key of new Set([...Object.keys(current), ...Object.keys(saved)]) as Set<keyof RunFingerprint>) {
-    if (saved[key] !== current[key]) return `${key} (checkpoint: ${String(saved[key])}, now: ${String(current[key])})`;
+    const savedValue = Object.hasOwn(saved, key) ? saved[key] : IMPLIED_BY_OLDER_FILES[key];
+    if (savedValue !== current[key]) return `${key} (checkpoint: ${String(savedValue)}, now: ${String(current[key])})`;
   }
   return null;
 }

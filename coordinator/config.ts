@@ -11,6 +11,12 @@ export interface CoordinatorConfig {
   readonly dataPath: string;
   /** Label column as the user named it (header name or 0-based index); undefined = last column. */
   readonly labelColumn: string | undefined;
+  /** The model: 'auto' is logistic when the labels are exactly {0, 1}, else softmax (issue #12). */
+  readonly model: ModelChoice;
+  /** Distinct labels a run accepts, at most (a refusal bound: it never changes the result); in [1, MAX_CLASSES]. */
+  readonly maxClasses: number;
+  /** Per-class weights of each row's loss and gradient: none, or balanced (sklearn's n / (K·n_k)); the batch mean still divides by n. */
+  readonly classWeight: ClassWeightMode;
   readonly epochs: number;
   /** Evaluate (loss and accuracy over the training and validation rows) every this many epochs, and after the last. */
   readonly evalEvery: number;
@@ -63,10 +69,6 @@ export interface CoordinatorConfig {
   readonly reproducible: boolean;
   /** The gradient kernel every worker must run: WebAssembly SIMD (default) or plain TypeScript. */
   readonly kernel: 'wasm-simd' | 'js';
-  /** The model: 'auto' picks logistic when the labels are exactly {0, 1}, else softmax (coordinator/model-choice.ts). */
-  readonly model: 'auto' | 'logistic' | 'softmax';
-  /** Distinct labels a run accepts at most (--max-classes). */
-  readonly maxClasses: number;
   /** A chunk still pending this many times the time the first worker took is also given to an idle worker (0: never). */
   readonly backupFactor: number;
   /** Ping period for every peer; a peer that misses a whole period is dropped. */
@@ -90,6 +92,13 @@ export interface CoordinatorConfig {
   readonly unixSocketPath: string | null;
 }
 
+export const MODEL_CHOICES = ['auto', 'logistic', 'softmax'] as const;
+export type ModelChoice = (typeof MODEL_CHOICES)[number];
+export const CLASS_WEIGHT_MODES = ['none', 'balanced'] as const;
+export type ClassWeightMode = (typeof CLASS_WEIGHT_MODES)[number];
+/** The most classes --max-classes allows (the bound issue #12 sets for the flag). */
+export const MAX_CLASSES = 65_535;
+
 /** The optimizer's and the schedule's own settings; their lr and weight decay come from lr and l2. */
 export interface OptimizerChoice {
   readonly optimizer?: Omit<OptimizerOptions, 'weightDecay'> | undefined;
@@ -104,6 +113,9 @@ export type CoordinatorOptions = { [K in Exclude<keyof CoordinatorConfig, keyof 
 
 export const DEFAULTS = {
   labelColumn: undefined,
+  model: 'auto',
+  maxClasses: DEFAULT_MAX_CLASSES,
+  classWeight: 'none',
   epochs: 10,
   evalEvery: 1,
   batchSize: 64,
@@ -127,8 +139,6 @@ export const DEFAULTS = {
   metricsPath: null,
   reproducible: true,
   kernel: 'wasm-simd',
-  model: 'auto',
-  maxClasses: DEFAULT_MAX_CLASSES,
   backupFactor: 2,
   heartbeatMs: 5000,
   checkpointPath: null,
@@ -158,6 +168,11 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
     optimizer: resolveOptimizerSpec({ ...optimizer, weightDecay: l2 }),
     lrSchedule: resolveLrScheduleSpec({ ...lrSchedule, lr }),
   };
+  if (!MODEL_CHOICES.includes(config.model)) throw new ConfigError(`--model must be one of ${MODEL_CHOICES.join(', ')}, got ${String(config.model)}`);
+  if (!Number.isInteger(config.maxClasses) || config.maxClasses < 1 || config.maxClasses > MAX_CLASSES)
+    throw new ConfigError(`--max-classes must be an integer in [1, ${MAX_CLASSES}], got ${config.maxClasses}`);
+  if (!CLASS_WEIGHT_MODES.includes(config.classWeight))
+    throw new ConfigError(`--class-weight must be one of ${CLASS_WEIGHT_MODES.join(', ')}, got ${String(config.classWeight)}`);
   positiveInteger('epochs', config.epochs);
   positiveInteger('evalEvery', config.evalEvery);
   positiveInteger('batchSize', config.batchSize);

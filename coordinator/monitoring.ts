@@ -5,13 +5,12 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { RunEndEvent, RunStartEvent, StreamEvent } from '../shared/events.js';
+import type { RunEndEvent, RunSettings, RunStartEvent, StreamEvent } from '../shared/events.js';
 import { batchesPerEpoch } from '../shared/schedule.js';
 import { createTokenCheck, requestToken } from './auth.js';
 import type { CoordinatorConfig } from './config.js';
 import { type Asset, loadDashboardAssets } from './dashboard-assets.js';
 import { MonitorHub } from './monitor-hub.js';
-import { optimizerFingerprint } from './optimizer-options.js';
 import { PrometheusMetrics } from './prometheus.js';
 import type { HttpRoutes } from './server.js';
 import { WorkerStats } from './worker-stats.js';
@@ -24,14 +23,6 @@ export interface MonitoringOptions {
   /** Monitors connected at most; more get HTTP 503. */
   readonly maxMonitors: number;
   readonly log: (line: string) => void;
-}
-
-/** The data's shape as the run start event reports it. */
-export interface RunShape {
-  readonly rows: number;
-  readonly features: number;
-  readonly trainRows: number;
-  readonly valRows: number;
 }
 
 const PAGE_HEADERS = {
@@ -87,8 +78,8 @@ export class Monitoring {
     this.hub.publish(event);
   }
 
-  /** Publishes the run start: the schedule is fixed and the workers are in. */
-  started(config: CoordinatorConfig, shape: RunShape, totalSteps: number, firstStep: number): void {
+  /** Publishes the run start: the schedule is fixed and the workers are in; `settings` from run-description.ts. */
+  started(config: CoordinatorConfig, settings: RunSettings, totalSteps: number, firstStep: number): void {
     this.steps = firstStep;
     const event: RunStartEvent = {
       type: 'run',
@@ -96,24 +87,8 @@ export class Monitoring {
       totalSteps,
       firstStep,
       epochs: config.epochs,
-      stepsPerEpoch: batchesPerEpoch(shape.trainRows, config.batchSize),
-      config: {
-        data: config.dataPath,
-        rows: shape.rows,
-        features: shape.features,
-        trainRows: shape.trainRows,
-        valRows: shape.valRows,
-        batchSize: config.batchSize,
-        lr: config.lr,
-        l2: config.l2,
-        seed: config.seed,
-        shuffle: config.shuffle,
-        standardize: config.standardize,
-        valFraction: config.valFraction,
-        chunksPerBatch: config.chunksPerBatch,
-        optimizer: optimizerFingerprint(config.optimizer, config.lrSchedule),
-        workers: config.workers,
-      },
+      stepsPerEpoch: batchesPerEpoch(settings.trainRows, config.batchSize),
+      config: settings,
       time: Date.now(),
     };
     this.publish(event);

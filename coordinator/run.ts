@@ -33,7 +33,7 @@ import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { chooseModel } from './model-choice.js';
 import { Monitoring } from './monitoring.js';
-import { optimizerFingerprint } from './optimizer-options.js';
+import { runFingerprint, runSettings } from './run-description.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
 import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
@@ -82,28 +82,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   const classes: ClassList = (dataset as { classes?: ClassList }).classes ?? { isNumeric: true, values: [0, 1] };
   const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
   const kernel = runKernelId(modelShape, config.kernel);
-  const fingerprint: RunFingerprint = {
-    dataSha256: dataset.identity,
-    model: modelShape.kind,
-    rows: dataset.rows,
-    features: dataset.features,
-    labelColumn: dataset.labelName,
-    epochs: config.epochs,
-    batchSize: config.batchSize,
-    lr: config.lr,
-    l2: config.l2,
-    seed: config.seed,
-    shuffle: config.shuffle,
-    shuffleBlockRows: config.shuffleBlockRows,
-    standardize: config.standardize,
-    valFraction: config.valFraction,
-    chunksPerBatch: config.chunksPerBatch,
-    reduction: REDUCTION_ID,
-    kernel,
-    ...optimizerFingerprint(config.optimizer, config.lrSchedule),
-    // Only when set: checkpoints of runs without it keep matching.
-    ...(config.earlyStoppingPatience === null ? {} : { earlyStopping: config.earlyStoppingPatience }),
-  };
+  const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind, kernel };
+  const fingerprint = runFingerprint(config, facts);
   if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
   const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
@@ -204,12 +184,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   try {
     await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
-    monitoring.started(
-      config,
-      { rows: dataset.rows, features: dataset.features, trainRows: sizes.train, valRows: sizes.validation },
-      trainer.totalSteps,
-      start.step,
-    );
+    monitoring.started(config, runSettings(config, facts, sizes), trainer.totalSteps, start.step);
     const result = await trainer.run();
     // Traffic per worker, up and down (issue #11: O(D) per step whatever the chunk count).
     const perStep = (bytes: number): number => Math.round(bytes / Math.max(1, result.stepsRun));

@@ -54,7 +54,11 @@ export interface MembershipEvent {
 
 export type TrainingEvent = StepEvent | EvalEvent | MembershipEvent;
 
-/** The run's settings as monitors show them (never the token). */
+/**
+ * The run's settings as monitors show them (never the token). `fingerprint` holds every option that
+ * changes the result (coordinator/options-table.ts); the fields before it name the main ones, as
+ * monitors and the dashboard have read them since before the table.
+ */
 export interface RunSettings {
   readonly data: string;
   readonly rows: number;
@@ -71,6 +75,11 @@ export interface RunSettings {
   readonly chunksPerBatch: number;
   /** The optimizer, the hyper-parameters it reads, and the rate schedule (as in the run fingerprint). */
   readonly optimizer: Readonly<Record<string, string | number>>;
+  /**
+   * The run fingerprint, as checkpoints and the model file's trainedOn hold it: every option that
+   * changes the result, the data's identity, the reduction. Absent from coordinators before it.
+   */
+  readonly fingerprint?: Readonly<Record<string, string | number | boolean | null>>;
   /** Workers the coordinator waited for before the first step. */
   readonly workers: number;
 }

@@ -6,7 +6,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CheckpointState, loadOptimizerState, readCheckpoint, saveOptimizerState, writeCheckpoint } from '../../coordinator/checkpoint.js';
+import {
+  type CheckpointState,
+  fingerprintMismatch,
+  loadOptimizerState,
+  readCheckpoint,
+  saveOptimizerState,
+  writeCheckpoint,
+} from '../../coordinator/checkpoint.js';
 import { createOptimizer, resolveOptimizerSpec } from '../../coordinator/optimizers.js';
 import { CheckpointError } from '../../shared/errors.js';
 import { logisticShape } from '../../shared/model-shape.js';
@@ -128,7 +135,7 @@ describe('a version 2 checkpoint (before softmax: w and b)', () => {
     const loaded = readCheckpoint(path);
     expect(loaded.version).toBe(2);
     expect(loaded.state.params).toEqual(params);
-    expect(loaded.state.fingerprint.model).toBe('logistic');
+    expect(loaded.state.fingerprint).not.toHaveProperty('model'); // implied: logistic (fingerprintMismatch)
     expect(loaded.state.optimizer).toEqual(rest.optimizer);
   });
 });
@@ -149,5 +156,19 @@ describe('a version 1 checkpoint', () => {
     });
     expect(loaded.state.optimizer).toEqual({ optimizer: 'sgd', step: 7, buffers: {} });
     expect(loaded.state.params).toEqual([0.5, -0.25, 0.125, 0.1]); // θ = [w, b]
+  });
+});
+
+describe('a checkpoint written before --model and --class-weight (no such fields in its fingerprint)', () => {
+  it('of version 2 or 1 loads and continues a run with their defaults, and no other', () => {
+    const v2 = readCheckpoint(writeRaw('before-model-v2.ckpt', 2, adamState()));
+    const v1 = readCheckpoint(writeRaw('before-model-v1.ckpt', 1, { fingerprint: FINGERPRINT_V1, step: 7, w: [0.5, -0.25, 0.125], b: 0.1, lastEval: null }));
+    for (const saved of [v2.state.fingerprint, v1.state.fingerprint]) {
+      expect(saved).not.toHaveProperty('model');
+      const now = { ...saved, model: 'logistic', classWeight: 'none' };
+      expect(fingerprintMismatch(saved, now)).toBeNull();
+      expect(fingerprintMismatch(saved, { ...now, classWeight: 'balanced' })).toBe('classWeight (checkpoint: none, now: balanced)');
+      expect(fingerprintMismatch(saved, { ...now, model: 'softmax' })).toBe('model (checkpoint: logistic, now: softmax)');
+    }
   });
 });
