@@ -257,7 +257,8 @@ export class BinaryDatasetWriter {
   appendCells(x: Float32Array, cells: readonly string[], count: number, lines?: ArrayLike<number>): void {
     this.takeLabelsAs('cells');
     this.checkBatch(x, cells.length, count);
-    const labelCells = (this.cells ??= new LabelCells(this.maxClasses));
+    this.cells ??= new LabelCells(this.maxClasses);
+    const labelCells = this.cells;
     if (this.ids.length < count) this.ids = new Uint32Array(count);
     const ids = this.ids;
     for (let i = 0; i < count; i++) {
