@@ -481,11 +481,13 @@ describe('labels of any value: classes in a version-2 .dpt file', () => {
     }
   });
 
-  describe('a version-2 file over two content blocks', () => {
-    // 200,000 rows × 2 features: 1.6 MB of features (blocks 0 and 1), then 400 KB of uint16 labels
-    // (block 1). Long class names make the version-2 names block pass the version-1 one's 64-byte
-    // aligned end, so the writer moved the features (in more than one chunk) before the labels.
-    const rows = 200_000;
+  describe('a version-2 file over three content blocks', () => {
+    // 240,000 rows × 2 features: 1.92 MB of features (blocks 0 and 1), then 480 KB of uint16 labels
+    // (blocks 1 and 2: the labels of rows from about 88,500 on lie in block 2, where one byte a
+    // label would put them there from about 177,000 on). Long class names make the version-2 names
+    // block pass the version-1 one's 64-byte aligned end, so the writer moved the features (in more
+    // than one chunk) before the labels.
+    const rows = 240_000;
     const classNames = Array.from({ length: 7 }, (_, k) => `class ${k} ${'x'.repeat(40)}`);
     const cells = Array.from({ length: rows }, (_, r) => classNames[(r * 7919) % 7]!);
     const path = freshPath();
@@ -513,16 +515,17 @@ describe('labels of any value: classes in a version-2 .dpt file', () => {
         mutate((b) => craftLabelIndex(b, row, 7)),
       );
       const block = blockOf(layout, layout.labelsOffset + 2 * row);
-      expect(block).toBe(1);
+      expect(block).toBe(2);
       expect(blockCrcMatches(readFileSync(corrupt), block)).toBe(true);
       const dataset = BinaryDataset.open(corrupt);
       const first = new Float32Array(2);
       dataset.readRows(0, 1, first); // block 0 is fine
+      dataset.readLabels(0, 10, new Uint16Array(10)); // and so is block 1
       const error = failure(() => dataset.readLabels(row - 2, row + 2, new Uint16Array(4)));
       expect(error).toBeInstanceOf(DataBlockError);
-      expect((error as DataBlockError).block).toBe(1);
+      expect((error as DataBlockError).block).toBe(2);
       expect(error.message).toMatch(
-        /the label of row 123456 \(counting from 0\) is class index 7, not below the file's 7 classes \(content block 1; corrupt file\?\)/,
+        /the label of row 123456 \(counting from 0\) is class index 7, not below the file's 7 classes \(content block 2; corrupt file\?\)/,
       );
       dataset.close();
     });
