@@ -52,7 +52,7 @@ class RecordsToBinary {
   private x = new Float32Array(0);
   /** The batch's label cells and their lines (for the writer's messages). */
   private cells: string[] = [];
-  private lines = new Int32Array(0);
+  private lines = new Float64Array(0); // line numbers can pass 2^31 in a file of up to 2^32 − 1 rows
   private filled = 0;
 
   constructor(input: string, output: string, labelColumn: string | undefined, maxClasses: number | undefined) {
@@ -78,7 +78,7 @@ class RecordsToBinary {
       const D = columns.columns.length;
       this.x = new Float32Array(batchRows(D) * D);
       this.cells = new Array<string>(batchRows(D)).fill('');
-      this.lines = new Int32Array(batchRows(D));
+      this.lines = new Float64Array(batchRows(D));
       this.columns = columns;
       return;
     }
