@@ -1,7 +1,8 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
+import { craftLabelIndex } from '../helpers/dpt-bytes.js';
 
 const directory = temporaryDirectory();
 afterEach(() => killAll());
@@ -60,6 +61,16 @@ describe('dpt data', () => {
       `${csv}, line 5, column 3: label 'Émile' in column 'species': the label column holds at least 4 distinct classes, more than --max-classes 3 allows`,
     );
     expect(existsSync(join(directory.path, 'bounded.dpt'))).toBe(false);
+    // A class index ≥ K crafted with a valid CRC: --verify exits 2 naming the block and the row.
+    const crafted = join(directory.path, 'crafted.dpt');
+    const bytes = readFileSync(out);
+    craftLabelIndex(bytes, 17, 5);
+    writeFileSync(crafted, bytes);
+    const verified = await runCli(['data', 'info', crafted, '--verify']);
+    expect(verified.code).toBe(2);
+    expect(verified.stderr).toContain(
+      `${crafted}: the label of row 17 (counting from 0) is class index 5, not below the file's 5 classes (content block 0; corrupt file?)`,
+    );
     const badFlag = await runCli(['data', 'convert', csv, join(directory.path, 'bounded.dpt'), '--max-classes', '70000']);
     expect(badFlag.code).toBe(2);
     expect(badFlag.stderr).toMatch(/--max-classes/);
