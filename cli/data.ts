@@ -4,7 +4,9 @@
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BinaryDataset } from '../shared/binary-dataset.js';
+import { type ClassList, DEFAULT_MAX_CLASSES } from '../shared/classes.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
+import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { generateDatasetInterruptibly, type SyntheticFormat } from '../shared/synthetic.js';
 import { integerIn, MAX_GENERATED_FEATURES, MAX_ROWS, seed } from './options.js';
@@ -14,6 +16,8 @@ import { checkOutputPaths } from './output-paths.js';
 const TTY_REDRAW_MS = 100;
 const PIPE_LINE_MS = 5000;
 const BAR_WIDTH = 24;
+/** `dpt data info` lists this many classes, then how many more. */
+const SHOWN_CLASSES = 20;
 
 /** One progress display: the fraction done drives the bar and the ETA; rows drive the rate. */
 class Progress {
@@ -73,6 +77,15 @@ function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** The classes as `dpt data info` shows them: K, then the first SHOWN_CLASSES values ('cat', 2.5). */
+function describeClasses(classes: ClassList): string {
+  const K = classes.values.length;
+  const shown = (classes.values as readonly (string | number)[])
+    .slice(0, SHOWN_CLASSES)
+    .map((value) => (classes.isNumeric ? String(value) : JSON.stringify(value)));
+  return `${K} (${shown.join(', ')}${K > SHOWN_CLASSES ? `, … ${K - SHOWN_CLASSES} more` : ''})`;
+}
+
 function format(value: string): SyntheticFormat {
   if (value !== 'dpt' && value !== 'csv') throw new InvalidArgumentError('expected dpt or csv.');
   return value;
@@ -100,20 +113,26 @@ export function addDataCommands(program: Command): void {
     .argument('<in>', 'CSV file with a header row, plain or gzip')
     .argument('<out>', '.dpt file to write')
     .option('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)')
+    .addOption(
+      new Option('--max-classes <n>', 'most distinct labels (classes) the label column may hold')
+        .argParser(integerIn(1, MAX_DPT_CLASSES))
+        .default(DEFAULT_MAX_CLASSES),
+    )
     .option('--quiet', 'no progress display')
-    .action(async (input: string, output: string, flags: { labelColumn?: string; quiet?: boolean }) => {
+    .action(async (input: string, output: string, flags: { labelColumn?: string; maxClasses: number; quiet?: boolean }) => {
       requireRegularFile(input, '<in>');
       checkOutputPaths([{ flag: '<out>', path: output }], [{ flag: '<in>', path: input }]);
       exitOnSignal();
       const progress = new Progress(`converting ${input}`, flags.quiet === true);
       const summary = await convertCsvToBinary(input, output, {
         labelColumn: flags.labelColumn,
+        maxClasses: flags.maxClasses,
         onProgress: ({ bytesRead, totalBytes, rows }) => progress.update(totalBytes > 0 ? bytesRead / totalBytes : 1, rows),
       });
       const seconds = progress.finish();
       process.stdout.write(
         `converted ${input} to ${output}: ${summary.rows.toLocaleString('en-US')} rows × ${summary.features} features, ${formatBytes(summary.bytes)}, ` +
-          `in ${seconds.toFixed(1)} s (${Math.round(summary.rows / seconds).toLocaleString('en-US')} rows/s); identity ${summary.identity}\n`,
+          `in ${seconds.toFixed(1)} s (${Math.round(summary.rows / seconds).toLocaleString('en-US')} rows/s); classes ${describeClasses(summary.classes)}; identity ${summary.identity}\n`,
       );
     });
 
@@ -151,7 +170,7 @@ export function addDataCommands(program: Command): void {
     .command('info')
     .description('show the header of a .dpt file; --verify also checks every content block')
     .argument('<file>', '.dpt file')
-    .option('--verify', 'read the whole file and check every block: its CRC-32, finite features, labels 0 or 1')
+    .option('--verify', 'read the whole file and check every block: its CRC-32, finite features, labels 0 or 1 (or class indices below K)')
     .option('--json', 'print one JSON object')
     .action((path: string, flags: { verify?: boolean; json?: boolean }) => {
       const dataset = BinaryDataset.open(path, '<file>');
@@ -165,6 +184,9 @@ export function addDataCommands(program: Command): void {
           features: dataset.features,
           label: dataset.labelName,
           featureNames: dataset.featureNames,
+          version: dataset.sections.version,
+          labelType: dataset.labelType,
+          classes: dataset.classes.values,
           bytes: dataset.bytes,
           identity: dataset.identity,
           verified: flags.verify === true,
@@ -177,9 +199,10 @@ export function addDataCommands(program: Command): void {
           dataset.featureNames.length > 8 ? `${dataset.featureNames.slice(0, 8).join(', ')}, … (${dataset.features})` : dataset.featureNames.join(', ');
         process.stdout.write(
           `${path}: ${dataset.rows.toLocaleString('en-US')} rows × ${dataset.features} features, label '${dataset.labelName}', ${formatBytes(dataset.bytes)}\n` +
-            `features: ${names}\nidentity: ${dataset.identity}\n` +
+            `features: ${names}\nclasses: ${describeClasses(dataset.classes)}; labels stored as ${dataset.labelType} ` +
+            `(version ${dataset.sections.version}: ${dataset.labelType === 'uint8' ? 'the 0/1 label itself' : 'the class index'})\nidentity: ${dataset.identity}\n` +
             (flags.verify === true
-              ? `content verified: every block's CRC-32 matches, every feature is finite, every label 0 or 1 (${formatBytes(dataset.bytes / Math.max(seconds, 1e-9))}/s)\n`
+              ? `content verified: every block's CRC-32 matches, every feature is finite, every label ${dataset.labelType === 'uint8' ? '0 or 1' : `a class index below ${dataset.classes.values.length}`} (${formatBytes(dataset.bytes / Math.max(seconds, 1e-9))}/s)\n`
               : 'content not verified here (--verify reads every block; training, predict and evaluate check each block before using its rows)\n'),
         );
       } finally {

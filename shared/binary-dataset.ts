@@ -1,26 +1,32 @@
 // The binary dataset format `.dpt`: a small checked header, then row-major float32 features and
-// uint8 labels at fixed offsets, so any range of rows is one positioned read into a buffer the
+// the labels at fixed offsets, so any range of rows is one positioned read into a buffer the
 // caller owns (a worker reads only its rows, never the whole file). Writer streams; reader opens.
 //
 // Layout (little-endian; every section starts at a multiple of 64 bytes, zero padding between):
 //   0   magic "\x89DPT\r\n\x1a\n" (the PNG trick: a text-mode transfer or a 7-bit channel breaks it)
-//   8   u32 version (1)         12  u8 feature type (1 = float32)   13  u8 label type (1 = uint8)   14  u16 0
+//   8   u32 version (1 or 2)    12  u8 feature type (1 = float32)   13  u8 label type (v1: 1 = uint8, v2: 2 = uint16)   14  u16 0
 //   16  u64 rows                24  u32 features D                  28  u32 bytes of the names block
 //   32  u64 dataOffset          40  u64 labelsOffset                48  u64 tableOffset
 //   56  u32 blockBytes          60  u32 CRC-32 of bytes [0, 60) and of the names block
-//   64  names block: UTF-8 JSON {"features": [D names], "label": name}
+//   64  names block: UTF-8 JSON {"features": [D names], "label": name}; v2 adds "classes": [K values]
 //   dataOffset    rows × D float32 (row r at dataOffset + 4·D·r)
-//   labelsOffset  rows × uint8, each 0 or 1
+//   labelsOffset  v1: rows × uint8, each 0 or 1; v2: rows × uint16, each a class index < K
 //   tableOffset   one u32 CRC-32 per blockBytes block of [dataOffset, tableOffset) — the last may be short
 //   end of file   tableOffset + 4 × blocks
+// Versions (issue #12): labels may be any values; the classes are the distinct label cells sorted
+// (shared/classes.ts). A file whose classes are numbers within {0, 1} is version 1, byte for byte
+// the format before classes existed (its classes are [0, 1]); any other is version 2, its classes
+// in the names block ("classes": JSON numbers when every label is numeric, else strings), class k
+// the k-th, K ≤ 65,535. Readers accept both; the writer picks the version once every label is in.
 // The content CRCs are written as the data streams out. Opening checks the header and the exact
 // file size only, so opening a file of any size takes microseconds; the content is checked as it
 // is read: before any row of a block is returned, that block's CRC-32 is checked and its values
-// too (every feature finite, every label 0 or 1), once per open file (a bit per block remembers it;
-// issue #10 items 6 and 7). A read that covers whole blocks is checked in the caller's buffer,
-// without a second read; a block a read covers only in part is read whole once, into a scratch block.
+// too (every feature finite, every label 0 or 1 in v1, below K in v2), once per open file (a bit
+// per block remembers it; issue #10 items 6 and 7). A read that covers whole blocks is checked in
+// the caller's buffer, without a second read; a block a read covers only in part is read whole
+// once, into a scratch block.
 // The identity (`identity`) is the SHA-256 of the header, the names and the CRC table: two files
-// with equal identities have the same shape, names and content CRCs, and since every block is
+// with equal identities have the same shape, names, classes and content CRCs, and since every block is
 // checked against that table before use, equal identities mean equal rows as far as CRC-32 can tell.
 
 import { createHash } from 'node:crypto';
@@ -28,17 +34,22 @@ import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, writeFully } from './atomic-file.js';
-import { DataBlockError, DatasetError, WriteError } from './errors.js';
+import { type ClassList, DEFAULT_MAX_CLASSES } from './classes.js';
+import { ConfigError, DataBlockError, DatasetError, WriteError } from './errors.js';
+import { BINARY_CLASSES, checkClassList, LabelCells, MAX_DPT_CLASSES } from './label-cells.js';
 import { openRegularFile } from './regular-file.js';
 
 export const BINARY_MAGIC = Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** The version of a file with labels 0/1 (uint8); BINARY_VERSION_CLASSES: classes of any values (uint16 indices). */
 export const BINARY_VERSION = 1;
+export const BINARY_VERSION_CLASSES = 2;
 const HEADER_BYTES = 64;
 const ALIGN = 64;
 /** Bytes per content CRC block: 1 MiB keeps the table at 4 bytes per MiB of data. */
 export const BLOCK_BYTES = 1 << 20;
 const FLOAT32 = 1;
 const UINT8 = 1;
+const UINT16 = 2;
 const MAX_FEATURES = 1 << 24;
 const MAX_ROWS = 2 ** 32 - 1;
 const MAX_NAMES_BYTES = 64 << 20;
@@ -50,6 +61,9 @@ export interface BinaryDatasetNames {
   readonly labelName: string;
 }
 
+/** How a file stores its labels: uint8 0/1 (version 1) or uint16 class indices (version 2). */
+export type LabelType = 'uint8' | 'uint16';
+
 /** What a finished file holds; `identity` as described above. */
 export interface BinaryDatasetSummary {
   readonly path: string;
@@ -57,10 +71,23 @@ export interface BinaryDatasetSummary {
   readonly features: number;
   readonly bytes: number;
   readonly identity: string;
+  readonly classes: ClassList;
+  readonly labelType: LabelType;
+}
+
+/** Options of a writer; its label cells come through appendCells. */
+export interface BinaryDatasetWriterOptions {
+  /** Most distinct label cells appendCells accepts (default DEFAULT_MAX_CLASSES, at most 65,535). */
+  readonly maxClasses?: number | undefined;
+  /** Where the label cells come from, for messages: the source file and its 1-based label column (default: the rows of the file written). */
+  readonly labelSource?: { readonly path: string; readonly column: number } | undefined;
 }
 
 /** Where a .dpt file's sections lie (byte offsets) and how many content blocks its CRC table has. */
 export interface DptLayout {
+  readonly version: 1 | 2;
+  /** Bytes per label: 1 (uint8, version 1) or 2 (uint16, version 2); the labels of rows [a, b) are bytes [labelsOffset + a·labelBytes, labelsOffset + b·labelBytes). */
+  readonly labelBytes: 1 | 2;
   readonly rows: number;
   readonly features: number;
   readonly namesBytes: number;
@@ -77,20 +104,21 @@ function align(offset: number): number {
   return Math.ceil(offset / ALIGN) * ALIGN;
 }
 
-function layoutOf(rows: number, features: number, namesBytes: number, blockBytes: number): Layout {
+function layoutOf(version: 1 | 2, rows: number, features: number, namesBytes: number, blockBytes: number): Layout {
+  const labelBytes = version === BINARY_VERSION ? 1 : 2;
   const dataOffset = align(HEADER_BYTES + namesBytes);
   const labelsOffset = align(dataOffset + rows * features * 4);
-  const tableOffset = align(labelsOffset + rows);
+  const tableOffset = align(labelsOffset + rows * labelBytes);
   const blocks = Math.ceil((tableOffset - dataOffset) / blockBytes);
-  return { rows, features, namesBytes, dataOffset, labelsOffset, tableOffset, blocks, fileBytes: tableOffset + 4 * blocks };
+  return { version, labelBytes, rows, features, namesBytes, dataOffset, labelsOffset, tableOffset, blocks, fileBytes: tableOffset + 4 * blocks };
 }
 
 function encodeHeader(layout: Layout, names: Buffer): Buffer {
   const header = Buffer.alloc(layout.dataOffset);
   BINARY_MAGIC.copy(header, 0);
-  header.writeUInt32LE(BINARY_VERSION, 8);
+  header.writeUInt32LE(layout.version, 8);
   header.writeUInt8(FLOAT32, 12);
-  header.writeUInt8(UINT8, 13);
+  header.writeUInt8(layout.version === BINARY_VERSION ? UINT8 : UINT16, 13);
   header.writeBigUInt64LE(BigInt(layout.rows), 16);
   header.writeUInt32LE(layout.features, 24);
   header.writeUInt32LE(layout.namesBytes, 28);
@@ -125,20 +153,48 @@ function bytesOf(view: ArrayBufferView, from = 0, length = view.byteLength - fro
   return new Uint8Array(view.buffer, view.byteOffset + from, length);
 }
 
+/** Label rows mapped per chunk when finish() copies label cells' ids behind the features. */
+const LABEL_CHUNK_ROWS = 1 << 18;
+
+/** The names block: today's JSON for version 1; version 2 adds the class list. */
+function encodeNames(names: BinaryDatasetNames, classes: ClassList | null): Buffer {
+  const json =
+    classes === null
+      ? JSON.stringify({ features: names.featureNames, label: names.labelName })
+      : JSON.stringify({ features: names.featureNames, label: names.labelName, classes: classes.values });
+  return Buffer.from(json, 'utf8');
+}
+
 /**
  * Writes a .dpt file with constant memory: rows are appended in batches, features go straight to
- * their place in the file, labels to a side file that is copied behind them at the end. The file
- * appears under its name only when finish() succeeds (shared/atomic-file.ts: every write checked,
- * fsync and size check, rename); any failure removes both temporary files.
+ * their place in the file, labels to a side file that is copied behind them at the end. Labels come
+ * either as 0/1 bytes (append: a version-1 file) or as label cells (appendCells: the side file holds
+ * each row's first-seen cell id, u32, and finish() maps the ids to 0/1 for a version-1 file or to
+ * class indices for a version-2 one while copying them; memory: the distinct cells only).
+ * The features are placed behind the version-1 names block; a version-2 names block (with the
+ * classes) is longer, and when its aligned end passes theirs finish() moves the features once (one
+ * more read and write of that section, for multiclass files only; the content CRCs, relative to
+ * dataOffset, do not change). The file appears under its name only when finish() succeeds
+ * (shared/atomic-file.ts: every write checked, fsync and size check, rename); any failure removes
+ * both temporary files.
  */
 export class BinaryDatasetWriter {
   readonly path: string;
-  private readonly names: Buffer;
+  private readonly names: BinaryDatasetNames;
+  private readonly namesV1: Buffer;
   private readonly features: number;
+  private readonly maxClasses: number;
+  private readonly labelSource: { readonly path: string; readonly column: number } | null;
   private readonly file: AtomicFileWriter;
   private readonly labelsPath: string;
   private readonly labelsFd: number;
+  /** Where the features are written: behind the version-1 names block (finish() may move them). */
   private readonly dataOffset: number;
+  /** How the labels come in, fixed by the first append: 0/1 bytes or cells. */
+  private labelInput: 'unknown' | 'bytes' | 'cells' = 'unknown';
+  private cells: LabelCells | null = null;
+  /** The first-seen ids of one appendCells batch (grown to the largest batch). */
+  private ids = new Uint32Array(0);
   private rows = 0;
   /** CRC state of the content block being written, and the finished blocks' CRCs. */
   private blockCrc = 0;
@@ -146,15 +202,25 @@ export class BinaryDatasetWriter {
   private readonly crcs: number[] = [];
   private isOpen = true;
 
-  constructor(path: string, names: BinaryDatasetNames) {
+  /** Throws ConfigError for a `maxClasses` outside 1 to 65,535, RangeError for bad names, WriteError when the files cannot be created. */
+  constructor(path: string, names: BinaryDatasetNames, options: BinaryDatasetWriterOptions = {}) {
     if (endianness() !== 'LE') throw new Error('the .dpt format is little-endian; this machine is not');
     const D = names.featureNames.length;
     if (D < 1 || D > MAX_FEATURES) throw new RangeError(`a .dpt file holds 1 to ${MAX_FEATURES} features, got ${D}`);
+    const maxClasses = options.maxClasses ?? DEFAULT_MAX_CLASSES;
+    if (!(Number.isInteger(maxClasses) && maxClasses >= 1 && maxClasses <= MAX_DPT_CLASSES)) {
+      throw new ConfigError(
+        `--max-classes must be an integer from 1 to ${MAX_DPT_CLASSES.toLocaleString('en-US')} (a .dpt class index is a uint16), got ${maxClasses}`,
+      );
+    }
     this.path = path;
     this.features = D;
-    this.names = Buffer.from(JSON.stringify({ features: names.featureNames, label: names.labelName }), 'utf8');
-    if (this.names.length > MAX_NAMES_BYTES) throw new RangeError(`the feature names take ${this.names.length} bytes, more than ${MAX_NAMES_BYTES}`);
-    this.dataOffset = layoutOf(0, D, this.names.length, BLOCK_BYTES).dataOffset;
+    this.names = names;
+    this.maxClasses = maxClasses;
+    this.labelSource = options.labelSource ?? null;
+    this.namesV1 = encodeNames(names, null);
+    if (this.namesV1.length > MAX_NAMES_BYTES) throw new RangeError(`the feature names take ${this.namesV1.length} bytes, more than ${MAX_NAMES_BYTES}`);
+    this.dataOffset = layoutOf(BINARY_VERSION, 0, D, this.namesV1.length, BLOCK_BYTES).dataOffset;
     this.file = new AtomicFileWriter(path);
     this.labelsPath = `${path}.${process.pid}.labels.tmp`;
     try {
@@ -171,55 +237,89 @@ export class BinaryDatasetWriter {
   }
 
   /**
-   * Appends `count` rows: x holds them row-major (count × D float32, finite), y their labels (0 or 1).
-   * Append in batches (thousands of rows): each call is one write to each file.
+   * Appends `count` rows: x holds them row-major (count × D float32, finite), y their labels (0 or 1):
+   * the file is version 1. Append in batches (thousands of rows): each call is one write to each file.
    */
   append(x: Float32Array, y: Uint8Array, count: number): void {
-    if (!this.isOpen) throw new Error(`${this.path}: append after finish or abort`);
-    const D = this.features;
-    if (x.length < count * D || y.length < count) throw new RangeError(`append of ${count} rows: x or y is too short`);
-    if (this.rows + count > MAX_ROWS) throw new RangeError(`a .dpt file holds at most ${MAX_ROWS} rows`);
-    for (let i = 0; i < count * D; i++) {
-      if (!Number.isFinite(x[i]!)) throw new RangeError(`row ${this.rows + Math.floor(i / D)}, feature ${i % D}: ${x[i]} is not finite`);
-    }
+    this.takeLabelsAs('bytes');
+    this.checkBatch(x, y.length, count);
     for (let i = 0; i < count; i++) if (y[i]! > 1) throw new RangeError(`row ${this.rows + i}: label ${y[i]} is not 0 or 1`);
-    const features = bytesOf(x, 0, count * D * 4);
-    try {
-      this.file.write(features, this.dataOffset + this.rows * D * 4);
-      this.checksum(features);
-      this.writeLabels(bytesOf(y, 0, count), this.rows);
-    } catch (error) {
-      this.abort(); // both temporary files go, not only the one that failed
-      throw error;
+    this.writeBatch(x, bytesOf(y, 0, count), count, 1);
+  }
+
+  /**
+   * Appends `count` rows with their label cells as written (any text; blanks around a cell are
+   * ignored, '1' and '1.0' are one numeric class). `lines[i]` is the source line of row i, for
+   * messages. A blank cell, or a new cell past `maxClasses` classes, is a DatasetError naming the
+   * label source (file, line, column; else the row of this file) and --max-classes; the writer is
+   * then aborted. Append in batches, as for append().
+   */
+  appendCells(x: Float32Array, cells: readonly string[], count: number, lines?: ArrayLike<number>): void {
+    this.takeLabelsAs('cells');
+    this.checkBatch(x, cells.length, count);
+    this.cells ??= new LabelCells(this.maxClasses);
+    const labelCells = this.cells;
+    if (this.ids.length < count) this.ids = new Uint32Array(count);
+    const ids = this.ids;
+    for (let i = 0; i < count; i++) {
+      const cell = cells[i]!;
+      let id: number;
+      try {
+        id = labelCells.idOf(cell);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        this.abort();
+        throw this.labelError(i, lines, `label '${cell.trim()}' in column '${this.names.labelName}': ${error.message}`);
+      }
+      if (id < 0) {
+        this.abort();
+        throw this.labelError(i, lines, `column '${this.names.labelName}' (the label) is empty`);
+      }
+      ids[i] = id;
     }
-    this.rows += count;
+    this.writeBatch(x, bytesOf(ids, 0, count * 4), count, 4);
   }
 
   /** Writes labels, CRC table and header, and renames the file into place. */
   finish(): BinaryDatasetSummary {
     if (!this.isOpen) throw new Error(`${this.path}: finish after finish or abort`);
     try {
-      const layout = layoutOf(this.rows, this.features, this.names.length, BLOCK_BYTES);
-      this.pad(layout.dataOffset + this.rows * this.features * 4, layout.labelsOffset);
-      const chunk = Buffer.alloc(Math.min(BLOCK_BYTES, Math.max(this.rows, 1)));
-      for (let done = 0; done < this.rows; done += chunk.length) {
-        const part = chunk.subarray(0, Math.min(chunk.length, this.rows - done));
-        readExactly(this.labelsPath, this.labelsFd, part, done, 'labels');
-        this.file.write(part, layout.labelsOffset + done);
-        this.checksum(part);
+      const settled = this.cells?.settle() ?? null;
+      const isBinary = settled === null || settled.isBinary;
+      const names = isBinary ? this.namesV1 : encodeNames(this.names, settled.classes);
+      if (names.length > MAX_NAMES_BYTES) {
+        throw new DatasetError(
+          this.labelSource?.path ?? this.path,
+          undefined,
+          undefined,
+          `the names and classes take ${names.length} bytes, more than ${MAX_NAMES_BYTES}`,
+        );
       }
-      this.pad(layout.labelsOffset + this.rows, layout.tableOffset);
+      const layout = layoutOf(isBinary ? BINARY_VERSION : BINARY_VERSION_CLASSES, this.rows, this.features, names.length, BLOCK_BYTES);
+      if (layout.dataOffset !== this.dataOffset) this.moveFeatures(layout.dataOffset);
+      this.pad(layout.dataOffset + this.rows * this.features * 4, layout.labelsOffset);
+      if (settled === null) this.copyLabelBytes(layout.labelsOffset);
+      else this.copyLabelCells(settled.storedOfId, layout);
+      this.pad(layout.labelsOffset + this.rows * layout.labelBytes, layout.tableOffset);
       if (this.blockFill > 0) this.crcs.push(this.blockCrc);
       const table = Buffer.alloc(4 * this.crcs.length);
       this.crcs.forEach((crc, i) => {
         table.writeUInt32LE(crc, 4 * i);
       });
       this.file.write(table, layout.tableOffset);
-      const header = encodeHeader(layout, this.names);
+      const header = encodeHeader(layout, names);
       this.file.write(header, 0);
       this.closeLabels();
       this.file.commit(layout.fileBytes);
-      return { path: this.path, rows: this.rows, features: this.features, bytes: layout.fileBytes, identity: identityOf(header, table) };
+      return {
+        path: this.path,
+        rows: this.rows,
+        features: this.features,
+        bytes: layout.fileBytes,
+        identity: identityOf(header, table),
+        classes: settled?.classes ?? BINARY_CLASSES,
+        labelType: isBinary ? 'uint8' : 'uint16',
+      };
     } catch (error) {
       this.abort();
       throw error;
@@ -230,6 +330,87 @@ export class BinaryDatasetWriter {
   abort(): void {
     this.file.abort();
     this.closeLabels();
+  }
+
+  private takeLabelsAs(input: 'bytes' | 'cells'): void {
+    if (!this.isOpen) throw new Error(`${this.path}: append after finish or abort`);
+    if (this.labelInput !== 'unknown' && this.labelInput !== input)
+      throw new Error(`${this.path}: labels come either as 0/1 bytes (append) or as cells (appendCells), not both`);
+    this.labelInput = input;
+  }
+
+  /** Invariants of a batch: lengths, the row bound, finite features (the caller checked user input). */
+  private checkBatch(x: Float32Array, labels: number, count: number): void {
+    const D = this.features;
+    if (x.length < count * D || labels < count) throw new RangeError(`append of ${count} rows: x or the labels are too short`);
+    if (this.rows + count > MAX_ROWS) throw new RangeError(`a .dpt file holds at most ${MAX_ROWS} rows`);
+    for (let i = 0; i < count * D; i++) {
+      if (!Number.isFinite(x[i]!)) throw new RangeError(`row ${this.rows + Math.floor(i / D)}, feature ${i % D}: ${x[i]} is not finite`);
+    }
+  }
+
+  /** Features to their place, `labels` (this batch's side-file bytes, `labelBytes` a row) to the side file. */
+  private writeBatch(x: Float32Array, labels: Uint8Array, count: number, labelBytes: number): void {
+    const D = this.features;
+    const features = bytesOf(x, 0, count * D * 4);
+    try {
+      this.file.write(features, this.dataOffset + this.rows * D * 4);
+      this.checksum(features);
+      this.writeLabels(labels, this.rows * labelBytes);
+    } catch (error) {
+      this.abort(); // both temporary files go, not only the one that failed
+      throw error;
+    }
+    this.rows += count;
+  }
+
+  private labelError(i: number, lines: ArrayLike<number> | undefined, problem: string): DatasetError {
+    const source = this.labelSource;
+    if (source === null) return new DatasetError(this.path, undefined, undefined, `row ${this.rows + i} (counting from 0): ${problem}`);
+    return new DatasetError(source.path, lines?.[i], source.column, problem);
+  }
+
+  /** Moves the features from this.dataOffset to `to` (> this.dataOffset), last chunk first since the ranges overlap. */
+  private moveFeatures(to: number): void {
+    const total = this.rows * this.features * 4;
+    const chunk = new Uint8Array(Math.min(BLOCK_BYTES, Math.max(total, 1)));
+    const fd = openSync(this.file.temporary, 'r');
+    try {
+      for (let end = total; end > 0; end -= chunk.length) {
+        const start = Math.max(0, end - chunk.length);
+        const part = chunk.subarray(0, end - start);
+        readExactly(this.file.temporary, fd, part, this.dataOffset + start, 'features');
+        this.file.write(part, to + start);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Copies the 0/1 label bytes of append() behind the features. */
+  private copyLabelBytes(labelsOffset: number): void {
+    const chunk = Buffer.alloc(Math.min(BLOCK_BYTES, Math.max(this.rows, 1)));
+    for (let done = 0; done < this.rows; done += chunk.length) {
+      const part = chunk.subarray(0, Math.min(chunk.length, this.rows - done));
+      readExactly(this.labelsPath, this.labelsFd, part, done, 'labels');
+      this.file.write(part, labelsOffset + done);
+      this.checksum(part);
+    }
+  }
+
+  /** Copies the cells' ids behind the features as what the file stores for them (`storedOfId`: 0/1 or class index). */
+  private copyLabelCells(storedOfId: Uint16Array, layout: Layout): void {
+    const rows = Math.min(LABEL_CHUNK_ROWS, Math.max(this.rows, 1));
+    const ids = new Uint32Array(rows);
+    const stored = layout.labelBytes === 1 ? new Uint8Array(rows) : new Uint16Array(rows);
+    for (let done = 0; done < this.rows; done += rows) {
+      const count = Math.min(rows, this.rows - done);
+      readExactly(this.labelsPath, this.labelsFd, bytesOf(ids, 0, count * 4), done * 4, 'labels');
+      for (let i = 0; i < count; i++) stored[i] = storedOfId[ids[i]!]!;
+      const part = bytesOf(stored, 0, count * layout.labelBytes);
+      this.file.write(part, layout.labelsOffset + done * layout.labelBytes);
+      this.checksum(part);
+    }
   }
 
   private closeLabels(): void {
@@ -282,6 +463,10 @@ export class BinaryDataset {
   readonly features: number;
   readonly featureNames: readonly string[];
   readonly labelName: string;
+  /** The classes, class k the k-th: [0, 1] for a version-1 file, the names block's list for version 2. */
+  readonly classes: ClassList;
+  /** How labels are stored: 'uint8' 0/1 (version 1) or 'uint16' class indices (version 2); readLabels' target follows. */
+  readonly labelType: LabelType;
   /** SHA-256 (hex) of header, names and content CRC table: equal files have equal identities. */
   readonly identity: string;
   /** Size of the file in bytes. */
@@ -295,7 +480,7 @@ export class BinaryDataset {
   private scratch: Uint8Array | null = null;
   private isOpen = true;
 
-  private constructor(path: string, fd: number, layout: Layout, names: BinaryDatasetNames, header: Buffer, table: Buffer) {
+  private constructor(path: string, fd: number, layout: Layout, names: StoredNames, header: Buffer, table: Buffer) {
     this.path = path;
     this.fd = fd;
     this.layout = layout;
@@ -303,6 +488,8 @@ export class BinaryDataset {
     this.features = layout.features;
     this.featureNames = names.featureNames;
     this.labelName = names.labelName;
+    this.classes = names.classes;
+    this.labelType = layout.labelBytes === 1 ? 'uint8' : 'uint16';
     this.bytes = layout.fileBytes;
     this.table = table;
     this.checked = new Uint8Array(Math.ceil(layout.blocks / 8));
@@ -346,14 +533,39 @@ export class BinaryDataset {
     this.checkBlocksOf(at, target);
   }
 
-  /** Reads the labels of rows [from, to) into `into` at `intoRow`; their blocks are checked as readRows does. */
-  readLabels(from: number, to: number, into: Uint8Array, intoRow = 0): void {
+  /**
+   * Reads the labels of rows [from, to) into `into` at `intoRow`; their blocks are checked as
+   * readRows does. A Uint8Array takes a version-1 file's 0/1 labels; a Uint16Array takes class
+   * indices of either version (a version-1 file's 0/1 widened: class k of [0, 1] is k). A version-2
+   * file into a Uint8Array is a caller's bug (Error): check labelType first.
+   */
+  readLabels(from: number, to: number, into: Uint8Array | Uint16Array, intoRow = 0): void {
     this.checkRange(from, to);
     if (intoRow + to - from > into.length) throw new RangeError(`readLabels: ${to - from} labels do not fit into ${into.length} at ${intoRow}`);
-    const target = into.subarray(intoRow, intoRow + to - from);
-    const at = this.layout.labelsOffset + from;
-    readExactly(this.path, this.fd, target, at, 'labels');
-    this.checkBlocksOf(at, target);
+    const count = to - from;
+    const at = this.layout.labelsOffset + from * this.layout.labelBytes;
+    if (into instanceof Uint8Array) {
+      if (this.layout.labelBytes !== 1)
+        throw new Error(`${this.path}: readLabels into a Uint8Array, but this file stores uint16 class indices (K = ${this.classes.values.length})`);
+      const target = into.subarray(intoRow, intoRow + count);
+      readExactly(this.path, this.fd, target, at, 'labels');
+      this.checkBlocksOf(at, target);
+      return;
+    }
+    const target = bytesOf(into, intoRow * 2, count * 2);
+    if (this.layout.labelBytes === 2) {
+      readExactly(this.path, this.fd, target, at, 'labels');
+      this.checkBlocksOf(at, target);
+      return;
+    }
+    // Version 1 into uint16: the bytes land in the upper half of the target and are checked there,
+    // then widened in place front to back (label i's two bytes end at byte 2i + 1 ≤ count + i, the
+    // byte just read, so no byte is overwritten before it is read).
+    const raw = target.subarray(count);
+    readExactly(this.path, this.fd, raw, at, 'labels');
+    this.checkBlocksOf(at, raw);
+    const widened = into.subarray(intoRow, intoRow + count);
+    for (let i = 0; i < count; i++) widened[i] = raw[i]!;
   }
 
   /** Reads and checks every block not checked yet; throws DataBlockError naming the first bad one. */
@@ -416,7 +628,7 @@ export class BinaryDataset {
    * gradient (the writer never writes either). Marks the block checked; throws DataBlockError.
    */
   private checkContent(block: number, content: Uint8Array): void {
-    const { dataOffset, labelsOffset, rows, features: D } = this.layout;
+    const { dataOffset, labelsOffset, labelBytes, rows, features: D } = this.layout;
     const start = dataOffset + block * BLOCK_BYTES;
     const end = start + content.length;
     if (crc32(content) !== this.table.readUInt32LE(4 * block)) {
@@ -446,16 +658,32 @@ export class BinaryDataset {
         }
       }
     }
+    // Labels in this block: a block starts an even number of bytes past labelsOffset (both 64-byte
+    // aligned, blocks 1 MiB), so a uint16 label never straddles two blocks.
     const labelsFrom = Math.max(start, labelsOffset);
-    const labelsTo = Math.min(end, labelsOffset + rows);
-    for (let at = labelsFrom; at < labelsTo; at++) {
-      const label = content[at - start]!;
-      if (label > 1) {
-        throw new DataBlockError(
-          this.path,
-          block,
-          `the label of row ${at - labelsOffset} (counting from 0) is ${label}, not 0 or 1 (content block ${block}; corrupt file?)`,
-        );
+    const labelsTo = Math.min(end, labelsOffset + rows * labelBytes);
+    if (labelBytes === 1) {
+      for (let at = labelsFrom; at < labelsTo; at++) {
+        const label = content[at - start]!;
+        if (label > 1) {
+          throw new DataBlockError(
+            this.path,
+            block,
+            `the label of row ${at - labelsOffset} (counting from 0) is ${label}, not 0 or 1 (content block ${block}; corrupt file?)`,
+          );
+        }
+      }
+    } else {
+      const K = this.classes.values.length;
+      for (let at = labelsFrom; at < labelsTo; at += 2) {
+        const label = content[at - start]! | (content[at - start + 1]! << 8);
+        if (label >= K) {
+          throw new DataBlockError(
+            this.path,
+            block,
+            `the label of row ${(at - labelsOffset) / 2} (counting from 0) is class index ${label}, not below the file's ${K} classes (content block ${block}; corrupt file?)`,
+          );
+        }
       }
     }
     this.checked[block >>> 3]! |= 1 << (block & 7);
@@ -463,14 +691,14 @@ export class BinaryDataset {
 
   /** Which rows' features and labels file bytes [start, end) hold, for messages. */
   private describeRows(start: number, end: number): string {
-    const { dataOffset, labelsOffset, rows, features: D } = this.layout;
+    const { dataOffset, labelsOffset, labelBytes, rows, features: D } = this.layout;
     const parts: string[] = [];
     const featuresEnd = Math.min(end, dataOffset + rows * D * 4);
     if (featuresEnd > start)
       parts.push(`features of rows ${Math.floor((start - dataOffset) / (4 * D))} to ${Math.ceil((featuresEnd - dataOffset) / (4 * D)) - 1}`);
     const labelsFrom = Math.max(start, labelsOffset);
-    const labelsTo = Math.min(end, labelsOffset + rows);
-    if (labelsTo > labelsFrom) parts.push(`labels of rows ${labelsFrom - labelsOffset} to ${labelsTo - labelsOffset - 1}`);
+    const labelsTo = Math.min(end, labelsOffset + rows * labelBytes);
+    if (labelsTo > labelsFrom) parts.push(`labels of rows ${(labelsFrom - labelsOffset) / labelBytes} to ${(labelsTo - labelsOffset) / labelBytes - 1}`);
     return parts.length === 0 ? 'padding only' : parts.join(', ');
   }
 
@@ -498,9 +726,14 @@ export function layoutOfHeader(path: string, fixed: Buffer): DptLayout {
   };
   if (!fixed.subarray(0, 8).equals(BINARY_MAGIC)) bad('magic', 'not a .dpt file (the first 8 bytes are not \\x89DPT\\r\\n\\x1a\\n)');
   const version = fixed.readUInt32LE(8);
-  if (version !== BINARY_VERSION) bad('version', `expected ${BINARY_VERSION}, found ${version} (written by another dpt version?)`);
+  if (version !== BINARY_VERSION && version !== BINARY_VERSION_CLASSES) {
+    bad('version', `expected ${BINARY_VERSION} or ${BINARY_VERSION_CLASSES}, found ${version} (written by another dpt version?)`);
+  }
   if (fixed.readUInt8(12) !== FLOAT32) bad('featureType', `expected 1 (float32), found ${fixed.readUInt8(12)}`);
-  if (fixed.readUInt8(13) !== UINT8) bad('labelType', `expected 1 (uint8), found ${fixed.readUInt8(13)}`);
+  const labelType = version === BINARY_VERSION ? UINT8 : UINT16;
+  if (fixed.readUInt8(13) !== labelType) {
+    bad('labelType', `expected ${labelType} (${labelType === UINT8 ? 'uint8' : 'uint16'}) in a version-${version} file, found ${fixed.readUInt8(13)}`);
+  }
   const rows = Number(fixed.readBigUInt64LE(16));
   if (rows < 1 || rows > MAX_ROWS) bad('rows', `expected 1 to ${MAX_ROWS}, found ${rows}`);
   const features = fixed.readUInt32LE(24);
@@ -509,7 +742,7 @@ export function layoutOfHeader(path: string, fixed: Buffer): DptLayout {
   if (namesBytes > MAX_NAMES_BYTES) bad('namesBytes', `${namesBytes} exceeds ${MAX_NAMES_BYTES}`);
   const blockBytes = fixed.readUInt32LE(56);
   if (blockBytes !== BLOCK_BYTES) bad('blockBytes', `expected ${BLOCK_BYTES}, found ${blockBytes}`);
-  const layout = layoutOf(rows, features, namesBytes, BLOCK_BYTES);
+  const layout = layoutOf(version === BINARY_VERSION ? BINARY_VERSION : BINARY_VERSION_CLASSES, rows, features, namesBytes, BLOCK_BYTES);
   for (const [field, at, expected] of [
     ['dataOffset', 32, layout.dataOffset],
     ['labelsOffset', 40, layout.labelsOffset],
@@ -521,7 +754,7 @@ export function layoutOfHeader(path: string, fixed: Buffer): DptLayout {
   return layout;
 }
 
-function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number): { layout: Layout; names: BinaryDatasetNames; header: Buffer } {
+function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number): { layout: Layout; names: StoredNames; header: Buffer } {
   const bad = (field: string, problem: string): never => {
     throw new DatasetError(path, undefined, undefined, `header field '${field}': ${problem}`);
   };
@@ -539,10 +772,15 @@ function checkHeader(path: string, fd: number, fixed: Buffer, fileBytes: number)
       `${rows} rows × ${features} features need a file of ${layout.fileBytes} bytes, found ${fileBytes} (${fileBytes < layout.fileBytes ? 'truncated' : 'trailing bytes'})`,
     );
   }
-  return { layout, names: parseNames(path, header.subarray(HEADER_BYTES, HEADER_BYTES + namesBytes), features), header };
+  return { layout, names: parseNames(path, header.subarray(HEADER_BYTES, HEADER_BYTES + namesBytes), features, layout.version), header };
 }
 
-function parseNames(path: string, bytes: Buffer, features: number): BinaryDatasetNames {
+/** A names block as read: the names, and the classes (version 2's list, [0, 1] for version 1). */
+interface StoredNames extends BinaryDatasetNames {
+  readonly classes: ClassList;
+}
+
+function parseNames(path: string, bytes: Buffer, features: number, version: 1 | 2): StoredNames {
   const bad = (problem: string): never => {
     throw new DatasetError(path, undefined, undefined, `header field 'names': ${problem}`);
   };
@@ -552,17 +790,27 @@ function parseNames(path: string, bytes: Buffer, features: number): BinaryDatase
   } catch {
     return bad('not valid JSON');
   }
-  const names = value as { features?: unknown; label?: unknown }; // checked just below
+  const names = value as { features?: unknown; label?: unknown; classes?: unknown }; // checked just below
   if (typeof value !== 'object' || value === null || !Array.isArray(names.features) || typeof names.label !== 'string') {
     return bad('expected {"features": [names], "label": name}');
   }
   const featureNames: unknown[] = names.features;
   if (featureNames.length !== features) bad(`${featureNames.length} feature names for ${features} features`);
   if (!featureNames.every((name): name is string => typeof name === 'string')) bad('a feature name is not a string');
-  return { featureNames: featureNames as string[], labelName: names.label }; // every element checked above
+  let classes = BINARY_CLASSES;
+  if (version === BINARY_VERSION_CLASSES) {
+    const checked = checkClassList(names.classes);
+    if (typeof checked === 'string') return bad(`classes: ${checked}`);
+    classes = checked;
+  }
+  return { featureNames: featureNames as string[], labelName: names.label, classes }; // every element checked above
 }
 
-/** Reads a whole .dpt file into `allocate`d storage (default: plain typed arrays; e.g. kernel.allocateRows). */
+/**
+ * Reads a whole .dpt file with 0/1 labels into `allocate`d storage (default: plain typed arrays;
+ * e.g. kernel.allocateRows). A version-2 file (classes other than 0/1) is a DatasetError naming the
+ * file: use loadBinaryDatasetClasses for class indices.
+ */
 export function loadBinaryDataset(
   path: string,
   allocate: (rows: number, D: number) => { x: Float32Array; y: Uint8Array } = (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
@@ -570,7 +818,24 @@ export function loadBinaryDataset(
 ): { dataset: BinaryDataset; x: Float32Array; y: Uint8Array } {
   const dataset = BinaryDataset.open(path, role);
   try {
+    if (dataset.labelType !== 'uint8') {
+      throw new DatasetError(path, undefined, undefined, `its label '${dataset.labelName}' holds ${dataset.classes.values.length} classes, not 0 and 1`);
+    }
     const { x, y } = allocate(dataset.rows, dataset.features);
+    dataset.readRows(0, dataset.rows, x);
+    dataset.readLabels(0, dataset.rows, y);
+    return { dataset, x, y };
+  } finally {
+    dataset.close();
+  }
+}
+
+/** Reads a whole .dpt file of either version: features, and each row's class index into dataset.classes (a version-1 file's 0/1 as indices 0/1). */
+export function loadBinaryDatasetClasses(path: string, role: string | null = null): { dataset: BinaryDataset; x: Float32Array; y: Uint16Array } {
+  const dataset = BinaryDataset.open(path, role);
+  try {
+    const x = new Float32Array(dataset.rows * dataset.features);
+    const y = new Uint16Array(dataset.rows);
     dataset.readRows(0, dataset.rows, x);
     dataset.readLabels(0, dataset.rows, y);
     return { dataset, x, y };

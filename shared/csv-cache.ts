@@ -44,6 +44,11 @@ export interface CsvCacheOptions {
   readonly directory: string;
   /** Header name or 0-based index of the label; undefined: the last column. */
   readonly labelColumn: string | undefined;
+  /**
+   * Most distinct labels a conversion accepts (default DEFAULT_MAX_CLASSES of shared/classes.ts). Not
+   * part of the cache key: an entry is the same whatever the bound, so the caller checks its classes.
+   */
+  readonly maxClasses?: number | undefined;
   readonly onProgress?: ((line: string) => void) | undefined;
   /** Called before each whole read of the CSV ('hash', 'convert') or of a cache entry ('verify'). */
   readonly onWholeRead?: ((what: WholeRead, path: string) => void) | undefined;
@@ -99,7 +104,7 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
   if (isConverted) {
     const started = performance.now();
     options.onWholeRead?.('convert', path);
-    const summary = await convertCsvToBinary(path, entryPath, { labelColumn });
+    const summary = await convertCsvToBinary(path, entryPath, { labelColumn, maxClasses: options.maxClasses });
     options.onProgress?.(
       `converted ${path} (${summary.rows} rows × ${summary.features} features) to ${entryPath} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );

@@ -1,6 +1,7 @@
 // The cell and column rules of a CSV data file (DESIGN.md invariant 5), record by record, for
 // readers that stream: which columns are features and which is the label, and the check of each
-// cell. Used by the streaming converter and by shared/dataset.ts alike.
+// cell. Used by the streaming converter and by shared/dataset.ts alike. parseRecord takes labels
+// 0/1 only; parseRecordCells passes a label cell of any value through (issue #12: classes).
 
 import { DatasetError } from './errors.js';
 
@@ -71,7 +72,36 @@ export function resolveColumns(path: string, line: number, fields: readonly stri
  * file, line and column.
  */
 export function parseRecord(path: string, line: number, fields: readonly string[], layout: CsvColumns, x: Float32Array, base: number): 0 | 1 {
-  const { header, columns, labelIndex } = layout;
+  const { header, labelIndex } = layout;
+  parseFeatures(path, line, fields, layout, x, base);
+  if (labelIndex < 0) return 0;
+  const cell = fields[labelIndex]!.trim();
+  const label = cell === '' ? Number.NaN : Number(cell);
+  if (label !== 0 && label !== 1) {
+    const shown = cell === '' ? 'an empty cell' : `'${cell}'`;
+    throw new DatasetError(path, line, labelIndex + 1, `label ${shown} in column '${header[labelIndex]}' must be 0 or 1`);
+  }
+  return label;
+}
+
+/**
+ * Checks one data record as parseRecord does, features into x[base .. base + D), but returns its
+ * label cell as written, of any value (the classes are found from the cells; shared/classes.ts),
+ * or null when the file has no label column. An empty label cell is a DatasetError naming file,
+ * line and column.
+ */
+export function parseRecordCells(path: string, line: number, fields: readonly string[], layout: CsvColumns, x: Float32Array, base: number): string | null {
+  const { header, labelIndex } = layout;
+  parseFeatures(path, line, fields, layout, x, base);
+  if (labelIndex < 0) return null;
+  const cell = fields[labelIndex]!;
+  if (cell.trim() === '') throw new DatasetError(path, line, labelIndex + 1, `the label in column '${header[labelIndex]}' is an empty cell`);
+  return cell;
+}
+
+/** The column count and every feature cell of a record (DatasetError naming file, line and column). */
+function parseFeatures(path: string, line: number, fields: readonly string[], layout: CsvColumns, x: Float32Array, base: number): void {
+  const { header, columns } = layout;
   if (fields.length !== header.length) {
     throw new DatasetError(
       path,
@@ -84,14 +114,6 @@ export function parseRecord(path: string, line: number, fields: readonly string[
     const column = columns[j]!;
     x[base + j] = parseCell(path, line, column, header[column]!, fields[column]!);
   }
-  if (labelIndex < 0) return 0;
-  const cell = fields[labelIndex]!.trim();
-  const label = cell === '' ? Number.NaN : Number(cell);
-  if (label !== 0 && label !== 1) {
-    const shown = cell === '' ? 'an empty cell' : `'${cell}'`;
-    throw new DatasetError(path, line, labelIndex + 1, `label ${shown} in column '${header[labelIndex]}' must be 0 or 1`);
-  }
-  return label;
 }
 
 function parseCell(path: string, line: number, column: number, name: string, cell: string): number {

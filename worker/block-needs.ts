@@ -56,6 +56,8 @@ export function forEachBlockOfUnit(layout: DptLayout, unitRows: number, unit: nu
   if (from >= to) return;
   const rowBytes = 4 * layout.features;
   const labels = layout.labelsOffset - layout.dataOffset;
+  const labelBytes = layout.labelBytes; // 1 (0/1) or 2 (uint16 class indices, version 2)
   for (let block = Math.floor((from * rowBytes) / BLOCK_BYTES); block <= Math.floor((to * rowBytes - 1) / BLOCK_BYTES); block++) visit(block);
-  for (let block = Math.floor((labels + from) / BLOCK_BYTES); block <= Math.floor((labels + to - 1) / BLOCK_BYTES); block++) visit(block);
+  for (let block = Math.floor((labels + from * labelBytes) / BLOCK_BYTES); block <= Math.floor((labels + to * labelBytes - 1) / BLOCK_BYTES); block++)
+    visit(block);
 }

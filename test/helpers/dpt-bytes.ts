@@ -77,3 +77,10 @@ export function craftLabel(bytes: Buffer, row: number, value: number): void {
   bytes.writeUInt8(value, at);
   resealBlockOf(bytes, at);
 }
+
+/** Sets the uint16 class index of row `row` in a version-2 file to `value` and reseals its block. */
+export function craftLabelIndex(bytes: Buffer, row: number, value: number): void {
+  const at = dptLayout(bytes).labelsOffset + 2 * row;
+  bytes.writeUInt16LE(value, at);
+  resealBlockOf(bytes, at);
+}

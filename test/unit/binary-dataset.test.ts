@@ -1,12 +1,13 @@
-import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BINARY_MAGIC, BinaryDataset, BinaryDatasetWriter, loadBinaryDataset } from '../../shared/binary-dataset.js';
+import { BINARY_MAGIC, BinaryDataset, BinaryDatasetWriter, loadBinaryDataset, loadBinaryDatasetClasses } from '../../shared/binary-dataset.js';
 import { DataBlockError, DatasetError } from '../../shared/errors.js';
 import { createGradientKernel } from '../../shared/kernel.js';
+import { forEachBlockOfUnit } from '../../worker/block-needs.js';
 import { temporaryDirectory } from '../helpers/cli.js';
-import { blockCrcMatches, blockOf, craftFeature, craftLabel, dptLayout, featureOffset } from '../helpers/dpt-bytes.js';
+import { blockCrcMatches, blockOf, craftFeature, craftLabel, craftLabelIndex, crc32Reference, dptLayout, featureOffset } from '../helpers/dpt-bytes.js';
 
 const directory = temporaryDirectory();
 afterAll(() => directory.remove());
@@ -113,7 +114,8 @@ describe('the .dpt format', () => {
 
   it.each([
     ['magic', (b: Buffer) => Buffer.concat([Buffer.from('a,b,label\n'), b.subarray(10)]), /field 'magic': not a \.dpt file/],
-    ['version', mutate((b) => b.writeUInt32LE(2, 8)), /field 'version': expected 1, found 2/],
+    ['version', mutate((b) => b.writeUInt32LE(3, 8)), /field 'version': expected 1 or 2, found 3 \(written by another dpt version\?\)/],
+    ['labelType', mutate((b) => b.writeUInt32LE(2, 8)), /field 'labelType': expected 2 \(uint16\) in a version-2 file, found 1/],
     ['featureType', mutate((b) => b.writeUInt8(2, 12)), /field 'featureType'/],
     ['rows', mutate((b) => b.writeBigUInt64LE(0n, 16)), /field 'rows': expected 1 to/],
     ['features', mutate((b) => b.writeUInt32LE(0, 24)), /field 'features'/],
@@ -281,5 +283,299 @@ describe('the content checks of a .dpt file as its rows are read', () => {
     expect(blockError(() => dataset.checkBlock(0)).block).toBe(0);
     expect(() => dataset.checkBlock(2)).toThrow(RangeError);
     dataset.close();
+  });
+});
+
+/** Writes `cells` (one a row) with D = 2 features (row r: r, −r/4) through appendCells, in uneven batches; returns the features. */
+function writeCells(path: string, cells: readonly string[], options: { maxClasses?: number; labelName?: string } = {}): Float32Array {
+  const D = 2;
+  const x = Float32Array.from({ length: cells.length * D }, (_, i) => (i % 2 === 0 ? i / 2 : -i / 8));
+  const writer = new BinaryDatasetWriter(path, { featureNames: ['a', 'b'], labelName: options.labelName ?? 'y' }, { maxClasses: options.maxClasses });
+  for (let start = 0, size = 1; start < cells.length; start += size, size = size * 2 + 3) {
+    const count = Math.min(size, cells.length - start);
+    writer.appendCells(x.subarray(start * D), cells.slice(start, start + count), count);
+  }
+  writer.finish();
+  return x;
+}
+
+/**
+ * A version-2 .dpt file encoded from the layout in shared/binary-dataset.ts's header comment, with
+ * the reference CRC-32 of test/helpers/dpt-bytes.ts: written apart from the code under test.
+ */
+function encodeVersion2(featureNames: string[], labelName: string, classes: (string | number)[], x: number[], labels: number[]): Buffer {
+  const align = (n: number): number => Math.ceil(n / 64) * 64;
+  const BLOCK = 1 << 20;
+  const names = Buffer.from(JSON.stringify({ features: featureNames, label: labelName, classes }), 'utf8');
+  const rows = labels.length;
+  const dataOffset = align(64 + names.length);
+  const labelsOffset = align(dataOffset + 4 * x.length);
+  const tableOffset = align(labelsOffset + 2 * rows);
+  const blocks = Math.ceil((tableOffset - dataOffset) / BLOCK);
+  const file = Buffer.alloc(tableOffset + 4 * blocks);
+  Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]).copy(file, 0);
+  file.writeUInt32LE(2, 8);
+  file.writeUInt8(1, 12);
+  file.writeUInt8(2, 13);
+  file.writeBigUInt64LE(BigInt(rows), 16);
+  file.writeUInt32LE(featureNames.length, 24);
+  file.writeUInt32LE(names.length, 28);
+  file.writeBigUInt64LE(BigInt(dataOffset), 32);
+  file.writeBigUInt64LE(BigInt(labelsOffset), 40);
+  file.writeBigUInt64LE(BigInt(tableOffset), 48);
+  file.writeUInt32LE(BLOCK, 56);
+  names.copy(file, 64);
+  for (const [i, value] of x.entries()) file.writeFloatLE(value, dataOffset + 4 * i);
+  for (const [row, k] of labels.entries()) file.writeUInt16LE(k, labelsOffset + 2 * row);
+  for (let block = 0; block < blocks; block++) {
+    const start = dataOffset + block * BLOCK;
+    file.writeUInt32LE(crc32Reference(file.subarray(start, Math.min(start + BLOCK, tableOffset))), tableOffset + 4 * block);
+  }
+  file.writeUInt32LE(crc32Reference(Buffer.concat([file.subarray(0, 60), names])), 60);
+  return file;
+}
+
+function labelsOf(path: string): { dataset: BinaryDataset; y: Uint16Array } {
+  const dataset = BinaryDataset.open(path);
+  const y = new Uint16Array(dataset.rows);
+  dataset.readLabels(0, dataset.rows, y);
+  dataset.close();
+  return { dataset, y };
+}
+
+describe('labels of any value: classes in a version-2 .dpt file', () => {
+  it('writes string labels as uint16 class indices in code point order, with the classes in the names block', () => {
+    const cells = ['cat', ' dog', 'ému', 'Zebra', 'cat ', 'dog', 'ému', 'cat'];
+    const path = freshPath();
+    const x = writeCells(path, cells);
+    const { dataset, y } = labelsOf(path);
+    expect(dataset.classes).toEqual({ isNumeric: false, values: ['Zebra', 'cat', 'dog', 'ému'] });
+    expect([dataset.labelType, dataset.sections.version, dataset.sections.labelBytes]).toEqual(['uint16', 2, 2]);
+    const expectedIndex = new Map([
+      ['Zebra', 0],
+      ['cat', 1],
+      ['dog', 2],
+      ['ému', 3],
+    ]);
+    expect(Array.from(y)).toEqual(cells.map((cell) => expectedIndex.get(cell.trim())));
+    // Byte for byte the layout documented in the file header, encoded independently.
+    expect(readFileSync(path)).toEqual(encodeVersion2(['a', 'b'], 'y', ['Zebra', 'cat', 'dog', 'ému'], Array.from(x), Array.from(y)));
+    const loaded = loadBinaryDatasetClasses(path);
+    expect([Array.from(loaded.y), Array.from(loaded.x)]).toEqual([Array.from(y), Array.from(x)]);
+  });
+
+  it('sorts numeric labels by value and takes 1 and 1.0 as one class (JSON numbers in the names block)', () => {
+    const cells = ['3', '10', '2.5', '1', '1.0', '10', ' 3 ', '1e1', '-0.5'];
+    const path = freshPath();
+    writeCells(path, cells);
+    const { dataset, y } = labelsOf(path);
+    expect(dataset.classes).toEqual({ isNumeric: true, values: [-0.5, 1, 2.5, 3, 10] });
+    expect(Array.from(y)).toEqual([3, 4, 2, 1, 1, 4, 3, 4, 0]);
+    const names = readFileSync(path)
+      .subarray(64, 64 + dataset.sections.namesBytes)
+      .toString('utf8');
+    expect(JSON.parse(names)).toEqual({ features: ['a', 'b'], label: 'y', classes: [-0.5, 1, 2.5, 3, 10] });
+  });
+
+  it('writes labels −1/+1 as version 2 (two classes, but not the numbers 0 and 1)', () => {
+    const path = freshPath();
+    writeCells(path, ['-1', '+1', '1', '-1']);
+    const { dataset, y } = labelsOf(path);
+    expect([dataset.classes, dataset.labelType, Array.from(y)]).toEqual([{ isNumeric: true, values: [-1, 1] }, 'uint16', [0, 1, 1, 0]]);
+  });
+
+  it('writes 0/1 label cells (however spelled, or only one of them) as version 1, byte for byte what append() writes', () => {
+    for (const cells of [
+      ['0', '1', ' 1', '1.0', '0.0', '+0', '1e0'],
+      ['0', '0', '0.0'],
+      ['1', '1'],
+    ]) {
+      const viaCells = freshPath();
+      writeCells(viaCells, cells);
+      const viaBytes = freshPath();
+      const writer = new BinaryDatasetWriter(viaBytes, { featureNames: ['a', 'b'], labelName: 'y' });
+      const x = Float32Array.from({ length: cells.length * 2 }, (_, i) => (i % 2 === 0 ? i / 2 : -i / 8));
+      writer.append(
+        x,
+        Uint8Array.from(cells, (cell) => Number(cell)),
+        cells.length,
+      );
+      const summary = writer.finish();
+      expect(readFileSync(viaCells)).toEqual(readFileSync(viaBytes));
+      expect([summary.classes, summary.labelType]).toEqual([{ isNumeric: true, values: [0, 1] }, 'uint8']);
+      const dataset = BinaryDataset.open(viaCells);
+      expect([dataset.classes, dataset.labelType, dataset.sections.version]).toEqual([{ isNumeric: true, values: [0, 1] }, 'uint8', 1]);
+      dataset.close();
+    }
+  });
+
+  it('refuses the label past maxClasses naming the source file, line and label column and --max-classes, leaving no file', () => {
+    const path = freshPath();
+    const writer = new BinaryDatasetWriter(path, { featureNames: ['a'], labelName: 'species' }, { maxClasses: 3, labelSource: { path: 'in.csv', column: 4 } });
+    writer.appendCells(new Float32Array(3), ['a', 'b', 'a'], 3, [2, 3, 5]);
+    const error = failure(() => writer.appendCells(new Float32Array(3), ['c', 'b', ' d'], 3, [6, 7, 9]));
+    expect([error.code, error.exitCode, error.file, error.line, error.column]).toEqual(['DPT_DATASET', 2, 'in.csv', 9, 4]);
+    expect(error.message).toMatch(
+      /^in\.csv, line 9, column 4: label 'd' in column 'species': the label column holds at least 4 distinct classes, more than --max-classes 3 allows/,
+    );
+    expect(existsSync(path)).toBe(false);
+    expect(readdirSync(directory.path).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    // Without a source, the row of the file being written.
+    const direct = freshPath();
+    expect(failure(() => writeCells(direct, ['a', 'b', 'c'], { maxClasses: 2 })).message).toMatch(
+      /data-\d+\.dpt: row 2 \(counting from 0\): label 'c' in column 'y': .*more than --max-classes 2 allows/,
+    );
+    expect(existsSync(direct)).toBe(false);
+  });
+
+  it('refuses an empty label cell, and a bound beyond what a uint16 class index holds', () => {
+    expect(failure(() => writeCells(freshPath(), ['a', '  ', 'b'])).message).toMatch(/row 1 \(counting from 0\): column 'y' \(the label\) is empty/);
+    expect(() => new BinaryDatasetWriter(freshPath(), { featureNames: ['a'], labelName: 'y' }, { maxClasses: 65_536 })).toThrow(
+      /--max-classes must be an integer from 1 to 65,535/,
+    );
+  });
+
+  it('refuses to mix 0/1 bytes and cells in one writer, and a version-2 file read into a Uint8Array (caller bugs)', () => {
+    const writer = new BinaryDatasetWriter(freshPath(), { featureNames: ['a'], labelName: 'y' });
+    writer.append(new Float32Array(1), new Uint8Array(1), 1);
+    expect(() => writer.appendCells(new Float32Array(1), ['a'], 1)).toThrow(/not both/);
+    writer.abort();
+    const path = freshPath();
+    writeCells(path, ['a', 'b']);
+    const dataset = BinaryDataset.open(path);
+    const error = (() => {
+      try {
+        dataset.readLabels(0, 2, new Uint8Array(2));
+      } catch (caught) {
+        return caught;
+      }
+      return null;
+    })();
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(DatasetError);
+    expect((error as Error).message).toMatch(/readLabels into a Uint8Array, but this file stores uint16 class indices \(K = 2\)/);
+    dataset.close();
+    expect(failure(() => loadBinaryDataset(path)).message).toMatch(/its label 'y' holds 2 classes, not 0 and 1/);
+  });
+
+  it('refuses a names block whose classes are not in class order, or missing', () => {
+    const path = freshPath();
+    writeCells(path, ['b', 'a']);
+    for (const [classes, message] of [
+      [['b', 'a'], /field 'names': classes: class 1 \('a'\) does not follow class 0 in code point order/],
+      [[2, 1], /field 'names': classes: class 1 \(1\) does not follow class 0 in increasing order/],
+      [['a', 1], /classes must be all numbers or all strings/],
+      [undefined, /expected "classes": \[class values\]/],
+    ] as const) {
+      // Same length as the original names so every offset stays valid; the header CRC recomputed.
+      const patched = corrupted(path, (b) => {
+        const namesBytes = b.readUInt32LE(28);
+        const json = JSON.stringify(classes === undefined ? { features: ['a', 'b'], label: 'y' } : { features: ['a', 'b'], label: 'y', classes });
+        const padded = Buffer.from(json.padEnd(namesBytes, ' '), 'utf8');
+        expect(padded.length).toBe(namesBytes);
+        padded.copy(b, 64);
+        b.writeUInt32LE(crc32(b.subarray(64, 64 + namesBytes), crc32(b.subarray(0, 60))), 60);
+        return b;
+      });
+      expect(failure(() => BinaryDataset.open(patched)).message).toMatch(message);
+    }
+  });
+
+  describe('a version-2 file over three content blocks', () => {
+    // 240,000 rows × 2 features: 1.92 MB of features (blocks 0 and 1), then 480 KB of uint16 labels
+    // (blocks 1 and 2: the labels of rows from about 88,500 on lie in block 2, where one byte a
+    // label would put them there from about 177,000 on). Long class names make the version-2 names
+    // block pass the version-1 one's 64-byte aligned end, so the writer moved the features (in more
+    // than one chunk) before the labels.
+    const rows = 240_000;
+    const classNames = Array.from({ length: 7 }, (_, k) => `class ${k} ${'x'.repeat(40)}`);
+    const cells = Array.from({ length: rows }, (_, r) => classNames[(r * 7919) % 7]!);
+    const path = freshPath();
+    const x = writeCells(path, cells);
+    const layout = dptLayout(readFileSync(path));
+    const expected = Uint16Array.from(cells, (cell) => classNames.indexOf(cell));
+
+    it('reads every row and label back after the features were moved', () => {
+      expect(layout.dataOffset).toBeGreaterThan(128); // the version-1 names block ends before 128
+      const dataset = BinaryDataset.open(path);
+      const into = new Float32Array(rows * 2);
+      dataset.readRows(0, rows, into);
+      expect(Buffer.from(into.buffer).equals(Buffer.from(x.buffer))).toBe(true);
+      const y = new Uint16Array(rows + 3);
+      dataset.readLabels(0, rows, y, 3);
+      expect(Buffer.from(y.buffer, 6).equals(Buffer.from(expected.buffer))).toBe(true);
+      dataset.verify();
+      dataset.close();
+    });
+
+    it('refuses a crafted class index ≥ K (valid CRC) at read, naming the block and the row', () => {
+      const row = 123_456;
+      const corrupt = corrupted(
+        path,
+        mutate((b) => craftLabelIndex(b, row, 7)),
+      );
+      const block = blockOf(layout, layout.labelsOffset + 2 * row);
+      expect(block).toBe(2);
+      expect(blockCrcMatches(readFileSync(corrupt), block)).toBe(true);
+      const dataset = BinaryDataset.open(corrupt);
+      const first = new Float32Array(2);
+      dataset.readRows(0, 1, first); // block 0 is fine
+      dataset.readLabels(0, 10, new Uint16Array(10)); // and so is block 1
+      const error = failure(() => dataset.readLabels(row - 2, row + 2, new Uint16Array(4)));
+      expect(error).toBeInstanceOf(DataBlockError);
+      expect((error as DataBlockError).block).toBe(2);
+      expect(error.message).toMatch(
+        /the label of row 123456 \(counting from 0\) is class index 7, not below the file's 7 classes \(content block 2; corrupt file\?\)/,
+      );
+      dataset.close();
+    });
+
+    it("gives worker/block-needs the blocks a unit's uint16 labels lie in", () => {
+      const dataset = BinaryDataset.open(path);
+      const sections = dataset.sections;
+      dataset.close();
+      const unitRows = 40_000;
+      for (let unit = 0; unit < rows / unitRows; unit++) {
+        const blocks = new Set<number>();
+        forEachBlockOfUnit(sections, unitRows, unit, (block) => blocks.add(block));
+        const expectedBlocks = new Set<number>();
+        for (let r = unit * unitRows; r < (unit + 1) * unitRows; r++) {
+          for (const at of [featureOffset(layout, r, 0), featureOffset(layout, r, 1) + 3, layout.labelsOffset + 2 * r, layout.labelsOffset + 2 * r + 1]) {
+            expectedBlocks.add(blockOf(layout, at));
+          }
+        }
+        expect([...blocks].sort(), `unit ${unit}`).toEqual([...expectedBlocks].sort());
+      }
+    });
+  });
+
+  it("widens a version-1 file's 0/1 labels into a Uint16Array, any range, any offset, across blocks", () => {
+    const D = 20;
+    const rows = 20_000; // features over two blocks, labels in block 1
+    const path = freshPath();
+    const { y } = writeSample(path, rows, D);
+    const dataset = BinaryDataset.open(path);
+    expect([dataset.labelType, dataset.classes]).toEqual(['uint8', { isNumeric: true, values: [0, 1] }]);
+    for (const [from, to, at] of [
+      [0, rows, 0],
+      [123, 4567, 7],
+      [19_999, 20_000, 1],
+      [10, 10, 0],
+    ] as const) {
+      const into = new Uint16Array(at + to - from + 2).fill(0xbeef);
+      dataset.readLabels(from, to, into, at);
+      expect(Array.from(into.subarray(at, at + to - from))).toEqual(Array.from(y.subarray(from, to)));
+      expect([into[at + to - from], into[at + to - from + 1]]).toEqual([0xbeef, 0xbeef]); // nothing written past the range
+      if (at > 0) expect(into[at - 1]).toBe(0xbeef);
+    }
+    dataset.close();
+    const bad = BinaryDataset.open(
+      corrupted(
+        path,
+        mutate((b) => craftLabel(b, 42, 7)),
+      ),
+    );
+    expect(failure(() => bad.readLabels(40, 50, new Uint16Array(10))).message).toMatch(/label of row 42 \(counting from 0\) is 7, not 0 or 1/);
+    bad.close();
   });
 });

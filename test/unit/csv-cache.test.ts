@@ -3,7 +3,8 @@
 // CSV written moments ago is not indexed, a damaged or replaced entry is checked whole, and
 // concurrent opens of one CSV agree.
 
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { BinaryDataset } from '../../shared/binary-dataset.js';
@@ -169,5 +170,19 @@ describe('the CSV cache index', () => {
     const cache = process.env.DPT_CACHE_DIR!; // set in beforeEach
     expect(readdirSync(cache).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     expect(readdirSync(join(cache, 'index')).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+  });
+});
+
+describe('the cache entry of a 0/1 CSV (issue #12: labels of any value)', () => {
+  it('keeps the name and the bytes it had before classes existed', async () => {
+    const csv = join(directory.path, 'binary-fixture.csv');
+    copyFileSync(join(import.meta.dirname, '..', 'fixtures', 'labels', 'binary.csv'), csv);
+    const opened = await openDataFile(csv, undefined);
+    // The entry name of cache version 1: SHA-256 of "1\0<SHA-256 of the CSV>\0<label choice>", 32 hex digits.
+    const digest = createHash('sha256').update(readFileSync(csv)).digest('hex');
+    const name = `${createHash('sha256').update(`1\0${digest}\0`).digest('hex').slice(0, 32)}.dpt`;
+    expect(opened.binaryPath).toBe(join(process.env.DPT_CACHE_DIR!, name));
+    expect(readFileSync(opened.binaryPath).equals(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'labels', 'binary.dpt')))).toBe(true);
+    expect([opened.classes, opened.labelType, opened.dataBytes]).toEqual([{ isNumeric: true, values: [0, 1] }, 'uint8', 8 * (4 * 3 + 1)]);
   });
 });

@@ -1,9 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BinaryDatasetWriter } from '../../shared/binary-dataset.js';
 import { checkDataBlock, openDataFile } from '../../shared/data-file.js';
-import { DataBlockError } from '../../shared/errors.js';
+import { DataBlockError, DatasetError } from '../../shared/errors.js';
 import { temporaryDirectory } from '../helpers/cli.js';
 import { craftFeature, dptLayout, featureOffset } from '../helpers/dpt-bytes.js';
 
@@ -58,5 +58,57 @@ describe('checkDataBlock (the coordinator judging a worker report)', () => {
     const error = checkDataBlock(bad, 0);
     expect(error).toBeInstanceOf(DataBlockError);
     expect(error?.message).toMatch(/judge-bad\.dpt: row 42 \(counting from 0\), feature 1 'b' is Infinity/);
+  });
+});
+
+describe('openDataFile with labels of any value (issue #12)', () => {
+  /** A CSV (features shifted by `shift`, so each shift is its own cache entry) whose label column holds the 5 classes c0 … c4. */
+  function speciesCsv(name: string, shift: number): string {
+    const path = join(directory.path, name);
+    const rows = Array.from({ length: 40 }, (_, i) => `${i + shift},${i / 2},c${i < 20 ? i % 4 : i % 5}`);
+    writeFileSync(path, `a,b,species\n${rows.join('\n')}\n`);
+    return path; // c4 first at row 24 (i = 24), file line 26
+  }
+
+  async function openFailure(open: () => Promise<unknown>): Promise<DatasetError> {
+    try {
+      await open();
+    } catch (error) {
+      if (error instanceof DatasetError) return error;
+      throw error;
+    }
+    throw new Error('expected a DatasetError');
+  }
+
+  it('exposes the classes, the label type and the data bytes of a multiclass CSV', async () => {
+    const file = await openDataFile(speciesCsv('species.csv', 0), undefined);
+    expect([file.classes, file.labelType, file.rows, file.dataBytes]).toEqual([
+      { isNumeric: false, values: ['c0', 'c1', 'c2', 'c3', 'c4'] },
+      'uint16',
+      40,
+      40 * (4 * 2 + 2),
+    ]);
+    const dpt = await openDataFile(file.binaryPath, undefined);
+    expect([dpt.classes, dpt.labelType, dpt.identity]).toEqual([file.classes, 'uint16', file.identity]);
+  });
+
+  it('refuses more classes than maxClasses: naming the line when it converts, the file when the entry or the .dpt exists', async () => {
+    const fresh = speciesCsv('species-fresh.csv', 1);
+    const converting = await openFailure(() => openDataFile(fresh, undefined, undefined, '--data', undefined, 4));
+    expect([converting.file, converting.line, converting.column]).toEqual([fresh, 26, 3]);
+    expect(converting.message).toMatch(/label 'c4' in column 'species': the label column holds at least 5 distinct classes, more than --max-classes 4 allows/);
+    const cacheFiles = readdirSync(process.env.DPT_CACHE_DIR!);
+    expect(cacheFiles.filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    const entries = cacheFiles.filter((name) => name.endsWith('.dpt')).length;
+
+    const cached = speciesCsv('species-cached.csv', 2);
+    const entry = (await openDataFile(cached, undefined)).binaryPath; // converted under the default bound
+    expect(readdirSync(process.env.DPT_CACHE_DIR!).filter((name) => name.endsWith('.dpt'))).toHaveLength(entries + 1); // the refused conversion left none
+    for (const path of [cached, entry]) {
+      const error = await openFailure(() => openDataFile(path, undefined, undefined, '--data', undefined, 4));
+      expect([error.code, error.file, error.line]).toEqual(['DPT_DATASET', path, undefined]);
+      expect(error.message).toMatch(/the label column 'species' holds 5 distinct classes, more than --max-classes 4 allows/);
+    }
+    expect((await openDataFile(cached, undefined, undefined, '--data', undefined, 5)).classes.values).toHaveLength(5);
   });
 });
