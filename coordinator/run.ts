@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
-import { CheckpointError, ConfigError, DatasetError, DivergedError, WriteError } from '../shared/errors.js';
+import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
 import { type ModelFile, type ModelFileDetails, softmaxModelFile, writeModelFile } from '../shared/model-file.js';
 import { runKernelId } from '../shared/model-kernel.js';
@@ -62,18 +62,7 @@ export interface CoordinatorResult extends TrainResult {
 export async function runCoordinator(config: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
   const log = hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
-  const dataset = await openDataFile(config.dataPath, config.labelColumn, log);
-  // Until the softmax model is wired in (issue #12), the logistic model is the only one: labels 0/1.
-  if (dataset.labelType !== 'uint8') {
-    const K = dataset.classes.values.length;
-    const shown = `${dataset.classes.values.slice(0, 5).join(', ')}${K > 5 ? ', …' : ''}`;
-    throw new DatasetError(
-      config.dataPath,
-      undefined,
-      undefined,
-      `the label '${dataset.labelName}' holds ${K} classes (${shown}), not 0 and 1 (logistic regression)`,
-    );
-  }
+  const dataset = await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses);
   const sizes = splitSizes(dataset.rows, config.valFraction);
   if (sizes.train === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
   if (config.valFraction > 0 && sizes.validation === 0)
@@ -90,7 +79,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   }
 
   // The classes the labels hold (the file's, discovered when it was converted) decide the model.
-  const classes: ClassList = (dataset as { classes?: ClassList }).classes ?? { isNumeric: true, values: [0, 1] };
+  const classes: ClassList = dataset.classes;
   const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
   const kernel = runKernelId(modelShape, config.kernel);
   const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind, kernel };

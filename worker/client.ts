@@ -7,6 +7,7 @@ import type { RawData } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
@@ -404,7 +405,15 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
     return { computer, remote: new RemoteRows(file, store, computer) };
   }
   const path = source.path;
-  const file = await openDataFile(path, welcome.labelColumn ?? undefined, options.log, options.dataPath === null ? "the coordinator's --data" : '--data');
+  // The coordinator has bounded the classes already (--max-classes); here only the format's bound applies.
+  const file = await openDataFile(
+    path,
+    welcome.labelColumn ?? undefined,
+    options.log,
+    options.dataPath === null ? "the coordinator's --data" : '--data',
+    undefined,
+    MAX_DPT_CLASSES,
+  );
   if (file.rows !== welcome.rows || file.features !== welcome.features || file.identity !== welcome.sha256) {
     throw new DatasetError(
       path,

@@ -57,7 +57,7 @@ export class RowStore {
     if (holding.mode === 'memory') {
       const { x, y } = kernel.allocateRows(rows, features);
       file.readRows(0, rows, x);
-      readLabels(file, 0, rows, y, 0);
+      file.readLabels(0, rows, y);
       file.close();
       return new RowStore(null, rows, features, x, y);
     }
@@ -105,7 +105,7 @@ export class RowStore {
     const from = unit * this.unitRows;
     const to = Math.min(this.rows, from + this.unitRows);
     lazy.file.readRows(from, to, this.x, from);
-    readLabels(lazy.file, from, to, this.y, from);
+    lazy.file.readLabels(from, to, this.y, from);
     if (this.standardization !== null) applyStandardization(this.x.subarray(from * this.features, to * this.features), this.features, this.standardization);
     lazy.loaded[unit] = 1;
     lazy.count++;
@@ -174,7 +174,7 @@ export class RowStore {
       let length = 1;
       while (i + length < to && (order === null ? i + length : order[i + length]!) === first + length) length++;
       this.file.readRows(first, first + length, this.x, filled);
-      readLabels(this.file, first, first + length, this.y, filled);
+      this.file.readLabels(first, first + length, this.y, filled);
       filled += length;
       i += length;
     }
@@ -191,20 +191,9 @@ export class RowStore {
     const file = this.file;
     if (file === null) return;
     file.readRows(first, first + length, this.x, 0);
-    readLabels(file, first, first + length, this.y, 0);
+    file.readLabels(first, first + length, this.y, 0);
     if (this.standardization !== null) standardizeRows(this.x, this.features, length, this.standardization);
   }
-}
-
-/** Labels of rows [from, to) into `into` from row `at`: 0/1 bytes, or widened to class indices for a softmax over 0/1 labels. */
-function readLabels(file: BinaryDataset, from: number, to: number, into: LabelArray, at: number): void {
-  if (into instanceof Uint8Array) {
-    file.readLabels(from, to, into, at);
-    return;
-  }
-  const bytes = new Uint8Array(to - from);
-  file.readLabels(from, to, bytes, 0);
-  into.set(bytes, at);
 }
 
 /** The first `rows` rows of x ← (x − mean) / std, the same arithmetic as applyStandardization. */
