@@ -7,8 +7,7 @@
 
 import WebSocket from 'ws';
 import { openDataFile } from '../../shared/data-file.js';
-import { supportedKernelIds } from '../../shared/kernel.js';
-import { createModelKernel } from '../../shared/model-kernel.js';
+import { createModelKernel, supportedKernelIds } from '../../shared/model-kernel.js';
 import { shapeOf } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
 import { PartComputer } from '../../worker/compute.js';

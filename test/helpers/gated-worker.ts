@@ -4,7 +4,7 @@
 // mid-run (a late monitor, a killed worker) without racing the run's end, and without SIGSTOP.
 
 import WebSocket from 'ws';
-import { supportedKernelIds } from '../../shared/kernel.js';
+import { supportedKernelIds } from '../../shared/model-kernel.js';
 import { shapeOf } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage } from '../../shared/protocol.js';
 import type { PartComputer } from '../../worker/compute.js';

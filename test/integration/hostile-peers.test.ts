@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { supportedKernelIds } from '../../shared/kernel.js';
+import { supportedKernelIds } from '../../shared/model-kernel.js';
 import { encodeMessage, PROTOCOL_VERSION } from '../../shared/protocol.js';
 import { killAll, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { assignedChunks, leafSubtrees, startFakeWorker } from '../helpers/fake-worker.js';

@@ -8,8 +8,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
-import { startHonestWorker } from '../helpers/fake-worker.js';
+import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
+import { trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
 import { modelHash } from '../helpers/model-hash.js';
 import { maxAbsDifference } from '../helpers/reference.js';
 import { referenceSoftmaxLoss, referenceTrainSoftmax, type SoftmaxReferenceOptions } from '../helpers/softmax-training-reference.js';
@@ -124,63 +124,25 @@ describe('softmax with adam, shuffled, standardized by dpt, a validation split',
   it('gives the same bits with 1, 2, 3 and 5 workers', async () => {
     single = modelHash((await train('w1', flags, 1)).path);
     for (const workers of [2, 3, 5]) expect(modelHash((await train(`w${workers}`, flags, workers)).path), `${workers} workers`).toBe(single);
-  });
+  }, 300_000);
 
-  it('gives the same bits with a worker SIGKILLed mid-run, and with the coordinator SIGKILLed and resumed', async () => {
-    if (single === '') single = modelHash((await train('w1-again', flags, 1)).path);
-    const checkpoint = join(directory.path, 'softmax.ckpt');
-    const token = 'softmax-token';
-    const coordinator = startCli([
-      'coordinator',
-      ...flags,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--workers',
-      '3',
-      '--token',
-      token,
-      '--checkpoint',
-      checkpoint,
-      '--checkpoint-every',
-      '3',
-      '--backup-factor',
-      '0',
-      '--step-timeout',
-      '600000',
-    ]);
-    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-    const url = `ws://127.0.0.1:${port}`;
-    const gate = startHonestWorker(url, token);
-    const victim = startCli(['worker', '--connect', url, '--token', token]);
-    startCli(['worker', '--connect', url, '--token', token]);
-    const ended = coordinator.exited(120_000).then(({ code }): never => {
-      throw new Error(`the coordinator ended (${code}) early\n${coordinator.stderr()}`);
-    });
-    // Held at step 8 (epoch 1 of 3, 15 steps an epoch): kill a worker, let the run go on without it.
-    await Promise.race([gate.holdAt(8), ended]);
-    process.kill(victim.pid, 'SIGKILL');
-    expect((await victim.exited()).signal).toBe('SIGKILL');
-    await coordinator.waitForLine(/worker \d+ (left|lost|dropped)/);
-    gate.release();
-    // Held again at step 20 (mid-epoch 1): kill the coordinator; its last checkpoint is before it.
-    const heldAt = await Promise.race([gate.holdAt(20), ended]);
-    process.kill(coordinator.pid, 'SIGKILL');
-    expect((await coordinator.exited()).signal).toBe('SIGKILL');
-    gate.release();
-    const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as {
-      version: number;
-      state: { step: number; params: number[]; fingerprint: { model: string } };
-    };
-    expect(saved.version).toBe(3);
-    expect(saved.state.fingerprint.model).toBe('softmax');
-    expect(saved.state.params).toHaveLength(10 * 64 + 10);
-    expect(saved.state.step).toBeGreaterThan(8);
-    expect(saved.state.step).toBeLessThanOrEqual(heldAt);
-    const resumed = await train('resumed', [...flags, '--resume', checkpoint], 2);
-    expect(modelHash(resumed.path)).toBe(single);
-  });
+  it('gives the same bits with a worker SIGKILLed mid-run, and with the coordinator SIGKILLed mid-epoch and resumed', async () => {
+    // 15 steps an epoch: the worker dies at step 8, the coordinator at step 20 (epoch 1).
+    const whole = await trainOnCluster(directory.path, 'softmax-whole', flags, 3);
+    if (single !== '') expect(modelHash(whole.out)).toBe(single);
+    const workerKilled = await trainWithWorkerKilled(directory.path, 'softmax-worker-killed', flags, 8);
+    expect(workerKilled.killedAt).toBeGreaterThanOrEqual(8);
+    expect(workerKilled.leftLine).toMatch(/worker \d+ left: disconnected/);
+    expect(workerKilled.contributors.slice(workerKilled.killedAt + 1).every((count) => count === 2)).toBe(true);
+    expect(workerKilled.digest).toBe(whole.digest);
+    const coordinatorKilled = await trainWithCoordinatorKilled(directory.path, 'softmax-coordinator-killed', flags, 20, 3);
+    expect(coordinatorKilled.killedAt).toBeGreaterThanOrEqual(20);
+    expect(coordinatorKilled.checkpointStep % 15).not.toBe(0); // mid-epoch
+    expect(coordinatorKilled.resumedAt).toBe(coordinatorKilled.checkpointStep);
+    expect(coordinatorKilled.savedOptimizer.optimizer).toBe('adam');
+    expect(coordinatorKilled.savedOptimizer.buffers.expAvg).toHaveLength(10 * 64 + 10);
+    expect(coordinatorKilled.digest).toBe(whole.digest);
+  }, 300_000);
 });
 
 describe('a softmax model read back', () => {
