@@ -7,6 +7,7 @@ import { OPTIMIZER_OPTIONS, optimizerChoice } from '../coordinator/optimizer-opt
 import {
   backupFactor,
   booleanFlag,
+  classWeightMode,
   durationMs,
   fraction,
   integerIn,
@@ -65,6 +66,7 @@ export interface TrainingFlags {
   kernel: 'wasm-simd' | 'js';
   model?: 'auto' | 'logistic' | 'softmax';
   maxClasses?: number;
+  classWeight?: 'none' | 'balanced';
   // The optimizer's and the schedule's flags (coordinator/optimizer-options.ts), unset unless given.
   optimizer?: string;
   momentum?: number;
@@ -154,7 +156,14 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     .addOption(flag('--tls-key <path>', 'PEM private key of --tls-cert'))
     .addOption(flag('--kernel <kind>', 'gradient kernel every worker runs: wasm-simd (default) or js', kernelKind, DEFAULTS.kernel))
     .addOption(flag('--model <kind>', 'logistic or softmax (default: logistic when the labels are exactly 0 and 1, else softmax)', modelKind))
-    .addOption(flag('--max-classes <n>', `refuse a label column with more distinct labels (default: ${DEFAULTS.maxClasses})`, integerIn(2, 65_535)));
+    .addOption(flag('--max-classes <n>', `refuse a label column with more distinct labels (default: ${DEFAULTS.maxClasses})`, integerIn(2, 65_535)))
+    .addOption(
+      flag(
+        '--class-weight <mode>',
+        `none, or balanced: weigh each training row's loss and gradient by n / (K·n_k) of its class (default: ${DEFAULTS.classWeight})`,
+        classWeightMode,
+      ),
+    );
   // No commander default: an unset option takes its default when merged (ε's depends on --optimizer).
   for (const row of OPTIMIZER_OPTIONS) {
     const parse = (text: string): string | number => {
@@ -209,6 +218,7 @@ export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
     kernel: flags.kernel,
     model: flags.model,
     maxClasses: flags.maxClasses,
+    classWeight: flags.classWeight,
     ...optimizerChoice({ ...flags }),
   };
 }

@@ -50,6 +50,8 @@ export interface RunFingerprint {
   readonly lrGamma: number;
   /** --early-stopping P, present only when set (a run without it keeps its old fingerprint). */
   readonly earlyStopping?: number;
+  /** --class-weight, present only when balanced (an unweighted run keeps its old fingerprint). */
+  readonly classWeight?: 'balanced';
 }
 
 /** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */

@@ -67,6 +67,11 @@ export interface CoordinatorConfig {
   readonly model: 'auto' | 'logistic' | 'softmax';
   /** Distinct labels a run accepts at most (--max-classes). */
   readonly maxClasses: number;
+  /**
+   * --class-weight: 'balanced' weighs a training row of class k by n / (K·n_k), sklearn's rule
+   * (coordinator/class-weights.ts); 'none' (default) leaves every row at weight 1.
+   */
+  readonly classWeight: 'none' | 'balanced';
   /** A chunk still pending this many times the time the first worker took is also given to an idle worker (0: never). */
   readonly backupFactor: number;
   /** Ping period for every peer; a peer that misses a whole period is dropped. */
@@ -129,6 +134,7 @@ export const DEFAULTS = {
   kernel: 'wasm-simd',
   model: 'auto',
   maxClasses: DEFAULT_MAX_CLASSES,
+  classWeight: 'none',
   backupFactor: 2,
   heartbeatMs: 5000,
   checkpointPath: null,
@@ -175,6 +181,8 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
     // The rule reads the validation loss: without held-out rows there is nothing to stop on.
     if (config.valFraction === 0) throw new ConfigError('--early-stopping needs --val-split > 0 (it stops on the validation loss)');
   }
+  if (config.classWeight !== 'none' && config.classWeight !== 'balanced')
+    throw new ConfigError(`--class-weight must be none or balanced, got ${String(config.classWeight)}`);
   if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffff_ffff)
     throw new ConfigError(`seed must be an integer in [0, 4294967295], got ${config.seed}`);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65_535) throw new ConfigError(`port must be in [0, 65535], got ${config.port}`);

@@ -27,11 +27,16 @@ const rawPath = join(directory.path, 'digits-named.csv');
  * (--no-standardize) and the reference see the same numbers.
  */
 function digits(): { X: number[][]; Y: number[]; standardized: string; raw: string } {
-  const [header, ...lines] = readFileSync(join(REPO, 'data', 'digits.csv'), 'utf8').trim().split('\n');
+  const [header, ...lines] = readFileSync(join(REPO, 'data', 'digits.csv'), 'utf8')
+    .trim()
+    .split('\n');
   const rows = lines.map((line) => line.split(',').map(Number));
   const D = (rows[0]?.length ?? 1) - 1;
   const mean = Array.from({ length: D }, (_, j) => rows.reduce((sum, row) => sum + (row[j] as number), 0) / rows.length);
-  const std = Array.from({ length: D }, (_, j) => Math.sqrt(rows.reduce((sum, row) => sum + ((row[j] as number) - (mean[j] as number)) ** 2, 0) / rows.length) || 1);
+  const std = Array.from(
+    { length: D },
+    (_, j) => Math.sqrt(rows.reduce((sum, row) => sum + ((row[j] as number) - (mean[j] as number)) ** 2, 0) / rows.length) || 1,
+  );
   const X = rows.map((row) => Array.from({ length: D }, (_, j) => Math.fround(((row[j] as number) - (mean[j] as number)) / (std[j] as number))));
   const labels = rows.map((row) => NAMES[row[D] as number] as string);
   const Y = labels.map((label) => SORTED.indexOf(label));
@@ -104,10 +109,7 @@ describe('dpt train on class names over 3 workers', () => {
     expect(model.kind).toBe('softmax-regression');
     expect(model.classes).toEqual(SORTED);
     const reference = referenceTrainSoftmax(data.X, data.Y, 10, options);
-    const difference = Math.max(
-      ...model.weights.map((row, k) => maxAbsDifference(row, reference.W[k] as number[])),
-      maxAbsDifference(model.bias, reference.b),
-    );
+    const difference = Math.max(...model.weights.map((row, k) => maxAbsDifference(row, reference.W[k] as number[])), maxAbsDifference(model.bias, reference.b));
     expect(difference).toBeLessThanOrEqual(1e-9);
     // A model that barely moved would prove little: it learned the digits.
     expect(model.metrics.trainAccuracy).toBeGreaterThan(0.9);
@@ -167,7 +169,10 @@ describe('softmax with adam, shuffled, standardized by dpt, a validation split',
     process.kill(coordinator.pid, 'SIGKILL');
     expect((await coordinator.exited()).signal).toBe('SIGKILL');
     gate.release();
-    const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as { version: number; state: { step: number; params: number[]; fingerprint: { model: string } } };
+    const saved = JSON.parse(readFileSync(checkpoint, 'utf8')) as {
+      version: number;
+      state: { step: number; params: number[]; fingerprint: { model: string } };
+    };
     expect(saved.version).toBe(3);
     expect(saved.state.fingerprint.model).toBe('softmax');
     expect(saved.state.params).toHaveLength(10 * 64 + 10);
