@@ -170,7 +170,9 @@ describe('class weights in the binary kernels (WebAssembly SIMD and TypeScript)'
     expect(weightedKernel.classWeights).toEqual(Float64Array.from(WEIGHTS));
     expect(plainKernel.classWeights).toBeNull();
     const next = lcg(11);
-    const { x, y } = weightedKernel.allocateRows(16, D);
+    const { x, y: labels } = weightedKernel.allocateRows(16, D);
+    if (!(labels instanceof Uint8Array)) throw new Error('a logistic kernel reads 0/1 byte labels');
+    const y = labels;
     for (let i = 0; i < x.length; i++) x[i] = next() * 4 - 2;
     for (let i = 0; i < 16; i++) y[i] = next() < 0.5 ? 1 : 0;
     const theta = Float64Array.from({ length: D + 1 }, () => next() - 0.5);
