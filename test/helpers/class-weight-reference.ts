@@ -52,3 +52,46 @@ export function referenceTrainBalanced(X: number[][], Y: number[], options: { ep
   }
   return { w, b, classWeights: c, losses };
 }
+
+/**
+ * Softmax regression over K classes with balanced weights, plain SGD, in the same plain-loop style:
+ * per row G += c_y (p − onehot(y)) xᵀ, g_b += c_y (p − onehot(y)) (p by log-sum-exp with Math.exp);
+ * W ← W − η(G/n + λW), b ← b − η g_b/n, n the batch's rows. Returns W (K rows of D) and b (K).
+ */
+export function referenceTrainBalancedSoftmax(
+  X: number[][],
+  Y: number[],
+  K: number,
+  options: { epochs: number; batchSize: number; lr: number; l2: number },
+): { W: number[][]; b: number[]; classWeights: number[] } {
+  const D = X[0]?.length ?? 0;
+  const c = referenceBalancedWeights(Y, K);
+  const W = Array.from({ length: K }, () => new Array<number>(D).fill(0));
+  const b = new Array<number>(K).fill(0);
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    for (let start = 0; start < X.length; start += options.batchSize) {
+      const end = Math.min(start + options.batchSize, X.length);
+      const gW = Array.from({ length: K }, () => new Array<number>(D).fill(0));
+      const gb = new Array<number>(K).fill(0);
+      for (let r = start; r < end; r++) {
+        const x = X[r] as number[];
+        const y = Y[r] as number;
+        const z = b.map((bk, k) => (W[k] as number[]).reduce((sum, wkj, j) => sum + wkj * (x[j] as number), bk));
+        const m = Math.max(...z);
+        const total = z.reduce((sum, zk) => sum + Math.exp(zk - m), 0);
+        for (let k = 0; k < K; k++) {
+          const g = (c[y] as number) * (Math.exp((z[k] as number) - m) / total - (k === y ? 1 : 0));
+          for (let j = 0; j < D; j++) (gW[k] as number[])[j] = ((gW[k] as number[])[j] as number) + g * (x[j] as number);
+          gb[k] = (gb[k] as number) + g;
+        }
+      }
+      const n = end - start;
+      for (let k = 0; k < K; k++) {
+        const row = W[k] as number[];
+        for (let j = 0; j < D; j++) row[j] = (row[j] as number) - options.lr * (((gW[k] as number[])[j] as number) / n + options.l2 * (row[j] as number));
+        b[k] = (b[k] as number) - options.lr * ((gb[k] as number) / n);
+      }
+    }
+  }
+  return { W, b, classWeights: c };
+}

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ScheduleModule from '../../shared/schedule.js';
-import { referenceBalancedWeights, referenceTrainBalanced } from '../helpers/class-weight-reference.js';
+import { referenceBalancedWeights, referenceTrainBalanced, referenceTrainBalancedSoftmax } from '../helpers/class-weight-reference.js';
 import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 import { maxAbsDifference, referenceTrain } from '../helpers/reference.js';
@@ -135,6 +135,28 @@ describe('dpt train --class-weight balanced (logistic, imbalanced 0/1 data)', ()
     const overAll = referenceBalancedWeights(data.Y, 2);
     expect(expected).not.toEqual(overAll); // the split changes the counts: the test can tell them apart
     expect(run.model.trainedOn.classWeights).toEqual(expected);
+  });
+});
+
+describe('dpt train --model softmax --class-weight balanced (K = 2 over the same 0/1 labels)', () => {
+  it('equals the weighted softmax float64 reference to 1e-9 over 2 workers, and has the same bits over 1 and 3', async () => {
+    const extra = ['--class-weight', 'balanced', '--model', 'softmax'];
+    const runsOf: Trained[] = [];
+    for (const workers of [1, 2, 3]) runsOf.push(await train(`softmax-balanced-w${workers}`, workers, extra));
+    const models = runsOf.map((run) => run.model as unknown as { kind: string; weights: number[][]; bias: number[]; trainedOn: Record<string, unknown> });
+    const two = models[1];
+    if (two === undefined) throw new Error('expected three runs');
+    expect(two.kind).toBe('softmax-regression');
+    const reference = referenceTrainBalancedSoftmax(data.X, data.Y, 2, { epochs: EPOCHS, batchSize: BATCH, lr: LR, l2: L2 });
+    const diff = Math.max(...two.weights.map((row, k) => maxAbsDifference(row, reference.W[k] as number[])), maxAbsDifference(two.bias, reference.b));
+    console.log(`class-weight balanced softmax vs float64 reference: max |diff| ${diff.toExponential(3)}`);
+    expect(diff).toBeLessThanOrEqual(1e-9);
+    expect(Math.max(...(two.weights[0] as number[]).map(Math.abs))).toBeGreaterThan(0.05); // the run moved
+    expect(maxAbsDifference(two.trainedOn.classWeights as number[], reference.classWeights)).toBeLessThanOrEqual(1e-15);
+    // JSON numbers round-trip float64 exactly: equal text, equal bits.
+    const text = (model: { weights: number[][]; bias: number[] } | undefined): string => JSON.stringify([model?.weights, model?.bias]);
+    expect(text(models[0])).toBe(text(two));
+    expect(text(models[2])).toBe(text(two));
   });
 });
 
