@@ -1,7 +1,8 @@
 // --class-weight balanced (issue #12): `dpt train` over real worker processes on an imbalanced
 // 0/1 set derived from the bundled breast-cancer data (standardized here) equals an independent
 // float64 reference to 1e-9, with sklearn's n / (K·n_k) weights recorded in the model file; the
-// same bits with 1 and 3 workers; balanced and none differ; the weights count training rows only;
+// same bits with 1 and 3 workers and behind a relay; balanced and none differ; softmax (K = 2)
+// equals its weighted reference; the weights count training rows only;
 // a checkpoint of a balanced run is refused by an unweighted one; a bad mode is refused (exit 2).
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as ScheduleModule from '../../shared/schedule.js';
 import { referenceBalancedWeights, referenceTrainBalanced, referenceTrainBalancedSoftmax } from '../helpers/class-weight-reference.js';
-import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
+import { killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 import { maxAbsDifference, referenceTrain } from '../helpers/reference.js';
 
@@ -135,6 +136,44 @@ describe('dpt train --class-weight balanced (logistic, imbalanced 0/1 data)', ()
     const overAll = referenceBalancedWeights(data.Y, 2);
     expect(expected).not.toEqual(overAll); // the split changes the counts: the test can tell them apart
     expect(run.model.trainedOn.classWeights).toEqual(expected);
+  });
+});
+
+describe('--class-weight balanced through a relay', () => {
+  it('reaches the workers behind a relay with the welcome: the bits of dpt train over 2 workers', async () => {
+    const direct = runs.get('balanced') ?? (await train('balanced-again', 2, ['--class-weight', 'balanced']));
+    const out = join(directory.path, 'balanced-relayed.json');
+    const token = 'class-weight-token';
+    const patient = ['--heartbeat', '30000', '--step-timeout', '120000', '--backup-factor', '0'];
+    const coordinator = startCli([
+      'coordinator',
+      ...FLAGS,
+      '--chunks',
+      '8',
+      '--class-weight',
+      'balanced',
+      ...patient,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--workers',
+      '2',
+      '--token',
+      token,
+      '--out',
+      out,
+    ]);
+    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+    const relay = startCli(['relay', '--connect', `ws://127.0.0.1:${port}`, '--host', '127.0.0.1', '--port', '0', '--token', token, ...patient]);
+    const [, relayPort] = await relay.waitForLine(/^relay listening on ws:\/\/127\.0\.0\.1:(\d+)$/m, 60_000);
+    const workers = [0, 1].map(() => startCli(['worker', '--connect', `ws://127.0.0.1:${relayPort}`, '--token', token, '--heartbeat', '30000']));
+    const { code } = await coordinator.exited(180_000);
+    expect(code, coordinator.stderr().slice(-3000)).toBe(0);
+    expect((await relay.exited(30_000)).code, relay.stderr()).toBe(0);
+    for (const worker of workers) expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
+    expect(coordinator.stderr()).toMatch(/^relay \d+ now has 2 worker\(s\)$/m); // the workers were behind the relay
+    expect(modelHash(out)).toBe(modelHash(direct.path));
   });
 });
 
