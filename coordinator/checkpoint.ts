@@ -232,8 +232,8 @@ function isSavedEarlyStopping(value: unknown): boolean {
 }
 
 /**
- * Fields a checkpoint written before they existed lacks, with the value its run had: the only one
- * there was then (binary logistic regression, unweighted rows).
+ * Fields a fingerprint lacks when they have their default (and every checkpoint written before they
+ * existed), with that value: the only one there was then (binary logistic regression, unweighted rows).
  */
 const IMPLIED_BY_OLDER_FILES: Readonly<Partial<Record<keyof RunFingerprint, string>>> = { model: 'logistic', classWeight: 'none' };
 
@@ -242,7 +242,8 @@ export function fingerprintMismatch(saved: RunFingerprint, current: RunFingerpri
   // Both sides' fields: an optional one set on one side only is a difference, unless it is one an older file implies.
   for (const key of new Set([...Object.keys(current), ...Object.keys(saved)]) as Set<keyof RunFingerprint>) {
     const savedValue = Object.hasOwn(saved, key) ? saved[key] : IMPLIED_BY_OLDER_FILES[key];
-    if (savedValue !== current[key]) return `${key} (checkpoint: ${String(savedValue)}, now: ${String(current[key])})`;
+    const currentValue = Object.hasOwn(current, key) ? current[key] : IMPLIED_BY_OLDER_FILES[key];
+    if (savedValue !== currentValue) return `${key} (checkpoint: ${String(savedValue)}, now: ${String(currentValue)})`;
   }
   return null;
 }

@@ -152,7 +152,8 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     target: { config: 'model' },
     changesResult: true,
     // The model trained, not the flag: 'auto' and the model it picks for these labels give the same bits.
-    fingerprint: (_config, facts) => ({ model: facts.model }),
+    // Only for softmax: a logistic run keeps the fingerprint (and model file) of before the flag.
+    fingerprint: (_config, facts) => (facts.model === 'logistic' ? {} : { model: facts.model }),
   },
   {
     flag: '--max-classes',
@@ -175,7 +176,8 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     docs: "`balanced`: each row's loss and gradient weighted by n / (K·n_k) (sklearn's), n_k the training rows of its class; the batch mean still divides by the batch's rows",
     target: { config: 'classWeight' },
     changesResult: true,
-    fingerprint: (config) => ({ classWeight: config.classWeight }),
+    // Only when balanced: an unweighted run keeps the fingerprint (and model file) of before the flag.
+    fingerprint: (config) => (config.classWeight === 'none' ? {} : { classWeight: config.classWeight }),
   },
   {
     flag: '--epochs',

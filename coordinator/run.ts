@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { BinaryDataset } from '../shared/binary-dataset.js';
 import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
@@ -14,7 +15,7 @@ import { type ModelShape, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
-import { batchesPerEpoch, splitSizes } from '../shared/schedule.js';
+import { batchesPerEpoch, splitRows, splitSizes } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
 import {
@@ -26,6 +27,7 @@ import {
   saveOptimizerState,
   writeCheckpoint,
 } from './checkpoint.js';
+import { balancedClassWeights, countClasses, LABEL_BATCH_ROWS } from './class-weights.js';
 import type { CoordinatorConfig } from './config.js';
 import { chainRoutes, createDataRoute, DATA_PATH } from './data-route.js';
 import type { EarlyStoppingOutcome } from './early-stopping.js';
@@ -82,6 +84,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   const classes: ClassList = dataset.classes;
   const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
   const kernel = runKernelId(modelShape, config.kernel);
+  const classWeights = config.classWeight === 'balanced' ? trainingClassWeights(dataset.binaryPath, dataset.rows, config, modelShape.classes) : null;
+  if (classWeights !== null) log(`class weights (balanced, n / (K·n_k)): ${Array.from(classWeights).join(', ')}`);
   const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind, kernel };
   const fingerprint = runFingerprint(config, facts);
   if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
@@ -162,6 +166,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         standardization: null,
         model: modelShape.kind,
         classes: modelShape.classes,
+        classWeights,
       },
       limits: { features: dataset.features, parameters: modelShape.parameterCount, maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS) },
       helloTimeoutMs: config.handshakeTimeoutMs,
@@ -197,7 +202,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     logDataServed(dataRoute.served(), log);
     const stopped = describeEarlyStopping(result, trainer.totalSteps);
     if (stopped !== null) log(`dpt: ${stopped}`);
-    const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, result);
+    const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, classWeights, result);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', result.earlyStopping?.stoppedAfterEpoch == null ? null : stopped);
     await server.close('training finished');
@@ -214,7 +219,11 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       try {
         writeModelFile(
           config.outPath,
-          buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, { ...trainer.model(), steps: trainer.stepsCommitted, lastEval: null }),
+          buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, classWeights, {
+            ...trainer.model(),
+            steps: trainer.stepsCommitted,
+            lastEval: null,
+          }),
         );
       } catch (writeError) {
         // The run's own failure is the one to report; this one is said once, here.
@@ -224,6 +233,27 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     throw error;
   } finally {
     metricsFile?.close();
+  }
+}
+
+/**
+ * The balanced class weights of the run's training rows (coordinator/class-weights.ts): the
+ * labels of the coordinator's own .dpt, read in bounded batches, over splitRows' training rows
+ * (the rows every worker trains on), for the K classes of the run.
+ */
+function trainingClassWeights(binaryPath: string, rows: number, config: CoordinatorConfig, K: number): Float64Array {
+  const { train } = splitRows(rows, config.valFraction, config.seed);
+  const file = BinaryDataset.open(binaryPath);
+  try {
+    // 0/1 bytes, or uint16 class indices (a multiclass .dpt).
+    const labels = file.labelType === 'uint16' ? new Uint16Array(Math.min(rows, LABEL_BATCH_ROWS)) : new Uint8Array(Math.min(rows, LABEL_BATCH_ROWS));
+    const counts = countClasses(train, K, (from, to) => {
+      file.readLabels(from, to, labels, 0);
+      return labels;
+    });
+    return balancedClassWeights(counts);
+  } finally {
+    file.close();
   }
 }
 
@@ -296,6 +326,7 @@ function buildModelFile(
   sizes: { train: number; validation: number },
   shape: ModelShape,
   classes: ClassList,
+  classWeights: Float64Array | null,
   model: {
     params: Float64Array;
     standardization: Standardization | null;
@@ -315,6 +346,8 @@ function buildModelFile(
     trainedOn: {
       data: config.dataPath,
       ...fingerprint,
+      // --class-weight balanced: the c_k the run applied (the fingerprint says the rule only).
+      ...(classWeights === null ? {} : { classWeights: Array.from(classWeights) }),
       trainRows: sizes.train,
       valRows: sizes.validation,
       steps: model.steps,

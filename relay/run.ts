@@ -131,7 +131,13 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
   }
 }
 
-/** Whether two welcomes describe the same run (a reconnect): same data, schedule, model, kernel and reduction. */
+/** Whether two welcomes carry the same class weights (both none, or equal values). */
+function sameWeights(a: Float64Array | null, b: Float64Array | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((c, k) => Object.is(c, b[k]));
+}
+
+/** Whether two welcomes describe the same run (a reconnect): same data, schedule, model, class weights, kernel and reduction. */
 function isSameRun(a: WelcomeMessage, b: WelcomeMessage): boolean {
   const s = a.schedule;
   const t = b.schedule;
@@ -142,6 +148,7 @@ function isSameRun(a: WelcomeMessage, b: WelcomeMessage): boolean {
     a.kernel === b.kernel &&
     a.model === b.model &&
     a.classes === b.classes &&
+    sameWeights(a.classWeights, b.classWeights) &&
     a.reduction === b.reduction &&
     s.rows === t.rows &&
     s.valFraction === t.valFraction &&

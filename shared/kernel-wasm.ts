@@ -5,6 +5,7 @@
 // Per block of 4 rows (then single rows for the rest of the range):
 //   z_r = b + (lane0 + lane1 of Σ_j w_j·x_rj over j < D − D mod 4, two f64 lanes) + Σ_{tail j} w_j·x_rj
 //   e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); L = log1p(e) + max(z, 0) − y·z   (exactly as model.ts)
+//   with class weights (issue #12): r = (a − y)·c_y and L·c_y; without, c_y = 1 (the same bits)
 //   out_j += ((a_0−y_0)·x_0j + (a_1−y_1)·x_1j) + ((a_2−y_2)·x_2j + (a_3−y_3)·x_3j)
 // Every operation is a plain IEEE-754 float64 operation (no FMA, no relaxed SIMD), x is widened
 // from float32 exactly, and exp/log1p are the module's own fdlibm ports (MATH_FUNCTIONS below, not
@@ -14,8 +15,11 @@
 
 import { assembleModule, type FunctionSource, type ModuleSource } from './wasm-assembler.js';
 
-/** Exported signature: accumulate(x, y, D, order, n, w, b, out) → Σ L. Addresses are byte offsets. */
-export type WasmAccumulate = (x: number, y: number, D: number, order: number, n: number, w: number, b: number, out: number) => number;
+/**
+ * Exported signature: accumulate(x, y, D, order, n, w, b, out, classWeights) → Σ L. Addresses are
+ * byte offsets; classWeights is the address of c_0, c_1 (float64), or 0 for none (issue #12).
+ */
+export type WasmAccumulate = (x: number, y: number, D: number, order: number, n: number, w: number, b: number, out: number, classWeights: number) => number;
 
 const ROWS = [0, 1, 2, 3];
 
@@ -31,7 +35,9 @@ function loadRows(rows: readonly number[]): string {
       local.get $order local.get $k i32.const 2 i32.shl i32.add i32.load offset=${4 * r} local.set $row
     end
     local.get $x local.get $row local.get $rowBytes i32.mul i32.add local.set $p${r}
-    local.get $y local.get $row i32.add i32.load8_u f64.convert_i32_u local.set $y${r}`,
+    local.get $y local.get $row i32.add i32.load8_u local.tee $label f64.convert_i32_u local.set $y${r}
+    f64.const 1 local.set $c${r}  ;; c_y: the class weight, 1 without a table (x·1 = x exactly)
+    local.get $cw if local.get $cw local.get $label i32.const 3 i32.shl i32.add f64.load local.set $c${r} end`,
     )
     .join('\n');
 }
@@ -80,7 +86,7 @@ function dotProducts(rows: readonly number[]): string {
     end`;
 }
 
-/** Residual r = a − y, the bias sum and the loss sum, row by row in order (as model.ts computes them). */
+/** Residual r = (a − y)·c_y, the bias sum and the loss sum (L·c_y), row by row in order (as model.ts computes them). */
 function residuals(rows: readonly number[]): string {
   return rows
     .map(
@@ -88,11 +94,11 @@ function residuals(rows: readonly number[]): string {
     local.get $z${r} f64.abs f64.neg call $exp local.set $e
     f64.const 1 local.get $e local.get $z${r} f64.const 0 f64.ge select
     f64.const 1 local.get $e f64.add f64.div
-    local.get $y${r} f64.sub local.tee $r${r}
+    local.get $y${r} f64.sub local.get $c${r} f64.mul local.tee $r${r}
     local.get $bias f64.add local.set $bias
     local.get $loss
     local.get $e call $log1p local.get $z${r} f64.const 0 f64.max f64.add local.get $y${r} local.get $z${r} f64.mul f64.sub
-    f64.add local.set $loss
+    local.get $c${r} f64.mul f64.add local.set $loss
     local.get $r${r} f64x2.splat local.set $rv${r}`,
     )
     .join('\n');
@@ -375,12 +381,13 @@ export const KERNEL_MODULE: ModuleSource = {
         ['$w', i32],
         ['$b', f64],
         ['$out', i32],
+        ['$cw', i32],
       ],
       results: [f64],
       locals: [
-        ...(['$k', '$row', '$rowBytes', '$vecBytes', '$xj', '$wj', '$xa', '$wa', '$oa'] as const).map((name) => [name, i32] as const),
+        ...(['$k', '$row', '$label', '$rowBytes', '$vecBytes', '$xj', '$wj', '$xa', '$wa', '$oa'] as const).map((name) => [name, i32] as const),
         ...ROWS.map((r) => [`$p${r}`, i32] as const),
-        ...ROWS.flatMap((r) => [[`$y${r}`, f64] as const, [`$z${r}`, f64] as const, [`$r${r}`, f64] as const]),
+        ...ROWS.flatMap((r) => [[`$y${r}`, f64] as const, [`$z${r}`, f64] as const, [`$r${r}`, f64] as const, [`$c${r}`, f64] as const]),
         ...(['$e', '$wv', '$bias', '$loss'] as const).map((name) => [name, f64] as const),
         ...ROWS.flatMap((r) => [[`$acc${r}`, v128] as const, [`$rv${r}`, v128] as const]),
         ['$wlo', v128],

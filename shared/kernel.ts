@@ -33,6 +33,8 @@ export interface GradientKernel {
    * `order` is given, and returns Σ L. x and y must come from allocateRows of this kernel (rows
    * are never copied); order, w and out may be anywhere, but outside the kernel's memory they
    * cost a copy (O(to − from) indices, O(D) floats). Row indices in `order` are not checked.
+   * `classWeights` (c_0, c_1; --class-weight) weighs each row's residual and loss by c_y; none
+   * (null or omitted) gives exactly the unweighted bits. Best allocated with allocateVector.
    */
   accumulate(
     x: Float32Array,
@@ -45,6 +47,7 @@ export interface GradientKernel {
     b: number,
     out: Float64Array,
     offset: number,
+    classWeights?: Float64Array | null,
   ): number;
   /** What helper threads need to run this kernel on the same memory; null for the TypeScript kernel. */
   readonly shared: SharedKernel | null;
@@ -60,8 +63,8 @@ export interface SharedKernel {
   rawArguments(...args: Parameters<GradientKernel['accumulate']>): RawCall | null;
 }
 
-/** x, y, D, order, n, w, b, out: the arguments of the kernel module's exported accumulate. */
-export type RawCall = readonly [number, number, number, number, number, number, number, number];
+/** x, y, D, order, n, w, b, out, classWeights: the arguments of the kernel module's exported accumulate. */
+export type RawCall = readonly [number, number, number, number, number, number, number, number, number];
 
 export { isWasmSimdSupported };
 
@@ -89,8 +92,18 @@ function createJsKernel(): GradientKernel {
 const PAGE_BYTES = 65_536;
 
 /** The wasm kernel reads memory by address: every range is checked before a call. */
-function checkRange(...[x, y, D, order, from, to, w, , out, offset]: Parameters<GradientKernel['accumulate']>): void {
-  if (!(from >= 0 && from <= to && w.length >= D && offset + D < out.length && (order === null ? to * D <= x.length && to <= y.length : to <= order.length))) {
+function checkRange(...[x, y, D, order, from, to, w, , out, offset, classWeights]: Parameters<GradientKernel['accumulate']>): void {
+  const hasWeights = classWeights === undefined || classWeights === null || classWeights.length >= 2;
+  if (
+    !(
+      hasWeights &&
+      from >= 0 &&
+      from <= to &&
+      w.length >= D &&
+      offset + D < out.length &&
+      (order === null ? to * D <= x.length && to <= y.length : to <= order.length)
+    )
+  ) {
     throw new RangeError(`wasm kernel: rows [${from}, ${to}) or offset ${offset} out of range`);
   }
 }
@@ -109,6 +122,7 @@ class WasmKernel implements GradientKernel, SharedKernel {
   private scratchIndex: Uint32Array = new Uint32Array(0);
   private scratchW: Float64Array = new Float64Array(0);
   private scratchOut: Float64Array = new Float64Array(0);
+  private scratchWeights: Float64Array | null = null;
 
   constructor(instance: KernelInstance) {
     this.instance = instance;
@@ -142,9 +156,10 @@ class WasmKernel implements GradientKernel, SharedKernel {
     b: number,
     out: Float64Array,
     offset: number,
+    classWeights: Float64Array | null = null,
   ): number {
     if (!this.buffers.has(x.buffer) || !this.buffers.has(y.buffer)) throw new Error('wasm kernel: x and y must come from allocateRows of this kernel');
-    checkRange(x, y, D, order, from, to, w, b, out, offset);
+    checkRange(x, y, D, order, from, to, w, b, out, offset, classWeights);
     const n = to - from;
     let xAddress = x.byteOffset;
     let yAddress = y.byteOffset;
@@ -165,12 +180,22 @@ class WasmKernel implements GradientKernel, SharedKernel {
       this.scratchW.set(w.subarray(0, D));
       wAddress = this.scratchW.byteOffset;
     }
-    if (this.buffers.has(out.buffer)) return this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, out.byteOffset + offset * 8);
+    let weightsAddress = 0; // 0: no table, c_y = 1
+    if (classWeights !== null) {
+      weightsAddress = classWeights.byteOffset;
+      if (!this.buffers.has(classWeights.buffer)) {
+        this.scratchWeights ??= this.allocateVector(2);
+        this.scratchWeights.set(classWeights.subarray(0, 2));
+        weightsAddress = this.scratchWeights.byteOffset;
+      }
+    }
+    if (this.buffers.has(out.buffer))
+      return this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, out.byteOffset + offset * 8, weightsAddress);
     // out elsewhere: run on a copy of its D + 1 entries, so the sums round exactly as in place.
     if (this.scratchOut.length < D + 1) this.scratchOut = this.allocateVector(D + 1);
     const window = out.subarray(offset, offset + D + 1);
     this.scratchOut.set(window);
-    const loss = this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset);
+    const loss = this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset, weightsAddress);
     window.set(this.scratchOut.subarray(0, D + 1));
     return loss;
   }
@@ -179,13 +204,15 @@ class WasmKernel implements GradientKernel, SharedKernel {
     return this.instance.memory;
   }
 
-  rawArguments(...[x, y, D, order, from, to, w, b, out, offset]: Parameters<GradientKernel['accumulate']>): RawCall | null {
+  rawArguments(...[x, y, D, order, from, to, w, b, out, offset, classWeights]: Parameters<GradientKernel['accumulate']>): RawCall | null {
     const mine = (view: ArrayBufferView): boolean => this.buffers.has(view.buffer);
-    if (!mine(x) || !mine(y) || !mine(w) || !mine(out) || (order !== null && !mine(order))) return null;
-    checkRange(x, y, D, order, from, to, w, b, out, offset);
+    const weights = classWeights ?? null;
+    if (!mine(x) || !mine(y) || !mine(w) || !mine(out) || (order !== null && !mine(order)) || (weights !== null && !mine(weights))) return null;
+    checkRange(x, y, D, order, from, to, w, b, out, offset, weights);
+    const weightsAddress = weights === null ? 0 : weights.byteOffset;
     return order === null
-      ? [x.byteOffset + from * D * 4, y.byteOffset + from, D, 0, to - from, w.byteOffset, b, out.byteOffset + offset * 8]
-      : [x.byteOffset, y.byteOffset, D, order.byteOffset + from * 4, to - from, w.byteOffset, b, out.byteOffset + offset * 8];
+      ? [x.byteOffset + from * D * 4, y.byteOffset + from, D, 0, to - from, w.byteOffset, b, out.byteOffset + offset * 8, weightsAddress]
+      : [x.byteOffset, y.byteOffset, D, order.byteOffset + from * 4, to - from, w.byteOffset, b, out.byteOffset + offset * 8, weightsAddress];
   }
 
   /** Bump allocation of `bytes`, growing the memory; returns the address. */

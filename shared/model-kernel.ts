@@ -8,7 +8,7 @@
 import { supportedKernelIds as binaryKernelIds, createKernelById, type GradientKernel, type KernelKind, kernelId, type SharedKernel } from './kernel.js';
 import { logisticShape, type ModelShape } from './model-shape.js';
 import { accumulateEval } from './passes.js';
-import { accumulateSoftmax, accumulateSoftmaxEval } from './softmax.js';
+import { accumulateSoftmax, accumulateSoftmaxEval, FDLIBM_MATH } from './softmax.js';
 import { SOFTMAX_WASM_KERNEL_ID, SoftmaxWasmKernel } from './softmax-kernel-wasm.js';
 
 /** Labels as a kernel reads them: 0/1 bytes (logistic) or uint16 class indices (softmax), as a .dpt stores them. */
@@ -43,6 +43,12 @@ export interface ModelKernel {
   evaluate(x: Float32Array, y: LabelArray, order: Uint32Array | null, from: number, to: number, theta: Float64Array, out: Float64Array, offset: number): void;
   /** The binary kernel compute threads can share, or null (the softmax kernel runs on the worker's thread). */
   readonly shared: SharedKernel | null;
+  /**
+   * The class weights c_k (--class-weight, issue #12) in the kernel's memory, one per class, that
+   * accumulate applies to each row's gradient and loss (never evaluate: a pass reports the plain
+   * loss); null when the run is unweighted (the kernels' unweighted bits).
+   */
+  readonly classWeights: Float64Array | null;
 }
 
 /** The kernel id a run of this shape asks its workers for ('js' only changes a logistic run's kernel). */
@@ -55,11 +61,25 @@ export function supportedKernelIds(): string[] {
   return [...binaryKernelIds(), SOFTMAX_WASM_KERNEL_ID];
 }
 
-/** The kernel with this id for this shape, or null when it is unknown here or belongs to another model. */
-export function createModelKernel(id: string, shape: ModelShape): ModelKernel | null {
-  if (shape.kind === 'softmax') return id === SOFTMAX_WASM_KERNEL_ID ? softmaxKernel(shape) : null;
+/**
+ * The kernel with this id for this shape, or null when it is unknown here or belongs to another
+ * model. `classWeights` (shape.classes values, copied into the kernel's memory) weighs the rows.
+ */
+export function createModelKernel(id: string, shape: ModelShape, classWeights: Float64Array | null = null): ModelKernel | null {
+  if (classWeights !== null && classWeights.length !== shape.classes) {
+    throw new Error(`invariant broken: ${classWeights.length} class weights for ${shape.classes} classes`);
+  }
+  if (shape.kind === 'softmax') return id === SOFTMAX_WASM_KERNEL_ID ? softmaxKernel(shape, classWeights) : null;
   const binary = createKernelById(id);
-  return binary === null ? null : logisticKernel(binary, shape);
+  return binary === null ? null : logisticKernel(binary, shape, classWeights);
+}
+
+/** `weights` copied into a vector of the kernel's memory (the wasm kernels read it by address), or null. */
+function tableIn(allocateVector: (length: number) => Float64Array, weights: Float64Array | null): Float64Array | null {
+  if (weights === null) return null;
+  const table = allocateVector(weights.length);
+  table.set(weights);
+  return table;
 }
 
 function asBytes(y: LabelArray): Uint8Array {
@@ -72,9 +92,10 @@ function asClassIndices(y: LabelArray): Uint16Array {
   return y;
 }
 
-function logisticKernel(kernel: GradientKernel, shape: ModelShape): ModelKernel {
+function logisticKernel(kernel: GradientKernel, shape: ModelShape, weights: Float64Array | null): ModelKernel {
   const D = shape.features;
   const lossAt = shape.lossIndex;
+  const classWeights = tableIn((length) => kernel.allocateVector(length), weights);
   return {
     id: kernel.id,
     shape,
@@ -83,16 +104,17 @@ function logisticKernel(kernel: GradientKernel, shape: ModelShape): ModelKernel 
     allocateVector: (length) => kernel.allocateVector(length),
     accumulate(x, y, order, from, to, theta, out, offset) {
       // θ = [w, b]: the kernel reads w as θ's first D values, in place.
-      const loss = kernel.accumulate(x, asBytes(y), D, order, from, to, theta, theta[D]!, out, offset);
+      const loss = kernel.accumulate(x, asBytes(y), D, order, from, to, theta, theta[D]!, out, offset, classWeights);
       out[offset + lossAt]! += loss;
       return loss;
     },
     evaluate: (x, y, order, from, to, theta, out, offset) => accumulateEval(x, asBytes(y), D, order, from, to, theta, theta[D]!, out, offset),
     shared: kernel.shared,
+    classWeights,
   };
 }
 
-function softmaxKernel(shape: ModelShape): ModelKernel {
+function softmaxKernel(shape: ModelShape, weights: Float64Array | null): ModelKernel {
   const D = shape.features;
   const K = shape.classes;
   const wasmKernel = SoftmaxWasmKernel.create();
@@ -100,6 +122,7 @@ function softmaxKernel(shape: ModelShape): ModelKernel {
   const evaluate: ModelKernel['evaluate'] = (x, y, order, from, to, theta, out, offset) =>
     accumulateSoftmaxEval(x, asClassIndices(y), D, K, order, from, to, theta, out, offset, scratch);
   if (wasmKernel === null) {
+    const classWeights = tableIn((length) => new Float64Array(length), weights);
     // No SIMD here: the TypeScript twin, with the wasm module's exp and log1p ported (the same bits).
     return {
       id: SOFTMAX_WASM_KERNEL_ID,
@@ -107,26 +130,31 @@ function softmaxKernel(shape: ModelShape): ModelKernel {
       allocateRows: (rows, features) => ({ x: new Float32Array(rows * features), y: new Uint16Array(rows) }),
       allocateIndex: (length) => new Uint32Array(length),
       allocateVector: (length) => new Float64Array(length),
-      accumulate: (x, y, order, from, to, theta, out, offset) => accumulateSoftmax(x, asClassIndices(y), D, K, order, from, to, theta, out, offset, scratch),
+      accumulate: (x, y, order, from, to, theta, out, offset) =>
+        accumulateSoftmax(x, asClassIndices(y), D, K, order, from, to, theta, out, offset, scratch, FDLIBM_MATH, classWeights),
       evaluate,
       shared: null,
+      classWeights,
     };
   }
+  const classWeights = tableIn((length) => wasmKernel.allocateVector(length), weights);
   return {
     id: wasmKernel.id,
     shape,
     allocateRows: (rows, features) => wasmKernel.allocateRows(rows, features),
     allocateIndex: (length) => wasmKernel.allocateIndex(length),
     allocateVector: (length) => wasmKernel.allocateVector(length),
-    accumulate: (x, y, order, from, to, theta, out, offset) => wasmKernel.accumulate(x, asClassIndices(y), D, K, order, from, to, theta, out, offset),
+    accumulate: (x, y, order, from, to, theta, out, offset) =>
+      wasmKernel.accumulate(x, asClassIndices(y), D, K, order, from, to, theta, out, offset, classWeights),
     evaluate,
     shared: null,
+    classWeights,
   };
 }
 
 /** The logistic model kernel of a binary kernel kind over D features (tests and benchmarks build one directly). */
-export function logisticModelKernel(kind: KernelKind, D: number): ModelKernel {
+export function logisticModelKernel(kind: KernelKind, D: number, classWeights: Float64Array | null = null): ModelKernel {
   const binary = createKernelById(kernelId(kind));
   if (binary === null) throw new Error(`invariant broken: kernel ${kind} unavailable`);
-  return logisticKernel(binary, logisticShape(D));
+  return logisticKernel(binary, logisticShape(D), classWeights);
 }

@@ -35,6 +35,9 @@ export function predictClass(z: number): 0 | 1 {
  * The rows are `order[from..to)` when `order` is given, else the contiguous rows `from..to)`;
  * each row's D features are contiguous in x (row-major, float32), accumulation is float64 in
  * row order, so the same rows always give the same bits.
+ * With `classWeights` (c_0, c_1: --class-weight, issue #12) a row's residual and loss are each
+ * multiplied by c_y once formed: r = (a − y)·c_y, L·c_y. Without, c_y = 1, and x·1 = x exactly
+ * in IEEE 754: the bits of the unweighted kernel.
  */
 export function accumulateGradient(
   x: Float32Array,
@@ -47,6 +50,7 @@ export function accumulateGradient(
   b: number,
   out: Float64Array,
   offset: number,
+  classWeights: Float64Array | null = null,
 ): number {
   let lossSum = 0;
   let biasSum = 0;
@@ -56,10 +60,11 @@ export function accumulateGradient(
     let z = b;
     for (let j = 0; j < D; j++) z += w[j]! * x[base + j]!;
     const label = y[row]!;
-    const residual = sigmoid(z) - label; // a − y
+    const c = classWeights === null ? 1 : classWeights[label]!;
+    const residual = (sigmoid(z) - label) * c; // (a − y)·c_y
     for (let j = 0; j < D; j++) out[offset + j]! += residual * x[base + j]!;
     biasSum += residual;
-    lossSum += logLoss(z, label);
+    lossSum += logLoss(z, label) * c;
   }
   out[offset + D]! += biasSum;
   return lossSum;

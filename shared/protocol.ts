@@ -139,6 +139,11 @@ export interface WelcomeMessage {
   readonly model: ModelKind;
   /** Classes of the run (2 for logistic); a softmax's labels are class indices below it. */
   readonly classes: number;
+  /**
+   * --class-weight balanced (issue #12): c_k for each of the `classes` classes (finite, ≥ 0), by
+   * which the kernels weigh a row of class k's gradient and loss; null for an unweighted run.
+   */
+  readonly classWeights: Float64Array | null;
 }
 
 /**
@@ -425,6 +430,11 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
     if (model !== 'logistic' && model !== 'softmax') throw new ProtocolError('welcome', 'model', "expected 'logistic' or 'softmax'");
     const classes = integer('welcome', f, 'classes', 2, MAX_CLASSES);
     if (model === 'logistic' && classes !== 2) throw new ProtocolError('welcome', 'classes', 'expected 2 for a logistic model');
+    let classWeights: Float64Array | null = null;
+    if (f.classWeights !== undefined && f.classWeights !== null) {
+      classWeights = float64s('welcome', f, 'classWeights', classes);
+      if (classWeights.some((c) => c < 0)) throw new ProtocolError('welcome', 'classWeights', 'expected weights ≥ 0');
+    }
     const valFraction = finite('welcome', s, 'valFraction');
     if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
     if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
@@ -452,6 +462,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       standardization: stats,
       model,
       classes,
+      classWeights,
     };
   },
   step: (f, limits) => ({

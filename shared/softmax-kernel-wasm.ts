@@ -19,8 +19,22 @@ import { assembleModule, type ModuleSource } from './wasm-assembler.js';
 /** Identity of this kernel: equal ids give equal bits for equal inputs, on any machine. */
 export const SOFTMAX_WASM_KERNEL_ID = 'softmax-wasm-simd128-f64acc-1';
 
-/** softmax(x, y, D, K, order, n, theta, scratch, out) → Σ L. Addresses are byte offsets. */
-type WasmSoftmax = (x: number, y: number, D: number, K: number, order: number, n: number, theta: number, scratch: number, out: number) => number;
+/**
+ * softmax(x, y, D, K, order, n, theta, scratch, out, classWeights) → Σ L. Addresses are byte
+ * offsets; classWeights is the address of K float64 c_k, or 0 for none (c_y = 1: the same bits).
+ */
+type WasmSoftmax = (
+  x: number,
+  y: number,
+  D: number,
+  K: number,
+  order: number,
+  n: number,
+  theta: number,
+  scratch: number,
+  out: number,
+  classWeights: number,
+) => number;
 
 /** Address of entry `$c` of the float64 vector at `base` (an i32 local), on the stack. */
 const entry = (base: string): string => `local.get ${base} local.get $c i32.const 3 i32.shl i32.add`;
@@ -77,7 +91,7 @@ function gradients(block: readonly number[]): string {
   return `
     ${each(
       (r) => `${entry('$scratch')} f64.load offset=${8 * r} local.get $S f64.div
-    f64.const 1 f64.const 0 local.get $c i32.const ${r} i32.add local.get $label i32.eq select f64.sub local.tee $g${r}
+    f64.const 1 f64.const 0 local.get $c i32.const ${r} i32.add local.get $label i32.eq select f64.sub local.get $cy f64.mul local.tee $g${r}
     f64x2.splat local.set $gv${r}
     local.get $oa i32.const ${r} local.get $rowW i32.mul i32.add local.set $o${r}`,
     )}
@@ -127,6 +141,8 @@ const BODY = `
       end
       local.get $x local.get $row local.get $rowBytes i32.mul i32.add local.set $p
       local.get $y local.get $row i32.const 1 i32.shl i32.add i32.load16_u local.set $label
+      f64.const 1 local.set $cy  ;; c_y: the class weight, 1 without a table
+      local.get $cw if local.get $cw local.get $label i32.const 3 i32.shl i32.add f64.load local.set $cy end
       ;; 1, 2. z_c = b_c + (s0 + s1) + tail into scratch[c], 4 classes at a time; m = max, a = its lowest index
       local.get $theta local.set $wp
       i32.const 0 local.set $c
@@ -160,10 +176,10 @@ const BODY = `
           br $eLoop
         end
       end
-      ;; 4. S = 1 + T; 5. Λ += log1p(T) + (m − z_y)
+      ;; 4. S = 1 + T; 5. Λ += (log1p(T) + (m − z_y))·c_y
       f64.const 1 local.get $T f64.add local.set $S
-      local.get $lossSum local.get $T call $log1p local.get $m local.get $zy f64.sub f64.add f64.add local.set $lossSum
-      ;; 6, 7. g_c = e_c/S − [c = y]; out W row c += g_c·x, then out b_c += g_c; 4 classes at a time
+      local.get $lossSum local.get $T call $log1p local.get $m local.get $zy f64.sub f64.add local.get $cy f64.mul f64.add local.set $lossSum
+      ;; 6, 7. g_c = (e_c/S − [c = y])·c_y; out W row c += g_c·x, then out b_c += g_c; 4 classes at a time
       local.get $out local.set $oa
       i32.const 0 local.set $c
       block $gBlocksDone
@@ -204,7 +220,7 @@ export const SOFTMAX_KERNEL_MODULE: ModuleSource = {
     {
       name: '$softmax',
       export: 'softmax',
-      params: (['$x', '$y', '$D', '$K', '$order', '$n', '$theta', '$scratch', '$out'] as const).map((name) => [name, i32] as const),
+      params: (['$x', '$y', '$D', '$K', '$order', '$n', '$theta', '$scratch', '$out', '$cw'] as const).map((name) => [name, i32] as const),
       results: [f64],
       locals: [
         ...(
@@ -212,7 +228,7 @@ export const SOFTMAX_KERNEL_MODULE: ModuleSource = {
         ).map((name) => [name, i32] as const),
         ...(['$rowW', '$wj', '$wa'] as const).map((name) => [name, i32] as const),
         ...CLASSES.flatMap((r) => [[`$w${r}`, i32] as const, [`$o${r}`, i32] as const]),
-        ...(['$m', '$zy', '$e', '$T', '$S', '$xv', '$lossSum'] as const).map((name) => [name, f64] as const),
+        ...(['$m', '$zy', '$e', '$T', '$S', '$xv', '$lossSum', '$cy'] as const).map((name) => [name, f64] as const),
         ...CLASSES.flatMap((r) => [[`$z${r}`, f64] as const, [`$g${r}`, f64] as const]),
         ...CLASSES.flatMap((r) => [[`$acc${r}`, v128] as const, [`$gv${r}`, v128] as const]),
         ['$xlo', v128],
@@ -304,7 +320,8 @@ export class SoftmaxWasmKernel {
    * The contract of accumulateSoftmax (shared/softmax.ts), same bits as it computes with `math`:
    * adds the gradient sums of rows [from, to) (or order[from..to)) to out[offset ..) and their
    * loss sum to out[offset + K·D + K], and returns the loss sum. Labels must be < K and row
-   * indices in `order` valid (checked where the rows are read, not here).
+   * indices in `order` valid (checked where the rows are read, not here). `classWeights` (K
+   * values, from allocateVector; null for none) weighs each row's gradient and loss by c_y.
    */
   accumulate(
     x: Float32Array,
@@ -317,25 +334,39 @@ export class SoftmaxWasmKernel {
     theta: Float64Array,
     out: Float64Array,
     offset: number,
+    classWeights: Float64Array | null = null,
   ): number {
     const mine = (view: ArrayBufferView): boolean => this.buffers.has(view.buffer);
-    if (!mine(x) || !mine(y) || !mine(theta) || !mine(out)) {
-      throw new Error('softmax wasm kernel: x, y, theta and out must come from this kernel');
+    if (!mine(x) || !mine(y) || !mine(theta) || !mine(out) || (classWeights !== null && !mine(classWeights))) {
+      throw new Error('softmax wasm kernel: x, y, theta, out and the class weights must come from this kernel');
     }
     if (order !== null && !mine(order)) {
       // An epoch order held elsewhere: its O(to − from) indices are copied in (as the binary kernel does).
       if (to - from > this.scratchIndex.length) this.scratchIndex = this.allocateIndex(Math.max(to - from, 2 * this.scratchIndex.length));
       this.scratchIndex.set(order.subarray(from, to));
-      return this.accumulate(x, y, D, K, this.scratchIndex, 0, to - from, theta, out, offset);
+      return this.accumulate(x, y, D, K, this.scratchIndex, 0, to - from, theta, out, offset, classWeights);
     }
     const inRange = order === null ? to * D <= x.length && to <= y.length : to <= order.length;
-    if (!(K >= 1 && from >= 0 && from <= to && inRange && theta.length >= K * D + K && offset + softmaxPartWidth(K, D) <= out.length)) {
+    const hasWeights = classWeights === null || classWeights.length >= K;
+    if (!(K >= 1 && hasWeights && from >= 0 && from <= to && inRange && theta.length >= K * D + K && offset + softmaxPartWidth(K, D) <= out.length)) {
       throw new RangeError(`softmax wasm kernel: rows [${from}, ${to}), K = ${K} or offset ${offset} out of range`);
     }
     if (this.scratch.length < K) this.scratch = this.allocateVector(K);
     const [xAddress, yAddress, orderAddress] =
       order === null ? [x.byteOffset + from * D * 4, y.byteOffset + from * 2, 0] : [x.byteOffset, y.byteOffset, order.byteOffset + from * 4];
-    return this.exports.softmax(xAddress, yAddress, D, K, orderAddress, to - from, theta.byteOffset, this.scratch.byteOffset, out.byteOffset + offset * 8);
+    const weightsAddress = classWeights === null ? 0 : classWeights.byteOffset;
+    return this.exports.softmax(
+      xAddress,
+      yAddress,
+      D,
+      K,
+      orderAddress,
+      to - from,
+      theta.byteOffset,
+      this.scratch.byteOffset,
+      out.byteOffset + offset * 8,
+      weightsAddress,
+    );
   }
 
   /** Bump allocation of `bytes`, growing the memory; returns the address. */

@@ -17,6 +17,8 @@
 //   5. L = log1p(T) + (m − z_y)   (= log Σ e^(z_k) − z_y = −log p_y, never a log of a rounded p;
 //      T rather than S keeps the loss exact when p_y ≈ 1: the binary kernel's log1p(e^(−|z|))).
 //   6. g_k = p_k − 1 if k = y, else p_k.
+//   With class weights (--class-weight, issue #12), g_k·c_y and L·c_y, each one multiply after the
+//   unweighted value is formed; without, c_y = 1, and x·1 = x exactly: the unweighted bits.
 //   7. out[k·D + j] += g_k·x_j (k ascending, j ascending), then out[K·D + k] += g_k; so each part
 //      entry receives one addition per row, rows in order.
 // Over a range: Λ = Σ L from 0 in row order, then out[K·D + K] += Λ (and Λ is returned).
@@ -53,7 +55,8 @@ export function softmaxPartWidth(K: number, D: number): number {
  * The gradient kernel in the order above: adds the gradient sums over rows [from, to) (or rows
  * order[from..to)) to out[offset .. offset + K·D + K) and their loss sum to out[offset + K·D + K];
  * returns the loss sum. y holds class indices < K (not checked here: checked when the rows are
- * read); `scratch` holds at least K float64 (caller-owned, so no row allocates).
+ * read); `scratch` holds at least K float64 (caller-owned, so no row allocates). `classWeights`
+ * (K values c_k, or null for none) weighs each row's gradient and loss by c_y.
  */
 export function accumulateSoftmax(
   x: Float32Array,
@@ -68,6 +71,7 @@ export function accumulateSoftmax(
   offset: number,
   scratch: Float64Array,
   math: SoftmaxMath = FDLIBM_MATH,
+  classWeights: Float64Array | null = null,
 ): number {
   const { exp, log1p } = math;
   const D4 = D - (D % 4);
@@ -77,6 +81,7 @@ export function accumulateSoftmax(
     const row = order === null ? i : order[i]!;
     const base = row * D;
     const label = y[row]!;
+    const c = classWeights === null ? 1 : classWeights[label]!;
     // 1. z_k, kept in scratch[k]; 2. m and its lowest index a.
     let m = 0;
     let a = 0;
@@ -105,11 +110,11 @@ export function accumulateSoftmax(
       if (k !== a) T += e;
     }
     const S = 1 + T;
-    lossSum += log1p(T) + (m - zy); // 5.
+    lossSum += (log1p(T) + (m - zy)) * c; // 5., weighted by c_y
     // 6, 7. g_k = p_k − [k = y] into W's row k and b_k.
     for (let k = 0; k < K; k++) {
       const p = scratch[k]! / S;
-      const g = k === label ? p - 1 : p;
+      const g = (k === label ? p - 1 : p) * c;
       const at = offset + k * D;
       for (let j = 0; j < D; j++) out[at + j]! += g * x[base + j]!;
       out[offset + biasAt + k]! += g;

@@ -389,7 +389,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
       `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
     );
   }
-  const kernel = createModelKernel(welcome.kernel, shapeOf(welcome.model, welcome.classes, welcome.features));
+  const kernel = createModelKernel(welcome.kernel, shapeOf(welcome.model, welcome.classes, welcome.features), welcome.classWeights);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} of the ${welcome.model} model the coordinator asks for`);
   const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
   // The URL of this session (a coordinator or a relay): /data is fetched from there.

@@ -9,7 +9,7 @@ import type { RawCall } from '../shared/kernel.js';
 import type { WasmMemory } from '../shared/kernel-wasm.js';
 
 /** Numbers per kernel call in the shared call buffer. */
-export const CALL_WIDTH = 8;
+export const CALL_WIDTH = 9;
 /**
  * Slots of a helper's control array: request sequence (−1: stop), answered sequence, calls in the
  * request; and what the helper reports of itself: requests it has run, returns from Atomics.wait,

@@ -40,7 +40,17 @@ for (;;) {
   const count = Atomics.load(control, CONTROL.count);
   for (let i = 0; i < count; i++) {
     const at = i * CALL_WIDTH;
-    losses[i] = kernel.accumulate(calls[at]!, calls[at + 1]!, calls[at + 2]!, calls[at + 3]!, calls[at + 4]!, calls[at + 5]!, calls[at + 6]!, calls[at + 7]!);
+    losses[i] = kernel.accumulate(
+      calls[at]!,
+      calls[at + 1]!,
+      calls[at + 2]!,
+      calls[at + 3]!,
+      calls[at + 4]!,
+      calls[at + 5]!,
+      calls[at + 6]!,
+      calls[at + 7]!,
+      calls[at + 8]!,
+    );
   }
   seen = request;
   Atomics.add(control, CONTROL.runs, 1);

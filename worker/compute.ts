@@ -240,7 +240,8 @@ export class PartComputer {
         let call: RawCall | null = null;
         this.store.gather(order, from, to, (x, y, rowOrder, first, last) => {
           // Only a logistic kernel is shared (model-kernel.ts): θ = [w, b], 0/1 byte labels.
-          if (y instanceof Uint8Array) call = shared.rawArguments(x, y, D, rowOrder, first, last, this.theta, this.theta[D]!, this.sums, i * width);
+          if (y instanceof Uint8Array)
+            call = shared.rawArguments(x, y, D, rowOrder, first, last, this.theta, this.theta[D]!, this.sums, i * width, this.kernel.classWeights);
         });
         if (call === null) return null;
         share.push(call);

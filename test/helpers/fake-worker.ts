@@ -22,7 +22,7 @@ export interface FakeWorker {
 /** Opens the data a welcome names, in memory, and a PartComputer over it with the welcome's schedule and standardization. */
 export async function openPartComputer(message: WelcomeMessage): Promise<PartComputer> {
   const file = await openDataFile(message.dataPath, message.labelColumn ?? undefined);
-  const kernel = createModelKernel(message.kernel, shapeOf(message.model, message.classes, message.features));
+  const kernel = createModelKernel(message.kernel, shapeOf(message.model, message.classes, message.features), message.classWeights);
   if (kernel === null) throw new Error(`no kernel ${message.kernel}`);
   const computer = new PartComputer(RowStore.open(file.binaryPath, 1 << 30, PartComputer.maxChunkRows(message.schedule), kernel), message.schedule, kernel);
   if (message.standardization !== null) computer.standardize(message.standardization);

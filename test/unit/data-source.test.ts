@@ -22,6 +22,7 @@ function welcome(fields: Partial<WelcomeMessage>): WelcomeMessage {
     standardization: null,
     model: 'logistic',
     classes: 2,
+    classWeights: null,
     ...fields,
   };
 }
