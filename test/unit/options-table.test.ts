@@ -211,6 +211,7 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--max-classes': { args: ['--max-classes', '5'] },
   '--class-weight': { args: ['--class-weight', 'balanced'] },
   '--epochs': { args: ['--epochs', '3'] },
+  '--early-stopping': { args: ['--early-stopping', '2'], bases: [['--val-split', '0.5']] },
   '--eval-every': { args: ['--eval-every', '2'] },
   '--batch-size': { args: ['--batch-size', '32', '--chunks', '2'] },
   '--lr': { args: ['--lr', '0.5'] },
@@ -245,7 +246,8 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--max-monitors': { args: ['--max-monitors', '2'] },
   '--tls-cert': { args: ['--tls-cert', 'cert.pem', '--tls-key', 'key.pem'] },
   '--tls-key': { args: ['--tls-key', 'key.pem', '--tls-cert', 'cert.pem'] },
-  '--kernel': { args: ['--kernel', 'js'] },
+  // The kernel the run asks for is a fact of the run (shared/model-kernel.ts runKernelId): --kernel js makes it the TypeScript one.
+  '--kernel': { args: ['--kernel', 'js'], facts: { kernel: 'js-f64acc-1' } },
   '--optimizer': { args: ['--optimizer', 'adam'] },
   '--momentum': { bases: EACH_OPTIMIZER, args: ['--momentum', '0.5'] },
   '--beta1': { bases: EACH_OPTIMIZER, args: ['--beta1', '0.5'] },
@@ -313,8 +315,6 @@ describe('the table of options', () => {
       rows: 100,
       features: 3,
       labelColumn: 'label',
-      model: 'logistic',
-      classWeight: 'none',
       epochs: 10,
       batchSize: 64,
       lr: 0.1,
@@ -346,7 +346,8 @@ describe('the table of options', () => {
     const c = config(['--optimizer', 'adam', '--lr-schedule', 'cosine', '--warmup-steps', '5', '--class-weight', 'balanced', '--val-split', '0.5']);
     const settings = runSettings(c, FACTS, { train: 50, validation: 50 });
     expect(settings.fingerprint).toEqual(runFingerprint(c, FACTS));
-    expect(settings.fingerprint).toMatchObject({ classWeight: 'balanced', model: 'logistic' });
+    expect(settings.fingerprint).toMatchObject({ classWeight: 'balanced' });
+    expect(settings.fingerprint).not.toHaveProperty('model'); // logistic, the default: implied
     expect(settings.optimizer).toEqual({
       optimizer: 'adam',
       beta1: 0.9,
