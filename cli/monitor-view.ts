@@ -139,12 +139,15 @@ export class MonitorView {
       const rate = this.stepsPerSec;
       const eta = rate > 0 && total > done && this.end === null ? `  ETA ${formatDuration(((total - done) / rate) * 1000)}` : '';
       const elapsed = run === null ? '' : `  elapsed ${formatDuration((this.end?.time ?? now) - run.time)}`;
-      lines.push(`step ${count(done)}${total > 0 ? `/${count(total)}` : ''}${percent}${epoch}${elapsed}${eta}`);
+      // The model (issue #12): accuracy is the fraction of rows whose predicted class is their label, for K classes as for 2.
+      const model = run?.config.model;
+      const kind = model === undefined || model.kind === 'logistic' ? '' : `  softmax, ${count(model.classCount)} classes`;
+      lines.push(`step ${count(done)}${total > 0 ? `/${count(total)}` : ''}${percent}${epoch}${elapsed}${eta}${kind}`);
       const evaluation = this.lastEval;
       const val =
         evaluation === null
           ? ''
-          : `  train ${fixed(evaluation.trainLoss)}${evaluation.valLoss === null ? '' : `  val ${fixed(evaluation.valLoss)} (acc ${fixed(evaluation.valAccuracy ?? Number.NaN)})`} @ epoch ${evaluation.epoch + 1}`;
+          : `  train ${fixed(evaluation.trainLoss)} (acc ${fixed(evaluation.trainAccuracy)})${evaluation.valLoss === null ? '' : `  val ${fixed(evaluation.valLoss)} (acc ${fixed(evaluation.valAccuracy ?? Number.NaN)})`} @ epoch ${evaluation.epoch + 1}`;
       lines.push(`loss ${step === null ? '-' : fixed(step.loss)}  smoothed ${fixed(this.ema)}${val}`);
       lines.push(`rows/s ${count(this.rowsPerSec)}  steps/s ${count(rate)}  workers ${step?.workers ?? '-'}`);
       const shown = Math.min(this.lossCount, SPARK_HISTORY);

@@ -137,7 +137,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     help: 'label column: header name or 0-based index (default: the last column)',
     parse: null,
     defaultText: 'last column',
-    docs: 'label column, by header name or 0-based index (negative counts from the end); labels must be 0 or 1',
+    docs: 'label column, by header name or 0-based index (negative counts from the end); labels may be any values (numbers or strings); their distinct values are the classes',
     target: { config: 'labelColumn' },
     changesResult: true,
     fingerprint: (_config, facts) => ({ labelColumn: facts.labelName }),

@@ -189,7 +189,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   try {
     await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
-    monitoring.started(config, runSettings(config, facts, sizes), trainer.totalSteps, start.step);
+    const runModel = { kind: modelShape.kind, classCount: classes.values.length, classes: classes.values.slice(0, 50) };
+    const settings = { ...runSettings(config, facts, sizes), model: runModel, ...(classWeights === null ? {} : { classWeights: Array.from(classWeights) }) };
+    monitoring.started(config, settings, trainer.totalSteps, start.step);
     const result = await trainer.run();
     // Traffic per worker, up and down (issue #11: O(D) per step whatever the chunk count).
     const perStep = (bytes: number): number => Math.round(bytes / Math.max(1, result.stepsRun));

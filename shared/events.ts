@@ -82,6 +82,13 @@ export interface RunSettings {
   readonly fingerprint?: Readonly<Record<string, string | number | boolean | null>>;
   /** Workers the coordinator waited for before the first step. */
   readonly workers: number;
+  /**
+   * The model trained (issue #12): its kind, its classes (in class order; at most the first 50),
+   * and their count K. Absent from coordinators before it (logistic over 0 and 1).
+   */
+  readonly model?: { readonly kind: string; readonly classCount: number; readonly classes: readonly (string | number)[] };
+  /** --class-weight balanced: each class's weight c_k, in class order; absent otherwise. */
+  readonly classWeights?: readonly number[];
 }
 
 /** Training begins (the workers have joined and the schedule is fixed). */

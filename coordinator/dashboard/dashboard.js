@@ -362,6 +362,13 @@ function drawWorkers(now) {
   table.dataset.workerCount = String(run.workers.length);
 }
 
+/** "softmax regression, 10 classes: eight, five, …" or "logistic regression (0 / 1)". */
+function describeModel(model) {
+  if (model === undefined || model.kind === 'logistic') return 'logistic regression (classes 0 and 1)';
+  const shown = model.classes.slice(0, 12).map(String).join(', ');
+  return `softmax regression, ${count(model.classCount)} classes: ${shown}${model.classCount > 12 ? ', …' : ''}`;
+}
+
 function drawConfig() {
   const start = run.start;
   if (start === null) return;
@@ -370,6 +377,9 @@ function drawConfig() {
     ['data', c.data],
     ['rows × features', `${count(c.rows)} × ${c.features}`],
     ['train / validation rows', `${count(c.trainRows)} / ${count(c.valRows)}`],
+    // The model and its classes (issue #12); absent from older coordinators (logistic over 0 and 1).
+    ['model', describeModel(c.model)],
+    ...(c.classWeights === undefined ? [] : [['class weights (balanced)', c.classWeights.map((w) => w.toPrecision(4)).join(', ')]]),
     ['epochs', String(start.epochs)],
     ['batch size', String(c.batchSize)],
     ['steps (per epoch)', `${count(start.totalSteps)} (${count(start.stepsPerEpoch)})`],

@@ -144,3 +144,19 @@ describe('MonitorView', () => {
     expect(Number.isNaN(view.smoothedLoss)).toBe(true);
   });
 });
+
+describe('the view of a softmax run (issue #12)', () => {
+  it('names the model and its class count, and shows train and validation accuracy', () => {
+    const view = new MonitorView('ws://x/monitor');
+    view.handle({ ...RUN, config: { ...RUN.config, model: { kind: 'softmax', classCount: 10, classes: ['eight', 'five'] } } });
+    view.handle(step(9, 0.5, 1_000_000));
+    view.handle({ type: 'eval', epoch: 0, trainLoss: 0.5, trainAccuracy: 0.875, valLoss: 0.625, valAccuracy: 0.75, time: 1_000_001 });
+    const lines = view.render(1_000_002, 120).join('\n');
+    expect(lines).toMatch(/softmax, 10 classes/);
+    expect(lines).toMatch(/train 0\.5000 \(acc 0\.8750\)\s+val 0\.6250 \(acc 0\.7500\)/);
+    const logistic = new MonitorView('ws://x/monitor');
+    logistic.handle(RUN);
+    logistic.handle(step(9, 0.5, 1_000_000));
+    expect(logistic.render(1_000_002, 120).join('\n')).not.toMatch(/softmax/);
+  });
+});
