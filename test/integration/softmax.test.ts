@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { referenceTrainBalancedSoftmax } from '../helpers/class-weight-reference.js';
 import { killAll, REPO, runCli, temporaryDirectory } from '../helpers/cli.js';
 import { trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
 import { modelHash } from '../helpers/model-hash.js';
@@ -114,6 +115,38 @@ describe('dpt train on class names over 3 workers', () => {
     // A model that barely moved would prove little: it learned the digits.
     expect(model.metrics.trainAccuracy).toBeGreaterThan(0.9);
     expect(Math.abs(model.metrics.trainLoss - referenceSoftmaxLoss(data.X, data.Y, reference.W, reference.b))).toBeLessThanOrEqual(1e-9);
+  });
+});
+
+describe('softmax with --class-weight balanced', () => {
+  it('weights each row by n / (K·n_k) of its class and equals the weighted float64 reference to 1e-9 over 3 workers', async () => {
+    // Imbalanced: only the first 20 rows of "zero" and 40 of "one" are kept (about 180 of each other digit).
+    const kept: number[] = [];
+    const seen = new Map<number, number>();
+    data.Y.forEach((y, i) => {
+      const name = SORTED[y] as string;
+      const limit = name === 'zero' ? 20 : name === 'one' ? 40 : Number.POSITIVE_INFINITY;
+      const count = seen.get(y) ?? 0;
+      if (count < limit) kept.push(i);
+      seen.set(y, count + 1);
+    });
+    const X = kept.map((i) => data.X[i] as number[]);
+    const Y = kept.map((i) => data.Y[i] as number);
+    const lines = data.standardized.trim().split('\n');
+    const path = join(directory.path, 'digits-imbalanced.csv');
+    writeFileSync(path, `${lines[0]}\n${kept.map((i) => lines[i + 1]).join('\n')}\n`);
+    const options = { epochs: 2, batchSize: 128, lr: 0.5, l2: 0.001 };
+    const flags = [...flagsOf({ ...options, optimizer: 'sgd' }), '--class-weight', 'balanced'];
+    flags[1] = path;
+    const { model, stderr } = await train('balanced', flags, 3);
+    const reference = referenceTrainBalancedSoftmax(X, Y, 10, options);
+    expect(Math.min(...reference.classWeights)).toBeLessThan(0.9);
+    expect(Math.max(...reference.classWeights)).toBeGreaterThan(4); // "zero": 20 rows of 1,441
+    expect(stderr).toContain(`class weights (balanced, n / (K·n_k)): ${reference.classWeights.join(', ')}`);
+    const difference = Math.max(...model.weights.map((row, k) => maxAbsDifference(row, reference.W[k] as number[])), maxAbsDifference(model.bias, reference.b));
+    expect(difference).toBeLessThanOrEqual(1e-9);
+    const unweighted = await train('unweighted', flags.slice(0, -2), 3);
+    expect(maxAbsDifference(unweighted.model.bias, model.bias)).toBeGreaterThan(1e-3);
   });
 });
 
