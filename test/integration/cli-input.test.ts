@@ -26,7 +26,12 @@ describe('dpt train with a bad data file', () => {
     ['non-numeric', 'a,b,label\n1,2,0\n3,x7,1\n', /line 3, column 2: column 'b' 'x7' is not a finite number/],
     ['empty-cell', 'a,b,label\n1,2,0\n,4,1\n', /line 3, column 1: column 'a' is empty/],
     ['wrong-columns', 'a,b,label\n1,2,0\n1,2,3,4\n', /line 3, column 4: expected 3 columns/],
-    ['bad-label', 'a,b,label\n1,2,0\n1,2,0.5\n', /the label 'label' holds 2 classes \(0, 0\.5\), not 0 and 1/],
+    // Any label is a class (issue #12), but not more distinct ones than --max-classes (1,000): a row-id column as the label.
+    [
+      'too-many-classes',
+      `a,b,label\n${Array.from({ length: 1001 }, (_, i) => `1,2,${i}`).join('\n')}\n`,
+      /line 1002, column 3: label '1000' in column 'label': the label column holds at least 1,001 distinct classes, more than --max-classes 1000 allows/,
+    ],
     ['empty-label', 'a,b,label\n1,2,0\n1,2,\n', /line 3, column 3: the label in column 'label' is an empty cell/],
     ['nan', 'a,b,label\n1,NaN,0\n', /line 2, column 2: column 'b' 'NaN' is not a finite number/],
     ['infinity', 'a,b,label\n1,2,0\n4,Infinity,1\n', /line 3, column 2: column 'b' 'Infinity' is not a finite number/],

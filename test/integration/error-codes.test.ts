@@ -25,7 +25,7 @@ async function closedPort(): Promise<number> {
 describe('error codes', () => {
   it('DPT_DATASET and DPT_CONFIG exit 2', async () => {
     const bad = join(directory.path, 'bad.csv');
-    writeFileSync(bad, 'a,label\n1,7\n');
+    writeFileSync(bad, 'a,label\n1,7\nx,0\n');
     const dataset = await runCli(['train', '--data', bad]);
     expect([dataset.code, dataset.stderr]).toEqual([2, expect.stringMatching(/\(DPT_DATASET\)$/m)]);
     const emptyToken = join(directory.path, 'token');

@@ -298,8 +298,10 @@ describe('a checkpoint', () => {
     const corrupt = join(directory.path, 'corrupt.ckpt');
     writeFileSync(
       corrupt,
-      text.replace(/"b":(-?\d)/, (_, digit: string) => `"b":${digit === '9' ? '8' : '9'}`),
+      // One digit of the first parameter changed: the checksum no longer matches.
+      text.replace(/"params":\[(-?\d)/, (_, digit: string) => `"params":[${digit.replace(/\d/, (d) => (d === '9' ? '8' : '9'))}`),
     );
+    expect(readFileSync(corrupt, 'utf8')).not.toBe(text);
     for (const [path, message] of [
       [truncated, /not valid JSON \(truncated or corrupt\)/],
       [corrupt, /checksum does not match its contents/],
