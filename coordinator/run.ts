@@ -85,12 +85,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
   const kernel = runKernelId(modelShape, config.kernel);
   const classWeights = config.classWeight === 'balanced' ? trainingClassWeights(dataset.binaryPath, dataset.rows, config, modelShape.classes) : null;
-  if (classWeights !== null) log(`class weights (balanced, n / (K·n_k)): ${Array.from(classWeights).join(', ')}`);
   const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind, kernel };
   const fingerprint = runFingerprint(config, facts);
   if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
   const start = startPoint(config, fingerprint, modelShape);
   if (start.step > 0) log(`resuming from ${config.resumePath} at step ${start.step}`);
+  // Said once the checkpoint (if any) is known to belong to this run.
+  if (classWeights !== null) log(`class weights (balanced, n / (K·n_k)): ${Array.from(classWeights).join(', ')}`);
+
   const perEpoch = batchesPerEpoch(sizes.train, config.batchSize);
   // On resume the loss stream keeps what the checkpoint covers and drops what will be redone.
   const metricsFile =

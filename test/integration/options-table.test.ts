@@ -60,7 +60,10 @@ describe('the run fingerprint built from the table', () => {
     const first = await runCli([...base, '--checkpoint', checkpoint, '--out', model], {}, 120_000);
     expect(first.code, first.stderr).toBe(0);
     const trainedOn = (JSON.parse(readFileSync(model, 'utf8')) as { trainedOn: Record<string, unknown> }).trainedOn;
-    expect(trainedOn).toMatchObject({ model: 'logistic', classWeight: 'none', epochs: 2, batchSize: 8, optimizer: 'sgd' });
+    expect(trainedOn).toMatchObject({ epochs: 2, batchSize: 8, optimizer: 'sgd' });
+    // The defaults of --model (logistic on 0/1 labels) and --class-weight are implied, so a logistic model file is as before.
+    expect(trainedOn).not.toHaveProperty('model');
+    expect(trainedOn).not.toHaveProperty('classWeight');
     expect(trainedOn).not.toHaveProperty('heartbeat');
     expect(trainedOn).not.toHaveProperty('maxClasses');
 
