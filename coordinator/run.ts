@@ -9,7 +9,7 @@ import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
-import { type ModelFile, type ModelFileDetails, softmaxModelFile, writeModelFile } from '../shared/model-file.js';
+import { logisticModelFile, type ModelFile, type ModelFileDetails, softmaxModelFile, writeModelFile } from '../shared/model-file.js';
 import { runKernelId } from '../shared/model-kernel.js';
 import { type ModelShape, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
@@ -364,20 +364,7 @@ function buildModelFile(
         : { trainLoss: lastEval.trainLoss, trainAccuracy: lastEval.trainAccuracy, valLoss: lastEval.valLoss, valAccuracy: lastEval.valAccuracy },
     earlyStopping: early === null ? undefined : { patience: early.patience, bestEpoch: early.bestEpoch, stoppedAfterEpoch: early.stoppedAfterEpoch },
   };
-  if (shape.kind === 'softmax') return softmaxModelFile(params, shape.classes, shape.features, classes, details);
-  const D = shape.features;
-  // Field order as every earlier version wrote it: the same model gives the same bytes.
-  return {
-    format: 'dpt-model',
-    version: 1,
-    kind: 'logistic-regression',
-    weights: Array.from(params.subarray(0, D)),
-    bias: params[D]!,
-    features: [...details.features],
-    label: details.label,
-    standardization: details.standardization,
-    trainedOn: details.trainedOn,
-    metrics: details.metrics,
-    ...(details.earlyStopping === undefined ? {} : { earlyStopping: details.earlyStopping }),
-  };
+  return shape.kind === 'softmax'
+    ? softmaxModelFile(params, shape.classes, shape.features, classes, details)
+    : logisticModelFile(params, shape.features, details);
 }

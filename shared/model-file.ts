@@ -68,6 +68,13 @@ export interface ModelFileDetails {
   readonly earlyStopping?: EarlyStoppingRecord | undefined;
 }
 
+/** The logistic model file of θ = [w, b] (D + 1 values), in the field order every release wrote: the same model, the same bytes. */
+export function logisticModelFile(theta: Float64Array, D: number, details: ModelFileDetails): LogisticModelFile {
+  if (theta.length !== D + 1) throw new RangeError(`θ holds ${theta.length} numbers, D = ${D} needs ${D + 1}`);
+  if (details.features.length !== D) throw new RangeError(`${details.features.length} feature names for D = ${D}`);
+  return { format: 'dpt-model', version: 1, kind: 'logistic-regression', weights: Array.from(theta.subarray(0, D)), bias: theta[D]!, ...common(details) };
+}
+
 /**
  * The softmax model file of θ (shared/softmax.ts layout: K·D weights row-major, row k = class k,
  * then K biases). Throws RangeError when θ's length or the class count does not fit K and D.

@@ -52,6 +52,34 @@ export function softmaxPartWidth(K: number, D: number): number {
 }
 
 /**
+ * Steps 1 and 2 for the row at x[base .. base + D): z_k into scratch[k] (b_k + (s0 + s1), then the
+ * tail j ≥ D − D mod 4 in increasing j), and the lowest index of the largest z, which it returns.
+ */
+function scoresInto(theta: Float64Array, x: Float32Array, base: number, D: number, K: number, scratch: Float64Array): number {
+  const D4 = D - (D % 4);
+  const biasAt = K * D;
+  let m = 0;
+  let a = 0;
+  for (let k = 0; k < K; k++) {
+    const wk = k * D;
+    let s0 = 0;
+    let s1 = 0;
+    for (let j = 0; j < D4; j += 2) {
+      s0 += theta[wk + j]! * x[base + j]!;
+      s1 += theta[wk + j + 1]! * x[base + j + 1]!;
+    }
+    let z = theta[biasAt + k]! + (s0 + s1);
+    for (let j = D4; j < D; j++) z += theta[wk + j]! * x[base + j]!;
+    scratch[k] = z;
+    if (k === 0 || z > m) {
+      m = z;
+      a = k;
+    }
+  }
+  return a;
+}
+
+/**
  * The gradient kernel in the order above: adds the gradient sums over rows [from, to) (or rows
  * order[from..to)) to out[offset .. offset + K·D + K) and their loss sum to out[offset + K·D + K];
  * returns the loss sum. y holds class indices < K (not checked here: checked when the rows are
@@ -74,7 +102,6 @@ export function accumulateSoftmax(
   classWeights: Float64Array | null = null,
 ): number {
   const { exp, log1p } = math;
-  const D4 = D - (D % 4);
   const biasAt = K * D;
   let lossSum = 0;
   for (let i = from; i < to; i++) {
@@ -83,24 +110,8 @@ export function accumulateSoftmax(
     const label = y[row]!;
     const c = classWeights === null ? 1 : classWeights[label]!;
     // 1. z_k, kept in scratch[k]; 2. m and its lowest index a.
-    let m = 0;
-    let a = 0;
-    for (let k = 0; k < K; k++) {
-      const wk = k * D;
-      let s0 = 0;
-      let s1 = 0;
-      for (let j = 0; j < D4; j += 2) {
-        s0 += theta[wk + j]! * x[base + j]!;
-        s1 += theta[wk + j + 1]! * x[base + j + 1]!;
-      }
-      let z = theta[biasAt + k]! + (s0 + s1);
-      for (let j = D4; j < D; j++) z += theta[wk + j]! * x[base + j]!;
-      scratch[k] = z;
-      if (k === 0 || z > m) {
-        m = z;
-        a = k;
-      }
-    }
+    const a = scoresInto(theta, x, base, D, K, scratch);
+    const m = scratch[a]!;
     const zy = scratch[label]!;
     // 3. e_k over z_k, and T without the max's own e_a = 1.
     let T = 0;
@@ -170,30 +181,12 @@ export function accumulateSoftmaxEval(
   offset: number,
   scratch: Float64Array,
 ): void {
-  const D4 = D - (D % 4);
-  const biasAt = K * D;
   for (let i = from; i < to; i++) {
     const row = order === null ? i : order[i]!;
     const base = row * D;
     const label = y[row]!;
-    let m = 0;
-    let a = 0;
-    for (let k = 0; k < K; k++) {
-      const wk = k * D;
-      let s0 = 0;
-      let s1 = 0;
-      for (let j = 0; j < D4; j += 2) {
-        s0 += theta[wk + j]! * x[base + j]!;
-        s1 += theta[wk + j + 1]! * x[base + j + 1]!;
-      }
-      let z = theta[biasAt + k]! + (s0 + s1);
-      for (let j = D4; j < D; j++) z += theta[wk + j]! * x[base + j]!;
-      scratch[k] = z;
-      if (k === 0 || z > m) {
-        m = z;
-        a = k;
-      }
-    }
+    const a = scoresInto(theta, x, base, D, K, scratch);
+    const m = scratch[a]!;
     let T = 0;
     for (let k = 0; k < K; k++) if (k !== a) T += fdlibmExp(scratch[k]! - m);
     out[offset]! += fdlibmLog1p(T) + (m - scratch[label]!);
