@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
-import { loadBinaryDataset } from '../shared/binary-dataset.js';
+import { loadBinaryDataset, loadBinaryDatasetClasses } from '../shared/binary-dataset.js';
 import { type ClassList, createClassIndex } from '../shared/classes.js';
 import { type Dataset, readClassDataset, readDataset } from '../shared/dataset.js';
 import { DatasetError } from '../shared/errors.js';
@@ -42,40 +42,58 @@ function loadForSoftmax(
   if (!dataPath.endsWith('.dpt')) {
     return standardize(model, readClassDataset(dataPath, { labelColumn, featureColumns: model.features, classes }, '--data'));
   }
-  const data = readBinaryForModel(model, dataPath);
-  // A .dpt file holds 0/1 labels: each must be one of the model's classes.
+  // A .dpt file's labels are indices into its own classes: each must be one of the model's.
+  const { dataset, x, y: fileClass } = loadBinaryDatasetClasses(dataPath, '--data');
   const indexOf = createClassIndex(classes);
-  const y = new Uint32Array(data.rows);
-  const indexOfLabel = [indexOf('0'), indexOf('1')];
-  for (let row = 0; row < data.rows; row++) {
-    const k = indexOfLabel[data.y[row]!]!;
+  const toModel = dataset.classes.values.map((value) => indexOf(String(value)));
+  const y = new Uint32Array(dataset.rows);
+  for (let row = 0; row < dataset.rows; row++) {
+    const k = toModel[fileClass[row]!]!;
     if (k === -1) {
+      const label = dataset.classes.values[fileClass[row]!];
       throw new DatasetError(
         dataPath,
         undefined,
         undefined,
-        `row ${row + 1}: label ${data.y[row]} is not one of the model's classes (${classes.values.join(', ')})`,
+        `row ${row + 1}: label ${JSON.stringify(label)} is not one of the model's classes (${classes.values.join(', ')})`,
       );
     }
     y[row] = k;
   }
-  return standardize(model, { x: data.x, y, rows: data.rows, features: data.features });
+  const picked = pickColumns(model, dataPath, dataset.featureNames, dataset.rows, x);
+  return standardize(model, { x: picked, y, rows: dataset.rows, features: model.features.length });
+}
+
+/** The model's feature columns of rows × (the file's columns) x, by name, in the model's order. */
+function pickColumns(model: ModelFile, path: string, featureNames: readonly string[], rows: number, x: Float32Array): Float32Array {
+  const columns = model.features.map((name) => {
+    const index = featureNames.indexOf(name);
+    if (index === -1) throw new DatasetError(path, undefined, undefined, `the model's feature column '${name}' is missing from the file`);
+    return index;
+  });
+  const D = columns.length;
+  const width = featureNames.length;
+  const picked = new Float32Array(rows * D);
+  for (let row = 0; row < rows; row++) {
+    for (let j = 0; j < D; j++) picked[row * D + j] = x[row * width + columns[j]!]!;
+  }
+  return picked;
 }
 
 /** A .dpt file, its columns picked by the model's feature names (its label is fixed by the file). */
 function readBinaryForModel(model: ModelFile, path: string): Dataset {
   const { dataset, x, y } = loadBinaryDataset(path, undefined, '--data');
-  const columns = model.features.map((name) => {
-    const index = dataset.featureNames.indexOf(name);
-    if (index === -1) throw new DatasetError(path, undefined, undefined, `the model's feature column '${name}' is missing from the file`);
-    return index;
-  });
-  const D = columns.length;
-  const picked = new Float32Array(dataset.rows * D);
-  for (let row = 0; row < dataset.rows; row++) {
-    for (let j = 0; j < D; j++) picked[row * D + j] = x[row * dataset.features + columns[j]!]!;
-  }
-  return { path, identity: dataset.identity, featureNames: model.features, labelName: dataset.labelName, rows: dataset.rows, features: D, x: picked, y };
+  const picked = pickColumns(model, path, dataset.featureNames, dataset.rows, x);
+  return {
+    path,
+    identity: dataset.identity,
+    featureNames: model.features,
+    labelName: dataset.labelName,
+    rows: dataset.rows,
+    features: model.features.length,
+    x: picked,
+    y,
+  };
 }
 
 /** A CSV field: quoted (RFC 4180, "" for a quote) when it holds a comma, a quote, a line break or edge blanks. */

@@ -196,6 +196,13 @@ describe('a softmax model read back', () => {
     expect(Math.abs(report.logLoss - model.metrics.trainLoss)).toBeLessThanOrEqual(1e-9);
     const correct = rows.filter((row, i) => row.split(',')[0] === SORTED[data.Y[i] as number]).length;
     expect(correct / rows.length).toBe(report.accuracy);
+    // The same rows as a multiclass .dpt (uint16 class indices): the same report.
+    const dpt = join(directory.path, 'digits-named.dpt');
+    const converted = await runCli(['data', 'convert', standardizedPath, dpt]);
+    expect(converted.code, converted.stderr).toBe(0);
+    const fromDpt = await runCli(['evaluate', '--model', path, '--data', dpt, '--json']);
+    expect(fromDpt.code, fromDpt.stderr).toBe(0);
+    expect(JSON.parse(fromDpt.stdout)).toEqual(report);
   });
 });
 
