@@ -210,6 +210,18 @@ program
     (await import('./predict.js')).evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
   });
 
+program
+  .command('export')
+  .description('write a model file as an ONNX model (standardization folded in) for any ONNX runtime')
+  .argument('<model>', 'model file written by dpt train --out (logistic or softmax)')
+  .argument('<out>', 'ONNX file to write, e.g. model.onnx')
+  .option('--format <name>', 'output format: onnx', 'onnx')
+  .option('--precision <type>', 'weights, input and probabilities as float32 (the usual ONNX input) or float64', 'float32')
+  .addHelpText('after', '\nExample:\n  dpt export --format onnx model.json model.onnx')
+  .action(async (model: string, out: string, flags: { format: string; precision: string }) =>
+    (await import('./export.js')).exportCommand({ ...flags, modelPath: model, outPath: out, producerVersion: program.version() ?? '' }),
+  );
+
 addRelayCommand(program);
 addDataCommands(program);
 
