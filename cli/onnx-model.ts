@@ -1,7 +1,7 @@
 // The ONNX graph of a dpt model file (issue #14 item 9): standardization folded into the weights,
 // so the graph takes raw feature values; outputs named as skl2onnx names a classifier's without
-// ZipMap (`label`, `probabilities`). Only standard ai.onnx operators of opset 13 (Gemm, Neg, Concat,
-// Sigmoid, Softmax, ArgMax, Gather), which every ONNX runtime implements, including browser ones.
+// ZipMap (`label`, `probabilities`). Only standard ai.onnx operators of opset 13 (Gemm, Softmax,
+// ArgMax, Gather), which every ONNX runtime implements, including browser ones.
 
 import type { ModelFile } from '../shared/model-file.js';
 import type { OnnxModel, OnnxNode, OnnxTensor } from './onnx-proto.js';
@@ -75,41 +75,45 @@ function parameterTensor(name: string, dims: number[], values: Float64Array, pre
 }
 
 /**
+ * The scores the graph computes: K rows of weights and biases on raw inputs. Softmax: the folded
+ * model. Logistic: two rows, [−z/2, z/2] (halving is exact in binary floating point), so that
+ * softmax of the scores is [σ(−z), σ(z)] = [P(0), P(1)] and their argmax is 1 iff z > 0. Why not
+ * Sigmoid: onnxruntime's float32 Sigmoid is accurate only in absolute terms (it returns 0 for
+ * z < −17, where σ(z) is 4e-8), while its Softmax keeps small probabilities to a few ulps.
+ */
+function scoreRows(model: ModelFile): { K: number; D: number; w: Float64Array; b: Float64Array } {
+  const folded = foldStandardization(model);
+  const { D } = folded;
+  if (model.kind === 'softmax-regression') return { K: folded.rows, D, w: folded.w, b: folded.b };
+  const w = new Float64Array(2 * D);
+  for (let j = 0; j < D; j++) {
+    w[j] = -folded.w[j]! / 2;
+    w[D + j] = folded.w[j]! / 2;
+  }
+  return { K: 2, D, w, b: Float64Array.of(-folded.b[0]! / 2, folded.b[0]! / 2) };
+}
+
+/**
  * The ONNX model of `model`. Input `X` [N, D]: raw feature values in the model's feature order.
  * Outputs `label` [N] (the class label, as dpt predict picks it: logistic class 1 iff z > 0,
  * softmax argmax z with the lowest index among ties) and `probabilities` [N, K] (logistic: K = 2,
- * [σ(−z), σ(z)], i.e. P(class 0), P(class 1); softmax: softmax(z) in class-index order).
- * The argmax is taken over the scores, not the rounded probabilities, so two classes whose
- * probabilities round equal are still told apart as dpt predict tells them apart.
+ * P(class 0), P(class 1); softmax: softmax(z) in class-index order). The argmax is taken over the
+ * scores, not the rounded probabilities, so two classes whose probabilities round equal are still
+ * told apart as dpt predict tells them apart.
  */
 export function onnxModelOf(model: ModelFile, precision: OnnxPrecision, producerVersion: string): OnnxModel {
-  const folded = foldStandardization(model);
-  const { D } = folded;
-  const isLogistic = model.kind === 'logistic-regression';
-  const K = isLogistic ? 2 : folded.rows;
+  const { K, D, w, b } = scoreRows(model);
   const element = precision === 'float32' ? 'float' : 'double';
   const labels = classTensor(model);
-  const initializers: OnnxTensor[] = [
-    parameterTensor('coefficients', [folded.rows, D], folded.w, precision),
-    parameterTensor('intercepts', [folded.rows], folded.b, precision),
-    labels,
-  ];
-  // Gemm: z = X·Wᵀ + b with W stored as [rows, D] (transB), the layout of the model file.
-  const nodes: OnnxNode[] = [{ opType: 'Gemm', name: 'linear', inputs: ['X', 'coefficients', 'intercepts'], outputs: ['z'], attributes: { transB: 1 } }];
-  if (isLogistic) {
-    // Scores [−z, z]: σ of each is [P(0), P(1)] with no 1 − p cancellation, and their argmax is 1 iff z > 0.
-    nodes.push(
-      { opType: 'Neg', name: 'negate', inputs: ['z'], outputs: ['minus_z'] },
-      { opType: 'Concat', name: 'both_scores', inputs: ['minus_z', 'z'], outputs: ['scores'], attributes: { axis: 1 } },
-      { opType: 'Sigmoid', name: 'sigmoid', inputs: ['scores'], outputs: ['probabilities'] },
-    );
-  } else nodes.push({ opType: 'Softmax', name: 'softmax', inputs: ['z'], outputs: ['probabilities'], attributes: { axis: 1 } });
-  const scores = isLogistic ? 'scores' : 'z';
-  nodes.push(
-    { opType: 'ArgMax', name: 'class_index', inputs: [scores], outputs: ['class_index'], attributes: { axis: 1, keepdims: 0, select_last_index: 0 } },
+  const initializers: OnnxTensor[] = [parameterTensor('coefficients', [K, D], w, precision), parameterTensor('intercepts', [K], b, precision), labels];
+  const nodes: OnnxNode[] = [
+    // z = X·Wᵀ + b with W stored as [K, D] (transB), the layout of the model file.
+    { opType: 'Gemm', name: 'linear', inputs: ['X', 'coefficients', 'intercepts'], outputs: ['scores'], attributes: { transB: 1 } },
+    { opType: 'Softmax', name: 'softmax', inputs: ['scores'], outputs: ['probabilities'], attributes: { axis: 1 } },
+    { opType: 'ArgMax', name: 'class_index', inputs: ['scores'], outputs: ['class_index'], attributes: { axis: 1, keepdims: 0, select_last_index: 0 } },
     { opType: 'Gather', name: 'class_label', inputs: ['classes', 'class_index'], outputs: ['label'], attributes: { axis: 0 } },
-  );
-  const classes = isLogistic ? [0, 1] : model.classes;
+  ];
+  const classes = model.kind === 'logistic-regression' ? [0, 1] : model.classes;
   const docString =
     `dpt ${model.kind} model. Input X [N, ${D}]: raw feature values (${precision}) in the order of metadata dpt.features; ` +
     `standardization is folded into the weights. Outputs label [N] and probabilities [N, ${K}], column k for class k of dpt.classes.`;
