@@ -76,10 +76,11 @@ function parameterTensor(name: string, dims: number[], values: Float64Array, pre
 
 /**
  * The scores the graph computes: K rows of weights and biases on raw inputs. Softmax: the folded
- * model. Logistic: two rows, [−z/2, z/2] (halving is exact in binary floating point), so that
- * softmax of the scores is [σ(−z), σ(z)] = [P(0), P(1)] and their argmax is 1 iff z > 0. Why not
- * Sigmoid: onnxruntime's float32 Sigmoid is accurate only in absolute terms (it returns 0 for
- * z < −17, where σ(z) is 4e-8), while its Softmax keeps small probabilities to a few ulps.
+ * model. Logistic: two rows, [−z/2, z/2] (halving is exact in binary floating point, subnormals
+ * aside), so that softmax of the scores is [σ(−z), σ(z)] = [P(0), P(1)] and their argmax is 1 iff
+ * z > 0. Why not Sigmoid: onnxruntime's float32 Sigmoid is accurate only in absolute terms
+ * (σ(−17) = 4.1e-8 comes out as 8.9e-8, σ(−20.5) = 1.3e-9 as 0), while its Softmax keeps small
+ * probabilities to a few ulps of their own size.
  */
 function scoreRows(model: ModelFile): { K: number; D: number; w: Float64Array; b: Float64Array } {
   const folded = foldStandardization(model);
