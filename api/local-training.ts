@@ -17,8 +17,11 @@ import { allowedCpus } from '../shared/cpus.js';
 import { ConfigError, NoWorkersError } from '../shared/errors.js';
 import { cgroupMemoryLimit } from '../worker/memory-limits.js';
 
-/** The CLI that local workers run (`node dist/cli/main.js worker …`). */
-export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+/**
+ * The CLI that local workers run (`node dist/cli/main.js worker …`): beside this module once built;
+ * from the TypeScript sources (vitest imports them), the build's.
+ */
+export const CLI_PATH = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/cli/main.js' : '../cli/main.js', import.meta.url));
 
 /** After SIGTERM, local workers get this long to exit before SIGKILL. */
 export const STOP_GRACE_MS = 3000;
