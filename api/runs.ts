@@ -34,7 +34,7 @@ export interface ListeningInfo {
 /**
  * The training settings: the CLI's training flags as fields (dataPath is --data, outPath --out,
  * batchSize --batch-size, valFraction --val-split, …), each optional but dataPath, with the CLI's
- * defaults (README, "Options"). See coordinator/config.ts for every field.
+ * defaults (README: the table of training flags under `dpt train`). See coordinator/config.ts for every field.
  */
 export type TrainingSettings = Omit<CoordinatorOptions, 'workers' | 'unixSocketPath'>;
 
