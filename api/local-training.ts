@@ -148,6 +148,7 @@ export async function trainWithLocalWorkers(options: LocalTrainingOptions): Prom
     });
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted === true) onAbort(); // aborted before now: no event comes
 
   let rejectAllExited: (error: Error) => void = () => undefined;
   // The coordinator's own failure (e.g. bad data its workers reported before exiting) is the news, not their exits.
