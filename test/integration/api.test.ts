@@ -249,6 +249,12 @@ describe('train', () => {
     expect(model.trainedOn.steps).toBeGreaterThanOrEqual(3);
   }, 180_000);
 
+  it('with a signal aborted before it starts, rejects with its reason and starts no worker', async () => {
+    const reason = new Error('aborted before the start');
+    await expect(train({ dataPath: DATA, log: () => undefined, signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+    expect(localWorkerPids()).toEqual([]);
+  }, 60_000);
+
   it('rejects a bad data path with the DatasetError the CLI reports, starting no worker', async () => {
     const error = await train({ dataPath: join(directory.path, 'missing.csv'), log: () => undefined }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DptError);
