@@ -55,6 +55,12 @@ export interface CoordinatorHooks {
   readonly onFailure?: (error: unknown) => void;
   /** Workers to wait for before the first step; default: all of --workers, every one needed. */
   readonly joinGoal?: JoinGoal;
+  /**
+   * Aborting it ends the run as a failure with the signal's reason (the library API's stop): the
+   * wait for workers or the step in flight rejects, workers are told to stop, the server closes,
+   * and the model of the steps committed so far is written as for any failed run.
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface CoordinatorResult extends TrainResult {
@@ -62,6 +68,7 @@ export interface CoordinatorResult extends TrainResult {
 }
 
 export async function runCoordinator(config: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
+  hooks.signal?.throwIfAborted();
   const log = hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
   const dataset = await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses);
@@ -115,6 +122,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     checkDataBlock(dataset.binaryPath, block),
   );
   scatter.setPartListener(monitoring.partAccepted);
+  const onAbort = (): void => scatter.stop(abortReason(hooks.signal));
+  hooks.signal?.addEventListener('abort', onAbort, { once: true });
+  if (hooks.signal?.aborted === true) onAbort();
   const trainer = newTrainer(config, shape, modelShape, start, scatter, emit);
   const checkpointPath = config.checkpointPath;
   const checkpoints = new CheckpointWarnings(checkpointPath ?? '', log);
@@ -236,8 +246,15 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     }
     throw error;
   } finally {
+    hooks.signal?.removeEventListener('abort', onAbort);
     metricsFile?.close();
   }
+}
+
+/** The error an aborted run rejects with: the signal's reason when it is an Error (AbortSignal's default is an AbortError). */
+function abortReason(signal: AbortSignal | undefined): Error {
+  const reason: unknown = signal?.reason;
+  return reason instanceof Error ? reason : new Error(`the run was aborted: ${String(reason)}`);
 }
 
 /**

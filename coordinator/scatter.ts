@@ -430,8 +430,8 @@ export class Scatter implements WorkerListener {
     }
   }
 
-  /** Ends the run: the job in flight and any wait for workers reject with `error`, and so does every later job. */
-  private stop(error: Error): void {
+  /** Ends the run: the job in flight and any wait for workers reject with `error`, and so does every later job (also the API's abort). */
+  stop(error: Error): void {
     this.fatal = error;
     this.joinFailed?.(error);
     this.job?.reject(error);

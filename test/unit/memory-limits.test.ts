@@ -2,7 +2,7 @@
 // (item 15), as pure functions of the machine's facts.
 
 import { describe, expect, it } from 'vitest';
-import { maxLocalWorkers } from '../../cli/train.js';
+import { maxLocalWorkers } from '../../api/local-training.js';
 import { budgetCapNote, chooseRowHolding, inMemoryCap, KERNEL_RESERVE_BYTES, WASM32_MAX_BYTES } from '../../worker/memory-limits.js';
 
 const MiB = 1024 * 1024;

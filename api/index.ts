@@ -1,0 +1,35 @@
+// The package's library entry (package.json "exports"): the typed API of issue #14 item 8, named
+// here once so users import from the package name alone. The one re-exporting file of the
+// project: what it lists is the public surface, documented in README.md ("Library API").
+
+export {
+  AuthError,
+  CheckpointError,
+  ConfigError,
+  CoordinatorLostError,
+  DataBlockError,
+  DatasetError,
+  DivergedError,
+  DptError,
+  type ErrorCode,
+  ModelFileError,
+  NoWorkersError,
+  ProtocolError,
+  WriteError,
+} from '../shared/errors.js';
+export type { EarlyStoppingMark, EvalEvent, MembershipEvent, StepEvent, TrainingEvent } from '../shared/events.js';
+export type { EarlyStoppingRecord, LogisticModelFile, ModelFile, ModelStandardization, SoftmaxModelFile } from '../shared/model-file.js';
+export { type FeatureRow, loadModel, modelLabels, type Prediction, predict } from './predict.js';
+export {
+  type CoordinatorStartOptions,
+  type ListeningInfo,
+  type RunHooks,
+  type RunningCoordinator,
+  startCoordinator,
+  startWorker,
+  type TrainingSettings,
+  type TrainOptions,
+  type TrainResult,
+  train,
+  type WorkerStartOptions,
+} from './runs.js';
