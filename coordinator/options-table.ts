@@ -122,7 +122,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--data',
     value: '<path>',
-    help: 'CSV data file with a header row',
+    help: 'data file: CSV with a header row (.csv, or gzip .csv.gz) or binary .dpt (dpt data convert)',
     parse: null,
     isMandatory: true,
     defaultText: 'required',
