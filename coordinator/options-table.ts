@@ -310,7 +310,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--no-standardize',
     value: null,
-    help: 'use the features as they are',
+    help: 'use the features as they are (a warning says when their scales make sgd, momentum or nesterov overshoot at --lr)',
     parse: null,
     defaultText: '',
     docs: '',
