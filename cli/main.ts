@@ -9,6 +9,7 @@ import { ConfigError, DptError } from '../shared/errors.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { addTrainingFlags } from './coordinator-flags.js';
 import { addDataCommands } from './data.js';
+import { applyHelpConventions } from './help.js';
 import { coordinatorUrls, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { listenError } from './preflight.js';
 import { addRelayCommand } from './relay.js';
@@ -80,9 +81,10 @@ program
   .addOption(new Option('--token <secret>', 'shared secret').env('DPT_TOKEN'))
   .addOption(new Option('--token-file <path>', 'read the token from this file (e.g. a Docker secret)').env('DPT_TOKEN_FILE'))
   .addOption(
-    new Option('--data <path|url>', "local path of the data file, or http(s) URL of a .dpt file (default: the coordinator's path, else its /data)").env(
-      'DPT_WORKER_DATA',
-    ),
+    new Option(
+      '--data <path|url>',
+      "local data file (CSV, .csv.gz or .dpt), or http(s) URL of a .dpt file (default: the coordinator's path, else its /data)",
+    ).env('DPT_WORKER_DATA'),
   )
   .addOption(
     new Option('--connect-timeout <ms>', 'give up after this long without a coordinator').env('DPT_CONNECT_TIMEOUT').argParser(durationMs).default(60_000),
@@ -189,9 +191,12 @@ program
 
 program
   .command('predict')
-  .description('write the predicted class and the class probabilities of every row of a CSV or .dpt file')
+  .description('write the predicted class and the class probabilities of every row of a data file (CSV, .csv.gz or .dpt)')
   .requiredOption('--model <path>', 'model file written by dpt train --out')
-  .requiredOption('--data <path>', "CSV file with the model's feature columns (a label column is ignored)")
+  .requiredOption(
+    '--data <path>',
+    "data file holding the model's feature columns, by header name: CSV (.csv, or gzip .csv.gz) or .dpt; a label column is ignored",
+  )
   .option('--out <path>', 'output CSV (default: stdout); columns: logistic probability,prediction; softmax prediction,p_<class> (one per class)')
   .action(async (flags: { model: string; data: string; out?: string }) =>
     (await import('./predict.js')).predictCommand(flags.model, flags.data, flags.out ?? null),
@@ -200,10 +205,10 @@ program
 program
   .command('evaluate')
   .description(
-    'metrics of a model on a labelled CSV or .dpt file: logistic log-loss, accuracy, precision, recall, F1, ROC AUC; softmax accuracy, log-loss, per-class and macro precision/recall/F1, confusion matrix',
+    'metrics of a model on a labelled data file (CSV, .csv.gz or .dpt): logistic log-loss, accuracy, precision, recall, F1, ROC AUC; softmax accuracy, log-loss, per-class and macro precision/recall/F1, confusion matrix',
   )
   .requiredOption('--model <path>', 'model file written by dpt train --out')
-  .requiredOption('--data <path>', 'labelled CSV file')
+  .requiredOption('--data <path>', "labelled data file holding the model's feature columns: CSV (.csv, or gzip .csv.gz) or .dpt")
   .option('--label-column <name|index>', "label column (default: the model's label name, else the last column)")
   .option('--json', 'print the metrics as one JSON object')
   .action(async (flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
@@ -224,6 +229,7 @@ program
 
 addRelayCommand(program);
 addDataCommands(program);
+applyHelpConventions(program);
 
 try {
   await program.parseAsync(process.argv);

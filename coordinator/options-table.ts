@@ -122,7 +122,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--data',
     value: '<path>',
-    help: 'CSV data file with a header row',
+    help: 'data file: CSV with a header row (.csv, or gzip .csv.gz) or binary .dpt (dpt data convert)',
     parse: null,
     isMandatory: true,
     defaultText: 'required',
@@ -310,7 +310,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--no-standardize',
     value: null,
-    help: 'use the features as they are',
+    help: 'use the features as they are (a warning says when their scales make sgd, momentum or nesterov overshoot at --lr)',
     parse: null,
     defaultText: '',
     docs: '',

@@ -36,6 +36,7 @@ import { MetricsFile } from './metrics-file.js';
 import { chooseModel } from './model-choice.js';
 import { Monitoring } from './monitoring.js';
 import { runFingerprint, runSettings } from './run-description.js';
+import { scaleWarning } from './scale-warning.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
 import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
@@ -126,6 +127,18 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   hooks.signal?.addEventListener('abort', onAbort, { once: true });
   if (hooks.signal?.aborted === true) onAbort();
   const trainer = newTrainer(config, shape, modelShape, start, scatter, emit);
+  trainer.setStatsListener((stats) => {
+    const warning = scaleWarning({
+      standardize: config.standardize,
+      lr: config.lr,
+      optimizer: config.optimizer,
+      model: modelShape.kind,
+      classes: modelShape.classes,
+      featureNames: dataset.featureNames,
+      stats,
+    });
+    if (warning !== null) log(warning);
+  });
   const checkpointPath = config.checkpointPath;
   const checkpoints = new CheckpointWarnings(checkpointPath ?? '', log);
   if (checkpointPath !== null) {

@@ -103,6 +103,7 @@ export class Trainer {
   private committedSteps: number;
   private lastLoss: number | null = null;
   private onCommitted: (state: CommittedState) => void = () => undefined;
+  private onStats: (train: MergedStats) => void = () => undefined;
 
   /**
    * Throws ConfigError (naming the flag) when the schedule does not fit the run (a warm-up longer
@@ -143,6 +144,11 @@ export class Trainer {
   /** Called after every committed step (for checkpoints); runs synchronously before the next step. */
   setCommitListener(listener: (state: CommittedState) => void): void {
     this.onCommitted = listener;
+  }
+
+  /** Called once the statistics pass over the raw training rows is merged, before the first step (the scale warning). */
+  setStatsListener(listener: (train: MergedStats) => void): void {
+    this.onStats = listener;
   }
 
   get totalSteps(): number {
@@ -236,6 +242,7 @@ export class Trainer {
   private async prepareData(): Promise<void> {
     const D = this.shape.D;
     const train = await this.statsPass('train');
+    this.onStats(train);
     const validation = this.shape.validationRows > 0 ? await this.statsPass('validation') : null;
     const center = this.config.standardize ? train.mean : new Float64Array(D);
     const scale = this.config.standardize ? train.std : new Float64Array(D).fill(1);

@@ -44,7 +44,7 @@ export function resolveColumns(path: string, line: number, fields: readonly stri
       if (labelIndex < 0 || labelIndex >= header.length) {
         throw new DatasetError(path, line, undefined, `label column index ${spec} is outside the ${header.length} columns`);
       }
-    } else throw new DatasetError(path, line, undefined, `no column named '${spec}' for the label (columns: ${header.join(', ')})`);
+    } else throw new DatasetError(path, line, undefined, `no column named '${spec}' for the label (columns: ${describeHeader(header)})`);
   }
   let columns: number[];
   if (options.featureColumns !== undefined) {
@@ -126,4 +126,10 @@ function parseCell(path: string, line: number, column: number, name: string, cel
     throw new DatasetError(path, line, column + 1, `column '${name}' value ${cell.trim()} is outside the float32 range`);
   }
   return value;
+}
+
+/** The header's names as an error lists them: the first 20, then how many there are. */
+function describeHeader(header: readonly string[]): string {
+  const SHOWN = 20;
+  return header.length <= SHOWN ? header.join(', ') : `${header.slice(0, SHOWN).join(', ')}, … ${header.length} in all`;
 }

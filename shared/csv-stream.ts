@@ -126,8 +126,13 @@ function hasGzipMagic(path: string): boolean {
   const fd = openSync(path, 'r');
   try {
     const magic = Buffer.alloc(2);
-    return readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+    return readSync(fd, magic, 0, 2, 0) === 2 && isGzipHeader(magic);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether `bytes` start as a gzip stream does (RFC 1952: 1f 8b), whatever the file is called. */
+export function isGzipHeader(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }

@@ -2,20 +2,24 @@
 // predict and evaluate): 0/1 labels for a binary model, or class indices for a softmax model
 // (issue #12; labels of any value, numbers or strings). Every cell is checked with the rules of
 // shared/csv-rules.ts (DESIGN.md invariant 5): errors name the file, the line and the column.
-// Training streams instead.
+// A gzip file is read as training reads it (recognized by its magic bytes, not its name; issue
+// #14 item 5: read as text, its bytes ended up in an error). Training streams instead.
 
 import { createHash } from 'node:crypto';
 import { closeSync, readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { ClassCollector, type ClassList, createClassIndex, DEFAULT_MAX_CLASSES } from './classes.js';
 import { parseCsv } from './csv.js';
 import { type CsvColumns, parseRecord, resolveColumns } from './csv-rules.js';
+import { isGzipHeader } from './csv-stream.js';
 import { ConfigError, DatasetError } from './errors.js';
 import { openRegularFile } from './regular-file.js';
 
 export interface Dataset {
   readonly path: string;
   /**
-   * What identifies the rows read: the SHA-256 (hex) of a CSV file's bytes; for a .dpt file its
+   * What identifies the rows read: the SHA-256 (hex) of a CSV file's bytes (a gzip file's once
+   * decompressed, so equal to the plain file's); for a .dpt file its
    * identity (SHA-256 of header, names and content CRC table; every block is checked as read).
    */
   readonly identity: string;
@@ -41,7 +45,7 @@ export interface ReadOptions {
   readonly featureColumns?: readonly string[] | undefined;
 }
 
-/** Reads the CSV file at `path` (a regular file; `role` names the flag that gave it, for messages). */
+/** Reads the CSV file at `path`, plain or gzip (a regular file; `role` names the flag that gave it, for messages). */
 export function readDataset(path: string, options: ReadOptions = {}, role = '--data'): Dataset {
   return parseDataset(path, readWhole(path, role), options);
 }
@@ -56,7 +60,12 @@ function readWhole(path: string, role: string): Buffer {
   } finally {
     closeSync(fd);
   }
-  return bytes;
+  if (!isGzipHeader(bytes)) return bytes;
+  try {
+    return gunzipSync(bytes);
+  } catch (error) {
+    throw new DatasetError(path, undefined, undefined, `not a valid gzip file (${(error as Error).message})`);
+  }
 }
 
 /** Parses the bytes of a CSV data file, labels 0 or 1 (or none); `path` names it in errors. */
@@ -98,7 +107,7 @@ export interface ClassReadOptions {
   readonly maxClasses?: number | undefined;
 }
 
-/** Reads the CSV file at `path` with labels of any value (see ClassReadOptions). */
+/** Reads the CSV file at `path`, plain or gzip, with labels of any value (see ClassReadOptions). */
 export function readClassDataset(path: string, options: ClassReadOptions = {}, role = '--data'): ClassDataset {
   return parseClassDataset(path, readWhole(path, role), options);
 }

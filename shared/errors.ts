@@ -30,14 +30,35 @@ export class ConfigError extends DptError {
   }
 }
 
-/** A bad data file; `line` is 1-based as an editor shows it, `column` 1-based too. */
+/** Longest problem text a DatasetError keeps, in characters: it may quote cells of a file, which can hold anything. */
+const MAX_PROBLEM_CHARS = 1000;
+
+/**
+ * `text` as one bounded, printable line: control characters (line breaks included) escaped as
+ * \uXXXX, and cut to fit MAX_PROBLEM_CHARS. Applying it twice changes nothing (a message is
+ * rebuilt from another's text when its line is shifted). Issue #14 item 5: a binary file read as
+ * CSV put kilobytes of raw bytes in one error.
+ */
+function printableProblem(text: string): string {
+  let escaped = '';
+  for (const character of text) {
+    const code = character.charCodeAt(0);
+    const isControl = code < 0x20 || (code >= 0x7f && code <= 0x9f) || code === 0x2028 || code === 0x2029;
+    escaped += isControl ? `\\u${code.toString(16).padStart(4, '0')}` : character;
+  }
+  if (escaped.length <= MAX_PROBLEM_CHARS) return escaped;
+  const kept = MAX_PROBLEM_CHARS - 60;
+  return `${escaped.slice(0, kept)}… (cut at ${kept} of ${escaped.length} characters)`;
+}
+
+/** A bad data file; `line` is 1-based as an editor shows it, `column` 1-based too. The problem is made one printable line of bounded length. */
 export class DatasetError extends DptError {
   readonly file: string;
   readonly line: number | undefined;
   readonly column: number | undefined;
   constructor(file: string, line: number | undefined, column: number | undefined, problem: string) {
     const where = [file, line === undefined ? '' : `line ${line}`, column === undefined ? '' : `column ${column}`].filter((part) => part !== '').join(', ');
-    super('DPT_DATASET', 2, `${where}: ${problem}`);
+    super('DPT_DATASET', 2, `${where}: ${printableProblem(problem)}`);
     this.file = file;
     this.line = line;
     this.column = column;

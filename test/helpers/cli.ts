@@ -32,7 +32,20 @@ const started = new Set<ChildProcess>();
  */
 export function startCli(args: string[], env: Record<string, string> = {}, launcher: readonly string[] = []): CliProcess {
   const [command, ...prefix] = launcher.length === 0 ? [process.execPath] : [...launcher, process.execPath];
-  const child = spawn(command!, [...prefix, CLI, ...args], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }); // command: launcher[0] or node
+  return startProgram(command!, [...prefix, CLI], args, { cwd: REPO, env: { ...process.env, ...env } }); // command: launcher[0] or node
+}
+
+/**
+ * Starts `command` with `prefix` then `args` (messages name `args`) as a recorded child, e.g. the
+ * `dpt` of an installed package; killAll kills it by PID like the others.
+ */
+export function startProgram(
+  command: string,
+  prefix: readonly string[],
+  args: string[],
+  options: { readonly cwd: string; readonly env: NodeJS.ProcessEnv },
+): CliProcess {
+  const child = spawn(command, [...prefix, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start dpt ${args.join(' ')}`);
   started.add(child);
   let out = '';

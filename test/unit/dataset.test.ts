@@ -1,7 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ClassList } from '../../shared/classes.js';
-import { type ClassReadOptions, parseClassDataset, parseDataset } from '../../shared/dataset.js';
+import { type ClassReadOptions, parseClassDataset, parseDataset, readClassDataset, readDataset } from '../../shared/dataset.js';
 import { DatasetError } from '../../shared/errors.js';
+import { temporaryDirectory } from '../helpers/cli.js';
 
 const parse = (text: string, labelColumn?: string) => parseDataset('t.csv', Buffer.from(text, 'utf8'), { labelColumn });
 
@@ -127,5 +131,70 @@ describe('parseClassDataset', () => {
     const error = classFailure(text, options);
     expect([error.file, error.line, error.column]).toEqual(['c.csv', line, column]);
     expect(error.message).toMatch(message);
+  });
+});
+
+describe('readDataset and readClassDataset on files', () => {
+  const directory = temporaryDirectory();
+  afterAll(() => directory.remove());
+  const TEXT = 'a,b,label\n1,2.5,0\n-3,4e2,1\n7,8,1\n';
+  const write = (name: string, bytes: Buffer): string => {
+    const path = join(directory.path, name);
+    writeFileSync(path, bytes);
+    return path;
+  };
+  const thrown = (read: () => unknown): DatasetError => {
+    try {
+      read();
+    } catch (error) {
+      if (error instanceof DatasetError) return error;
+      throw error;
+    }
+    throw new Error('expected a DatasetError');
+  };
+
+  it('reads a gzip file as the plain file it holds, whatever its name (as training does)', () => {
+    const plain = readDataset(write('plain.csv', Buffer.from(TEXT)));
+    for (const name of ['packed.csv.gz', 'packed-without-suffix.csv']) {
+      const packed = readDataset(write(name, gzipSync(TEXT)));
+      expect(packed.featureNames).toEqual(plain.featureNames);
+      expect(Array.from(packed.x)).toEqual([1, 2.5, -3, 400, 7, 8]);
+      expect(Array.from(packed.y)).toEqual([0, 1, 1]);
+      // The identity is the CSV text's, so equal to the plain file's.
+      expect(packed.identity).toBe(plain.identity);
+    }
+    const classes = readClassDataset(write('classes.csv.gz', gzipSync(TEXT)));
+    expect(classes.classes.values).toEqual([0, 1]);
+    expect(Array.from(classes.y)).toEqual([0, 1, 1]);
+  });
+
+  it('refuses a truncated gzip file with one line naming the file, not its bytes', () => {
+    const packed = gzipSync(TEXT);
+    const path = write('cut.csv.gz', packed.subarray(0, packed.length - 12));
+    const error = thrown(() => readDataset(path));
+    expect(error.code).toBe('DPT_DATASET');
+    expect(error.message).toMatch(/cut\.csv\.gz: not a valid gzip file/);
+  });
+
+  it('keeps an error about a binary file one printable line of bounded length', () => {
+    // A zip's first bytes, then 4000 fixed pseudo-random bytes (a multiplicative hash of the offset).
+    const noise = Buffer.from(Array.from({ length: 4000 }, (_, i) => (Math.imul(i + 1, 2_654_435_761) >>> 13) & 0xff));
+    const junk = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x0a, 0x0d, 0x00, 0x1b]), noise]);
+    const error = thrown(() => readDataset(write('archive.csv', junk), { labelColumn: 'label' }));
+    expect(error.code).toBe('DPT_DATASET');
+    expect(error.message).toMatch(/^\S*archive\.csv, line 1/);
+    expect(error.message.length).toBeLessThanOrEqual(1100);
+    // No control character (a line break, an escape sequence for the terminal) survives.
+    expect([...error.message].filter((character) => character.charCodeAt(0) < 0x20 || character.charCodeAt(0) === 0x7f)).toEqual([]);
+  });
+});
+
+describe('DatasetError', () => {
+  it('escapes control characters and cuts a long problem, and doing it again changes nothing', () => {
+    const error = new DatasetError('f.csv', 3, 2, `cell 'a\nb\u001b[31m' ${'x'.repeat(5000)}`);
+    expect(error.message.startsWith("f.csv, line 3, column 2: cell 'a\\u000ab\\u001b[31m' xxx")).toBe(true);
+    expect(error.message).toMatch(/… \(cut at 940 of 5\d{3} characters\)$/);
+    const problem = error.message.slice('f.csv, line 3, column 2: '.length);
+    expect(new DatasetError('f.csv', 3, 2, problem).message).toBe(error.message);
   });
 });
