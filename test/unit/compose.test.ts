@@ -148,7 +148,8 @@ function clusterProblems(doc: Doc, text: string): string[] {
   if (worker.image === undefined || worker.image !== coordinator.image) problems.push('worker and coordinator do not run the same image');
   // Issue #14: a worker without `build:` and without a pull policy makes `docker compose up --build`
   // pull dpt:latest from a registry; the coordinator's build makes the image both run.
-  if (worker.pull_policy !== 'never') problems.push(`worker pull_policy is ${String(worker.pull_policy)}, not never (Compose would pull the image from a registry)`);
+  if (worker.pull_policy !== 'never')
+    problems.push(`worker pull_policy is ${String(worker.pull_policy)}, not never (Compose would pull the image from a registry)`);
   if (!('build' in coordinator)) problems.push('coordinator has no build section (nothing makes the image the workers run)');
 
   // The coordinator: one instance, healthy when it serves /healthz, never restarted after it finished.
