@@ -277,14 +277,7 @@ export class MonitorHub {
       isAwaitingDrain: false,
       isDetached: false,
     };
-    const notice: HistoryNotice = {
-      type: 'history',
-      events: this.history.size,
-      stepStride: this.history.stepStride,
-      stepsSeen: this.history.stepCount,
-      time: Date.now(),
-    };
-    sink.write(JSON.stringify(notice));
+    sink.write(JSON.stringify(this.historyNotice()));
     if (this.history.size > 0) {
       monitor.history = this.history.snapshot();
       monitor.catchUpStride = this.history.stepStride;
@@ -306,6 +299,22 @@ export class MonitorHub {
       this.monitors.splice(index, 1);
       if (this.monitors.length === 0) this.stopTicker();
     };
+  }
+
+  /**
+   * What a new monitor is sent first (the history notice, the history, the workers snapshot) as
+   * one JSON array, for the dashboard page to draw before its socket connects (issue 14). Every
+   * `<` is escaped (\u003c, still JSON) so that the text can sit inside an HTML script element.
+   */
+  snapshotJson(): string {
+    const workers = this.options.workersSnapshot(true);
+    const messages: (HistoryNotice | StreamEvent | WorkersEvent)[] = [this.historyNotice(), ...this.history.snapshot()];
+    if (workers !== null) messages.push(workers);
+    return JSON.stringify(messages).replaceAll('<', '\\u003c');
+  }
+
+  private historyNotice(): HistoryNotice {
+    return { type: 'history', events: this.history.size, stepStride: this.history.stepStride, stepsSeen: this.history.stepCount, time: Date.now() };
   }
 
   private hasRoom(): boolean {
