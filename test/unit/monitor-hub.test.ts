@@ -254,6 +254,21 @@ describe('MonitorHub', () => {
     expect(late.received.at(-1)).toEqual(step(10_011));
   });
 
+  it('gives the dashboard page what a new monitor is sent first, as JSON that cannot close its script element', () => {
+    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 9 }), fanOutMs: 0 });
+    const reason = '</script><script>alert(1)</script>';
+    hub.publish(step(0));
+    hub.publish({ type: 'run', event: 'end', outcome: 'failed', steps: 1, reason, time: 2 });
+    const json = hub.snapshotJson();
+    expect(json).not.toContain('<');
+    expect(JSON.parse(json)).toEqual([
+      { type: 'history', events: 2, stepStride: 1, stepsSeen: 1, time: expect.any(Number) },
+      step(0),
+      { type: 'run', event: 'end', outcome: 'failed', steps: 1, reason, time: 2 },
+      { type: 'workers', workers: [], time: 9 },
+    ]);
+  });
+
   it('forgets a monitor that leaves while its history is still going out', () => {
     const hub = new MonitorHub(noWorkers);
     for (let n = 0; n < 5000; n++) hub.publish(step(n));
