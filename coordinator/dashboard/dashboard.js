@@ -337,7 +337,9 @@ function drawTables(now) {
   // The total goes on the sub-line: "37,500 / 50,000" did not fit the tile (issue 14).
   $('tile-step').textContent = count(done);
   $('tile-percent').textContent = total > 0 ? `of ${count(total)} · ${((100 * done) / total).toFixed(1)}%` : '';
-  $('tile-epoch').textContent = step === null ? '–' : `${count(step.epoch + 1)}${start === null ? '' : ` / ${count(start.epochs)}`}`;
+  // Like the steps: the total on the sub-line, so that the value fits at any count.
+  $('tile-epoch').textContent = step === null ? '–' : count(step.epoch + 1);
+  $('tile-epochs').textContent = start === null ? '\u00a0' : `of ${count(start.epochs)}`;
   $('tile-loss').textContent = step === null ? '–' : fixed(step.loss);
   $('tile-ema').textContent = Number.isFinite(run.emaValue) ? `smoothed ${fixed(run.emaValue)}` : '';
   const evaluation = run.lastEval;

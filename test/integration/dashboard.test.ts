@@ -8,10 +8,15 @@
 // every tile's text fits its tile at a large step count.
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { loadDashboardAssets } from '../../coordinator/dashboard-assets.js';
+import type { MonitorMessage, RunStartEvent, StepEvent } from '../../shared/events.js';
 import { killAll, REPO, startCli } from '../helpers/cli.js';
 import { type GatedWorker, startGatedWorker } from '../helpers/gated-worker.js';
 
@@ -58,7 +63,7 @@ async function browser(): Promise<BrowserContext> {
  */
 declare const document: {
   body: { dataset: Record<string, string | undefined> };
-  getElementById(id: string): { dataset: Record<string, string | undefined> } | null;
+  getElementById(id: string): { dataset: Record<string, string | undefined>; textContent: string | null } | null;
   querySelectorAll(selector: string): ArrayLike<{ scrollWidth: number; clientWidth: number; textContent: string | null }>;
 };
 
@@ -250,4 +255,104 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('a dashboard
     expect(pageErrors).toEqual([]);
     process.kill(coordinator.pid, 'SIGKILL');
   });
+});
+
+describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboard against a scripted stream', () => {
+  it('says "1 event skipped" and "3 events skipped", and fits the issue’s 37,500 of 50,000 and far larger counts', async () => {
+    const loaded = loadDashboardAssets();
+    if ('problem' in loaded) throw new Error(loaded.problem);
+    const assets = loaded.assets;
+    // A stand-in coordinator on 127.0.0.1 (port 0): the real files, and a /monitor that sends what the test scripts.
+    const server = createServer((request, response) => {
+      const asset = assets.get(new URL(request.url ?? '/', 'http://x').pathname);
+      if (asset === undefined) return void response.writeHead(404).end();
+      response.writeHead(200, { 'content-type': asset.contentType }).end(asset.body);
+    });
+    const wss = new WebSocketServer({ server, path: '/monitor' });
+    const connected = new Promise<WebSocket>((resolve, reject) => {
+      wss.once('connection', resolve);
+      setTimeout(() => reject(new Error('the page did not connect to /monitor within 30 s')), 30_000).unref();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const page = await (await browser()).newPage();
+      await page.goto(`http://127.0.0.1:${port}/?token=${TOKEN}`);
+      const socket = await connected;
+      const send = (message: MonitorMessage): void => socket.send(JSON.stringify(message));
+      const start = (totalSteps: number, firstStep: number): RunStartEvent => ({
+        type: 'run',
+        event: 'start',
+        totalSteps,
+        firstStep,
+        epochs: totalSteps / 10,
+        stepsPerEpoch: 10,
+        config: {
+          data: '/data/a-rather-long-folder-name/and-a-long-file-name.csv',
+          rows: 5_000_000,
+          features: 30,
+          trainRows: 4_000_000,
+          valRows: 1_000_000,
+          batchSize: 400_000,
+          lr: 0.1,
+          l2: 0,
+          seed: 1,
+          shuffle: true,
+          standardize: true,
+          valFraction: 0.2,
+          chunksPerBatch: 8,
+          optimizer: { optimizer: 'sgd' },
+          workers: 3,
+        },
+        time: Date.now(),
+      });
+      const step = (n: number, time: number): StepEvent => ({
+        type: 'step',
+        step: n,
+        epoch: Math.floor(n / 10),
+        loss: 0.25,
+        rows: 400_000,
+        workers: 3,
+        stepMs: 1,
+        rowsPerSec: 4e8,
+        time,
+      });
+      for (const [total, at] of [
+        [50_000, 37_499],
+        [99_999_999, 12_345_677],
+      ] as const) {
+        send({ type: 'history', events: 0, stepStride: 1, stepsSeen: 0, time: Date.now() });
+        send(start(total, at - 2));
+        const now = Date.now();
+        send(step(at - 2, now - 2));
+        send(step(at - 1, now - 1));
+        send(step(at, now));
+        const shown = (at + 1).toLocaleString('en-US');
+        await page.waitForFunction((text) => document.getElementById('tile-step')?.textContent === text, shown, { timeout: 10_000 }).catch(() => undefined);
+        expect(await page.locator('#tile-step').textContent()).toBe(shown);
+        expect(await page.locator('#tile-percent').textContent()).toMatch(new RegExp(`^of ${total.toLocaleString('en-US')} · `));
+        for (const width of [1400, 1101, 700]) {
+          await page.setViewportSize({ width, height: 900 });
+          await page.waitForFunction(allTilesFit, undefined, { timeout: 10_000 }).catch(() => undefined); // the assertion names what does not fit
+          expect(await page.evaluate(overflowingTiles), `${shown} at ${width} px`).toEqual([]);
+        }
+      }
+      send({ type: 'dropped', count: 1, time: Date.now() });
+      await page.waitForFunction(() => document.querySelectorAll('#events li').length >= 2, null, { timeout: 10_000 }).catch(() => undefined);
+      expect(await page.locator('#events li').first().textContent()).toMatch(/1 event skipped: this page fell behind$/);
+      expect(await page.locator('#tile-dropped').textContent()).toBe('1 event skipped');
+      send({ type: 'dropped', count: 2, time: Date.now() });
+      await page
+        .waitForFunction(() => document.getElementById('tile-dropped')?.textContent === '3 events skipped', null, { timeout: 10_000 })
+        .catch(() => undefined);
+      expect(await page.locator('#events li').first().textContent()).toMatch(/2 events skipped: this page fell behind$/);
+      expect(await page.locator('#tile-dropped').textContent()).toBe('3 events skipped');
+      await page.close();
+    } finally {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }, 120_000);
 });
