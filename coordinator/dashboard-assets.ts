@@ -22,6 +22,21 @@ const UPLOT = {
   '/uplot.css': { file: 'uplot/dist/uPlot.min.css', contentType: 'text/css; charset=utf-8' },
 } as const;
 
+/** The page's empty data block that the coordinator fills with the stream so far (index.html). */
+const SNAPSHOT_ELEMENT = '<script type="application/json" id="snapshot"></script>';
+
+/**
+ * The page with `json` (already safe inside a script element: no `<`) in its snapshot block, so
+ * that it draws the run before its socket connects; the page unchanged if it has no such block.
+ */
+export function pageWithSnapshot(page: Buffer, json: string): Buffer {
+  const html = page.toString('utf8');
+  const at = html.indexOf(SNAPSHOT_ELEMENT);
+  if (at < 0) return page;
+  const open = SNAPSHOT_ELEMENT.slice(0, SNAPSHOT_ELEMENT.indexOf('</script>'));
+  return Buffer.from(`${html.slice(0, at)}${open}${json}</script>${html.slice(at + SNAPSHOT_ELEMENT.length)}`);
+}
+
 /**
  * The assets by URL path, or the reason they cannot be served. This file runs from
  * coordinator/ under vitest and from dist/coordinator/ when built; the folder is looked up

@@ -4,7 +4,10 @@
 // monitor is sent goes through one bounded buffer per monitor: the history of a late joiner is
 // paced by its socket draining (never one huge write); a monitor that falls behind never slows
 // training: its step events are dropped (it is told how many when it catches up), its other
-// events wait in a small bounded backlog, and per-worker snapshots are coalesced. Publishing
+// events wait in a small bounded backlog, and per-worker snapshots are coalesced. Live steps that
+// arrive while a new monitor's history is still going out are not "falling behind": they are
+// sampled at the history's stride and sent after it, the newest always (issue 14: a freshly
+// opened dashboard reported "1 events skipped"). Publishing
 // costs the trainer O(1) per event: the event is queued; every FAN_OUT_MS the queued events are
 // serialized once each and encoded once per transport, and each monitor gets the batch in one
 // write, off the step's path. With no monitor connected it only appends the event to the
@@ -90,6 +93,13 @@ interface Monitor {
   readonly backlog: string[];
   /** Events not sent since the last dropped notice. */
   dropped: number;
+  /**
+   * While the history and what queued behind it go out (its catch-up): the history's step stride,
+   * at which live steps are sampled into the backlog instead of dropped; 0 once caught up.
+   */
+  catchUpStride: number;
+  /** During the catch-up, the newest live step off that sample (sent before the next other event, or last). */
+  heldStep: string | null;
   /** Whether a drain callback is registered (one at a time). */
   isAwaitingDrain: boolean;
   isDetached: boolean;
@@ -242,6 +252,8 @@ export class MonitorHub {
         // backlog is bounded. History not yet sent stays unsent: the live events it precedes went as dropped.
         this.sendDroppedNotice(monitor);
         for (const json of monitor.backlog.splice(0)) monitor.sink.write(json);
+        if (monitor.heldStep !== null) monitor.sink.write(monitor.heldStep);
+        monitor.heldStep = null;
         return monitor.sink.end(reason);
       }),
     );
@@ -254,16 +266,22 @@ export class MonitorHub {
    * --max-monitors (the accept paths do).
    */
   attach(sink: MonitorSink): () => void {
-    const monitor: Monitor = { sink, history: null, historyNext: 0, backlog: [], dropped: 0, isAwaitingDrain: false, isDetached: false };
-    const notice: HistoryNotice = {
-      type: 'history',
-      events: this.history.size,
-      stepStride: this.history.stepStride,
-      stepsSeen: this.history.stepCount,
-      time: Date.now(),
+    const monitor: Monitor = {
+      sink,
+      history: null,
+      historyNext: 0,
+      backlog: [],
+      dropped: 0,
+      catchUpStride: 0,
+      heldStep: null,
+      isAwaitingDrain: false,
+      isDetached: false,
     };
-    sink.write(JSON.stringify(notice));
-    if (this.history.size > 0) monitor.history = this.history.snapshot();
+    sink.write(JSON.stringify(this.historyNotice()));
+    if (this.history.size > 0) {
+      monitor.history = this.history.snapshot();
+      monitor.catchUpStride = this.history.stepStride;
+    }
     const workers = this.options.workersSnapshot(true);
     if (workers !== null) this.lastWorkers = JSON.stringify(workers);
     // After the history: the backlog is sent once the history has gone.
@@ -283,6 +301,22 @@ export class MonitorHub {
     };
   }
 
+  /**
+   * What a new monitor is sent first (the history notice, the history, the workers snapshot) as
+   * one JSON array, for the dashboard page to draw before its socket connects (issue 14). Every
+   * `<` is escaped (\u003c, still JSON) so that the text can sit inside an HTML script element.
+   */
+  snapshotJson(): string {
+    const workers = this.options.workersSnapshot(true);
+    const messages: (HistoryNotice | StreamEvent | WorkersEvent)[] = [this.historyNotice(), ...this.history.snapshot()];
+    if (workers !== null) messages.push(workers);
+    return JSON.stringify(messages).replaceAll('<', '\\u003c');
+  }
+
+  private historyNotice(): HistoryNotice {
+    return { type: 'history', events: this.history.size, stepStride: this.history.stepStride, stepsSeen: this.history.stepCount, time: Date.now() };
+  }
+
   private hasRoom(): boolean {
     return this.monitors.length < this.maxMonitors;
   }
@@ -300,6 +334,8 @@ export class MonitorHub {
     const events = this.pending;
     this.pending = [];
     const jsons: string[] = new Array<string>(events.length);
+    // The first step's index in the stream (the history samples every stride-th index from 0).
+    const firstStepIndex = this.history.stepCount;
     for (let i = 0; i < events.length; i++) {
       this.history.add(events[i]!); // i < length
       if (this.monitors.length > 0) jsons[i] = JSON.stringify(events[i]);
@@ -313,10 +349,25 @@ export class MonitorHub {
         monitor.sink.writeBatch(batch);
         continue;
       }
+      let stepIndex = firstStepIndex;
       for (let i = 0; i < events.length; i++) {
-        if (events[i]!.type === 'step' || monitor.backlog.length >= MAX_BACKLOG)
-          this.countDropped(monitor); // i < length
-        else monitor.backlog.push(jsons[i]!);
+        const json = jsons[i]!; // i < length
+        if (events[i]!.type === 'step') {
+          const index = stepIndex++;
+          if (monitor.catchUpStride === 0 || monitor.backlog.length >= MAX_BACKLOG) this.countDropped(monitor);
+          else if (index % monitor.catchUpStride === 0) {
+            monitor.backlog.push(json);
+            monitor.heldStep = null;
+          } else monitor.heldStep = json;
+          continue;
+        }
+        // The newest step goes before any later event (an eval belongs to the step before it).
+        if (monitor.heldStep !== null && monitor.backlog.length < MAX_BACKLOG) {
+          monitor.backlog.push(monitor.heldStep);
+          monitor.heldStep = null;
+        }
+        if (monitor.backlog.length >= MAX_BACKLOG) this.countDropped(monitor);
+        else monitor.backlog.push(json);
       }
     }
   }
@@ -330,7 +381,13 @@ export class MonitorHub {
   }
 
   private isBehind(monitor: Monitor): boolean {
-    return monitor.history !== null || monitor.dropped > 0 || monitor.backlog.length > 0 || monitor.sink.bufferedBytes() >= HIGH_WATER_BYTES;
+    return (
+      monitor.history !== null ||
+      monitor.dropped > 0 ||
+      monitor.backlog.length > 0 ||
+      monitor.heldStep !== null ||
+      monitor.sink.bufferedBytes() >= HIGH_WATER_BYTES
+    );
   }
 
   /**
@@ -359,7 +416,16 @@ export class MonitorHub {
     while (monitor.backlog.length > 0 && sink.bufferedBytes() < HIGH_WATER_BYTES) {
       sink.write(monitor.backlog.shift()!); // length > 0
     }
-    if (monitor.backlog.length > 0) this.pumpOnDrain(monitor);
+    if (monitor.backlog.length > 0) {
+      this.pumpOnDrain(monitor);
+      return;
+    }
+    if (monitor.heldStep !== null) {
+      sink.write(monitor.heldStep);
+      monitor.heldStep = null;
+    }
+    // Caught up: from now on a step that finds this monitor behind is dropped (and counted).
+    monitor.catchUpStride = 0;
   }
 
   private historyBatch(event: StreamEvent): EventBatch {

@@ -1,7 +1,7 @@
 // The coordinator's monitoring surface, mounted on its port as HttpRoutes: the loss stream
 // (WebSocket /monitor, Server-Sent Events /events), GET /metrics (Prometheus) and the dashboard
 // at /. All read-only and guarded by the monitor token (or the workers' token); the dashboard's
-// static files are open. run.ts feeds it the loss stream and the trainer's part hook.
+// static files are open. The page at / comes with the stream so far inlined. run.ts feeds it the loss stream and the trainer's part hook.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -9,7 +9,7 @@ import type { RunEndEvent, RunSettings, RunStartEvent, StreamEvent } from '../sh
 import { batchesPerEpoch } from '../shared/schedule.js';
 import { createTokenCheck, requestToken } from './auth.js';
 import type { CoordinatorConfig } from './config.js';
-import { type Asset, loadDashboardAssets } from './dashboard-assets.js';
+import { type Asset, loadDashboardAssets, pageWithSnapshot } from './dashboard-assets.js';
 import { MonitorHub } from './monitor-hub.js';
 import { PrometheusMetrics } from './prometheus.js';
 import type { HttpRoutes } from './server.js';
@@ -116,8 +116,10 @@ export class Monitoring {
     if (url.pathname === '/events') this.hub.acceptEventStream(response);
     else if (url.pathname === '/metrics') this.serveMetrics(response);
     else if (asset !== undefined) {
-      response.writeHead(200, { ...PAGE_HEADERS, 'content-type': asset.contentType, 'content-length': asset.body.length });
-      response.end(request.method === 'HEAD' ? undefined : asset.body);
+      // The page carries the stream so far: it draws the run at once, not when its socket delivers (issue 14).
+      const body = url.pathname === '/' ? pageWithSnapshot(asset.body, this.hub.snapshotJson()) : asset.body;
+      response.writeHead(200, { ...PAGE_HEADERS, 'content-type': asset.contentType, 'content-length': body.length });
+      response.end(request.method === 'HEAD' ? undefined : body);
     } else {
       response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
       response.end('the dashboard files are missing from this installation\n');

@@ -1,12 +1,16 @@
 // The dpt dashboard: follows the loss stream on the coordinator's /monitor WebSocket and draws
 // it. Messages are queued as they arrive and applied once per animation frame, so thousands of
 // steps per second cost one chart redraw per frame, not one per event; tables redraw 4 times a second.
+// The page arrives with the stream's history inlined (#snapshot) and draws it before `load`, so a
+// page (or a headless screenshot) never waits on the socket to show the run (issue 14). The chart
+// keeps every stride-th step counted from the first: the history's stride, so the live tail is as
+// dense as the history, plus the newest step as a transient last point.
 
 const uPlot = globalThis.uPlot;
 
 /** Weight of the newest loss in the smoothed loss: ema ← ema + α·(loss − ema); as `dpt monitor`. */
 const EMA_ALPHA = 0.05;
-/** Chart points kept; when full every other point goes and only every 2nd (4th, …) new step is kept. */
+/** Chart points kept; when full every other grid point goes and the stride doubles. */
 const MAX_POINTS = 20_000;
 /** Throughput is measured over the step events of the last RATE_WINDOW_MS (at least 2 events). */
 const RATE_WINDOW_MS = 1000;
@@ -15,19 +19,28 @@ const MAX_EVENTS_LISTED = 200;
 const MAX_MARKERS = 300;
 const FIRST_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 5000;
+/** Smallest font a tile's text is shrunk to so that it fits, px. */
+const MIN_TILE_FONT_PX = 11;
 const COLORS = { raw: 'rgba(47, 111, 222, 0.30)', smooth: '#2f6fde', train: '#23965a', val: '#e8871e', joined: '#23965a', left: '#d2433f', rate: '#7a4fd6' };
 
 const token = new URLSearchParams(location.search).get('token') ?? '';
 const $ = (id) => document.getElementById(id);
 
-let run = freshRun();
+let run = freshRun(1);
 const queue = [];
 let isConnected = false;
+/** Whether the page shows a state it was given (the inlined snapshot) while not connected yet. */
+let hasLoadedState = false;
+/**
+ * History events still to come after a history notice: until they are all in, the page keeps
+ * drawing what it showed before (no blank page while a reconnect's history arrives).
+ */
+let historyRemaining = 0;
 let chartsDirty = true;
 let lastTableDraw = 0;
 
-/** Everything one session of the stream builds up; a new session (history notice) starts afresh. */
-function freshRun() {
+/** Everything one session of the stream builds up; a new session (history notice) starts afresh, at the history's step stride. */
+function freshRun(stride) {
   return {
     start: null,
     end: null,
@@ -41,9 +54,11 @@ function freshRun() {
     trainLoss: [],
     valLoss: [],
     rate: [],
-    stride: 1,
-    seen: 0,
-    isLastStepKept: true,
+    /** Chart points are the steps base, base + stride, base + 2·stride, … (base: the first step seen). */
+    stride,
+    base: null,
+    /** Whether the series end with the newest step as a transient point, off the stride's grid. */
+    hasTail: false,
     emaValue: Number.NaN,
     rateTimes: [],
     rateSteps: [],
@@ -61,7 +76,8 @@ function freshRun() {
 function apply(message) {
   switch (message.type) {
     case 'history':
-      run = freshRun();
+      run = freshRun(Number.isInteger(message.stepStride) && message.stepStride >= 1 ? message.stepStride : 1);
+      historyRemaining = message.events;
       break;
     case 'step':
       onStep(message);
@@ -95,7 +111,7 @@ function apply(message) {
       break;
     case 'dropped':
       run.dropped += message.count;
-      logEvent(message.time, `${message.count} events skipped: this page fell behind`, 'left');
+      logEvent(message.time, `${plural(message.count, 'event')} skipped: this page fell behind`, 'left');
       break;
     default:
       break; // a kind from a newer coordinator
@@ -117,42 +133,56 @@ function onStep(event) {
     run.rateRows.splice(0, run.rateHead);
     run.rateHead = 0;
   }
-  const keep = run.seen++ % run.stride === 0;
-  run.isLastStepKept = keep;
-  if (keep) pushPoint(event);
+  run.base ??= event.step;
+  if (run.hasTail) popPoint();
+  if (isOnGrid(event.step, run.stride) && run.x.length >= MAX_POINTS) halvePoints();
+  run.hasTail = !isOnGrid(event.step, run.stride);
+  pushPoint(event);
+}
+
+/** Whether a step is one the chart keeps at this stride (steps between them only pass as the transient last point). */
+function isOnGrid(step, stride) {
+  return (step - run.base) % stride === 0;
 }
 
 function pushPoint(event) {
-  if (run.x.length >= MAX_POINTS) halvePoints();
   run.x.push(event.step);
   run.loss.push(Number.isFinite(event.loss) ? event.loss : null);
   run.ema.push(Number.isFinite(run.emaValue) ? run.emaValue : null);
   run.trainLoss.push(null);
   run.valLoss.push(null);
   run.rate.push(rowsPerSec());
-  run.isLastStepKept = true;
 }
 
-/** Keeps every other point (an epoch's point moves to its kept neighbour) and doubles the stride. */
+function popPoint() {
+  for (const series of [run.x, run.loss, run.ema, run.trainLoss, run.valLoss, run.rate]) series.pop();
+  run.hasTail = false;
+}
+
+/**
+ * Doubles the stride: keeps the points on the new grid (by step, so a gap left by skipped events
+ * cannot shift it); an epoch's values move to the kept point before them.
+ */
 function halvePoints() {
-  const keep = (series, mergeEpochPoints) => {
-    const out = [];
-    for (let i = 0; i < series.length; i += 2) out.push(mergeEpochPoints ? (series[i + 1] ?? series[i]) : series[i]);
-    return out;
-  };
-  run.x = keep(run.x, false);
-  run.loss = keep(run.loss, false);
-  run.ema = keep(run.ema, false);
-  run.rate = keep(run.rate, false);
-  run.trainLoss = keep(run.trainLoss, true);
-  run.valLoss = keep(run.valLoss, true);
-  run.stride *= 2;
+  const stride = run.stride * 2;
+  const kept = { x: [], loss: [], ema: [], trainLoss: [], valLoss: [], rate: [] };
+  for (let i = 0; i < run.x.length; i++) {
+    const last = kept.x.length - 1;
+    if (isOnGrid(run.x[i], stride) || last < 0) {
+      for (const key of Object.keys(kept)) kept[key].push(run[key][i]);
+    } else {
+      kept.trainLoss[last] = run.trainLoss[i] ?? kept.trainLoss[last];
+      kept.valLoss[last] = run.valLoss[i] ?? kept.valLoss[last];
+    }
+  }
+  Object.assign(run, kept);
+  run.stride = stride;
 }
 
 function onEval(event) {
-  // An epoch's point sits on its last step, which the sample may have skipped: keep it then.
-  if (!run.isLastStepKept && run.lastStep !== null) pushPoint(run.lastStep);
-  const last = run.x.length - 1;
+  // An epoch's point sits on the last kept step (within one stride of the epoch's end), never on
+  // the transient newest step: extra points would make the live tail denser than the history.
+  const last = run.x.length - (run.hasTail ? 2 : 1);
   if (last >= 0) {
     run.trainLoss[last] = Number.isFinite(event.trainLoss) ? event.trainLoss : null;
     run.valLoss[last] = event.valLoss;
@@ -260,6 +290,9 @@ const ratePlot = new uPlot(
   rateElement,
 );
 
+// A tile's width changes with the window (and with a scrollbar appearing): fit the texts again then.
+new ResizeObserver(() => fitTiles()).observe(document.querySelector('.tiles'));
+
 window.addEventListener('resize', () => {
   lossPlot.setSize({ width: chartWidth(lossElement), height: 320 });
   ratePlot.setSize({ width: chartWidth(rateElement), height: 160 });
@@ -270,6 +303,7 @@ function drawCharts() {
   ratePlot.setData([run.x, run.rate]);
   lossElement.dataset.points = String(run.x.length);
   lossElement.dataset.step = String(currentStep());
+  lossElement.dataset.stride = String(run.stride);
 }
 
 // ---- tiles and tables ---------------------------------------------------------------------
@@ -280,7 +314,15 @@ function drawTables(now) {
   const done = currentStep();
   const total = start?.totalSteps ?? 0;
   const state =
-    run.end !== null ? run.end.outcome : !isConnected ? (run.x.length > 0 ? 'reconnecting' : 'connecting') : start === null ? 'waiting' : 'training';
+    run.end !== null
+      ? run.end.outcome
+      : !isConnected && !hasLoadedState
+        ? run.x.length > 0
+          ? 'reconnecting'
+          : 'connecting'
+        : start === null
+          ? 'waiting'
+          : 'training';
   document.body.dataset.state = state;
   $('state').textContent = {
     connecting: 'connecting',
@@ -292,9 +334,12 @@ function drawTables(now) {
   }[state];
   $('source').textContent = start === null ? '' : start.config.data;
   $('progress-bar').style.width = total > 0 ? `${Math.min(100, (100 * done) / total)}%` : '0';
-  $('tile-step').textContent = total > 0 ? `${count(done)} / ${count(total)}` : count(done);
-  $('tile-percent').textContent = total > 0 ? `${((100 * done) / total).toFixed(1)}%` : '';
-  $('tile-epoch').textContent = step === null ? '–' : `${step.epoch + 1}${start === null ? '' : ` / ${start.epochs}`}`;
+  // The total goes on the sub-line: "37,500 / 50,000" did not fit the tile (issue 14).
+  $('tile-step').textContent = count(done);
+  $('tile-percent').textContent = total > 0 ? `of ${count(total)} · ${((100 * done) / total).toFixed(1)}%` : '';
+  // Like the steps: the total on the sub-line, so that the value fits at any count.
+  $('tile-epoch').textContent = step === null ? '–' : count(step.epoch + 1);
+  $('tile-epochs').textContent = start === null ? '\u00a0' : `of ${count(start.epochs)}`;
   $('tile-loss').textContent = step === null ? '–' : fixed(step.loss);
   $('tile-ema').textContent = Number.isFinite(run.emaValue) ? `smoothed ${fixed(run.emaValue)}` : '';
   const evaluation = run.lastEval;
@@ -323,10 +368,25 @@ function drawTables(now) {
   $('tile-elapsed').textContent = start === null ? '' : `elapsed ${duration((run.end?.time ?? now) - start.time)}`;
   const connected = run.workers.filter((w) => w.connected).length;
   $('tile-workers').textContent = String(connected);
-  $('tile-dropped').textContent = run.dropped > 0 ? `${count(run.dropped)} events skipped` : start === null ? '' : `${start.config.workers} awaited at start`;
+  $('tile-dropped').textContent =
+    run.dropped > 0 ? `${plural(run.dropped, 'event')} skipped` : start === null ? '' : `${start.config.workers} awaited at start`;
+  fitTiles();
   drawWorkers(now);
   drawConfig();
   drawEvents();
+}
+
+/** Shrinks a tile's value until it fits its tile (down to MIN_TILE_FONT_PX; past that it is cut with an ellipsis); sub-lines wrap instead. */
+function fitTiles() {
+  for (const element of document.querySelectorAll('.tile .value')) {
+    element.style.fontSize = '';
+    if (element.scrollWidth <= element.clientWidth) continue;
+    const fullPx = Number.parseFloat(getComputedStyle(element).fontSize);
+    // Text width scales with the font size; one more step down absorbs rounding.
+    let px = Math.max(MIN_TILE_FONT_PX, Math.floor((fullPx * element.clientWidth) / element.scrollWidth));
+    element.style.fontSize = `${px}px`;
+    while (element.scrollWidth > element.clientWidth && px > MIN_TILE_FONT_PX) element.style.fontSize = `${--px}px`;
+  }
 }
 
 function drawWorkers(now) {
@@ -456,6 +516,11 @@ function count(value) {
   return Math.round(value).toLocaleString('en-US');
 }
 
+/** "1 event", "2 events". */
+function plural(value, noun) {
+  return `${count(value)} ${noun}${Math.round(value) === 1 ? '' : 's'}`;
+}
+
 function compact(value) {
   if (!Number.isFinite(value)) return '–';
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
@@ -477,7 +542,7 @@ function drain() {
   if (queue.length === 0) return;
   for (const text of queue.splice(0)) {
     try {
-      apply(JSON.parse(text));
+      receive(JSON.parse(text), true);
     } catch (error) {
       console.error('dpt dashboard: bad message', error);
     }
@@ -485,8 +550,22 @@ function drain() {
   chartsDirty = true;
 }
 
+/** Applies one message; counts down the history that a history notice announced. */
+function receive(message, isFromSocket) {
+  const isHistoryEvent = historyRemaining > 0 && message.type !== 'history';
+  apply(message);
+  if (isHistoryEvent) historyRemaining--;
+  // What the page shows: the inlined snapshot until the socket's own history is in.
+  if (isFromSocket && (isHistoryEvent || message.type === 'history') && historyRemaining === 0) document.body.dataset.source = 'live';
+}
+
 function frame(now) {
   drain();
+  // While a history comes in, the page keeps showing what it had: it redraws once all of it is in.
+  if (historyRemaining > 0) {
+    requestAnimationFrame(frame);
+    return;
+  }
   if (chartsDirty) {
     chartsDirty = false;
     drawCharts();
@@ -499,9 +578,14 @@ function frame(now) {
   requestAnimationFrame(frame);
 }
 
-// A hidden tab gets no animation frames: apply messages anyway so the queue stays small.
+// A hidden tab gets no animation frames: apply messages anyway so the queue stays small, and
+// redraw once a second (a headless browser's page may count as hidden).
 setInterval(() => {
-  if (document.hidden) drain();
+  if (!document.hidden) return;
+  drain();
+  if (historyRemaining > 0) return;
+  drawCharts();
+  drawTables(Date.now());
 }, 1000);
 
 let backoffMs = FIRST_BACKOFF_MS;
@@ -517,11 +601,36 @@ function connect() {
   socket.onmessage = (message) => queue.push(message.data);
   socket.onclose = () => {
     isConnected = false;
+    hasLoadedState = false;
+    // A history cut short (the run ended while it was going out): show what came.
+    historyRemaining = 0;
     // The coordinator may come back (a restart) or a new run start on the same port.
     setTimeout(connect, backoffMs);
     backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
   };
 }
 
+/**
+ * The stream's messages as the coordinator had them when it served this page (a history notice,
+ * the history, the workers): drawn now, before `load`; the socket's history then replaces them.
+ */
+function applySnapshot() {
+  const text = $('snapshot')?.textContent ?? '';
+  if (text.trim() === '') return;
+  try {
+    for (const message of JSON.parse(text)) receive(message, false);
+  } catch (error) {
+    console.error('dpt dashboard: bad snapshot', error);
+    return;
+  }
+  historyRemaining = 0;
+  hasLoadedState = true;
+  document.body.dataset.source = 'snapshot';
+  drawCharts();
+  drawTables(Date.now());
+  chartsDirty = false;
+}
+
+applySnapshot();
 connect();
 requestAnimationFrame(frame);

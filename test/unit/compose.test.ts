@@ -2,8 +2,9 @@
 // against the compose specification (dclint's bundled schema, checked with ajv), and the cluster
 // rules hold that no schema can see: the worker scales, finds the coordinator by service name,
 // mounts no data (it reads its rows from the coordinator's /data),
-// waits for it to be healthy, restarts only on failure, the token never appears in the files or
-// the image, and the main file stays loadable by Swarm's Compose v3 loader (docker stack deploy).
+// waits for it to be healthy, restarts only on failure, never pulls the image the coordinator
+// builds, the token never appears in the files or the image, and the main file stays loadable by
+// Swarm's Compose v3 loader (docker stack deploy).
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -99,6 +100,8 @@ function swarmProblems(base: Doc): string[] {
     if (!isRecord(svc)) continue;
     if (svc.depends_on !== undefined && !Array.isArray(svc.depends_on)) problems.push(`${name}: depends_on in the long form (the v3 loader needs a list)`);
     if ('container_name' in svc) problems.push(`${name}: container_name (Swarm ignores it)`);
+    // pull_policy is Compose-spec only (not in the v3 format): it lives in docker-compose.override.yml.
+    if ('pull_policy' in svc) problems.push(`${name}: pull_policy (not part of the Compose v3 format)`);
     const deploy = isRecord(svc.deploy) ? svc.deploy : {};
     if (deploy.endpoint_mode === 'dnsrr' && publishedPorts(svc).some((port) => port.mode !== 'host')) {
       problems.push(`${name}: endpoint_mode dnsrr with an ingress port (Swarm refuses the pair)`);
@@ -143,6 +146,11 @@ function clusterProblems(doc: Doc, text: string): string[] {
     problems.push(`worker restart is ${String(worker.restart)}, not on-failure`);
   if ('build' in worker) problems.push('worker has a build section (the coordinator builds the one shared image)');
   if (worker.image === undefined || worker.image !== coordinator.image) problems.push('worker and coordinator do not run the same image');
+  // Issue #14: a worker without `build:` and without a pull policy makes `docker compose up --build`
+  // pull dpt:latest from a registry; the coordinator's build makes the image both run.
+  if (worker.pull_policy !== 'never')
+    problems.push(`worker pull_policy is ${String(worker.pull_policy)}, not never (Compose would pull the image from a registry)`);
+  if (!('build' in coordinator)) problems.push('coordinator has no build section (nothing makes the image the workers run)');
 
   // The coordinator: one instance, healthy when it serves /healthz, never restarted after it finished.
   if ('scale' in coordinator) problems.push('coordinator has a scale');
@@ -241,8 +249,15 @@ describe('docker-compose.yml', () => {
     expect(dependsOnMapping(service(base, 'worker').depends_on)).toEqual({ coordinator: { condition: 'service_started' } });
   });
 
-  it('has an override that only makes the workers wait for a healthy coordinator', () => {
-    expect(override).toEqual({ services: { worker: { depends_on: { coordinator: { condition: 'service_healthy' } } } } });
+  it('has an override that only makes the workers wait for a healthy coordinator and never pull their image', () => {
+    expect(override).toEqual({ services: { worker: { pull_policy: 'never', depends_on: { coordinator: { condition: 'service_healthy' } } } } });
+  });
+
+  it('builds the one image on the coordinator and never pulls it for the workers (docker compose up --build needs no registry)', () => {
+    expect(service(doc, 'worker').pull_policy).toBe('never');
+    expect(service(doc, 'worker').build).toBeUndefined();
+    expect(service(doc, 'coordinator').build).toBe('.');
+    expect(service(doc, 'worker').image).toBe(service(doc, 'coordinator').image);
   });
 
   it('does not contain the token of this checkout', () => {
@@ -328,6 +343,27 @@ describe('docker-compose.yml', () => {
       /worker sets DPT_WORKER_DATA/,
     ],
     [
+      'a worker that Compose would pull from a registry',
+      (d) => {
+        delete service(d, 'worker').pull_policy;
+      },
+      /worker pull_policy is undefined, not never/,
+    ],
+    [
+      'a worker that pulls missing images',
+      (d) => {
+        service(d, 'worker').pull_policy = 'missing';
+      },
+      /worker pull_policy is missing, not never/,
+    ],
+    [
+      'no service that builds the image',
+      (d) => {
+        delete service(d, 'coordinator').build;
+      },
+      /coordinator has no build section/,
+    ],
+    [
       'a coordinator that Swarm would restart after it finished',
       (d) => {
         delete (service(d, 'coordinator').deploy as Doc).restart_policy;
@@ -367,6 +403,13 @@ describe('docker-compose.yml', () => {
         service(d, 'worker').depends_on = { coordinator: { condition: 'service_healthy' } };
       },
       /worker: depends_on in the long form/,
+    ],
+    [
+      'a pull_policy in the main file',
+      (d) => {
+        service(d, 'worker').pull_policy = 'never';
+      },
+      /worker: pull_policy/,
     ],
     [
       'a dnsrr coordinator with an ingress port',

@@ -200,7 +200,7 @@ describe('MonitorHub', () => {
     // At no point more than the high-water mark plus one message waits for this monitor.
     expect(late.buffered).toBeLessThanOrEqual(HIGH_WATER_BYTES + maxMessageBytes);
     expect(late.received.length).toBeLessThan(6001);
-    hub.publish(step(6000)); // live, while the history is still going out: dropped and counted
+    hub.publish(step(6000)); // live, while the history is still going out: sent after it (the history's stride is 1)
     hub.publish(evaluation(6001)); // kept for after the history
     await fannedOut();
     let drains = 0;
@@ -212,11 +212,61 @@ describe('MonitorHub', () => {
     late.drain();
     expect(drains).toBeGreaterThan(1);
     expect(late.received.slice(1, 6001)).toEqual(published);
-    expect(late.received.slice(6001)).toEqual([{ type: 'dropped', count: 1, time: expect.any(Number) }, evaluation(6001)]);
+    // Issue 14: nothing is reported skipped (the page did not fall behind, it was catching up).
+    expect(late.received.slice(6001)).toEqual([step(6000), evaluation(6001)]);
+    expect(hub.droppedEvents).toBe(0);
     // Caught up: live events go straight out again.
     hub.publish(step(6002));
     await fannedOut();
     expect(late.received.at(-1)).toEqual(step(6002));
+  });
+
+  it("samples live steps that arrive during a late joiner's history at the history's stride, keeps the newest, and reports nothing skipped", async () => {
+    const hub = new MonitorHub(noWorkers);
+    // 10,000 steps: the 4096-step sample halved twice, every 4th step (indices 0, 4, 8, …) kept.
+    for (let n = 0; n < 10_000; n++) hub.publish(step(n));
+    await fannedOut();
+    const late = fakeSink();
+    late.isCountingBytes = true;
+    hub.attach(late);
+    const notice = late.received[0];
+    expect(notice).toMatchObject({ type: 'history', stepStride: 4, stepsSeen: 10_000 });
+    const historyEvents = (notice as { events: number }).events;
+    expect(late.received.length).toBeLessThan(1 + historyEvents); // the history is still going out
+    // Live steps 10,000 … 10,010 with an eval after step 10,005, then 10,006 … 10,010.
+    for (let n = 10_000; n <= 10_005; n++) hub.publish(step(n));
+    hub.publish(evaluation(1));
+    for (let n = 10_006; n <= 10_010; n++) hub.publish(step(n));
+    await fannedOut();
+    for (let drains = 0; late.received.length < 1 + historyEvents; drains++) {
+      late.drain();
+      if (drains > 100) throw new Error('the history never finished');
+    }
+    late.drain();
+    const live = late.received.slice(1 + historyEvents);
+    // On the grid (10,000, 10,004, 10,008), the newest off-grid step before the eval (10,005), the eval, and the newest step (10,010).
+    expect(live).toEqual([step(10_000), step(10_004), step(10_005), evaluation(1), step(10_008), step(10_010)]);
+    expect(live.some((m) => m.type === 'dropped')).toBe(false);
+    expect(hub.droppedEvents).toBe(0);
+    // Caught up: every live step goes out again.
+    hub.publish(step(10_011));
+    await fannedOut();
+    expect(late.received.at(-1)).toEqual(step(10_011));
+  });
+
+  it('gives the dashboard page what a new monitor is sent first, as JSON that cannot close its script element', () => {
+    const hub = new MonitorHub({ workersSnapshot: () => ({ type: 'workers', workers: [], time: 9 }), fanOutMs: 0 });
+    const reason = '</script><script>alert(1)</script>';
+    hub.publish(step(0));
+    hub.publish({ type: 'run', event: 'end', outcome: 'failed', steps: 1, reason, time: 2 });
+    const json = hub.snapshotJson();
+    expect(json).not.toContain('<');
+    expect(JSON.parse(json)).toEqual([
+      { type: 'history', events: 2, stepStride: 1, stepsSeen: 1, time: expect.any(Number) },
+      step(0),
+      { type: 'run', event: 'end', outcome: 'failed', steps: 1, reason, time: 2 },
+      { type: 'workers', workers: [], time: 9 },
+    ]);
   });
 
   it('forgets a monitor that leaves while its history is still going out', () => {
