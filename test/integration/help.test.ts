@@ -46,7 +46,7 @@ beforeAll(async () => {
 describe('dpt --help', () => {
   it('reaches every command, data subcommands included', () => {
     expect([...helps.keys()].sort()).toEqual(
-      ['', 'coordinator', 'data', 'data convert', 'data generate', 'data info', 'evaluate', 'monitor', 'predict', 'relay', 'train', 'worker'].sort(),
+      ['', 'coordinator', 'data', 'data convert', 'data generate', 'data info', 'evaluate', 'export', 'monitor', 'predict', 'relay', 'train', 'worker'].sort(),
     );
   });
 
