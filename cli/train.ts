@@ -11,6 +11,8 @@ import { resolveCoordinatorConfig } from '../coordinator/config.js';
 import { JoinGoal } from '../coordinator/join-goal.js';
 import { ProgressPrinter } from '../coordinator/progress.js';
 import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
+import { describeBackups } from '../coordinator/scatter.js';
+import { lineSplitter, TerminalPrinter } from '../coordinator/terminal.js';
 import { allowedCpus, hasTaskset, pinnedCommand, pinProcess } from '../shared/cpus.js';
 import { ConfigError, NoWorkersError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
@@ -36,16 +38,19 @@ export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
+  const terminal = new TerminalPrinter(process.stdout, process.stderr);
   const result = await runWithProgress(
     config,
+    terminal,
+    flags.verbose === true,
     null,
     (url, _port, token) => {
-      process.stdout.write(`listening on ${url}\n`);
-      if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
+      terminal.print(`listening on ${url}`);
+      if (token !== null && config.token === null) terminal.print(`token ${token}`);
     },
     new JoinGoal(config.workers, minWorkers),
   );
-  printSummary(result, config.outPath);
+  printSummary(terminal, result, config.outPath);
 }
 
 /** `dpt train`'s own flags besides the training flags it shares with `dpt coordinator`. */
@@ -100,6 +105,8 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     unixSocketPath: join(tmpdir(), `dpt-${process.pid}-${randomBytes(4).toString('hex')}.sock`),
   });
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before workers start or the data is read
+  // Every line of this process, and its workers' stderr, goes through it (issue #14 item 1).
+  const terminal = new TerminalPrinter(process.stdout, process.stderr);
   const goal = new JoinGoal(config.workers, flags.minWorkers);
   const workers: LocalWorker[] = [];
   let isStarted = false;
@@ -144,7 +151,8 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) process.exit(130);
     signalled = true;
-    process.stderr.write(`dpt: stopped by ${signal}\n`);
+    terminal.keepLive();
+    terminal.log(`dpt: stopped by ${signal}`);
     void stopChildrenAndWait().then(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
@@ -164,7 +172,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     const how = error !== undefined ? `could not start (${error.message})` : code !== null ? `exited with code ${code}` : `was killed by ${signal}`;
     const pid = worker.child.pid === undefined ? '' : ` (pid ${worker.child.pid})`;
     const last = worker.lastLine === '' ? 'it wrote nothing to stderr' : `its last line: ${worker.lastLine}`;
-    process.stderr.write(`local worker ${worker.index + 1} of ${config.workers}${pid} ${how}${isStarted ? '' : ' before training started'}; ${last}\n`);
+    terminal.log(`local worker ${worker.index + 1} of ${config.workers}${pid} ${how}${isStarted ? '' : ' before training started'}; ${last}`);
     // Before the first step the join wait stops waiting for it (and fails at once below
     // --min-workers); during training the coordinator recomputes its rows elsewhere.
     if (!isStarted) goal.lose();
@@ -174,7 +182,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   const spawnWorkers = async (url: string, token: string | null): Promise<void> => {
     const cpus = allowedCpus();
     const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), config.workers);
-    const plan = flags.pin ? pinCoordinator(cpus, config.workers, threads) : null;
+    const plan = flags.pin ? pinCoordinator(terminal, cpus, config.workers, threads) : null;
     const localUrl = config.unixSocketPath === null ? url : `ws+unix://${config.unixSocketPath}:/`;
     const budget = flags.memoryBudget === undefined ? [] : ['--memory-budget', String(flags.memoryBudget)];
     for (let i = 0; i < config.workers; i++) {
@@ -191,7 +199,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
       });
       const worker: LocalWorker = { index: i, child, lastLine: '' };
       workers.push(worker);
-      forwardStderr(worker);
+      forwardStderr(worker, terminal);
       let hasEnded = false;
       child.on('error', (error) => {
         if (hasEnded) return;
@@ -212,9 +220,11 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     const result = await Promise.race([
       runWithProgress(
         config,
+        terminal,
+        flags.verbose === true,
         noteFailure,
         (url, port, token) => {
-          process.stdout.write(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)\n`);
+          terminal.print(`coordinator listening on port ${port}; starting ${config.workers} local worker(s)`);
           void spawnWorkers(url, token);
         },
         goal,
@@ -224,67 +234,79 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
       ),
       allExited,
     ]);
-    printSummary(result, config.outPath);
+    printSummary(terminal, result, config.outPath);
   } finally {
     allExited.catch(() => undefined);
     stopChildren();
   }
 }
 
-/** Copies a local worker's stderr to ours as it comes, remembering its last non-empty line. */
-function forwardStderr(worker: LocalWorker): void {
-  let partial = '';
-  worker.child.stderr?.on('data', (chunk: Buffer) => {
-    process.stderr.write(chunk);
-    const lines = (partial + chunk.toString()).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') worker.lastLine = line.trim().slice(0, 500);
+/** Copies a local worker's stderr to ours line by line, through the printer, remembering its last non-empty line. */
+function forwardStderr(worker: LocalWorker, terminal: TerminalPrinter): void {
+  const split = lineSplitter((line) => {
+    terminal.log(line);
+    if (line.trim() !== '') worker.lastLine = line.trim().slice(0, 500);
   });
-  worker.child.stderr?.on('end', () => {
-    if (partial.trim() !== '') worker.lastLine = partial.trim().slice(0, 500);
-  });
+  worker.child.stderr?.on('data', (chunk: Buffer) => split(chunk));
+  worker.child.stderr?.on('end', () => split(null));
 }
 
 /** Pins this process and plans the workers' CPUs; null (with a line saying why) when pinning is unavailable. */
-function pinCoordinator(cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
+function pinCoordinator(terminal: TerminalPrinter, cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
   if (cpus === null || !hasTaskset()) {
-    process.stdout.write('processes not pinned to CPUs (needs Linux and taskset from util-linux)\n');
+    terminal.print('processes not pinned to CPUs (needs Linux and taskset from util-linux)');
     return null;
   }
   const plan = planCpus(cpus, workers, threads);
   const problem = pinProcess(process.pid, plan.coordinator);
   if (problem !== null) {
-    process.stdout.write(`processes not pinned to CPUs: ${problem}\n`);
+    terminal.print(`processes not pinned to CPUs: ${problem}`);
     return null;
   }
   const helpers = threads === 1 ? '' : `, their other compute threads on CPUs ${plan.helpers.map((list) => list.join('+')).join(', ')}`;
-  process.stdout.write(
-    `pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')}${helpers} (--no-pin to let the OS place them)\n`,
-  );
+  terminal.print(`pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')}${helpers} (--no-pin to let the OS place them)`);
   return plan;
 }
 
+/**
+ * Runs the coordinator with its lines through `terminal` and a progress printer from the first
+ * step on. Backup tasks are counted per epoch; with `isVerbose` each is also logged.
+ */
 async function runWithProgress(
   config: ReturnType<typeof resolveCoordinatorConfig>,
+  terminal: TerminalPrinter,
+  isVerbose: boolean,
   onFailure: ((error: unknown) => void) | null,
   onListening: (url: string, port: number, token: string | null) => void,
   joinGoal?: JoinGoal,
   onStart?: () => void,
 ): Promise<CoordinatorResult> {
   let printer: ProgressPrinter | null = null;
-  return runCoordinator(config, {
-    onListening,
-    ...(onFailure === null ? {} : { onFailure }),
-    ...(joinGoal === undefined ? {} : { joinGoal }),
-    onStart: (totalSteps) => {
-      onStart?.();
-      printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
-    },
-    onEvent: (event: TrainingEvent) => printer?.handle(event),
-  });
+  try {
+    return await runCoordinator(config, {
+      onListening,
+      log: (line) => terminal.log(line),
+      ...(onFailure === null ? {} : { onFailure }),
+      ...(joinGoal === undefined ? {} : { joinGoal }),
+      onStart: (totalSteps) => {
+        onStart?.();
+        printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
+      },
+      onEvent: (event: TrainingEvent) => printer?.handle(event),
+      onPass: (progress) => printer?.pass(progress),
+      onBackups: (label, chunks, workers) => {
+        if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
+        printer?.backups(label, chunks);
+      },
+    });
+  } finally {
+    // Typed by the closure's assignment, which TypeScript does not follow: hence the cast.
+    (printer as ProgressPrinter | null)?.finish();
+    terminal.keepLive();
+  }
 }
 
-function printSummary(result: CoordinatorResult, outPath: string | null): void {
+function printSummary(terminal: TerminalPrinter, result: CoordinatorResult, outPath: string | null): void {
   const seconds = result.wallMs / 1000;
   const stepsPerSec = result.steps / seconds;
   const rowsPerSec = result.rowsProcessed / seconds;
@@ -292,9 +314,9 @@ function printSummary(result: CoordinatorResult, outPath: string | null): void {
   const evaluation = result.earlyStopping?.bestEval ?? result.lastEval;
   const accuracy = evaluation === null ? '' : `; train accuracy ${evaluation.trainAccuracy.toFixed(4)}`;
   const validation = evaluation?.valAccuracy == null ? '' : `, validation accuracy ${evaluation.valAccuracy.toFixed(4)}`;
-  process.stdout.write(
-    `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}\n`,
+  terminal.print(
+    `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}`,
   );
-  if (outPath !== null) process.stdout.write(`model written to ${outPath}\n`);
-  process.stdout.write(`coordinator peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
+  if (outPath !== null) terminal.print(`model written to ${outPath}`);
+  terminal.print(`coordinator peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 }
