@@ -120,8 +120,7 @@ export class Scatter implements WorkerListener {
   private isFinished = false;
   private onPartAccepted: (workerId: number, rows: number) => void = () => undefined;
   /** Backup tasks launched: by default a log line each (a relay's); a coordinator counts them (setBackupListener). */
-  private onBackups: (label: string, chunks: number, workers: number) => void = (label, chunks, workers) =>
-    this.log(describeBackups(label, chunks, workers));
+  private onBackups: (label: string, chunks: number, workers: number) => void = (label, chunks, workers) => this.log(describeBackups(label, chunks, workers));
   /** The coordinator's own verdict on a content block a worker's data failed (null: its copy passes). */
   private readonly checkDataBlock: (block: number) => DatasetError | null;
   /** Workers closed per fault (its message) since the last completed job. */
