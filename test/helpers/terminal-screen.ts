@@ -2,6 +2,9 @@
 // feeds and the erase sequences the CLI uses (ESC[2K, ESC[K) are applied; other escape
 // sequences are dropped. Enough to see whether a log line was glued to a progress line.
 
+/** What follows ESC in a control sequence: `[`, parameters, a final byte (ESC itself is matched by the caller). */
+const CSI = /^\[([0-9;?]*)([@-~])/;
+
 /** The rows a terminal would show for `output` (no scrolling limit, no wrapping). */
 export function renderScreen(output: string): string[] {
   const rows: string[][] = [[]];
@@ -11,9 +14,9 @@ export function renderScreen(output: string): string[] {
     const char = output[i]!;
     if (char === '\x1b') {
       // CSI: ESC [ parameters final-byte.
-      const match = /^\x1b\[([0-9;?]*)([@-~])/.exec(output.slice(i, i + 16));
+      const match = CSI.exec(output.slice(i + 1, i + 16));
       if (match === null) continue;
-      i += match[0].length - 1;
+      i += match[0].length;
       const [, parameter, final] = match;
       if (final === 'K') {
         const line = rows[row]!;
