@@ -39,7 +39,7 @@ const BACKUP_DETAIL =
 
 /**
  * `dpt train` with 2 local workers and an in-test honest worker over TCP that holds the first step
- * it is sent. With no step deadline only backup tasks can cover its chunks: the step's commit
+ * from step 5 on that it is sent. With no step deadline only backup tasks can cover its chunks: the step's commit
  * (seen on the monitor stream) proves they ran; then the worker is released.
  */
 async function trainWithStraggler(isTty: boolean, extra: string[]): Promise<CliProcess> {
@@ -53,7 +53,8 @@ async function trainWithStraggler(isTty: boolean, extra: string[]): Promise<CliP
   const [, port] = await Promise.race([run.waitForLine(/coordinator listening on port (\d+)/, 60_000), ended]);
   const monitor = await openMonitor(`ws://127.0.0.1:${port}/monitor`, { authorization: `Bearer ${TOKEN}` });
   const straggler = startHonestWorker(`ws://127.0.0.1:${port}`, TOKEN);
-  const held = await Promise.race([straggler.holdAt(0), ended]);
+  // Step 5 or later: the progress line is on screen by then (it is first drawn at step 1).
+  const held = await Promise.race([straggler.holdAt(5), ended]);
   await Promise.race([monitor.waitFor((message) => message.type === 'step' && message.step === held, `step ${held} committed`, 120_000), ended]);
   straggler.release();
   const { code } = await run.exited(180_000);
