@@ -19,11 +19,11 @@ export const ETA_MIN_SHARE = 0.02;
 
 /**
  * Milliseconds left at the rate measured since the run's first committed step, or null while
- * that rate is not yet meaningful (see ETA_MIN_MS, ETA_MIN_SHARE). `stepsDone` counts the steps
+ * that rate is not yet meaningful (see ETA_MIN_MS, ETA_MIN_SHARE) or nothing is left. `stepsDone` counts the steps
  * committed after that first one, in `elapsedMs`; `stepsLeft` those still to run.
  */
 export function remainingMs(stepsDone: number, stepsLeft: number, elapsedMs: number, totalSteps: number): number | null {
-  if (stepsDone <= 0 || elapsedMs < ETA_MIN_MS || stepsDone < ETA_MIN_SHARE * totalSteps) return null;
+  if (stepsDone <= 0 || stepsLeft <= 0 || elapsedMs < ETA_MIN_MS || stepsDone < ETA_MIN_SHARE * totalSteps) return null;
   return (elapsedMs / stepsDone) * stepsLeft;
 }
 

@@ -87,6 +87,8 @@ describe.skipIf(!hasScript)('dpt train on a terminal', () => {
     // The statistics pass showed its progress on the live line, and in user's words.
     expect(raw).toMatch(/computing feature statistics over 512 training rows… \d+%/);
     expect(raw).not.toMatch(/stats pass/);
+    // No ETA before 2 % of the steps (9 of 440) are done: today's code said "ETA 3m58s" at step 1.
+    expect(raw).not.toMatch(/step [1-8]\/440 [^\r\n]*ETA/);
     expect(rows.some((row) => /^trained 440 steps in /.test(row))).toBe(true);
   }, 240_000);
 

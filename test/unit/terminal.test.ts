@@ -81,6 +81,7 @@ describe('remainingMs (the ETA)', () => {
     expect(remainingMs(1, 46_999, 50_000, 47_000)).toBeNull(); // one step: far below 2 %
     expect(remainingMs(5_000, 5_000, ETA_MIN_MS - 1, 10_000)).toBeNull(); // half done, but within 3 s
     expect(remainingMs(0, 10, 10_000, 10)).toBeNull();
+    expect(remainingMs(1000, 0, 10_000, 1000)).toBeNull(); // the run's last line: nothing left to estimate
   });
 
   it('is the time left at the rate measured so far, once both are reached', () => {
