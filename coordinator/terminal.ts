@@ -1,7 +1,7 @@
 // The one printer of a coordinator process (`dpt train`, `dpt coordinator`): every line it
 // writes, log lines and result lines alike, goes through here, so that none is glued to the
-// live progress line (issue #14 item 1). On a TTY the live line sits on stderr's last row: a
-// line is written by clearing it, writing the line, and drawing it again. Off a TTY there is no
+// live progress line (issue #14 item 1). On a terminal the live line sits on stderr's last row:
+// a line is written by clearing it, writing the line, and drawing it again. Off a TTY there is no
 // live line and every line is written whole, one per line.
 
 /** The part of a stream the printer uses (process.stdout/stderr, or a test's fake). */
@@ -27,9 +27,13 @@ export class TerminalPrinter {
     this.err = err;
   }
 
-  /** Whether a live line is drawn at all: only on a terminal (a pipe or a file gets whole lines only). */
+  /**
+   * Whether a live line is drawn at all: only when both streams are a terminal. A pipe or a file
+   * gets whole lines only; and with stdout piped (`| tee`) its lines would reach the terminal
+   * later than the live line drawn after them, glued to it.
+   */
   get isLive(): boolean {
-    return this.err.isTTY === true;
+    return this.err.isTTY === true && this.out.isTTY === true;
   }
 
   /** A log line (stderr), on a row of its own. */

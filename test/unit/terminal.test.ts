@@ -63,6 +63,16 @@ describe('TerminalPrinter', () => {
     expect(err.written).toEqual(['a log line\n']);
     expect(out.written).toEqual(['a result line\n']);
   });
+
+  it('draws no live line when stdout is piped and stderr a terminal (`| tee` would glue its lines to it)', () => {
+    const screen: string[] = [];
+    const err = stream(true, screen);
+    const terminal = new TerminalPrinter(stream(false, screen), err);
+    terminal.setLive('epoch 1/2  step 3/10');
+    terminal.print('epoch 1/2  step 5/10');
+    terminal.log('a log line');
+    expect(err.written).toEqual(['a log line\n']);
+  });
 });
 
 describe('lineSplitter', () => {
