@@ -281,7 +281,8 @@ async function runWithProgress(
   joinGoal?: JoinGoal,
   onStart?: () => void,
 ): Promise<CoordinatorResult> {
-  let printer: ProgressPrinter | null = null;
+  // Made at the first step (the schedule is known then); a holder, so the finally sees what the hooks set.
+  const progress: { printer: ProgressPrinter | null } = { printer: null };
   try {
     return await runCoordinator(config, {
       onListening,
@@ -290,18 +291,17 @@ async function runWithProgress(
       ...(joinGoal === undefined ? {} : { joinGoal }),
       onStart: (totalSteps) => {
         onStart?.();
-        printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
+        progress.printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
       },
-      onEvent: (event: TrainingEvent) => printer?.handle(event),
-      onPass: (progress) => printer?.pass(progress),
+      onEvent: (event: TrainingEvent) => progress.printer?.handle(event),
+      onPass: (pass) => progress.printer?.pass(pass),
       onBackups: (label, chunks, workers) => {
         if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
-        printer?.backups(label, chunks);
+        progress.printer?.backups(label, chunks);
       },
     });
   } finally {
-    // Typed by the closure's assignment, which TypeScript does not follow: hence the cast.
-    (printer as ProgressPrinter | null)?.finish();
+    progress.printer?.finish();
     terminal.keepLive();
   }
 }

@@ -18,9 +18,10 @@ export const ETA_MIN_MS = 3000;
 export const ETA_MIN_SHARE = 0.02;
 
 /**
- * Milliseconds left at the rate measured since the run's first committed step, or null while
- * that rate is not yet meaningful (see ETA_MIN_MS, ETA_MIN_SHARE) or nothing is left. `stepsDone` counts the steps
- * committed after that first one, in `elapsedMs`; `stepsLeft` those still to run.
+ * Milliseconds left at the rate measured since this process's first step started, or null while
+ * that rate is not yet meaningful (see ETA_MIN_MS, ETA_MIN_SHARE) or nothing is left.
+ * `stepsDone`: steps committed since then (the first included), in `elapsedMs`; `stepsLeft`: the
+ * run's steps still to run.
  */
 export function remainingMs(stepsDone: number, stepsLeft: number, elapsedMs: number, totalSteps: number): number | null {
   if (stepsDone <= 0 || stepsLeft <= 0 || elapsedMs < ETA_MIN_MS || stepsDone < ETA_MIN_SHARE * totalSteps) return null;
@@ -71,16 +72,15 @@ export class ProgressPrinter {
    * announced once when it starts, so a long pass is not silence (a 2 M-row file: ~10 s).
    */
   pass(progress: PassProgress): void {
-    const text = describePass(progress);
     if (!this.terminal.isLive) {
-      if (progress.rowsDone === 0 && progress.purpose === 'stats') this.terminal.log(`${text}…`);
+      if (progress.rowsDone === 0 && progress.purpose === 'stats') this.terminal.log(`${describePass(progress)}…`);
       return;
     }
     const now = performance.now();
     if (progress.rowsDone !== 0 && progress.rowsDone !== progress.rows && now - this.lastDraw < REDRAW_MS) return;
     this.lastDraw = now;
     const percent = progress.rows === 0 ? 100 : Math.floor((100 * progress.rowsDone) / progress.rows);
-    this.terminal.setLive(`${text}… ${percent}%`);
+    this.terminal.setLive(`${describePass(progress)}… ${percent}%`);
   }
 
   /**
