@@ -23,6 +23,7 @@ export interface TrainingFlags {
   tlsCert?: string;
   tlsKey?: string;
   workers: number;
+  verbose?: boolean;
 }
 
 export function addTrainingFlags(command: Command, defaults: { host: string; port: number }): Command {
@@ -37,6 +38,8 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     if (row.isMandatory === true) option.makeOptionMandatory();
     command.addOption(option);
   }
+  // Display only (not in the table: it changes no result and no fingerprint).
+  command.addOption(new Option('--verbose', 'log each backup task (straggling chunks also given to idle workers); default: a count per epoch'));
   return command;
 }
 

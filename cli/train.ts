@@ -7,6 +7,8 @@ import { DEFAULTS, resolveCoordinatorConfig } from '../coordinator/config.js';
 import { JoinGoal } from '../coordinator/join-goal.js';
 import { ProgressPrinter } from '../coordinator/progress.js';
 import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
+import { describeBackups } from '../coordinator/scatter.js';
+import { lineSplitter, TerminalPrinter } from '../coordinator/terminal.js';
 import { allowedCpus, hasTaskset, pinnedCommand, pinProcess } from '../shared/cpus.js';
 import { ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
@@ -29,16 +31,19 @@ export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
+  const terminal = new TerminalPrinter(process.stdout, process.stderr);
   const result = await runWithProgress(
     config,
+    terminal,
+    flags.verbose === true,
     null,
     (url, _port, token) => {
-      process.stdout.write(`listening on ${url}\n`);
-      if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
+      terminal.print(`listening on ${url}`);
+      if (token !== null && config.token === null) terminal.print(`token ${token}`);
     },
     new JoinGoal(config.workers, minWorkers),
   );
-  printSummary(result, config.outPath);
+  printSummary(terminal, result, config.outPath);
 }
 
 /** `dpt train`'s own flags besides the training flags it shares with `dpt coordinator`. */
@@ -53,6 +58,8 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   checkTrainingPaths(flags);
   const options = coordinatorOptions(flags);
   const workerCount = flags.workers;
+  // Every line of this process, and its workers' stderr, goes through it (issue #14 item 1).
+  const terminal = new TerminalPrinter(process.stdout, process.stderr);
   // SIGINT/SIGTERM at any time, start-up included: stop the workers started so far, wait for
   // them (bounded), exit. A second signal exits at once.
   const stop = new AbortController();
@@ -60,7 +67,8 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) process.exit(130);
     signalled = true;
-    process.stderr.write(`dpt: stopped by ${signal}\n`);
+    terminal.keepLive();
+    terminal.log(`dpt: stopped by ${signal}`);
     stop.abort();
   };
   process.on('SIGINT', onSignal);
@@ -71,7 +79,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     if (launch === null) {
       const cpus = allowedCpus();
       const threads = flags.threads ?? defaultThreads(cpus?.length ?? availableParallelism(), workerCount);
-      launch = { plan: flags.pin ? pinCoordinator(cpus, workerCount, threads) : null, threads };
+      launch = { plan: flags.pin ? pinCoordinator(terminal, cpus, workerCount, threads) : null, threads };
     }
     const { plan, threads } = launch;
     const helperCpus = plan === null || threads === 1 ? [] : ['--thread-cpus', plan.helpers[i]!.join(',')];
@@ -81,7 +89,11 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     const workerArgs = [CLI_PATH, 'worker', '--connect', url, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus, ...budget];
     return plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
   };
+  // Made at the first step (the schedule is known then).
   let printer: ProgressPrinter | null = null;
+  const isVerbose = flags.verbose === true;
+  // The workers' stderr, line by line through the terminal (their chunks may cut lines anywhere).
+  const workerLines = lineSplitter((line) => terminal.log(line));
   try {
     const result = await trainWithLocalWorkers({
       coordinator: options,
@@ -89,64 +101,90 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
       minWorkers: flags.minWorkers,
       workerCommand,
       hooks: {
-        onListening: (_url, port) => process.stdout.write(`coordinator listening on port ${port}; starting ${workerCount} local worker(s)\n`),
+        onListening: (_url, port) => terminal.print(`coordinator listening on port ${port}; starting ${workerCount} local worker(s)`),
+        log: (line) => terminal.log(line),
         onStart: (totalSteps) => {
-          printer = new ProgressPrinter(process.stdout, totalSteps, options.epochs ?? DEFAULTS.epochs, options.evalEvery ?? DEFAULTS.evalEvery);
+          printer = new ProgressPrinter(terminal, totalSteps, options.epochs ?? DEFAULTS.epochs, options.evalEvery ?? DEFAULTS.evalEvery);
         },
         onEvent: (event: TrainingEvent) => printer?.handle(event),
+        onPass: (pass) => printer?.pass(pass),
+        onBackups: (label, chunks, workers) => {
+          if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
+          printer?.backups(label, chunks);
+        },
       },
-      onWorkerStderr: (chunk) => process.stderr.write(chunk),
+      onWorkerStderr: (chunk) => workerLines(chunk),
       signal: stop.signal,
       // Ctrl-C ends the process once the workers are gone (the model is not written: --checkpoint keeps a run).
       onWorkersStopped: () => process.exit(130),
     });
-    printSummary(result, options.outPath ?? null);
+    (printer as ProgressPrinter | null)?.finish();
+    terminal.keepLive();
+    printSummary(terminal, result, options.outPath ?? null);
   } catch (error) {
+    (printer as ProgressPrinter | null)?.finish();
+    terminal.keepLive();
     if (stop.signal.aborted) process.exit(130);
     throw error;
   }
 }
 
 /** Pins this process and plans the workers' CPUs; null (with a line saying why) when pinning is unavailable. */
-function pinCoordinator(cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
+function pinCoordinator(terminal: TerminalPrinter, cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
   if (cpus === null || !hasTaskset()) {
-    process.stdout.write('processes not pinned to CPUs (needs Linux and taskset from util-linux)\n');
+    terminal.print('processes not pinned to CPUs (needs Linux and taskset from util-linux)');
     return null;
   }
   const plan = planCpus(cpus, workers, threads);
   const problem = pinProcess(process.pid, plan.coordinator);
   if (problem !== null) {
-    process.stdout.write(`processes not pinned to CPUs: ${problem}\n`);
+    terminal.print(`processes not pinned to CPUs: ${problem}`);
     return null;
   }
   const helpers = threads === 1 ? '' : `, their other compute threads on CPUs ${plan.helpers.map((list) => list.join('+')).join(', ')}`;
-  process.stdout.write(
-    `pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')}${helpers} (--no-pin to let the OS place them)\n`,
-  );
+  terminal.print(`pinned: coordinator on CPU ${plan.coordinator}, workers on CPUs ${plan.workers.join(', ')}${helpers} (--no-pin to let the OS place them)`);
   return plan;
 }
 
+/**
+ * Runs the coordinator with its lines through `terminal` and a progress printer from the first
+ * step on. Backup tasks are counted per epoch; with `isVerbose` each is also logged.
+ */
 async function runWithProgress(
   config: ReturnType<typeof resolveCoordinatorConfig>,
+  terminal: TerminalPrinter,
+  isVerbose: boolean,
   onFailure: ((error: unknown) => void) | null,
   onListening: (url: string, port: number, token: string | null) => void,
   joinGoal?: JoinGoal,
   onStart?: () => void,
 ): Promise<CoordinatorResult> {
-  let printer: ProgressPrinter | null = null;
-  return runCoordinator(config, {
-    onListening,
-    ...(onFailure === null ? {} : { onFailure }),
-    ...(joinGoal === undefined ? {} : { joinGoal }),
-    onStart: (totalSteps) => {
-      onStart?.();
-      printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
-    },
-    onEvent: (event: TrainingEvent) => printer?.handle(event),
-  });
+  // Made at the first step (the schedule is known then); a holder, so the finally sees what the hooks set.
+  const progress: { printer: ProgressPrinter | null } = { printer: null };
+  try {
+    return await runCoordinator(config, {
+      onListening,
+      log: (line) => terminal.log(line),
+      ...(onFailure === null ? {} : { onFailure }),
+      ...(joinGoal === undefined ? {} : { joinGoal }),
+      onStart: (totalSteps) => {
+        onStart?.();
+        progress.printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
+      },
+      onEvent: (event: TrainingEvent) => progress.printer?.handle(event),
+      onPass: (pass) => progress.printer?.pass(pass),
+      onBackups: (label, chunks, workers) => {
+        if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
+        progress.printer?.backups(label, chunks);
+      },
+    });
+  } finally {
+    progress.printer?.finish();
+    terminal.keepLive();
+  }
 }
 
-function printSummary(result: CoordinatorResult, outPath: string | null): void {
+function printSummary(terminal: TerminalPrinter, result: CoordinatorResult, outPath: string | null): void {
   const seconds = result.wallMs / 1000;
   const stepsPerSec = result.steps / seconds;
   const rowsPerSec = result.rowsProcessed / seconds;
@@ -154,9 +192,9 @@ function printSummary(result: CoordinatorResult, outPath: string | null): void {
   const evaluation = result.earlyStopping?.bestEval ?? result.lastEval;
   const accuracy = evaluation === null ? '' : `; train accuracy ${evaluation.trainAccuracy.toFixed(4)}`;
   const validation = evaluation?.valAccuracy == null ? '' : `, validation accuracy ${evaluation.valAccuracy.toFixed(4)}`;
-  process.stdout.write(
-    `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}\n`,
+  terminal.print(
+    `trained ${result.steps} steps in ${seconds.toFixed(2)} s (${Math.round(stepsPerSec).toLocaleString('en-US')} steps/s, ${Math.round(rowsPerSec).toLocaleString('en-US')} rows/s)${accuracy}${validation}`,
   );
-  if (outPath !== null) process.stdout.write(`model written to ${outPath}\n`);
-  process.stdout.write(`coordinator peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`);
+  if (outPath !== null) terminal.print(`model written to ${outPath}`);
+  terminal.print(`coordinator peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB`);
 }

@@ -39,7 +39,7 @@ import { runFingerprint, runSettings } from './run-description.js';
 import { scaleWarning } from './scale-warning.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
-import { type StartPoint, Trainer, type TrainResult } from './trainer.js';
+import { type PassProgress, type StartPoint, Trainer, type TrainResult } from './trainer.js';
 
 export interface CoordinatorHooks {
   /** Called once the port is bound, with the URL workers connect to and the token in force. */
@@ -49,6 +49,13 @@ export interface CoordinatorHooks {
   /** Called once the schedule is known (before the first step). */
   readonly onStart?: (totalSteps: number) => void;
   readonly log?: (line: string) => void;
+  /** A data pass started or moved on (the statistics pass, evaluations). */
+  readonly onPass?: (progress: PassProgress) => void;
+  /**
+   * Straggling chunks of a job were also given to idle workers (backup tasks). Unset: a log line
+   * each time (describeBackups); `dpt train` counts them per epoch instead (issue #14 item 1).
+   */
+  readonly onBackups?: (label: string, chunks: number, workers: number) => void;
   /**
    * Called once, synchronously, when the run has failed and before the cleanup that precedes the
    * rejection: lets `dpt train` report this error rather than its workers' exits that follow it.
@@ -139,6 +146,8 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     });
     if (warning !== null) log(warning);
   });
+  if (hooks.onBackups !== undefined) scatter.setBackupListener(hooks.onBackups);
+  if (hooks.onPass !== undefined) trainer.setPassListener(hooks.onPass);
   const checkpointPath = config.checkpointPath;
   const checkpoints = new CheckpointWarnings(checkpointPath ?? '', log);
   if (checkpointPath !== null) {

@@ -31,7 +31,7 @@ interface JobBase {
   unitRows(first: number, end: number): number;
   /** Sends these assignments of this job: all at once, so a step can encode its message once for all. */
   send(assignments: readonly Assignment[]): void;
-  /** A short name for log lines: "step 12", "stats pass". */
+  /** A short name for log lines: "step 12", "feature statistics over the 1,000 training rows". */
   readonly label: string;
   /**
    * The units of this job when not all of [0, units) are (a relay's share): ascending ids; the
@@ -56,6 +56,8 @@ export interface StepJobSpec extends JobBase {
 export interface PassJobSpec extends JobBase {
   readonly kind: 'pass';
   readonly parts: ChunkParts;
+  /** Called after each part that adds rows, with the rows covered so far (a pass's progress; a few calls per pass). */
+  readonly onProgress?: (rowsDone: number) => void;
 }
 
 export type JobSpec = StepJobSpec | PassJobSpec;
@@ -117,6 +119,8 @@ export class Scatter implements WorkerListener {
   private joinWaiter: (() => void) | null = null;
   private isFinished = false;
   private onPartAccepted: (workerId: number, rows: number) => void = () => undefined;
+  /** Backup tasks launched: by default a log line each (a relay's); a coordinator counts them (setBackupListener). */
+  private onBackups: (label: string, chunks: number, workers: number) => void = (label, chunks, workers) => this.log(describeBackups(label, chunks, workers));
   /** The coordinator's own verdict on a content block a worker's data failed (null: its copy passes). */
   private readonly checkDataBlock: (block: number) => DatasetError | null;
   /** Workers closed per fault (its message) since the last completed job. */
@@ -147,6 +151,11 @@ export class Scatter implements WorkerListener {
   /** Called for each accepted part with the worker's id and the rows it added; on the hot path, so it must not allocate. */
   setPartListener(listener: (workerId: number, rows: number) => void): void {
     this.onPartAccepted = listener;
+  }
+
+  /** Called each time straggling units of a job are also given to idle workers, instead of a log line. */
+  setBackupListener(listener: (label: string, chunks: number, workers: number) => void): void {
+    this.onBackups = listener;
   }
 
   /** After this, departures are no longer news (the coordinator is closing the connections). */
@@ -376,7 +385,7 @@ export class Scatter implements WorkerListener {
       given += mine.length;
     }
     this.sendUnits(job.spec, assignments);
-    this.log(`${job.spec.label}: ${given} straggling chunk(s) also given to ${shares} idle worker(s)`);
+    this.onBackups(job.spec.label, given, shares);
   }
 
   private waitForRejoin(job: JobInFlight): void {
@@ -594,9 +603,11 @@ export class Scatter implements WorkerListener {
       if (rows[i] !== expected) throw new ProtocolError('passPart', 'rows', `unit ${u} of ${spec.label} has ${expected} rows, the part says ${rows[i]}`);
     }
     const width = spec.parts.width;
+    const rowsBefore = job.rowsAccounted;
     for (let i = 0; i < units.length; i++) {
       if (spec.parts.accept(units[i]!, sums, i * width)) job.rowsAccounted += rows[i]!;
     }
+    if (job.rowsAccounted > rowsBefore) spec.onProgress?.(job.rowsAccounted);
     job.contributors.set(worker.id, Math.max(job.contributors.get(worker.id) ?? 0, worker.capacity));
     if (spec.parts.pending === 0) job.resolve();
     else if (this.pendingAnswers(worker.id) === 0) this.scheduleBackups(job);
@@ -606,6 +617,11 @@ export class Scatter implements WorkerListener {
     if (this.server === null) throw new Error('Scatter used before attach(server)');
     return this.server;
   }
+}
+
+/** The log line of one launch of backup tasks: "step 12: 4 straggling chunk(s) also given to 1 idle worker(s)". */
+export function describeBackups(label: string, chunks: number, workers: number): string {
+  return `${label}: ${chunks} straggling chunk(s) also given to ${workers} idle worker(s)`;
 }
 
 /** Workers the connections stand for: a worker 1, a relay its capacity. */

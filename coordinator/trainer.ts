@@ -70,6 +70,16 @@ export interface TrainResult {
   readonly earlyStopping: EarlyStoppingOutcome | null;
 }
 
+/** A data pass's progress, as reported to setPassListener (the CLI's progress line). */
+export interface PassProgress {
+  readonly purpose: PassPurpose;
+  readonly set: RowSet;
+  /** Rows the pass covers. */
+  readonly rows: number;
+  /** Rows whose parts are in so far: 0 when it starts, `rows` when it is done. */
+  readonly rowsDone: number;
+}
+
 /** Largest |z| a model may produce on the data: far from overflow even summed over 10^8 rows. */
 const MAX_SCORE = 1e290;
 
@@ -104,6 +114,7 @@ export class Trainer {
   private lastLoss: number | null = null;
   private onCommitted: (state: CommittedState) => void = () => undefined;
   private onStats: (train: MergedStats) => void = () => undefined;
+  private onPass: (progress: PassProgress) => void = () => undefined;
 
   /**
    * Throws ConfigError (naming the flag) when the schedule does not fit the run (a warm-up longer
@@ -149,6 +160,11 @@ export class Trainer {
   /** Called once the statistics pass over the raw training rows is merged, before the first step (the scale warning). */
   setStatsListener(listener: (train: MergedStats) => void): void {
     this.onStats = listener;
+  }
+
+  /** Called when a data pass starts and as its parts come in (a few times per pass, not per row). */
+  setPassListener(listener: (progress: PassProgress) => void): void {
+    this.onPass = listener;
   }
 
   get totalSteps(): number {
@@ -296,12 +312,16 @@ export class Trainer {
     const rows = set === 'train' ? this.shape.trainRows : this.shape.validationRows;
     const blocks = passBlocks(rows);
     const job = ++this.passCount;
+    const setName = set === 'train' ? 'training' : 'validation';
+    this.onPass({ purpose, set, rows, rowsDone: 0 });
     return {
       kind: 'pass',
       id: job,
       units: blocks,
       parts,
-      label: `${purpose} pass over the ${set} rows`,
+      // Words a user reads in log lines ("recomputing 3 chunk(s) of feature statistics over …"), not the protocol's.
+      label: `${purpose === 'stats' ? 'feature statistics' : 'evaluation'} over the ${rows.toLocaleString('en-US')} ${setName} rows`,
+      onProgress: (rowsDone) => this.onPass({ purpose, set, rows, rowsDone }),
       maxUnitsPerWorker: passSliceBlocks(rows),
       unitRows: (first, end) => blockStart(rows, blocks, end) - blockStart(rows, blocks, first),
       send: (assignments) => {

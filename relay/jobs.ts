@@ -176,7 +176,8 @@ export class RelayJobs {
       units: blocks,
       only: Array.from(message.blocks),
       parts,
-      label: `${purpose} pass over the ${set} rows`,
+      // The coordinator's words for its passes (coordinator/trainer.ts), for this relay's share of one.
+      label: `${purpose === 'stats' ? 'feature statistics' : 'evaluation'} over the ${setRows.toLocaleString('en-US')} ${set === 'train' ? 'training' : 'validation'} rows`,
       maxUnitsPerWorker: passSliceBlocks(setRows),
       unitRows,
       send: (assignments) => {

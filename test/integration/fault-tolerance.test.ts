@@ -158,7 +158,8 @@ beforeAll(async () => {
 describe('a run survives', () => {
   it('a worker that stalls on steps (its chunks are backed up by idle workers, three times)', async () => {
     // Backups on, no step deadline: a stalled share is covered by a backup copy, never by a drop.
-    const run = await startCoordinator('slow', 100, ['--workers', '3', '--step-timeout', '600000']);
+    // --verbose: each backup task is logged (by default only a count per epoch is).
+    const run = await startCoordinator('slow', 100, ['--workers', '3', '--step-timeout', '600000', '--verbose']);
     const slow = startHonestWorker(run.url, TOKEN);
     for (let i = 0; i < 2; i++) startWorker(run.url);
     const stalled: number[] = [];

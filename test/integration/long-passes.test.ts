@@ -163,12 +163,12 @@ describe('a pass is handed out in bounded slices', () => {
     const url = `ws://127.0.0.1:${port}`;
     const lost = recordingWorker(url, true);
     await Promise.race([lost.firstPass, deadline(60_000, 'no pass message for the first worker')]);
-    await coordinator.waitForLine(/no worker left at stats pass/, 30_000);
+    await coordinator.waitForLine(/no worker left at feature statistics over the [\d,]+ training rows/, 30_000);
     const late = recordingWorker(url, false);
     await Promise.race([late.firstStep, deadline(120_000, 'no step after the statistics pass')]);
     // The fault happened: the first worker got a pass message and was lost with blocks it owed.
     expect(lost.passMessages).toHaveLength(1);
-    expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\) of stats pass over the train rows that worker 1 owed/);
+    expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\) of feature statistics over the [\d,]+ training rows that worker 1 owed/);
     // The late worker computed the whole pass (256 blocks), a bounded slice at a time.
     expect(late.passMessages.reduce((sum, blocks) => sum + blocks, 0)).toBe(256);
     expect(late.passMessages.length).toBeGreaterThanOrEqual(256 / slice);

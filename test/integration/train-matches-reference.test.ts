@@ -157,7 +157,7 @@ describe('a coordinator with remote workers', () => {
   it('finishes with the reference model when a worker is killed mid-training', () => runWithFault('SIGKILL', [], /worker \d+ left: disconnected/));
   // No step deadline here: the frozen worker's chunks can only be covered by backups.
   it('gives a frozen worker’s chunks to idle workers (backup tasks) and still matches the reference', () =>
-    runWithFault('SIGSTOP', ['--step-timeout', '600000'], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
+    runWithFault('SIGSTOP', ['--step-timeout', '600000', '--verbose'], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
   it('without backups, drops a frozen worker after --step-timeout and still matches the reference', () =>
     runWithFault('SIGSTOP', ['--backup-factor', '0'], /worker \d+ left: no part for step \d+ within 1000 ms[\s\S]*recomputing \d+ chunk\(s\)/));
 });
