@@ -17,6 +17,7 @@ import type { TrainingEvent } from '../shared/events.js';
 import { cgroupMemoryLimit } from '../worker/memory-limits.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
+import { RunProgress } from './interruption.js';
 import { checkTrainingPaths } from './output-paths.js';
 import { checkCoordinatorConfig } from './preflight.js';
 
@@ -36,14 +37,23 @@ export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void
   checkTrainingPaths(flags);
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
+  // Ctrl-C (or SIGTERM) loses the run: say what was lost and what would have kept it, then exit
+  // as the signal would have (130, 143). stderr is synchronous on a pipe, a file and a terminal.
+  const progress = new RunProgress();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    process.stderr.write(`${progress.describe(signal, config.checkpointPath)}\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const result = await runWithProgress(
     config,
     null,
-    (url, _port, token) => {
-      process.stdout.write(`listening on ${url}\n`);
-      if (token !== null && config.token === null) process.stdout.write(`token ${token}\n`);
-    },
+    // A generated token is said once, by the coordinator's log line that says why it was generated.
+    (url) => process.stdout.write(`listening on ${url}\n`),
     new JoinGoal(config.workers, minWorkers),
+    undefined,
+    progress,
   );
   printSummary(result, config.outPath);
 }
@@ -141,10 +151,11 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   // SIGINT/SIGTERM at any time, start-up included: stop the workers started so far, wait for
   // them (bounded), exit. A second signal exits at once.
   let signalled = false;
+  const progress = new RunProgress();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) process.exit(130);
     signalled = true;
-    process.stderr.write(`dpt: stopped by ${signal}\n`);
+    process.stderr.write(`${progress.describe(signal, config.checkpointPath)}\n`);
     void stopChildrenAndWait().then(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
@@ -221,6 +232,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
         () => {
           isStarted = true;
         },
+        progress,
       ),
       allExited,
     ]);
@@ -270,6 +282,7 @@ async function runWithProgress(
   onListening: (url: string, port: number, token: string | null) => void,
   joinGoal?: JoinGoal,
   onStart?: () => void,
+  progress?: RunProgress,
 ): Promise<CoordinatorResult> {
   let printer: ProgressPrinter | null = null;
   return runCoordinator(config, {
@@ -278,9 +291,14 @@ async function runWithProgress(
     ...(joinGoal === undefined ? {} : { joinGoal }),
     onStart: (totalSteps) => {
       onStart?.();
+      progress?.started(totalSteps);
       printer = new ProgressPrinter(process.stdout, totalSteps, config.epochs, config.evalEvery);
     },
-    onEvent: (event: TrainingEvent) => printer?.handle(event),
+    onEvent: (event: TrainingEvent) => {
+      progress?.handle(event);
+      printer?.handle(event);
+    },
+    onCheckpoint: (step) => progress?.checkpointed(step),
   });
 }
 
