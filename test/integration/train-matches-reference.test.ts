@@ -154,7 +154,8 @@ describe('a coordinator with remote workers', () => {
     expect(Math.abs(model.bias - longRun.b)).toBeLessThanOrEqual(1e-9);
   }
 
-  it('finishes with the reference model when a worker is killed mid-training', () => runWithFault('SIGKILL', [], /worker \d+(?: \([^)]*\))? left: disconnected/));
+  it('finishes with the reference model when a worker is killed mid-training', () =>
+    runWithFault('SIGKILL', [], /worker \d+(?: \([^)]*\))? left: disconnected/));
   // No step deadline here: the frozen worker's chunks can only be covered by backups.
   it('gives a frozen worker’s chunks to idle workers (backup tasks) and still matches the reference', () =>
     runWithFault('SIGSTOP', ['--step-timeout', '600000'], /step \d+: \d+ straggling chunk\(s\) also given to \d+ idle worker/));
