@@ -86,14 +86,9 @@ type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
 
 /** One worker's connection, from accept to close. */
 export class WorkerConnection {
-  /**
-   * 0 until the handshake succeeds, then the worker's id (from 1): a connection refused for a bad
-   * token or hello never uses up an id (issue #14 item 4).
-   */
-  id = 0;
   readonly address: string;
-  /** The host name its hello gave (protocol.ts workerName), or null: for log lines only. */
-  name: string | null = null;
+  private admittedId = 0;
+  private admittedName: string | null = null;
   state: ConnectionState = 'handshake';
   /** Cleared at every heartbeat, set by the pong (or any message); still clear at the next beat: dead. */
   isAlive = true;
@@ -116,6 +111,25 @@ export class WorkerConnection {
   constructor(socket: WebSocket, address: string) {
     this.socket = socket;
     this.address = address;
+  }
+
+  /**
+   * 0 until the handshake succeeds, then the worker's id (from 1): a connection refused for a bad
+   * token or hello never uses up an id (issue #14 item 4).
+   */
+  get id(): number {
+    return this.admittedId;
+  }
+
+  /** The host name its hello gave (protocol.ts workerName), or null: for log lines only, never an identity. */
+  get name(): string | null {
+    return this.admittedName;
+  }
+
+  /** The handshake succeeded: the connection becomes worker `id`, named `name`. Once. */
+  admit(id: number, name: string | null): void {
+    this.admittedId = id;
+    this.admittedName = name;
   }
 
   /** How log lines name it: "worker 3 (host-a)", "relay 2", or "connection" before its handshake. */
@@ -389,8 +403,7 @@ export class WorkerServer {
         }
         worker.sharesCoordinatorCpu = sharesCpu(message.cpus, allowedCpus());
         // Every check passed: only now does the connection take an id.
-        worker.id = this.nextId++;
-        worker.name = message.name ?? null;
+        worker.admit(this.nextId++, message.name ?? null);
         worker.state = 'loading';
         worker.send({ ...this.welcome, workerId: worker.id });
         onWelcomed();
