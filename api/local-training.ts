@@ -69,7 +69,7 @@ export interface LocalTrainingOptions {
   readonly minWorkers: number;
   /** The process of local worker `index` (0-based), connecting to `url` (the Unix socket's ws+unix:// URL). */
   readonly workerCommand: (index: number, url: string) => WorkerCommand;
-  readonly hooks: Pick<CoordinatorHooks, 'onListening' | 'onEvent' | 'onStart' | 'log' | 'onPass' | 'onBackups'>;
+  readonly hooks: Pick<CoordinatorHooks, 'onListening' | 'onEvent' | 'onStart' | 'log' | 'onPass' | 'onBackups' | 'onCheckpoint'>;
   /** Each local worker's stderr, as it comes (the CLI copies it to its own). */
   readonly onWorkerStderr: (chunk: Buffer) => void;
   /** Aborting stops the workers (waiting for them, bounded), then the coordinator; the run rejects with the signal's reason. */

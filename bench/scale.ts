@@ -299,7 +299,7 @@ async function runOnce(
     // Wait for every worker to join (the coordinator says so; star only: behind relays the
     // coordinator sees relays), then poll until the first step, through the warm-up and the window.
     if (plan.topology === 'star') {
-      const allJoined = (output: string): true | null => ([...output.matchAll(/worker \d+ joined from/g)].length >= W ? true : null);
+      const allJoined = (output: string): true | null => ([...output.matchAll(/worker \d+(?: \([^)]*\))? joined from/g)].length >= W ? true : null);
       await waitFor(coordinator, allJoined, STARTUP_TIMEOUT_MS, `${W} workers joining`);
     }
     const startupDeadline = performance.now() + STARTUP_TIMEOUT_MS;

@@ -86,7 +86,7 @@ function measure(mode: 'coordinator' | 'train', W: number, data: string): Promis
           }
         }
       }
-      if (/worker \d+ joined/.test(line) && ++joined === W) {
+      if (/worker \d+(?: \([^)]*\))? joined/.test(line) && ++joined === W) {
         const joinMs = performance.now() - listenedAt;
         const pids = mode === 'train' ? localWorkerPids(coordinator.pid ?? -1) : children.slice(1).map((child) => child.pid ?? -1);
         const cpus = pids.map(cpuSeconds).filter((cpu): cpu is number => cpu !== null);

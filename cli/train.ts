@@ -14,6 +14,7 @@ import { ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
+import { RunProgress } from './interruption.js';
 import { checkTrainingPaths } from './output-paths.js';
 import { checkCoordinatorConfig } from './preflight.js';
 
@@ -32,16 +33,26 @@ export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void
   const config = resolveCoordinatorConfig(coordinatorOptions(flags));
   await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
   const terminal = new TerminalPrinter(process.stdout, process.stderr);
+  // Ctrl-C (or SIGTERM) loses the run: say what was lost and what would have kept it, then exit
+  // as the signal would have (130, 143).
+  const progress = new RunProgress();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    terminal.keepLive();
+    terminal.log(progress.describe(signal, config.checkpointPath));
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const result = await runWithProgress(
     config,
     terminal,
     flags.verbose === true,
     null,
-    (url, _port, token) => {
-      terminal.print(`listening on ${url}`);
-      if (token !== null && config.token === null) terminal.print(`token ${token}`);
-    },
+    // A generated token is said once, by the coordinator's log line that says why it was generated.
+    (url) => terminal.print(`listening on ${url}`),
     new JoinGoal(config.workers, minWorkers),
+    undefined,
+    progress,
   );
   printSummary(terminal, result, config.outPath);
 }
@@ -64,11 +75,13 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
   // them (bounded), exit. A second signal exits at once.
   const stop = new AbortController();
   let signalled = false;
+  // What a signal loses, said in one line (issue #14 item 4).
+  const progress = new RunProgress();
   const onSignal = (signal: NodeJS.Signals): void => {
     if (signalled) process.exit(130);
     signalled = true;
     terminal.keepLive();
-    terminal.log(`dpt: stopped by ${signal}`);
+    terminal.log(progress.describe(signal, options.checkpointPath ?? null));
     stop.abort();
   };
   process.on('SIGINT', onSignal);
@@ -104,9 +117,14 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
         onListening: (_url, port) => terminal.print(`coordinator listening on port ${port}; starting ${workerCount} local worker(s)`),
         log: (line) => terminal.log(line),
         onStart: (totalSteps) => {
+          progress.started(totalSteps);
           printer = new ProgressPrinter(terminal, totalSteps, options.epochs ?? DEFAULTS.epochs, options.evalEvery ?? DEFAULTS.evalEvery);
         },
-        onEvent: (event: TrainingEvent) => printer?.handle(event),
+        onEvent: (event: TrainingEvent) => {
+          progress.handle(event);
+          printer?.handle(event);
+        },
+        onCheckpoint: (step) => progress.checkpointed(step),
         onPass: (pass) => printer?.pass(pass),
         onBackups: (label, chunks, workers) => {
           if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
@@ -158,6 +176,7 @@ async function runWithProgress(
   onListening: (url: string, port: number, token: string | null) => void,
   joinGoal?: JoinGoal,
   onStart?: () => void,
+  run?: RunProgress,
 ): Promise<CoordinatorResult> {
   // Made at the first step (the schedule is known then); a holder, so the finally sees what the hooks set.
   const progress: { printer: ProgressPrinter | null } = { printer: null };
@@ -169,9 +188,14 @@ async function runWithProgress(
       ...(joinGoal === undefined ? {} : { joinGoal }),
       onStart: (totalSteps) => {
         onStart?.();
+        run?.started(totalSteps);
         progress.printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
       },
-      onEvent: (event: TrainingEvent) => progress.printer?.handle(event),
+      onEvent: (event: TrainingEvent) => {
+        run?.handle(event);
+        progress.printer?.handle(event);
+      },
+      onCheckpoint: (step) => run?.checkpointed(step),
       onPass: (pass) => progress.printer?.pass(pass),
       onBackups: (label, chunks, workers) => {
         if (isVerbose) terminal.log(describeBackups(label, chunks, workers));

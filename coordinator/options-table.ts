@@ -386,10 +386,10 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--monitor-token',
     value: '<secret>',
-    help: "read-only token for monitors, /metrics and the dashboard (default: the workers' token)",
+    help: 'read-only token for monitors, /metrics, /status and the dashboard (default: generated, in the printed dashboard link)',
     parse: null,
-    defaultText: "the workers' token",
-    docs: 'read-only token for the dashboard, the loss stream and `/metrics`',
+    defaultText: 'generated when a token is in force',
+    docs: "read-only token for the dashboard, the loss stream, `/metrics` and `/status` (the workers' token opens them too); when none is given, one is generated and printed in the dashboard link",
     target: { config: 'monitorToken' },
     changesResult: false,
   },

@@ -35,6 +35,7 @@ import { JoinGoal } from './join-goal.js';
 import { MetricsFile } from './metrics-file.js';
 import { chooseModel } from './model-choice.js';
 import { Monitoring } from './monitoring.js';
+import { reachableHost } from './reachable-host.js';
 import { runFingerprint, runSettings } from './run-description.js';
 import { scaleWarning } from './scale-warning.js';
 import { Scatter } from './scatter.js';
@@ -48,6 +49,8 @@ export interface CoordinatorHooks {
   readonly onEvent?: (event: TrainingEvent) => void;
   /** Called once the schedule is known (before the first step). */
   readonly onStart?: (totalSteps: number) => void;
+  /** Called after each checkpoint written to --checkpoint, with its step. */
+  readonly onCheckpoint?: (step: number) => void;
   readonly log?: (line: string) => void;
   /** A data pass started or moved on (the statistics pass, evaluations). */
   readonly onPass?: (progress: PassProgress) => void;
@@ -94,6 +97,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     const resolved = bindAddress === config.host ? '' : ` (${bindAddress})`;
     log(`no --token given for non-loopback host ${config.host}${resolved}; generated one: ${token}`);
   }
+  // Behind a token, a read-only monitor token is generated when none is given, for the dashboard
+  // link printed below: the workers' token is never printed in a URL, and the link opens as
+  // printed (issue #14 item 3). The workers' token still opens everything a monitor can.
+  const monitorToken = config.monitorToken ?? (token === null ? null : randomBytes(18).toString('base64url'));
 
   // The classes the labels hold (the file's, discovered when it was converted) decide the model.
   const classes: ClassList = dataset.classes;
@@ -118,7 +125,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           start.step === 0 ? null : (event) => (event.type === 'step' ? event.step < start.step : (event.epoch + 1) * perEpoch <= start.step),
           log,
         );
-  const monitoring = new Monitoring({ token, monitorToken: config.monitorToken, maxMonitors: config.maxMonitors, log });
+  const monitoring = new Monitoring({ token, monitorToken, maxMonitors: config.maxMonitors, log });
   const emit = (event: TrainingEvent): void => {
     metricsFile?.write(event);
     monitoring.publish(event);
@@ -155,7 +162,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       if (!state.isEpochEnd && state.step % config.checkpointEvery !== 0 && state.step !== trainer.totalSteps) return;
       const earlyStopping = state.earlyStopping();
       metricsFile?.flush(); // the resumed run trims the file to the checkpoint: it must hold every step before it
-      checkpoints.write(state.step, () =>
+      checkpoints.write(state.step, () => {
         writeCheckpoint(checkpointPath, {
           fingerprint,
           step: state.step,
@@ -163,8 +170,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           lastEval: state.lastEval,
           optimizer: saveOptimizerState(state.optimizer()),
           ...(earlyStopping === null ? {} : { earlyStopping }),
-        }),
-      );
+        });
+        hooks.onCheckpoint?.(state.step); // only once it is on disk (writeCheckpoint throws otherwise)
+      });
     });
   }
   // Workers without a copy of the data read it from here (GET /data, the workers' token).
@@ -174,6 +182,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
       host: bindAddress,
       port: config.port,
       token,
+      monitorToken,
       welcome: {
         kind: 'welcome',
         protocol: PROTOCOL_VERSION,
@@ -217,9 +226,9 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
   );
   scatter.attach(server);
   trainer.attach(server);
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const host = reachableHost(config.host, bindAddress);
   hooks.onListening?.(`${config.tlsCertPath === null ? 'ws' : 'wss'}://${host}:${server.port}`, server.port, token);
-  log(`dashboard ${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/ (loss stream: /monitor, /events; Prometheus: /metrics)`);
+  log(dashboardLine(`${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/`, monitorToken, config.monitorToken !== null));
   try {
     await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
     hooks.onStart?.(trainer.totalSteps);
@@ -298,6 +307,17 @@ function trainingClassWeights(binaryPath: string, rows: number, config: Coordina
   } finally {
     file.close();
   }
+}
+
+/**
+ * The dashboard's line: a link that opens as printed. A generated monitor token goes into it (it
+ * is printed nowhere else); a token the user gave is not echoed into the log, only named.
+ */
+function dashboardLine(url: string, monitorToken: string | null, isGiven: boolean): string {
+  const routes = '(loss stream: /monitor, /events; Prometheus: /metrics; status: /status)';
+  if (monitorToken === null) return `dashboard ${url} ${routes}`;
+  if (isGiven) return `dashboard ${url}?token=<your --monitor-token> ${routes}`;
+  return `dashboard ${url}?token=${monitorToken} ${routes}`;
 }
 
 /** One closing line when workers read the data over /data (tests and operators see what moved). */

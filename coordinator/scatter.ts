@@ -474,8 +474,7 @@ export class Scatter implements WorkerListener {
   workerLost(worker: WorkerConnection, reason: string): void {
     this.outstanding.delete(worker.id);
     const workers = capacityOf(this.requireServer().readyWorkers());
-    const name = `${worker.isRelay ? 'relay' : 'worker'} ${worker.id}`;
-    if (!this.isFinished) this.log(`${name} left: ${reason}`);
+    if (!this.isFinished) this.log(`${worker.label} left: ${reason}`);
     this.emit({ type: 'worker', event: 'left', workerId: worker.id, address: worker.address, reason, workers, time: Date.now() });
     const job = this.job;
     if (job === null) return;
@@ -491,7 +490,7 @@ export class Scatter implements WorkerListener {
       }
     }
     if (owed > 0) {
-      this.log(`recomputing ${owed} chunk(s) of ${job.spec.label} that ${name} owed`);
+      this.log(`recomputing ${owed} chunk(s) of ${job.spec.label} that ${worker.label} owed`);
       this.assignUnowned();
     }
   }

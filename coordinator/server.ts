@@ -53,6 +53,8 @@ export interface ServerOptions {
   readonly host: string;
   readonly port: number;
   readonly token: string | null;
+  /** The read-only monitor token, also accepted on GET /status (null: the workers' token alone). */
+  readonly monitorToken?: string | null;
   /** Everything of the welcome except the worker id. */
   readonly welcome: Omit<WelcomeMessage, 'workerId'>;
   readonly limits: Limits;
@@ -84,8 +86,9 @@ type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
 
 /** One worker's connection, from accept to close. */
 export class WorkerConnection {
-  readonly id: number;
   readonly address: string;
+  private admittedId = 0;
+  private admittedName: string | null = null;
   state: ConnectionState = 'handshake';
   /** Cleared at every heartbeat, set by the pong (or any message); still clear at the next beat: dead. */
   isAlive = true;
@@ -105,10 +108,34 @@ export class WorkerConnection {
   stepBytes = 0;
   private readonly socket: WebSocket;
 
-  constructor(id: number, socket: WebSocket, address: string) {
-    this.id = id;
+  constructor(socket: WebSocket, address: string) {
     this.socket = socket;
     this.address = address;
+  }
+
+  /**
+   * 0 until the handshake succeeds, then the worker's id (from 1): a connection refused for a bad
+   * token or hello never uses up an id (issue #14 item 4).
+   */
+  get id(): number {
+    return this.admittedId;
+  }
+
+  /** The host name its hello gave (protocol.ts workerName), or null: for log lines only, never an identity. */
+  get name(): string | null {
+    return this.admittedName;
+  }
+
+  /** The handshake succeeded: the connection becomes worker `id`, named `name`. Once. */
+  admit(id: number, name: string | null): void {
+    this.admittedId = id;
+    this.admittedName = name;
+  }
+
+  /** How log lines name it: "worker 3 (host-a)", "relay 2", or "connection" before its handshake. */
+  get label(): string {
+    if (this.id === 0) return 'connection';
+    return `${this.isRelay ? 'relay' : 'worker'} ${this.id}${this.name === null ? '' : ` (${this.name})`}`;
   }
 
   send(message: CoordinatorToWorker): void {
@@ -145,8 +172,11 @@ export class WorkerServer {
   private readonly wss: WebSocketServer;
   private readonly options: ServerOptions;
   private readonly listener: WorkerListener;
-  private readonly workers = new Map<number, WorkerConnection>();
+  /** Every open connection, in the handshake or past it. */
+  private readonly workers = new Set<WorkerConnection>();
   private readonly tokenMatches: (candidate: string) => boolean;
+  /** GET /status: the workers' token or the monitor token. */
+  private readonly statusTokenMatches: (candidate: string) => boolean;
   private nextId = 1;
   private welcome: Omit<WelcomeMessage, 'workerId'>;
   private readonly heartbeat: NodeJS.Timeout;
@@ -159,6 +189,8 @@ export class WorkerServer {
     this.listener = listener;
     this.welcome = options.welcome;
     this.tokenMatches = createTokenCheck(options.token);
+    const monitorMatches = options.monitorToken == null ? () => false : createTokenCheck(options.monitorToken);
+    this.statusTokenMatches = (candidate) => this.tokenMatches(candidate) || monitorMatches(candidate);
     for (const server of local === null ? [http] : [http, local]) {
       // A failed accept (e.g. out of file descriptors under a flood) is an 'error' on the listening server: report it, never crash.
       server.on('error', (error) => options.log(`${server === local ? 'Unix socket' : 'TCP'} server error: ${error.message}`));
@@ -186,15 +218,13 @@ export class WorkerServer {
 
   /** Drops every peer that has not answered since the last beat, then pings the rest. */
   private beat(): void {
-    for (const worker of [...this.workers.values()]) {
+    for (const worker of [...this.workers]) {
       // A welcomed worker opening its data may block its event loop for seconds (a multi-GB file
       // read into memory and checked): its silence is bounded by the ready timeout instead, and a
       // closed connection is still noticed at once. Dropping it here made it reload forever.
       if (worker.state === 'loading') continue;
       if (!worker.isAlive) {
-        this.options.log(
-          `no heartbeat from ${worker.state === 'ready' ? `worker ${worker.id}` : 'connection'} at ${worker.address} for ${this.options.heartbeatMs} ms`,
-        );
+        this.options.log(`no heartbeat from ${worker.state === 'ready' ? worker.label : 'connection'} at ${worker.address} for ${this.options.heartbeatMs} ms`);
         worker.terminate();
         this.forget(worker, `no heartbeat for ${this.options.heartbeatMs} ms`);
         continue;
@@ -243,14 +273,14 @@ export class WorkerServer {
    */
   readyWorkers(isIncludingEmptyRelays = false): WorkerConnection[] {
     // A relay with no worker ready (capacity 0) is given nothing new; it may still owe units.
-    const ready = [...this.workers.values()].filter((worker) => worker.state === 'ready' && (isIncludingEmptyRelays || worker.capacity > 0));
+    const ready = [...this.workers].filter((worker) => worker.state === 'ready' && (isIncludingEmptyRelays || worker.capacity > 0));
     return ready.some((worker) => worker.sharesCoordinatorCpu) ? ready.sort((a, b) => Number(a.sharesCoordinatorCpu) - Number(b.sharesCoordinatorCpu)) : ready;
   }
 
   /** Workers ready behind all connections: a worker counts 1, a relay its capacity. */
   readyCapacity(): number {
     let capacity = 0;
-    for (const worker of this.workers.values()) if (worker.state === 'ready') capacity += worker.capacity;
+    for (const worker of this.workers) if (worker.state === 'ready') capacity += worker.capacity;
     return capacity;
   }
 
@@ -259,7 +289,7 @@ export class WorkerServer {
    * its workers reconnect elsewhere) and closes the server.
    */
   async close(reason: string, isStoppingWorkers = true): Promise<void> {
-    for (const worker of this.workers.values()) {
+    for (const worker of this.workers) {
       if (isStoppingWorkers) worker.send({ kind: 'stop', reason });
       worker.close(CLOSE_NORMAL, reason);
     }
@@ -284,7 +314,7 @@ export class WorkerServer {
     else if (request.method !== 'GET') reply(405, { error: 'only GET is served' });
     else if (url.pathname === '/healthz') reply(200, { ok: true });
     else if (url.pathname === '/status') {
-      if (this.tokenMatches(requestToken(request, url))) reply(200, this.options.status());
+      if (this.statusTokenMatches(requestToken(request, url))) reply(200, this.options.status());
       else reply(401, { error: 'missing or wrong token' });
     } else reply(404, { error: `no such endpoint: ${url.pathname}` });
   }
@@ -295,7 +325,7 @@ export class WorkerServer {
    */
   setStandardization(stats: { readonly mean: Float64Array; readonly std: Float64Array }): void {
     this.welcome = { ...this.welcome, standardization: { mean: stats.mean, std: stats.std } };
-    for (const worker of this.workers.values()) {
+    for (const worker of this.workers) {
       if (worker.state === 'loading' || worker.state === 'ready') worker.send({ kind: 'standardize', mean: stats.mean, std: stats.std });
     }
   }
@@ -311,15 +341,15 @@ export class WorkerServer {
     // ws reports as an 'error' on this socket; without a listener the whole coordinator would exit
     // (issue 10, item 3). The listener below for admitted peers also forgets the worker.
     socket.on('error', webSocketOnError);
-    const worker = new WorkerConnection(this.nextId++, socket, address);
+    const worker = new WorkerConnection(socket, address);
     let pending = 0;
-    for (const other of this.workers.values()) if (other.state === 'handshake') pending++;
+    for (const other of this.workers) if (other.state === 'handshake') pending++;
     if (pending >= this.options.maxPendingHandshakes) {
       socket.close(CLOSE_TRY_AGAIN_LATER, 'too many pending handshakes');
       setTimeout(() => socket.terminate(), 1000).unref();
       return;
     }
-    this.workers.set(worker.id, worker);
+    this.workers.add(worker);
     socket.on('pong', () => {
       worker.isAlive = true;
     });
@@ -372,6 +402,8 @@ export class WorkerServer {
           throw new ProtocolError('hello', 'node', `runs Node.js ${message.node}; this run needs major version ${nodeMajor(process.version)} on every worker`);
         }
         worker.sharesCoordinatorCpu = sharesCpu(message.cpus, allowedCpus());
+        // Every check passed: only now does the connection take an id.
+        worker.admit(this.nextId++, message.name ?? null);
         worker.state = 'loading';
         worker.send({ ...this.welcome, workerId: worker.id });
         onWelcomed();
@@ -391,8 +423,8 @@ export class WorkerServer {
         if (message.capacity !== undefined) {
           worker.isRelay = true;
           worker.capacity = message.capacity;
-          this.options.log(`relay ${worker.id} joined from ${worker.address} with ${message.capacity} worker(s)`);
-        } else this.options.log(`worker ${worker.id} joined from ${worker.address}`);
+        }
+        this.options.log(`${worker.label} joined from ${worker.address}${worker.isRelay ? ` with ${worker.capacity} worker(s)` : ''}`);
         this.listener.workerReady(worker);
         return;
       }
@@ -401,7 +433,7 @@ export class WorkerServer {
         const before = worker.capacity;
         if (message.workers === before) return;
         worker.capacity = message.workers;
-        this.options.log(`relay ${worker.id} now has ${message.workers} worker(s)`);
+        this.options.log(`${worker.label} now has ${message.workers} worker(s)`);
         this.listener.workerCapacity(worker, before);
         return;
       }
@@ -414,9 +446,10 @@ export class WorkerServer {
         this.listener.passPart(worker, message);
         return;
       case 'leave':
-        this.options.log(`${worker.isRelay ? 'relay' : 'worker'} ${worker.id} is leaving: ${message.reason}`);
+        // One line, by the trainer's workerLost: "worker 2 (host-a) left: said goodbye (SIGTERM)".
+        if (worker.state !== 'ready') this.options.log(`${worker.label} from ${worker.address} left before it was ready: said goodbye (${message.reason})`);
         worker.close(CLOSE_NORMAL, 'goodbye');
-        this.forget(worker, `left: ${message.reason}`);
+        this.forget(worker, `said goodbye (${message.reason})`);
         return;
       case 'fail':
         // Before the handshake a fail message is anyone's noise; after it, the trainer judges it.
@@ -432,7 +465,7 @@ export class WorkerServer {
   /** Closes a peer with the policy code and reports it once. */
   private refuse(worker: WorkerConnection, reason: string): void {
     if (worker.state === 'closed') return;
-    this.options.log(`closing ${worker.state === 'ready' ? `worker ${worker.id}` : 'connection'} from ${worker.address}: ${reason}`);
+    this.options.log(`closing ${worker.state === 'ready' ? worker.label : 'connection'} from ${worker.address}: ${reason}`);
     this.drop(worker, reason);
   }
 
@@ -440,7 +473,7 @@ export class WorkerServer {
     if (worker.state === 'closed') return;
     const wasReady = worker.state === 'ready';
     worker.state = 'closed';
-    this.workers.delete(worker.id);
+    this.workers.delete(worker);
     if (wasReady) this.listener.workerLost(worker, reason);
   }
 }

@@ -3,6 +3,7 @@
 // forwards the coordinator's messages in order, answers with the relay's parts, keeps the link
 // alive with heartbeats, and reconnects (welcomed afresh, with a new id) when the link is lost.
 
+import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { AuthError, CoordinatorLostError, ProtocolError } from '../shared/errors.js';
 import { supportedKernelIds } from '../shared/model-kernel.js';
@@ -18,6 +19,7 @@ import {
   PROTOCOL_VERSION,
   type WelcomeMessage,
   type WorkerToCoordinator,
+  workerName,
 } from '../shared/protocol.js';
 import type { RelayConfig } from './config.js';
 
@@ -166,6 +168,7 @@ export class UpstreamLink {
         finish(error);
       };
       socket.on('open', () => {
+        const relayName = workerName(hostname());
         socket.send(
           encodeMessage({
             kind: 'hello',
@@ -174,6 +177,8 @@ export class UpstreamLink {
             node: process.version,
             kernel: supportedKernelIds().join(','),
             cpus: '',
+            // Its host name, for the coordinator's log (like a worker's).
+            ...(relayName === undefined ? {} : { name: relayName }),
           }),
         );
       });

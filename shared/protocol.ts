@@ -35,6 +35,12 @@ export interface HelloMessage {
    * when absent). Only a hint: the coordinator sends steps to workers on other CPUs than its own first.
    */
   readonly cpus: string;
+  /**
+   * The worker's host name (a container's name), for the coordinator's log only: at most
+   * MAX_WORKER_NAME characters of [A-Za-z0-9._-] (workerName makes one). Optional, so a protocol 4
+   * peer that sends none is still understood; it never identifies a worker (its id does).
+   */
+  readonly name?: string;
 }
 
 /** The worker opened the dataset the welcome named and reports what it found. */
@@ -253,6 +259,14 @@ function string(kind: string, fields: Fields, name: string, maxLength: number): 
   return value;
 }
 
+/** A worker's name (HelloMessage.name): it is printed in the log, so nothing but a host name's characters may pass. */
+function hostName(kind: string, fields: Fields, name: string): string {
+  const value = fields[name];
+  if (typeof value !== 'string' || !WORKER_NAME.test(value))
+    throw new ProtocolError(kind, name, `expected 1 to ${MAX_WORKER_NAME} characters of A-Z a-z 0-9 . _ -`);
+  return value;
+}
+
 /** A .dpt identity: 64 lower-case hex digits (a worker names its cache file after it, so nothing else may pass). */
 function identity(kind: string, fields: Fields, name: string): string {
   const value = fields[name];
@@ -338,6 +352,18 @@ function describe(value: unknown): string {
 }
 
 const MAX_TOKEN = 1024;
+/** Characters of a worker's name at most: a DNS label is 63, a container's name rarely longer. */
+export const MAX_WORKER_NAME = 64;
+const WORKER_NAME = new RegExp(`^[A-Za-z0-9._-]{1,${MAX_WORKER_NAME}}$`);
+
+/**
+ * The name a worker gives itself from its host name (os.hostname()): characters outside
+ * [A-Za-z0-9._-] become '-', cut to MAX_WORKER_NAME; undefined when nothing is left.
+ */
+export function workerName(host: string): string | undefined {
+  const name = host.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, MAX_WORKER_NAME);
+  return name === '' ? undefined : name;
+}
 const MAX_TEXT = 4096;
 const MAX_STEP = Number.MAX_SAFE_INTEGER;
 const MAX_ROWS = 2 ** 32 - 1;
@@ -366,6 +392,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     node: string('hello', f, 'node', 64),
     kernel: string('hello', f, 'kernel', 256),
     cpus: f.cpus === undefined ? '' : string('hello', f, 'cpus', MAX_TEXT),
+    ...(f.name === undefined ? {} : { name: hostName('hello', f, 'name') }),
   }),
   ready: (f) => ({
     kind: 'ready',

@@ -3,6 +3,7 @@
 // lost connection it simply reconnects (with backoff) and is welcomed afresh.
 
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import type { RawData } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
@@ -24,6 +25,7 @@ import {
   unhandledKind,
   type WelcomeMessage,
   type WorkerToCoordinator,
+  workerName,
 } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { BusyPoll } from './busy-poll.js';
@@ -208,7 +210,17 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
 
     socket.on('open', () => {
       const cpus = formatCpuList(allowedCpus() ?? []);
-      send({ kind: 'hello', protocol: PROTOCOL_VERSION, token: options.token ?? '', node: process.version, kernel: supportedKernelIds().join(','), cpus });
+      // The host name (a container's name) lets the coordinator's log say which machine a worker id is.
+      const name = workerName(hostname());
+      send({
+        kind: 'hello',
+        protocol: PROTOCOL_VERSION,
+        token: options.token ?? '',
+        node: process.version,
+        kernel: supportedKernelIds().join(','),
+        cpus,
+        ...(name === undefined ? {} : { name }),
+      });
     });
     // While the dataset is being opened (async: a CSV may need converting) or a data pass is being
     // computed in slices, later messages wait their turn, so answers go out in order; otherwise

@@ -134,7 +134,7 @@ export async function trainWithWorkerKilled(directory: string, name: string, fla
   const victim = cluster.workers[0] as CliProcess;
   process.kill(victim.pid, 'SIGKILL');
   const [leftLine] = await cluster.beforeExit(
-    cluster.coordinator.waitForLine(/worker \d+ left: disconnected[^\n]*/, 60_000),
+    cluster.coordinator.waitForLine(/worker \d+(?: \([^)]*\))? left: disconnected[^\n]*/, 60_000),
     'the killed worker was reported gone',
   );
   const killed = await victim.exited();

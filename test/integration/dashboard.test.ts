@@ -141,7 +141,7 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
     await page.waitForSelector('body[data-state="finished"]', { timeout: 60_000 });
     expect((await coordinator.exited()).code, coordinator.stderr()).toBe(0);
 
-    const joined = [...coordinator.stderr().matchAll(/worker (\d+) joined/g)].map((match) => match[1]);
+    const joined = [...coordinator.stderr().matchAll(/worker (\d+)(?: \([^)]*\))? joined/g)].map((match) => match[1]);
     const rows = await Promise.all(
       (await page.locator('#workers tbody tr').all()).map(async (row) => ({
         id: await row.getAttribute('data-worker-id'),

@@ -195,7 +195,7 @@ describe('a run survives', () => {
     await fake.closed;
     await finishesLikeReference(run, 100);
     expect(cuts).toBe(1);
-    expect(run.coordinator.stderr()).toMatch(/worker \d+ left: disconnected/);
+    expect(run.coordinator.stderr()).toMatch(/worker \d+(?: \([^)]*\))? left: disconnected/);
   });
 
   it('a worker that leaves gracefully on SIGTERM (it answers, says goodbye, exits 0)', async () => {
@@ -207,7 +207,7 @@ describe('a run survives', () => {
     process.kill(leaving.pid, 'SIGTERM');
     expect((await leaving.exited()).code).toBe(0);
     expect(leaving.stderr()).toMatch(/stopped by SIGTERM after answering its last step/);
-    await beforeExit(run, run.coordinator.waitForLine(/worker \d+ is leaving: SIGTERM/), 'the worker said goodbye');
+    await beforeExit(run, run.coordinator.waitForLine(/worker \d+(?: \([^)]*\))? left: said goodbye \(SIGTERM\)/), 'the worker said goodbye');
     gate.release();
     await finishesLikeReference(run, 100);
     // The rest of the run had two workers; before the leave it had three.
@@ -222,19 +222,19 @@ describe('a run survives', () => {
     // At step 100 the run stands still while four more workers join.
     const joinedAt = await beforeExit(run, first.holdAt(100), 'step 100');
     const more = [0, 1, 2, 3].map(() => startWorker(run.url));
-    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+ joined from/m, 5), 'four more workers joined');
+    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+(?: \([^)]*\))? joined from/m, 5), 'four more workers joined');
     first.release();
     // At step 300 it stands still again while they go: three leave gracefully, one is killed.
     const leftAt = await beforeExit(run, first.holdAt(300), 'step 300');
     for (const worker of more.slice(0, 3)) process.kill(worker.pid, 'SIGTERM');
     process.kill((more[3] as CliProcess).pid, 'SIGKILL');
     for (const worker of more) await worker.exited();
-    // One 'left' line per lost worker: 'left: left: SIGTERM' after a goodbye, 'left: disconnected' after the kill.
-    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+ left: /m, 4), 'the four left');
+    // One 'left' line per lost worker: 'left: said goodbye (SIGTERM)' after a goodbye, 'left: disconnected' after the kill.
+    await beforeExit(run, run.coordinator.waitForCount(/^worker \d+(?: \([^)]*\))? left: /m, 4), 'the four left');
     first.release();
     await finishesLikeReference(run, 100);
-    expect(run.coordinator.stderr().match(/^worker \d+ is leaving: SIGTERM$/gm)).toHaveLength(3);
-    expect(run.coordinator.stderr().match(/^worker \d+ left: disconnected$/gm)).toHaveLength(1);
+    expect(run.coordinator.stderr().match(/^worker \d+(?: \([^)]*\))? left: said goodbye \(SIGTERM\)$/gm)).toHaveLength(3);
+    expect(run.coordinator.stderr().match(/^worker \d+(?: \([^)]*\))? left: disconnected$/gm)).toHaveLength(1);
     const workersPerStep = stepEvents(run.metrics).map((event) => event.workers);
     expect(workersPerStep.slice(0, joinedAt).every((count) => count === 1)).toBe(true);
     expect(Math.max(...workersPerStep.slice(joinedAt + 1, leftAt))).toBe(5);

@@ -107,7 +107,7 @@ describe.skipIf(unavailable !== null)(
       for (const worker of WORKERS) workers.set(worker.host, net.start(worker.host, workerService.argv, workerService.env));
       const workerIds = new Map<string, string>();
       for (const worker of WORKERS) {
-        const joined = await coordinator.waitForLine(new RegExp(`^worker (\\d+) joined from ${escapeRegExp(worker.address)}:`), 30_000);
+        const joined = await coordinator.waitForLine(new RegExp(`^worker (\\d+)(?: \\([^)]*\\))? joined from ${escapeRegExp(worker.address)}:`), 30_000);
         workerIds.set(worker.host, joined[1] ?? '');
       }
 
@@ -118,7 +118,7 @@ describe.skipIf(unavailable !== null)(
       const cutId = workerIds.get(CUT.host) ?? '';
       net.setLink(CUT.host, false);
       const cutAt = performance.now();
-      const left = await coordinator.waitForLine(new RegExp(`^worker ${cutId} left: (.*)$`), STEP_TIMEOUT_MS + HEARTBEAT_MS + 15_000);
+      const left = await coordinator.waitForLine(new RegExp(`^worker ${cutId}(?: \\([^)]*\\))? left: (.*)$`), STEP_TIMEOUT_MS + HEARTBEAT_MS + 15_000);
       const droppedAfterMs = performance.now() - cutAt;
       // The cut may land in a step or in a data pass (evaluation after each epoch).
       expect(left[1]).toMatch(/^no part for (step \d+|(stats|eval) pass over the (train|validation) rows) within \d+ ms|^no heartbeat for \d+ ms/);
@@ -128,7 +128,7 @@ describe.skipIf(unavailable !== null)(
       const healedAt = performance.now();
       let rejoined: RegExpMatchArray;
       try {
-        rejoined = await coordinator.waitForLine(new RegExp(`^worker (?!${cutId} )(\\d+) joined from ${escapeRegExp(CUT.address)}:`), 45_000);
+        rejoined = await coordinator.waitForLine(new RegExp(`^worker (?!${cutId} )(\\d+)(?: \\([^)]*\\))? joined from ${escapeRegExp(CUT.address)}:`), 45_000);
       } catch (error) {
         const cut = workers.get(CUT.host);
         throw new Error(

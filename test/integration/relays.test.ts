@@ -148,9 +148,9 @@ describe('relays', () => {
     const victim = relays[1]!.relay;
     process.kill(victim.pid, 'SIGKILL');
     expect((await victim.exited(10_000)).signal).toBe('SIGKILL');
-    await cluster.coordinator.waitForLine(/^relay \d+ left: /m, 30_000);
+    await cluster.coordinator.waitForLine(/^relay \d+(?: \([^)]*\))? left: /m, 30_000);
     // Its 16 workers reconnect to the next relay, which then stands for 32.
-    await cluster.coordinator.waitForLine(/^relay \d+ now has 32 worker\(s\)$/m, 60_000);
+    await cluster.coordinator.waitForLine(/^relay \d+(?: \([^)]*\))? now has 32 worker\(s\)$/m, 60_000);
 
     const { code } = await cluster.coordinator.exited(240_000);
     expect(code, cluster.coordinator.stderr().slice(-3000)).toBe(0);
@@ -191,13 +191,13 @@ describe('relays', () => {
     process.kill(first!.relay.pid, 'SIGTERM');
     process.kill(behind[3]!.pid, 'SIGKILL');
     expect((await first!.relay.exited(30_000)).code, first!.relay.stderr()).toBe(0);
-    await cluster.coordinator.waitForLine(/relay \d+ is leaving: SIGTERM/, 30_000);
+    await cluster.coordinator.waitForLine(/relay \d+(?: \([^)]*\))? left: said goodbye \(SIGTERM\)/, 30_000);
 
     const { code } = await cluster.coordinator.exited(240_000);
     expect(code, cluster.coordinator.stderr().slice(-3000)).toBe(0);
     expect((await second!.relay.exited(30_000)).code).toBe(0);
     expect((await behind[3]!.exited(30_000)).signal).toBe('SIGKILL');
-    expect(second!.relay.stderr()).toMatch(/^worker \d+ left: disconnected$/m);
+    expect(second!.relay.stderr()).toMatch(/^worker \d+(?: \([^)]*\))? left: disconnected$/m);
     for (const worker of [...behind.filter((_, i) => i !== 3), ...direct]) expect((await worker.exited(30_000)).code, worker.stderr()).toBe(0);
     expect(modelHash(cluster.out)).toBe(expected);
     const steps = stepEvents(cluster.metrics);
@@ -205,7 +205,7 @@ describe('relays', () => {
     expect(steps.filter((event) => event.step <= leftAt).map((event) => event.workers)).toEqual(Array(leftAt + 1).fill(8));
     expect(steps.at(-1)?.workers).toBe(7);
     // The leaving relay's three workers went on with the coordinator itself.
-    expect(cluster.coordinator.stderr().match(/^worker \d+ joined from/gm)).toHaveLength(2 + 3);
+    expect(cluster.coordinator.stderr().match(/^worker \d+(?: \([^)]*\))? joined from/gm)).toHaveLength(2 + 3);
   });
 
   it('refuses a worker with a wrong token at a relay, and a relay with a wrong token at the coordinator', { timeout: 120_000 }, async () => {

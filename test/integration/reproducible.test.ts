@@ -99,7 +99,7 @@ describe('a reproducible run', () => {
       process.kill(victim.pid, fault);
       gate.release();
       // The fault happened: the coordinator lost the killed worker, or dropped the frozen one.
-      const lost = fault === 'SIGKILL' ? /worker \d+ left: disconnected/ : /worker \d+ left: no part for step \d+ within 2000 ms/;
+      const lost = fault === 'SIGKILL' ? /worker \d+(?: \([^)]*\))? left: disconnected/ : /worker \d+(?: \([^)]*\))? left: no part for step \d+ within 2000 ms/;
       await Promise.race([coordinator.waitForLine(lost, 60_000), ended]);
       expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
       if (fault === 'SIGSTOP') expect(coordinator.stderr()).toMatch(/recomputing \d+ chunk\(s\)/);

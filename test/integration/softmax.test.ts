@@ -167,7 +167,7 @@ describe('softmax with adam, shuffled, standardized by dpt, a validation split',
     if (single !== '') expect(modelHash(whole.out)).toBe(single);
     const workerKilled = await trainWithWorkerKilled(directory.path, 'softmax-worker-killed', flags, 8);
     expect(workerKilled.killedAt).toBeGreaterThanOrEqual(8);
-    expect(workerKilled.leftLine).toMatch(/worker \d+ left: disconnected/);
+    expect(workerKilled.leftLine).toMatch(/worker \d+(?: \([^)]*\))? left: disconnected/);
     expect(workerKilled.contributors.slice(workerKilled.killedAt + 1).every((count) => count === 2)).toBe(true);
     expect(workerKilled.digest).toBe(whole.digest);
     const coordinatorKilled = await trainWithCoordinatorKilled(directory.path, 'softmax-coordinator-killed', flags, 20, 3);

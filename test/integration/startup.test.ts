@@ -73,7 +73,7 @@ describe('dpt coordinator --min-workers', () => {
     ]);
     startWorker(url);
     startWorker(url);
-    await coordinator.waitForCount(/worker \d+ joined/, 2, 60_000);
+    await coordinator.waitForCount(/worker \d+(?: \([^)]*\))? joined/, 2, 60_000);
     // The run starts without the third worker once the join timeout has passed.
     await coordinator.waitForLine(/starting with 2 of 3 workers: the others did not join within 3000 ms/, 60_000);
     expect((await coordinator.exited(180_000)).code, coordinator.stderr()).toBe(0);

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../shared/errors.js';
-import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../../shared/protocol.js';
+import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits, MAX_WORKER_NAME, workerName } from '../../shared/protocol.js';
 
 const LIMITS: Limits = { features: 3, parameters: 4, maxChunks: 4 };
 // An independent encoder, so malformed messages can be built field by field.
@@ -110,6 +110,15 @@ describe('the protocol codec', () => {
     ['a token that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 5, node: 'v20', kernel: 'k' }), 'token'],
     ['an oversized token', raw.pack({ kind: 'hello', protocol: 1, token: 'x'.repeat(5000), node: 'v20', kernel: 'k' }), 'token'],
     ['a CPU list that is not a string', raw.pack({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: [0, 1] }), 'cpus'],
+    ['a worker name that is not a string', raw.pack({ kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', name: 7 }), 'name'],
+    ['an empty worker name', raw.pack({ kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', name: '' }), 'name'],
+    ['a worker name of 65 characters', raw.pack({ kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', name: 'a'.repeat(65) }), 'name'],
+    [
+      'a worker name with a line break and an escape sequence (log injection)',
+      raw.pack({ kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', name: 'a\nworker 9 joined\u001b[2J' }),
+      'name',
+    ],
+    ['a worker name with a space', raw.pack({ kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', name: 'host a' }), 'name'],
   ])('rejects %s naming the field', (_name, bytes, field) => {
     const error = protocolError(bytes);
     expect(error.code).toBe('DPT_PROTOCOL');
@@ -123,6 +132,30 @@ describe('the protocol codec', () => {
       maxChunks: 4,
     });
     expect(hello).toEqual({ kind: 'hello', protocol: 1, token: 't', node: 'v20', kernel: 'k', cpus: '' });
+  });
+
+  it('reads a hello with a worker name as it is, and one without a name (same protocol 4) without one', () => {
+    const limits = { features: null, parameters: null, maxChunks: 4 };
+    const named = { kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', cpus: '0', name: `web-1.example_${'x'.repeat(50)}` };
+    expect(named.name).toHaveLength(MAX_WORKER_NAME);
+    expect(decodeWorkerMessage(raw.pack(named), limits)).toEqual(named);
+    const { name: _name, ...unnamed } = named;
+    expect(decodeWorkerMessage(raw.pack(unnamed), limits)).toEqual(unnamed);
+  });
+
+  it('makes a worker name from any host name: other characters become -, cut to 64, nothing left is no name', () => {
+    expect(workerName('host-a')).toBe('host-a');
+    expect(workerName('Mac mini (2)')).toBe('Mac-mini--2-');
+    expect(workerName('rêve\n')).toBe('r-ve-');
+    expect(workerName('h'.repeat(200))).toBe('h'.repeat(MAX_WORKER_NAME));
+    expect(workerName('')).toBeUndefined();
+    // Whatever it makes, the coordinator's check accepts.
+    for (const host of ['host-a', 'Mac mini (2)', 'rêve\n', 'h'.repeat(200), '\u0000\u001b']) {
+      const name = workerName(host);
+      expect(name).toBeDefined();
+      const hello = { kind: 'hello', protocol: 4, token: 't', node: 'v20', kernel: 'k', cpus: '', name: name ?? '' } as const;
+      expect(decodeWorkerMessage(encodeMessage(hello), { features: null, parameters: null, maxChunks: 4 })).toEqual(hello);
+    }
   });
 
   it('carries the data block a worker found bad in its fail message, and only a block number', () => {
