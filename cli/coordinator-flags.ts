@@ -38,10 +38,16 @@ export function addTrainingFlags(command: Command, defaults: { host: string; por
     if (row.isMandatory === true) option.makeOptionMandatory();
     command.addOption(option);
   }
-  // Display only (not in the table: it changes no result and no fingerprint).
-  command.addOption(new Option('--verbose', 'log each backup task (straggling chunks also given to idle workers); default: a count per epoch'));
+  // Display only (not in the table: it sets no option of the run, so no config field, no fingerprint).
+  for (const flag of DISPLAY_FLAGS) command.addOption(new Option(flag, DISPLAY_FLAG_HELP[flag]));
   return command;
 }
+
+/** Flags that change only what this process prints, added beside the table's. */
+export const DISPLAY_FLAGS = ['--verbose'] as const;
+const DISPLAY_FLAG_HELP: Readonly<Record<(typeof DISPLAY_FLAGS)[number], string>> = {
+  '--verbose': 'log each backup task (straggling chunks also given to idle workers); default: a count per epoch',
+};
 
 export function coordinatorOptions(flags: TrainingFlags): CoordinatorOptions {
   return {

@@ -71,7 +71,7 @@ function checkedRows(output: string): string[] {
     expect(row.search(/epoch \d+\/\d+/), `a glued row: ${row}`).toBeLessThanOrEqual(0);
     if (/straggling/.test(row)) expect(row, `a glued row: ${row}`).toMatch(new RegExp(`${BACKUP_SUMMARY.source}|${BACKUP_DETAIL.source}`));
     if (/dashboard http/.test(row)) expect(row).toMatch(/^dashboard http/);
-    if (/worker \d+ joined/.test(row)) expect(row).toMatch(/^worker \d+ joined from /);
+    if (/worker \d+ (?:\([^)]*\) )?joined/.test(row)) expect(row).toMatch(/^worker \d+ (?:\([^)]*\) )?joined from /);
   }
   return rows;
 }

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { addTrainingFlags, coordinatorOptions, type TrainingFlags } from '../../cli/coordinator-flags.js';
+import { addTrainingFlags, coordinatorOptions, DISPLAY_FLAGS, type TrainingFlags } from '../../cli/coordinator-flags.js';
 import { fingerprintMismatch, type RunFingerprint } from '../../coordinator/checkpoint.js';
 import { type CoordinatorConfig, resolveCoordinatorConfig } from '../../coordinator/config.js';
 import { OPTIMIZER_NAMES } from '../../coordinator/optimizers.js';
@@ -276,7 +276,8 @@ describe('the table of options', () => {
     const flags = TRAINING_OPTIONS.map((row) => row.flag);
     expect(new Set(flags).size).toBe(flags.length);
     const command = addTrainingFlags(new Command('train'), { host: '127.0.0.1', port: 0 });
-    expect(command.options.map((option) => option.long)).toEqual(flags);
+    // The table's flags, then the display-only ones (they set nothing of the run).
+    expect(command.options.map((option) => option.long)).toEqual([...flags, ...DISPLAY_FLAGS]);
     for (const row of TRAINING_OPTIONS) {
       const option = command.options.find((candidate) => candidate.long === row.flag);
       const envVar = row.flag.startsWith('--no-') ? undefined : `DPT_${row.flag.slice(2).replace(/-/g, '_').toUpperCase()}`;
