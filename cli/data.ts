@@ -4,7 +4,7 @@
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BinaryDataset } from '../shared/binary-dataset.js';
-import { type ClassList, DEFAULT_MAX_CLASSES } from '../shared/classes.js';
+import { type ClassList, DEFAULT_MAX_CLASSES, listClasses } from '../shared/classes.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { requireRegularFile } from '../shared/regular-file.js';
@@ -77,13 +77,9 @@ function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-/** The classes as `dpt data info` shows them: K, then the first SHOWN_CLASSES values ('cat', 2.5). */
+/** The classes as `dpt data info` shows them: K, then the first SHOWN_CLASSES values ("cat", 2.5). */
 function describeClasses(classes: ClassList): string {
-  const K = classes.values.length;
-  const shown = (classes.values as readonly (string | number)[])
-    .slice(0, SHOWN_CLASSES)
-    .map((value) => (classes.isNumeric ? String(value) : JSON.stringify(value)));
-  return `${K} (${shown.join(', ')}${K > SHOWN_CLASSES ? `, … ${K - SHOWN_CLASSES} more` : ''})`;
+  return `${classes.values.length} (${listClasses(classes, SHOWN_CLASSES)})`;
 }
 
 function format(value: string): SyntheticFormat {

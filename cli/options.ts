@@ -114,15 +114,3 @@ export function cpuList(value: string): number[] {
   if (cpus === null || cpus.length === 0) throw new InvalidArgumentError(`expected a CPU list such as 1 or 2-3,6, got '${value}'`);
   return cpus;
 }
-
-/** --model: logistic or softmax ('auto' also accepted: pick by the labels). */
-/** --class-weight: none (every row weighs 1) or balanced (n / (K·n_k)). */
-export function classWeightMode(value: string): 'none' | 'balanced' {
-  if (value === 'none' || value === 'balanced') return value;
-  throw new InvalidArgumentError('expected none or balanced.');
-}
-
-export function modelKind(value: string): 'auto' | 'logistic' | 'softmax' {
-  if (value === 'auto' || value === 'logistic' || value === 'softmax') return value;
-  throw new InvalidArgumentError('expected logistic or softmax.');
-}

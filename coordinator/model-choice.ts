@@ -2,16 +2,9 @@
 // 'auto' is logistic regression when the labels are exactly the numbers {0, 1}, else softmax
 // regression over the K sorted classes. Refusals name the flag and the labels.
 
-import { type ClassList, isBinaryClasses } from '../shared/classes.js';
+import { type ClassList, isBinaryClasses, listClasses } from '../shared/classes.js';
 import { ConfigError } from '../shared/errors.js';
 import { type ModelShape, shapeOf } from '../shared/model-shape.js';
-
-/** The labels as a short list for a message: the first few classes, then how many more. */
-export function describeClasses(classes: ClassList, shown = 8): string {
-  const values = classes.values.slice(0, shown).map((value) => JSON.stringify(value));
-  const more = classes.values.length - values.length;
-  return `${values.join(', ')}${more > 0 ? ` and ${more.toLocaleString('en-US')} more` : ''}`;
-}
 
 /** The shape of the run's model over D features; throws ConfigError when the labels do not fit the choice. */
 export function chooseModel(requested: 'auto' | 'logistic' | 'softmax', classes: ClassList, maxClasses: number, D: number): ModelShape {
@@ -21,10 +14,10 @@ export function chooseModel(requested: 'auto' | 'logistic' | 'softmax', classes:
       `the labels hold ${K.toLocaleString('en-US')} distinct classes, more than --max-classes ${maxClasses} allows (raise it, or check --label-column)`,
     );
   }
-  if (K < 2) throw new ConfigError(`every label is ${describeClasses(classes)}: a model needs at least two classes to tell apart (check --label-column)`);
+  if (K < 2) throw new ConfigError(`every label is ${listClasses(classes, 8)}: a model needs at least two classes to tell apart (check --label-column)`);
   const binary = isBinaryClasses(classes);
   if (requested === 'logistic' && !binary) {
-    throw new ConfigError(`--model logistic needs labels that are exactly 0 and 1; these labels are ${describeClasses(classes)}: use --model softmax`);
+    throw new ConfigError(`--model logistic needs labels that are exactly 0 and 1; these labels are ${listClasses(classes, 8)}: use --model softmax`);
   }
   const kind = requested === 'auto' ? (binary ? 'logistic' : 'softmax') : requested;
   return shapeOf(kind, K, D);

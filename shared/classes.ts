@@ -108,3 +108,13 @@ export function createClassIndex(classes: ClassList): (cell: string) => number {
 export function isBinaryClasses(classes: ClassList): boolean {
   return classes.isNumeric && classes.values.length === 2 && classes.values[0] === 0 && classes.values[1] === 1;
 }
+
+/**
+ * The classes for a message: the first `shown`, numbers as they are and strings JSON-quoted
+ * (a label may hold commas or blanks), then how many more: `"setosa", "versicolor", … 3 more`.
+ */
+export function listClasses(classes: ClassList, shown: number): string {
+  const values = (classes.values as readonly (string | number)[]).slice(0, shown).map((value) => (classes.isNumeric ? String(value) : JSON.stringify(value)));
+  const more = classes.values.length - values.length;
+  return `${values.join(', ')}${more > 0 ? `, … ${more.toLocaleString('en-US')} more` : ''}`;
+}

@@ -23,6 +23,8 @@ export class PartComputer {
   private readonly validation: Uint32Array;
   /** True when the training rows are all rows in file order: chunks are contiguous rows. */
   private readonly isIdentity: boolean;
+  /** True when the epoch order is kept in the kernel's memory (set once per epoch, never copied per chunk). */
+  private readonly orderInKernel: boolean;
   /** The step's parameters θ and the parts, in the kernel's memory and reused every step: no model-sized allocation or copy per chunk. */
   private readonly theta: Float64Array;
   private readonly sums: Float64Array;
@@ -50,8 +52,11 @@ export class PartComputer {
     this.chunkIds = new Uint32Array(schedule.chunksPerBatch);
     this.pool = pool !== null && PartComputer.sharedKernelFor(store, kernel) !== null ? pool : null;
     if (pool !== null && this.pool === null) pool.close(); // threads this run cannot use
-    // Helpers see only the kernel's memory: a shuffled epoch order must live there too.
-    if (this.pool !== null && !this.isIdentity) this.order = kernel.allocateIndex(this.train.length);
+    // A shuffled epoch order lives where the kernel reads it (and helper threads see it): the
+    // wasm kernels then read it in place instead of copying each chunk's indices into their
+    // memory on every call. Rows held in memory only: the in-memory cap counts these 4 bytes a row.
+    this.orderInKernel = store.mode === 'memory' && !this.isIdentity;
+    if (this.orderInKernel) this.order = kernel.allocateIndex(this.train.length);
   }
 
   /**
@@ -178,7 +183,7 @@ export class PartComputer {
     if (epoch === this.orderEpoch) return;
     const { seed, shuffle, shuffleBlockRows } = this.schedule;
     const order = epochOrder(this.train, seed, epoch, shuffle, shuffleBlockRows);
-    if (this.pool !== null && !this.isIdentity) this.order.set(order);
+    if (this.orderInKernel) this.order.set(order);
     else this.order = order;
     this.orderEpoch = epoch;
   }
