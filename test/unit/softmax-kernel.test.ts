@@ -262,3 +262,22 @@ describe('the softmax WebAssembly SIMD kernel', () => {
     expect(Number.isFinite(kernel.accumulate(x, y, 4, 3, null, 0, 8, theta, out, 0))).toBe(true);
   });
 });
+
+describe('the softmax kernel given a row order held outside its memory', () => {
+  it('copies the order in and gives the bits of the same order held inside (it used to refuse it)', () => {
+    const kernel = createKernel();
+    const [rows, D, K] = [23, 9, 4];
+    const { x, y, theta } = fill(kernel, rows, D, K, 99);
+    const order = Uint32Array.from({ length: rows }, (_, i) => (i * 7 + 3) % rows);
+    const inside = kernel.allocateIndex(rows);
+    inside.set(order);
+    const width = softmaxPartWidth(K, D);
+    const viaInside = kernel.allocateVector(width);
+    const viaOutside = kernel.allocateVector(width);
+    const lossInside = kernel.accumulate(x, y, D, K, inside, 2, 21, theta, viaInside, 0);
+    const lossOutside = kernel.accumulate(x, y, D, K, order, 2, 21, theta, viaOutside, 0);
+    expect(lossOutside).toBe(lossInside);
+    expect(bits(viaOutside)).toEqual(bits(viaInside));
+    expect(viaInside.some((value) => value !== 0)).toBe(true);
+  });
+});
