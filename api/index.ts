@@ -2,6 +2,7 @@
 // here once so users import from the package name alone. The one re-exporting file of the
 // project: what it lists is the public surface, documented in README.md ("Library API").
 
+export type { PassProgress } from '../coordinator/trainer.js';
 export {
   AuthError,
   CheckpointError,
@@ -26,10 +27,9 @@ export {
   type RunHooks,
   type RunningCoordinator,
   startCoordinator,
-  startWorker,
   type TrainingSettings,
   type TrainOptions,
   type TrainResult,
   train,
-  type WorkerStartOptions,
 } from './runs.js';
+export { startWorker, type WorkerStartOptions } from './worker.js';

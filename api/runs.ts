@@ -1,14 +1,14 @@
 // The library's ways to run training (issue #14 item 8): train() with local worker processes,
-// startCoordinator() for remote workers, startWorker() in this process. Options are the CLI's
+// startCoordinator() for remote workers (startWorker(), in worker.ts, is the other side). Options are the CLI's
 // flags as typed fields, merged with the same defaults; every failure is a DptError subclass.
 
 import { checkCoordinatorConfig } from '../cli/preflight.js';
 import { type CoordinatorOptions, resolveCoordinatorConfig } from '../coordinator/config.js';
 import { JoinGoal } from '../coordinator/join-goal.js';
 import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
+import type { PassProgress } from '../coordinator/trainer.js';
 import { ConfigError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
-import { runWorker } from '../worker/client.js';
 import { CLI_PATH, trainWithLocalWorkers } from './local-training.js';
 
 /** What every run reports as it goes; each hook is optional. */
@@ -21,6 +21,15 @@ export interface RunHooks {
   readonly onStart?: (totalSteps: number) => void;
   /** The coordinator's log lines (default: written to stderr). */
   readonly log?: (line: string) => void;
+  /** A data pass started or moved on: the feature statistics before the first step, each evaluation. */
+  readonly onPass?: (progress: PassProgress) => void;
+  /**
+   * Straggling chunks of a step or pass were also given to idle workers (backup tasks): the job's
+   * label, the chunks and the workers. Set, it replaces the log line each would get.
+   */
+  readonly onBackups?: (label: string, chunks: number, workers: number) => void;
+  /** A checkpoint was written (checkpointPath), holding the steps up to this one. */
+  readonly onCheckpoint?: (step: number) => void;
   /** Aborting it stops the run: it rejects with the signal's reason, and a model file (outPath) holds the steps committed. */
   readonly signal?: AbortSignal;
 }
@@ -62,7 +71,8 @@ export type TrainResult = CoordinatorResult;
  * Rejects with ConfigError, DatasetError, NoWorkersError, DivergedError, … (exported here).
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { workers = 2, minWorkers = 1, threads = 1, memoryBudgetMB, onWorkerStderr, onEvent, onListening, onStart, log, signal, ...settings } = options;
+  const { workers = 2, minWorkers = 1, threads = 1, memoryBudgetMB, onWorkerStderr, onListening, signal, ...rest } = options;
+  const { hooks, settings } = splitHooks(rest);
   if (!Number.isSafeInteger(threads) || threads < 1) throw new ConfigError(`threads must be a positive integer, got ${threads}`);
   if (memoryBudgetMB !== undefined && !(Number.isSafeInteger(memoryBudgetMB) && memoryBudgetMB >= 0))
     throw new ConfigError(`memoryBudgetMB must be a non-negative integer, got ${memoryBudgetMB}`);
@@ -76,9 +86,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       args: [CLI_PATH, 'worker', '--connect', url, '--quiet', '--threads', String(threads), ...budget],
     }),
     hooks: {
-      ...(onEvent === undefined ? {} : { onEvent }),
-      ...(onStart === undefined ? {} : { onStart }),
-      ...(log === undefined ? {} : { log }),
+      ...hooks,
       ...(onListening === undefined ? {} : { onListening: (url: string, port: number, token: string | null) => onListening({ url, port, token }) }),
     },
     onWorkerStderr: onWorkerStderr ?? ((chunk) => process.stderr.write(chunk)),
@@ -106,7 +114,8 @@ export interface RunningCoordinator extends ListeningInfo {
  * token gets a generated one, in `token`), or rejects when it cannot start (bad options or data).
  */
 export async function startCoordinator(options: CoordinatorStartOptions): Promise<RunningCoordinator> {
-  const { workers = 1, minWorkers, onEvent, onListening, onStart, log, signal, ...settings } = options;
+  const { workers = 1, minWorkers, onListening, signal, ...rest } = options;
+  const { hooks, settings } = splitHooks(rest);
   const config = resolveCoordinatorConfig({ host: '127.0.0.1', port: 0, ...withoutUndefined(settings), workers });
   const minimum = minWorkers ?? workers;
   if (!Number.isSafeInteger(minimum) || minimum < 1 || minimum > workers)
@@ -115,9 +124,7 @@ export async function startCoordinator(options: CoordinatorStartOptions): Promis
   return new Promise<RunningCoordinator>((resolve, reject) => {
     let listening: ListeningInfo | null = null;
     const result = runCoordinator(config, {
-      ...(onEvent === undefined ? {} : { onEvent }),
-      ...(onStart === undefined ? {} : { onStart }),
-      ...(log === undefined ? {} : { log }),
+      ...hooks,
       ...(signal === undefined ? {} : { signal }),
       joinGoal: new JoinGoal(workers, minimum),
       onListening: (url, port, token) => {
@@ -133,60 +140,15 @@ export async function startCoordinator(options: CoordinatorStartOptions): Promis
   });
 }
 
-export interface WorkerStartOptions {
-  /** The coordinator's (or a relay's) ws:// or wss:// URL; several are tried in turn. */
-  readonly url: string | readonly string[];
-  /** The workers' token, when the coordinator has one. */
-  readonly token?: string | null;
-  /** Local path or http(s) URL of the data file (default: the coordinator's path, else its /data). */
-  readonly dataPath?: string;
-  /** Give up after this long without a coordinator (default 60,000 ms). */
-  readonly connectTimeoutMs?: number;
-  /** Ping the coordinator this often (default 5000 ms). */
-  readonly heartbeatMs?: number;
-  /** Hold the data in memory up to this many MB, else read rows from the file (default 1024). */
-  readonly memoryBudgetMB?: number;
-  /** Compute threads (default 1). */
-  readonly threads?: number;
-  /** PEM CA certificate(s) to trust for wss:// (default: the system's). */
-  readonly ca?: Buffer;
-  /** Aborting it makes the worker answer the step in hand, say goodbye and resolve. */
-  readonly signal?: AbortSignal;
-  /** The worker's log lines (default: none). */
-  readonly log?: (line: string) => void;
-  /** Lines worth a warning (default: written to stderr). */
-  readonly warn?: (line: string) => void;
+/** The hooks that are set, apart from the training settings they came with. */
+function splitHooks(options: TrainingSettings & ProgressHooks): { hooks: ProgressHooks; settings: TrainingSettings } {
+  const { onEvent, onStart, log, onPass, onBackups, onCheckpoint, ...settings } = options;
+  const hooks = withoutUndefined({ onEvent, onStart, log, onPass, onBackups, onCheckpoint }) as ProgressHooks;
+  return { hooks, settings };
 }
 
-/**
- * Runs a worker in this process (its compute on this event loop, or `threads` worker threads):
- * resolves when the coordinator says stop (the run ended) or `signal` aborts; rejects with
- * CoordinatorLostError when no coordinator answers within connectTimeoutMs, AuthError on a bad
- * token, DatasetError on bad data.
- */
-export async function startWorker(options: WorkerStartOptions): Promise<void> {
-  const urls = typeof options.url === 'string' ? [options.url] : [...options.url];
-  if (urls.length === 0) throw new ConfigError('url: at least one coordinator URL is needed');
-  const threads = options.threads ?? 1;
-  if (!Number.isSafeInteger(threads) || threads < 1) throw new ConfigError(`threads must be a positive integer, got ${threads}`);
-  const budgetMB = options.memoryBudgetMB ?? 1024;
-  if (!(Number.isSafeInteger(budgetMB) && budgetMB >= 0)) throw new ConfigError(`memoryBudgetMB must be a non-negative integer, got ${budgetMB}`);
-  await runWorker({
-    urls,
-    token: options.token ?? null,
-    dataPath: options.dataPath ?? null,
-    connectTimeoutMs: options.connectTimeoutMs ?? 60_000,
-    heartbeatMs: options.heartbeatMs ?? 5000,
-    ca: options.ca ?? null,
-    memoryBudgetBytes: budgetMB * 1024 * 1024,
-    threads,
-    threadCpus: [],
-    pollMs: 0,
-    stop: options.signal ?? new AbortController().signal,
-    log: options.log ?? (() => undefined),
-    warn: options.warn ?? ((line) => process.stderr.write(`${line}\n`)),
-  });
-}
+/** The hooks that report a run's progress (all of RunHooks but where it listens and how it stops). */
+type ProgressHooks = Omit<RunHooks, 'onListening' | 'signal'>;
 
 /** The options that are set: an undefined field takes its default (exactOptionalPropertyTypes). */
 function withoutUndefined<T extends object>(options: T): T {

@@ -141,19 +141,21 @@ program
       const stop = new AbortController();
       process.once('SIGTERM', () => stop.abort());
       process.once('SIGINT', () => stop.abort());
-      const { runWorker } = await import('../worker/client.js');
-      await runWorker({
-        urls: flags.connect,
+      // The library's own worker (api/worker.ts): the CLI only turns flags into its options.
+      const { startWorker } = await import('../api/worker.js');
+      const ca = flags.ca === undefined ? null : readCa(flags.ca);
+      await startWorker({
+        url: flags.connect,
         token: resolveToken(flags.token, flags.tokenFile),
-        dataPath: flags.data ?? null,
+        ...(flags.data === undefined ? {} : { dataPath: flags.data }),
         connectTimeoutMs: flags.connectTimeout,
         heartbeatMs: flags.heartbeat,
-        memoryBudgetBytes: flags.memoryBudget * 1024 * 1024,
+        memoryBudgetMB: flags.memoryBudget,
         threads: flags.threads,
         threadCpus: flags.threadCpus ?? [],
         pollMs: flags.poll,
-        ca: flags.ca === undefined ? null : readCa(flags.ca),
-        stop: stop.signal,
+        ...(ca === null ? {} : { ca }),
+        signal: stop.signal,
         log: flags.quiet === true ? () => undefined : (line) => process.stderr.write(`${line}\n`),
         warn: (line) => process.stderr.write(`${line}\n`),
       });

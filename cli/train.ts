@@ -3,10 +3,10 @@
 
 import { availableParallelism } from 'node:os';
 import { CLI_PATH, trainWithLocalWorkers, type WorkerCommand } from '../api/local-training.js';
-import { DEFAULTS, resolveCoordinatorConfig } from '../coordinator/config.js';
-import { JoinGoal } from '../coordinator/join-goal.js';
+import { type RunHooks, startCoordinator } from '../api/runs.js';
+import { DEFAULTS } from '../coordinator/config.js';
 import { ProgressPrinter } from '../coordinator/progress.js';
-import { type CoordinatorResult, runCoordinator } from '../coordinator/run.js';
+import type { CoordinatorResult } from '../coordinator/run.js';
 import { describeBackups } from '../coordinator/scatter.js';
 import { lineSplitter, TerminalPrinter } from '../coordinator/terminal.js';
 import { allowedCpus, hasTaskset, pinnedCommand, pinProcess } from '../shared/cpus.js';
@@ -16,7 +16,6 @@ import { coordinatorOptions, type TrainingFlags } from './coordinator-flags.js';
 import { type CpuPlan, defaultThreads, hasOwnCpu, planCpus } from './cpu-pinning.js';
 import { RunProgress } from './interruption.js';
 import { checkTrainingPaths } from './output-paths.js';
-import { checkCoordinatorConfig } from './preflight.js';
 
 /** `dpt coordinator`'s own flags: --min-workers (default: all of --workers). */
 export type RemoteWorkerFlags = TrainingFlags & { minWorkers?: number };
@@ -30,31 +29,35 @@ export async function coordinatorCommand(flags: RemoteWorkerFlags): Promise<void
   const minWorkers = flags.minWorkers ?? flags.workers;
   if (minWorkers > flags.workers) throw new ConfigError(`--min-workers ${minWorkers} is more than --workers ${flags.workers}`);
   checkTrainingPaths(flags);
-  const config = resolveCoordinatorConfig(coordinatorOptions(flags));
-  await checkCoordinatorConfig(config); // a bad --host/--port/--tls-* fails before the data is read
+  const { workers: _all, ...settings } = coordinatorOptions(flags); // workers and minWorkers are given below
   const terminal = new TerminalPrinter(process.stdout, process.stderr);
   // Ctrl-C (or SIGTERM) loses the run: say what was lost and what would have kept it, then exit
   // as the signal would have (130, 143).
   const progress = new RunProgress();
   const onSignal = (signal: NodeJS.Signals): void => {
     terminal.keepLive();
-    terminal.log(progress.describe(signal, config.checkpointPath));
+    terminal.log(progress.describe(signal, settings.checkpointPath ?? null));
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const result = await runWithProgress(
-    config,
-    terminal,
-    flags.verbose === true,
-    null,
-    // A generated token is said once, by the coordinator's log line that says why it was generated.
-    (url) => terminal.print(`listening on ${url}`),
-    new JoinGoal(config.workers, minWorkers),
-    undefined,
-    progress,
-  );
-  printSummary(terminal, result, config.outPath);
+  // The library's own coordinator (api/runs.ts), with the terminal's progress line on its hooks.
+  const view = new ProgressView(terminal, settings.epochs ?? DEFAULTS.epochs, settings.evalEvery ?? DEFAULTS.evalEvery, flags.verbose === true, progress);
+  let result: CoordinatorResult;
+  try {
+    const coordinator = await startCoordinator({
+      ...settings,
+      workers: flags.workers,
+      minWorkers,
+      ...view.hooks,
+      // A generated token is said once, by the coordinator's log line that says why it was generated.
+      onListening: ({ url }) => terminal.print(`listening on ${url}`),
+    });
+    result = await coordinator.result;
+  } finally {
+    view.finish();
+  }
+  printSummary(terminal, result, settings.outPath ?? null);
 }
 
 /** `dpt train`'s own flags besides the training flags it shares with `dpt coordinator`. */
@@ -102,9 +105,7 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
     const workerArgs = [CLI_PATH, 'worker', '--connect', url, '--quiet', '--threads', String(threads), '--poll', String(poll), ...helperCpus, ...budget];
     return plan === null ? { command: process.execPath, args: workerArgs } : pinnedCommand(plan.workers[i]!, process.execPath, workerArgs);
   };
-  // Made at the first step (the schedule is known then).
-  let printer: ProgressPrinter | null = null;
-  const isVerbose = flags.verbose === true;
+  const view = new ProgressView(terminal, options.epochs ?? DEFAULTS.epochs, options.evalEvery ?? DEFAULTS.evalEvery, flags.verbose === true, progress);
   // The workers' stderr, line by line through the terminal (their chunks may cut lines anywhere).
   const workerLines = lineSplitter((line) => terminal.log(line));
   try {
@@ -114,40 +115,23 @@ export async function trainCommand(flags: LocalWorkerFlags): Promise<void> {
       minWorkers: flags.minWorkers,
       workerCommand,
       hooks: {
+        ...view.hooks,
         onListening: (_url, port) => terminal.print(`coordinator listening on port ${port}; starting ${workerCount} local worker(s)`),
-        log: (line) => terminal.log(line),
-        onStart: (totalSteps) => {
-          progress.started(totalSteps);
-          printer = new ProgressPrinter(terminal, totalSteps, options.epochs ?? DEFAULTS.epochs, options.evalEvery ?? DEFAULTS.evalEvery);
-        },
-        onEvent: (event: TrainingEvent) => {
-          progress.handle(event);
-          printer?.handle(event);
-        },
-        onCheckpoint: (step) => progress.checkpointed(step),
-        onPass: (pass) => printer?.pass(pass),
-        onBackups: (label, chunks, workers) => {
-          if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
-          printer?.backups(label, chunks);
-        },
       },
       onWorkerStderr: (chunk) => workerLines(chunk),
       signal: stop.signal,
       // Ctrl-C ends the process once the workers are gone (the model is not written: --checkpoint keeps a run).
       onWorkersStopped: () => process.exit(130),
     });
-    (printer as ProgressPrinter | null)?.finish();
-    terminal.keepLive();
+    view.finish();
     printSummary(terminal, result, options.outPath ?? null);
   } catch (error) {
-    (printer as ProgressPrinter | null)?.finish();
-    terminal.keepLive();
+    view.finish();
     if (stop.signal.aborted) process.exit(130);
     throw error;
   }
 }
 
-/** Pins this process and plans the workers' CPUs; null (with a line saying why) when pinning is unavailable. */
 function pinCoordinator(terminal: TerminalPrinter, cpus: number[] | null, workers: number, threads: number): CpuPlan | null {
   if (cpus === null || !hasTaskset()) {
     terminal.print('processes not pinned to CPUs (needs Linux and taskset from util-linux)');
@@ -165,46 +149,43 @@ function pinCoordinator(terminal: TerminalPrinter, cpus: number[] | null, worker
 }
 
 /**
- * Runs the coordinator with its lines through `terminal` and a progress printer from the first
- * step on. Backup tasks are counted per epoch; with `isVerbose` each is also logged.
+ * The terminal's view of a run, as hooks of the library API: its log lines through `terminal`,
+ * and a progress line from the first step on. Backup tasks are counted per epoch; with
+ * `isVerbose` each is also logged.
  */
-async function runWithProgress(
-  config: ReturnType<typeof resolveCoordinatorConfig>,
-  terminal: TerminalPrinter,
-  isVerbose: boolean,
-  onFailure: ((error: unknown) => void) | null,
-  onListening: (url: string, port: number, token: string | null) => void,
-  joinGoal?: JoinGoal,
-  onStart?: () => void,
-  run?: RunProgress,
-): Promise<CoordinatorResult> {
-  // Made at the first step (the schedule is known then); a holder, so the finally sees what the hooks set.
-  const progress: { printer: ProgressPrinter | null } = { printer: null };
-  try {
-    return await runCoordinator(config, {
-      onListening,
+class ProgressView {
+  /** Made at the first step (the schedule is known then). */
+  private printer: ProgressPrinter | null = null;
+  readonly hooks: Required<Pick<RunHooks, 'log' | 'onStart' | 'onEvent' | 'onCheckpoint' | 'onPass' | 'onBackups'>>;
+
+  constructor(terminal: TerminalPrinter, epochs: number, evalEvery: number, isVerbose: boolean, run: RunProgress) {
+    this.hooks = {
       log: (line) => terminal.log(line),
-      ...(onFailure === null ? {} : { onFailure }),
-      ...(joinGoal === undefined ? {} : { joinGoal }),
       onStart: (totalSteps) => {
-        onStart?.();
-        run?.started(totalSteps);
-        progress.printer = new ProgressPrinter(terminal, totalSteps, config.epochs, config.evalEvery);
+        run.started(totalSteps);
+        this.printer = new ProgressPrinter(terminal, totalSteps, epochs, evalEvery);
       },
       onEvent: (event: TrainingEvent) => {
-        run?.handle(event);
-        progress.printer?.handle(event);
+        run.handle(event);
+        this.printer?.handle(event);
       },
-      onCheckpoint: (step) => run?.checkpointed(step),
-      onPass: (pass) => progress.printer?.pass(pass),
+      onCheckpoint: (step) => run.checkpointed(step),
+      onPass: (pass) => this.printer?.pass(pass),
       onBackups: (label, chunks, workers) => {
         if (isVerbose) terminal.log(describeBackups(label, chunks, workers));
-        progress.printer?.backups(label, chunks);
+        this.printer?.backups(label, chunks);
       },
-    });
-  } finally {
-    progress.printer?.finish();
-    terminal.keepLive();
+    };
+    this.terminal = terminal;
+  }
+
+  private readonly terminal: TerminalPrinter;
+
+  /** Ends the progress line, keeping what it last showed. */
+  finish(): void {
+    this.printer?.finish();
+    this.printer = null;
+    this.terminal.keepLive();
   }
 }
 

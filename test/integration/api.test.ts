@@ -14,6 +14,7 @@ import {
   type ModelFile,
   ModelFileError,
   modelLabels,
+  type PassProgress,
   predict,
   startCoordinator,
   startWorker,
@@ -177,17 +178,23 @@ describe('startCoordinator and startWorker', () => {
   it('train with workers in this process, stream every step and evaluation, and give the bits of dpt train', async () => {
     const events: TrainingEvent[] = [];
     let totalSteps = 0;
+    const passes: PassProgress[] = [];
+    const checkpoints: number[] = [];
     const coordinator = await startCoordinator({
       dataPath: DATA,
       workers: 2,
       epochs: 2,
       batchSize: 64,
       seed: 7,
+      checkpointPath: join(directory.path, 'api.ckpt'),
+      checkpointEvery: 5,
       log: () => undefined,
       onEvent: (event) => events.push(event),
       onStart: (steps) => {
         totalSteps = steps;
       },
+      onPass: (pass) => passes.push(pass),
+      onCheckpoint: (step) => checkpoints.push(step),
     });
     expect(coordinator.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
     expect(coordinator.port).toBeGreaterThan(0);
@@ -200,6 +207,15 @@ describe('startCoordinator and startWorker', () => {
     expect(totalSteps).toBe(2 * Math.ceil(569 / 64));
     expect(events.filter((e) => e.type === 'eval').map((e) => e.epoch)).toEqual([0, 1]);
     expect(result.steps).toBe(totalSteps);
+    // The progress hooks `dpt coordinator` draws its line from: the statistics pass over all 569
+    // rows (no validation split), then one evaluation pass per epoch, each from 0 rows to all;
+    // a checkpoint every 5 steps and at each epoch's end.
+    const started = passes.filter((p) => p.rowsDone === 0).map((p) => `${p.purpose}:${p.set}:${p.rows}`);
+    expect(started).toEqual(['stats:train:569', 'eval:train:569', 'eval:train:569']);
+    expect(passes.filter((p) => p.rowsDone === p.rows)).toHaveLength(3);
+    const perEpoch = Math.ceil(569 / 64);
+    const expectedCheckpoints = Array.from({ length: totalSteps }, (_, t) => t + 1).filter((n) => n % 5 === 0 || n % perEpoch === 0);
+    expect(checkpoints).toEqual(expectedCheckpoints);
 
     // The same data, flags and seed through the CLI with one local worker: the same model, bit for bit.
     const out = join(directory.path, 'cli-model.json');
