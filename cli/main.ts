@@ -21,7 +21,7 @@ let commanderStderr = '';
 // form of every other usage error, printed by the catch below; exitOverride and configureOutput
 // are inherited by every subcommand created after them.
 const program = new Command('dpt')
-  .description('Distributed data-parallel training of logistic regression over WebSocket workers')
+  .description('Distributed data-parallel training of logistic and softmax regression over WebSocket workers')
   .version('0.1.0')
   .exitOverride()
   .configureOutput({
