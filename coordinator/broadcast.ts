@@ -6,8 +6,11 @@ import { encodeMessage } from '../shared/protocol.js';
 import { contiguousRuns } from './assignment.js';
 import type { Assignment } from './scatter.js';
 
-/** Encodes step `step` with parameters θ for `assignments`, and writes it to each of their workers. */
-export function broadcastStep(step: number, assignments: readonly Assignment[], theta: Float64Array): void {
+/**
+ * Encodes step `step` with parameters θ for `assignments`, and writes it to each of their workers.
+ * A sparse run (issue #13) sends an empty θ and the params `version` its replicas hold.
+ */
+export function broadcastStep(step: number, assignments: readonly Assignment[], theta: Float64Array, version?: number): void {
   // (worker id, first chunk, end) per contiguous run, ordered by first chunk: runs never overlap
   // (each chunk has one owner, or one backup, per send).
   const table: [number, number, number][] = [];
@@ -16,7 +19,7 @@ export function broadcastStep(step: number, assignments: readonly Assignment[], 
     for (let r = 0; r < runs.length; r += 2) table.push([worker.id, runs[r]!, runs[r + 1]!]);
   }
   table.sort((first, second) => first[1] - second[1]);
-  const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), theta });
+  const bytes = encodeMessage({ kind: 'step', step, assign: Uint32Array.from(table.flat()), theta, ...(version === undefined ? {} : { version }) });
   for (const { worker } of assignments) {
     worker.stepBytes += bytes.length;
     worker.sendBytes(bytes);

@@ -54,6 +54,11 @@ export interface RunFingerprint {
   readonly lrGamma: number;
   /** --early-stopping P, present only when set (a run without it keeps its old fingerprint). */
   readonly earlyStopping?: number;
+  /** Sparse data (issue #13), and how a CSV was hashed: present only for sparse runs. */
+  readonly sparse?: boolean;
+  readonly hashBits?: number;
+  readonly categorical?: string;
+  readonly crosses?: string;
 }
 
 /** A checkpoint's optimizer state as JSON: the buffers as number arrays (JSON round-trips float64). */
@@ -80,6 +85,11 @@ export interface CheckpointState {
   readonly optimizer: SavedOptimizerState;
   /** The early-stopping rule's state (--early-stopping only); absent: an empty state. */
   readonly earlyStopping?: SavedEarlyStopping;
+  /**
+   * Sparse runs (issue #13): `params` then holds v and the biases (w = scale·v), and the
+   * parameters' version; a resumed run continues from the same v and scale, so the same bits.
+   */
+  readonly sparse?: { readonly scale: number; readonly version: number };
 }
 
 /** A checkpoint as read: its state, and the version it was written with. */
@@ -171,6 +181,10 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
     throw new CheckpointError(
       `${path}: the checkpoint's early-stopping state is malformed (bestEval, bestParams of finite numbers, evalsSinceBest, stoppedAfterEpoch)`,
     );
+  }
+  const sparse = state.sparse as { scale?: unknown; version?: unknown } | undefined; // checked just below
+  if (sparse !== undefined && !(typeof sparse.scale === 'number' && sparse.scale > 0 && Number.isFinite(sparse.scale) && Number.isSafeInteger(sparse.version))) {
+    throw new CheckpointError(`${path}: the checkpoint's sparse state is malformed (a positive finite scale, an integer version)`);
   }
   return { version: f.version, state };
 }

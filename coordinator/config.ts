@@ -35,6 +35,16 @@ export interface CoordinatorConfig {
   /** 0: shuffle rows; R > 0: shuffle blocks of R consecutive rows (sequential reads for big files). */
   readonly shuffleBlockRows: number;
   readonly standardize: boolean;
+  /** Whether --standardize or --no-standardize was given (sparse data refuses --standardize; its default is off). */
+  readonly standardizeGiven: boolean;
+  /** --format: 'libsvm' reads the data as LIBSVM whatever its name; 'auto' goes by the extension (issue #13). */
+  readonly dataFormat: DataFormat;
+  /** --hash-bits B: a CSV's features hashed into 2^B buckets (a sparse run); null: not hashed. */
+  readonly hashBits: number | null;
+  /** --categorical: comma-separated columns whose cells are categories (with --hash-bits); null: none. */
+  readonly categorical: string | null;
+  /** --cross: comma-separated a:b pairs of categorical columns hashed together (with --hash-bits); null: none. */
+  readonly crosses: string | null;
   /** Fraction of rows held out for validation, in [0, 1). */
   readonly valFraction: number;
   /**
@@ -93,6 +103,8 @@ export interface CoordinatorConfig {
 }
 
 export const MODEL_CHOICES = ['auto', 'logistic', 'softmax'] as const;
+export const DATA_FORMATS = ['auto', 'libsvm'] as const;
+export type DataFormat = (typeof DATA_FORMATS)[number];
 export type ModelChoice = (typeof MODEL_CHOICES)[number];
 export const CLASS_WEIGHT_MODES = ['none', 'balanced'] as const;
 export type ClassWeightMode = (typeof CLASS_WEIGHT_MODES)[number];
@@ -105,7 +117,7 @@ export interface OptimizerChoice {
   readonly lrSchedule?: Omit<LrScheduleOptions, 'lr'> | undefined;
 }
 
-export type CoordinatorOptions = { [K in Exclude<keyof CoordinatorConfig, keyof OptimizerChoice>]?: CoordinatorConfig[K] | undefined } & Pick<
+export type CoordinatorOptions = { [K in Exclude<keyof CoordinatorConfig, keyof OptimizerChoice | 'standardizeGiven'>]?: CoordinatorConfig[K] | undefined } & Pick<
   CoordinatorConfig,
   'dataPath'
 > &
@@ -125,6 +137,10 @@ export const DEFAULTS = {
   shuffle: true,
   shuffleBlockRows: 0,
   standardize: true,
+  dataFormat: 'auto',
+  hashBits: null,
+  categorical: null,
+  crosses: null,
   valFraction: 0,
   earlyStoppingPatience: null,
   host: '127.0.0.1',
@@ -150,7 +166,7 @@ export const DEFAULTS = {
   tlsCertPath: null,
   tlsKeyPath: null,
   unixSocketPath: null,
-} as const satisfies Omit<CoordinatorConfig, 'dataPath' | 'chunksPerBatch' | 'optimizer' | 'lrSchedule'>;
+} as const satisfies Omit<CoordinatorConfig, 'dataPath' | 'chunksPerBatch' | 'optimizer' | 'lrSchedule' | 'standardizeGiven'>;
 
 export function resolveCoordinatorConfig(options: CoordinatorOptions): CoordinatorConfig {
   const { optimizer, lrSchedule, ...rest } = options;
@@ -164,6 +180,7 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
     chunksPerBatch: defaultChunksPerBatch(batchSize),
     ...given,
     dataPath: options.dataPath,
+    standardizeGiven: given.standardize !== undefined,
     // Validated (errors name the flag) and frozen by their own modules.
     optimizer: resolveOptimizerSpec({ ...optimizer, weightDecay: l2 }),
     lrSchedule: resolveLrScheduleSpec({ ...lrSchedule, lr }),
@@ -183,6 +200,11 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   positiveInteger('rejoinTimeoutMs', config.rejoinTimeoutMs);
   if (!(config.lr > 0 && Number.isFinite(config.lr))) throw new ConfigError(`lr must be a positive number, got ${config.lr}`);
   if (!(config.l2 >= 0 && Number.isFinite(config.l2))) throw new ConfigError(`l2 must be a non-negative number, got ${config.l2}`);
+  if (!DATA_FORMATS.includes(config.dataFormat)) throw new ConfigError(`--format must be one of ${DATA_FORMATS.join(', ')}, got ${String(config.dataFormat)}`);
+  if (config.hashBits === null && (config.categorical !== null || config.crosses !== null)) {
+    throw new ConfigError(`${config.categorical !== null ? '--categorical' : '--cross'} needs --hash-bits (the number of hash buckets, 2^B)`);
+  }
+  if (config.hashBits !== null && config.dataFormat === 'libsvm') throw new ConfigError('--hash-bits hashes CSV columns; --format libsvm data is sparse already');
   if (!(config.valFraction >= 0 && config.valFraction < 1)) throw new ConfigError(`valFraction must be in [0, 1), got ${config.valFraction}`);
   if (config.earlyStoppingPatience !== null) {
     if (!Number.isSafeInteger(config.earlyStoppingPatience) || config.earlyStoppingPatience < 1)

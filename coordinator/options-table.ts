@@ -33,7 +33,7 @@ import {
   shuffleMode,
 } from '../shared/option-values.js';
 import type { RunFingerprint } from './checkpoint.js';
-import { CLASS_WEIGHT_MODES, type CoordinatorConfig, type CoordinatorOptions, DEFAULTS, MAX_CLASSES, MODEL_CHOICES } from './config.js';
+import { CLASS_WEIGHT_MODES, type CoordinatorConfig, type CoordinatorOptions, DATA_FORMATS, DEFAULTS, MAX_CLASSES, MODEL_CHOICES } from './config.js';
 import { LR_SCHEDULE_DEFAULTS, LR_SCHEDULE_NAMES, type LrScheduleOptions } from './lr-schedule.js';
 import { describeOptimizer, OPTIMIZER_DEFAULTS, OPTIMIZER_NAMES, type OptimizerOptions } from './optimizers.js';
 
@@ -51,6 +51,8 @@ export interface RunFacts {
   readonly model: ModelKind;
   /** The kernel id the workers run: --kernel for logistic, the softmax kernel's for softmax (shared/model-kernel.ts). */
   readonly kernel: string;
+  /** Whether the data is sparse (a LIBSVM file, a sparse .dpt, a hashed CSV: issue #13); absent: dense. */
+  readonly isSparse?: boolean;
 }
 
 /** A result-changing option's fields of the run fingerprint, from the merged config and the data. */
@@ -141,6 +143,51 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     target: { config: 'labelColumn' },
     changesResult: true,
     fingerprint: (_config, facts) => ({ labelColumn: facts.labelName }),
+  },
+  {
+    flag: '--format',
+    value: '<format>',
+    help: 'data format: auto (by the extension: .svm/.libsvm are LIBSVM, .dpt, else CSV) or libsvm',
+    parse: oneOf(DATA_FORMATS),
+    defaultText: 'auto',
+    docs: '`libsvm`: read `--data` as LIBSVM/svmlight (`label index:value …`, 1-based indices) whatever its name; `auto`, the default, takes `.svm` and `.libsvm` files as LIBSVM. LIBSVM data trains sparse (see Sparse and categorical data)',
+    target: { config: 'dataFormat' },
+    changesResult: true,
+    // Only for sparse data: a dense run keeps the fingerprint (and model file) of before the flag.
+    fingerprint: (_config, facts) => (facts.isSparse === true ? { sparse: true } : {}),
+  },
+  {
+    flag: '--hash-bits',
+    value: '<B>',
+    help: "hash a CSV's features into 2^B buckets (sparse training; with --categorical and --cross)",
+    parse: integerIn(1, 24),
+    defaultText: 'off',
+    docs: "hash a CSV's features into 2^B buckets (B ≤ 24), murmur3 as specified under Sparse and categorical data: a numeric column `c` into bucket h(`c`) with its value, the data then trains sparse",
+    target: { config: 'hashBits' },
+    changesResult: true,
+    fingerprint: (config) => (config.hashBits === null ? {} : { hashBits: config.hashBits }),
+  },
+  {
+    flag: '--categorical',
+    value: '<columns>',
+    help: 'comma-separated CSV columns whose cells are categories (with --hash-bits)',
+    parse: null,
+    defaultText: 'none',
+    docs: 'comma-separated columns whose cells are categories: cell `v` of column `c` goes to bucket h(`c=v`) with value 1 (needs `--hash-bits`)',
+    target: { config: 'categorical' },
+    changesResult: true,
+    fingerprint: (config) => (config.categorical === null ? {} : { categorical: config.categorical }),
+  },
+  {
+    flag: '--cross',
+    value: '<a:b,...>',
+    help: 'comma-separated pairs a:b of categorical columns also hashed together (with --hash-bits)',
+    parse: null,
+    defaultText: 'none',
+    docs: 'comma-separated pairs `a:b` of categorical columns: each row also gets bucket h(`a=v^b=u`) with value 1 (needs `--hash-bits`)',
+    target: { config: 'crosses' },
+    changesResult: true,
+    fingerprint: (config) => (config.crosses === null ? {} : { crosses: config.crosses }),
   },
   {
     flag: '--model',

@@ -10,7 +10,7 @@
 import { type DatasetError, NoWorkersError, ProtocolError } from '../shared/errors.js';
 import type { TrainingEvent } from '../shared/events.js';
 import type { PartMessage, PassPartMessage } from '../shared/protocol.js';
-import { type ChunkParts, subtreeEnd, subtreeStart, type TreeParts, treeLevels } from '../shared/reduce.js';
+import { type ChunkParts, subtreeEnd, subtreeStart, TreeParts, treeLevels } from '../shared/reduce.js';
 import { weightedAlignedShares } from './assignment.js';
 import type { CoordinatorConfig } from './config.js';
 import type { JoinGoal } from './join-goal.js';
@@ -46,10 +46,19 @@ interface JobBase {
   readonly maxUnitsPerWorker?: number;
 }
 
-/** A training step: chunks, reduced along the tree. */
-export interface StepJobSpec extends JobBase {
+/** What the scatter needs of a step's subtree values: which chunks are covered (TreeParts, SparseTreeParts). */
+export type StepParts = Pick<TreeParts, 'reset' | 'has' | 'pending'>;
+
+/** A training step: chunks, reduced along the tree (dense values in a TreeParts, or others through acceptSubtree). */
+export interface StepJobSpec<P extends StepParts = TreeParts> extends JobBase {
   readonly kind: 'step';
-  readonly parts: TreeParts;
+  readonly parts: P;
+  /**
+   * For parts other than a TreeParts (a sparse run's, issue #13): keeps subtree k of `message`
+   * (checked: it exists and was this worker's) as node (level, index) when none of its chunks is
+   * covered yet; returns whether it was kept.
+   */
+  readonly acceptSubtree?: (level: number, index: number, message: PartMessage, k: number) => boolean;
 }
 
 /** A data pass: blocks, merged in block order. */
@@ -60,7 +69,7 @@ export interface PassJobSpec extends JobBase {
   readonly onProgress?: (rowsDone: number) => void;
 }
 
-export type JobSpec = StepJobSpec | PassJobSpec;
+export type JobSpec = StepJobSpec<StepParts> | PassJobSpec;
 
 /** A finished job: who contributed and how many rows its accepted parts covered. */
 export interface JobResult {
@@ -536,8 +545,8 @@ export class Scatter implements WorkerListener {
    * ignored, and its chunks still uncovered are released by this worker and reassigned, so they
    * are neither counted twice nor waited for forever.
    */
-  private acceptSubtrees(worker: WorkerConnection, job: JobInFlight, spec: StepJobSpec, message: PartMessage): void {
-    const { subtrees, rows, sums } = message;
+  private acceptSubtrees(worker: WorkerConnection, job: JobInFlight, spec: StepJobSpec<StepParts>, message: PartMessage): void {
+    const { subtrees, rows } = message;
     const levels = treeLevels(spec.units);
     // Check the whole part before any of it touches state.
     for (let k = 0; k < subtrees.length; k += 2) {
@@ -558,12 +567,11 @@ export class Scatter implements WorkerListener {
         throw new ProtocolError('part', 'rows', `subtree (${level}, ${index}) of ${spec.label} has ${expected} rows, the part says ${rows[k / 2]}`);
     }
     const rowsBefore = job.rowsAccounted;
-    const width = spec.parts.width;
     let released = 0;
     for (let k = 0; k < subtrees.length; k += 2) {
       const level = subtrees[k]!;
       const index = subtrees[k + 1]!;
-      if (spec.parts.accept(level, index, sums, (k / 2) * width)) {
+      if (acceptSubtree(spec, level, index, message, k / 2)) {
         job.rowsAccounted += rows[k / 2]!;
         continue;
       }
@@ -621,6 +629,14 @@ export class Scatter implements WorkerListener {
 /** The log line of one launch of backup tasks: "step 12: 4 straggling chunk(s) also given to 1 idle worker(s)". */
 export function describeBackups(label: string, chunks: number, workers: number): string {
   return `${label}: ${chunks} straggling chunk(s) also given to ${workers} idle worker(s)`;
+}
+
+/** Keeps subtree k of `message` as node (level, index) of the step's parts, if none of its chunks is covered; returns whether it did. */
+function acceptSubtree(spec: StepJobSpec<StepParts>, level: number, index: number, message: PartMessage, k: number): boolean {
+  const { parts } = spec;
+  if (parts instanceof TreeParts) return parts.accept(level, index, message.sums, k * parts.width);
+  if (spec.acceptSubtree === undefined) throw new Error(`invariant broken: ${spec.label} has no way to keep its parts`);
+  return spec.acceptSubtree(level, index, message, k);
 }
 
 /** Workers the connections stand for: a worker 1, a relay its capacity. */

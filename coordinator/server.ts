@@ -104,8 +104,13 @@ export class WorkerConnection {
   capacity = 1;
   /** Whether it said ready with a capacity: a relay, named so in the log. */
   isRelay = false;
-  /** Bytes of step messages sent to this worker (its downstream traffic per step: issue #11). */
+  /** Bytes of step messages sent to this worker (its downstream traffic per step: issue #11), with a sparse run's params messages. */
   stepBytes = 0;
+  /**
+   * A sparse run (issue #13): the params version this connection's replica holds once it has read
+   * what was sent to it (messages are ordered), −1 before any; the next params go as a delta from it.
+   */
+  paramsVersion = -1;
   private readonly socket: WebSocket;
 
   constructor(socket: WebSocket, address: string) {
@@ -242,7 +247,8 @@ export class WorkerServer {
     const wss = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
-      maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks)),
+      // A sparse part carries 12 bytes per touched coordinate (index and value) where a dense one carries 8.
+      maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks) * (options.limits.sparse === true ? 2 : 1)),
     });
     await listenOn(http, (done) => http.listen(options.port, options.host, done));
     // The last word on a tokenless server is the address actually bound, not the host's spelling.

@@ -8,8 +8,10 @@ import { DivergedError } from '../shared/errors.js';
 import type { EvalEvent, StepEvent, TrainingEvent } from '../shared/events.js';
 import { type ModelShape, scoreBound } from '../shared/model-shape.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
-import { encodeMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
+import { encodeMessage, type PartMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
+import { SparseTreeParts } from '../shared/sparse-reduce.js';
+import type { SparsePart } from '../shared/sparse-rows.js';
 import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { broadcastStep } from './broadcast.js';
@@ -17,7 +19,9 @@ import type { CoordinatorConfig } from './config.js';
 import { EarlyStopping, type EarlyStoppingOutcome, type SavedEarlyStopping } from './early-stopping.js';
 import { createLrSchedule, type LrSchedule } from './lr-schedule.js';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers.js';
-import type { PassJobSpec, Scatter, StepJobSpec } from './scatter.js';
+import type { PassJobSpec, Scatter, StepJobSpec, StepParts } from './scatter.js';
+import { SparseBroadcast } from './sparse-broadcast.js';
+import { checkSparseOptimizer, SparseModel } from './sparse-model.js';
 import type { WorkerServer } from './server.js';
 
 /** What the trainer knows of the data: its shape, never its rows. */
@@ -25,6 +29,8 @@ export interface DataShape {
   readonly D: number;
   readonly trainRows: number;
   readonly validationRows: number;
+  /** Sparse rows (issue #13): O(touched) updates and params deltas, no statistics pass. Absent: dense. */
+  readonly isSparse?: boolean;
 }
 
 /** Where a run starts: step 0 with a zero model, or a checkpoint's position, model and optimizer state. */
@@ -37,14 +43,21 @@ export interface StartPoint {
   readonly lastEval: EvalEvent | null;
   /** The early-stopping rule's state (with --early-stopping); absent or null: a fresh one. */
   readonly earlyStopping?: SavedEarlyStopping | null;
+  /** A sparse run's checkpoint: `params` holds v and the biases, w = scale·v; absent: θ itself (scale 1, version = step). */
+  readonly sparse?: { readonly scale: number; readonly version: number } | null;
 }
 
 /** The model after a committed step, for checkpoints: valid only during the listener's call. */
 export interface CommittedState {
   /** The next step to run. */
   readonly step: number;
-  /** The parameter vector θ (the shape's layout): read it during the call, never keep it. */
+  /**
+   * The parameter vector θ (the shape's layout): read it during the call, never keep it. A sparse
+   * run's is v then the biases (w = scale·v, see `sparse`), built when read (O(D)).
+   */
   readonly params: Float64Array;
+  /** A sparse run's scale and params version (issue #13); null for a dense run. */
+  readonly sparse: { readonly scale: number; readonly version: number } | null;
   readonly lastEval: EvalEvent | null;
   readonly isEpochEnd: boolean;
   /** A copy of the optimizer's state (taken only when called). */
@@ -80,6 +93,27 @@ export interface PassProgress {
   readonly rowsDone: number;
 }
 
+/** θ of a sparse run's step and pass messages: the replicas hold the parameters. */
+const EMPTY = new Float64Array(0);
+
+/**
+ * Subtree k of a sparse run's part (checked at the boundary: counts, increasing indices, finite
+ * values), as views into the message: its touched coordinates, bias sums and loss.
+ */
+export function sparseSubtree(message: PartMessage, k: number, O: number): SparsePart {
+  const fields = message.sparse;
+  if (fields === undefined) throw new Error('invariant broken: a dense part in a sparse run (the protocol checks it)');
+  let at = 0;
+  for (let i = 0; i < k; i++) at += fields.counts[i]!;
+  const end = at + fields.counts[k]!;
+  return {
+    indices: fields.indices.subarray(at, end),
+    values: fields.values.subarray(at * O, end * O),
+    bias: message.sums.subarray(k * (O + 1), k * (O + 1) + O),
+    loss: message.sums[k * (O + 1) + O]!,
+  };
+}
+
 /** Largest |z| a model may produce on the data: far from overflow even summed over 10^8 rows. */
 const MAX_SCORE = 1e290;
 
@@ -90,7 +124,10 @@ export class Trainer {
   private spareParams: Float64Array;
   /** (1/n)·Σ∂L/∂θ of the step being committed, one value per parameter. */
   private readonly gradient: Float64Array;
-  private readonly optimizer: Optimizer;
+  /** The dense optimizer; null in a sparse run (its SparseModel updates itself). */
+  private readonly optimizer: Optimizer | null;
+  /** A sparse run's parameters, subtree values and params broadcast (issue #13); null for dense data. */
+  private readonly sparse: { readonly model: SparseModel; readonly parts: SparseTreeParts; readonly broadcast: SparseBroadcast } | null;
   private readonly lrSchedule: LrSchedule;
   private readonly earlyStopping: EarlyStopping | null;
   private readonly config: CoordinatorConfig;
@@ -130,10 +167,25 @@ export class Trainer {
     this.scatter = scatter;
     this.emit = emit;
     this.params = start.params;
-    this.spareParams = new Float64Array(modelShape.parameterCount);
-    this.gradient = new Float64Array(modelShape.parameterCount);
-    this.optimizer = createOptimizer(config.optimizer, modelShape.parameterCount, modelShape.isDecayed);
-    if (start.optimizer !== null) this.optimizer.restore(start.optimizer);
+    // A sparse run keeps none of the dense buffers (at 2^24 buckets each would be 128 MB, a step's parts gigabytes).
+    const isSparse = shape.isSparse === true;
+    const dense = isSparse ? 0 : 1;
+    this.spareParams = new Float64Array(dense * modelShape.parameterCount);
+    this.gradient = new Float64Array(dense * modelShape.parameterCount);
+    if (isSparse) {
+      checkSparseOptimizer(config.optimizer, config.lr);
+      const model = new SparseModel(modelShape, config.optimizer, start.params, start.sparse?.scale ?? 1, start.sparse?.version ?? start.step, start.optimizer);
+      this.sparse = {
+        model,
+        parts: new SparseTreeParts(config.chunksPerBatch, modelShape.outputs),
+        broadcast: new SparseBroadcast(model, modelShape.features, modelShape.outputs),
+      };
+      this.optimizer = null;
+    } else {
+      this.sparse = null;
+      this.optimizer = createOptimizer(config.optimizer, modelShape.parameterCount, modelShape.isDecayed);
+      if (start.optimizer !== null) this.optimizer.restore(start.optimizer);
+    }
     this.earlyStopping =
       config.earlyStoppingPatience === null ? null : new EarlyStopping(config.earlyStoppingPatience, modelShape.parameterCount, start.earlyStopping ?? null);
     this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.totalSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
@@ -141,11 +193,11 @@ export class Trainer {
     this.committedSteps = start.step;
     this.lastEval = start.lastEval;
     const D = shape.D;
-    this.stepParts = new TreeParts(config.chunksPerBatch, modelShape.partWidth);
-    this.statsParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('stats', D));
+    this.stepParts = new TreeParts(isSparse ? 1 : config.chunksPerBatch, dense * modelShape.partWidth);
+    this.statsParts = new ChunkParts(dense * passBlocks(Math.max(shape.trainRows, shape.validationRows)), dense * passWidth('stats', D));
     this.evalParts = new ChunkParts(passBlocks(Math.max(shape.trainRows, shape.validationRows)), passWidth('eval', D));
-    this.batchSum = new Float64Array(modelShape.partWidth);
-    this.featureMaxAbs = new Float64Array(D);
+    this.batchSum = new Float64Array(dense * modelShape.partWidth);
+    this.featureMaxAbs = new Float64Array(dense * D);
   }
 
   attach(server: WorkerServer): void {
@@ -215,7 +267,7 @@ export class Trainer {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);
         const evaluation = await this.evaluate(committed.epoch);
-        this.lastEval = this.earlyStopping === null ? evaluation : this.earlyStopping.observe(evaluation, this.params);
+        this.lastEval = this.earlyStopping === null ? evaluation : this.earlyStopping.observe(evaluation, this.sparse?.model.theta() ?? this.params);
         this.emit(this.lastEval);
       }
       inFlight = null;
@@ -225,19 +277,25 @@ export class Trainer {
         inFlight = this.scatter.run(this.stepJob(step + 1, location));
       }
       if (!evaluates) this.emit(event);
+      const sparse = this.sparse;
+      const params = this.params;
       this.onCommitted({
         step: step + 1,
-        params: this.params,
+        // A getter: a sparse run builds v ‖ b only for a checkpoint that reads it.
+        get params() {
+          return sparse === null ? params : sparse.model.rawParams();
+        },
+        sparse: sparse === null ? null : { scale: sparse.model.scale, version: sparse.model.version },
         lastEval: this.lastEval,
         isEpochEnd,
-        optimizer: () => this.optimizer.state(),
+        optimizer: () => this.optimizerState(),
         earlyStopping: () => this.earlyStopping?.save() ?? null,
       });
     }
     this.state = 'finished';
     this.scatter.finish();
     const best = this.earlyStopping?.outcome() ?? null;
-    const params = best?.params ?? this.params;
+    const params = best?.params ?? this.sparse?.model.theta() ?? this.params;
     return {
       params,
       steps: this.committedSteps,
@@ -256,6 +314,9 @@ export class Trainer {
    * needs. Computed by the workers in fixed blocks, merged here in block order.
    */
   private async prepareData(): Promise<void> {
+    // Sparse data is never standardized (centering would fill every row) and its parameters are
+    // checked finite at each update instead of bounded from feature ranges (coordinator/sparse-model.ts).
+    if (this.sparse !== null) return;
     const D = this.shape.D;
     const train = await this.statsPass('train');
     this.onStats(train);
@@ -295,8 +356,25 @@ export class Trainer {
     return { loss: sum[0]! / rows, accuracy: sum[1]! / rows };
   }
 
-  private stepJob(step: number, location: StepLocation): StepJobSpec {
+  private stepJob(step: number, location: StepLocation): StepJobSpec<StepParts> {
     const { chunks, size } = location;
+    const sparse = this.sparse;
+    if (sparse !== null) {
+      const O = this.modelShape.outputs;
+      return {
+        kind: 'step',
+        id: step,
+        units: chunks,
+        parts: sparse.parts,
+        acceptSubtree: (level, index, message, k) => sparse.parts.accept(level, index, sparseSubtree(message, k, O)),
+        label: `step ${step}`,
+        unitRows: (first, end) => chunkStart(size, chunks, end) - chunkStart(size, chunks, first),
+        send: (assignments) => {
+          sparse.broadcast.sync(assignments.map((assignment) => assignment.worker));
+          broadcastStep(step, assignments, EMPTY, sparse.model.version);
+        },
+      };
+    }
     return {
       kind: 'step',
       id: step,
@@ -325,8 +403,11 @@ export class Trainer {
       maxUnitsPerWorker: passSliceBlocks(rows),
       unitRows: (first, end) => blockStart(rows, blocks, end) - blockStart(rows, blocks, first),
       send: (assignments) => {
+        const sparse = this.sparse;
+        if (sparse !== null) sparse.broadcast.sync(assignments.map((assignment) => assignment.worker));
+        const parameters = sparse === null ? { theta: this.params } : { theta: EMPTY, version: sparse.model.version };
         for (const { worker, units } of assignments) {
-          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), theta: this.params }));
+          worker.sendBytes(encodeMessage({ kind: 'pass', job, purpose, set, blocks: Uint32Array.from(units), ...parameters }));
         }
       },
     };
@@ -334,6 +415,18 @@ export class Trainer {
 
   /** Reduces the parts to the batch mean, applies the update, and returns the batch's mean loss. */
   private commit(step: number, location: StepLocation): number {
+    if (this.sparse !== null) {
+      // The exact batch sum along the tree, then the O(touched) update (sparse-model.ts).
+      const part = this.sparse.parts.reduce();
+      const lr = this.lrSchedule.rateAt(step);
+      try {
+        this.sparse.model.update(part, location.size, lr);
+      } catch (error) {
+        if (error instanceof DivergedError) throw new DivergedError(`step ${step}: ${error.message}`);
+        throw error;
+      }
+      return part.loss / location.size;
+    }
     const { parameterCount, lossIndex } = this.modelShape;
     this.stepParts.reduce(this.batchSum);
     const n = location.size;
@@ -344,7 +437,7 @@ export class Trainer {
     // Computed in full into the spare buffer, then swapped in (nothing holds the old parameters:
     // step messages encode them at once).
     const next = this.spareParams;
-    this.optimizer.step(this.params, this.gradient, lr, next);
+    this.optimizer!.step(this.params, this.gradient, lr, next); // a dense run always has one (constructor)
     const bound = scoreBound(this.modelShape, next, this.featureMaxAbs);
     // Beyond this bound a worker's z, loss or gradient sums could overflow to Infinity or NaN.
     // The optimizer's moments have moved already: the run ends here, so nothing uses them again.
@@ -400,9 +493,14 @@ export class Trainer {
     return this.committedSteps;
   }
 
-  /** The model as it stands (the last committed step: θ, not a copy) and the standardization in force. */
+  /** The model as it stands (the last committed step: θ, not a copy; a sparse run's w = scale·v, a copy) and the standardization in force. */
   model(): { params: Float64Array; standardization: Standardization | null } {
-    return { params: this.params, standardization: this.standardization };
+    return { params: this.sparse?.model.theta() ?? this.params, standardization: this.standardization };
+  }
+
+  /** A copy of the optimizer's state (dense or sparse). */
+  private optimizerState(): OptimizerState {
+    return this.sparse?.model.optimizerState() ?? this.optimizer!.state(); // a dense run always has an optimizer
   }
 
   private requireServer(): WorkerServer {

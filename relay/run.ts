@@ -44,6 +44,11 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
             `this relay sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
           );
         }
+        if (welcome.sparse !== undefined && welcome.sparse !== null) {
+          // Issue #13: a relay would need a replica of the sparse parameters to serve its group;
+          // until it has one, sparse runs take workers connected to the coordinator directly.
+          throw new ConfigError('relays do not carry sparse runs (LIBSVM, sparse .dpt, --hash-bits): connect the workers to the coordinator directly');
+        }
         if (firstWelcome === null) {
           firstWelcome = welcome;
           const scatter = new Scatter(

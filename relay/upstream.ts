@@ -219,6 +219,9 @@ export class UpstreamLink {
             );
             return;
           }
+          case 'params':
+            // Relays refuse sparse runs at the welcome (relay/run.ts); a params message here is a protocol violation.
+            return fail(new ProtocolError('params', 'kind', 'a relay does not carry sparse runs'));
           case 'stop':
             finish({ kind: 'stopped', reason: `coordinator stopped this relay: ${message.reason}` });
             socket.close();

@@ -13,8 +13,12 @@ import type { ScheduleSpec } from './schedule.js';
  * 3: relays (issue #11 item 3): ready may carry a capacity, a capacity message, a part its workers count.
  * 4: models (issue #12): the welcome names the model and its classes; steps and passes carry the
  *    flat parameter vector θ (shared/model-shape.ts) instead of w and b; parts are as wide as θ + 1.
+ * 5: sparse data (issue #13): the welcome may name a sparse run; its parts carry the touched
+ *    coordinates only, its parameters travel as params messages (full once, then deltas) to a
+ *    replica the worker keeps, and its steps and passes name the replica's version instead of θ.
+ *    Dense runs send the same messages as version 4.
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** WebSocket close codes dpt uses. */
 export const CLOSE_NORMAL = 1000;
@@ -78,6 +82,20 @@ export interface PartMessage {
   readonly rows: Uint32Array;
   /** Relays only: the workers of its group whose parts went into this one (the step event's count). Absent: 1. */
   readonly workers?: number;
+  /**
+   * Sparse runs only (issue #13), where `sums` holds O + 1 values per subtree (the O bias sums, then
+   * the loss sum) and the weight sums travel here: `sparse.counts[k]` touched coordinates for
+   * subtree k, their indices (strictly increasing within a subtree, below D) concatenated in
+   * `sparse.indices`, and O gradient sums per index (output o of index i at i·O + o) in `sparse.values`.
+   */
+  readonly sparse?: SparsePartFields;
+}
+
+/** The touched coordinates of a sparse part's subtrees (PartMessage.sparse). */
+export interface SparsePartFields {
+  readonly counts: Uint32Array;
+  readonly indices: Uint32Array;
+  readonly values: Float64Array;
 }
 
 /** The worker is leaving on purpose (SIGTERM): it has answered everything it will answer. */
@@ -150,6 +168,43 @@ export interface WelcomeMessage {
    * which the kernels weigh a row of class k's gradient and loss; null for an unweighted run.
    */
   readonly classWeights: Float64Array | null;
+  /**
+   * A sparse run (issue #13), or null (absent: a dense run). Rows are the sparse .dpt the flags
+   * make of the data (a LIBSVM file, a sparse .dpt, or a CSV hashed with `hashing`); parameters
+   * come as params messages, steps and passes name their version.
+   */
+  readonly sparse?: SparseRunSpec | null;
+}
+
+/** How the workers of a sparse run turn the data file into sparse rows: the coordinator's flags. */
+export interface SparseRunSpec {
+  /** --format libsvm given (else the file's extension decides). */
+  readonly format: 'libsvm' | null;
+  /** --hash-bits B for a CSV, or null. */
+  readonly hashBits: number | null;
+  /** --categorical columns, in the order given. */
+  readonly categorical: readonly string[];
+  /** --cross pairs "a:b", in the order given. */
+  readonly crosses: readonly string[];
+}
+
+/**
+ * Parameters of a sparse run for the worker's replica (issue #13): w = scale·v (v O×D, row-major),
+ * bias O values. `base` −1 resets v to zeros first (a worker joining, reconnecting, or a
+ * renormalised scale); any other base must be the replica's version, or the worker fails loudly
+ * (it never computes with other parameters than the coordinator's). Then v[o·D + indices[k]] =
+ * values[k·O + o] for each listed coordinate, scale and bias are set, and the replica is at
+ * `version`. A full vector may come as several messages: the first with base −1, the next with
+ * base = version = the same version.
+ */
+export interface ParamsMessage {
+  readonly kind: 'params';
+  readonly base: number;
+  readonly version: number;
+  readonly scale: number;
+  readonly bias: Float64Array;
+  readonly indices: Uint32Array;
+  readonly values: Float64Array;
 }
 
 /**
@@ -162,7 +217,10 @@ export interface StepMessage {
   readonly kind: 'step';
   readonly step: number;
   readonly assign: Uint32Array;
+  /** θ in full; empty in a sparse run, whose parameters are the replica at `version`. */
   readonly theta: Float64Array;
+  /** Sparse runs only: the params version the step must be computed with. */
+  readonly version?: number;
 }
 
 export interface StopMessage {
@@ -184,7 +242,10 @@ export interface PassMessage {
   readonly purpose: PassPurpose;
   readonly set: RowSet;
   readonly blocks: Uint32Array;
+  /** θ in full; empty in a sparse run, whose parameters are the replica at `version`. */
   readonly theta: Float64Array;
+  /** Sparse runs only: the params version the pass must be computed with. */
+  readonly version?: number;
 }
 
 /** The standardization every worker applies to its rows from now on. */
@@ -194,7 +255,7 @@ export interface StandardizeMessage {
   readonly std: Float64Array;
 }
 
-export type CoordinatorToWorker = WelcomeMessage | StepMessage | PassMessage | StandardizeMessage | StopMessage;
+export type CoordinatorToWorker = WelcomeMessage | ParamsMessage | StepMessage | PassMessage | StandardizeMessage | StopMessage;
 
 /** Exhaustiveness check for a switch on a message kind: a new kind breaks the build. */
 export function unhandledKind(message: never): never {
@@ -216,6 +277,8 @@ export interface Limits {
   /** Length of θ (the model shape's parameterCount), or null before the welcome; a part is one wider. */
   readonly parameters: number | null;
   readonly maxChunks: number;
+  /** A sparse run (issue #13): parts carry touched coordinates, steps and passes a version instead of θ. Absent: dense. */
+  readonly sparse?: boolean;
 }
 
 type Fields = Record<string, unknown>;
@@ -403,14 +466,28 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
   }),
   capacity: (f) => ({ kind: 'capacity', workers: integer('capacity', f, 'workers', 0, MAX_CAPACITY) }),
   part: (f, limits) => {
-    const width = needParameters('part', limits) + 1;
+    const parameters = needParameters('part', limits);
     const subtrees = subtreeIds('part', f, 'subtrees', limits.maxChunks);
     const count = subtrees.length / 2;
+    if (limits.sparse === true) {
+      const D = needFeatures('part', limits);
+      const outputs = parameters / (D + 1);
+      return {
+        kind: 'part',
+        step: integer('part', f, 'step', 0, MAX_STEP),
+        subtrees,
+        sums: float64s('part', f, 'sums', count * (outputs + 1)),
+        rows: uint32s('part', f, 'rows', count, count),
+        ...(f.workers === undefined ? {} : { workers: integer('part', f, 'workers', 1, MAX_CAPACITY) }),
+        sparse: sparsePartFields(f, count, D, outputs),
+      };
+    }
+    if (f.sparse !== undefined) throw new ProtocolError('part', 'sparse', 'touched coordinates in a part of a dense run');
     return {
       kind: 'part',
       step: integer('part', f, 'step', 0, MAX_STEP),
       subtrees,
-      sums: float64s('part', f, 'sums', count * width),
+      sums: float64s('part', f, 'sums', count * (parameters + 1)),
       rows: uint32s('part', f, 'rows', count, count),
       ...(f.workers === undefined ? {} : { workers: integer('part', f, 'workers', 1, MAX_CAPACITY) }),
     };
@@ -465,6 +542,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
     const valFraction = finite('welcome', s, 'valFraction');
     if (valFraction < 0 || valFraction >= 1) throw new ProtocolError('welcome', 'schedule.valFraction', 'expected a fraction in [0, 1)');
     if (typeof s.shuffle !== 'boolean') throw new ProtocolError('welcome', 'schedule.shuffle', 'expected a boolean');
+    const sparse = f.sparse === undefined || f.sparse === null ? null : sparseRunSpec(f.sparse);
     return {
       kind: 'welcome',
       protocol: integer('welcome', f, 'protocol', 0, 65_535),
@@ -490,13 +568,34 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       model,
       classes,
       classWeights,
+      sparse,
+    };
+  },
+  params: (f, limits) => {
+    const D = needFeatures('params', limits);
+    if (limits.sparse !== true) throw new ProtocolError('params', 'kind', 'only a sparse run sends params');
+    const outputs = needParameters('params', limits) / (D + 1);
+    const version = integer('params', f, 'version', 0, MAX_STEP);
+    const base = integer('params', f, 'base', -1, MAX_STEP);
+    if (base > version) throw new ProtocolError('params', 'base', `base ${base} is after version ${version}`);
+    const scale = finite('params', f, 'scale');
+    if (!(scale > 0)) throw new ProtocolError('params', 'scale', `expected a positive scale, got ${scale}`);
+    const indices = coordinateIds('params', f, 'indices', 0, MAX_FEATURES, D);
+    return {
+      kind: 'params',
+      base,
+      version,
+      scale,
+      bias: float64s('params', f, 'bias', outputs),
+      indices,
+      values: float64s('params', f, 'values', indices.length * outputs),
     };
   },
   step: (f, limits) => ({
     kind: 'step',
     step: integer('step', f, 'step', 0, MAX_STEP),
     assign: assignTable('step', f, 'assign', limits.maxChunks),
-    theta: float64s('step', f, 'theta', needParameters('step', limits)),
+    ...thetaOrVersion('step', f, limits),
   }),
   pass: (f, limits) => {
     const purpose = f.purpose;
@@ -509,7 +608,7 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
       purpose,
       set,
       blocks: unitIds('pass', f, 'blocks', MAX_PASS_BLOCKS),
-      theta: float64s('pass', f, 'theta', needParameters('pass', limits)),
+      ...thetaOrVersion('pass', f, limits),
     };
   },
   standardize: (f, limits) => {
@@ -520,6 +619,68 @@ const coordinatorChecks: { [K in CoordinatorToWorker['kind']]: (fields: Fields, 
   },
   stop: (f) => ({ kind: 'stop', reason: string('stop', f, 'reason', MAX_TEXT) }),
 };
+
+/** θ in full (a dense run), or an empty θ and the replica's version (a sparse run, issue #13). */
+function thetaOrVersion(kind: string, f: Fields, limits: Limits): { theta: Float64Array; version?: number } {
+  const parameters = needParameters(kind, limits);
+  if (limits.sparse !== true) return { theta: float64s(kind, f, 'theta', parameters) };
+  return { theta: float64s(kind, f, 'theta', 0), version: integer(kind, f, 'version', 0, MAX_STEP) };
+}
+
+/**
+ * Coordinate indices: strictly increasing (a coordinate listed twice would be counted twice) and
+ * below D; from `minLength` to `maxLength` of them.
+ */
+function coordinateIds(kind: string, fields: Fields, name: string, minLength: number, maxLength: number, D: number): Uint32Array {
+  const value = uint32s(kind, fields, name, minLength, maxLength);
+  checkCoordinates(kind, name, value, 0, value.length, D);
+  return value;
+}
+
+function checkCoordinates(kind: string, name: string, value: Uint32Array, from: number, to: number, D: number): void {
+  for (let i = from; i < to; i++) {
+    if (value[i]! >= D) throw new ProtocolError(kind, name, `coordinate ${value[i]} at index ${i} is not below D = ${D}`);
+    if (i > from && value[i]! <= value[i - 1]!)
+      throw new ProtocolError(kind, name, `coordinates must be strictly increasing: ${value[i - 1]} then ${value[i]} at index ${i}`);
+  }
+}
+
+/** A sparse part's touched coordinates for `count` subtrees (PartMessage.sparse). */
+function sparsePartFields(f: Fields, count: number, D: number, outputs: number): SparsePartFields {
+  const sparse = f.sparse;
+  if (typeof sparse !== 'object' || sparse === null || Array.isArray(sparse)) throw new ProtocolError('part', 'sparse', 'expected a map');
+  const fields = sparse as Fields; // checked field by field just below
+  const counts = uint32s('part', fields, 'counts', count, count);
+  let total = 0;
+  for (const c of counts) total += c;
+  const indices = uint32s('part', fields, 'indices', total, total);
+  let at = 0;
+  for (const c of counts) {
+    checkCoordinates('part', 'sparse.indices', indices, at, at + c, D);
+    at += c;
+  }
+  return { counts, indices, values: float64s('part', fields, 'values', total * outputs) };
+}
+
+/** The welcome's sparse run spec: the coordinator's flags for turning the data into sparse rows. */
+function sparseRunSpec(value: unknown): SparseRunSpec {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError('welcome', 'sparse', 'expected a map or null');
+  const f = value as Fields; // checked field by field just below
+  const names = (name: string): string[] => {
+    const list = f[name];
+    if (!Array.isArray(list) || list.length > 1024 || !list.every((item) => typeof item === 'string' && item.length <= MAX_TEXT)) {
+      throw new ProtocolError('welcome', `sparse.${name}`, 'expected a list of at most 1024 strings');
+    }
+    return list as string[]; // every item checked just above
+  };
+  if (f.format !== null && f.format !== 'libsvm') throw new ProtocolError('welcome', 'sparse.format', "expected 'libsvm' or null");
+  return {
+    format: f.format,
+    hashBits: f.hashBits === null ? null : integer('welcome', f, 'hashBits', 1, 24),
+    categorical: names('categorical'),
+    crosses: names('crosses'),
+  };
+}
 
 function isKey<T extends object>(table: T, key: string): key is Extract<keyof T, string> {
   return Object.hasOwn(table, key);

@@ -1,0 +1,175 @@
+// The parameters of a sparse run (issue #13) as the coordinator owns them: w = scale·v, bias, a
+// version (the steps committed), the optimizer's per-coordinate state, and the update of one step
+// in O(touched coordinates), plus what changed in that step (the delta the workers' replicas get).
+// Not the trainer loop, not the messages (sparse-broadcast.ts).
+//
+// Exports: SparseModel, SPARSE_OPTIMIZERS, checkSparseOptimizer, MIN_SCALE, MAX_SCALE.
+//
+// THE UPDATE of step t, with n the batch's rows, η the step's rate, λ = --l2, T the coordinates the
+// batch touched (the reduced part's indices), G the part's sums (every operation one float64 op):
+//   g_j = G_j / n for j in T;  g_b = G_b / n                       (the exact batch mean)
+//   sgd:      s' = s·(1 − η·λ)   (s' = s when λ = 0; bias never decayed)
+//             v_j ← v_j − (η·g_j) / s'   for j in T;   b ← b − η·g_b
+//             so w_j = s'·v_j = (1 − η·λ)·w_j − η·g_j up to rounding for every j, the dense rule
+//             w ← w − η·(g + λ·w); with λ = 0, s = 1 and the bits are the dense sgd's exactly.
+//             When s' leaves [MIN_SCALE, MAX_SCALE]: v ← s'·v for every coordinate, s' ← 1 (O(D),
+//             deterministic, and the step's params go out in full).
+//   adagrad:  (λ must be 0) sum_j ← sum_j + g_j·g_j;  v_j ← v_j + (−η·g_j) / (√sum_j + ε) for j in
+//             T and the bias: an untouched coordinate has g = 0, for which the dense rule changes
+//             nothing, so this is the dense adagrad's bits exactly (coordinator/optimizers.ts).
+// Other optimizers move every coordinate every step (momentum, adam) and are refused.
+
+import { ConfigError, DivergedError } from '../shared/errors.js';
+import type { ModelShape } from '../shared/model-shape.js';
+import type { SparsePart } from '../shared/sparse-rows.js';
+import type { OptimizerName, OptimizerSpec, OptimizerState } from './optimizers.js';
+
+/** Optimizers whose step costs O(touched coordinates). */
+export const SPARSE_OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adagrad'];
+/** The scale is renormalised into v when it leaves this range (far from float64's limits either way). */
+export const MIN_SCALE = 1e-100;
+export const MAX_SCALE = 1e100;
+
+/** Throws a ConfigError naming the flag when the optimizer cannot run on sparse data. */
+export function checkSparseOptimizer(spec: OptimizerSpec, lr: number): void {
+  if (!SPARSE_OPTIMIZERS.includes(spec.name)) {
+    throw new ConfigError(
+      `--optimizer ${spec.name} updates every coordinate every step, which sparse data cannot afford; use --optimizer ${SPARSE_OPTIMIZERS.join(' or ')} (with --l2 for sgd only)`,
+    );
+  }
+  if (spec.name === 'adagrad' && spec.weightDecay !== 0) {
+    throw new ConfigError('--l2 with --optimizer adagrad moves every coordinate every step on sparse data; use --optimizer sgd for L2');
+  }
+  // s' = s·(1 − η·λ) must stay positive; η never exceeds --lr under any schedule.
+  if (!(lr * spec.weightDecay < 1)) throw new ConfigError(`--lr × --l2 must be below 1 on sparse data (the weights' scale 1 − η·λ), got ${lr * spec.weightDecay}`);
+}
+
+export class SparseModel {
+  /** v, O×D row-major (model-shape.ts's weight layout). */
+  readonly v: Float64Array;
+  readonly bias: Float64Array;
+  scale = 1;
+  /** Steps committed: the version of the parameters. */
+  version: number;
+  private readonly spec: OptimizerSpec;
+  private readonly D: number;
+  private readonly O: number;
+  /** adagrad's sums, parameterCount values in θ's layout (v's then the biases'); empty for sgd. */
+  private readonly sums: Float64Array;
+  private steps: number;
+  /** The coordinates the last update changed (ascending), or null when it changed v everywhere (a renormalisation). */
+  private changed: Uint32Array | null = null;
+  /** Scratch for the new values of a step (touched · O), grown as needed. */
+  private scratch = new Float64Array(0);
+
+  /** From θ in the shape's layout (w then b) with scale 1, or v, scale and version from a checkpoint. */
+  constructor(shape: ModelShape, spec: OptimizerSpec, theta: Float64Array, scale: number, version: number, optimizer: OptimizerState | null) {
+    this.D = shape.features;
+    this.O = shape.outputs;
+    this.spec = spec;
+    this.v = Float64Array.from(theta.subarray(0, shape.biasIndex));
+    this.bias = Float64Array.from(theta.subarray(shape.biasIndex));
+    this.scale = scale;
+    this.version = version;
+    this.sums = new Float64Array(spec.name === 'adagrad' ? shape.parameterCount : 0);
+    this.steps = optimizer?.step ?? 0;
+    if (optimizer !== null && spec.name === 'adagrad') {
+      const sum = optimizer.buffers.sum;
+      if (sum === undefined || sum.length !== shape.parameterCount) throw new Error('invariant broken: adagrad state of the wrong size');
+      this.sums.set(sum);
+    }
+  }
+
+  /** The coordinates the last update changed, ascending, or null when every one may have (send the parameters in full). */
+  get lastChanged(): Uint32Array | null {
+    return this.changed;
+  }
+
+  /**
+   * One step (the rule above) from the batch's reduced part over n rows at rate lr. Computed in
+   * full, checked finite, then written: a DivergedError leaves the parameters as they were.
+   */
+  update(part: SparsePart, n: number, lr: number): void {
+    const { O, D, v, bias } = this;
+    const T = part.indices.length;
+    if (this.scratch.length < T * O + O) this.scratch = new Float64Array(Math.max(T * O + O, 2 * this.scratch.length));
+    const next = this.scratch;
+    let scale = this.scale;
+    if (this.spec.name === 'sgd') {
+      if (this.spec.weightDecay !== 0) scale = scale * (1 - lr * this.spec.weightDecay);
+      for (let k = 0; k < T; k++) {
+        const j = part.indices[k]!;
+        for (let o = 0; o < O; o++) {
+          const g = part.values[k * O + o]! / n;
+          next[k * O + o] = v[o * D + j]! - (lr * g) / scale;
+        }
+      }
+      for (let o = 0; o < O; o++) next[T * O + o] = bias[o]! - lr * (part.bias[o]! / n);
+    } else {
+      const eps = this.spec.eps;
+      const negativeLr = -lr;
+      const sums = this.sums;
+      const biasBase = O * D;
+      // Sums are written at once: nothing reads them again if the run diverges (it ends).
+      for (let k = 0; k < T; k++) {
+        const j = part.indices[k]!;
+        for (let o = 0; o < O; o++) {
+          const g = part.values[k * O + o]! / n;
+          const s = sums[o * D + j]! + g * g;
+          sums[o * D + j] = s;
+          next[k * O + o] = v[o * D + j]! + (negativeLr * g) / (Math.sqrt(s) + eps);
+        }
+      }
+      for (let o = 0; o < O; o++) {
+        const g = part.bias[o]! / n;
+        const s = sums[biasBase + o]! + g * g;
+        sums[biasBase + o] = s;
+        next[T * O + o] = bias[o]! + (negativeLr * g) / (Math.sqrt(s) + eps);
+      }
+    }
+    for (let i = 0; i < T * O + O; i++) {
+      if (!Number.isFinite(next[i]!)) {
+        throw new DivergedError(`the update made the model non-finite (learning rate ${lr} too large?); the last good model is kept`);
+      }
+    }
+    this.steps++;
+    for (let k = 0; k < T; k++) {
+      const j = part.indices[k]!;
+      for (let o = 0; o < O; o++) v[o * D + j] = next[k * O + o]!;
+    }
+    for (let o = 0; o < O; o++) bias[o] = next[T * O + o]!;
+    this.changed = part.indices;
+    if (scale < MIN_SCALE || scale > MAX_SCALE) {
+      for (let i = 0; i < v.length; i++) v[i] = v[i]! * scale;
+      scale = 1;
+      this.changed = null;
+    }
+    this.scale = scale;
+    this.version++;
+  }
+
+  /** θ in the shape's layout with w = scale·v (a fresh vector: the model file, early stopping). */
+  theta(): Float64Array {
+    const theta = new Float64Array(this.v.length + this.O);
+    for (let i = 0; i < this.v.length; i++) theta[i] = this.scale * this.v[i]!;
+    theta.set(this.bias, this.v.length);
+    return theta;
+  }
+
+  /** v then the biases (the checkpoint's params of a sparse run, with `scale` beside them). */
+  rawParams(): Float64Array {
+    const raw = new Float64Array(this.v.length + this.O);
+    raw.set(this.v);
+    raw.set(this.bias, this.v.length);
+    return raw;
+  }
+
+  /** The optimizer's state in the dense optimizers' format (a copy). */
+  optimizerState(): OptimizerState {
+    return {
+      optimizer: this.spec.name,
+      step: this.steps,
+      buffers: this.spec.name === 'adagrad' ? { sum: Float64Array.from(this.sums) } : {},
+    };
+  }
+}
