@@ -1,0 +1,297 @@
+// The sparse gradient kernels of issue #13 (logistic and softmax over CSR rows): the interface, the
+// operation order that defines their bits, and the TypeScript implementation of that definition.
+// shared/sparse-kernel-wasm.ts computes the same bits in WebAssembly (tested); both carry one id.
+//
+// Exports: SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID, sparseKernelId(shape),
+// SparseKernel, SparseRowStorage, createSparseTsKernel(shape, classWeights), scoresInto(...).
+//
+// DEFINITION ('sparse-logistic-f64-1', O = 1; 'sparse-softmax-f64-1', O = K). Parameters w = s·v
+// (SparseParams: v O×D row-major, scale s, bias b). For each row i of the range, in range order
+// (rows order[from..to), or from..to), with entries k = rowStart[i] … rowStart[i+1]−1 (index j_k,
+// value x_k widened exactly from float32), every operation one IEEE-754 float64 operation, no FMA:
+//   1. dot_o = 0, then dot_o = dot_o + v[o·D + j_k]·x_k for k ascending;  z_o = s·dot_o + b_o.
+//   2. logistic: e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); r = (a − y)·c_y;
+//                L = ((log1p(e) + max(z, 0)) − y·z)·c_y   (the dense binary kernel's per-row form)
+//      softmax:  m = z_a, a the lowest index of the largest z; e_o = exp(z_o − m); T = Σ_{o≠a} e_o
+//                from 0, o ascending; S = 1 + T; L = (log1p(T) + (m − z_y))·c_y;
+//                r_o = (e_o/S − [o = y])·c_y   (steps 2-6 of shared/softmax.ts, from z)
+//      exp and log1p are the fdlibm ports of shared/fdlibm.ts (the wasm kernels' own functions);
+//      c_y is the class weight of the row's label, or 1 without weights (x·1 = x: the unweighted bits).
+//   3. bias_o = bias_o + r_o; loss = loss + L   (the open part's sums, from 0, one addition per row).
+//   4. g[o, j_k] = g[o, j_k] + r_o·x_k for each entry k; a coordinate first touched starts at 0.
+// A part (takePart) holds the coordinates some row touched, ascending, with their O values, the O
+// bias sums and the loss sum, then the kernel starts a new part from zeros. Each coordinate receives
+// one addition per row in row order, so the bits depend on the rows and their order only, never on
+// how they were split into accumulate calls, nor on where g is stored. The touched set depends on
+// the data alone (stored entries are never 0), not on the parameters.
+//
+// Cost: O(nnz·O) per call plus O(t log t) per part for t touched coordinates, never O(D): the
+// scratch (a slot per coordinate, D uint32, and t·O float64 sums) is allocated once per kernel and
+// only its touched entries are reset.
+
+import { exp, log1p } from './fdlibm.js';
+import type { LabelArray } from './model-kernel.js';
+import type { ModelShape } from './model-shape.js';
+import type { SparseParams, SparsePart, SparseRows } from './sparse-rows.js';
+
+/** The sparse logistic kernel's id (TypeScript and WebAssembly alike: the same bits). */
+export const SPARSE_LOGISTIC_KERNEL_ID = 'sparse-logistic-f64-1';
+/** The sparse softmax kernel's id (TypeScript and WebAssembly alike: the same bits). */
+export const SPARSE_SOFTMAX_KERNEL_ID = 'sparse-softmax-f64-1';
+
+/** The sparse kernel id of a model shape. */
+export function sparseKernelId(shape: ModelShape): string {
+  return shape.kind === 'logistic' ? SPARSE_LOGISTIC_KERNEL_ID : SPARSE_SOFTMAX_KERNEL_ID;
+}
+
+/** CSR storage for rows (SparseRows without its counts), as a kernel allocates it. */
+export interface SparseRowStorage {
+  readonly rowStart: Uint32Array;
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+  readonly labels: LabelArray;
+}
+
+export interface SparseKernel {
+  /** Equal ids give equal bits for equal inputs, on any machine and Node.js version. */
+  readonly id: string;
+  readonly shape: ModelShape;
+  /** c_k per class (--class-weight), applied by accumulate (never evaluate); null when unweighted. */
+  readonly classWeights: Float64Array | null;
+  /**
+   * CSR storage for `rows` rows of `nnz` entries where this kernel reads them without a copy
+   * (the wasm kernel's memory; plain arrays for the TypeScript kernel). Labels are uint8 for
+   * logistic, uint16 for softmax. Rows held elsewhere work too (the wasm kernel copies a call's
+   * rows, O(nnz) per call).
+   */
+  allocateRows(rows: number, nnz: number): SparseRowStorage;
+  /**
+   * Zero parameters (v O×D, scale 1, bias O) where this kernel reads them. The wasm kernel reads v
+   * by address: accumulate and evaluate only accept a v it allocated (copying it would be O(D)).
+   */
+  allocateParams(): SparseParams;
+  /**
+   * Adds rows order[from..to) (or from..to when order is null) of `rows` to the open part (steps
+   * 1-4 above). Labels must be 0/1 (logistic) or < K (softmax): checked where rows are read, not
+   * here. An index ≥ D throws a RangeError and discards the open part (never a write out of bounds).
+   */
+  accumulate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams): void;
+  /** The open part (fresh arrays the caller owns); the kernel then starts an empty one. */
+  takePart(): SparsePart;
+  /** Discards the open part. */
+  resetPart(): void;
+  /**
+   * Adds the plain loss (no class weights) and the count of correct predictions (logistic: class 1
+   * iff z > 0; softmax: argmax z, the lowest class among ties) to out[offset], out[offset + 1], row
+   * by row in order, z as in step 1. Leaves the open part alone.
+   */
+  evaluate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams, out: Float64Array, offset: number): void;
+}
+
+/**
+ * Step 1 for one row: z_o into z[0..O), returns the lowest index of the largest z_o (softmax's a).
+ * Shared by the TypeScript kernel and the evaluation of both kernels.
+ */
+export function scoresInto(rows: SparseRows, row: number, params: SparseParams, D: number, O: number, z: Float64Array): number {
+  const { indices, values } = rows;
+  const start = rows.rowStart[row]!;
+  const end = rows.rowStart[row + 1]!;
+  const { v, scale, bias } = params;
+  let m = 0;
+  let a = 0;
+  for (let o = 0; o < O; o++) {
+    const base = o * D;
+    let dot = 0;
+    for (let k = start; k < end; k++) dot += v[base + indices[k]!]! * values[k]!;
+    const zo = scale * dot + bias[o]!;
+    z[o] = zo;
+    if (o === 0 || zo > m) {
+      m = zo;
+      a = o;
+    }
+  }
+  return a;
+}
+
+/** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
+const INITIAL_TOUCHED = 1024;
+
+class TsSparseKernel implements SparseKernel {
+  readonly id: string;
+  readonly shape: ModelShape;
+  readonly classWeights: Float64Array | null;
+  private readonly D: number;
+  private readonly O: number;
+  /** Per coordinate: 0 when untouched in the open part, else its slot + 1. */
+  private readonly slotOf: Uint32Array;
+  /** Touched coordinates in first-touch order; sums[slot·O + o] their values. */
+  private touched: Uint32Array;
+  private sums: Float64Array;
+  private count = 0;
+  private readonly biasSums: Float64Array;
+  private lossSum = 0;
+  /** Per-row scratch: z_o, then r_o. */
+  private readonly z: Float64Array;
+  private readonly r: Float64Array;
+
+  constructor(shape: ModelShape, classWeights: Float64Array | null) {
+    this.id = sparseKernelId(shape);
+    this.shape = shape;
+    this.classWeights = classWeights === null ? null : Float64Array.from(classWeights);
+    this.D = shape.features;
+    this.O = shape.outputs;
+    this.slotOf = new Uint32Array(this.D);
+    const capacity = Math.min(this.D, INITIAL_TOUCHED);
+    this.touched = new Uint32Array(capacity);
+    this.sums = new Float64Array(capacity * this.O);
+    this.biasSums = new Float64Array(this.O);
+    this.z = new Float64Array(this.O);
+    this.r = new Float64Array(this.O);
+  }
+
+  allocateRows(rows: number, nnz: number): SparseRowStorage {
+    const labels = this.shape.kind === 'logistic' ? new Uint8Array(rows) : new Uint16Array(rows);
+    return { rowStart: new Uint32Array(rows + 1), indices: new Uint32Array(nnz), values: new Float32Array(nnz), labels };
+  }
+
+  allocateParams(): SparseParams {
+    return { v: new Float64Array(this.O * this.D), scale: 1, bias: new Float64Array(this.O) };
+  }
+
+  accumulate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams): void {
+    const { D, O, z, r, biasSums, slotOf } = this;
+    const { indices, values, labels, rowStart } = rows;
+    const weights = this.classWeights;
+    const isLogistic = O === 1 && this.shape.kind === 'logistic';
+    for (let i = from; i < to; i++) {
+      const row = order === null ? i : order[i]!;
+      const label = labels[row]!;
+      const c = weights === null ? 1 : weights[label]!;
+      const a = scoresInto(rows, row, params, D, O, z);
+      let L: number;
+      if (isLogistic) {
+        const zz = z[0]!;
+        const e = exp(-Math.abs(zz));
+        r[0] = ((zz >= 0 ? 1 : e) / (1 + e) - label) * c;
+        L = (log1p(e) + Math.max(zz, 0) - label * zz) * c;
+      } else {
+        const m = z[a]!;
+        let T = 0;
+        for (let o = 0; o < O; o++) {
+          const e = exp(z[o]! - m);
+          r[o] = e;
+          if (o !== a) T += e;
+        }
+        const S = 1 + T;
+        L = (log1p(T) + (m - z[label]!)) * c;
+        for (let o = 0; o < O; o++) {
+          const p = r[o]! / S;
+          r[o] = (o === label ? p - 1 : p) * c;
+        }
+      }
+      for (let o = 0; o < O; o++) biasSums[o]! += r[o]!;
+      this.lossSum += L;
+      const end = rowStart[row + 1]!;
+      for (let k = rowStart[row]!; k < end; k++) {
+        const j = indices[k]!;
+        if (j >= D) {
+          this.resetPart();
+          throw new RangeError(`sparse kernel: row ${row} has feature index ${j}, not below D = ${D}`);
+        }
+        let slot = slotOf[j]!;
+        if (slot === 0) {
+          if (this.count === this.touched.length) this.grow();
+          this.touched[this.count] = j;
+          slot = ++this.count;
+          slotOf[j] = slot;
+        }
+        const x = values[k]!;
+        const base = (slot - 1) * O;
+        for (let o = 0; o < O; o++) this.sums[base + o]! += r[o]! * x;
+      }
+    }
+  }
+
+  takePart(): SparsePart {
+    const { O, count } = this;
+    const indices = this.touched.slice(0, count).sort(); // a typed array sorts numerically
+    const values = new Float64Array(count * O);
+    for (let k = 0; k < count; k++) {
+      const from = (this.slotOf[indices[k]!]! - 1) * O;
+      for (let o = 0; o < O; o++) values[k * O + o] = this.sums[from + o]!;
+    }
+    const part: SparsePart = { indices, values, bias: Float64Array.from(this.biasSums), loss: this.lossSum };
+    this.resetPart();
+    return part;
+  }
+
+  resetPart(): void {
+    for (let k = 0; k < this.count; k++) this.slotOf[this.touched[k]!] = 0;
+    this.sums.fill(0, 0, this.count * this.O);
+    this.count = 0;
+    this.biasSums.fill(0);
+    this.lossSum = 0;
+  }
+
+  evaluate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams, out: Float64Array, offset: number): void {
+    evaluateSparse(this.shape, rows, order, from, to, params, out, offset, this.z);
+  }
+
+  /** Doubles the touched list and its sums (at most D coordinates); amortised, never per row. */
+  private grow(): void {
+    const capacity = Math.min(this.D, 2 * this.touched.length);
+    const touched = new Uint32Array(capacity);
+    touched.set(this.touched);
+    const sums = new Float64Array(capacity * this.O);
+    sums.set(this.sums);
+    this.touched = touched;
+    this.sums = sums;
+  }
+}
+
+/**
+ * The evaluation pass over sparse rows (SparseKernel.evaluate), with z as the kernels compute it:
+ * logistic L = log1p(e^(−|z|)) + max(z, 0) − y·z, softmax L = log1p(T) + (m − z_y) as in step 2.
+ * `z` is caller-owned scratch of at least O float64.
+ */
+export function evaluateSparse(
+  shape: ModelShape,
+  rows: SparseRows,
+  order: Uint32Array | null,
+  from: number,
+  to: number,
+  params: SparseParams,
+  out: Float64Array,
+  offset: number,
+  z: Float64Array,
+): void {
+  const D = shape.features;
+  const O = shape.outputs;
+  for (let i = from; i < to; i++) {
+    const row = order === null ? i : order[i]!;
+    const label = rows.labels[row]!;
+    const a = scoresInto(rows, row, params, D, O, z);
+    if (shape.kind === 'logistic') {
+      const zz = z[0]!;
+      out[offset]! += log1p(exp(-Math.abs(zz))) + Math.max(zz, 0) - label * zz;
+      if ((zz > 0 ? 1 : 0) === label) out[offset + 1]! += 1;
+    } else {
+      const m = z[a]!;
+      let T = 0;
+      for (let o = 0; o < O; o++) if (o !== a) T += exp(z[o]! - m);
+      out[offset]! += log1p(T) + (m - z[label]!);
+      if (a === label) out[offset + 1]! += 1;
+    }
+  }
+}
+
+/**
+ * The TypeScript sparse kernel of `shape` (the reference definition of the bits). `classWeights`
+ * (shape.classes values, copied) weighs each row's gradient and loss; null for none.
+ */
+export function createSparseTsKernel(shape: ModelShape, classWeights: Float64Array | null = null): SparseKernel {
+  if (classWeights !== null && classWeights.length !== shape.classes) {
+    throw new Error(`invariant broken: ${classWeights.length} class weights for ${shape.classes} classes`);
+  }
+  return new TsSparseKernel(shape, classWeights);
+}
