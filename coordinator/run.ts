@@ -78,11 +78,17 @@ export interface CoordinatorResult extends TrainResult {
   readonly model: ModelFile;
 }
 
-export async function runCoordinator(config: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
+export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
   hooks.signal?.throwIfAborted();
   const log = hooks.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // Sparse data (issue #13) is decided by the data and the flags; it is never standardized.
+  const sparseSpec = sparseRunSpec(givenConfig);
+  const sparseData = isSparseData(givenConfig.dataPath, sparseSpec)
+    ? await openSparseRunData(givenConfig.dataPath, sparseSpec, givenConfig.labelColumn, log, '--data', givenConfig.maxClasses)
+    : null;
+  const config = sparseData === null ? checkDenseFlags(givenConfig) : sparseConfig(givenConfig);
   // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
-  const dataset = await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses);
+  const dataset = sparseData === null ? await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses) : sparseDataFile(sparseData);
   const sizes = splitSizes(dataset.rows, config.valFraction);
   if (sizes.train === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
   if (config.valFraction > 0 && sizes.validation === 0)
@@ -104,10 +110,19 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
 
   // The classes the labels hold (the file's, discovered when it was converted) decide the model.
   const classes: ClassList = dataset.classes;
-  const modelShape = chooseModel(config.model, classes, config.maxClasses, dataset.features);
-  const kernel = runKernelId(modelShape, config.kernel);
+  const modelShape = sparseData === null ? chooseModel(config.model, classes, config.maxClasses, dataset.features) : chooseSparseModel(config, sparseData);
+  const kernel = sparseData === null ? runKernelId(modelShape, config.kernel) : sparseKernelId(modelShape);
+  if (sparseData !== null && config.classWeight === 'balanced') throw new ConfigError('--class-weight balanced is not supported for sparse data yet');
   const classWeights = config.classWeight === 'balanced' ? trainingClassWeights(dataset.binaryPath, dataset.rows, config, modelShape.classes) : null;
-  const facts = { dataSha256: dataset.identity, rows: dataset.rows, features: dataset.features, labelName: dataset.labelName, model: modelShape.kind, kernel };
+  const facts = {
+    dataSha256: dataset.identity,
+    rows: dataset.rows,
+    features: dataset.features,
+    labelName: dataset.labelName,
+    model: modelShape.kind,
+    kernel,
+    ...(sparseData === null ? {} : { isSparse: true }),
+  };
   const fingerprint = runFingerprint(config, facts);
   if (modelShape.kind === 'softmax') log(`softmax regression over ${modelShape.classes} classes`);
   const start = startPoint(config, fingerprint, modelShape);
@@ -131,10 +146,10 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
     monitoring.publish(event);
     hooks.onEvent?.(event);
   };
-  const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation };
+  const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation, ...(sparseData === null ? {} : { isSparse: true }) };
   // A worker whose data fails a block check names the block; the coordinator checks its own copy of it.
   const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), emit, log, (block) =>
-    checkDataBlock(dataset.binaryPath, block),
+    sparseData === null ? checkDataBlock(dataset.binaryPath, block) : null,
   );
   scatter.setPartListener(monitoring.partAccepted);
   const onAbort = (): void => scatter.stop(abortReason(hooks.signal));
@@ -170,12 +185,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
           lastEval: state.lastEval,
           optimizer: saveOptimizerState(state.optimizer()),
           ...(earlyStopping === null ? {} : { earlyStopping }),
+          ...(state.sparse === null ? {} : { sparse: state.sparse }),
         });
         hooks.onCheckpoint?.(state.step); // only once it is on disk (writeCheckpoint throws otherwise)
       });
     });
   }
   // Workers without a copy of the data read it from here (GET /data, the workers' token).
+  // (Not a sparse run's: its workers read a local copy, worker/client.ts.)
   const dataRoute = createDataRoute({ binaryPath: dataset.binaryPath, identity: dataset.identity, token, log });
   const server = await WorkerServer.listen(
     {
@@ -188,7 +205,7 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         protocol: PROTOCOL_VERSION,
         // Absolute: a relative path means nothing on a worker started elsewhere (issue #11 item 4).
         dataPath: resolve(config.dataPath),
-        dataUrl: DATA_PATH,
+        dataUrl: sparseData === null ? DATA_PATH : null,
         // The user's label choice, so a worker converting the same CSV gets the same cache entry.
         labelColumn: config.labelColumn ?? null,
         rows: dataset.rows,
@@ -210,8 +227,14 @@ export async function runCoordinator(config: CoordinatorConfig, hooks: Coordinat
         model: modelShape.kind,
         classes: modelShape.classes,
         classWeights,
+        ...(sparseData === null ? {} : { sparse: sparseSpec }),
       },
-      limits: { features: dataset.features, parameters: modelShape.parameterCount, maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS) },
+      limits: {
+        features: dataset.features,
+        parameters: modelShape.parameterCount,
+        maxChunks: Math.max(config.chunksPerBatch, PASS_BLOCKS),
+        ...(sparseData === null ? {} : { sparse: true }),
+      },
       helloTimeoutMs: config.handshakeTimeoutMs,
       readyTimeoutMs: 10 * 60_000,
       maxPendingHandshakes: config.maxPendingHandshakes,
@@ -347,7 +370,14 @@ function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shap
     throw new CheckpointError(`${config.resumePath}: ${(error as Error).message}`);
   }
   // A checkpoint without early-stopping state (a run without the flag) starts the rule afresh.
-  return { step: saved.step, params: Float64Array.from(saved.params), optimizer, lastEval: saved.lastEval, earlyStopping: saved.earlyStopping ?? null };
+  return {
+    step: saved.step,
+    params: Float64Array.from(saved.params),
+    optimizer,
+    lastEval: saved.lastEval,
+    earlyStopping: saved.earlyStopping ?? null,
+    sparse: saved.sparse ?? null,
+  };
 }
 
 /** The early-stopping line of the log (and the run's end reason when it stopped the run), or null without it. */

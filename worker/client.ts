@@ -11,6 +11,7 @@ import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetEr
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
+import { openSparseRunData, readSparseRows } from '../shared/sparse-run-data.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -30,6 +31,7 @@ import {
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
+import { createSparseKernel, SparsePartComputer, type SparsePassRun } from './sparse-compute.js';
 import { ComputePool } from './compute-pool.js';
 import { openRemoteData, resolveDataSource } from './data-source.js';
 import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
@@ -192,6 +194,8 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
     const poll = new BusyPoll(options.pollMs);
     let limits = PRE_WELCOME_LIMITS;
     let computer: PartComputer | null = null;
+    /** A sparse run's computer (issue #13), set instead of `computer`. */
+    let sparse: SparsePartComputer | null = null;
     /** The remote file's reader when the rows come over HTTP, else null. */
     let remote: RemoteRows | null = null;
     /** Set when the socket has closed (and the data with it): a fetch that ends later computes nothing. */
@@ -239,7 +243,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
       busy = done;
     };
     /** Computes a pass slice by slice, yielding between slices so pings and the close are handled. */
-    const computePass = async (run: PassRun): Promise<void> => {
+    const computePass = async (run: PassRun | SparsePassRun): Promise<void> => {
       for (;;) {
         if (settled !== null) return;
         let part: PassPartMessage | null;
@@ -291,6 +295,31 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
           const welcome = message;
           clearTimeout(welcomeTimer);
           const openedAt = performance.now();
+          if (welcome.sparse !== undefined && welcome.sparse !== null) {
+            const opening = openSparseDataset(welcome, options)
+              .then((opened) => {
+                if (isClosed) return;
+                sparse = opened;
+                workerId = welcome.workerId;
+                limits = {
+                  features: welcome.features,
+                  parameters: opened.replica.params.v.length + opened.replica.params.bias.length,
+                  maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS),
+                  sparse: true,
+                };
+                options.log(
+                  `worker ${welcome.workerId}: ${welcome.rows} sparse rows × ${welcome.features} features (${opened.rows.indices.length} non-zeros) ready in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
+                );
+                if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
+              })
+              .catch((error: unknown) => {
+                if (!(error instanceof DptError)) throw error;
+                fail(error, 'cannot serve this run');
+              });
+            if (busy === null) holdMessages(opening);
+            else return opening;
+            return;
+          }
           const opening = openDataset(welcome, options, url)
             .then((opened) => {
               if (isClosed) {
@@ -320,9 +349,40 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
           else return opening; // handled inside the queue: the queue waits for it
           return;
         }
+        case 'params':
+          // Decoding refuses params outside a sparse run; a delta for another base fails here, loudly.
+          if (sparse === null) {
+            fail(new ProtocolError('params', 'kind', 'received before the welcome'), 'protocol violation');
+            return;
+          }
+          try {
+            sparse.applyParams(message);
+          } catch (error) {
+            if (!(error instanceof DptError)) throw error;
+            fail(error, 'bad message from the coordinator');
+          }
+          return;
         case 'step':
         case 'pass':
         case 'standardize':
+          if (sparse !== null) {
+            const run = sparse;
+            try {
+              if (message.kind === 'standardize') throw new ProtocolError('standardize', 'kind', 'a sparse run is never standardized');
+              if (message.kind === 'pass') {
+                const passing = computePass(run.startPass(message));
+                if (busy === null) holdMessages(passing);
+                else return passing;
+              } else {
+                send(run.compute(message, workerId));
+                poll.extend();
+              }
+            } catch (error) {
+              if (!(error instanceof DptError)) throw error;
+              fail(error, error instanceof ProtocolError ? 'bad message from the coordinator' : 'cannot serve this run');
+            }
+            return;
+          }
           // Decoding already refused these before the welcome (no model dimension yet); a
           // message naming chunks or blocks the schedule does not have is refused here.
           if (computer === null) {
@@ -382,11 +442,11 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
       const reason = deadlineReason || reasonBytes.toString() || lastError || `connection closed (${code})`;
       if (settled instanceof Error) return reject(settled);
       if (settled !== null) return resolve(settled);
-      if (code === CLOSE_POLICY && computer === null) {
+      if (code === CLOSE_POLICY && computer === null && sparse === null) {
         // Refused during the handshake: retrying with the same token cannot help.
         return reject(new AuthError(`the coordinator refused this worker: ${reason}`));
       }
-      resolve({ kind: 'lost', reason, wasWelcomed: computer !== null, cutByDeadline: deadlineReason !== '' });
+      resolve({ kind: 'lost', reason, wasWelcomed: computer !== null || sparse !== null, cutByDeadline: deadlineReason !== '' });
     });
   });
 }
@@ -439,6 +499,39 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
   const computer = new PartComputer(store, welcome.schedule, kernel, computePool(store, kernel, welcome, options));
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
   return { computer, remote: null };
+}
+
+/**
+ * Opens a sparse run's data (issue #13): the same sparse .dpt the coordinator made of its data
+ * (converted here once from a LIBSVM file or a hashed CSV, cached), held in memory, checked to be
+ * the coordinator's. Paged reads and the coordinator's /data route are dense-only for now: a
+ * worker of a sparse run needs the data file on its own disk.
+ */
+async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<SparsePartComputer> {
+  if (welcome.reduction !== REDUCTION_ID) {
+    throw new ConfigError(
+      `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
+    );
+  }
+  const shape = shapeOf(welcome.model, welcome.classes, welcome.features);
+  const kernel = createSparseKernel(welcome.kernel, shape, welcome.classWeights);
+  if (kernel === null) throw new ConfigError(`this worker cannot run the sparse kernel ${welcome.kernel} the coordinator asks for`);
+  const spec = welcome.sparse ?? null;
+  if (spec === null) throw new Error('invariant broken: a dense welcome opened as sparse');
+  const path = options.dataPath ?? welcome.dataPath;
+  if (/^https?:\/\//.test(path)) throw new ConfigError('a sparse run reads its data from a local file: give --data a path on this host');
+  const role = options.dataPath === null ? "the coordinator's --data" : '--data';
+  const data = await openSparseRunData(path, spec, welcome.labelColumn ?? undefined, options.log, role, MAX_DPT_CLASSES);
+  const rows = readSparseRows(data, role);
+  if (rows.rows !== welcome.rows || rows.dims !== welcome.features || data.identity !== welcome.sha256) {
+    throw new DatasetError(
+      path,
+      undefined,
+      undefined,
+      `differs from the coordinator's file (${rows.rows}×${rows.dims} here, ${welcome.rows}×${welcome.features} there, or other bytes)`,
+    );
+  }
+  return new SparsePartComputer(rows, welcome.schedule, kernel);
 }
 
 /** Compute threads sharing the kernel's memory when asked for and the rows are held there, else null. */
