@@ -72,17 +72,20 @@ export interface SoftmaxModelFile extends ModelFileCommon {
 export type ModelFile = LogisticModelFile | SoftmaxModelFile;
 
 /**
- * How CSV columns became hashed features (issue #13): cell `column=value` of a categorical column
- * → bucket murmur3_x86_32(utf8("column=value"), seed) mod 2^bits with value 1; a numeric column →
- * bucket of utf8("column") with the cell's value; a cross [a, b] → bucket of utf8("a=v^b=u") with 1.
+ * How CSV columns became hashed features (issue #13), the shape of shared/feature-hashing.ts's
+ * FeatureHashing: cell v of categorical column c → bucket murmur3_x86_32(utf8("c=v"), 0) mod 2^bits
+ * with value 1; numeric column c → bucket of utf8("c") with the cell's value; cross [a, b] →
+ * bucket of utf8("a=v^b=u") with value 1. `columns` in the order entries are taken.
  */
 export interface ModelHashing {
   readonly function: 'murmur3_x86_32';
-  readonly seed: number;
+  readonly seed: 0;
   readonly bits: number;
+  readonly columns: readonly string[];
   readonly categorical: readonly string[];
   readonly numeric: readonly string[];
   readonly crosses: readonly (readonly [string, string])[];
+  readonly labelColumn: string;
 }
 
 /** The fields a sparse model file has where a dense one has `features` and dense weights. */
@@ -197,9 +200,11 @@ function copyHashing(hashing: ModelHashing): ModelHashing {
     function: hashing.function,
     seed: hashing.seed,
     bits: hashing.bits,
+    columns: [...hashing.columns],
     categorical: [...hashing.categorical],
     numeric: [...hashing.numeric],
     crosses: hashing.crosses.map(([a, b]) => [a, b] as const),
+    labelColumn: hashing.labelColumn,
   };
 }
 
@@ -431,19 +436,23 @@ function checkSparseModel(m: Record<string, unknown>, kind: ModelFile['kind'], f
   return { ...common, kind, classes, weights: m.weights as number[][] | SparseWeightsRecord, bias: bias as number[], ...tail };
 }
 
-const HASHING_FIELDS = new Set(['function', 'seed', 'bits', 'categorical', 'numeric', 'crosses']);
+const HASHING_FIELDS = new Set(['function', 'seed', 'bits', 'columns', 'categorical', 'numeric', 'crosses', 'labelColumn']);
 
-/** A hashing record: murmur3_x86_32, a uint32 seed, 1 to 30 bits, distinct column names, crosses of named columns. */
+/**
+ * A hashing record as shared/feature-hashing.ts makes it: murmur3_x86_32, seed 0, 1 to 30 bits,
+ * distinct columns split in order into categorical and numeric, crosses of two categorical
+ * columns, a label column that is not a feature.
+ */
 function checkHashing(value: unknown, fail: Fail): ModelHashing {
   if (!isObject(value)) return fail('hashing', "must be an object (an 'input': 'hashed-csv' model file records its hashing)");
   for (const field of Object.keys(value)) {
     if (!HASHING_FIELDS.has(field)) fail(`hashing.${field}`, 'is not a field of the hashing record');
   }
   if (value.function !== 'murmur3_x86_32') fail('hashing.function', "must be 'murmur3_x86_32'");
-  const { seed, bits } = value;
-  if (!(Number.isSafeInteger(seed) && (seed as number) >= 0 && (seed as number) <= 0xffff_ffff)) fail('hashing.seed', 'must be an integer from 0 to 2^32 − 1');
+  if (value.seed !== 0) fail('hashing.seed', 'must be 0');
+  const bits = value.bits;
   if (!(Number.isSafeInteger(bits) && (bits as number) >= 1 && (bits as number) <= 30)) fail('hashing.bits', 'must be an integer from 1 to 30');
-  const names = (field: 'categorical' | 'numeric'): string[] => {
+  const names = (field: 'columns' | 'categorical' | 'numeric'): string[] => {
     const list = value[field];
     if (!Array.isArray(list)) return fail(`hashing.${field}`, 'must be an array of column names');
     list.forEach((name: unknown, i) => {
@@ -451,20 +460,37 @@ function checkHashing(value: unknown, fail: Fail): ModelHashing {
     });
     return list as string[]; // checked just above
   };
+  const columns = names('columns');
+  if (columns.length === 0) fail('hashing.columns', 'must name at least one column');
+  const repeated = columns.find((name, i) => columns.indexOf(name) !== i);
+  if (repeated !== undefined) fail('hashing.columns', `names column '${repeated}' twice`);
   const categorical = names('categorical');
   const numeric = names('numeric');
-  const columns = [...categorical, ...numeric];
-  const repeated = columns.find((name, i) => columns.indexOf(name) !== i);
-  if (repeated !== undefined) fail('hashing', `names column '${repeated}' twice among categorical and numeric`);
-  if (columns.length === 0) fail('hashing', 'must name at least one categorical or numeric column');
+  // The entry order of a row follows `columns`: both lists must be it, split in order.
+  if (JSON.stringify(categorical) !== JSON.stringify(columns.filter((name) => categorical.includes(name))))
+    fail('hashing.categorical', 'must list columns of hashing.columns, in their order');
+  if (JSON.stringify(numeric) !== JSON.stringify(columns.filter((name) => !categorical.includes(name))))
+    fail('hashing.numeric', 'must list the other columns of hashing.columns, in their order');
   const crosses = value.crosses;
   if (!Array.isArray(crosses)) return fail('hashing.crosses', 'must be an array of [column, column] pairs');
   crosses.forEach((pair: unknown, i) => {
-    if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((name) => typeof name === 'string' && categorical.includes(name)))
-      fail(`hashing.crosses[${i}]`, 'must be a pair of categorical columns');
+    if (!Array.isArray(pair) || pair.length !== 2 || pair[0] === pair[1] || !pair.every((name) => typeof name === 'string' && categorical.includes(name)))
+      fail(`hashing.crosses[${i}]`, 'must be a pair of two categorical columns');
   });
+  const labelColumn = value.labelColumn;
+  if (typeof labelColumn !== 'string' || labelColumn === '' || columns.includes(labelColumn))
+    fail('hashing.labelColumn', 'must be a column name that is not among hashing.columns');
   // checked field by field just above
-  return { function: 'murmur3_x86_32', seed: seed as number, bits: bits as number, categorical, numeric, crosses: crosses as [string, string][] };
+  return {
+    function: 'murmur3_x86_32',
+    seed: 0,
+    bits: bits as number,
+    columns,
+    categorical,
+    numeric,
+    crosses: crosses as [string, string][],
+    labelColumn: labelColumn as string,
+  };
 }
 
 /** At least 2 distinct classes, all finite numbers or all non-empty trimmed strings (as label cells are read). */

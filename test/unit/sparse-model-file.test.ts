@@ -18,9 +18,11 @@ const HASHING: ModelHashing = {
   function: 'murmur3_x86_32',
   seed: 0,
   bits: 4,
+  columns: ['dow', 'distance', 'origin'],
   categorical: ['dow', 'origin'],
   numeric: ['distance'],
   crosses: [['dow', 'origin']],
+  labelColumn: 'delayed',
 };
 const DETAILS = { label: 'delayed', trainedOn: { data: 'f.csv' }, metrics: {} };
 
@@ -100,7 +102,10 @@ describe('sparse model files', () => {
     ['a hashing function other than murmur3', { ...BASE, hashing: { ...HASHING, function: 'fnv1a' } }, /field 'hashing.function'/],
     ['31 hash bits', { ...BASE, hashing: { ...HASHING, bits: 31 } }, /field 'hashing.bits' must be an integer from 1 to 30/],
     ['a cross of an unknown column', { ...BASE, hashing: { ...HASHING, crosses: [['dow', 'dest']] } }, /field 'hashing.crosses\[0\]'/],
-    ['a column both categorical and numeric', { ...BASE, hashing: { ...HASHING, numeric: ['dow'] } }, /names column 'dow' twice/],
+    ['a column both categorical and numeric', { ...BASE, hashing: { ...HASHING, numeric: ['dow', 'distance'] } }, /field 'hashing.numeric'/],
+    ['a seed other than 0', { ...BASE, hashing: { ...HASHING, seed: 7 } }, /field 'hashing.seed' must be 0/],
+    ['the label among the columns', { ...BASE, hashing: { ...HASHING, labelColumn: 'dow' } }, /field 'hashing.labelColumn'/],
+    ['a column named twice', { ...BASE, hashing: { ...HASHING, columns: ['dow', 'dow', 'origin'] } }, /field 'hashing.columns' names column 'dow' twice/],
     ['dims other than 2^bits', { ...BASE, weights: { dims: 32, indices: [], values: [] } }, /field 'weights' must hold 2\^4 = 16 weights/],
     [
       'indices out of order',
