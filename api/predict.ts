@@ -4,7 +4,7 @@
 
 import { ConfigError } from '../shared/errors.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
-import { type ModelFile, readModelFile, softmaxTheta } from '../shared/model-file.js';
+import { isSparseModel, type ModelFile, readModelFile, softmaxTheta } from '../shared/model-file.js';
 import { predictSoftmax } from '../shared/softmax.js';
 import { applyStandardization } from '../shared/standardize.js';
 
@@ -13,7 +13,9 @@ import { applyStandardization } from '../shared/standardize.js';
  * ModelFileError (DPT_MODEL_FILE) naming the path and the first bad field.
  */
 export function loadModel(path: string): ModelFile {
-  return readModelFile(path);
+  const model = readModelFile(path);
+  if (isSparseModel(model)) throw new ConfigError(`${path}: predict over sparse inputs is not implemented yet`);
+  return model;
 }
 
 /** The class labels of a model, in the order of Prediction.probabilities: [0, 1] for a logistic model. */

@@ -1,11 +1,12 @@
 // `dpt export --format onnx MODEL.json OUT.onnx` (issue #14 item 9): a model file of either kind
 // written as an ONNX model that any ONNX runtime serves. Every input is checked before anything
-// is written; the output replaces OUT atomically (shared/atomic-file.ts).
+// is written; the output replaces OUT atomically (shared/atomic-file.ts). Models over sparse inputs
+// (issue #13: hashed CSV, LIBSVM) are refused, exit 2.
 
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
 import { ConfigError } from '../shared/errors.js';
-import { readModelFile } from '../shared/model-file.js';
+import { isSparseModel, readModelFile } from '../shared/model-file.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { type OnnxPrecision, onnxModelOf } from './onnx-model.js';
 import { encodeOnnxModel } from './onnx-proto.js';
@@ -30,6 +31,12 @@ export function exportCommand(options: { format: string; precision: string; mode
   if (existsSync(modelPath)) requireRegularFile(modelPath, '<model>');
   checkOutputPaths([{ flag: '<out>', path: outPath }], [{ flag: '<model>', path: modelPath }]);
   const model = readModelFile(modelPath);
+  // ONNX has no murmur3 operator, and its inputs are dense tensors: a 2^24-wide input would be a
+  // 64 MB tensor per row. Refused rather than exported half-way (issue #13, README).
+  if (isSparseModel(model))
+    throw new ConfigError(
+      `${modelPath}: a model over sparse inputs ('input': '${model.input}') cannot be exported to ONNX (${model.input === 'hashed-csv' ? 'ONNX has no murmur3 feature hashing' : 'ONNX inputs are dense tensors'}); use dpt predict or the library's predict`,
+    );
   const bytes = encodeOnnxModel(onnxModelOf(model, precision, options.producerVersion));
   writeFileAtomic(outPath, bytes);
   const classes = model.kind === 'logistic-regression' ? 2 : model.classes.length;

@@ -7,10 +7,10 @@ import { writeFileAtomic } from '../shared/atomic-file.js';
 import { loadBinaryDataset, loadBinaryDatasetClasses } from '../shared/binary-dataset.js';
 import { type ClassList, createClassIndex } from '../shared/classes.js';
 import { type Dataset, readClassDataset, readDataset } from '../shared/dataset.js';
-import { DatasetError } from '../shared/errors.js';
+import { ConfigError, DatasetError } from '../shared/errors.js';
 import { evaluateModel, evaluateSoftmax, type Metrics, type SoftmaxMetrics } from '../shared/evaluation.js';
 import { linearScore, predictClass, sigmoid } from '../shared/model.js';
-import { type ModelFile, modelClasses, readModelFile, type SoftmaxModelFile, softmaxTheta } from '../shared/model-file.js';
+import { isSparseModel, type ModelFile, modelClasses, readModelFile, type SoftmaxModelFile, softmaxTheta } from '../shared/model-file.js';
 import { requireRegularFile } from '../shared/regular-file.js';
 import { predictSoftmax } from '../shared/softmax.js';
 import { applyStandardization } from '../shared/standardize.js';
@@ -122,6 +122,7 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
       ],
     );
   const model = readModelFile(modelPath);
+  if (isSparseModel(model)) throw new ConfigError(`${modelPath}: predict over sparse inputs is not implemented yet`);
   const data = loadForModel(model, dataPath, null);
   const lines = model.kind === 'logistic-regression' ? predictLogistic(model.weights, model.bias, data) : predictClasses(model, data);
   const text = `${lines.join('\n')}\n`;
@@ -181,6 +182,7 @@ export interface SoftmaxReport {
 export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics | SoftmaxReport {
   requireInputs(modelPath, dataPath);
   const model = readModelFile(modelPath);
+  if (isSparseModel(model)) throw new ConfigError(`${modelPath}: evaluate over sparse inputs is not implemented yet`);
   if (model.kind === 'softmax-regression') return evaluateSoftmaxCommand(model, dataPath, labelColumn ?? model.label ?? undefined, asJson);
   const data = loadForModel(model, dataPath, labelColumn ?? model.label ?? undefined);
   const metrics = evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias);
