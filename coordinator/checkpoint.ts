@@ -183,7 +183,10 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
     );
   }
   const sparse = state.sparse as { scale?: unknown; version?: unknown } | undefined; // checked just below
-  if (sparse !== undefined && !(typeof sparse.scale === 'number' && sparse.scale > 0 && Number.isFinite(sparse.scale) && Number.isSafeInteger(sparse.version))) {
+  if (
+    sparse !== undefined &&
+    !(typeof sparse.scale === 'number' && sparse.scale > 0 && Number.isFinite(sparse.scale) && Number.isSafeInteger(sparse.version))
+  ) {
     throw new CheckpointError(`${path}: the checkpoint's sparse state is malformed (a positive finite scale, an integer version)`);
   }
   return { version: f.version, state };

@@ -117,10 +117,9 @@ export interface OptimizerChoice {
   readonly lrSchedule?: Omit<LrScheduleOptions, 'lr'> | undefined;
 }
 
-export type CoordinatorOptions = { [K in Exclude<keyof CoordinatorConfig, keyof OptimizerChoice | 'standardizeGiven'>]?: CoordinatorConfig[K] | undefined } & Pick<
-  CoordinatorConfig,
-  'dataPath'
-> &
+export type CoordinatorOptions = {
+  [K in Exclude<keyof CoordinatorConfig, keyof OptimizerChoice | 'standardizeGiven'>]?: CoordinatorConfig[K] | undefined;
+} & Pick<CoordinatorConfig, 'dataPath'> &
   OptimizerChoice;
 
 export const DEFAULTS = {
@@ -204,7 +203,8 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   if (config.hashBits === null && (config.categorical !== null || config.crosses !== null)) {
     throw new ConfigError(`${config.categorical !== null ? '--categorical' : '--cross'} needs --hash-bits (the number of hash buckets, 2^B)`);
   }
-  if (config.hashBits !== null && config.dataFormat === 'libsvm') throw new ConfigError('--hash-bits hashes CSV columns; --format libsvm data is sparse already');
+  if (config.hashBits !== null && config.dataFormat === 'libsvm')
+    throw new ConfigError('--hash-bits hashes CSV columns; --format libsvm data is sparse already');
   if (!(config.valFraction >= 0 && config.valFraction < 1)) throw new ConfigError(`valFraction must be in [0, 1), got ${config.valFraction}`);
   if (config.earlyStoppingPatience !== null) {
     if (!Number.isSafeInteger(config.earlyStoppingPatience) || config.earlyStoppingPatience < 1)

@@ -9,13 +9,23 @@ import type { ClassList } from '../shared/classes.js';
 import { checkDataBlock, type DataFile, openDataFile } from '../shared/data-file.js';
 import { CheckpointError, ConfigError, DivergedError, WriteError } from '../shared/errors.js';
 import type { EvalEvent, TrainingEvent } from '../shared/events.js';
-import { logisticModelFile, type ModelFile, type ModelFileDetails, softmaxModelFile, writeModelFile } from '../shared/model-file.js';
+import {
+  logisticModelFile,
+  type ModelFile,
+  type ModelFileDetails,
+  type SparseModelFile,
+  softmaxModelFile,
+  sparseModelFile,
+  writeModelFile,
+} from '../shared/model-file.js';
 import { runKernelId } from '../shared/model-kernel.js';
 import { type ModelShape, zeroParameters } from '../shared/model-shape.js';
 import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { batchesPerEpoch, splitRows, splitSizes } from '../shared/schedule.js';
+import { sparseKernelId } from '../shared/sparse-kernel.js';
+import { isSparseData, openSparseRunData, type SparseRunData } from '../shared/sparse-run-data.js';
 import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
 import {
@@ -40,6 +50,7 @@ import { runFingerprint, runSettings } from './run-description.js';
 import { scaleWarning } from './scale-warning.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
+import { checkDenseFlags, chooseSparseModel, sparseConfig, sparseDataFile, sparseRunSpec } from './sparse-run.js';
 import { type PassProgress, type StartPoint, Trainer, type TrainResult } from './trainer.js';
 
 export interface CoordinatorHooks {
@@ -75,7 +86,7 @@ export interface CoordinatorHooks {
 }
 
 export interface CoordinatorResult extends TrainResult {
-  readonly model: ModelFile;
+  readonly model: ModelFile | SparseModelFile;
 }
 
 export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: CoordinatorHooks = {}): Promise<CoordinatorResult> {
@@ -88,7 +99,8 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
     : null;
   const config = sparseData === null ? checkDenseFlags(givenConfig) : sparseConfig(givenConfig);
   // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
-  const dataset = sparseData === null ? await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses) : sparseDataFile(sparseData);
+  const dataset =
+    sparseData === null ? await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses) : sparseDataFile(sparseData);
   const sizes = splitSizes(dataset.rows, config.valFraction);
   if (sizes.train === 0) throw new ConfigError(`the validation split ${config.valFraction} leaves no training rows`);
   if (config.valFraction > 0 && sizes.validation === 0)
@@ -270,7 +282,7 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
     logDataServed(dataRoute.served(), log);
     const stopped = describeEarlyStopping(result, trainer.totalSteps);
     if (stopped !== null) log(`dpt: ${stopped}`);
-    const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, classWeights, result);
+    const model = buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, classWeights, result, sparseData);
     if (config.outPath !== null) writeModelFile(config.outPath, model);
     await monitoring.finished('finished', result.earlyStopping?.stoppedAfterEpoch == null ? null : stopped);
     await server.close('training finished');
@@ -287,11 +299,21 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
       try {
         writeModelFile(
           config.outPath,
-          buildModelFile(config, dataset, fingerprint, sizes, modelShape, classes, classWeights, {
-            ...trainer.model(),
-            steps: trainer.stepsCommitted,
-            lastEval: null,
-          }),
+          buildModelFile(
+            config,
+            dataset,
+            fingerprint,
+            sizes,
+            modelShape,
+            classes,
+            classWeights,
+            {
+              ...trainer.model(),
+              steps: trainer.stepsCommitted,
+              lastEval: null,
+            },
+            sparseData,
+          ),
         );
       } catch (writeError) {
         // The run's own failure is the one to report; this one is said once, here.
@@ -427,7 +449,8 @@ function buildModelFile(
     lastEval: EvalEvent | null;
     earlyStopping?: EarlyStoppingOutcome | null;
   },
-): ModelFile {
+  sparse: SparseRunData | null,
+): ModelFile | SparseModelFile {
   const { standardization, params } = model;
   const early = model.earlyStopping ?? null;
   // With early stopping the model is the best evaluation's, and so are its metrics.
@@ -453,6 +476,17 @@ function buildModelFile(
         : { trainLoss: lastEval.trainLoss, trainAccuracy: lastEval.trainAccuracy, valLoss: lastEval.valLoss, valAccuracy: lastEval.valAccuracy },
     earlyStopping: early === null ? undefined : { patience: early.patience, bestEpoch: early.bestEpoch, stoppedAfterEpoch: early.stoppedAfterEpoch },
   };
+  if (sparse !== null) {
+    // w = θ's weights (scale already applied by the trainer); the hashing, when the features were hashed.
+    const hashing = sparse.hashing === null ? null : { ...sparse.hashing, labelColumn: dataset.labelName };
+    return sparseModelFile(
+      { v: params.subarray(0, shape.biasIndex), scale: 1, bias: params.subarray(shape.biasIndex) },
+      shape,
+      hashing,
+      shape.kind === 'softmax' ? classes : null,
+      { label: details.label, trainedOn: details.trainedOn, metrics: details.metrics, earlyStopping: details.earlyStopping },
+    );
+  }
   return shape.kind === 'softmax'
     ? softmaxModelFile(params, shape.classes, shape.features, classes, details)
     : logisticModelFile(params, shape.features, details);

@@ -41,7 +41,8 @@ export function checkSparseOptimizer(spec: OptimizerSpec, lr: number): void {
     throw new ConfigError('--l2 with --optimizer adagrad moves every coordinate every step on sparse data; use --optimizer sgd for L2');
   }
   // s' = s·(1 − η·λ) must stay positive; η never exceeds --lr under any schedule.
-  if (!(lr * spec.weightDecay < 1)) throw new ConfigError(`--lr × --l2 must be below 1 on sparse data (the weights' scale 1 − η·λ), got ${lr * spec.weightDecay}`);
+  if (!(lr * spec.weightDecay < 1))
+    throw new ConfigError(`--lr × --l2 must be below 1 on sparse data (the weights' scale 1 − η·λ), got ${lr * spec.weightDecay}`);
 }
 
 export class SparseModel {

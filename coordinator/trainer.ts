@@ -10,9 +10,9 @@ import { type ModelShape, scoreBound } from '../shared/model-shape.js';
 import { blockStart, type MergedStats, mergeStats, passBlocks, passSliceBlocks, passWidth } from '../shared/passes.js';
 import { encodeMessage, type PartMessage, type PassPurpose, type RowSet } from '../shared/protocol.js';
 import { ChunkParts, TreeParts } from '../shared/reduce.js';
+import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import { SparseTreeParts } from '../shared/sparse-reduce.js';
 import type { SparsePart } from '../shared/sparse-rows.js';
-import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type StepLocation } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { broadcastStep } from './broadcast.js';
 import type { CoordinatorConfig } from './config.js';
@@ -20,9 +20,9 @@ import { EarlyStopping, type EarlyStoppingOutcome, type SavedEarlyStopping } fro
 import { createLrSchedule, type LrSchedule } from './lr-schedule.js';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers.js';
 import type { PassJobSpec, Scatter, StepJobSpec, StepParts } from './scatter.js';
+import type { WorkerServer } from './server.js';
 import { SparseBroadcast } from './sparse-broadcast.js';
 import { checkSparseOptimizer, SparseModel } from './sparse-model.js';
-import type { WorkerServer } from './server.js';
 
 /** What the trainer knows of the data: its shape, never its rows. */
 export interface DataShape {

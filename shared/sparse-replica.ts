@@ -41,7 +41,11 @@ export class SparseReplica {
   apply(message: ParamsMessage): void {
     const { D, O, params } = this;
     if (message.base !== NO_VERSION && message.base !== this.at) {
-      throw new ProtocolError('params', 'base', `a delta from version ${message.base}, but this worker holds version ${this.at}: never computing on other parameters`);
+      throw new ProtocolError(
+        'params',
+        'base',
+        `a delta from version ${message.base}, but this worker holds version ${this.at}: never computing on other parameters`,
+      );
     }
     if (message.base === NO_VERSION) params.v.fill(0);
     const { indices, values } = message;

@@ -11,7 +11,6 @@ import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetEr
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
-import { openSparseRunData, readSparseRows } from '../shared/sparse-run-data.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -29,14 +28,16 @@ import {
   workerName,
 } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
+import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
+import { loadSparseRows, openSparseRunData } from '../shared/sparse-run-data.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
-import { createSparseKernel, SparsePartComputer, type SparsePassRun } from './sparse-compute.js';
 import { ComputePool } from './compute-pool.js';
 import { openRemoteData, resolveDataSource } from './data-source.js';
 import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
 import { RemoteRows } from './remote-rows.js';
 import { RowStore } from './row-store.js';
+import { createSparseKernel, SparsePartComputer, type SparsePassRun } from './sparse-compute.js';
 
 export interface WorkerOptions {
   /**
@@ -221,7 +222,8 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
         protocol: PROTOCOL_VERSION,
         token: options.token ?? '',
         node: process.version,
-        kernel: supportedKernelIds().join(','),
+        // The sparse kernels (issue #13) run everywhere: the WebAssembly one or its TypeScript definition, one id.
+        kernel: [...supportedKernelIds(), SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID].join(','),
         cpus,
         ...(name === undefined ? {} : { name }),
       });
@@ -522,7 +524,7 @@ async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions
   if (/^https?:\/\//.test(path)) throw new ConfigError('a sparse run reads its data from a local file: give --data a path on this host');
   const role = options.dataPath === null ? "the coordinator's --data" : '--data';
   const data = await openSparseRunData(path, spec, welcome.labelColumn ?? undefined, options.log, role, MAX_DPT_CLASSES);
-  const rows = readSparseRows(data, role);
+  const rows = loadSparseRows(data, kernel, role);
   if (rows.rows !== welcome.rows || rows.dims !== welcome.features || data.identity !== welcome.sha256) {
     throw new DatasetError(
       path,

@@ -8,22 +8,23 @@
 // Exports: SparsePartComputer, SparsePassRun, createSparseKernel.
 
 import { ProtocolError } from '../shared/errors.js';
+import type { ModelShape } from '../shared/model-shape.js';
 import { blockStart, passBlocks } from '../shared/passes.js';
 import type { ParamsMessage, PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
-import type { ModelShape } from '../shared/model-shape.js';
-import { createSparseTsKernel, type SparseKernel, sparseKernelId } from '../shared/sparse-kernel.js';
+import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
+import { type SparseKernel, sparseKernelId } from '../shared/sparse-kernel.js';
+import { createSparseKernel as createKernelOf } from '../shared/sparse-kernel-wasm.js';
 import { reduceSparseRange, sparsePartsToWire } from '../shared/sparse-reduce.js';
 import { SparseReplica } from '../shared/sparse-replica.js';
 import type { SparsePart, SparseRows } from '../shared/sparse-rows.js';
-import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
 
 /**
  * The sparse kernel of id `id` for `shape`, or null when this worker has none by that id. Every
- * implementation of an id gives the same bits (shared/sparse-kernel.ts); this one is the TypeScript
- * definition.
+ * implementation of an id gives the same bits (shared/sparse-kernel.ts): the WebAssembly one where
+ * it runs, else the TypeScript definition.
  */
 export function createSparseKernel(id: string, shape: ModelShape, classWeights: Float64Array | null): SparseKernel | null {
-  return id === sparseKernelId(shape) ? createSparseTsKernel(shape, classWeights) : null;
+  return id === sparseKernelId(shape) ? createKernelOf(shape, classWeights) : null;
 }
 
 /** Rows a pass evaluates between two looks at the clock. */

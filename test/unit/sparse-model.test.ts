@@ -103,7 +103,9 @@ describe('SparseModel', () => {
     const model = new SparseModel(shape, resolveOptimizerSpec({ name: 'sgd' }), new Float64Array(5), 1, 0, null);
     model.update({ indices: Uint32Array.of(1), values: Float64Array.of(2), bias: Float64Array.of(1), loss: 0 }, 1, 1);
     const before = model.theta();
-    expect(() => model.update({ indices: Uint32Array.of(2), values: Float64Array.of(1e308), bias: Float64Array.of(0), loss: 0 }, 1e-10, 1e10)).toThrow(DptError);
+    expect(() => model.update({ indices: Uint32Array.of(2), values: Float64Array.of(1e308), bias: Float64Array.of(0), loss: 0 }, 1e-10, 1e10)).toThrow(
+      DptError,
+    );
     expect(Array.from(model.theta())).toEqual(Array.from(before));
     expect(model.version).toBe(1);
   });
@@ -164,7 +166,15 @@ describe('SparseBroadcast and SparseReplica', () => {
 
     // A delta for a base the replica does not hold fails loudly and changes nothing.
     const stale = replicaOf();
-    const message = { kind: 'params' as const, base: 5, version: 6, scale: 1, bias: new Float64Array(O), indices: Uint32Array.of(1), values: Float64Array.of(1, 2, 3) };
+    const message = {
+      kind: 'params' as const,
+      base: 5,
+      version: 6,
+      scale: 1,
+      bias: new Float64Array(O),
+      indices: Uint32Array.of(1),
+      values: Float64Array.of(1, 2, 3),
+    };
     expect(() => stale.apply(message)).toThrow(ProtocolError);
     expect(() => stale.apply(message)).toThrow(/delta from version 5, but this worker holds version -1/);
     expect(stale.version).toBe(-1);
