@@ -10,7 +10,10 @@ import { openDataFile } from '../../shared/data-file.js';
 import { createModelKernel, supportedKernelIds } from '../../shared/model-kernel.js';
 import { shapeOf } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMessage, type WelcomeMessage } from '../../shared/protocol.js';
+import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../../shared/sparse-kernel.js';
+import { loadSparseRows, openSparseRunData } from '../../shared/sparse-run-data.js';
 import { PartComputer } from '../../worker/compute.js';
+import { createSparseKernel, SparsePartComputer } from '../../worker/sparse-compute.js';
 import { RowStore } from '../../worker/row-store.js';
 
 export interface FakeWorker {
@@ -29,6 +32,15 @@ export async function openPartComputer(message: WelcomeMessage): Promise<PartCom
   return computer;
 }
 
+/** Opens a sparse run's data (issue #13) as a worker does, and a SparsePartComputer over it. */
+export async function openSparsePartComputer(message: WelcomeMessage): Promise<SparsePartComputer> {
+  if (message.sparse === undefined || message.sparse === null) throw new Error('not a sparse run');
+  const kernel = createSparseKernel(message.kernel, shapeOf(message.model, message.classes, message.features), message.classWeights);
+  if (kernel === null) throw new Error(`no sparse kernel ${message.kernel}`);
+  const data = await openSparseRunData(message.dataPath, message.sparse, message.labelColumn ?? undefined, () => undefined, '--data', 65_535);
+  return new SparsePartComputer(loadSparseRows(data, kernel, '--data'), message.schedule, kernel);
+}
+
 /**
  * `onStep` returns the bytes to send (or null to stay silent), at once or later (a promise: the
  * messages after it wait); it may also act on the socket itself. `honest()` is the part the real
@@ -42,6 +54,7 @@ export function startFakeWorker(
   const socket = new WebSocket(url, { perMessageDeflate: false });
   let welcomed: WelcomeMessage | null = null;
   let computer: PartComputer | null = null;
+  let sparse: SparsePartComputer | null = null;
   let resolveWelcome: (message: WelcomeMessage) => void = () => undefined;
   const welcome = new Promise<WelcomeMessage>((resolve) => {
     resolveWelcome = resolve;
@@ -51,7 +64,16 @@ export function startFakeWorker(
   });
   socket.on('error', () => undefined); // the close event reports the outcome
   socket.on('open', () =>
-    socket.send(encodeMessage({ kind: 'hello', protocol: PROTOCOL_VERSION, token, node: process.version, kernel: supportedKernelIds().join(','), cpus: '' })),
+    socket.send(
+      encodeMessage({
+        kind: 'hello',
+        protocol: PROTOCOL_VERSION,
+        token,
+        node: process.version,
+        kernel: [...supportedKernelIds(), SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID].join(','),
+        cpus: '',
+      }),
+    ),
   );
   // Messages are handled one after the other (opening the data is asynchronous).
   let queue = Promise.resolve();
@@ -63,21 +85,35 @@ export function startFakeWorker(
       features: welcomed?.features ?? null,
       parameters: welcomed === null ? null : shapeOf(welcomed.model, welcomed.classes, welcomed.features).parameterCount,
       maxChunks: 65_536,
+      sparse: welcomed?.sparse !== undefined && welcomed.sparse !== null,
     });
     if (message.kind === 'welcome') {
       welcomed = message;
-      computer = await openPartComputer(message);
+      if (message.sparse !== undefined && message.sparse !== null) sparse = await openSparsePartComputer(message);
+      else computer = await openPartComputer(message);
       socket.send(encodeMessage({ kind: 'ready', rows: message.rows, features: message.features, sha256: message.sha256 }));
       resolveWelcome(message);
+    } else if (message.kind === 'params' && sparse !== null) {
+      sparse.applyParams(message);
+    } else if (message.kind === 'pass' && sparse !== null) {
+      let part = null;
+      const run = sparse.startPass(message);
+      while (part === null) part = run.advance(Number.POSITIVE_INFINITY);
+      socket.send(encodeMessage(part));
     } else if (message.kind === 'pass' && computer !== null) {
       socket.send(encodeMessage(computer.computePass(message)));
     } else if (message.kind === 'standardize' && computer !== null) {
       computer.standardize(message);
     } else if (message.kind === 'step' && welcomed !== null) {
       const stepComputer = computer;
+      const sparseComputer = sparse;
+      const workerId = welcomed.workerId;
+      // A sparse part is computed now, with the replica of this step's version (later params may change it while the step is held).
+      const sparsePart = sparseComputer === null ? null : encodeMessage(sparseComputer.compute(message, workerId));
       const honest = (): Buffer => {
+        if (sparsePart !== null) return sparsePart;
         if (stepComputer === null) throw new Error('a step before the welcome');
-        return encodeMessage(stepComputer.compute(message, welcomed?.workerId ?? -1));
+        return encodeMessage(stepComputer.compute(message, workerId));
       };
       const reply = await onStep(message, welcomed, socket, honest);
       if (reply !== null && socket.readyState === WebSocket.OPEN) socket.send(reply);

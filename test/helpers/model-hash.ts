@@ -4,9 +4,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
 export function modelHash(path: string): string {
-  const model = JSON.parse(readFileSync(path, 'utf8')) as { weights: number[]; bias: number };
+  const model = JSON.parse(readFileSync(path, 'utf8')) as { weights: number[] | { indices: number[]; values: number[] }; bias: number | number[] };
+  // A sparse model file (issue #13) may hold its weights as {dims, indices, values}: those numbers then.
+  const weights = Array.isArray(model.weights) ? model.weights.flat() : [...model.weights.indices, ...model.weights.values];
   return createHash('sha256')
-    .update(new Uint8Array(Float64Array.from([...model.weights, model.bias]).buffer))
+    .update(new Uint8Array(Float64Array.from([...weights, ...[model.bias].flat()]).buffer))
     .digest('hex');
 }
 

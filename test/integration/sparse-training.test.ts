@@ -1,0 +1,302 @@
+// Sparse training (issue #13) end to end with real processes: a LIBSVM file trains over 2 and 3
+// workers to the model of an independent float64 reference written here (its own parsing of the
+// text, its own batching, dense math over every coordinate); the same bits with 1, 2, 3 and 5
+// workers, a worker SIGKILLed mid-run, the coordinator SIGKILLed mid-epoch and resumed, and a
+// worker joining mid-run (it gets the parameters in full, then deltas); dense runs are untouched
+// (their own bits tests stay as they were); bad combinations fail with one clear line.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { modelFileDigest, trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
+import { startHonestWorker } from '../helpers/fake-worker.js';
+import { modelHash, stepLosses } from '../helpers/model-hash.js';
+
+const directory = temporaryDirectory();
+afterAll(() => {
+  killAll();
+  directory.remove();
+});
+
+const ROWS = 400;
+/** The largest index any row may use (D is the largest one present). */
+const MAX_INDEX = 3000;
+
+/** A seeded LIBSVM text: 1 to 12 entries per row, values multiples of 1/8 in [−4, 4] (exact in float32), labels −1/+1. */
+function libsvmText(seed: number): string {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+  const trueW = Array.from({ length: MAX_INDEX + 1 }, () => next() * 2 - 1);
+  const lines: string[] = ['# seeded sparse rows for dpt tests'];
+  for (let i = 0; i < ROWS; i++) {
+    const count = 1 + Math.floor(next() * 12);
+    const indices = new Set<number>();
+    // A few popular coordinates (every batch touches them) and a long tail.
+    while (indices.size < count) indices.add(next() < 0.3 ? 1 + Math.floor(next() * 10) : 1 + Math.floor(next() * MAX_INDEX));
+    const entries = [...indices].sort((a, b) => a - b).map((j) => [j, (Math.floor(next() * 64) - 32 || 1) / 8] as const);
+    const z = entries.reduce((sum, [j, x]) => sum + x * trueW[j]!, 0.2);
+    const label = next() < 1 / (1 + Math.exp(-z)) ? '+1' : '-1';
+    lines.push(`${label} ${entries.map(([j, x]) => `${j}:${x}`).join(' ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+interface Rows {
+  readonly D: number;
+  readonly x: (readonly (readonly [number, number])[])[];
+  readonly y: number[];
+}
+
+/** The reference's own reading of LIBSVM text: 1-based indices to 0-based, ±1 labels to 0/1, D the largest index. */
+function parseLibsvm(text: string): Rows {
+  const x: [number, number][][] = [];
+  const y: number[] = [];
+  let D = 0;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const [label, ...fields] = line.split(/\s+/);
+    y.push(Number(label) > 0 ? 1 : 0);
+    x.push(
+      fields.map((field) => {
+        const [j, value] = field.split(':');
+        D = Math.max(D, Number(j));
+        return [Number(j) - 1, Number(value)];
+      }),
+    );
+  }
+  return { D, x, y };
+}
+
+/**
+ * Plain float64 mini-batch training over rows in file order, every coordinate updated every step
+ * as the dense formulas say: sgd w ← w − η·((1/n)Σ(σ(z)−y)·x + λ·w), b ← b − η·(1/n)Σ(σ(z)−y);
+ * adagrad G ← G + g², w ← w − η·g/(√G + ε) (no L2). Returns the weights, the bias and each step's mean loss.
+ */
+function referenceTrain(rows: Rows, options: { epochs: number; batchSize: number; lr: number; l2: number; optimizer: 'sgd' | 'adagrad' }) {
+  const { D, x, y } = rows;
+  const w = new Array<number>(D).fill(0);
+  let b = 0;
+  const G = new Array<number>(D + 1).fill(0);
+  const losses: number[] = [];
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    for (let start = 0; start < x.length; start += options.batchSize) {
+      const end = Math.min(start + options.batchSize, x.length);
+      const n = end - start;
+      const g = new Array<number>(D).fill(0);
+      let gb = 0;
+      let loss = 0;
+      for (let i = start; i < end; i++) {
+        let z = b;
+        for (const [j, v] of x[i]!) z += w[j]! * v;
+        const a = 1 / (1 + Math.exp(-z));
+        loss += -(y[i]! * Math.log(a) + (1 - y[i]!) * Math.log(1 - a));
+        for (const [j, v] of x[i]!) g[j]! += (a - y[i]!) * v;
+        gb += a - y[i]!;
+      }
+      for (let j = 0; j < D; j++) {
+        const gj = g[j]! / n;
+        if (options.optimizer === 'sgd') w[j] = w[j]! - options.lr * (gj + options.l2 * w[j]!);
+        else {
+          G[j]! += gj * gj;
+          w[j] = w[j]! - (options.lr * gj) / (Math.sqrt(G[j]!) + 1e-10);
+        }
+      }
+      if (options.optimizer === 'sgd') b -= options.lr * (gb / n);
+      else {
+        G[D]! += (gb / n) ** 2;
+        b -= (options.lr * (gb / n)) / (Math.sqrt(G[D]!) + 1e-10);
+      }
+      losses.push(loss / n);
+    }
+  }
+  return { w, b, losses };
+}
+
+/** The weights of a model file, dense (D numbers) whichever form it holds them in. */
+function denseWeights(path: string, D: number): { w: number[]; b: number; input: string } {
+  const model = JSON.parse(readFileSync(path, 'utf8')) as {
+    input: string;
+    weights: number[] | { dims: number; indices: number[]; values: number[] };
+    bias: number;
+  };
+  const { weights } = model;
+  if (Array.isArray(weights)) return { w: weights, b: model.bias, input: model.input };
+  const w = new Array<number>(D).fill(0);
+  weights.indices.forEach((j, k) => {
+    w[j] = weights.values[k]!;
+  });
+  return { w, b: model.bias, input: model.input };
+}
+
+let svm = '';
+let rows: Rows;
+beforeAll(() => {
+  const text = libsvmText(41);
+  svm = join(directory.path, 'rows.svm');
+  writeFileSync(svm, text);
+  rows = parseLibsvm(text);
+});
+
+describe('sparse training matches an independent float64 reference', () => {
+  it.each([
+    ['sgd with L2 (the scale form)', 2, 'sgd', ['--l2', '0.05'], 0.05],
+    ['adagrad', 3, 'adagrad', [], 0],
+  ] as const)(
+    'LIBSVM, %s, over %d workers',
+    async (_name, workers, optimizer, flags, l2) => {
+      const out = join(directory.path, `reference-${optimizer}.json`);
+      const metrics = join(directory.path, `reference-${optimizer}.jsonl`);
+      const args = ['--data', svm, '--epochs', '3', '--batch-size', '40', '--chunks', '4', '--lr', '0.5', '--no-shuffle', '--optimizer', optimizer, ...flags];
+      const result = await runCli(['train', ...args, '--workers', String(workers), '--out', out, '--metrics', metrics], {}, 180_000);
+      expect(result.code, result.stderr).toBe(0);
+      const reference = referenceTrain(rows, { epochs: 3, batchSize: 40, lr: 0.5, l2, optimizer });
+      const model = denseWeights(out, rows.D);
+      expect(model.input).toBe('libsvm');
+      expect(model.w).toHaveLength(rows.D);
+      // It learned something (a model left near zero would match anything loosely).
+      expect(Math.max(...reference.w.map(Math.abs))).toBeGreaterThan(0.1);
+      for (let j = 0; j < rows.D; j++) expect(Math.abs(model.w[j]! - reference.w[j]!), `w[${j}]`).toBeLessThanOrEqual(1e-9);
+      expect(Math.abs(model.b - reference.b)).toBeLessThanOrEqual(1e-9);
+      const losses = stepLosses(metrics);
+      expect(losses).toHaveLength(reference.losses.length);
+      losses.forEach((loss, t) => expect(Math.abs(loss - reference.losses[t]!), `loss of step ${t}`).toBeLessThanOrEqual(1e-9));
+      // Traffic: a step message plus a params delta, far below the 8·D bytes of a dense θ.
+      const perStep = [...result.stderr.matchAll(/received \d+ bytes of step messages \((\d+) bytes per step\)/g)].map((match) => Number(match[1]));
+      expect(perStep).toHaveLength(workers);
+      for (const bytes of perStep) expect(bytes).toBeLessThan(8 * rows.D);
+    },
+    240_000,
+  );
+});
+
+// 400 rows, 40 held out: 360 training rows, 8 batches of 45 per epoch, 24 steps.
+const EPOCHS = 3;
+const STEPS_PER_EPOCH = 8;
+const BITS_FLAGS = (): string[] => [
+  '--data',
+  svm,
+  '--epochs',
+  String(EPOCHS),
+  '--batch-size',
+  '45',
+  '--chunks',
+  '8',
+  '--lr',
+  '0.5',
+  '--val-split',
+  '0.1',
+  '--seed',
+  '7',
+];
+
+describe('sparse training gives the same bits on any cluster and across faults', () => {
+  it.each([
+    ['sgd with L2', ['--optimizer', 'sgd', '--l2', '0.02'], []],
+    ['adagrad', ['--optimizer', 'adagrad'], ['sum']],
+  ] as const)(
+    '%s: 1, 2, 3 and 5 workers, a worker killed, the coordinator killed and resumed, a worker joining late',
+    async (name, flags, buffers) => {
+      const all = [...BITS_FLAGS(), ...flags];
+      const id = name.replace(/[^a-z]+/g, '-');
+      const [one, two, three, five, workerKilled, coordinatorKilled, late] = await Promise.all([
+        trainOnCluster(directory.path, `${id}-w1`, all, 1),
+        trainOnCluster(directory.path, `${id}-w2`, all, 2),
+        trainOnCluster(directory.path, `${id}-w3`, all, 3),
+        trainOnCluster(directory.path, `${id}-w5`, all, 5),
+        trainWithWorkerKilled(directory.path, `${id}-worker-killed`, all, 9),
+        trainWithCoordinatorKilled(directory.path, `${id}-coordinator-killed`, all, 13, 4),
+        trainWithLateWorker(`${id}-late`, all, 5),
+      ]);
+      expect(two.losses).toHaveLength(EPOCHS * STEPS_PER_EPOCH);
+      const trained = JSON.parse(readFileSync(two.out, 'utf8')) as { trainedOn: Record<string, unknown> };
+      expect([trained.trainedOn.sparse, trained.trainedOn.standardize, trained.trainedOn.optimizer]).toEqual([true, false, flags[1]]);
+
+      expect(workerKilled.killedAt).toBeGreaterThanOrEqual(9);
+      expect(workerKilled.leftLine).toMatch(/left: disconnected/);
+      expect(Math.max(...workerKilled.contributors.slice(workerKilled.killedAt + 1))).toBe(2);
+
+      const { killedAt, checkpointStep, resumedAt, savedOptimizer } = coordinatorKilled;
+      expect(killedAt).toBeGreaterThanOrEqual(13);
+      expect(checkpointStep % STEPS_PER_EPOCH).not.toBe(0);
+      expect(resumedAt).toBe(checkpointStep);
+      expect(Object.keys(savedOptimizer.buffers)).toEqual(buffers);
+
+      // The late worker took part after it joined.
+      expect(late.joinedAt).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...late.contributors.slice(0, 5))).toBe(1);
+      expect(late.contributors.at(-1)).toBe(2);
+
+      for (const [cluster, run] of [
+        ['1 worker', one],
+        ['3 workers', three],
+        ['5 workers', five],
+        ['a worker killed', workerKilled],
+        ['the coordinator killed and resumed', coordinatorKilled],
+        ['a worker joining late', late],
+      ] as const) {
+        expect(run.digest, `${name}, ${cluster}: model file`).toBe(two.digest);
+        expect(run.params, `${name}, ${cluster}: parameters`).toBe(two.params);
+        expect(run.losses, `${name}, ${cluster}: loss stream`).toEqual(two.losses);
+      }
+    },
+    400_000,
+  );
+});
+
+/**
+ * `dpt coordinator` with one in-test worker; when it is sent step `joinAt` it holds it, a real
+ * worker is started and the step released once the coordinator has said that worker joined: from
+ * then on it computes with parameters it received in full, then as deltas.
+ */
+async function trainWithLateWorker(name: string, flags: readonly string[], joinAt: number) {
+  const out = join(directory.path, `${name}.json`);
+  const metrics = join(directory.path, `${name}.jsonl`);
+  const token = `${name}-token`;
+  const coordinator = startCli(['coordinator', ...flags, '--host', '127.0.0.1', '--port', '0', '--workers', '1', '--token', token, '--backup-factor', '0', '--out', out, '--metrics', metrics]);
+  const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 120_000);
+  const url = `ws://127.0.0.1:${port}`;
+  const gate = startHonestWorker(url, token);
+  const joinedAt = await gate.holdAt(joinAt);
+  startCli(['worker', '--connect', url, '--token', token]);
+  await coordinator.waitForCount(/worker \d+(?: \([^)]*\))? joined/g, 2, 120_000);
+  gate.release();
+  const { code } = await coordinator.exited(180_000);
+  if (code !== 0) throw new Error(`the coordinator (${name}) exited ${code}\n${coordinator.stderr()}`);
+  const contributors = readFileSync(metrics, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { type: string; workers?: number })
+    .filter((event) => event.type === 'step')
+    .map((event) => event.workers as number);
+  return { out, digest: modelFileDigest(out), params: modelHash(out), losses: stepLosses(metrics), contributors, joinedAt };
+}
+
+describe('bad sparse inputs fail with one clear line', () => {
+  it.each([
+    ['--standardize on sparse data', ['--standardize'], /--standardize: .* is sparse data, which is never standardized/],
+    ['an optimizer that moves every coordinate', ['--optimizer', 'adam'], /--optimizer adam updates every coordinate every step.*use --optimizer sgd or adagrad/],
+    ['L2 with adagrad', ['--optimizer', 'adagrad', '--l2', '0.1'], /--l2 with --optimizer adagrad/],
+    ['--categorical without --hash-bits', ['--categorical', 'a'], /--categorical needs --hash-bits/],
+  ])('%s', async (_name, flags, message) => {
+    const result = await runCli(['train', '--data', svm, '--workers', '1', '--epochs', '1', ...flags], {}, 120_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  }, 150_000);
+
+  it('refuses --format libsvm on a dense .dpt file', async () => {
+    const csv = join(directory.path, 'dense.csv');
+    writeFileSync(csv, 'a,b,label\n1,2,0\n3,4,1\n');
+    const dpt = join(directory.path, 'dense.dpt');
+    const converted = await runCli(['data', 'convert', csv, dpt], {}, 60_000);
+    expect(converted.code, converted.stderr).toBe(0);
+    const result = await runCli(['train', '--data', dpt, '--format', 'libsvm', '--workers', '1', '--epochs', '1'], {}, 120_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/libsvm/i);
+  }, 150_000);
+});
