@@ -50,7 +50,7 @@ import { runFingerprint, runSettings } from './run-description.js';
 import { scaleWarning } from './scale-warning.js';
 import { Scatter } from './scatter.js';
 import { WorkerServer } from './server.js';
-import { checkDenseFlags, chooseSparseModel, sparseConfig, sparseDataFile, sparseRunSpec } from './sparse-run.js';
+import { chooseSparseModel, sparseConfig, sparseDataFile, sparseRunSpec } from './sparse-run.js';
 import { type PassProgress, type StartPoint, Trainer, type TrainResult } from './trainer.js';
 
 export interface CoordinatorHooks {
@@ -97,7 +97,7 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
   const sparseData = isSparseData(givenConfig.dataPath, sparseSpec)
     ? await openSparseRunData(givenConfig.dataPath, sparseSpec, givenConfig.labelColumn, log, '--data', givenConfig.maxClasses)
     : null;
-  const config = sparseData === null ? checkDenseFlags(givenConfig) : sparseConfig(givenConfig);
+  const config = sparseData === null ? givenConfig : sparseConfig(givenConfig);
   // Only the file's shape: the rows stay with the workers (a CSV is converted once, streaming).
   const dataset =
     sparseData === null ? await openDataFile(config.dataPath, config.labelColumn, log, '--data', undefined, config.maxClasses) : sparseDataFile(sparseData);

@@ -3,7 +3,7 @@
 // sparse run trains with (never standardized), its model, and its data file as the coordinator
 // describes it. The update and the broadcast live in sparse-model.ts and sparse-broadcast.ts.
 //
-// Exports: sparseRunSpec, checkDenseFlags, sparseConfig, chooseSparseModel, sparseDataFile.
+// Exports: sparseRunSpec, sparseConfig, chooseSparseModel, sparseDataFile.
 
 import type { DataFile } from '../shared/data-file.js';
 import { ConfigError } from '../shared/errors.js';
@@ -31,12 +31,6 @@ export function sparseRunSpec(config: CoordinatorConfig): SparseRunSpec {
     categorical: list(config.categorical),
     crosses: list(config.crosses),
   };
-}
-
-/** Dense data: the sparse flags have nothing to act on (--hash-bits always makes a run sparse, so only --format can get here). */
-export function checkDenseFlags(config: CoordinatorConfig): CoordinatorConfig {
-  if (config.dataFormat === 'libsvm') throw new ConfigError(`--format libsvm: ${config.dataPath} is a dense .dpt file, not LIBSVM text`);
-  return config;
 }
 
 /**

@@ -46,6 +46,11 @@ export async function openSparseRunData(
   role: string,
   maxClasses: number,
 ): Promise<SparseRunData> {
+  const isDpt = path.endsWith('.dpt');
+  if (spec.hashBits !== null && (isDpt || isLibsvmPath(path))) {
+    throw new ConfigError(`--hash-bits hashes the columns of a CSV file; ${path} is ${isDpt ? 'a .dpt file' : 'LIBSVM text, sparse already'}`);
+  }
+  if (spec.format === 'libsvm' && isDpt) throw new ConfigError(`--format libsvm: ${path} is a .dpt file, not LIBSVM text`);
   let sparsePath: string;
   if (spec.hashBits !== null) {
     throw new ConfigError('--hash-bits: hashed CSV training needs the hashed CSV conversion (issue #13), not in this build yet');

@@ -13,8 +13,8 @@ import { decodeCoordinatorMessage, encodeMessage, PROTOCOL_VERSION, type StepMes
 import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../../shared/sparse-kernel.js';
 import { loadSparseRows, openSparseRunData } from '../../shared/sparse-run-data.js';
 import { PartComputer } from '../../worker/compute.js';
-import { createSparseKernel, SparsePartComputer } from '../../worker/sparse-compute.js';
 import { RowStore } from '../../worker/row-store.js';
+import { createSparseKernel, SparsePartComputer } from '../../worker/sparse-compute.js';
 
 export interface FakeWorker {
   readonly socket: WebSocket;

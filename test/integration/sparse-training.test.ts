@@ -164,7 +164,7 @@ describe('sparse training matches an independent float64 reference', () => {
       expect(Math.abs(model.b - reference.b)).toBeLessThanOrEqual(1e-9);
       const losses = stepLosses(metrics);
       expect(losses).toHaveLength(reference.losses.length);
-      losses.forEach((loss, t) => expect(Math.abs(loss - reference.losses[t]!), `loss of step ${t}`).toBeLessThanOrEqual(1e-9));
+      for (let t = 0; t < losses.length; t++) expect(Math.abs(losses[t]! - reference.losses[t]!), `loss of step ${t}`).toBeLessThanOrEqual(1e-9);
       // Traffic: a step message plus a params delta, far below the 8·D bytes of a dense θ.
       const perStep = [...result.stderr.matchAll(/received \d+ bytes of step messages \((\d+) bytes per step\)/g)].map((match) => Number(match[1]));
       expect(perStep).toHaveLength(workers);
@@ -257,7 +257,24 @@ async function trainWithLateWorker(name: string, flags: readonly string[], joinA
   const out = join(directory.path, `${name}.json`);
   const metrics = join(directory.path, `${name}.jsonl`);
   const token = `${name}-token`;
-  const coordinator = startCli(['coordinator', ...flags, '--host', '127.0.0.1', '--port', '0', '--workers', '1', '--token', token, '--backup-factor', '0', '--out', out, '--metrics', metrics]);
+  const coordinator = startCli([
+    'coordinator',
+    ...flags,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--token',
+    token,
+    '--backup-factor',
+    '0',
+    '--out',
+    out,
+    '--metrics',
+    metrics,
+  ]);
   const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 120_000);
   const url = `ws://127.0.0.1:${port}`;
   const gate = startHonestWorker(url, token);
@@ -279,24 +296,38 @@ async function trainWithLateWorker(name: string, flags: readonly string[], joinA
 describe('bad sparse inputs fail with one clear line', () => {
   it.each([
     ['--standardize on sparse data', ['--standardize'], /--standardize: .* is sparse data, which is never standardized/],
-    ['an optimizer that moves every coordinate', ['--optimizer', 'adam'], /--optimizer adam updates every coordinate every step.*use --optimizer sgd or adagrad/],
+    [
+      'an optimizer that moves every coordinate',
+      ['--optimizer', 'adam'],
+      /--optimizer adam updates every coordinate every step.*use --optimizer sgd or adagrad/,
+    ],
     ['L2 with adagrad', ['--optimizer', 'adagrad', '--l2', '0.1'], /--l2 with --optimizer adagrad/],
     ['--categorical without --hash-bits', ['--categorical', 'a'], /--categorical needs --hash-bits/],
-  ])('%s', async (_name, flags, message) => {
-    const result = await runCli(['train', '--data', svm, '--workers', '1', '--epochs', '1', ...flags], {}, 120_000);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
-  }, 150_000);
+  ])(
+    '%s',
+    async (_name, flags, message) => {
+      const result = await runCli(['train', '--data', svm, '--workers', '1', '--epochs', '1', ...flags], {}, 120_000);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    },
+    150_000,
+  );
 
-  it('refuses --format libsvm on a dense .dpt file', async () => {
+  it('refuses a sparse flag on dense data: --format libsvm or --hash-bits on a .dpt file, --hash-bits on LIBSVM', async () => {
     const csv = join(directory.path, 'dense.csv');
     writeFileSync(csv, 'a,b,label\n1,2,0\n3,4,1\n');
     const dpt = join(directory.path, 'dense.dpt');
     const converted = await runCli(['data', 'convert', csv, dpt], {}, 60_000);
     expect(converted.code, converted.stderr).toBe(0);
-    const result = await runCli(['train', '--data', dpt, '--format', 'libsvm', '--workers', '1', '--epochs', '1'], {}, 120_000);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/libsvm/i);
+    for (const [data, flags, message] of [
+      [dpt, ['--format', 'libsvm'], /--format libsvm: .*dense\.dpt is a \.dpt file, not LIBSVM text/],
+      [dpt, ['--hash-bits', '10'], /--hash-bits hashes the columns of a CSV file; .*dense\.dpt is a \.dpt file/],
+      [svm, ['--hash-bits', '10'], /--hash-bits hashes the columns of a CSV file; .*rows\.svm is LIBSVM text/],
+    ] as const) {
+      const result = await runCli(['train', '--data', data, ...flags, '--workers', '1', '--epochs', '1'], {}, 120_000);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
   }, 150_000);
 });
