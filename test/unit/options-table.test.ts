@@ -208,6 +208,11 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--data': { args: ['--data', 'other.csv'], facts: { dataSha256: 'c'.repeat(64), rows: 50 } },
   '--label-column': { args: ['--label-column', 'y'], facts: { labelName: 'y' } },
   '--model': { args: ['--model', 'softmax'], facts: { model: 'softmax' } },
+  // Sparse data (issue #13): the fingerprint says the run is sparse (a fact of the data the flag reads as LIBSVM) and how a CSV was hashed.
+  '--format': { args: ['--format', 'libsvm'], facts: { isSparse: true } },
+  '--hash-bits': { args: ['--hash-bits', '10'], facts: { isSparse: true } },
+  '--categorical': { bases: [['--hash-bits', '10']], args: ['--categorical', 'a,b'] },
+  '--cross': { bases: [['--hash-bits', '10']], args: ['--cross', 'a:b'] },
   '--max-classes': { args: ['--max-classes', '5'] },
   '--class-weight': { args: ['--class-weight', 'balanced'] },
   '--epochs': { args: ['--epochs', '3'] },
