@@ -226,4 +226,16 @@ describe('convertCsvToSparse', () => {
     );
     expect(readdirSync(directory.path).filter((name) => name.endsWith('.tmp') || name === 'bad.dpt')).toEqual([]);
   });
+
+  it('rejects with the ConfigError of a flag that does not fit the header, not as a read error', async () => {
+    // Failed before csv-stream.ts let the record handler's errors through: "cannot read the file (DPT_CONFIG)".
+    const output = join(directory.path, 'cross.dpt');
+    const error = await convertCsvToSparse(FLIGHTS, output, { bits: 10, categorical: ['origin'], crosses: ['origin:distance_mi'] }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).message).toBe(
+      "--cross origin:distance_mi: column 'distance_mi' is not categorical (list it in --categorical; only categories cross)",
+    );
+  });
 });
