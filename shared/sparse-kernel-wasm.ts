@@ -16,7 +16,7 @@
 
 import { MATH_FUNCTIONS, type WasmMemory, wasm } from './kernel-wasm.js';
 import type { ModelShape } from './model-shape.js';
-import { createSparseTsKernel, evaluateSparse, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
+import { createSparseTsKernel, evaluateSparse, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
 import type { SparseParams, SparsePart, SparseRows } from './sparse-rows.js';
 import { assembleModule, type ModuleSource } from './wasm-assembler.js';
 
@@ -284,6 +284,7 @@ class WasmSparseKernel implements SparseKernel {
   /** CSR copy of a call's rows when they lie outside the memory (grown on demand). */
   private copy: SparseRowStorage & { rows: number };
   private readonly z: Float64Array;
+  private readonly assembler: PartAssembler;
 
   constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports) {
     this.id = sparseKernelId(shape);
@@ -293,7 +294,7 @@ class WasmSparseKernel implements SparseKernel {
     this.buffers.add(memory.buffer);
     this.D = shape.features;
     this.O = shape.outputs;
-    this.slotOf = new Uint32Array(memory.buffer, this.allocate(this.D * 4), this.D);
+    this.slotOf = this.allocateIndex(this.D);
     const capacity = Math.min(this.D, INITIAL_TOUCHED);
     this.touched = this.allocateIndex(capacity);
     this.sums = this.allocateVector(capacity * this.O);
@@ -304,6 +305,7 @@ class WasmSparseKernel implements SparseKernel {
     this.classWeights = this.weightsTable;
     this.copy = { rows: 0, ...this.allocateRows(0, 0) };
     this.z = new Float64Array(this.O);
+    this.assembler = new PartAssembler(this.D, this.O);
   }
 
   allocateRows(rows: number, nnz: number): SparseRowStorage {
@@ -393,15 +395,10 @@ class WasmSparseKernel implements SparseKernel {
   }
 
   takePart(): SparsePart {
-    const { O, count } = this;
-    const indices = this.touched.slice(0, count).sort(); // a typed array sorts numerically
-    const values = new Float64Array(count * O);
-    for (let k = 0; k < count; k++) {
-      const from = (this.slotOf[indices[k]!]! - 1) * O;
-      for (let o = 0; o < O; o++) values[k * O + o] = this.sums[from + o]!;
-    }
-    const part: SparsePart = { indices, values, bias: this.state.slice(0, O), loss: this.state[O]! };
-    this.resetPart();
+    const { O } = this;
+    const part = this.assembler.take(this.slotOf, this.touched, this.sums, this.count, this.state, this.state[O]!);
+    this.count = 0; // the assembler cleared the slots and sums
+    this.state.fill(0, 0, O + 1);
     return part;
   }
 

@@ -115,6 +115,95 @@ export function scoresInto(rows: SparseRows, row: number, params: SparseParams, 
 
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
+/** Bits per radix-sort digit (2^11 buckets: the histogram stays in L1). */
+const DIGIT_BITS = 11;
+/** A part scans all D slots instead of sorting when D ≤ this × the touched count (a dense part). */
+const SCAN_FACTOR = 32;
+
+/**
+ * Turns a kernel's touched coordinates into a part (indices ascending, their O sums, bias, loss)
+ * and clears the slots and sums it read, in O(t) for t touched coordinates (an LSD radix sort of
+ * (index, slot) pairs, or one sweep over the D slots when the part is dense), never O(D) for a
+ * sparse part. The touched list holds coordinate touched[k] at slot k + 1 (first-touch order), as
+ * both kernels fill it. Scratch grows with the largest part and is kept.
+ */
+export class PartAssembler {
+  private readonly D: number;
+  private readonly O: number;
+  private readonly bits: number;
+  private readonly histogram = new Uint32Array(2 ** DIGIT_BITS);
+  private keys = new Uint32Array(0);
+  private slots = new Uint32Array(0);
+  private keysOut = new Uint32Array(0);
+  private slotsOut = new Uint32Array(0);
+
+  constructor(D: number, O: number) {
+    this.D = D;
+    this.O = O;
+    this.bits = Math.max(1, Math.ceil(Math.log2(D)));
+  }
+
+  /** The part of `count` touched coordinates (fresh arrays); sets their slotOf entries and sums back to 0. */
+  take(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
+    const { D, O } = this;
+    const indices = new Uint32Array(count);
+    const values = new Float64Array(count * O);
+    if (D <= SCAN_FACTOR * count) {
+      for (let j = 0, k = 0; j < D; j++) {
+        const slot = slotOf[j]!;
+        if (slot === 0) continue;
+        indices[k] = j;
+        for (let o = 0, from = (slot - 1) * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+        slotOf[j] = 0;
+        k++;
+      }
+    } else {
+      const [keys, slots] = this.sortPairs(touched, count);
+      for (let k = 0; k < count; k++) {
+        const j = keys[k]!;
+        indices[k] = j;
+        for (let o = 0, from = slots[k]! * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+        slotOf[j] = 0;
+      }
+    }
+    sums.fill(0, 0, count * O);
+    return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+  }
+
+  /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, DIGIT_BITS at a time. */
+  private sortPairs(touched: Uint32Array, count: number): [Uint32Array, Uint32Array] {
+    if (this.keys.length < count) {
+      const capacity = Math.max(count, 2 * this.keys.length);
+      this.keys = new Uint32Array(capacity);
+      this.slots = new Uint32Array(capacity);
+      this.keysOut = new Uint32Array(capacity);
+      this.slotsOut = new Uint32Array(capacity);
+    }
+    let [keys, slots, keysOut, slotsOut] = [this.keys, this.slots, this.keysOut, this.slotsOut];
+    keys.set(touched.subarray(0, count));
+    for (let k = 0; k < count; k++) slots[k] = k;
+    const histogram = this.histogram;
+    const mask = 2 ** DIGIT_BITS - 1;
+    for (let shift = 0; shift < this.bits; shift += DIGIT_BITS) {
+      histogram.fill(0);
+      for (let k = 0; k < count; k++) histogram[(keys[k]! >>> shift) & mask]!++;
+      for (let d = 0, total = 0; d <= mask; d++) {
+        const n = histogram[d]!;
+        histogram[d] = total;
+        total += n;
+      }
+      for (let k = 0; k < count; k++) {
+        const key = keys[k]!;
+        const at = histogram[(key >>> shift) & mask]!++;
+        keysOut[at] = key;
+        slotsOut[at] = slots[k]!;
+      }
+      [keys, keysOut] = [keysOut, keys];
+      [slots, slotsOut] = [slotsOut, slots];
+    }
+    return [keys, slots];
+  }
+}
 
 class TsSparseKernel implements SparseKernel {
   readonly id: string;
@@ -133,6 +222,7 @@ class TsSparseKernel implements SparseKernel {
   /** Per-row scratch: z_o, then r_o. */
   private readonly z: Float64Array;
   private readonly r: Float64Array;
+  private readonly assembler: PartAssembler;
 
   constructor(shape: ModelShape, classWeights: Float64Array | null) {
     this.id = sparseKernelId(shape);
@@ -147,6 +237,7 @@ class TsSparseKernel implements SparseKernel {
     this.biasSums = new Float64Array(this.O);
     this.z = new Float64Array(this.O);
     this.r = new Float64Array(this.O);
+    this.assembler = new PartAssembler(this.D, this.O);
   }
 
   allocateRows(rows: number, nnz: number): SparseRowStorage {
@@ -213,15 +304,10 @@ class TsSparseKernel implements SparseKernel {
   }
 
   takePart(): SparsePart {
-    const { O, count } = this;
-    const indices = this.touched.slice(0, count).sort(); // a typed array sorts numerically
-    const values = new Float64Array(count * O);
-    for (let k = 0; k < count; k++) {
-      const from = (this.slotOf[indices[k]!]! - 1) * O;
-      for (let o = 0; o < O; o++) values[k * O + o] = this.sums[from + o]!;
-    }
-    const part: SparsePart = { indices, values, bias: Float64Array.from(this.biasSums), loss: this.lossSum };
-    this.resetPart();
+    const part = this.assembler.take(this.slotOf, this.touched, this.sums, this.count, this.biasSums, this.lossSum);
+    this.count = 0; // the assembler cleared the slots and sums
+    this.biasSums.fill(0);
+    this.lossSum = 0;
     return part;
   }
 

@@ -130,6 +130,32 @@ describe('the TypeScript sparse kernel', () => {
     });
   }
 
+  it('lists the touched coordinates ascending, sparse parts (radix sort) and dense ones (a sweep) alike', () => {
+    for (const [D, rowCount] of [
+      [2 ** 24 + 1, 30], // 25-bit indices: three radix passes
+      [2 ** 20, 200],
+      [1000, 5], // D ≤ 32 × touched: the sweep
+      [1000, 400],
+    ] as const) {
+      const rows = randomRows({ rows: rowCount, D, meanNnz: 20, classes: 2, isSoftmax: false, seed: D });
+      const kernel = createSparseTsKernel(logisticShape(D));
+      const params: SparseParams = { v: new Float64Array(D), scale: 1, bias: new Float64Array(1) };
+      for (let round = 0; round < 2; round++) {
+        kernel.accumulate(rows, null, 0, rows.rows, params);
+        const part = kernel.takePart();
+        expect([...part.indices], `D = ${D}, round ${round}`).toEqual(touched(rows));
+        // With v = 0: z = 0, r = 1/2 − y, so each value is Σ (1/2 − y)·x over the rows touching it.
+        const expected = new Map<number, number>();
+        for (let i = 0; i < rows.rows; i++)
+          for (let k = rows.rowStart[i]!; k < rows.rowStart[i + 1]!; k++)
+            expected.set(rows.indices[k]!, (expected.get(rows.indices[k]!) ?? 0) + (0.5 - rows.labels[i]!) * rows.values[k]!);
+        part.indices.forEach((j, k) => {
+          expect(part.values[k]).toBeCloseTo(expected.get(j)!, 12);
+        });
+      }
+    }
+  });
+
   it('starts each part from zeros: an empty part after a part, the same bits again', () => {
     const shape = softmaxShape(4, 64);
     const rows = randomRows({ rows: 100, D: 64, meanNnz: 8, classes: 4, isSoftmax: true, seed: 1 });
