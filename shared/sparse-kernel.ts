@@ -121,11 +121,14 @@ const DIGIT_BITS = 11;
 const SCAN_FACTOR = 32;
 
 /**
- * Turns a kernel's touched coordinates into a part (indices ascending, their O sums, bias, loss)
- * and clears the slots and sums it read, in O(t) for t touched coordinates (an LSD radix sort of
- * (index, slot) pairs, or one sweep over the D slots when the part is dense), never O(D) for a
- * sparse part. The touched list holds coordinate touched[k] at slot k + 1 (first-touch order), as
- * both kernels fill it. Scratch grows with the largest part and is kept.
+ * The slots of a kernel's open part and their turning into a part. slotOf (D uint32) marks the
+ * coordinates of the open part: j is touched iff slotOf[j] > base, at slot slotOf[j] − base − 1,
+ * and touched[k] is the coordinate at slot k (first-touch order), as both kernels fill them. A part
+ * (indices ascending, their O sums, bias, loss) costs O(t) for t touched coordinates: an LSD radix
+ * sort of (index, slot) pairs, or one sweep over the D slots when the part is dense. Closing a part
+ * moves base past its slots instead of clearing them (no random writes over D), and clears slotOf
+ * only when base nears 2^32 − D (every ~2^32/t parts: amortised O(D·t/2^32) per part).
+ * Sort scratch grows with the largest part and is kept.
  */
 export class PartAssembler {
   private readonly D: number;
@@ -136,6 +139,8 @@ export class PartAssembler {
   private slots = new Uint32Array(0);
   private keysOut = new Uint32Array(0);
   private slotsOut = new Uint32Array(0);
+  /** Slot values ≤ base belong to closed parts. */
+  base = 0;
 
   constructor(D: number, O: number) {
     this.D = D;
@@ -143,18 +148,17 @@ export class PartAssembler {
     this.bits = Math.max(1, Math.ceil(Math.log2(D)));
   }
 
-  /** The part of `count` touched coordinates (fresh arrays); sets their slotOf entries and sums back to 0. */
+  /** The part of `count` touched coordinates (fresh arrays); closes it (its sums back to 0, base past its slots). */
   take(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
     const { D, O } = this;
     const indices = new Uint32Array(count);
     const values = new Float64Array(count * O);
     if (D <= SCAN_FACTOR * count) {
       for (let j = 0, k = 0; j < D; j++) {
-        const slot = slotOf[j]!;
-        if (slot === 0) continue;
+        const slot = slotOf[j]! - this.base;
+        if (slot <= 0) continue;
         indices[k] = j;
         for (let o = 0, from = (slot - 1) * O; o < O; o++) values[k * O + o] = sums[from + o]!;
-        slotOf[j] = 0;
         k++;
       }
     } else {
@@ -163,11 +167,26 @@ export class PartAssembler {
         const j = keys[k]!;
         indices[k] = j;
         for (let o = 0, from = slots[k]! * O; o < O; o++) values[k * O + o] = sums[from + o]!;
-        slotOf[j] = 0;
       }
     }
-    sums.fill(0, 0, count * O);
-    return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+    const part = { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+    this.discard(slotOf, sums, count);
+    return part;
+  }
+
+  /** Closes the open part of `count` slots without reading it. */
+  discard(slotOf: Uint32Array, sums: Float64Array, count: number): void {
+    sums.fill(0, 0, count * this.O);
+    this.base += count;
+    // Slot values of the next part reach base + D at most: they must fit in a uint32.
+    if (this.base > 2 ** 32 - 1 - this.D) this.clear(slotOf, sums);
+  }
+
+  /** Clears every slot and sum (O(D)): after an error left the open part's extent unknown, or when base wraps. */
+  clear(slotOf: Uint32Array, sums: Float64Array): void {
+    slotOf.fill(0);
+    sums.fill(0);
+    this.base = 0;
   }
 
   /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, DIGIT_BITS at a time. */
@@ -211,7 +230,7 @@ class TsSparseKernel implements SparseKernel {
   readonly classWeights: Float64Array | null;
   private readonly D: number;
   private readonly O: number;
-  /** Per coordinate: 0 when untouched in the open part, else its slot + 1. */
+  /** Per coordinate: its slot + 1 + base when touched in the open part (PartAssembler). */
   private readonly slotOf: Uint32Array;
   /** Touched coordinates in first-touch order; sums[slot·O + o] their values. */
   private touched: Uint32Array;
@@ -251,6 +270,7 @@ class TsSparseKernel implements SparseKernel {
 
   accumulate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams): void {
     const { D, O, z, r, biasSums, slotOf } = this;
+    const { base } = this.assembler;
     const { indices, values, labels, rowStart } = rows;
     const weights = this.classWeights;
     const isLogistic = O === 1 && this.shape.kind === 'logistic';
@@ -289,31 +309,30 @@ class TsSparseKernel implements SparseKernel {
           this.resetPart();
           throw new RangeError(`sparse kernel: row ${row} has feature index ${j}, not below D = ${D}`);
         }
-        let slot = slotOf[j]!;
-        if (slot === 0) {
+        let slot = slotOf[j]! - base;
+        if (slot <= 0) {
           if (this.count === this.touched.length) this.grow();
           this.touched[this.count] = j;
           slot = ++this.count;
-          slotOf[j] = slot;
+          slotOf[j] = base + slot;
         }
         const x = values[k]!;
-        const base = (slot - 1) * O;
-        for (let o = 0; o < O; o++) this.sums[base + o]! += r[o]! * x;
+        const at = (slot - 1) * O;
+        for (let o = 0; o < O; o++) this.sums[at + o]! += r[o]! * x;
       }
     }
   }
 
   takePart(): SparsePart {
     const part = this.assembler.take(this.slotOf, this.touched, this.sums, this.count, this.biasSums, this.lossSum);
-    this.count = 0; // the assembler cleared the slots and sums
+    this.count = 0; // the assembler closed the part
     this.biasSums.fill(0);
     this.lossSum = 0;
     return part;
   }
 
   resetPart(): void {
-    for (let k = 0; k < this.count; k++) this.slotOf[this.touched[k]!] = 0;
-    this.sums.fill(0, 0, this.count * this.O);
+    this.assembler.discard(this.slotOf, this.sums, this.count);
     this.count = 0;
     this.biasSums.fill(0);
     this.lossSum = 0;
