@@ -115,8 +115,8 @@ export function scoresInto(rows: SparseRows, row: number, params: SparseParams, 
 
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
-/** Bits per radix-sort digit (2^11 buckets: the histogram stays in L1). */
-const DIGIT_BITS = 11;
+/** Most bits per radix-sort digit (2^12 buckets: the histogram stays in L1); D = 2^24 sorts in 2 passes. */
+const MAX_DIGIT_BITS = 12;
 /** A part scans all D slots instead of sorting when D ≤ this × the touched count (a dense part). */
 const SCAN_FACTOR = 32;
 
@@ -134,7 +134,8 @@ export class PartAssembler {
   private readonly D: number;
   private readonly O: number;
   private readonly bits: number;
-  private readonly histogram = new Uint32Array(2 ** DIGIT_BITS);
+  private readonly digitBits: number;
+  private readonly histogram: Uint32Array;
   private keys = new Uint32Array(0);
   private slots = new Uint32Array(0);
   private keysOut = new Uint32Array(0);
@@ -146,32 +147,55 @@ export class PartAssembler {
     this.D = D;
     this.O = O;
     this.bits = Math.max(1, Math.ceil(Math.log2(D)));
+    this.digitBits = Math.ceil(this.bits / Math.ceil(this.bits / MAX_DIGIT_BITS));
+    this.histogram = new Uint32Array(2 ** this.digitBits);
   }
 
   /** The part of `count` touched coordinates (fresh arrays); closes it (its sums back to 0, base past its slots). */
   take(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
-    const { D, O } = this;
-    const indices = new Uint32Array(count);
-    const values = new Float64Array(count * O);
-    if (D <= SCAN_FACTOR * count) {
-      for (let j = 0, k = 0; j < D; j++) {
-        const slot = slotOf[j]! - this.base;
-        if (slot <= 0) continue;
-        indices[k] = j;
-        for (let o = 0, from = (slot - 1) * O; o < O; o++) values[k * O + o] = sums[from + o]!;
-        k++;
-      }
-    } else {
-      const [keys, slots] = this.sortPairs(touched, count);
-      for (let k = 0; k < count; k++) {
-        const j = keys[k]!;
-        indices[k] = j;
-        for (let o = 0, from = slots[k]! * O; o < O; o++) values[k * O + o] = sums[from + o]!;
-      }
-    }
-    const part = { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+    const part = this.assemble(slotOf, touched, sums, count, bias, loss);
     this.discard(slotOf, sums, count);
     return part;
+  }
+
+  /** Whether a part of `count` coordinates is found by sweeping slotOf (else by sorting the touched list). */
+  isDense(count: number): boolean {
+    return this.D <= SCAN_FACTOR * count;
+  }
+
+  /**
+   * The part of `count` touched coordinates (fresh arrays), changing nothing: slotOf is read only
+   * when isDense(count), touched only when not (the caller may pass copies; see discard).
+   */
+  assemble(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
+    const O = this.O;
+    const indices = new Uint32Array(count);
+    const values = new Float64Array(count * O);
+    if (this.isDense(count)) this.sweep(slotOf, sums, indices, values);
+    else this.gather(touched, sums, count, indices, values);
+    return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+  }
+
+  /** A dense part: the slots of the open part, found by one sweep over the D coordinates. */
+  private sweep(slotOf: Uint32Array, sums: Float64Array, indices: Uint32Array, values: Float64Array): void {
+    const { D, O, base } = this;
+    for (let j = 0, k = 0; j < D; j++) {
+      const slot = slotOf[j]! - base;
+      if (slot <= 0) continue;
+      indices[k] = j;
+      for (let o = 0, from = (slot - 1) * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+      k++;
+    }
+  }
+
+  /** A sparse part: the touched list sorted with its slots. */
+  private gather(touched: Uint32Array, sums: Float64Array, count: number, indices: Uint32Array, values: Float64Array): void {
+    const O = this.O;
+    const [keys, slots] = this.sortPairs(touched, count);
+    for (let k = 0; k < count; k++) {
+      indices[k] = keys[k]!;
+      for (let o = 0, from = slots[k]! * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+    }
   }
 
   /** Closes the open part of `count` slots without reading it. */
@@ -189,7 +213,7 @@ export class PartAssembler {
     this.base = 0;
   }
 
-  /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, DIGIT_BITS at a time. */
+  /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, digitBits at a time. */
   private sortPairs(touched: Uint32Array, count: number): [Uint32Array, Uint32Array] {
     if (this.keys.length < count) {
       const capacity = Math.max(count, 2 * this.keys.length);
@@ -202,8 +226,8 @@ export class PartAssembler {
     keys.set(touched.subarray(0, count));
     for (let k = 0; k < count; k++) slots[k] = k;
     const histogram = this.histogram;
-    const mask = 2 ** DIGIT_BITS - 1;
-    for (let shift = 0; shift < this.bits; shift += DIGIT_BITS) {
+    const mask = 2 ** this.digitBits - 1;
+    for (let shift = 0; shift < this.bits; shift += this.digitBits) {
       histogram.fill(0);
       for (let k = 0; k < count; k++) histogram[(keys[k]! >>> shift) & mask]!++;
       for (let d = 0, total = 0; d <= mask; d++) {
