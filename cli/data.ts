@@ -1,16 +1,23 @@
-// `dpt data …`: convert a CSV file to the binary .dpt format, generate a synthetic data set, and
-// show (and verify) a .dpt file. Progress goes to stderr: a redrawn bar on a TTY, a plain line
+// `dpt data …`: convert a CSV file to the binary .dpt format (or LIBSVM and hashed CSV to a sparse
+// .dpt, issue #13), generate a synthetic data set, and show (and verify) a dense or sparse .dpt file. Progress goes to stderr: a redrawn bar on a TTY, a plain line
 // every few seconds on a pipe; the result goes to stdout.
 
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BinaryDataset } from '../shared/binary-dataset.js';
 import { type ClassList, DEFAULT_MAX_CLASSES, listClasses } from '../shared/classes.js';
 import { convertCsvToBinary } from '../shared/csv-convert.js';
+import { ConfigError } from '../shared/errors.js';
+import type { FeatureHashing } from '../shared/feature-hashing.js';
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
+import { convertLibsvmToSparse } from '../shared/libsvm.js';
 import { requireRegularFile } from '../shared/regular-file.js';
+import { convertCsvToSparse } from '../shared/sparse-convert.js';
+import { sparseFormatOf } from '../shared/sparse-data-file.js';
+import { isSparseDptFile, readSparseDataset, type SparseDatasetSummary } from '../shared/sparse-dataset.js';
 import { generateDatasetInterruptibly, type SyntheticFormat } from '../shared/synthetic.js';
 import { integerIn, MAX_GENERATED_FEATURES, MAX_ROWS, seed } from './options.js';
 import { checkOutputPaths } from './output-paths.js';
+import { addSparseInputOptions, type SparseInputFlags, sparseInputOf } from './sparse-flags.js';
 
 /** Redraw interval on a TTY and line interval on a pipe. */
 const TTY_REDRAW_MS = 100;
@@ -103,10 +110,10 @@ function exitOnSignal(): void {
 export function addDataCommands(program: Command): void {
   const data = program.command('data').description('convert, generate and inspect data files');
 
-  data
+  const convert = data
     .command('convert')
-    .description('convert a CSV file (or .csv.gz) to the binary .dpt format, streaming')
-    .argument('<in>', 'CSV file with a header row, plain or gzip')
+    .description('convert a CSV file (or .csv.gz) to the binary .dpt format, streaming; LIBSVM or CSV with --hash-bits to a sparse .dpt')
+    .argument('<in>', 'CSV file with a header row, or LIBSVM file (.svm, .libsvm), plain or gzip')
     .argument('<out>', '.dpt file to write')
     .option('--label-column <name|index>', 'label column: header name or 0-based index (default: the last column)')
     .addOption(
@@ -114,12 +121,28 @@ export function addDataCommands(program: Command): void {
         .argParser(integerIn(1, MAX_DPT_CLASSES))
         .default(DEFAULT_MAX_CLASSES),
     )
-    .option('--quiet', 'no progress display')
-    .action(async (input: string, output: string, flags: { labelColumn?: string; maxClasses: number; quiet?: boolean }) => {
+    .option('--quiet', 'no progress display');
+  addSparseInputOptions(convert).action(
+    async (input: string, output: string, flags: { labelColumn?: string; maxClasses: number; quiet?: boolean } & SparseInputFlags) => {
       requireRegularFile(input, '<in>');
       checkOutputPaths([{ flag: '<out>', path: output }], [{ flag: '<in>', path: input }]);
+      const sparse = sparseInputOf(flags);
+      const format = sparseFormatOf(input, sparse);
+      if (format === 'dpt') throw new ConfigError(`<in> ${input} is already a sparse .dpt file`);
       exitOnSignal();
       const progress = new Progress(`converting ${input}`, flags.quiet === true);
+      if (format !== null) {
+        if (format === 'libsvm' && flags.labelColumn !== undefined)
+          throw new ConfigError('--label-column applies to CSV input; a LIBSVM label is the first field');
+        const onProgress = ({ bytesRead, totalBytes, rows }: { bytesRead: number; totalBytes: number; rows: number }): void =>
+          progress.update(totalBytes > 0 ? bytesRead / totalBytes : 1, rows);
+        const summary =
+          format === 'libsvm'
+            ? await convertLibsvmToSparse(input, output, { maxClasses: flags.maxClasses, onProgress })
+            : await convertCsvToSparse(input, output, { ...sparse.hashing!, labelColumn: flags.labelColumn, maxClasses: flags.maxClasses, onProgress }); // 'csv' comes with hashing
+        writeSparseSummary(input, output, summary, progress.finish());
+        return;
+      }
       const summary = await convertCsvToBinary(input, output, {
         labelColumn: flags.labelColumn,
         maxClasses: flags.maxClasses,
@@ -130,7 +153,8 @@ export function addDataCommands(program: Command): void {
         `converted ${input} to ${output}: ${summary.rows.toLocaleString('en-US')} rows × ${summary.features} features, ${formatBytes(summary.bytes)}, ` +
           `in ${seconds.toFixed(1)} s (${Math.round(summary.rows / seconds).toLocaleString('en-US')} rows/s); classes ${describeClasses(summary.classes)}; identity ${summary.identity}\n`,
       );
-    });
+    },
+  );
 
   data
     .command('generate')
@@ -164,11 +188,15 @@ export function addDataCommands(program: Command): void {
 
   data
     .command('info')
-    .description('show the header of a .dpt file; --verify also checks every content block')
+    .description('show the header of a .dpt file; --verify also checks every content block (a sparse .dpt is always read and checked whole)')
     .argument('<file>', '.dpt file')
     .option('--verify', 'read the whole file and check every block: its CRC-32, finite features, labels 0 or 1 (or class indices below K)')
     .option('--json', 'print one JSON object')
     .action((path: string, flags: { verify?: boolean; json?: boolean }) => {
+      if (isSparseDptFile(path)) {
+        showSparseInfo(path, flags.json === true);
+        return;
+      }
       const dataset = BinaryDataset.open(path, '<file>');
       try {
         const started = performance.now();
@@ -205,4 +233,62 @@ export function addDataCommands(program: Command): void {
         dataset.close();
       }
     });
+}
+
+function writeSparseSummary(input: string, output: string, summary: SparseDatasetSummary, seconds: number): void {
+  process.stdout.write(
+    `converted ${input} to ${output} (sparse): ${summary.rows.toLocaleString('en-US')} rows, D = ${summary.dims.toLocaleString('en-US')}, ` +
+      `${summary.nnz.toLocaleString('en-US')} non-zeros (${(summary.nnz / summary.rows).toFixed(2)} a row), ${formatBytes(summary.bytes)}, ` +
+      `in ${seconds.toFixed(1)} s (${Math.round(summary.rows / seconds).toLocaleString('en-US')} rows/s); classes ${describeClasses(summary.classes)}; identity ${summary.identity}\n`,
+  );
+}
+
+/** The hashing spec in one line: function, buckets, columns by kind, crosses, label. */
+function describeHashing(hashing: FeatureHashing): string {
+  const list = (names: readonly string[]): string => (names.length === 0 ? 'none' : names.join(', '));
+  return (
+    `${hashing.function} seed ${hashing.seed} mod 2^${hashing.bits}; categorical: ${list(hashing.categorical)}; numeric: ${list(hashing.numeric)}; ` +
+    `crosses: ${list(hashing.crosses.map(([a, b]) => `${a}:${b}`))}; label '${hashing.labelColumn}'`
+  );
+}
+
+/** `dpt data info` of a sparse .dpt: read and checked whole (the row lengths need the rows). */
+function showSparseInfo(path: string, isJson: boolean): void {
+  const started = performance.now();
+  const dataset = readSparseDataset(path, '<file>');
+  const seconds = (performance.now() - started) / 1000;
+  let maxPerRow = 0;
+  for (let i = 0; i < dataset.rows; i++) maxPerRow = Math.max(maxPerRow, dataset.rowStart[i + 1]! - dataset.rowStart[i]!);
+  const meanPerRow = dataset.nnz / dataset.rows;
+  const density = dataset.nnz / (dataset.rows * dataset.dims);
+  if (isJson) {
+    const info = {
+      path,
+      kind: 'sparse',
+      rows: dataset.rows,
+      dims: dataset.dims,
+      nnz: dataset.nnz,
+      nnzPerRowMean: meanPerRow,
+      nnzPerRowMax: maxPerRow,
+      density,
+      label: dataset.labelName,
+      labelType: dataset.labelType,
+      classes: dataset.classes.values,
+      hashing: dataset.hashing,
+      bytes: dataset.bytes,
+      identity: dataset.identity,
+      verified: true,
+    };
+    process.stdout.write(`${JSON.stringify(info)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${path}: sparse .dpt, ${dataset.rows.toLocaleString('en-US')} rows, D = ${dataset.dims.toLocaleString('en-US')} features, ` +
+      `${dataset.nnz.toLocaleString('en-US')} non-zeros, label '${dataset.labelName}', ${formatBytes(dataset.bytes)}\n` +
+      `non-zeros per row: mean ${meanPerRow.toFixed(2)}, max ${maxPerRow}; density ${density < 1e-3 ? density.toExponential(2) : density.toPrecision(3)}\n` +
+      `classes: ${describeClasses(dataset.classes)}; labels stored as ${dataset.labelType} (the class index)\n` +
+      `features: ${dataset.hashing === null ? 'LIBSVM indices (feature j − 1 is index j), no hashing' : `hashed: ${describeHashing(dataset.hashing)}`}\n` +
+      `identity: ${dataset.identity}\n` +
+      `content verified: every block's CRC-32 matches, every row's indices increase below D, every value is finite and non-zero, every label a class index (${formatBytes(dataset.bytes / Math.max(seconds, 1e-9))}/s)\n`,
+  );
 }

@@ -38,9 +38,18 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   export: ['dpt export --format onnx model.json model.onnx', 'dpt export model.json model64.onnx --precision float64'],
   relay: ['dpt relay --connect ws://coordinator-host:8787 --port 8788 --token s3cret'],
   data: ['dpt data convert big.csv.gz big.dpt', 'dpt data generate --rows 100000 --features 10 --out synthetic.dpt', 'dpt data info big.dpt --verify'],
-  'data convert': ['dpt data convert big.csv.gz big.dpt', 'dpt data convert data/digits.csv digits.dpt --label-column digit'],
+  'data convert': [
+    'dpt data convert big.csv.gz big.dpt',
+    'dpt data convert data/digits.csv digits.dpt --label-column digit',
+    'dpt data convert news.svm news.dpt              # LIBSVM to a sparse .dpt',
+    'dpt data convert flights_3m_cat.csv.gz flights.dpt --hash-bits 22 --categorical dow,month,origin,destination,dep_hour --cross origin:destination',
+  ],
   'data generate': ['dpt data generate --rows 100000 --features 10 --seed 7 --out synthetic.dpt', 'dpt data generate --rows 1000 --features 5 --out small.csv'],
-  'data info': ['dpt data info synthetic.dpt', 'dpt data info big.dpt --verify --json'],
+  'data info': [
+    'dpt data info synthetic.dpt',
+    'dpt data info big.dpt --verify --json',
+    'dpt data info flights.dpt      # sparse: non-zeros per row, density, hashing',
+  ],
 };
 
 /** Marks required options and adds the examples to `program` and every command below it. */

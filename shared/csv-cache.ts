@@ -1,6 +1,8 @@
 // The cache of converted CSV files (issue #11 item 5): a CSV is converted once to a .dpt entry
 // named by the SHA-256 of its bytes and the label choice, and a stat-keyed index lets every later
 // process on the host find that entry without reading the CSV again (hashing 2 GB takes ~5 s).
+// The same cache holds sparse entries (issue #13: LIBSVM, hashed CSV) through a CacheConverter,
+// whose key (format and options) is part of the index and entry names.
 //
 // The rule. One index record per (CACHE_VERSION, real path of the CSV, label choice) holds the
 // CSV's device, inode, size, mtime and ctime (nanoseconds) as they were when it was hashed, the
@@ -22,7 +24,7 @@
 // readers never see a partial one; the last rename wins, which only costs one more whole check.
 
 import { createHash } from 'node:crypto';
-import { type BigIntStats, createReadStream, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { type BigIntStats, createReadStream, existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import { BinaryDataset } from './binary-dataset.js';
@@ -39,6 +41,20 @@ const HASH_REPORT_BYTES = 8 * 1024 * 1024;
 /** What reads a whole file, for callers that count (tests: a cached open reads nothing whole). */
 export type WholeRead = 'hash' | 'convert' | 'verify';
 
+/**
+ * Another kind of entry than the dense .dpt (issue #13: the sparse one): its key (part of the
+ * index and entry names, so each kind and option set has its own entries), how to convert, and how
+ * to check an entry whole (throws when damaged).
+ */
+export interface CacheConverter {
+  readonly key: string;
+  /** Entry file name ending, e.g. '.sparse.dpt'. */
+  readonly extension: string;
+  /** Converts `input` to `entry`; returns a description of what was written for the progress line. */
+  convert(input: string, entry: string): Promise<string>;
+  verify(entry: string): void;
+}
+
 export interface CsvCacheOptions {
   /** The cache folder ($DPT_CACHE_DIR or its default, shared/data-file.ts). */
   readonly directory: string;
@@ -52,6 +68,8 @@ export interface CsvCacheOptions {
   readonly onProgress?: ((line: string) => void) | undefined;
   /** Called before each whole read of the CSV ('hash', 'convert') or of a cache entry ('verify'). */
   readonly onWholeRead?: ((what: WholeRead, path: string) => void) | undefined;
+  /** Default: the dense .dpt conversion of shared/csv-convert.ts. */
+  readonly converter?: CacheConverter | undefined;
 }
 
 /** The identifying part of a stat, as strings (bigint nanoseconds do not survive JSON). */
@@ -81,7 +99,9 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
   const { directory, labelColumn } = options;
   mkdirSync(directory, { recursive: true });
   const realPath = realpathOrSelf(path);
-  const indexPath = join(directory, 'index', `${sha256Hex(`${CACHE_VERSION}\0${realPath}\0${labelColumn ?? ''}`).slice(0, 32)}.json`);
+  // A converter's key follows the label choice; without one the names are those of the dense cache before converters existed.
+  const kind = options.converter === undefined ? '' : `\0${options.converter.key}`;
+  const indexPath = join(directory, 'index', `${sha256Hex(`${CACHE_VERSION}\0${realPath}\0${labelColumn ?? ''}${kind}`).slice(0, 32)}.json`);
   const statAt = Date.now();
   const before = stampOf(path);
   const recorded = readRecord(indexPath);
@@ -95,7 +115,10 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
     }
     digest = await sha256OfFile(path);
   }
-  const entryPath = join(directory, `${sha256Hex(`${CACHE_VERSION}\0${digest}\0${labelColumn ?? ''}`).slice(0, 32)}.dpt`);
+  const entryPath = join(
+    directory,
+    `${sha256Hex(`${CACHE_VERSION}\0${digest}\0${labelColumn ?? ''}${kind}`).slice(0, 32)}${options.converter?.extension ?? '.dpt'}`,
+  );
   // The record vouches for the entry if it names these bytes and the entry is the one it recorded.
   const isVouched = recorded !== null && recorded.sha256 === digest && recorded.entry !== null && sameStamp(recorded.entry, stampOrNull(entryPath));
   if (isKnown && isVouched) return entryPath;
@@ -104,10 +127,12 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
   if (isConverted) {
     const started = performance.now();
     options.onWholeRead?.('convert', path);
-    const summary = await convertCsvToBinary(path, entryPath, { labelColumn, maxClasses: options.maxClasses });
-    options.onProgress?.(
-      `converted ${path} (${summary.rows} rows × ${summary.features} features) to ${entryPath} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-    );
+    let what: string;
+    if (options.converter === undefined) {
+      const summary = await convertCsvToBinary(path, entryPath, { labelColumn, maxClasses: options.maxClasses });
+      what = `${summary.rows} rows × ${summary.features} features`;
+    } else what = await options.converter.convert(path, entryPath);
+    options.onProgress?.(`converted ${path} (${what}) to ${entryPath} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   }
   const after = stampOf(path);
   if (!sameStamp(before, after)) {
@@ -129,6 +154,18 @@ export async function cachedConversion(path: string, options: CsvCacheOptions): 
  * long as the index record stays valid).
  */
 function isUsableEntry(entryPath: string, csvPath: string, options: CsvCacheOptions): boolean {
+  const { converter } = options;
+  if (converter !== undefined) {
+    if (!existsSync(entryPath)) return false;
+    try {
+      options.onWholeRead?.('verify', entryPath);
+      converter.verify(entryPath);
+      return true;
+    } catch (error) {
+      options.onProgress?.(`the cache entry ${entryPath} is damaged (${(error as Error).message}); converting ${csvPath} again`);
+      return false;
+    }
+  }
   let entry: BinaryDataset | null = null;
   try {
     entry = BinaryDataset.open(entryPath, 'the cache entry');

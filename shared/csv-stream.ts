@@ -83,7 +83,8 @@ export async function streamCsvRecords(path: string, onRecord: RecordHandler, on
       onProgress?.({ bytesRead: file.bytesRead, totalBytes });
     }
   } catch (error) {
-    if (error instanceof DatasetError) throw error;
+    // What onRecord threw is the caller's (e.g. a ConfigError for a flag checked against the header), not a read error.
+    if (error instanceof DatasetError || error === recordError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new DatasetError(
       path,

@@ -14,11 +14,15 @@
 // entries are then sorted by bucket. Column names are the header's, trimmed.
 // Not here: the CSV reading (shared/csv-stream.ts) and the file written (shared/sparse-dataset.ts).
 
+import { parseNumberCell } from './csv-rules.js';
 import { ConfigError, DatasetError } from './errors.js';
+import { murmur3_x86_32 } from './murmur3.js';
 
 /** --hash-bits bounds: 2^1 to 2^30 buckets (a bucket is a uint32 index, a weight vector a Float64Array). */
 export const MIN_HASH_BITS = 1;
 export const MAX_HASH_BITS = 30;
+/** Distinct values per column (and pairs per cross) whose buckets are remembered: bounds memory on id-like columns. */
+const MAX_CACHED_VALUES = 1 << 18;
 
 /** The hashing a sparse file was made with (JSON: the sparse .dpt and the model file record it). */
 export interface FeatureHashing {
@@ -148,4 +152,169 @@ export function checkFeatureHashing(value: unknown): FeatureHashing | string {
     crosses: (spec.crosses as [string, string][]).map(([a, b]) => [a, b] as const),
     labelColumn: spec.labelColumn,
   };
+}
+
+/** Turns the cells of one CSV record into its sorted sparse entries (see the file header). */
+export interface RowHasher {
+  readonly spec: FeatureHashing;
+  /** 0-based column of the label in the header, or −1 when the header has none (prediction input). */
+  readonly labelIndex: number;
+  /** The last row's entries: buckets increasing, values non-zero float32. Reused by the next call: copy what you keep. */
+  readonly indices: Uint32Array;
+  readonly values: Float32Array;
+  /**
+   * Hashes the record `fields` (line `line` of the file) into indices/values and returns how many
+   * entries it has. A wrong column count or a numeric cell that is not a number is a DatasetError
+   * naming file, line and column.
+   */
+  hashRow(fields: readonly string[], line: number): number;
+}
+
+/** One hashed column as the hasher applies it. */
+interface HashedColumn {
+  readonly name: string;
+  /** 0-based index in the header. */
+  readonly index: number;
+  readonly isCategorical: boolean;
+  /** utf8("name=") for a categorical column, utf8("name") for a numeric one. */
+  readonly prefix: Buffer;
+  /** Numeric: h("name"); categorical: unused. */
+  readonly bucket: number;
+  /** Categorical: value → id (the first MAX_CACHED_VALUES values), and each id's bucket. */
+  readonly ids: Map<string, number>;
+  readonly buckets: number[];
+}
+
+/**
+ * The hasher of `spec` for records whose header is `header` (line `headerLine` of `path`, for
+ * messages). Columns are found by name, in any order; every column of the spec must be there
+ * (DatasetError otherwise), the label may be absent.
+ */
+export function createRowHasher(spec: FeatureHashing, header: readonly string[], path = 'the input', headerLine = 1): RowHasher {
+  const names = header.map((name) => name.trim());
+  const mask = 2 ** spec.bits - 1;
+  const categorical = new Set(spec.categorical);
+  const columns: HashedColumn[] = spec.columns.map((name) => {
+    const index = names.indexOf(name);
+    if (index < 0) throw new DatasetError(path, headerLine, undefined, `the hashed column '${name}' is missing from the header`);
+    const isCategorical = categorical.has(name);
+    const prefix = Buffer.from(isCategorical ? `${name}=` : name, 'utf8');
+    return { name, index, isCategorical, prefix, bucket: murmur3_x86_32(prefix, 0) & mask, ids: new Map(), buckets: [] };
+  });
+  const columnOf = new Map(columns.map((column) => [column.name, column]));
+  if (!spec.crosses.every(([a, b]) => columnOf.get(a)?.isCategorical === true && columnOf.get(b)?.isCategorical === true)) {
+    throw new ConfigError('a cross of the feature hashing names a column that is not categorical');
+  }
+  const crosses = spec.crosses.map(([a, b]) => ({
+    a: columnOf.get(a)!, // checkFeatureHashing: both are categorical columns of the spec
+    /** Positions of a and b in `columns`. */
+    at: columns.indexOf(columnOf.get(a)!),
+    bt: columns.indexOf(columnOf.get(b)!),
+    /** utf8("^b="), between the two "column=value" parts. */
+    middle: Buffer.from(`^${b}=`, 'utf8'),
+    cache: new Map<number, number>(),
+  }));
+  const entries = columns.length + crosses.length;
+  const indices = new Uint32Array(entries);
+  const values = new Float32Array(entries);
+  const buckets = new Uint32Array(entries);
+  const sums = new Float64Array(entries);
+  /** Each categorical column's value id in this row (−1: not cached), and the trimmed value. */
+  const rowIds = new Int32Array(columns.length);
+  const rowValues: string[] = new Array<string>(columns.length).fill('');
+  let scratch = Buffer.alloc(256);
+  const labelIndex = names.indexOf(spec.labelColumn);
+
+  /** Writes `parts` into the scratch buffer as UTF-8 and returns the byte length. */
+  const writeKey = (first: Buffer, value: string, middle: Buffer | null, second: string): number => {
+    const most = first.length + 3 * value.length + (middle === null ? 0 : middle.length + 3 * second.length);
+    if (most > scratch.length) scratch = Buffer.alloc(Math.max(most, 2 * scratch.length));
+    let at = first.copy(scratch, 0);
+    at += scratch.write(value, at, 'utf8');
+    if (middle !== null) {
+      at += middle.copy(scratch, at);
+      at += scratch.write(second, at, 'utf8');
+    }
+    return at;
+  };
+
+  const hashRow = (fields: readonly string[], line: number): number => {
+    if (fields.length !== names.length) {
+      throw new DatasetError(
+        path,
+        line,
+        Math.min(fields.length, names.length) + 1,
+        `expected ${names.length} columns as in the header, found ${fields.length}`,
+      );
+    }
+    let m = 0;
+    for (let c = 0; c < columns.length; c++) {
+      const column = columns[c]!;
+      const cell = fields[column.index]!;
+      if (!column.isCategorical) {
+        const x = Math.fround(parseNumberCell(path, line, column.index, column.name, cell));
+        if (x === 0) continue;
+        buckets[m] = column.bucket;
+        sums[m++] = x;
+        continue;
+      }
+      const value = cell.trim();
+      rowValues[c] = value;
+      let id = column.ids.get(value);
+      let bucket: number;
+      if (id !== undefined) bucket = column.buckets[id]!;
+      else {
+        bucket = murmur3_x86_32(scratch, 0, writeKey(column.prefix, value, null, '')) & mask;
+        if (column.buckets.length < MAX_CACHED_VALUES) {
+          id = column.buckets.length;
+          column.ids.set(value, id);
+          column.buckets.push(bucket);
+        }
+      }
+      rowIds[c] = id ?? -1;
+      buckets[m] = bucket;
+      sums[m++] = 1;
+    }
+    for (const cross of crosses) {
+      const a = cross.at;
+      const b = cross.bt;
+      const idA = rowIds[a]!;
+      const idB = rowIds[b]!;
+      const key = idA >= 0 && idB >= 0 ? idA * MAX_CACHED_VALUES + idB : -1;
+      let bucket = key >= 0 ? cross.cache.get(key) : undefined;
+      if (bucket === undefined) {
+        bucket = murmur3_x86_32(scratch, 0, writeKey(cross.a.prefix, rowValues[a]!, cross.middle, rowValues[b]!)) & mask;
+        if (key >= 0 && cross.cache.size < MAX_CACHED_VALUES) cross.cache.set(key, bucket);
+      }
+      buckets[m] = bucket;
+      sums[m++] = 1;
+    }
+    // Insertion sort by bucket, stable: equal buckets keep the spec's order for the sum below.
+    for (let i = 1; i < m; i++) {
+      const bucket = buckets[i]!;
+      const value = sums[i]!;
+      let k = i - 1;
+      while (k >= 0 && buckets[k]! > bucket) {
+        buckets[k + 1] = buckets[k]!;
+        sums[k + 1] = sums[k]!;
+        k--;
+      }
+      buckets[k + 1] = bucket;
+      sums[k + 1] = value;
+    }
+    let count = 0;
+    for (let i = 0; i < m; ) {
+      const bucket = buckets[i]!;
+      let sum = 0;
+      for (; i < m && buckets[i] === bucket; i++) sum += sums[i]!;
+      const value = Math.fround(sum);
+      if (value === 0) continue; // collisions that cancel: no entry (a stored entry is never 0)
+      if (!Number.isFinite(value))
+        throw new DatasetError(path, line, undefined, `the cells hashed to bucket ${bucket} sum to ${sum}, outside the float32 range`);
+      indices[count] = bucket;
+      values[count++] = value;
+    }
+    return count;
+  };
+  return { spec, labelIndex, indices, values, hashRow };
 }

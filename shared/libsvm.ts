@@ -14,7 +14,7 @@ import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { isGzipHeader, type StreamProgress } from './csv-stream.js';
-import { DatasetError } from './errors.js';
+import { DatasetError, DptError } from './errors.js';
 import { requireRegularFile } from './regular-file.js';
 import { type SparseDatasetSummary, SparseDatasetWriter } from './sparse-dataset.js';
 
@@ -71,8 +71,9 @@ export async function streamLibsvmRows(path: string, onRow: LibsvmRowHandler, on
       onProgress?.({ bytesRead: file.bytesRead, totalBytes });
     }
   } catch (error) {
-    if (error instanceof DatasetError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
+    // Only the file's and gunzip's errors (which carry a code) are read errors; the row handler's pass as they are.
+    if (error instanceof DptError || typeof code !== 'string') throw error;
     throw new DatasetError(
       path,
       undefined,

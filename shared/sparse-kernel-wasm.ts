@@ -16,13 +16,13 @@
 
 import { MATH_FUNCTIONS, type WasmMemory, wasm } from './kernel-wasm.js';
 import type { ModelShape } from './model-shape.js';
-import { createSparseTsKernel, evaluateSparse, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
+import { createSparseTsKernel, evaluateSparse, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
 import type { SparseParams, SparsePart, SparseRows } from './sparse-rows.js';
 import { assembleModule, type ModuleSource } from './wasm-assembler.js';
 
 /**
- * logistic(rowStart, indices, values, labels, order, from, to, D, v, scale, bias, cw, slotOf,
- * touched, sums, count, capacity, state) → the new touched count, −1 for an index ≥ D, −2 when
+ * logistic(rowStart, indices, values, labels, order, from, to, D, v, scale, bias, cw, slotOf, base,
+ * touched, sums, count, capacity, state) → the new touched count (slots as PartAssembler keeps them), −1 for an index ≥ D, −2 when
  * the touched list is full. Addresses are byte offsets; order 0 means rows from..to; cw 0 means
  * no class weights. state holds the open part's bias sum and loss (2 float64). softmax takes K
  * after D, uint16 labels, and a state of K bias sums, the loss, then K + K float64 of scratch.
@@ -80,13 +80,12 @@ function scatter(add: string, outputsShift: string): string {
           local.get $indices local.get $k i32.const 2 i32.shl i32.add i32.load local.tee $j
           local.get $D i32.ge_u if i32.const -1 return end
           local.get $slotOf local.get $j i32.const 2 i32.shl i32.add local.tee $sa i32.load local.tee $slot
-          i32.eqz if
+          local.get $base i32.le_u if  ;; not in the open part: the next slot
             local.get $count local.get $capacity i32.ge_u if i32.const -2 return end
             local.get $touched local.get $count i32.const 2 i32.shl i32.add local.get $j i32.store
-            local.get $count i32.const 1 i32.add local.tee $count local.set $slot
-            local.get $sa local.get $slot i32.store
+            local.get $sa local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.tee $slot i32.store
           end
-          local.get $sums local.get $slot i32.const 1 i32.sub ${outputsShift} i32.const 3 i32.shl i32.add local.set $sp
+          local.get $sums local.get $slot local.get $base i32.sub i32.const 1 i32.sub ${outputsShift} i32.const 3 i32.shl i32.add local.set $sp
           local.get $values local.get $k i32.const 2 i32.shl i32.add f32.load f64.promote_f32 local.set $x
           ${add}
           local.get $k i32.const 1 i32.add local.set $k
@@ -215,7 +214,7 @@ const f64 = 'f64' as const;
 const ROW_LOCALS = ['$i', '$row', '$p', '$start', '$end', '$k', '$j', '$slot', '$sa', '$sp', '$vp', '$label'] as const;
 const named = <T extends 'i32' | 'f64'>(names: readonly string[], type: T) => names.map((name) => [name, type] as const);
 const HEAD = ['$rowStart', '$indices', '$values', '$labels', '$order', '$from', '$to', '$D'];
-const TAIL = ['$bias', '$cw', '$slotOf', '$touched', '$sums', '$count', '$capacity', '$state'];
+const TAIL = ['$bias', '$cw', '$slotOf', '$base', '$touched', '$sums', '$count', '$capacity', '$state'];
 
 /** The module's source; its memory is imported as env.memory (shared: growing never detaches a view). */
 export const SPARSE_KERNEL_MODULE: ModuleSource = {
@@ -272,7 +271,7 @@ class WasmSparseKernel implements SparseKernel {
   private nextFree = ALIGN;
   private readonly D: number;
   private readonly O: number;
-  /** Per coordinate: 0 when untouched in the open part, else its slot + 1 (D uint32). */
+  /** Per coordinate: its slot + 1 + base when touched in the open part (PartAssembler). */
   private readonly slotOf: Uint32Array;
   private touched: Uint32Array;
   private sums: Float64Array;
@@ -284,6 +283,7 @@ class WasmSparseKernel implements SparseKernel {
   /** CSR copy of a call's rows when they lie outside the memory (grown on demand). */
   private copy: SparseRowStorage & { rows: number };
   private readonly z: Float64Array;
+  private readonly assembler: PartAssembler;
 
   constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports) {
     this.id = sparseKernelId(shape);
@@ -293,7 +293,7 @@ class WasmSparseKernel implements SparseKernel {
     this.buffers.add(memory.buffer);
     this.D = shape.features;
     this.O = shape.outputs;
-    this.slotOf = new Uint32Array(memory.buffer, this.allocate(this.D * 4), this.D);
+    this.slotOf = this.allocateIndex(this.D);
     const capacity = Math.min(this.D, INITIAL_TOUCHED);
     this.touched = this.allocateIndex(capacity);
     this.sums = this.allocateVector(capacity * this.O);
@@ -304,6 +304,7 @@ class WasmSparseKernel implements SparseKernel {
     this.classWeights = this.weightsTable;
     this.copy = { rows: 0, ...this.allocateRows(0, 0) };
     this.z = new Float64Array(this.O);
+    this.assembler = new PartAssembler(this.D, this.O);
   }
 
   allocateRows(rows: number, nnz: number): SparseRowStorage {
@@ -370,6 +371,7 @@ class WasmSparseKernel implements SparseKernel {
       this.bias.byteOffset,
       cw,
       this.slotOf.byteOffset,
+      this.assembler.base,
       this.touched.byteOffset,
       this.sums.byteOffset,
       this.count,
@@ -381,9 +383,8 @@ class WasmSparseKernel implements SparseKernel {
         ? this.exports.logistic(...head, params.v.byteOffset, params.scale, ...tail)
         : this.exports.softmax(...head, O, params.v.byteOffset, params.scale, ...tail);
     if (count < 0) {
-      // The touched entries are unknown after an early return: clear everything, O(D), on this error only.
-      this.slotOf.fill(0);
-      this.sums.fill(0);
+      // The open part's extent is unknown after an early return: clear every slot, O(D), on this error only.
+      this.assembler.clear(this.slotOf, this.sums);
       this.count = 0;
       this.resetPart();
       if (count === -1) throw new RangeError(`sparse kernel: a feature index not below D = ${D} in rows [${from}, ${to})`);
@@ -393,21 +394,20 @@ class WasmSparseKernel implements SparseKernel {
   }
 
   takePart(): SparsePart {
-    const { O, count } = this;
-    const indices = this.touched.slice(0, count).sort(); // a typed array sorts numerically
-    const values = new Float64Array(count * O);
-    for (let k = 0; k < count; k++) {
-      const from = (this.slotOf[indices[k]!]! - 1) * O;
-      for (let o = 0; o < O; o++) values[k * O + o] = this.sums[from + o]!;
-    }
-    const part: SparsePart = { indices, values, bias: this.state.slice(0, O), loss: this.state[O]! };
-    this.resetPart();
+    const { O } = this;
+    const { assembler, count } = this;
+    // Read from copies: V8 (Node.js 20) reads typed arrays over a grown wasm memory ~8× slower
+    // than over an ArrayBuffer, and a copy is a memcpy of O(count) bytes (of D when dense: D ≤ 32·count).
+    const slotOf = assembler.isDense(count) ? this.slotOf.slice() : this.slotOf;
+    const part = assembler.assemble(slotOf, this.touched.slice(0, count), this.sums.slice(0, count * O), count, this.state, this.state[O]!);
+    assembler.discard(this.slotOf, this.sums, count);
+    this.count = 0;
+    this.state.fill(0, 0, O + 1);
     return part;
   }
 
   resetPart(): void {
-    for (let k = 0; k < this.count; k++) this.slotOf[this.touched[k]!] = 0;
-    this.sums.fill(0, 0, this.count * this.O);
+    this.assembler.discard(this.slotOf, this.sums, this.count);
     this.count = 0;
     this.state.fill(0, 0, this.O + 1);
   }

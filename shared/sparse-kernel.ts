@@ -115,6 +115,138 @@ export function scoresInto(rows: SparseRows, row: number, params: SparseParams, 
 
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
+/** Most bits per radix-sort digit (2^12 buckets: the histogram stays in L1); D = 2^24 sorts in 2 passes. */
+const MAX_DIGIT_BITS = 12;
+/** A part scans all D slots instead of sorting when D ≤ this × the touched count (a dense part). */
+const SCAN_FACTOR = 32;
+
+/**
+ * The slots of a kernel's open part and their turning into a part. slotOf (D uint32) marks the
+ * coordinates of the open part: j is touched iff slotOf[j] > base, at slot slotOf[j] − base − 1,
+ * and touched[k] is the coordinate at slot k (first-touch order), as both kernels fill them. A part
+ * (indices ascending, their O sums, bias, loss) costs O(t) for t touched coordinates: an LSD radix
+ * sort of (index, slot) pairs, or one sweep over the D slots when the part is dense. Closing a part
+ * moves base past its slots instead of clearing them (no random writes over D), and clears slotOf
+ * only when base nears 2^32 − D (every ~2^32/t parts: amortised O(D·t/2^32) per part).
+ * Sort scratch grows with the largest part and is kept.
+ */
+export class PartAssembler {
+  private readonly D: number;
+  private readonly O: number;
+  private readonly bits: number;
+  private readonly digitBits: number;
+  private readonly histogram: Uint32Array;
+  private keys = new Uint32Array(0);
+  private slots = new Uint32Array(0);
+  private keysOut = new Uint32Array(0);
+  private slotsOut = new Uint32Array(0);
+  /** Slot values ≤ base belong to closed parts. */
+  base = 0;
+
+  constructor(D: number, O: number) {
+    this.D = D;
+    this.O = O;
+    this.bits = Math.max(1, Math.ceil(Math.log2(D)));
+    this.digitBits = Math.ceil(this.bits / Math.ceil(this.bits / MAX_DIGIT_BITS));
+    this.histogram = new Uint32Array(2 ** this.digitBits);
+  }
+
+  /** The part of `count` touched coordinates (fresh arrays); closes it (its sums back to 0, base past its slots). */
+  take(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
+    const part = this.assemble(slotOf, touched, sums, count, bias, loss);
+    this.discard(slotOf, sums, count);
+    return part;
+  }
+
+  /** Whether a part of `count` coordinates is found by sweeping slotOf (else by sorting the touched list). */
+  isDense(count: number): boolean {
+    return this.D <= SCAN_FACTOR * count;
+  }
+
+  /**
+   * The part of `count` touched coordinates (fresh arrays), changing nothing: slotOf is read only
+   * when isDense(count), touched only when not (the caller may pass copies; see discard).
+   */
+  assemble(slotOf: Uint32Array, touched: Uint32Array, sums: Float64Array, count: number, bias: Float64Array, loss: number): SparsePart {
+    const O = this.O;
+    const indices = new Uint32Array(count);
+    const values = new Float64Array(count * O);
+    if (this.isDense(count)) this.sweep(slotOf, sums, indices, values);
+    else this.gather(touched, sums, count, indices, values);
+    return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+  }
+
+  /** A dense part: the slots of the open part, found by one sweep over the D coordinates. */
+  private sweep(slotOf: Uint32Array, sums: Float64Array, indices: Uint32Array, values: Float64Array): void {
+    const { D, O, base } = this;
+    for (let j = 0, k = 0; j < D; j++) {
+      const slot = slotOf[j]! - base;
+      if (slot <= 0) continue;
+      indices[k] = j;
+      for (let o = 0, from = (slot - 1) * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+      k++;
+    }
+  }
+
+  /** A sparse part: the touched list sorted with its slots. */
+  private gather(touched: Uint32Array, sums: Float64Array, count: number, indices: Uint32Array, values: Float64Array): void {
+    const O = this.O;
+    const [keys, slots] = this.sortPairs(touched, count);
+    for (let k = 0; k < count; k++) {
+      indices[k] = keys[k]!;
+      for (let o = 0, from = slots[k]! * O; o < O; o++) values[k * O + o] = sums[from + o]!;
+    }
+  }
+
+  /** Closes the open part of `count` slots without reading it. */
+  discard(slotOf: Uint32Array, sums: Float64Array, count: number): void {
+    sums.fill(0, 0, count * this.O);
+    this.base += count;
+    // Slot values of the next part reach base + D at most: they must fit in a uint32.
+    if (this.base > 2 ** 32 - 1 - this.D) this.clear(slotOf, sums);
+  }
+
+  /** Clears every slot and sum (O(D)): after an error left the open part's extent unknown, or when base wraps. */
+  clear(slotOf: Uint32Array, sums: Float64Array): void {
+    slotOf.fill(0);
+    sums.fill(0);
+    this.base = 0;
+  }
+
+  /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, digitBits at a time. */
+  private sortPairs(touched: Uint32Array, count: number): [Uint32Array, Uint32Array] {
+    if (this.keys.length < count) {
+      const capacity = Math.max(count, 2 * this.keys.length);
+      this.keys = new Uint32Array(capacity);
+      this.slots = new Uint32Array(capacity);
+      this.keysOut = new Uint32Array(capacity);
+      this.slotsOut = new Uint32Array(capacity);
+    }
+    let [keys, slots, keysOut, slotsOut] = [this.keys, this.slots, this.keysOut, this.slotsOut];
+    keys.set(touched.subarray(0, count));
+    for (let k = 0; k < count; k++) slots[k] = k;
+    const histogram = this.histogram;
+    const mask = 2 ** this.digitBits - 1;
+    for (let shift = 0; shift < this.bits; shift += this.digitBits) {
+      histogram.fill(0);
+      for (let k = 0; k < count; k++) histogram[(keys[k]! >>> shift) & mask]!++;
+      for (let d = 0, total = 0; d <= mask; d++) {
+        const n = histogram[d]!;
+        histogram[d] = total;
+        total += n;
+      }
+      for (let k = 0; k < count; k++) {
+        const key = keys[k]!;
+        const at = histogram[(key >>> shift) & mask]!++;
+        keysOut[at] = key;
+        slotsOut[at] = slots[k]!;
+      }
+      [keys, keysOut] = [keysOut, keys];
+      [slots, slotsOut] = [slotsOut, slots];
+    }
+    return [keys, slots];
+  }
+}
 
 class TsSparseKernel implements SparseKernel {
   readonly id: string;
@@ -122,7 +254,7 @@ class TsSparseKernel implements SparseKernel {
   readonly classWeights: Float64Array | null;
   private readonly D: number;
   private readonly O: number;
-  /** Per coordinate: 0 when untouched in the open part, else its slot + 1. */
+  /** Per coordinate: its slot + 1 + base when touched in the open part (PartAssembler). */
   private readonly slotOf: Uint32Array;
   /** Touched coordinates in first-touch order; sums[slot·O + o] their values. */
   private touched: Uint32Array;
@@ -133,6 +265,7 @@ class TsSparseKernel implements SparseKernel {
   /** Per-row scratch: z_o, then r_o. */
   private readonly z: Float64Array;
   private readonly r: Float64Array;
+  private readonly assembler: PartAssembler;
 
   constructor(shape: ModelShape, classWeights: Float64Array | null) {
     this.id = sparseKernelId(shape);
@@ -147,6 +280,7 @@ class TsSparseKernel implements SparseKernel {
     this.biasSums = new Float64Array(this.O);
     this.z = new Float64Array(this.O);
     this.r = new Float64Array(this.O);
+    this.assembler = new PartAssembler(this.D, this.O);
   }
 
   allocateRows(rows: number, nnz: number): SparseRowStorage {
@@ -160,6 +294,7 @@ class TsSparseKernel implements SparseKernel {
 
   accumulate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams): void {
     const { D, O, z, r, biasSums, slotOf } = this;
+    const { base } = this.assembler;
     const { indices, values, labels, rowStart } = rows;
     const weights = this.classWeights;
     const isLogistic = O === 1 && this.shape.kind === 'logistic';
@@ -198,36 +333,30 @@ class TsSparseKernel implements SparseKernel {
           this.resetPart();
           throw new RangeError(`sparse kernel: row ${row} has feature index ${j}, not below D = ${D}`);
         }
-        let slot = slotOf[j]!;
-        if (slot === 0) {
+        let slot = slotOf[j]! - base;
+        if (slot <= 0) {
           if (this.count === this.touched.length) this.grow();
           this.touched[this.count] = j;
           slot = ++this.count;
-          slotOf[j] = slot;
+          slotOf[j] = base + slot;
         }
         const x = values[k]!;
-        const base = (slot - 1) * O;
-        for (let o = 0; o < O; o++) this.sums[base + o]! += r[o]! * x;
+        const at = (slot - 1) * O;
+        for (let o = 0; o < O; o++) this.sums[at + o]! += r[o]! * x;
       }
     }
   }
 
   takePart(): SparsePart {
-    const { O, count } = this;
-    const indices = this.touched.slice(0, count).sort(); // a typed array sorts numerically
-    const values = new Float64Array(count * O);
-    for (let k = 0; k < count; k++) {
-      const from = (this.slotOf[indices[k]!]! - 1) * O;
-      for (let o = 0; o < O; o++) values[k * O + o] = this.sums[from + o]!;
-    }
-    const part: SparsePart = { indices, values, bias: Float64Array.from(this.biasSums), loss: this.lossSum };
-    this.resetPart();
+    const part = this.assembler.take(this.slotOf, this.touched, this.sums, this.count, this.biasSums, this.lossSum);
+    this.count = 0; // the assembler closed the part
+    this.biasSums.fill(0);
+    this.lossSum = 0;
     return part;
   }
 
   resetPart(): void {
-    for (let k = 0; k < this.count; k++) this.slotOf[this.touched[k]!] = 0;
-    this.sums.fill(0, 0, this.count * this.O);
+    this.assembler.discard(this.slotOf, this.sums, this.count);
     this.count = 0;
     this.biasSums.fill(0);
     this.lossSum = 0;

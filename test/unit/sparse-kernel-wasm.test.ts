@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { logisticShape, type ModelShape, softmaxShape } from '../../shared/model-shape.js';
-import { createSparseTsKernel, type SparseKernel } from '../../shared/sparse-kernel.js';
+import { createSparseTsKernel, type PartAssembler, type SparseKernel } from '../../shared/sparse-kernel.js';
 import { createSparseKernel, createSparseWasmKernel } from '../../shared/sparse-kernel-wasm.js';
 import type { SparseParams, SparsePart, SparseRows } from '../../shared/sparse-rows.js';
 import { bitsOf, lcg, randomParams, randomRows } from '../helpers/sparse-random.js';
@@ -123,6 +123,28 @@ describe('the WebAssembly sparse kernel', () => {
     const ts = createSparseTsKernel(shape);
     ts.accumulate(good, null, 0, 50, params);
     expect(partBits(kernel.takePart())).toEqual(partBits(ts.takePart()));
+  });
+
+  it('keeps the bits when its slot base lies above 2^31 and wraps', () => {
+    const shape = softmaxShape(3, 200);
+    const kernel = wasmKernel(shape);
+    // The slot base is internal state; set it near the end of the uint32 range (signed i32 in wasm).
+    const assembler = (kernel as unknown as { assembler: PartAssembler }).assembler;
+    assembler.base = 2 ** 32 - 1 - 200 - 100;
+    const rows = randomRows({ rows: 60, D: 200, meanNnz: 6, classes: 3, isSoftmax: true, seed: 12 });
+    const own = inKernel(kernel, rows);
+    const params = randomParams(3, 200, 13);
+    const ownParams = paramsIn(kernel, params);
+    const ts = createSparseTsKernel(shape);
+    let wrapped = false;
+    for (let at = 0; at < 60; at += 10) {
+      const before = assembler.base;
+      kernel.accumulate(own, null, at, at + 10, ownParams);
+      ts.accumulate(rows, null, at, at + 10, params);
+      expect(partBits(kernel.takePart())).toEqual(partBits(ts.takePart()));
+      if (assembler.base < before) wrapped = true;
+    }
+    expect(wrapped).toBe(true);
   });
 
   it('refuses parameters it did not allocate', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { logisticShape, type ModelShape, softmaxShape } from '../../shared/model-shape.js';
-import { createSparseTsKernel, SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../../shared/sparse-kernel.js';
+import { createSparseTsKernel, PartAssembler, SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../../shared/sparse-kernel.js';
 import type { SparseParams, SparsePart, SparseRows } from '../../shared/sparse-rows.js';
 import { bitsOf, lcg, randomParams, randomRows } from '../helpers/sparse-random.js';
 
@@ -129,6 +129,64 @@ describe('the TypeScript sparse kernel', () => {
       }
     });
   }
+
+  it('lists the touched coordinates ascending, sparse parts (radix sort) and dense ones (a sweep) alike', () => {
+    for (const [D, rowCount] of [
+      [2 ** 24 + 1, 30], // 25-bit indices: three radix passes
+      [2 ** 20, 200],
+      [1000, 5], // D ≤ 32 × touched: the sweep
+      [1000, 400],
+    ] as const) {
+      const rows = randomRows({ rows: rowCount, D, meanNnz: 20, classes: 2, isSoftmax: false, seed: D });
+      const kernel = createSparseTsKernel(logisticShape(D));
+      const params: SparseParams = { v: new Float64Array(D), scale: 1, bias: new Float64Array(1) };
+      for (let round = 0; round < 2; round++) {
+        kernel.accumulate(rows, null, 0, rows.rows, params);
+        const part = kernel.takePart();
+        expect([...part.indices], `D = ${D}, round ${round}`).toEqual(touched(rows));
+        // With v = 0: z = 0, r = 1/2 − y, so each value is Σ (1/2 − y)·x over the rows touching it.
+        const expected = new Map<number, number>();
+        for (let i = 0; i < rows.rows; i++)
+          for (let k = rows.rowStart[i]!; k < rows.rowStart[i + 1]!; k++)
+            expected.set(rows.indices[k]!, (expected.get(rows.indices[k]!) ?? 0) + (0.5 - rows.labels[i]!) * rows.values[k]!);
+        part.indices.forEach((j, k) => {
+          expect(part.values[k]).toBeCloseTo(expected.get(j)!, 12);
+        });
+      }
+    }
+  });
+
+  it('closes parts by moving the slot base and clears the slots before it wraps past 2^32', () => {
+    const D = 50;
+    const assembler = new PartAssembler(D, 1);
+    const slotOf = new Uint32Array(D);
+    const touched = new Uint32Array(D);
+    const sums = new Float64Array(D);
+    assembler.base = 2 ** 32 - 1 - D - 7; // 7 slots before the wrap
+    for (let round = 0; round < 4; round++) {
+      // A part touching coordinates 3, 9, 1 (and 9 again), as a kernel fills the slots.
+      let count = 0;
+      for (const [j, x] of [
+        [3, 1],
+        [9, 2],
+        [1, 4],
+        [9, 8],
+      ] as const) {
+        let slot = slotOf[j]! - assembler.base;
+        if (slot <= 0) {
+          touched[count] = j;
+          slot = ++count;
+          slotOf[j] = assembler.base + slot;
+        }
+        sums[slot - 1]! += x;
+      }
+      const part = assembler.take(slotOf, touched, sums, count, Float64Array.of(0.5), 1);
+      expect([...part.indices], `round ${round}`).toEqual([1, 3, 9]);
+      expect([...part.values]).toEqual([4, 1, 10]);
+      expect(assembler.base + D).toBeLessThanOrEqual(2 ** 32 - 1);
+    }
+    expect(assembler.base).toBeLessThan(10); // it wrapped to 0 on the way
+  });
 
   it('starts each part from zeros: an empty part after a part, the same bits again', () => {
     const shape = softmaxShape(4, 64);
