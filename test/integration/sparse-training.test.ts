@@ -8,6 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { murmur3_x86_32 } from '../../shared/murmur3.js';
 import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelFileDigest, trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
 import { startHonestWorker } from '../helpers/fake-worker.js';
@@ -172,6 +173,89 @@ describe('sparse training matches an independent float64 reference', () => {
     },
     240_000,
   );
+});
+
+/** A seeded CSV of categorical columns (strings and numbers), a numeric one and 0/1 labels. */
+function categoricalCsv(seed: number, rowCount: number): string {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
+    return state / 2 ** 32;
+  };
+  const colors = ['red', 'green', 'blue', 'ochre', 'teal'];
+  const shapes = ['circle', 'square', 'star'];
+  const lines = ['color,size,shape,city,label'];
+  for (let i = 0; i < rowCount; i++) {
+    const color = colors[Math.floor(next() * colors.length)]!;
+    const shape = shapes[Math.floor(next() * shapes.length)]!;
+    const city = String(100 + Math.floor(next() * 40)); // a category written as a number
+    const size = (Math.floor(next() * 33) - 16) / 8;
+    const z = (color === 'red' ? 1.5 : -0.3) + (shape === 'star' && color === 'blue' ? 2 : 0) + 0.7 * size + (Number(city) % 3) - 1;
+    lines.push(`${color},${size},${shape},${city},${next() < 1 / (1 + Math.exp(-z)) ? 1 : 0}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The reference's own features of that CSV under the issue's hashing spec: h(s) = murmur3_x86_32(utf8(s), 0) mod 2^B;
+ * categorical c, cell v → h("c=v") with 1; numeric c, cell x → h("c") with x (none for 0); cross a:b → h("a=v^b=u") with 1;
+ * collisions add.
+ */
+function hashedRows(csv: string, bits: number, categorical: readonly string[], crosses: readonly (readonly [string, string])[]): Rows {
+  const [header, ...records] = csv.trim().split('\n');
+  const names = header!.split(',');
+  const h = (text: string): number => {
+    const bytes = new TextEncoder().encode(text);
+    return murmur3_x86_32(bytes, 0) % 2 ** bits;
+  };
+  const x: (readonly [number, number])[][] = [];
+  const y: number[] = [];
+  for (const record of records) {
+    const cells = record.split(',').map((cell) => cell.trim());
+    const row = new Map<number, number>();
+    const add = (bucket: number, value: number): void => {
+      row.set(bucket, (row.get(bucket) ?? 0) + value);
+    };
+    names.forEach((name, c) => {
+      if (name === 'label') return;
+      if (categorical.includes(name)) add(h(`${name}=${cells[c]}`), 1);
+      else if (Number(cells[c]) !== 0) add(h(name), Number(cells[c]));
+    });
+    for (const [a, b] of crosses) add(h(`${a}=${cells[names.indexOf(a)]}^${b}=${cells[names.indexOf(b)]}`), 1);
+    x.push([...row.entries()]);
+    y.push(Number(cells[names.indexOf('label')]));
+  }
+  return { D: 2 ** bits, x, y };
+}
+
+describe('sparse training of a hashed CSV matches an independent float64 reference', () => {
+  it('categorical columns (strings and numbers), a numeric column and a cross, --hash-bits 8, sgd with L2, over 3 workers', async () => {
+    const csv = categoricalCsv(5, 300);
+    const path = join(directory.path, 'shapes.csv');
+    writeFileSync(path, csv);
+    const out = join(directory.path, 'hashed.json');
+    const metrics = join(directory.path, 'hashed.jsonl');
+    const flags = ['--hash-bits', '8', '--categorical', 'color,shape,city', '--cross', 'color:shape'];
+    const args = ['--data', path, ...flags, '--epochs', '4', '--batch-size', '32', '--chunks', '4', '--lr', '0.5', '--l2', '0.01', '--no-shuffle'];
+    const result = await runCli(['train', ...args, '--workers', '3', '--out', out, '--metrics', metrics], {}, 180_000);
+    expect(result.code, result.stderr).toBe(0);
+    const features = hashedRows(csv, 8, ['color', 'shape', 'city'], [['color', 'shape']]);
+    const reference = referenceTrain(features, { epochs: 4, batchSize: 32, lr: 0.5, l2: 0.01, optimizer: 'sgd' });
+    const model = denseWeights(out, 256);
+    expect(model.input).toBe('hashed-csv');
+    expect(Math.max(...reference.w.map(Math.abs))).toBeGreaterThan(0.1);
+    for (let j = 0; j < 256; j++) expect(Math.abs(model.w[j]! - reference.w[j]!), `w[${j}]`).toBeLessThanOrEqual(1e-9);
+    expect(Math.abs(model.b - reference.b)).toBeLessThanOrEqual(1e-9);
+    const losses = stepLosses(metrics);
+    expect(losses).toHaveLength(reference.losses.length);
+    for (let t = 0; t < losses.length; t++) expect(Math.abs(losses[t]! - reference.losses[t]!), `loss of step ${t}`).toBeLessThanOrEqual(1e-9);
+    const file = JSON.parse(readFileSync(out, 'utf8')) as {
+      hashing: { bits: number; categorical: string[]; crosses: string[][] };
+      trainedOn: Record<string, unknown>;
+    };
+    expect([file.hashing.bits, file.hashing.categorical, file.hashing.crosses]).toEqual([8, ['color', 'shape', 'city'], [['color', 'shape']]]);
+    expect([file.trainedOn.hashBits, file.trainedOn.categorical, file.trainedOn.crosses]).toEqual([8, 'color,shape,city', 'color:shape']);
+  }, 240_000);
 });
 
 // 400 rows, 40 held out: 360 training rows, 8 batches of 45 per epoch, 24 steps.
