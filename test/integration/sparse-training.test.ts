@@ -377,6 +377,36 @@ async function trainWithLateWorker(name: string, flags: readonly string[], joinA
   return { out, digest: modelFileDigest(out), params: modelHash(out), losses: stepLosses(metrics), contributors, joinedAt };
 }
 
+describe('traffic follows the non-zeros, not D', () => {
+  it('sends about the same bytes per step and worker at D = 3,000 and D = 2^20 (the same rows, one far index added)', async () => {
+    const far = join(directory.path, 'far.svm');
+    // The same rows; the last one also touches index 2^20, so D grows 350-fold and nnz by one.
+    writeFileSync(far, `${readFileSync(svm, 'utf8').trimEnd()} ${2 ** 20}:1\n`);
+    const traffic = async (data: string): Promise<{ down: number[]; up: number[] }> => {
+      const result = await runCli(
+        ['train', '--data', data, '--workers', '2', '--epochs', '2', '--batch-size', '40', '--chunks', '4', '--l2', '0.01'],
+        {},
+        180_000,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const lines = [...result.stderr.matchAll(/\((\d+) bytes per step\); received \d+ bytes of step messages \((\d+) bytes per step\)/g)];
+      expect(lines).toHaveLength(2);
+      return { up: lines.map((match) => Number(match[1])), down: lines.map((match) => Number(match[2])) };
+    };
+    const small = await traffic(svm);
+    const large = await traffic(far);
+    for (const [name, a, b] of [
+      ['step and params messages', small.down, large.down],
+      ['parts', small.up, large.up],
+    ] as const) {
+      const ratio = (b[0]! + b[1]!) / (a[0]! + a[1]!);
+      expect(ratio, `${name}: ${a} bytes per step at D = 3,000, ${b} at D = 2^20`).toBeLessThan(1.2);
+    }
+    // A dense θ alone would be 8 MB per step at D = 2^20.
+    expect(Math.max(...large.down)).toBeLessThan(8 * 3000);
+  }, 400_000);
+});
+
 describe('bad sparse inputs fail with one clear line', () => {
   it.each([
     ['--standardize on sparse data', ['--standardize'], /--standardize: .* is sparse data, which is never standardized/],

@@ -216,3 +216,63 @@ describe('the welcome (data without copies, issue #11)', () => {
     }
   });
 });
+
+describe('sparse runs (issue #13)', () => {
+  // D = 5 features, softmax over 2 classes: θ of 12, O = 2.
+  const SPARSE: Limits = { features: 5, parameters: 12, maxChunks: 4, sparse: true };
+  const params = {
+    kind: 'params',
+    base: 3,
+    version: 4,
+    scale: 0.5,
+    bias: Float64Array.of(1, 2),
+    indices: Uint32Array.of(0, 4),
+    values: Float64Array.of(1, 2, 3, 4),
+  };
+  // Subtrees (0, 1) and (1, 1): two parts of O + 1 = 3 sums each, with 2 and 1 touched coordinates.
+  const part = {
+    kind: 'part',
+    step: 5,
+    subtrees: Uint32Array.of(0, 1, 1, 1),
+    sums: new Float64Array(6).fill(0.25),
+    rows: Uint32Array.of(3, 6),
+    sparse: { counts: Uint32Array.of(2, 1), indices: Uint32Array.of(1, 3, 0), values: new Float64Array(6).fill(1) },
+  };
+
+  it('reads a params message, a sparse part, and a step or pass that names a version instead of θ', () => {
+    expect(decodeCoordinatorMessage(raw.pack(params), SPARSE)).toMatchObject({ kind: 'params', base: 3, version: 4, scale: 0.5 });
+    expect(decodeWorkerMessage(raw.pack(part), SPARSE)).toMatchObject({ kind: 'part', step: 5 });
+    const step = decodeCoordinatorMessage(raw.pack({ ...goodStep, theta: new Float64Array(0), version: 4 }), SPARSE);
+    expect(step).toMatchObject({ kind: 'step', version: 4 });
+    const pass = { kind: 'pass', job: 1, purpose: 'eval', set: 'train', blocks: Uint32Array.of(0), theta: new Float64Array(0), version: 4 };
+    expect(decodeCoordinatorMessage(raw.pack(pass), SPARSE)).toMatchObject({ kind: 'pass', version: 4 });
+  });
+
+  it('refuses params with coordinates out of order, beyond D, values of the wrong count, a non-positive scale, a base after the version', () => {
+    expect(coordinatorError(raw.pack({ ...params, indices: Uint32Array.of(4, 0) }), SPARSE).message).toMatch(/strictly increasing/);
+    expect(coordinatorError(raw.pack({ ...params, indices: Uint32Array.of(0, 5) }), SPARSE).message).toMatch(/not below D = 5/);
+    expect(coordinatorError(raw.pack({ ...params, values: Float64Array.of(1, 2, 3) }), SPARSE).field).toBe('values');
+    expect(coordinatorError(raw.pack({ ...params, values: Float64Array.of(1, 2, 3, Number.NaN) }), SPARSE).field).toBe('values');
+    expect(coordinatorError(raw.pack({ ...params, scale: 0 }), SPARSE).field).toBe('scale');
+    expect(coordinatorError(raw.pack({ ...params, base: 5 }), SPARSE).field).toBe('base');
+    expect(coordinatorError(raw.pack({ ...params, bias: Float64Array.of(1) }), SPARSE).field).toBe('bias');
+    // A dense run never takes params.
+    expect(coordinatorError(raw.pack(params), { ...SPARSE, sparse: false }).message).toMatch(/only a sparse run/);
+  });
+
+  it('refuses a sparse part with miscounted, repeated or out-of-range coordinates, or dense sums; a dense run refuses sparse fields', () => {
+    const bad = (sparse: object): ProtocolError => protocolError(raw.pack({ ...part, sparse: { ...part.sparse, ...sparse } }), SPARSE);
+    expect(bad({ counts: Uint32Array.of(1, 1) }).field).toBe('indices');
+    expect(bad({ indices: Uint32Array.of(3, 1, 0) }).message).toMatch(/strictly increasing/);
+    expect(bad({ indices: Uint32Array.of(1, 3, 9) }).message).toMatch(/not below D = 5/);
+    expect(bad({ values: new Float64Array(5) }).field).toBe('values');
+    expect(protocolError(raw.pack({ ...part, sums: new Float64Array(26) }), SPARSE).field).toBe('sums');
+    expect(protocolError(raw.pack({ ...goodPart, sparse: part.sparse }), LIMITS).field).toBe('sparse');
+  });
+
+  it('refuses a step of a sparse run carrying θ or no version, and a step of a dense run without θ', () => {
+    expect(coordinatorError(raw.pack({ ...goodStep, theta: new Float64Array(12), version: 1 }), SPARSE).field).toBe('theta');
+    expect(coordinatorError(raw.pack({ ...goodStep, theta: new Float64Array(0) }), SPARSE).field).toBe('version');
+    expect(coordinatorError(raw.pack({ ...goodStep, theta: new Float64Array(0), version: 1 }), LIMITS).field).toBe('theta');
+  });
+});
