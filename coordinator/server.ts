@@ -84,6 +84,9 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 type ConnectionState = 'handshake' | 'loading' | 'ready' | 'closed';
 
+/** The largest maxPayload ws honours: it truncates the option to a signed 32-bit integer. */
+const MAX_WS_PAYLOAD_BYTES = 2 ** 31 - 1;
+
 /** One worker's connection, from accept to close. */
 export class WorkerConnection {
   readonly address: string;
@@ -248,7 +251,9 @@ export class WorkerServer {
       noServer: true,
       perMessageDeflate: false,
       // A sparse part carries 12 bytes per touched coordinate (index and value) where a dense one carries 8.
-      maxPayload: Math.max(65_536, maxPartBytes(D, options.limits.maxChunks) * (options.limits.sparse === true ? 2 : 1)),
+      // ws reads maxPayload as a 32-bit integer (options.maxPayload | 0): a bound past 2^31 − 1 (D = 2^24
+      // over 64 chunks) would wrap to a small or negative number and refuse every part (issue #13).
+      maxPayload: Math.min(MAX_WS_PAYLOAD_BYTES, Math.max(65_536, maxPartBytes(D, options.limits.maxChunks) * (options.limits.sparse === true ? 2 : 1))),
     });
     await listenOn(http, (done) => http.listen(options.port, options.host, done));
     // The last word on a tokenless server is the address actually bound, not the host's spelling.
