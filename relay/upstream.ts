@@ -8,6 +8,7 @@ import { WebSocket } from 'ws';
 import { AuthError, CoordinatorLostError, ProtocolError } from '../shared/errors.js';
 import { supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
+import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -175,7 +176,8 @@ export class UpstreamLink {
             protocol: PROTOCOL_VERSION,
             token: config.token ?? '',
             node: process.version,
-            kernel: supportedKernelIds().join(','),
+            // The sparse kernels too (issue #13): the welcome then refuses the run with its reason (relay/run.ts), not the hello with a kernel list.
+            kernel: [...supportedKernelIds(), SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID].join(','),
             cpus: '',
             // Its host name, for the coordinator's log (like a worker's).
             ...(relayName === undefined ? {} : { name: relayName }),
