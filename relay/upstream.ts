@@ -8,7 +8,6 @@ import { WebSocket } from 'ws';
 import { AuthError, CoordinatorLostError, ProtocolError } from '../shared/errors.js';
 import { supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
-import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
 import {
   CLOSE_NORMAL,
@@ -22,6 +21,7 @@ import {
   type WorkerToCoordinator,
   workerName,
 } from '../shared/protocol.js';
+import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
 import type { RelayConfig } from './config.js';
 
 /** A job or standardization message from the coordinator. */
