@@ -121,6 +121,20 @@ describe('a version 3 checkpoint', () => {
     expect(() => loadOptimizerState({ optimizer: 'rmsprop', step: 1, buffers: {} })).toThrow(/unknown optimizer "rmsprop"/);
   });
 
+  it("keeps a sparse run's scale and params version (issue #13), and refuses a malformed one", () => {
+    const state = { ...adamState(), sparse: { scale: 0.25, version: 5 } };
+    const path = join(directory.path, 'sparse.ckpt');
+    writeCheckpoint(path, state);
+    expect(readCheckpoint(path).state.sparse).toEqual({ scale: 0.25, version: 5 });
+    for (const [name, sparse] of [
+      ['zero-scale', { scale: 0, version: 5 }],
+      ['text-version', { scale: 1, version: '5' }],
+      ['no-version', { scale: 1 }],
+    ] as const) {
+      expect(refusal(writeRaw(`${name}.ckpt`, 3, { ...state, sparse }))).toMatch(/the checkpoint's sparse state is malformed/);
+    }
+  });
+
   it('of an unknown version is refused, naming the version', () => {
     expect(refusal(writeRaw('v4.ckpt', 4, adamState()))).toMatch(/checkpoint version 4 is not one this dpt reads \(1, 2 or 3\)/);
   });
