@@ -24,7 +24,7 @@
 // returns a row: a worker trains only on rows that are what the converter wrote.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, writeFully } from './atomic-file.js';
@@ -506,15 +506,20 @@ export interface SparseDatasetInfo {
 /** A whole sparse file in memory: its rows (one buffer, views per section) and what its header says. */
 export type SparseDataset = SparseRows & SparseDatasetInfo;
 
-/** Whether the file at `path` starts as a sparse .dpt does (magic and version 3); false for anything unreadable. */
+/**
+ * Whether the file at `path` starts as a sparse .dpt does (magic and version 3); false for anything
+ * unreadable or not a regular file (the open that follows names the problem). Opens without
+ * blocking: a FIFO given as a data file must be refused, not waited on.
+ */
 export function isSparseDptFile(path: string): boolean {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
-    return false; // the open that follows names the problem
+    return false;
   }
   try {
+    if (!fstatSync(fd).isFile()) return false;
     const fixed = Buffer.alloc(12);
     return readSync(fd, fixed, 0, 12, 0) === 12 && fixed.subarray(0, 8).equals(BINARY_MAGIC) && fixed.readUInt32LE(8) === SPARSE_VERSION;
   } finally {
