@@ -23,6 +23,7 @@
 // Reading checks the header, the exact size, every block's CRC and every invariant above before it
 // returns a row: a worker trains only on rows that are what the converter wrote.
 
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
@@ -51,6 +52,8 @@ const MAX_ROWS = 2 ** 32 - 1;
 const MAX_DIMS = 2 ** 32 - 1;
 const MAX_NNZ = 2 ** 32 - 1;
 const MAX_META_BYTES = 64 << 20;
+/** The largest buffer this Node allocates (4 GiB on Node 20, 64-bit): the bound on the rows of a file read whole. */
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 /** One read or write call moves at most this many bytes (the kernel caps a call near 2 GiB). */
 const MAX_IO_BYTES = 1 << 30;
 /** Elements buffered per side file before a write (1 MiB of uint32). */
@@ -658,7 +661,16 @@ export function readSparseDataset(path: string, role: string | null = null): Spa
   const { fd, layout, meta, header, table } = openChecked(path, role);
   let content: Uint8Array;
   try {
-    content = new Uint8Array(layout.tableOffset - layout.rowStartOffset);
+    const bytes = layout.tableOffset - layout.rowStartOffset;
+    if (bytes > MAX_LENGTH) {
+      throw new DatasetError(
+        path,
+        undefined,
+        undefined,
+        `its rows take ${bytes} bytes; a sparse .dpt is read whole, into one buffer of at most ${MAX_LENGTH} bytes (about 500 million non-zeros)`,
+      );
+    }
+    content = new Uint8Array(bytes);
     readExactly(path, fd, content, layout.rowStartOffset, 'the rows');
   } finally {
     closeSync(fd);
