@@ -103,11 +103,18 @@ describe('the WebAssembly sparse kernel', () => {
           }
         }
         if (c.params === 'extreme') expect(sawNonFinite).toBe(true); // the extremes were reached
-        const tsEval = new Float64Array(2);
-        const wasmEval = new Float64Array(2);
-        ts.evaluate(rows, null, 0, rows.rows, params, tsEval, 0);
-        wasm.evaluate(own, null, 0, rows.rows, ownParams, wasmEval, 0);
-        expect(bitsOf(wasmEval)).toEqual(bitsOf(tsEval));
+        // evaluate adds to the sums it is handed (here 0.1 and 3 at offset 1), row by row.
+        for (const [tsOrder, wasmRows, wasmOrder] of [
+          [null, own, null],
+          [order, own, ownOrder],
+          [order, rows, order],
+        ] as const) {
+          const tsEval = Float64Array.of(9, 0.1, 3);
+          const wasmEval = Float64Array.of(9, 0.1, 3);
+          ts.evaluate(rows, tsOrder, 0, rows.rows, params, tsEval, 1);
+          wasm.evaluate(wasmRows, wasmOrder, 0, rows.rows, ownParams, wasmEval, 1);
+          expect(bitsOf(wasmEval)).toEqual(bitsOf(tsEval));
+        }
       });
     }
   }
