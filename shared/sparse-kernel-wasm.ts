@@ -81,11 +81,18 @@ function scatter(add: string, outputsShift: string): string {
           local.get $k local.get $end i32.ge_u br_if $gDone
           local.get $indices local.get $k i32.const 2 i32.shl i32.add i32.load local.tee $j
           local.get $D i32.ge_u if i32.const -1 return end
-          local.get $slotOf local.get $j i32.const 2 i32.shl i32.add local.tee $sa i32.load local.tee $slot
-          local.get $base i32.le_u if  ;; not in the open part: the next slot
+          local.get $slotOf i32.eqz
+          if  ;; entry mode: a new slot for every entry (merged in takePart, in entry order)
             local.get $count local.get $capacity i32.ge_u if i32.const -2 return end
             local.get $touched local.get $count i32.const 2 i32.shl i32.add local.get $j i32.store
-            local.get $sa local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.tee $slot i32.store
+            local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.set $slot
+          else
+            local.get $slotOf local.get $j i32.const 2 i32.shl i32.add local.tee $sa i32.load local.tee $slot
+            local.get $base i32.le_u if  ;; not in the open part: the next slot
+              local.get $count local.get $capacity i32.ge_u if i32.const -2 return end
+              local.get $touched local.get $count i32.const 2 i32.shl i32.add local.get $j i32.store
+              local.get $sa local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.tee $slot i32.store
+            end
           end
           local.get $sums local.get $slot local.get $base i32.sub i32.const 1 i32.sub ${outputsShift} i32.const 3 i32.shl i32.add local.set $sp
           local.get $values local.get $k i32.const 2 i32.shl i32.add f32.load f64.promote_f32 local.set $x
@@ -349,6 +356,14 @@ const PAGE_BYTES = 65_536;
 const ALIGN = 64;
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
+/**
+ * Above this D the kernel runs in entry mode: a slot per stored entry, merged by a stable radix
+ * sort when the part is taken, instead of a slot per coordinate found through slotOf (D uint32).
+ * Beyond the caches a slotOf lookup is a second random memory access per entry (after v's); the
+ * entries are written in sequence. The bits are the same: both add a coordinate's terms to 0 in
+ * entry order (rows in order), one float64 addition each.
+ */
+const ENTRY_MODE_FROM_D = 2 ** 20;
 
 class WasmSparseKernel implements SparseKernel {
   readonly id: string;
@@ -375,7 +390,10 @@ class WasmSparseKernel implements SparseKernel {
   private readonly evalState: Float64Array;
   private readonly assembler: PartAssembler;
 
-  constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports) {
+  /** Entry mode: a slot per stored entry (no slotOf), merged by a stable sort in takePart. */
+  private readonly isEntryMode: boolean;
+
+  constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports, isEntryMode: boolean) {
     this.id = sparseKernelId(shape);
     this.shape = shape;
     this.memory = memory;
@@ -383,7 +401,8 @@ class WasmSparseKernel implements SparseKernel {
     this.buffers.add(memory.buffer);
     this.D = shape.features;
     this.O = shape.outputs;
-    this.slotOf = this.allocateIndex(this.D);
+    this.isEntryMode = isEntryMode;
+    this.slotOf = this.allocateIndex(isEntryMode ? 0 : this.D);
     const capacity = Math.min(this.D, INITIAL_TOUCHED);
     this.touched = this.allocateIndex(capacity);
     this.sums = this.allocateVector(capacity * this.O);
@@ -416,15 +435,15 @@ class WasmSparseKernel implements SparseKernel {
     const { D, O } = this;
     if (!this.mine(params.v) || params.v.length < O * D) throw new Error('sparse wasm kernel: v must come from allocateParams of this kernel');
     const { source, rowOrder, first, last, nnz } = this.prepareRows(rows, order, from, to);
-    this.ensureCapacity(Math.min(D, this.count + nnz));
+    this.ensureCapacity(this.isEntryMode ? this.count + nnz : Math.min(D, this.count + nnz));
     this.bias.set(params.bias.subarray(0, O));
     const cw = this.weightsTable === null ? 0 : this.weightsTable.byteOffset;
     const head = [source.rowStart.byteOffset, source.indices.byteOffset, source.values.byteOffset, source.labels.byteOffset, rowOrder, first, last, D];
     const tail = [
       this.bias.byteOffset,
       cw,
-      this.slotOf.byteOffset,
-      this.assembler.base,
+      this.isEntryMode ? 0 : this.slotOf.byteOffset,
+      this.isEntryMode ? 0 : this.assembler.base, // entry mode: slot = entry + 1, whatever the part count
       this.touched.byteOffset,
       this.sums.byteOffset,
       this.count,
@@ -451,8 +470,12 @@ class WasmSparseKernel implements SparseKernel {
     const { assembler, count } = this;
     // Read from copies: V8 (Node.js 20) reads typed arrays over a grown wasm memory ~8× slower
     // than over an ArrayBuffer, and a copy is a memcpy of O(count) bytes (of D when dense: D ≤ 32·count).
-    const slotOf = assembler.isDense(count) ? this.slotOf.slice() : this.slotOf;
-    const part = assembler.assemble(slotOf, this.touched.slice(0, count), this.sums.slice(0, count * O), count, this.state, this.state[O]!);
+    const touched = this.touched.slice(0, count);
+    const sums = this.sums.slice(0, count * O);
+    const slotOf = !this.isEntryMode && assembler.isDense(count) ? this.slotOf.slice() : this.slotOf;
+    const part = this.isEntryMode
+      ? assembler.assembleEntries(touched, sums, count, this.state, this.state[O]!)
+      : assembler.assemble(slotOf, touched, sums, count, this.state, this.state[O]!);
     assembler.discard(this.slotOf, this.sums, count);
     this.count = 0;
     this.state.fill(0, 0, O + 1);
@@ -545,10 +568,10 @@ class WasmSparseKernel implements SparseKernel {
     return nnz;
   }
 
-  /** Grows the touched list and its sums (doubling, at most D) to hold `needed` coordinates. */
+  /** Grows the touched list and its sums (doubling; at most D outside entry mode) to hold `needed` slots. */
   private ensureCapacity(needed: number): void {
     if (needed <= this.touched.length) return;
-    const capacity = Math.min(this.D, Math.max(needed, 2 * this.touched.length));
+    const capacity = Math.min(this.isEntryMode ? Number.POSITIVE_INFINITY : this.D, Math.max(needed, 2 * this.touched.length));
     const touched = this.allocateIndex(capacity);
     touched.set(this.touched.subarray(0, this.count));
     const sums = this.allocateVector(capacity * this.O);
@@ -587,7 +610,11 @@ class WasmSparseKernel implements SparseKernel {
  * createSparseTsKernel), or null where WebAssembly with shared memory is unavailable.
  * `classWeights` (shape.classes values) are copied into its memory.
  */
-export function createSparseWasmKernel(shape: ModelShape, classWeights: Float64Array | null = null): SparseKernel | null {
+export function createSparseWasmKernel(
+  shape: ModelShape,
+  classWeights: Float64Array | null = null,
+  options: { readonly isEntryMode?: boolean } = {},
+): SparseKernel | null {
   if (classWeights !== null && classWeights.length !== shape.classes) {
     throw new Error(`invariant broken: ${classWeights.length} class weights for ${shape.classes} classes`);
   }
@@ -597,7 +624,8 @@ export function createSparseWasmKernel(shape: ModelShape, classWeights: Float64A
   const memory = new wasm.Memory({ initial: minPages, maximum: maxPages, shared: true });
   const instance = new wasm.Instance(module, { env: { memory } });
   // The module above exports exactly these signatures.
-  return new WasmSparseKernel(shape, classWeights, memory, instance.exports as unknown as SparseExports);
+  const isEntryMode = options.isEntryMode ?? shape.features > ENTRY_MODE_FROM_D;
+  return new WasmSparseKernel(shape, classWeights, memory, instance.exports as unknown as SparseExports, isEntryMode);
 }
 
 export type SparseKernelKind = 'wasm' | 'js';

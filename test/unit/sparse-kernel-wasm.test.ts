@@ -5,8 +5,8 @@ import { createSparseKernel, createSparseWasmKernel } from '../../shared/sparse-
 import type { SparseParams, SparsePart, SparseRows } from '../../shared/sparse-rows.js';
 import { bitsOf, lcg, randomParams, randomRows } from '../helpers/sparse-random.js';
 
-function wasmKernel(shape: ModelShape, weights: Float64Array | null = null): SparseKernel {
-  const kernel = createSparseWasmKernel(shape, weights);
+function wasmKernel(shape: ModelShape, weights: Float64Array | null = null, isEntryMode?: boolean): SparseKernel {
+  const kernel = createSparseWasmKernel(shape, weights, isEntryMode === undefined ? {} : { isEntryMode });
   // Node.js 20 has WebAssembly with shared memory: a machine without it fails, not skips.
   if (kernel === null) throw new Error('WebAssembly unavailable');
   return kernel;
@@ -59,8 +59,13 @@ describe('the WebAssembly sparse kernel', () => {
   });
 
   for (const c of CASES) {
-    for (const weighted of [false, true]) {
-      it(`gives the TypeScript kernel’s bits (${c.name}${weighted ? ', class weights' : ''})`, () => {
+    for (const [weighted, isEntryMode] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      it(`gives the TypeScript kernel’s bits (${c.name}${weighted ? ', class weights' : ''}${isEntryMode ? ', entry mode' : ''})`, () => {
         const { shape } = c;
         const D = shape.features;
         const O = shape.outputs;
@@ -76,7 +81,7 @@ describe('the WebAssembly sparse kernel', () => {
         const params = randomParams(O, D, 43, c.amplitude, c.params);
         const weights = weighted ? Float64Array.from({ length: shape.classes }, (_, k) => 0.25 + 1.5 * k) : null;
         const ts = createSparseTsKernel(shape, weights);
-        const wasm = wasmKernel(shape, weights);
+        const wasm = wasmKernel(shape, weights, isEntryMode);
         const own = inKernel(wasm, rows);
         const ownParams = paramsIn(wasm, params);
         const order = Uint32Array.from({ length: rows.rows }, (_, i) => (i * 7919 + 3) % rows.rows);
