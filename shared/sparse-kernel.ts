@@ -188,10 +188,12 @@ export class PartAssembler {
     for (let k = 0; k < n; k++) if (k === 0 || keys[k] !== keys[k - 1]) distinct++;
     const indices = new Uint32Array(distinct);
     const values = new Float64Array(distinct * O);
-    for (let k = 0, at = -1; k < n; k++) {
-      if (k === 0 || keys[k] !== keys[k - 1]) indices[++at] = keys[k]!;
-      const from = entries[k]! * O;
-      for (let o = 0; o < O; o++) values[at * O + o]! += sums[from + o]!;
+    if (n > 0) indices[0] = keys[0]!;
+    for (let k = 0, at = 0; k < n; k++) {
+      const key = keys[k]!;
+      if (key !== indices[at]) indices[++at] = key;
+      if (O === 1) values[at]! += sums[entries[k]!]!;
+      else for (let o = 0, from = entries[k]! * O; o < O; o++) values[at * O + o]! += sums[from + o]!;
     }
     return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
   }
