@@ -2,7 +2,8 @@
 // against D = 2^24 (the target: within 1.5×, cost following nnz, not D). rows/s of the sparse
 // kernels (WebAssembly and TypeScript, logistic and softmax) over batches of B rows at ~nnz
 // non-zeros per row with uniformly hashed indices, each batch one part (accumulate + takePart, the
-// sort of the touched coordinates included), median of interleaved trials. With --check it first
+// sort of the touched coordinates included), median of interleaved trials; beside it the size of
+// a part on the wire and the time to add two parts (a node of the reduction). With --check-rows it first
 // compares the two kernels' bits over --check-rows random rows (extreme values included).
 // Run: `npm run build && node dist/bench/sparse-kernel.js [--nnz 40] [--b 4096] [--d 16,24]
 //   [--k 10] [--seconds 1] [--trials 3] [--check-rows 2000000]`.
@@ -10,8 +11,9 @@
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { logisticShape, type ModelShape, softmaxShape } from '../shared/model-shape.js';
-import { createSparseTsKernel, type SparseKernel } from '../shared/sparse-kernel.js';
+import { createSparseTsKernel, type SparseKernel, type SparseRowStorage } from '../shared/sparse-kernel.js';
 import { createSparseWasmKernel } from '../shared/sparse-kernel-wasm.js';
+import { addSparseParts } from '../shared/sparse-reduce.js';
 import type { SparseParams, SparsePart, SparseRows } from '../shared/sparse-rows.js';
 import { formatNumber, formatTable, median } from './harness.js';
 
@@ -36,21 +38,19 @@ function kernelOf(kind: Kind, shape: ModelShape): SparseKernel {
 
 /**
  * `rows` rows of `nnz` entries each (distinct indices, uniform in [0, D), ascending within a row;
- * values in [−2, 2) or, with `extreme`, mixed with tiny and near-float32-max values), in the
- * kernel's storage.
+ * values in [−2, 2) or, with `extreme`, mixed with tiny and near-float32-max values), written
+ * into `storage` (a kernel's).
  */
-function fillRows(kernel: SparseKernel, rows: number, nnz: number, D: number, classes: number, seed: number, extreme = false): SparseRows {
-  const storage = kernel.allocateRows(rows, rows * nnz);
+function fillRows(storage: SparseRowStorage, rows: number, nnz: number, D: number, classes: number, seed: number, extreme = false): SparseRows {
   const next = lcg(seed);
   const picked = new Uint32Array(nnz);
   for (let i = 0; i < rows; i++) {
     storage.rowStart[i] = i * nnz;
-    let n = 0;
-    while (n < nnz) {
-      const j = Math.floor(next() * D);
-      if (!picked.subarray(0, n).includes(j)) picked[n++] = j;
-    }
+    for (let k = 0; k < nnz; k++) picked[k] = Math.floor(next() * D);
     picked.sort();
+    // Distinct: a repeat moves up to the next free index (D ≫ nnz here).
+    for (let k = 1; k < nnz; k++) if (picked[k]! <= picked[k - 1]!) picked[k] = picked[k - 1]! + 1;
+    if (picked[nnz - 1]! >= D) throw new Error(`D = ${D} too small for ${nnz} entries per row`);
     for (let k = 0; k < nnz; k++) {
       storage.indices[i * nnz + k] = picked[k]!;
       let x = next() * 4 - 2;
@@ -67,8 +67,7 @@ function fillRows(kernel: SparseKernel, rows: number, nnz: number, D: number, cl
   return { rows, dims: D, ...storage };
 }
 
-function fillParams(kernel: SparseKernel, seed: number, extreme = false): SparseParams {
-  const params = kernel.allocateParams();
+function fillParams(params: SparseParams, seed: number, extreme = false): SparseParams {
   const next = lcg(seed);
   for (let i = 0; i < params.v.length; i++) {
     params.v[i] = (next() * 2 - 1) * 0.2;
@@ -80,10 +79,19 @@ function fillParams(kernel: SparseKernel, seed: number, extreme = false): Sparse
 }
 
 /** rows/s of one kernel: B-row batches (one part each), cycling over BATCHES batches. */
-export function measureSparse(kind: Kind, shape: ModelShape, nnz: number, B: number, seconds: number): { rowsPerSec: number; touchedPerPart: number } {
+export interface SparseMeasurement {
+  readonly rowsPerSec: number;
+  readonly touchedPerPart: number;
+  /** One part's wire form (sparse-reduce.ts): 4 + 8·(O + 1) + (4 + 8·O) per coordinate. */
+  readonly partBytes: number;
+  /** Adding two parts of consecutive batches (one node of the reduction tree), best of 5. */
+  readonly addMs: number;
+}
+
+export function measureSparse(kind: Kind, shape: ModelShape, nnz: number, B: number, seconds: number): SparseMeasurement {
   const kernel = kernelOf(kind, shape);
-  const rows = fillRows(kernel, BATCHES * B, nnz, shape.features, shape.classes, 7);
-  const params = fillParams(kernel, 11);
+  const rows = fillRows(kernel.allocateRows(BATCHES * B, BATCHES * B * nnz), BATCHES * B, nnz, shape.features, shape.classes, 7);
+  const params = fillParams(kernel.allocateParams(), 11);
   let batch = 0;
   let touched = 0;
   let parts = 0;
@@ -102,11 +110,23 @@ export function measureSparse(kind: Kind, shape: ModelShape, nnz: number, B: num
     } while (elapsed < budgetMs);
     return (done * 1000) / elapsed;
   };
-  run(Math.min(500, seconds * 500)); // JIT and wasm tier-up
+  run(Math.max(1000, seconds * 500)); // JIT and wasm tier-up (compiled in the background: slow on a loaded machine)
   touched = 0;
   parts = 0;
   const rowsPerSec = run(seconds * 1000);
-  return { rowsPerSec, touchedPerPart: touched / parts };
+  const O = shape.outputs;
+  kernel.accumulate(rows, null, 0, B, params);
+  const left = kernel.takePart();
+  kernel.accumulate(rows, null, B, 2 * B, params);
+  const right = kernel.takePart();
+  let addMs = Number.POSITIVE_INFINITY;
+  for (let trial = 0; trial < 5; trial++) {
+    const started = performance.now();
+    addSparseParts(left, right, O);
+    addMs = Math.min(addMs, performance.now() - started);
+  }
+  const partBytes = 4 + 8 * (O + 1) + left.indices.length * (4 + 8 * O);
+  return { rowsPerSec, touchedPerPart: touched / parts, partBytes, addMs };
 }
 
 const partKey = (part: SparsePart): string => {
@@ -119,11 +139,13 @@ const partKey = (part: SparsePart): string => {
 export function checkBits(shape: ModelShape, nnz: number, B: number, total: number): number {
   const wasmKernel = kernelOf('wasm', shape);
   const tsKernel = createSparseTsKernel(shape);
+  const storage = wasmKernel.allocateRows(B, B * nnz);
+  const params = wasmKernel.allocateParams();
   let compared = 0;
   for (let round = 0; compared < total; round++) {
     const extreme = round % 2 === 1;
-    const rows = fillRows(wasmKernel, B, nnz, shape.features, shape.classes, 100 + round, extreme);
-    const params = fillParams(wasmKernel, 200 + round, extreme);
+    const rows = fillRows(storage, B, nnz, shape.features, shape.classes, 100 + round, extreme);
+    fillParams(params, 200 + round, extreme);
     wasmKernel.accumulate(rows, null, 0, B, params);
     tsKernel.accumulate(rows, null, 0, B, params);
     if (partKey(wasmKernel.takePart()) !== partKey(tsKernel.takePart())) throw new Error(`bits differ: ${shape.kind}, round ${round}`);
@@ -154,7 +176,7 @@ function main(): void {
   ];
   const bits = values.d.split(',').map(Number);
   if (checkRows > 0) {
-    for (const shape of [logisticShape(2 ** 20), softmaxShape(K, 2 ** 16)]) {
+    for (const shape of [logisticShape(2 ** 18), softmaxShape(K, 2 ** 14)]) {
       const started = performance.now();
       const compared = checkBits(shape, nnz, B, checkRows);
       console.log(
@@ -172,21 +194,22 @@ function main(): void {
     cells.push({ label: `softmax K = ${K}, D = 2^${Math.log2(D)}, wasm`, shape: softmaxShape(K, D), kind: 'wasm' });
   }
   const samples = cells.map(() => [] as number[]);
-  const touched = cells.map(() => 0);
+  const last: (SparseMeasurement | null)[] = cells.map(() => null);
   for (let trial = 0; trial < trials; trial++) {
     cells.forEach((cell, c) => {
-      const { rowsPerSec, touchedPerPart } = measureSparse(cell.kind, cell.shape, nnz, B, seconds);
-      samples[c]!.push(rowsPerSec);
-      touched[c] = touchedPerPart;
+      const measured = measureSparse(cell.kind, cell.shape, nnz, B, seconds);
+      samples[c]!.push(measured.rowsPerSec);
+      last[c] = measured;
     });
   }
   console.log(`nnz = ${nnz} per row, B = ${B} rows per part, ${trials} trials of ${seconds} s, median`);
   console.log(
     formatTable(
-      ['kernel', 'rows/s', 'ms per B rows', 'touched per part'],
+      ['kernel', 'rows/s', 'ms per B rows', 'touched per part', 'part bytes', 'ms to add 2 parts'],
       cells.map((cell, c) => {
         const rate = median(samples[c]!);
-        return [cell.label, formatNumber(rate), ((B / rate) * 1000).toFixed(2), formatNumber(touched[c]!)];
+        const m = last[c]!;
+        return [cell.label, formatNumber(rate), ((B / rate) * 1000).toFixed(2), formatNumber(m.touchedPerPart), formatNumber(m.partBytes), m.addMs.toFixed(2)];
       }),
     ),
   );

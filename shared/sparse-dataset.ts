@@ -23,8 +23,9 @@
 // Reading checks the header, the exact size, every block's CRC and every invariant above before it
 // returns a row: a worker trains only on rows that are what the converter wrote.
 
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { crc32 } from 'node:zlib';
 import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, writeFully } from './atomic-file.js';
@@ -51,6 +52,8 @@ const MAX_ROWS = 2 ** 32 - 1;
 const MAX_DIMS = 2 ** 32 - 1;
 const MAX_NNZ = 2 ** 32 - 1;
 const MAX_META_BYTES = 64 << 20;
+/** The largest buffer this Node allocates (4 GiB on Node 20, 64-bit): the bound on the rows of a file read whole. */
+const MAX_LENGTH = bufferConstants.MAX_LENGTH;
 /** One read or write call moves at most this many bytes (the kernel caps a call near 2 GiB). */
 const MAX_IO_BYTES = 1 << 30;
 /** Elements buffered per side file before a write (1 MiB of uint32). */
@@ -506,15 +509,20 @@ export interface SparseDatasetInfo {
 /** A whole sparse file in memory: its rows (one buffer, views per section) and what its header says. */
 export type SparseDataset = SparseRows & SparseDatasetInfo;
 
-/** Whether the file at `path` starts as a sparse .dpt does (magic and version 3); false for anything unreadable. */
+/**
+ * Whether the file at `path` starts as a sparse .dpt does (magic and version 3); false for anything
+ * unreadable or not a regular file (the open that follows names the problem). Opens without
+ * blocking: a FIFO given as a data file must be refused, not waited on.
+ */
 export function isSparseDptFile(path: string): boolean {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch {
-    return false; // the open that follows names the problem
+    return false;
   }
   try {
+    if (!fstatSync(fd).isFile()) return false;
     const fixed = Buffer.alloc(12);
     return readSync(fd, fixed, 0, 12, 0) === 12 && fixed.subarray(0, 8).equals(BINARY_MAGIC) && fixed.readUInt32LE(8) === SPARSE_VERSION;
   } finally {
@@ -653,7 +661,16 @@ export function readSparseDataset(path: string, role: string | null = null): Spa
   const { fd, layout, meta, header, table } = openChecked(path, role);
   let content: Uint8Array;
   try {
-    content = new Uint8Array(layout.tableOffset - layout.rowStartOffset);
+    const bytes = layout.tableOffset - layout.rowStartOffset;
+    if (bytes > MAX_LENGTH) {
+      throw new DatasetError(
+        path,
+        undefined,
+        undefined,
+        `its rows take ${bytes} bytes; a sparse .dpt is read whole, into one buffer of at most ${MAX_LENGTH} bytes (about 500 million non-zeros)`,
+      );
+    }
+    content = new Uint8Array(bytes);
     readExactly(path, fd, content, layout.rowStartOffset, 'the rows');
   } finally {
     closeSync(fd);

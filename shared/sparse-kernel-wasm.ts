@@ -11,12 +11,12 @@
 // (MATH_FUNCTIONS, ported operation for operation in shared/fdlibm.ts), so the TypeScript kernel
 // gives the same bits on every machine and Node.js version, and both carry one id (tested).
 // The module fills the touched list (first-touch order) and the slot sums; sorting the touched
-// coordinates into a part stays in JavaScript (takePart, O(t log t)). evaluate is the TypeScript
-// evaluateSparse: the same z, reading v where it lies.
+// coordinates into a part stays in JavaScript (takePart, O(t) by a radix sort). evaluate runs in
+// the module too, in the order of the TypeScript evaluateSparse (the same bits, tested).
 
 import { MATH_FUNCTIONS, type WasmMemory, wasm } from './kernel-wasm.js';
 import type { ModelShape } from './model-shape.js';
-import { createSparseTsKernel, evaluateSparse, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
+import { createSparseTsKernel, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
 import type { SparseParams, SparsePart, SparseRows } from './sparse-rows.js';
 import { assembleModule, type ModuleSource } from './wasm-assembler.js';
 
@@ -32,6 +32,8 @@ type WasmSparseCall = (...args: number[]) => number;
 interface SparseExports {
   readonly logistic: WasmSparseCall;
   readonly softmax: WasmSparseCall;
+  readonly evalLogistic: WasmSparseCall;
+  readonly evalSoftmax: WasmSparseCall;
 }
 
 const ROW_START = `
@@ -79,11 +81,18 @@ function scatter(add: string, outputsShift: string): string {
           local.get $k local.get $end i32.ge_u br_if $gDone
           local.get $indices local.get $k i32.const 2 i32.shl i32.add i32.load local.tee $j
           local.get $D i32.ge_u if i32.const -1 return end
-          local.get $slotOf local.get $j i32.const 2 i32.shl i32.add local.tee $sa i32.load local.tee $slot
-          local.get $base i32.le_u if  ;; not in the open part: the next slot
+          local.get $slotOf i32.eqz
+          if  ;; entry mode: a new slot for every entry (merged in takePart, in entry order)
             local.get $count local.get $capacity i32.ge_u if i32.const -2 return end
             local.get $touched local.get $count i32.const 2 i32.shl i32.add local.get $j i32.store
-            local.get $sa local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.tee $slot i32.store
+            local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.set $slot
+          else
+            local.get $slotOf local.get $j i32.const 2 i32.shl i32.add local.tee $sa i32.load local.tee $slot
+            local.get $base i32.le_u if  ;; not in the open part: the next slot
+              local.get $count local.get $capacity i32.ge_u if i32.const -2 return end
+              local.get $touched local.get $count i32.const 2 i32.shl i32.add local.get $j i32.store
+              local.get $sa local.get $base local.get $count i32.const 1 i32.add local.tee $count i32.add local.tee $slot i32.store
+            end
           end
           local.get $sums local.get $slot local.get $base i32.sub i32.const 1 i32.sub ${outputsShift} i32.const 3 i32.shl i32.add local.set $sp
           local.get $values local.get $k i32.const 2 i32.shl i32.add f32.load f64.promote_f32 local.set $x
@@ -131,19 +140,8 @@ end`;
 /** $o's entry of the float64 vector at `base` (an i32 local), as an address on the stack. */
 const entry = (base: string, index = '$o'): string => `local.get ${base} local.get ${index} i32.const 3 i32.shl i32.add`;
 
-const SOFTMAX_BODY = `
-  local.get $K i32.const 3 i32.shl local.get $state i32.add local.tee $lossAt f64.load local.set $loss
-  local.get $lossAt i32.const 8 i32.add local.set $zs
-  local.get $zs local.get $K i32.const 3 i32.shl i32.add local.set $rs
-  local.get $D i32.const 3 i32.shl local.set $rowW
-  local.get $from local.set $i
-  block $rowsDone
-    loop $rows
-      local.get $i local.get $to i32.ge_u br_if $rowsDone
-      ${ROW_START}
-      local.get $labels local.get $row i32.const 1 i32.shl i32.add i32.load16_u local.set $label
-      ${CLASS_WEIGHT}
-      ;; 1. z_o = s·dot_o + b_o into zs; m = max, a = its lowest index
+/** Step 1 for the softmax rows: z_o = s·dot_o + b_o into zs; m = max, a = its lowest index. */
+const SOFTMAX_SCORES = `
       local.get $v local.set $vp
       i32.const 0 local.set $o
       block $zDone
@@ -157,7 +155,22 @@ const SOFTMAX_BODY = `
           local.get $o i32.const 1 i32.add local.set $o
           br $zLoop
         end
-      end
+      end`;
+
+const SOFTMAX_BODY = `
+  local.get $K i32.const 3 i32.shl local.get $state i32.add local.tee $lossAt f64.load local.set $loss
+  local.get $lossAt i32.const 8 i32.add local.set $zs
+  local.get $zs local.get $K i32.const 3 i32.shl i32.add local.set $rs
+  local.get $D i32.const 3 i32.shl local.set $rowW
+  local.get $from local.set $i
+  block $rowsDone
+    loop $rows
+      local.get $i local.get $to i32.ge_u br_if $rowsDone
+      ${ROW_START}
+      local.get $labels local.get $row i32.const 1 i32.shl i32.add i32.load16_u local.set $label
+      ${CLASS_WEIGHT}
+      ;; 1. z_o = s·dot_o + b_o into zs; m = max, a = its lowest index
+      ${SOFTMAX_SCORES}
       ;; 2. e_o = exp(z_o − m) into rs; T = Σ_{o ≠ a} e_o
       f64.const 0 local.set $T
       i32.const 0 local.set $o
@@ -209,6 +222,73 @@ const SOFTMAX_BODY = `
   local.get $count
 end`;
 
+// The evaluation pass (evaluateSparse's order): state holds out[offset] (the loss) and
+// out[offset + 1] (the correct predictions) on entry and on exit; the loss is the plain one (no
+// class weights), added row by row. Returns 0, or −1 for an index ≥ D.
+const EVAL_LOGISTIC_BODY = `
+  local.get $state f64.load local.set $loss
+  local.get $state f64.load offset=8 local.set $correct
+  local.get $bias f64.load local.set $b
+  local.get $v local.set $vp
+  local.get $from local.set $i
+  block $rowsDone
+    loop $rows
+      local.get $i local.get $to i32.ge_u br_if $rowsDone
+      ${ROW_START}
+      local.get $labels local.get $row i32.add i32.load8_u local.tee $label f64.convert_i32_u local.set $y
+      ${DOT}
+      local.get $scale local.get $dot f64.mul local.get $b f64.add local.set $z
+      local.get $loss
+      local.get $z f64.abs f64.neg call $exp call $log1p local.get $z f64.const 0 f64.max f64.add local.get $y local.get $z f64.mul f64.sub
+      f64.add local.set $loss
+      local.get $z f64.const 0 f64.gt local.get $label i32.eq
+      if local.get $correct f64.const 1 f64.add local.set $correct end
+      local.get $i i32.const 1 i32.add local.set $i
+      br $rows
+    end
+  end
+  local.get $state local.get $loss f64.store
+  local.get $state local.get $correct f64.store offset=8
+  i32.const 0
+end`;
+
+const EVAL_SOFTMAX_BODY = `
+  local.get $state f64.load local.set $loss
+  local.get $state f64.load offset=8 local.set $correct
+  local.get $state i32.const 16 i32.add local.set $zs
+  local.get $D i32.const 3 i32.shl local.set $rowW
+  local.get $from local.set $i
+  block $rowsDone
+    loop $rows
+      local.get $i local.get $to i32.ge_u br_if $rowsDone
+      ${ROW_START}
+      local.get $labels local.get $row i32.const 1 i32.shl i32.add i32.load16_u local.set $label
+      ${SOFTMAX_SCORES}
+      ;; T = Σ_{o ≠ a} exp(z_o − m); loss += log1p(T) + (m − z_y)
+      f64.const 0 local.set $T
+      i32.const 0 local.set $o
+      block $eDone
+        loop $eLoop
+          local.get $o local.get $K i32.ge_u br_if $eDone
+          local.get $o local.get $a i32.ne if local.get $T ${entry('$zs')} f64.load local.get $m f64.sub call $exp f64.add local.set $T end
+          local.get $o i32.const 1 i32.add local.set $o
+          br $eLoop
+        end
+      end
+      local.get $loss
+      local.get $T call $log1p local.get $m ${entry('$zs', '$label')} f64.load f64.sub f64.add
+      f64.add local.set $loss
+      local.get $a local.get $label i32.eq
+      if local.get $correct f64.const 1 f64.add local.set $correct end
+      local.get $i i32.const 1 i32.add local.set $i
+      br $rows
+    end
+  end
+  local.get $state local.get $loss f64.store
+  local.get $state local.get $correct f64.store offset=8
+  i32.const 0
+end`;
+
 const i32 = 'i32' as const;
 const f64 = 'f64' as const;
 const ROW_LOCALS = ['$i', '$row', '$p', '$start', '$end', '$k', '$j', '$slot', '$sa', '$sp', '$vp', '$label'] as const;
@@ -240,6 +320,22 @@ export const SPARSE_KERNEL_MODULE: ModuleSource = {
       ],
       body: SOFTMAX_BODY,
     },
+    {
+      name: '$evalLogistic',
+      export: 'evalLogistic',
+      params: [...named(HEAD, i32), ['$v', i32], ['$scale', f64], ['$bias', i32], ['$state', i32]],
+      results: [i32],
+      locals: [...named(ROW_LOCALS, i32), ...named(['$b', '$y', '$dot', '$z', '$loss', '$correct'], f64)],
+      body: EVAL_LOGISTIC_BODY,
+    },
+    {
+      name: '$evalSoftmax',
+      export: 'evalSoftmax',
+      params: [...named(HEAD, i32), ['$K', i32], ['$v', i32], ['$scale', f64], ['$bias', i32], ['$state', i32]],
+      results: [i32],
+      locals: [...named([...ROW_LOCALS, '$o', '$a', '$zs', '$rowW'], i32), ...named(['$dot', '$z', '$m', '$T', '$loss', '$correct'], f64)],
+      body: EVAL_SOFTMAX_BODY,
+    },
     ...MATH_FUNCTIONS,
   ],
 };
@@ -260,6 +356,14 @@ const PAGE_BYTES = 65_536;
 const ALIGN = 64;
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
+/**
+ * Above this D the kernel runs in entry mode: a slot per stored entry, merged by a stable radix
+ * sort when the part is taken, instead of a slot per coordinate found through slotOf (D uint32).
+ * Beyond the caches a slotOf lookup is a second random memory access per entry (after v's); the
+ * entries are written in sequence. The bits are the same: both add a coordinate's terms to 0 in
+ * entry order (rows in order), one float64 addition each.
+ */
+const ENTRY_MODE_FROM_D = 2 ** 20;
 
 class WasmSparseKernel implements SparseKernel {
   readonly id: string;
@@ -282,10 +386,14 @@ class WasmSparseKernel implements SparseKernel {
   private readonly weightsTable: Float64Array | null;
   /** CSR copy of a call's rows when they lie outside the memory (grown on demand). */
   private copy: SparseRowStorage & { rows: number };
-  private readonly z: Float64Array;
+  /** The evaluation's two sums (loss, correct predictions) while the module adds to them. */
+  private readonly evalState: Float64Array;
   private readonly assembler: PartAssembler;
 
-  constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports) {
+  /** Entry mode: a slot per stored entry (no slotOf), merged by a stable sort in takePart. */
+  private readonly isEntryMode: boolean;
+
+  constructor(shape: ModelShape, classWeights: Float64Array | null, memory: WasmMemory, exports: SparseExports, isEntryMode: boolean) {
     this.id = sparseKernelId(shape);
     this.shape = shape;
     this.memory = memory;
@@ -293,7 +401,8 @@ class WasmSparseKernel implements SparseKernel {
     this.buffers.add(memory.buffer);
     this.D = shape.features;
     this.O = shape.outputs;
-    this.slotOf = this.allocateIndex(this.D);
+    this.isEntryMode = isEntryMode;
+    this.slotOf = this.allocateIndex(isEntryMode ? 0 : this.D);
     const capacity = Math.min(this.D, INITIAL_TOUCHED);
     this.touched = this.allocateIndex(capacity);
     this.sums = this.allocateVector(capacity * this.O);
@@ -303,7 +412,7 @@ class WasmSparseKernel implements SparseKernel {
     this.weightsTable?.set(classWeights ?? []);
     this.classWeights = this.weightsTable;
     this.copy = { rows: 0, ...this.allocateRows(0, 0) };
-    this.z = new Float64Array(this.O);
+    this.evalState = this.allocateVector(2 + this.O);
     this.assembler = new PartAssembler(this.D, this.O);
   }
 
@@ -325,53 +434,16 @@ class WasmSparseKernel implements SparseKernel {
   accumulate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams): void {
     const { D, O } = this;
     if (!this.mine(params.v) || params.v.length < O * D) throw new Error('sparse wasm kernel: v must come from allocateParams of this kernel');
-    if (!(from >= 0 && from <= to && (order === null ? to <= rows.rows : to <= order.length) && rows.rowStart.length > rows.rows)) {
-      throw new RangeError(`sparse wasm kernel: rows [${from}, ${to}) out of range`);
-    }
-    let source: SparseRowStorage = rows;
-    let rowOrder = order;
-    let [first, last] = [from, to];
-    let nnz = 0;
-    if (this.mine(rows.rowStart) && this.mine(rows.indices) && this.mine(rows.values) && this.mine(rows.labels)) {
-      for (let i = from; i < to; i++) {
-        const row = order === null ? i : order[i]!;
-        if (row >= rows.rows) throw new RangeError(`sparse wasm kernel: row ${row} of ${rows.rows}`);
-        const start = rows.rowStart[row]!;
-        const end = rows.rowStart[row + 1]!;
-        if (!(start <= end && end <= rows.indices.length && end <= rows.values.length))
-          throw new RangeError(`sparse wasm kernel: row ${row} has entries [${start}, ${end}) out of range`);
-        nnz += end - start;
-      }
-      if (order !== null && !this.mine(order)) {
-        this.copyRows(rows, order, from, to);
-        source = this.copy;
-        rowOrder = null;
-        [first, last] = [0, to - from];
-      }
-    } else {
-      nnz = this.copyRows(rows, order, from, to);
-      source = this.copy;
-      rowOrder = null;
-      [first, last] = [0, to - from];
-    }
-    this.ensureCapacity(Math.min(D, this.count + nnz));
+    const { source, rowOrder, first, last, nnz } = this.prepareRows(rows, order, from, to);
+    this.ensureCapacity(this.isEntryMode ? this.count + nnz : Math.min(D, this.count + nnz));
     this.bias.set(params.bias.subarray(0, O));
     const cw = this.weightsTable === null ? 0 : this.weightsTable.byteOffset;
-    const head = [
-      source.rowStart.byteOffset,
-      source.indices.byteOffset,
-      source.values.byteOffset,
-      source.labels.byteOffset,
-      rowOrder === null ? 0 : rowOrder.byteOffset,
-      first,
-      last,
-      D,
-    ];
+    const head = [source.rowStart.byteOffset, source.indices.byteOffset, source.values.byteOffset, source.labels.byteOffset, rowOrder, first, last, D];
     const tail = [
       this.bias.byteOffset,
       cw,
-      this.slotOf.byteOffset,
-      this.assembler.base,
+      this.isEntryMode ? 0 : this.slotOf.byteOffset,
+      this.isEntryMode ? 0 : this.assembler.base, // entry mode: slot = entry + 1, whatever the part count
       this.touched.byteOffset,
       this.sums.byteOffset,
       this.count,
@@ -398,8 +470,12 @@ class WasmSparseKernel implements SparseKernel {
     const { assembler, count } = this;
     // Read from copies: V8 (Node.js 20) reads typed arrays over a grown wasm memory ~8× slower
     // than over an ArrayBuffer, and a copy is a memcpy of O(count) bytes (of D when dense: D ≤ 32·count).
-    const slotOf = assembler.isDense(count) ? this.slotOf.slice() : this.slotOf;
-    const part = assembler.assemble(slotOf, this.touched.slice(0, count), this.sums.slice(0, count * O), count, this.state, this.state[O]!);
+    const touched = this.touched.slice(0, count);
+    const sums = this.sums.slice(0, count * O);
+    const slotOf = !this.isEntryMode && assembler.isDense(count) ? this.slotOf.slice() : this.slotOf;
+    const part = this.isEntryMode
+      ? assembler.assembleEntries(touched, sums, count, this.state, this.state[O]!)
+      : assembler.assemble(slotOf, touched, sums, count, this.state, this.state[O]!);
     assembler.discard(this.slotOf, this.sums, count);
     this.count = 0;
     this.state.fill(0, 0, O + 1);
@@ -413,7 +489,46 @@ class WasmSparseKernel implements SparseKernel {
   }
 
   evaluate(rows: SparseRows, order: Uint32Array | null, from: number, to: number, params: SparseParams, out: Float64Array, offset: number): void {
-    evaluateSparse(this.shape, rows, order, from, to, params, out, offset, this.z);
+    const { D, O } = this;
+    if (!this.mine(params.v) || params.v.length < O * D) throw new Error('sparse wasm kernel: v must come from allocateParams of this kernel');
+    const { source, rowOrder, first, last } = this.prepareRows(rows, order, from, to);
+    this.bias.set(params.bias.subarray(0, O));
+    // evaluateSparse's order: the module adds to the two sums it is handed, row by row.
+    this.evalState[0] = out[offset]!;
+    this.evalState[1] = out[offset + 1]!;
+    const head = [source.rowStart.byteOffset, source.indices.byteOffset, source.values.byteOffset, source.labels.byteOffset, rowOrder, first, last, D];
+    const tail = [params.v.byteOffset, params.scale, this.bias.byteOffset, this.evalState.byteOffset];
+    const status = O === 1 ? this.exports.evalLogistic(...head, ...tail) : this.exports.evalSoftmax(...head, O, ...tail);
+    if (status < 0) throw new RangeError(`sparse kernel: a feature index not below D = ${D} in rows [${from}, ${to})`);
+    out[offset] = this.evalState[0]!;
+    out[offset + 1] = this.evalState[1]!;
+  }
+
+  /**
+   * Where the module reads rows order[from..to) (or from..to): in place when rows and order lie
+   * in the memory, else copied there (O(nnz)); with their entry count. Checks every row's range.
+   */
+  private prepareRows(rows: SparseRows, order: Uint32Array | null, from: number, to: number) {
+    if (!(from >= 0 && from <= to && (order === null ? to <= rows.rows : to <= order.length) && rows.rowStart.length > rows.rows)) {
+      throw new RangeError(`sparse wasm kernel: rows [${from}, ${to}) out of range`);
+    }
+    const isInPlace =
+      this.mine(rows.rowStart) && this.mine(rows.indices) && this.mine(rows.values) && this.mine(rows.labels) && (order === null || this.mine(order));
+    if (!isInPlace) {
+      const nnz = this.copyRows(rows, order, from, to);
+      return { source: this.copy as SparseRowStorage, rowOrder: 0, first: 0, last: to - from, nnz };
+    }
+    let nnz = 0;
+    for (let i = from; i < to; i++) {
+      const row = order === null ? i : order[i]!;
+      if (row >= rows.rows) throw new RangeError(`sparse wasm kernel: row ${row} of ${rows.rows}`);
+      const start = rows.rowStart[row]!;
+      const end = rows.rowStart[row + 1]!;
+      if (!(start <= end && end <= rows.indices.length && end <= rows.values.length))
+        throw new RangeError(`sparse wasm kernel: row ${row} has entries [${start}, ${end}) out of range`);
+      nnz += end - start;
+    }
+    return { source: rows as SparseRowStorage, rowOrder: order === null ? 0 : order.byteOffset, first: from, last: to, nnz };
   }
 
   private mine(view: ArrayBufferView): boolean {
@@ -453,10 +568,10 @@ class WasmSparseKernel implements SparseKernel {
     return nnz;
   }
 
-  /** Grows the touched list and its sums (doubling, at most D) to hold `needed` coordinates. */
+  /** Grows the touched list and its sums (doubling; at most D outside entry mode) to hold `needed` slots. */
   private ensureCapacity(needed: number): void {
     if (needed <= this.touched.length) return;
-    const capacity = Math.min(this.D, Math.max(needed, 2 * this.touched.length));
+    const capacity = Math.min(this.isEntryMode ? Number.POSITIVE_INFINITY : this.D, Math.max(needed, 2 * this.touched.length));
     const touched = this.allocateIndex(capacity);
     touched.set(this.touched.subarray(0, this.count));
     const sums = this.allocateVector(capacity * this.O);
@@ -495,7 +610,11 @@ class WasmSparseKernel implements SparseKernel {
  * createSparseTsKernel), or null where WebAssembly with shared memory is unavailable.
  * `classWeights` (shape.classes values) are copied into its memory.
  */
-export function createSparseWasmKernel(shape: ModelShape, classWeights: Float64Array | null = null): SparseKernel | null {
+export function createSparseWasmKernel(
+  shape: ModelShape,
+  classWeights: Float64Array | null = null,
+  options: { readonly isEntryMode?: boolean } = {},
+): SparseKernel | null {
   if (classWeights !== null && classWeights.length !== shape.classes) {
     throw new Error(`invariant broken: ${classWeights.length} class weights for ${shape.classes} classes`);
   }
@@ -505,7 +624,8 @@ export function createSparseWasmKernel(shape: ModelShape, classWeights: Float64A
   const memory = new wasm.Memory({ initial: minPages, maximum: maxPages, shared: true });
   const instance = new wasm.Instance(module, { env: { memory } });
   // The module above exports exactly these signatures.
-  return new WasmSparseKernel(shape, classWeights, memory, instance.exports as unknown as SparseExports);
+  const isEntryMode = options.isEntryMode ?? shape.features > ENTRY_MODE_FROM_D;
+  return new WasmSparseKernel(shape, classWeights, memory, instance.exports as unknown as SparseExports, isEntryMode);
 }
 
 export type SparseKernelKind = 'wasm' | 'js';

@@ -176,6 +176,28 @@ export class PartAssembler {
     return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
   }
 
+  /**
+   * The part of `n` entries (entry mode: touched[e] the coordinate of entry e, sums[e·O + o] its
+   * terms 0 + r_o·x, entries in row order), changing nothing: a stable radix sort by coordinate,
+   * then each coordinate's terms added to 0 in entry order (the bits of the slot path).
+   */
+  assembleEntries(touched: Uint32Array, sums: Float64Array, n: number, bias: Float64Array, loss: number): SparsePart {
+    const O = this.O;
+    const [keys, entries] = this.sortPairs(touched, n);
+    let distinct = 0;
+    for (let k = 0; k < n; k++) if (k === 0 || keys[k] !== keys[k - 1]) distinct++;
+    const indices = new Uint32Array(distinct);
+    const values = new Float64Array(distinct * O);
+    if (n > 0) indices[0] = keys[0]!;
+    for (let k = 0, at = 0; k < n; k++) {
+      const key = keys[k]!;
+      if (key !== indices[at]) indices[++at] = key;
+      if (O === 1) values[at]! += sums[entries[k]!]!;
+      else for (let o = 0, from = entries[k]! * O; o < O; o++) values[at * O + o]! += sums[from + o]!;
+    }
+    return { indices, values, bias: Float64Array.from(bias.subarray(0, O)), loss };
+  }
+
   /** A dense part: the slots of the open part, found by one sweep over the D coordinates. */
   private sweep(slotOf: Uint32Array, sums: Float64Array, indices: Uint32Array, values: Float64Array): void {
     const { D, O, base } = this;
@@ -213,7 +235,7 @@ export class PartAssembler {
     this.base = 0;
   }
 
-  /** (touched[k], k) for k < count, sorted by the first (distinct keys < 2^bits): LSD radix, digitBits at a time. */
+  /** (touched[k], k) for k < count, sorted by the first (keys < 2^bits), stably (equal keys keep k ascending): LSD radix, digitBits at a time. */
   private sortPairs(touched: Uint32Array, count: number): [Uint32Array, Uint32Array] {
     if (this.keys.length < count) {
       const capacity = Math.max(count, 2 * this.keys.length);

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -85,6 +86,19 @@ describe('dpt data with sparse data', () => {
       expect({ flags, code: result.code, message: result.stderr.includes(message) }).toEqual({ flags, code: 2, message: true });
     }
     expect(existsSync(out)).toBe(false);
+  });
+
+  it('refuses a FIFO as LIBSVM input or as a .dpt to show, without waiting on it', async () => {
+    // Nothing writes to the FIFOs: opening one for reading to look at its magic bytes blocked `data info` for good.
+    const fifoSvm = join(directory.path, 'fifo.svm');
+    const fifoDpt = join(directory.path, 'fifo.dpt');
+    execFileSync('mkfifo', [fifoSvm, fifoDpt]);
+    const converted = await runCli(['data', 'convert', fifoSvm, join(directory.path, 'fifo-out.dpt')], {}, 20_000);
+    expect(converted.code).toBe(2);
+    expect(converted.stderr).toContain(`${fifoSvm}: <in> must name a regular file; this is a FIFO`);
+    const info = await runCli(['data', 'info', fifoDpt], {}, 20_000);
+    expect(info.code).toBe(2);
+    expect(info.stderr).toContain(`${fifoDpt}: <file> must name a regular file; this is a FIFO`);
   });
 
   it('exits 2 when a sparse .dpt is corrupt, naming the block', async () => {

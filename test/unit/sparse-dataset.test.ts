@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,33 @@ describe('sparse .dpt files', () => {
       recrc(content);
     });
     expect(readError(outside).message).toMatch(/index 40 is not below D = 40/);
+  });
+
+  it('refuses, naming the limit, a file whose rows exceed the largest buffer (a sparse file of holes over 4 GiB)', async () => {
+    const file = await sparseFile(10);
+    const bytes = readFileSync(file);
+    const metaBytes = bytes.readUInt32LE(28);
+    const align = (offset: number): number => Math.ceil(offset / 64) * 64;
+    const rows = 10;
+    const nnz = 600_000_000; // 4.8 GB of indices and values
+    const rowStart = align(128 + metaBytes);
+    const indices = align(rowStart + 4 * (rows + 1));
+    const values = align(indices + 4 * nnz);
+    const labels = align(values + 4 * nnz);
+    const table = align(labels + rows);
+    const header = Buffer.from(bytes.subarray(0, rowStart));
+    header.writeBigUInt64LE(BigInt(nnz), 32);
+    header.writeBigUInt64LE(BigInt(indices), 48);
+    header.writeBigUInt64LE(BigInt(values), 56);
+    header.writeBigUInt64LE(BigInt(labels), 64);
+    header.writeBigUInt64LE(BigInt(table), 72);
+    header.writeUInt32LE(crc32(header.subarray(128, 128 + metaBytes), crc32(header.subarray(0, 124))), 124);
+    const huge = path('huge.dpt');
+    writeFileSync(huge, header);
+    truncateSync(huge, table + 4 * Math.ceil((table - rowStart) / 2 ** 20)); // holes: no disk space used
+    expect(readSparseHeader(huge).nnz).toBe(nnz);
+    expect(readError(huge).message).toMatch(/a sparse \.dpt is read whole, into one buffer of at most \d+ bytes/);
+    rmSync(huge);
   });
 
   it('is refused by the dense reader, and a dense file by the sparse reader, each naming the other kind', async () => {

@@ -5,8 +5,8 @@ import { createSparseKernel, createSparseWasmKernel } from '../../shared/sparse-
 import type { SparseParams, SparsePart, SparseRows } from '../../shared/sparse-rows.js';
 import { bitsOf, lcg, randomParams, randomRows } from '../helpers/sparse-random.js';
 
-function wasmKernel(shape: ModelShape, weights: Float64Array | null = null): SparseKernel {
-  const kernel = createSparseWasmKernel(shape, weights);
+function wasmKernel(shape: ModelShape, weights: Float64Array | null = null, isEntryMode?: boolean): SparseKernel {
+  const kernel = createSparseWasmKernel(shape, weights, isEntryMode === undefined ? {} : { isEntryMode });
   // Node.js 20 has WebAssembly with shared memory: a machine without it fails, not skips.
   if (kernel === null) throw new Error('WebAssembly unavailable');
   return kernel;
@@ -59,8 +59,13 @@ describe('the WebAssembly sparse kernel', () => {
   });
 
   for (const c of CASES) {
-    for (const weighted of [false, true]) {
-      it(`gives the TypeScript kernel’s bits (${c.name}${weighted ? ', class weights' : ''})`, () => {
+    for (const [weighted, isEntryMode] of [
+      [false, false],
+      [true, false],
+      [false, true],
+      [true, true],
+    ] as const) {
+      it(`gives the TypeScript kernel’s bits (${c.name}${weighted ? ', class weights' : ''}${isEntryMode ? ', entry mode' : ''})`, () => {
         const { shape } = c;
         const D = shape.features;
         const O = shape.outputs;
@@ -76,7 +81,7 @@ describe('the WebAssembly sparse kernel', () => {
         const params = randomParams(O, D, 43, c.amplitude, c.params);
         const weights = weighted ? Float64Array.from({ length: shape.classes }, (_, k) => 0.25 + 1.5 * k) : null;
         const ts = createSparseTsKernel(shape, weights);
-        const wasm = wasmKernel(shape, weights);
+        const wasm = wasmKernel(shape, weights, isEntryMode);
         const own = inKernel(wasm, rows);
         const ownParams = paramsIn(wasm, params);
         const order = Uint32Array.from({ length: rows.rows }, (_, i) => (i * 7919 + 3) % rows.rows);
@@ -103,11 +108,18 @@ describe('the WebAssembly sparse kernel', () => {
           }
         }
         if (c.params === 'extreme') expect(sawNonFinite).toBe(true); // the extremes were reached
-        const tsEval = new Float64Array(2);
-        const wasmEval = new Float64Array(2);
-        ts.evaluate(rows, null, 0, rows.rows, params, tsEval, 0);
-        wasm.evaluate(own, null, 0, rows.rows, ownParams, wasmEval, 0);
-        expect(bitsOf(wasmEval)).toEqual(bitsOf(tsEval));
+        // evaluate adds to the sums it is handed (here 0.1 and 3 at offset 1), row by row.
+        for (const [tsOrder, wasmRows, wasmOrder] of [
+          [null, own, null],
+          [order, own, ownOrder],
+          [order, rows, order],
+        ] as const) {
+          const tsEval = Float64Array.of(9, 0.1, 3);
+          const wasmEval = Float64Array.of(9, 0.1, 3);
+          ts.evaluate(rows, tsOrder, 0, rows.rows, params, tsEval, 1);
+          wasm.evaluate(wasmRows, wasmOrder, 0, rows.rows, ownParams, wasmEval, 1);
+          expect(bitsOf(wasmEval)).toEqual(bitsOf(tsEval));
+        }
       });
     }
   }
