@@ -270,7 +270,7 @@ export function softmaxTheta(model: SoftmaxModelFile): Float64Array {
 }
 
 /** The classes of a softmax model file as a ClassList (numbers when the file lists numbers). */
-export function modelClasses(model: SoftmaxModelFile): ClassList {
+export function modelClasses(model: SoftmaxModelFile | SparseSoftmaxModelFile): ClassList {
   const { classes } = model;
   return isNumberArray(classes) ? { isNumeric: true, values: classes } : { isNumeric: false, values: classes };
 }
