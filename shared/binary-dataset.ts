@@ -726,6 +726,8 @@ export function layoutOfHeader(path: string, fixed: Buffer): DptLayout {
   };
   if (!fixed.subarray(0, 8).equals(BINARY_MAGIC)) bad('magic', 'not a .dpt file (the first 8 bytes are not \\x89DPT\\r\\n\\x1a\\n)');
   const version = fixed.readUInt32LE(8);
+  // Version 3 is the sparse file of shared/sparse-dataset.ts (issue #13), which imports this module.
+  if (version === 3) bad('version', 'this is a sparse .dpt file (version 3: CSR rows), not a dense one (version 1 or 2); read it as sparse data');
   if (version !== BINARY_VERSION && version !== BINARY_VERSION_CLASSES) {
     bad('version', `expected ${BINARY_VERSION} or ${BINARY_VERSION_CLASSES}, found ${version} (written by another dpt version?)`);
   }

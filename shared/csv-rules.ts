@@ -112,11 +112,12 @@ function parseFeatures(path: string, line: number, fields: readonly string[], la
   }
   for (let j = 0; j < columns.length; j++) {
     const column = columns[j]!;
-    x[base + j] = parseCell(path, line, column, header[column]!, fields[column]!);
+    x[base + j] = parseNumberCell(path, line, column, header[column]!, fields[column]!);
   }
 }
 
-function parseCell(path: string, line: number, column: number, name: string, cell: string): number {
+/** A numeric cell of column `name` (0-based `column`) as a number within float32 range; DatasetError naming file, line and column otherwise. */
+export function parseNumberCell(path: string, line: number, column: number, name: string, cell: string): number {
   if (!NUMBER.test(cell)) {
     const problem = cell.trim() === '' ? 'is empty' : `'${cell.trim()}' is not a finite number`;
     throw new DatasetError(path, line, column + 1, `column '${name}' ${problem}`);

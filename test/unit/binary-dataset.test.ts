@@ -114,7 +114,8 @@ describe('the .dpt format', () => {
 
   it.each([
     ['magic', (b: Buffer) => Buffer.concat([Buffer.from('a,b,label\n'), b.subarray(10)]), /field 'magic': not a \.dpt file/],
-    ['version', mutate((b) => b.writeUInt32LE(3, 8)), /field 'version': expected 1 or 2, found 3 \(written by another dpt version\?\)/],
+    ['version', mutate((b) => b.writeUInt32LE(4, 8)), /field 'version': expected 1 or 2, found 4 \(written by another dpt version\?\)/],
+    ['version (a sparse file)', mutate((b) => b.writeUInt32LE(3, 8)), /field 'version': this is a sparse \.dpt file \(version 3/],
     ['labelType', mutate((b) => b.writeUInt32LE(2, 8)), /field 'labelType': expected 2 \(uint16\) in a version-2 file, found 1/],
     ['featureType', mutate((b) => b.writeUInt8(2, 12)), /field 'featureType'/],
     ['rows', mutate((b) => b.writeBigUInt64LE(0n, 16)), /field 'rows': expected 1 to/],
