@@ -26,7 +26,8 @@ type RowHandler = (indices: ArrayLike<number>, values: ArrayLike<number>, count:
 /** The format of `path`: --format when given, else LIBSVM for .svm/.libsvm (optionally .gz), else CSV. */
 export function inputFormatOf(path: string, format: string | undefined): InputFormat {
   if (format !== undefined) {
-    if (!(SPARSE_INPUT_FORMATS as readonly string[]).includes(format)) throw new ConfigError(`--format ${format} is not one of ${SPARSE_INPUT_FORMATS.join(', ')}`);
+    if (!(SPARSE_INPUT_FORMATS as readonly string[]).includes(format))
+      throw new ConfigError(`--format ${format} is not one of ${SPARSE_INPUT_FORMATS.join(', ')}`);
     return format as InputFormat;
   }
   return /\.(svm|libsvm)(\.gz)?$/i.test(path) ? 'libsvm' : 'csv';
@@ -38,10 +39,16 @@ export function inputFormatOf(path: string, format: string | undefined): InputFo
  * `labelColumn` (CSV) overrides the hashing record's label column; `needsLabel` makes a missing
  * label column an error.
  */
-async function streamModelRows(model: SparseModelFile, dataPath: string, format: InputFormat, labelColumn: string | undefined, needsLabel: boolean, onRow: RowHandler): Promise<void> {
+async function streamModelRows(
+  model: SparseModelFile,
+  dataPath: string,
+  format: InputFormat,
+  labelColumn: string | undefined,
+  needsLabel: boolean,
+  onRow: RowHandler,
+): Promise<void> {
   if (model.input === 'libsvm') {
-    if (format !== 'libsvm')
-      throw new ConfigError(`--data ${dataPath}: the model was trained on LIBSVM input; give a .svm/.libsvm file or --format libsvm`);
+    if (format !== 'libsvm') throw new ConfigError(`--data ${dataPath}: the model was trained on LIBSVM input; give a .svm/.libsvm file or --format libsvm`);
     await streamLibsvmRows(dataPath, (indices, values, count, label, line) => onRow(indices, values, count, label, line));
     return;
   }
@@ -131,7 +138,12 @@ export async function evaluateSparseLogistic(model: SparseModelFile, dataPath: s
 }
 
 /** The softmax tally of a softmax sparse-input model over a labelled file. */
-export async function evaluateSparseSoftmax(model: SparseSoftmaxModelFile, dataPath: string, format: InputFormat, labelColumn: string | undefined): Promise<SoftmaxTally> {
+export async function evaluateSparseSoftmax(
+  model: SparseSoftmaxModelFile,
+  dataPath: string,
+  format: InputFormat,
+  labelColumn: string | undefined,
+): Promise<SoftmaxTally> {
   const scorer = sparseScorer(model);
   const z = new Float64Array(scorer.outputs);
   const indexOf = labelIndexer(model, dataPath);
