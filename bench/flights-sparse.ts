@@ -14,17 +14,23 @@
 // liblinear -B 1 adds a bias feature of value 1 whose weight it penalises (λ/2·b² in dpt's
 // objective scale); dpt does not penalise its bias. The size of that term is reported.
 //
+// dpt trains either on the hashed CSV (--dpt-input hashed, the default: --hash-bits B --categorical
+// … --cross origin:destination) or on the very LIBSVM file liblinear reads (--dpt-input libsvm: the
+// same features with no collision at all). L2 on sparse data trains with --optimizer sgd.
+//
 // Flags: --data PATH (default ../shared/datasets/flights_3m_cat.csv.gz), --out DIR (default
-// bench/results/flights), --lambda λ (1e-6), --hash-bits B (22), --epochs E (5), --optimizer
-// (adagrad), --lr η (0.05), --batch-size (4096), --workers W (2), --eps (liblinear -e, 0.001),
-// --rows N (first N rows only, for a quick run), --seed (20261201), --no-liblinear, --no-dpt.
+// bench/results/flights), --lambda λ (1e-5), --hash-bits B (22), --epochs E (5), --optimizer
+// (sgd), --lr η (1), --batch-size (256), --workers W (2), --eps (liblinear -e, 0.001), --rows N
+// (first N rows only, for a quick run), --seed (20261201), --dpt-input hashed|libsvm, --dpt-cli
+// PATH (the dpt that trains; default this build's dist/cli/main.js), --no-liblinear, --no-dpt.
 
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { rocAuc } from '../shared/evaluation.js';
+import { murmur3_x86_32 } from '../shared/murmur3.js';
 import { createRandom } from '../shared/rng.js';
 import { REPO, writeJson } from './harness.js';
 
@@ -46,6 +52,8 @@ interface Args {
   eps: number;
   rows: number;
   seed: number;
+  dptInput: 'hashed' | 'libsvm';
+  dptCli: string;
   isLiblinear: boolean;
   isDpt: boolean;
 }
@@ -54,16 +62,18 @@ function parseArgs(argv: readonly string[]): Args {
   const args: Args = {
     data: join(REPO, '..', 'shared', 'datasets', 'flights_3m_cat.csv.gz'),
     out: join(REPO, 'bench', 'results', 'flights'),
-    lambda: 1e-6,
+    lambda: 1e-5,
     hashBits: 22,
     epochs: 5,
-    optimizer: 'adagrad',
-    lr: 0.05,
-    batchSize: 4096,
+    optimizer: 'sgd',
+    lr: 1,
+    batchSize: 256,
     workers: 2,
     eps: 0.001,
     rows: Number.POSITIVE_INFINITY,
     seed: 20_261_201,
+    dptInput: 'hashed',
+    dptCli: CLI,
     isLiblinear: true,
     isDpt: true,
   };
@@ -92,6 +102,11 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--eps') args.eps = number();
     else if (flag === '--rows') args.rows = number();
     else if (flag === '--seed') args.seed = number();
+    else if (flag === '--dpt-input') {
+      const input = value();
+      if (input !== 'hashed' && input !== 'libsvm') throw new Error(`--dpt-input ${input}: hashed or libsvm`);
+      args.dptInput = input;
+    } else if (flag === '--dpt-cli') args.dptCli = value();
     else if (flag === '--no-liblinear') args.isLiblinear = false;
     else if (flag === '--no-dpt') args.isDpt = false;
     else throw new Error(`unknown flag ${flag}`);
@@ -332,19 +347,12 @@ function runLiblinear(args: Args, split: SplitSummary): Record<string, unknown> 
   };
 }
 
-function murmurImport(): Promise<{ murmur3_x86_32(bytes: Uint8Array, seed: number): number } | null> {
-  const path = join(REPO, 'dist', 'shared', 'murmur3.js');
-  return existsSync(path) ? import(path) : Promise.resolve(null);
-}
-
 /** Buckets of 2^B holding two or more of the training features, and the features in them. */
-async function countCollisions(split: SplitSummary, bits: number): Promise<Record<string, number> | { pending: string }> {
-  const murmur = await murmurImport();
-  if (murmur === null) return { pending: 'shared/murmur3.ts not on this branch yet' };
+function countCollisions(split: SplitSummary, bits: number): Record<string, number> {
   const encoder = new TextEncoder();
   const seen = new Map<number, number>();
   for (const name of split.featureNames) {
-    const bucket = murmur.murmur3_x86_32(encoder.encode(name), 0) % 2 ** bits;
+    const bucket = murmur3_x86_32(encoder.encode(name), 0) % 2 ** bits;
     seen.set(bucket, (seen.get(bucket) ?? 0) + 1);
   }
   let buckets = 0;
@@ -358,18 +366,15 @@ async function countCollisions(split: SplitSummary, bits: number): Promise<Recor
   return { features: split.featureNames.length, collidingBuckets: buckets, featuresInCollidingBuckets: features };
 }
 
-/** The dpt train command of the demo: the same features, hashed; the same λ. */
+/** The dpt train command of the demo: the same features (hashed, or liblinear's one-hot file), the same λ. */
 export function dptTrainArgs(args: Args, modelPath: string): string[] {
+  const data =
+    args.dptInput === 'hashed'
+      ? ['--data', join(args.out, 'train.csv'), '--hash-bits', String(args.hashBits), '--categorical', CATEGORICAL.join(','), '--cross', CROSS.join(':')]
+      : ['--data', join(args.out, 'train.svm')];
   return [
     'train',
-    '--data',
-    join(args.out, 'train.csv'),
-    '--hash-bits',
-    String(args.hashBits),
-    '--categorical',
-    CATEGORICAL.join(','),
-    '--cross',
-    CROSS.join(':'),
+    ...data,
     '--l2',
     String(args.lambda),
     '--optimizer',
@@ -382,25 +387,29 @@ export function dptTrainArgs(args: Args, modelPath: string): string[] {
     String(args.batchSize),
     '--workers',
     String(args.workers),
-    '--val-split',
-    '0',
     '--out',
     modelPath,
   ];
 }
 
 function runDpt(args: Args): Record<string, unknown> {
-  const modelPath = join(args.out, 'dpt-model.json');
+  const modelPath = join(args.out, `dpt-${args.dptInput}.json`);
   const trainArgs = dptTrainArgs(args, modelPath);
-  const command = `node dist/cli/main.js ${trainArgs.join(' ')}`;
-  const help = spawnSync(process.execPath, [CLI, 'train', '--help'], { encoding: 'utf8' });
-  if (!help.stdout.includes('--hash-bits')) return { pending: 'dpt train has no --hash-bits on this build (sparse training not merged yet)', command };
-  const train = run(process.execPath, [CLI, ...trainArgs], 'dpt train');
-  const evaluate = run(process.execPath, [CLI, 'evaluate', '--model', modelPath, '--data', join(args.out, 'test.csv'), '--json'], 'dpt evaluate');
+  const command = `dpt ${trainArgs.join(' ')}`;
+  const started = process.hrtime.bigint();
+  const train = spawnSync(process.execPath, [args.dptCli, ...trainArgs], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const trainSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (train.status !== 0) return { pending: `dpt train exited ${train.status}: ${train.stderr.trim().split('\n').at(-1)}`, command };
+  const steps = /trained (\d+) steps in ([\d.]+) s/.exec(train.stderr + train.stdout);
+  const heldOutData = join(args.out, args.dptInput === 'hashed' ? 'test.csv' : 'test.svm');
+  const evaluate = run(process.execPath, [CLI, 'evaluate', '--model', modelPath, '--data', heldOutData, '--json'], 'dpt evaluate');
   const metrics = JSON.parse(evaluate.result.stdout) as { rows: number; logLoss: number; accuracy: number; rocAuc: number | null };
   return {
     command,
-    trainSeconds: train.seconds,
+    input: args.dptInput,
+    trainSeconds,
+    steps: steps === null ? null : Number(steps[1]),
+    stepSeconds: steps === null ? null : Number(steps[2]),
     heldOut: { rows: metrics.rows, logLoss: metrics.logLoss, accuracy: metrics.accuracy, auc: metrics.rocAuc },
   };
 }
@@ -414,7 +423,7 @@ async function main(): Promise<void> {
   process.stderr.write(
     `split: ${split.trainRows} train rows, ${split.testRows} held-out rows, ${split.features} one-hot features (${splitSeconds.toFixed(1)} s)\n`,
   );
-  const collisions = await countCollisions(split, args.hashBits);
+  const collisions = countCollisions(split, args.hashBits);
   const liblinear = args.isLiblinear ? runLiblinear(args, split) : { skipped: '--no-liblinear' };
   const dpt = args.isDpt ? runDpt(args) : { skipped: '--no-dpt' };
   const { featureNames: _names, ...splitSummary } = split;
