@@ -3,7 +3,8 @@
 // (shared/feature-hashing.ts's createRowHasher); a LIBSVM model reads LIBSVM lines (.svm, .libsvm,
 // or --format libsvm). Rows are streamed and scored in O(nnz) each (shared/sparse-predict.ts):
 // never a dense D-vector per row. A LIBSVM index beyond the model's D adds nothing (weight 0, as
-// liblinear-predict does); labels are read as training reads them.
+// liblinear-predict does); labels are read as training reads them. A sparse .dpt file (`dpt data
+// convert`) is read too, when its features were made as the model's.
 
 import { type ClassList, createClassIndex } from '../shared/classes.js';
 import { streamCsvRecords } from '../shared/csv-stream.js';
@@ -13,7 +14,8 @@ import { createRowHasher, type RowHasher } from '../shared/feature-hashing.js';
 import { BINARY_CLASSES } from '../shared/label-cells.js';
 import { streamLibsvmRows } from '../shared/libsvm.js';
 import { sigmoid } from '../shared/model.js';
-import { modelClasses, type SparseModelFile, type SparseSoftmaxModelFile } from '../shared/model-file.js';
+import { type ModelHashing, modelClasses, type SparseModelFile, type SparseSoftmaxModelFile } from '../shared/model-file.js';
+import { isSparseDptFile, readSparseDataset } from '../shared/sparse-dataset.js';
 import { scoreSparseRow, softmaxProbabilities, sparseScorer } from '../shared/sparse-predict.js';
 
 /** The input formats --format names. */
@@ -47,12 +49,18 @@ async function streamModelRows(
   needsLabel: boolean,
   onRow: RowHandler,
 ): Promise<void> {
+  if (format === 'csv' && dataPath.endsWith('.dpt') && isSparseDptFile(dataPath)) {
+    readSparseRows(model, dataPath, onRow);
+    return;
+  }
   if (model.input === 'libsvm') {
-    if (format !== 'libsvm') throw new ConfigError(`--data ${dataPath}: the model was trained on LIBSVM input; give a .svm/.libsvm file or --format libsvm`);
+    if (format !== 'libsvm')
+      throw new ConfigError(`--data ${dataPath}: the model was trained on LIBSVM input; give a .svm/.libsvm file, --format libsvm or its sparse .dpt`);
     await streamLibsvmRows(dataPath, (indices, values, count, label, line) => onRow(indices, values, count, label, line));
     return;
   }
-  if (format !== 'csv') throw new ConfigError(`--data ${dataPath}: the model hashes CSV columns (${model.hashing!.columns.join(', ')}); give a CSV file`);
+  if (format !== 'csv')
+    throw new ConfigError(`--data ${dataPath}: the model hashes CSV columns (${model.hashing!.columns.join(', ')}); give a CSV file or its sparse .dpt`);
   const spec = labelColumn === undefined ? model.hashing! : { ...model.hashing!, labelColumn };
   let hasher: RowHasher | null = null;
   await streamCsvRecords(dataPath, (fields, line) => {
@@ -65,6 +73,28 @@ async function streamModelRows(
     onRow(hasher.indices, hasher.values, count, hasher.labelIndex < 0 ? null : fields[hasher.labelIndex]!, line);
   });
   if (hasher === null) throw new DatasetError(dataPath, undefined, undefined, 'the file is empty (no header)');
+}
+
+/**
+ * The rows of a sparse .dpt file (`dpt data convert`), checked whole by readSparseDataset. Its
+ * features must be the model's: the same hashing record (the label column aside), or LIBSVM
+ * indices for a LIBSVM model. Labels are passed on as their class values' text.
+ */
+function readSparseRows(model: SparseModelFile, dataPath: string, onRow: RowHandler): void {
+  const data = readSparseDataset(dataPath, '--data');
+  const features = (hashing: ModelHashing | null | undefined): string =>
+    hashing === null || hashing === undefined ? 'LIBSVM indices' : JSON.stringify({ ...hashing, labelColumn: null });
+  if (features(data.hashing) !== features(model.hashing)) {
+    throw new ConfigError(
+      `--data ${dataPath}: its features (${data.hashing === null ? 'LIBSVM indices' : `hashed into 2^${data.hashing.bits} buckets`}) were not made as the model's (${model.input === 'libsvm' ? 'LIBSVM indices' : 'its hashing record'})`,
+    );
+  }
+  const cells = data.classes.values.map((value) => String(value));
+  for (let row = 0; row < data.rows; row++) {
+    const from = data.rowStart[row]!;
+    const to = data.rowStart[row + 1]!;
+    onRow(data.indices.subarray(from, to), data.values.subarray(from, to), to - from, cells[data.labels[row]!]!, row + 1);
+  }
 }
 
 /** A class index of the model for a label cell: LIBSVM binary labels −1/+1 (and 0/1) are 0/1. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, predict } from '../../api/index.js';
+import { convertCsvToSparse } from '../../shared/sparse-convert.js';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
 
 const directory = temporaryDirectory();
@@ -235,7 +236,7 @@ describe('a hashed logistic model', () => {
     const model = file('hashed-bad.json', hashedModel(W));
     const libsvm = await runCli(['predict', '--model', model, '--data', file('x.svm', '1 3:1\n')]);
     expect(libsvm.code).toBe(2);
-    expect(libsvm.stderr).toMatch(/x\.svm: the model hashes CSV columns \(dow, dist, origin\); give a CSV file/);
+    expect(libsvm.stderr).toMatch(/x\.svm: the model hashes CSV columns \(dow, dist, origin\); give a CSV file or its sparse \.dpt/);
     const missing = await runCli(['predict', '--model', model, '--data', file('missing.csv', 'dow,late\nmon,1\n')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing\.csv.*line 1.*'dist' is missing from the header/);
@@ -245,6 +246,21 @@ describe('a hashed logistic model', () => {
     const noLabel = await runCli(['evaluate', '--model', model, '--data', file('nolabel.csv', 'dow,dist,origin\nmon,1,SFO\n')]);
     expect(noLabel.code).toBe(2);
     expect(noLabel.stderr).toMatch(/nolabel\.csv, line 1: no label column 'late'/);
+  });
+
+  it('reads the rows of a sparse .dpt converted with the same hashing to the same metrics, and refuses another hashing', async () => {
+    const model = file('hashed-dpt.json', hashedModel(W));
+    const csv = file('ordered.csv', `dow,dist,origin,late\n${ROWS.map((r) => `${r.dow},${r.dist},${r.origin},${r.late}`).join('\n')}\n`);
+    const options = { bits: BITS, categorical: ['dow', 'origin'], crosses: ['dow:origin'], labelColumn: 'late' };
+    await convertCsvToSparse(csv, join(directory.path, 'rows.dpt'), options);
+    const fromCsv = await runCli(['evaluate', '--model', model, '--data', csv, '--json']);
+    const fromDpt = await runCli(['evaluate', '--model', model, '--data', join(directory.path, 'rows.dpt'), '--json']);
+    expect(fromDpt.code, fromDpt.stderr).toBe(0);
+    expect(fromDpt.stdout).toBe(fromCsv.stdout);
+    await convertCsvToSparse(csv, join(directory.path, 'other.dpt'), { ...options, bits: BITS - 1 });
+    const other = await runCli(['evaluate', '--model', model, '--data', join(directory.path, 'other.dpt')]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/other\.dpt: its features \(hashed into 2\^9 buckets\) were not made as the model's/);
   });
 
   it('dpt export refuses a model over sparse inputs with exit 2', async () => {
@@ -323,7 +339,7 @@ describe('LIBSVM models', () => {
     expect(JSON.parse(named.stdout)).toEqual(metrics);
     const csv = await runCli(['evaluate', '--model', model, '--data', file('test.csv', 'a,b\n1,0\n')]);
     expect(csv.code).toBe(2);
-    expect(csv.stderr).toMatch(/the model was trained on LIBSVM input; give a \.svm\/\.libsvm file or --format libsvm/);
+    expect(csv.stderr).toMatch(/the model was trained on LIBSVM input; give a \.svm\/\.libsvm file, --format libsvm or its sparse \.dpt/);
   });
 
   it('predicts a LIBSVM softmax model in the sparse form (K values per index) equal to the reference', async () => {
