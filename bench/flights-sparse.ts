@@ -20,7 +20,7 @@
 //
 // Flags: --data PATH (default ../shared/datasets/flights_3m_cat.csv.gz), --out DIR (default
 // bench/results/flights), --lambda λ (1e-5), --hash-bits B (22), --epochs E (5), --optimizer
-// (sgd), --lr η (1), --batch-size (256), --workers W (2), --eps (liblinear -e, 0.001), --rows N
+// (sgd), --lr η (1), --lr-schedule (cosine), --batch-size (256), --workers W (2), --eps (liblinear -e, 0.001), --rows N
 // (first N rows only, for a quick run), --seed (20261201), --dpt-input hashed|libsvm, --dpt-cli
 // PATH (the dpt that trains; default this build's dist/cli/main.js), --no-liblinear, --no-dpt.
 
@@ -47,6 +47,7 @@ interface Args {
   epochs: number;
   optimizer: string;
   lr: number;
+  lrSchedule: string;
   batchSize: number;
   workers: number;
   eps: number;
@@ -67,6 +68,7 @@ function parseArgs(argv: readonly string[]): Args {
     epochs: 5,
     optimizer: 'sgd',
     lr: 1,
+    lrSchedule: 'cosine',
     batchSize: 256,
     workers: 2,
     eps: 0.001,
@@ -97,6 +99,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--epochs') args.epochs = number();
     else if (flag === '--optimizer') args.optimizer = value();
     else if (flag === '--lr') args.lr = number();
+    else if (flag === '--lr-schedule') args.lrSchedule = value();
     else if (flag === '--batch-size') args.batchSize = number();
     else if (flag === '--workers') args.workers = number();
     else if (flag === '--eps') args.eps = number();
@@ -381,6 +384,8 @@ export function dptTrainArgs(args: Args, modelPath: string): string[] {
     args.optimizer,
     '--lr',
     String(args.lr),
+    '--lr-schedule',
+    args.lrSchedule,
     '--epochs',
     String(args.epochs),
     '--batch-size',
