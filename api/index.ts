@@ -19,8 +19,19 @@ export {
   WriteError,
 } from '../shared/errors.js';
 export type { EarlyStoppingMark, EvalEvent, MembershipEvent, StepEvent, TrainingEvent } from '../shared/events.js';
-export type { EarlyStoppingRecord, LogisticModelFile, ModelFile, ModelStandardization, SoftmaxModelFile } from '../shared/model-file.js';
-export { type FeatureRow, loadModel, modelLabels, type Prediction, predict } from './predict.js';
+export type {
+  EarlyStoppingRecord,
+  LogisticModelFile,
+  ModelFile,
+  ModelHashing,
+  ModelStandardization,
+  SoftmaxModelFile,
+  SparseLogisticModelFile,
+  SparseModelFile,
+  SparseSoftmaxModelFile,
+} from '../shared/model-file.js';
+export { isSparseModel } from '../shared/model-file.js';
+export { type FeatureRow, type HashedRow, loadModel, modelLabels, type Prediction, predict, type SparseRow } from './predict.js';
 export {
   type CoordinatorStartOptions,
   type ListeningInfo,

@@ -200,8 +200,9 @@ program
     "data file holding the model's feature columns, by header name: CSV (.csv, or gzip .csv.gz) or .dpt; a label column is ignored",
   )
   .option('--out <path>', 'output CSV (default: stdout); columns: logistic probability,prediction; softmax prediction,p_<class> (one per class)')
-  .action(async (flags: { model: string; data: string; out?: string }) =>
-    (await import('./predict.js')).predictCommand(flags.model, flags.data, flags.out ?? null),
+  .option('--format <csv|libsvm>', 'input format (default: libsvm for .svm/.libsvm, else CSV); a hashed model reads CSV, a LIBSVM model LIBSVM')
+  .action(async (flags: { model: string; data: string; out?: string; format?: string }) =>
+    (await import('./predict.js')).predictCommand(flags.model, flags.data, flags.out ?? null, flags.format),
   );
 
 program
@@ -213,8 +214,9 @@ program
   .requiredOption('--data <path>', "labelled data file holding the model's feature columns: CSV (.csv, or gzip .csv.gz) or .dpt")
   .option('--label-column <name|index>', "label column (default: the model's label name, else the last column)")
   .option('--json', 'print the metrics as one JSON object')
-  .action(async (flags: { model: string; data: string; labelColumn?: string; json?: boolean }) => {
-    (await import('./predict.js')).evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true);
+  .option('--format <csv|libsvm>', 'input format (default: libsvm for .svm/.libsvm, else CSV); a hashed model reads CSV, a LIBSVM model LIBSVM')
+  .action(async (flags: { model: string; data: string; labelColumn?: string; json?: boolean; format?: string }) => {
+    await (await import('./predict.js')).evaluateCommand(flags.model, flags.data, flags.labelColumn, flags.json === true, flags.format);
   });
 
 program

@@ -1,6 +1,7 @@
 // `dpt predict` and `dpt evaluate`: apply a model file (logistic or softmax) to a CSV file or a .dpt
 // file. Both read only regular files, and a .dpt file only through its checked blocks: corrupt data
-// is refused (exit 2), never turned into NaN predictions or metrics.
+// is refused (exit 2), never turned into NaN predictions or metrics. Models over sparse inputs
+// (issue #13: hashed CSV, LIBSVM) are read and scored row by row in cli/sparse-predict.ts.
 
 import { existsSync } from 'node:fs';
 import { writeFileAtomic } from '../shared/atomic-file.js';
@@ -15,6 +16,7 @@ import { requireRegularFile } from '../shared/regular-file.js';
 import { predictSoftmax } from '../shared/softmax.js';
 import { applyStandardization } from '../shared/standardize.js';
 import { checkOutputPaths } from './output-paths.js';
+import { evaluateSparseLogistic, evaluateSparseSoftmax, type InputFormat, inputFormatOf, predictSparseLines } from './sparse-predict.js';
 
 /** The features of `data`, standardized in place as in training. */
 function standardize<T extends { readonly x: Float32Array; readonly features: number }>(model: ModelFile, data: T): T {
@@ -111,8 +113,9 @@ function classText(classes: ClassList, k: number): string {
  * `probability,prediction` (σ(z), then 1 iff z > 0). Softmax: `prediction,p_<class>…`, the
  * predicted class label, then p_k for each class in class-index order (quoted when a label needs it).
  */
-export function predictCommand(modelPath: string, dataPath: string, outPath: string | null): void {
+export async function predictCommand(modelPath: string, dataPath: string, outPath: string | null, format?: string): Promise<void> {
   requireInputs(modelPath, dataPath);
+  const inputFormat = inputFormatOf(dataPath, format);
   if (outPath !== null)
     checkOutputPaths(
       [{ flag: '--out', path: outPath }],
@@ -122,14 +125,18 @@ export function predictCommand(modelPath: string, dataPath: string, outPath: str
       ],
     );
   const model = readModelFile(modelPath);
-  if (isSparseModel(model)) throw new ConfigError(`${modelPath}: predict over sparse inputs is not implemented yet`);
-  const data = loadForModel(model, dataPath, null);
-  const lines = model.kind === 'logistic-regression' ? predictLogistic(model.weights, model.bias, data) : predictClasses(model, data);
+  let lines: string[];
+  if (isSparseModel(model)) lines = await predictSparseLines(model, dataPath, inputFormat);
+  else {
+    refuseLibsvm(modelPath, dataPath, inputFormat);
+    const data = loadForModel(model, dataPath, null);
+    lines = model.kind === 'logistic-regression' ? predictLogistic(model.weights, model.bias, data) : predictClasses(model, data);
+  }
   const text = `${lines.join('\n')}\n`;
   if (outPath === null) process.stdout.write(text);
   else {
     writeFileAtomic(outPath, text);
-    process.stderr.write(`${data.rows} predictions written to ${outPath}\n`);
+    process.stderr.write(`${lines.length - 1} predictions written to ${outPath}\n`);
   }
 }
 
@@ -162,6 +169,11 @@ function predictClasses(model: SoftmaxModelFile, data: Dataset): string[] {
  * Refuses a FIFO or device before anything is read from it (a read would block past Ctrl-C). A
  * missing model file is left to readModelFile, whose DPT_MODEL_FILE error says so.
  */
+/** A model over dense columns reads CSV or .dpt: a LIBSVM input is refused by name (exit 2). */
+function refuseLibsvm(modelPath: string, dataPath: string, format: InputFormat): void {
+  if (format === 'libsvm') throw new ConfigError(`--data ${dataPath}: ${modelPath} is a model over named CSV columns; it cannot read LIBSVM input`);
+}
+
 function requireInputs(modelPath: string, dataPath: string): void {
   if (existsSync(modelPath)) requireRegularFile(modelPath, '--model');
   requireRegularFile(dataPath, '--data');
@@ -179,13 +191,31 @@ export interface SoftmaxReport {
   readonly confusion: SoftmaxMetrics['confusion'];
 }
 
-export function evaluateCommand(modelPath: string, dataPath: string, labelColumn: string | undefined, asJson: boolean): Metrics | SoftmaxReport {
+export async function evaluateCommand(
+  modelPath: string,
+  dataPath: string,
+  labelColumn: string | undefined,
+  asJson: boolean,
+  format?: string,
+): Promise<Metrics | SoftmaxReport> {
   requireInputs(modelPath, dataPath);
+  const inputFormat = inputFormatOf(dataPath, format);
   const model = readModelFile(modelPath);
-  if (isSparseModel(model)) throw new ConfigError(`${modelPath}: evaluate over sparse inputs is not implemented yet`);
+  if (isSparseModel(model)) {
+    if (model.kind === 'softmax-regression') {
+      const tally = await evaluateSparseSoftmax(model, dataPath, inputFormat, labelColumn);
+      return printSoftmaxReport(tally.metrics(), modelClasses(model), asJson);
+    }
+    return printMetrics(await evaluateSparseLogistic(model, dataPath, inputFormat, labelColumn), asJson);
+  }
+  refuseLibsvm(modelPath, dataPath, inputFormat);
   if (model.kind === 'softmax-regression') return evaluateSoftmaxCommand(model, dataPath, labelColumn ?? model.label ?? undefined, asJson);
   const data = loadForModel(model, dataPath, labelColumn ?? model.label ?? undefined);
-  const metrics = evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias);
+  return printMetrics(evaluateModel(data.x, data.y, data.features, Float64Array.from(model.weights), model.bias), asJson);
+}
+
+/** Prints binary metrics as one JSON line or as a table. */
+function printMetrics(metrics: Metrics, asJson: boolean): Metrics {
   if (asJson) process.stdout.write(`${JSON.stringify(metrics)}\n`);
   else {
     const rows: [string, string][] = [
@@ -206,7 +236,11 @@ function evaluateSoftmaxCommand(model: SoftmaxModelFile, dataPath: string, label
   const data = loadForSoftmax(model, dataPath, labelColumn);
   const classes = modelClasses(model);
   const K = classes.values.length;
-  const metrics = evaluateSoftmax(data.x, data.y, data.features, K, softmaxTheta(model));
+  return printSoftmaxReport(evaluateSoftmax(data.x, data.y, data.features, K, softmaxTheta(model)), classes, asJson);
+}
+
+/** Prints the softmax report of `metrics` as one JSON line or as tables. */
+function printSoftmaxReport(metrics: SoftmaxMetrics, classes: ClassList, asJson: boolean): SoftmaxReport {
   const report: SoftmaxReport = {
     kind: 'softmax-regression',
     rows: metrics.rows,

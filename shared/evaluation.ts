@@ -20,14 +20,20 @@ export interface Metrics {
 export function evaluateModel(x: Float32Array, y: Uint8Array, D: number, w: Float64Array, b: number): Metrics {
   const n = y.length;
   const scores = new Float64Array(n);
+  for (let row = 0; row < n; row++) scores[row] = linearScore(x, D, row, w, b);
+  return binaryMetrics(scores, y);
+}
+
+/** The binary metrics of rows with scores z = w·x + b and 0/1 labels y (sparse inputs score their rows themselves). */
+export function binaryMetrics(scores: Float64Array, y: Uint8Array): Metrics {
+  const n = y.length;
   let lossSum = 0;
   let truePositive = 0;
   let falsePositive = 0;
   let falseNegative = 0;
   let correct = 0;
   for (let row = 0; row < n; row++) {
-    const z = linearScore(x, D, row, w, b);
-    scores[row] = z;
+    const z = scores[row]!;
     const label = y[row]!;
     lossSum += logLoss(z, label);
     const predicted = predictClass(z);
@@ -110,19 +116,43 @@ export interface SoftmaxMetrics {
 export function evaluateSoftmax(x: Float32Array, y: Uint32Array, D: number, K: number, theta: Float64Array): SoftmaxMetrics {
   const n = y.length;
   const z = new Float64Array(K);
-  const confusion = new Float64Array(K * K);
-  let lossSum = 0;
-  let correct = 0;
+  const tally = new SoftmaxTally(K);
   for (let row = 0; row < n; row++) {
     const base = row * D;
-    let m = 0;
-    let a = 0;
     for (let k = 0; k < K; k++) {
       let zk = theta[K * D + k]!;
       for (let j = 0; j < D; j++) zk += theta[k * D + j]! * x[base + j]!;
       z[k] = zk;
-      if (k === 0 || zk > m) {
-        m = zk;
+    }
+    tally.add(z, y[row]!);
+  }
+  return tally.metrics();
+}
+
+/**
+ * The softmax metrics of rows added one at a time as their K scores z and class index y (< K):
+ * evaluateSoftmax's rows, and the rows of sparse inputs, which are scored where they are read.
+ */
+export class SoftmaxTally {
+  private readonly K: number;
+  private readonly confusion: Float64Array;
+  private lossSum = 0;
+  private correct = 0;
+  private n = 0;
+
+  constructor(K: number) {
+    this.K = K;
+    this.confusion = new Float64Array(K * K);
+  }
+
+  /** Adds one row; z is read, not kept. */
+  add(z: Float64Array, label: number): void {
+    const K = this.K;
+    let m = 0;
+    let a = 0;
+    for (let k = 0; k < K; k++) {
+      if (k === 0 || z[k]! > m) {
+        m = z[k]!;
         a = k;
       }
     }
@@ -130,38 +160,42 @@ export function evaluateSoftmax(x: Float32Array, y: Uint32Array, D: number, K: n
     // and log1p keeps the loss exact when p_y ≈ 1, as the training kernel does).
     let T = 0;
     for (let k = 0; k < K; k++) if (k !== a) T += exp(z[k]! - m);
-    const label = y[row]!;
-    lossSum += log1p(T) + (m - z[label]!);
-    if (a === label) correct++;
-    confusion[label * K + a]!++;
+    this.lossSum += log1p(T) + (m - z[label]!);
+    if (a === label) this.correct++;
+    this.confusion[label * K + a]!++;
+    this.n++;
   }
-  const perClass: ClassMetrics[] = [];
-  for (let k = 0; k < K; k++) {
-    let support = 0;
-    let predicted = 0;
-    for (let other = 0; other < K; other++) {
-      support += confusion[k * K + other]!;
-      predicted += confusion[other * K + k]!;
+
+  metrics(): SoftmaxMetrics {
+    const { K, confusion, n } = this;
+    const perClass: ClassMetrics[] = [];
+    for (let k = 0; k < K; k++) {
+      let support = 0;
+      let predicted = 0;
+      for (let other = 0; other < K; other++) {
+        support += confusion[k * K + other]!;
+        predicted += confusion[other * K + k]!;
+      }
+      const tp = confusion[k * K + k]!;
+      const fp = predicted - tp;
+      const fn = support - tp;
+      perClass.push({
+        precision: predicted === 0 ? 0 : tp / predicted,
+        recall: support === 0 ? 0 : tp / support,
+        f1: tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn),
+        support,
+        predicted,
+      });
     }
-    const tp = confusion[k * K + k]!;
-    const fp = predicted - tp;
-    const fn = support - tp;
-    perClass.push({
-      precision: predicted === 0 ? 0 : tp / predicted,
-      recall: support === 0 ? 0 : tp / support,
-      f1: tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn),
-      support,
-      predicted,
-    });
+    const present = perClass.filter((c) => c.support > 0 || c.predicted > 0);
+    const mean = (pick: (c: ClassMetrics) => number): number => (present.length === 0 ? 0 : present.reduce((sum, c) => sum + pick(c), 0) / present.length);
+    return {
+      rows: n,
+      logLoss: this.lossSum / n,
+      accuracy: this.correct / n,
+      perClass,
+      macro: { precision: mean((c) => c.precision), recall: mean((c) => c.recall), f1: mean((c) => c.f1), classes: present.length },
+      confusion: Array.from({ length: K }, (_, t) => Array.from(confusion.subarray(t * K, (t + 1) * K))),
+    };
   }
-  const present = perClass.filter((c) => c.support > 0 || c.predicted > 0);
-  const mean = (pick: (c: ClassMetrics) => number): number => (present.length === 0 ? 0 : present.reduce((sum, c) => sum + pick(c), 0) / present.length);
-  return {
-    rows: n,
-    logLoss: lossSum / n,
-    accuracy: correct / n,
-    perClass,
-    macro: { precision: mean((c) => c.precision), recall: mean((c) => c.recall), f1: mean((c) => c.f1), classes: present.length },
-    confusion: Array.from({ length: K }, (_, t) => Array.from(confusion.subarray(t * K, (t + 1) * K))),
-  };
 }

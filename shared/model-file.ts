@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { type FileSystem, NODE_FS, writeFileAtomic } from './atomic-file.js';
 import type { ClassList } from './classes.js';
 import { ModelFileError } from './errors.js';
+import type { FeatureHashing } from './feature-hashing.js';
 import type { ModelShape } from './model-shape.js';
 import { softmaxParameterCount } from './softmax.js';
 import type { SparseParams } from './sparse-rows.js';
@@ -72,21 +73,10 @@ export interface SoftmaxModelFile extends ModelFileCommon {
 export type ModelFile = LogisticModelFile | SoftmaxModelFile;
 
 /**
- * How CSV columns became hashed features (issue #13), the shape of shared/feature-hashing.ts's
- * FeatureHashing: cell v of categorical column c → bucket murmur3_x86_32(utf8("c=v"), 0) mod 2^bits
- * with value 1; numeric column c → bucket of utf8("c") with the cell's value; cross [a, b] →
- * bucket of utf8("a=v^b=u") with value 1. `columns` in the order entries are taken.
+ * How CSV columns became hashed features (issue #13): shared/feature-hashing.ts's FeatureHashing,
+ * recorded whole so that predict and evaluate hash their input as training did.
  */
-export interface ModelHashing {
-  readonly function: 'murmur3_x86_32';
-  readonly seed: 0;
-  readonly bits: number;
-  readonly columns: readonly string[];
-  readonly categorical: readonly string[];
-  readonly numeric: readonly string[];
-  readonly crosses: readonly (readonly [string, string])[];
-  readonly labelColumn: string;
-}
+export type ModelHashing = FeatureHashing;
 
 /** The fields a sparse model file has where a dense one has `features` and dense weights. */
 export type SparseModelFields =
@@ -270,7 +260,7 @@ export function softmaxTheta(model: SoftmaxModelFile): Float64Array {
 }
 
 /** The classes of a softmax model file as a ClassList (numbers when the file lists numbers). */
-export function modelClasses(model: SoftmaxModelFile): ClassList {
+export function modelClasses(model: SoftmaxModelFile | SparseSoftmaxModelFile): ClassList {
   const { classes } = model;
   return isNumberArray(classes) ? { isNumeric: true, values: classes } : { isNumeric: false, values: classes };
 }
