@@ -2,8 +2,8 @@
 // WAT, assembled at module load (shared/wasm-assembler.ts), over the kernel's own shared memory,
 // and the wrapper that allocates there and turns the touched list into parts.
 //
-// Exports: createSparseWasmKernel(shape, classWeights), createSparseKernel(shape, classWeights, kind),
-// SparseKernelKind, SPARSE_KERNEL_MODULE.
+// Exports: createSparseKernel(shape, classWeights?, kind = 'wasm') (the one to call),
+// createSparseWasmKernel(shape, classWeights?, { isEntryMode? }?), SparseKernelKind, SPARSE_KERNEL_MODULE.
 //
 // Operation order: exactly steps 1-4 of shared/sparse-kernel.ts, one row at a time in range order,
 // scalar float64 (no SIMD: a gather of ~40 entries per row has nothing to vectorise), no FMA, x

@@ -2,8 +2,10 @@
 // operation order that defines their bits, and the TypeScript implementation of that definition.
 // shared/sparse-kernel-wasm.ts computes the same bits in WebAssembly (tested); both carry one id.
 //
-// Exports: SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID, sparseKernelId(shape),
-// SparseKernel, SparseRowStorage, createSparseTsKernel(shape, classWeights), scoresInto(...).
+// Exports: SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID, sparseKernelId(shape), SparseKernel,
+// SparseRowStorage, createSparseTsKernel(shape, classWeights?, { isEntryMode? }?), scoresInto(...),
+// evaluateSparse(...), PartAssembler, ENTRY_MODE_FROM_D. Most callers want createSparseKernel
+// (shared/sparse-kernel-wasm.ts): the wasm kernel where available, else this one.
 //
 // DEFINITION ('sparse-logistic-f64-1', O = 1; 'sparse-softmax-f64-1', O = K). Parameters w = s·v
 // (SparseParams: v O×D row-major, scale s, bias b). For each row i of the range, in range order
@@ -25,9 +27,10 @@
 // how they were split into accumulate calls, nor on where g is stored. The touched set depends on
 // the data alone (stored entries are never 0), not on the parameters.
 //
-// Cost: O(nnz·O) per call plus O(t log t) per part for t touched coordinates, never O(D): the
-// scratch (a slot per coordinate, D uint32, and t·O float64 sums) is allocated once per kernel and
-// only its touched entries are reset.
+// Cost: O(nnz·O) per call plus O(t) per part for t touched coordinates (a radix sort), never O(D):
+// the scratch (a slot per coordinate, D uint32, and t·O float64 sums; above ENTRY_MODE_FROM_D a
+// slot per entry instead) is allocated once per kernel and never cleared in full per part
+// (PartAssembler).
 
 import { exp, log1p } from './fdlibm.js';
 import type { LabelArray } from './model-kernel.js';
