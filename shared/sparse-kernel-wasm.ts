@@ -2,8 +2,8 @@
 // WAT, assembled at module load (shared/wasm-assembler.ts), over the kernel's own shared memory,
 // and the wrapper that allocates there and turns the touched list into parts.
 //
-// Exports: createSparseWasmKernel(shape, classWeights), createSparseKernel(shape, classWeights, kind),
-// SparseKernelKind, SPARSE_KERNEL_MODULE.
+// Exports: createSparseKernel(shape, classWeights?, kind = 'wasm') (the one to call),
+// createSparseWasmKernel(shape, classWeights?, { isEntryMode? }?), SparseKernelKind, SPARSE_KERNEL_MODULE.
 //
 // Operation order: exactly steps 1-4 of shared/sparse-kernel.ts, one row at a time in range order,
 // scalar float64 (no SIMD: a gather of ~40 entries per row has nothing to vectorise), no FMA, x
@@ -16,7 +16,7 @@
 
 import { MATH_FUNCTIONS, type WasmMemory, wasm } from './kernel-wasm.js';
 import type { ModelShape } from './model-shape.js';
-import { createSparseTsKernel, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
+import { createSparseTsKernel, ENTRY_MODE_FROM_D, PartAssembler, type SparseKernel, type SparseRowStorage, sparseKernelId } from './sparse-kernel.js';
 import type { SparseParams, SparsePart, SparseRows } from './sparse-rows.js';
 import { assembleModule, type ModuleSource } from './wasm-assembler.js';
 
@@ -356,14 +356,6 @@ const PAGE_BYTES = 65_536;
 const ALIGN = 64;
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
-/**
- * Above this D the kernel runs in entry mode: a slot per stored entry, merged by a stable radix
- * sort when the part is taken, instead of a slot per coordinate found through slotOf (D uint32).
- * Beyond the caches a slotOf lookup is a second random memory access per entry (after v's); the
- * entries are written in sequence. The bits are the same: both add a coordinate's terms to 0 in
- * entry order (rows in order), one float64 addition each.
- */
-const ENTRY_MODE_FROM_D = 2 ** 20;
 
 class WasmSparseKernel implements SparseKernel {
   readonly id: string;

@@ -2,8 +2,10 @@
 // operation order that defines their bits, and the TypeScript implementation of that definition.
 // shared/sparse-kernel-wasm.ts computes the same bits in WebAssembly (tested); both carry one id.
 //
-// Exports: SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID, sparseKernelId(shape),
-// SparseKernel, SparseRowStorage, createSparseTsKernel(shape, classWeights), scoresInto(...).
+// Exports: SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID, sparseKernelId(shape), SparseKernel,
+// SparseRowStorage, createSparseTsKernel(shape, classWeights?, { isEntryMode? }?), scoresInto(...),
+// evaluateSparse(...), PartAssembler, ENTRY_MODE_FROM_D. Most callers want createSparseKernel
+// (shared/sparse-kernel-wasm.ts): the wasm kernel where available, else this one.
 //
 // DEFINITION ('sparse-logistic-f64-1', O = 1; 'sparse-softmax-f64-1', O = K). Parameters w = s·v
 // (SparseParams: v O×D row-major, scale s, bias b). For each row i of the range, in range order
@@ -25,9 +27,10 @@
 // how they were split into accumulate calls, nor on where g is stored. The touched set depends on
 // the data alone (stored entries are never 0), not on the parameters.
 //
-// Cost: O(nnz·O) per call plus O(t log t) per part for t touched coordinates, never O(D): the
-// scratch (a slot per coordinate, D uint32, and t·O float64 sums) is allocated once per kernel and
-// only its touched entries are reset.
+// Cost: O(nnz·O) per call plus O(t) per part for t touched coordinates (a radix sort), never O(D):
+// the scratch (a slot per coordinate, D uint32, and t·O float64 sums; above ENTRY_MODE_FROM_D a
+// slot per entry instead) is allocated once per kernel and never cleared in full per part
+// (PartAssembler).
 
 import { exp, log1p } from './fdlibm.js';
 import type { LabelArray } from './model-kernel.js';
@@ -115,6 +118,14 @@ export function scoresInto(rows: SparseRows, row: number, params: SparseParams, 
 
 /** Initial capacity of the touched list (coordinates), doubled on demand up to D. */
 const INITIAL_TOUCHED = 1024;
+/**
+ * Above this D the kernels run in entry mode: a slot per stored entry, merged by a stable radix
+ * sort when the part is taken, instead of a slot per coordinate found through slotOf (D uint32).
+ * Beyond the caches a slotOf lookup is a second random memory access per entry (after v's); the
+ * entries are written in sequence. The bits are the same: both add a coordinate's terms to 0 in
+ * entry order (rows in order), one float64 addition each.
+ */
+export const ENTRY_MODE_FROM_D = 2 ** 20;
 /** Most bits per radix-sort digit (2^12 buckets: the histogram stays in L1); D = 2^24 sorts in 2 passes. */
 const MAX_DIGIT_BITS = 12;
 /** A part scans all D slots instead of sorting when D ≤ this × the touched count (a dense part). */
@@ -288,14 +299,17 @@ class TsSparseKernel implements SparseKernel {
   private readonly z: Float64Array;
   private readonly r: Float64Array;
   private readonly assembler: PartAssembler;
+  /** Entry mode (ENTRY_MODE_FROM_D): a slot per stored entry, no slotOf. */
+  private readonly isEntryMode: boolean;
 
-  constructor(shape: ModelShape, classWeights: Float64Array | null) {
+  constructor(shape: ModelShape, classWeights: Float64Array | null, isEntryMode: boolean) {
     this.id = sparseKernelId(shape);
     this.shape = shape;
     this.classWeights = classWeights === null ? null : Float64Array.from(classWeights);
     this.D = shape.features;
     this.O = shape.outputs;
-    this.slotOf = new Uint32Array(this.D);
+    this.isEntryMode = isEntryMode;
+    this.slotOf = new Uint32Array(isEntryMode ? 0 : this.D);
     const capacity = Math.min(this.D, INITIAL_TOUCHED);
     this.touched = new Uint32Array(capacity);
     this.sums = new Float64Array(capacity * this.O);
@@ -355,12 +369,12 @@ class TsSparseKernel implements SparseKernel {
           this.resetPart();
           throw new RangeError(`sparse kernel: row ${row} has feature index ${j}, not below D = ${D}`);
         }
-        let slot = slotOf[j]! - base;
+        let slot = this.isEntryMode ? 0 : slotOf[j]! - base;
         if (slot <= 0) {
           if (this.count === this.touched.length) this.grow();
           this.touched[this.count] = j;
           slot = ++this.count;
-          slotOf[j] = base + slot;
+          if (!this.isEntryMode) slotOf[j] = base + slot;
         }
         const x = values[k]!;
         const at = (slot - 1) * O;
@@ -370,8 +384,12 @@ class TsSparseKernel implements SparseKernel {
   }
 
   takePart(): SparsePart {
-    const part = this.assembler.take(this.slotOf, this.touched, this.sums, this.count, this.biasSums, this.lossSum);
-    this.count = 0; // the assembler closed the part
+    const { assembler, count } = this;
+    const part = this.isEntryMode
+      ? assembler.assembleEntries(this.touched, this.sums, count, this.biasSums, this.lossSum)
+      : assembler.assemble(this.slotOf, this.touched, this.sums, count, this.biasSums, this.lossSum);
+    assembler.discard(this.slotOf, this.sums, count);
+    this.count = 0;
     this.biasSums.fill(0);
     this.lossSum = 0;
     return part;
@@ -390,7 +408,7 @@ class TsSparseKernel implements SparseKernel {
 
   /** Doubles the touched list and its sums (at most D coordinates); amortised, never per row. */
   private grow(): void {
-    const capacity = Math.min(this.D, 2 * this.touched.length);
+    const capacity = this.isEntryMode ? 2 * this.touched.length : Math.min(this.D, 2 * this.touched.length);
     const touched = new Uint32Array(capacity);
     touched.set(this.touched);
     const sums = new Float64Array(capacity * this.O);
@@ -440,9 +458,13 @@ export function evaluateSparse(
  * The TypeScript sparse kernel of `shape` (the reference definition of the bits). `classWeights`
  * (shape.classes values, copied) weighs each row's gradient and loss; null for none.
  */
-export function createSparseTsKernel(shape: ModelShape, classWeights: Float64Array | null = null): SparseKernel {
+export function createSparseTsKernel(
+  shape: ModelShape,
+  classWeights: Float64Array | null = null,
+  options: { readonly isEntryMode?: boolean } = {},
+): SparseKernel {
   if (classWeights !== null && classWeights.length !== shape.classes) {
     throw new Error(`invariant broken: ${classWeights.length} class weights for ${shape.classes} classes`);
   }
-  return new TsSparseKernel(shape, classWeights);
+  return new TsSparseKernel(shape, classWeights, options.isEntryMode ?? shape.features > ENTRY_MODE_FROM_D);
 }

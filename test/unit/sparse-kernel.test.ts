@@ -106,25 +106,31 @@ describe('the TypeScript sparse kernel', () => {
       });
     }
 
-    it(`gives the same bits however the rows are split into calls (${name})`, () => {
+    it(`gives the same bits however the rows are split into calls, in slot and entry mode (${name})`, () => {
       const D = shape.features;
       const O = shape.outputs;
       const rows = randomRows({ rows: 500, D, meanNnz: 20, classes: shape.classes, isSoftmax: shape.kind === 'softmax', seed: 5 });
       const params = randomParams(O, D, 9, 1.5);
       const kernel = createSparseTsKernel(shape);
+      // Entry mode (a slot per entry, merged by a stable sort) must give the slot table's bits.
+      const entryKernel = createSparseTsKernel(shape, null, { isEntryMode: true });
       const order = Uint32Array.from({ length: rows.rows }, (_, i) => (i * 211 + 7) % rows.rows);
       const next = lcg(99);
       for (const rowOrder of [null, order]) {
         kernel.accumulate(rows, rowOrder, 0, rows.rows, params);
-        const whole = bitsOf(densify(kernel.takePart(), D, O));
-        for (let trial = 0; trial < 5; trial++) {
+        const wholePart = kernel.takePart();
+        const whole = bitsOf(densify(wholePart, D, O));
+        for (let trial = 0; trial < 6; trial++) {
+          const splitKernel = trial % 2 === 0 ? kernel : entryKernel;
           let at = 0;
           while (at < rows.rows) {
             const to = Math.min(rows.rows, at + Math.floor(next() * 60));
-            kernel.accumulate(rows, rowOrder, at, to, params);
+            splitKernel.accumulate(rows, rowOrder, at, to, params);
             at = to;
           }
-          expect(bitsOf(densify(kernel.takePart(), D, O))).toEqual(whole);
+          const part = splitKernel.takePart();
+          expect([...part.indices]).toEqual([...wholePart.indices]);
+          expect(bitsOf(densify(part, D, O))).toEqual(whole);
         }
       }
     });
