@@ -8,7 +8,8 @@
 // each training cell, dpt and DDP alike; the run of median steps/s is kept), --no-torch, --no-c,
 // --no-train, --profile (CPU profiles of coordinator and workers at the first cell with the largest W),
 // --out PATH (default bench/results/latest.json). Numbers from a shared machine are noisy.
-// --scale runs the scaling curve of issue #11 instead (bench/scale.ts, its own flags there).
+// --scale runs the scaling curve of issue #11 instead (bench/scale.ts, its own flags there);
+// --sparse the sparse step times and traffic of issue #13 (bench/sparse-steps.ts).
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, pa
 import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
 import { measureRawStar } from './raw-star.js';
 import { runScale } from './scale.js';
+import { runSparseSteps } from './sparse-steps.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const PYTHON = '/usr/bin/python3';
@@ -388,6 +390,7 @@ function targetLines(cells: readonly Cell[]): string[] {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  if (argv.includes('--sparse')) return runSparseSteps(argv.filter((arg) => arg !== '--sparse'));
   if (argv.includes('--scale')) {
     // The scaling curve of issue #11 (bench/scale.ts); --quick also thins the grid.
     const rest = argv.filter((arg) => arg !== '--scale');
