@@ -50,7 +50,9 @@ function fillRows(storage: SparseRowStorage, rows: number, nnz: number, D: numbe
     picked.sort();
     // Distinct: a repeat moves up to the next free index (D ≫ nnz here).
     for (let k = 1; k < nnz; k++) if (picked[k]! <= picked[k - 1]!) picked[k] = picked[k - 1]! + 1;
-    if (picked[nnz - 1]! >= D) throw new Error(`D = ${D} too small for ${nnz} entries per row`);
+    // Pushed past D at the top: move down from there (D ≥ nnz).
+    if (picked[nnz - 1]! >= D) picked[nnz - 1] = D - 1;
+    for (let k = nnz - 2; k >= 0; k--) if (picked[k]! >= picked[k + 1]!) picked[k] = picked[k + 1]! - 1;
     for (let k = 0; k < nnz; k++) {
       storage.indices[i * nnz + k] = picked[k]!;
       let x = next() * 4 - 2;
