@@ -528,7 +528,7 @@ async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions
     const fetched =
       remote.bytesFetched === 0
         ? `found it in the cache ${remote.cachePath}`
-        : `fetched ${remote.bytesFetched} bytes of the sparse data from ${remote.where} in ${remote.requests} request(s) into ${remote.cachePath}`;
+        : `fetched ${remote.bytesFetched} bytes in ${remote.requests} request(s) into ${remote.cachePath}`;
     options.log(`worker ${welcome.workerId}: ${source.reason}; reading the sparse data from ${remote.where} by range: ${fetched}`);
     // Shape and identity were checked against the welcome's before the rows were fetched.
     return new SparsePartComputer(copySparseRows(remote.dataset, kernel), welcome.schedule, kernel);
