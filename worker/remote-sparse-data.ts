@@ -96,7 +96,8 @@ function readCached(cachePath: string, identity: string): SparseDataset | null {
 /** Fetches the file into `path`: the header and table first (shape and identity checked), then the rest in pieces. */
 async function download(client: RangeClient, identity: string, shape: { readonly rows: number; readonly features: number }, path: string): Promise<void> {
   const where = client.where;
-  const layout = sparseLayoutOfHeader(await client.fetch(0, SPARSE_HEADER_BYTES), where);
+  const fixed = await client.fetch(0, SPARSE_HEADER_BYTES);
+  const layout = sparseLayoutOfHeader(fixed, where);
   if (layout.rows !== shape.rows || layout.dims !== shape.features) {
     throw new DatasetError(
       where,
@@ -105,7 +106,8 @@ async function download(client: RangeClient, identity: string, shape: { readonly
       `holds ${layout.rows} rows × ${layout.dims} features, the coordinator's data ${shape.rows} × ${shape.features}: not this run's data`,
     );
   }
-  const header = await client.fetch(0, layout.rowStartOffset);
+  // The meta block and its padding follow the fixed header: the fixed part is not fetched twice.
+  const header = layout.rowStartOffset > SPARSE_HEADER_BYTES ? Buffer.concat([fixed, await client.fetch(SPARSE_HEADER_BYTES, layout.rowStartOffset)]) : fixed;
   const table = await client.fetch(layout.tableOffset, layout.fileBytes);
   if (sparseIdentity(header, table) !== identity) {
     throw new DatasetError(where, undefined, undefined, `is not the coordinator's data (its header and checksums give another identity than ${identity})`);
