@@ -1,9 +1,10 @@
 // Sparse runs behind relays (issue #13 on the clusters of issue #11): a relay keeps a replica of
 // the sparse parameters fed by the coordinator's params messages and serves its group deltas or
 // the full vector per connection; its workers' sparse parts are reduced along the tree before they
-// go up. Real processes: one relay with 1 and with 3 workers, two relays in a chain, and two relays
-// side by side with a worker SIGKILLed behind one of them mid-run all give the model file, the
-// parameters and the loss stream of one worker without relays, bit for bit.
+// go up. Real processes: one relay with 1 and with 3 workers, two relays in a chain, two relays
+// side by side with a worker SIGKILLed behind one of them mid-run, and a relay SIGKILLed mid-run
+// (its worker joins the other relay) all give the model file, the parameters and the loss stream
+// of one worker without relays, bit for bit.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -194,6 +195,39 @@ describe('sparse runs behind relays give the bits of one worker without relays',
     expect(killedAt).toBeGreaterThanOrEqual(9);
     expect(run.contributors.slice(0, 9)).toEqual(Array(9).fill(3));
     expect(Math.max(...run.contributors.slice(killedAt + 1))).toBe(2);
+    expect(run.digest, 'model file').toBe(direct.digest);
+    expect(run.params, 'parameters').toBe(direct.params);
+    expect(run.losses, 'loss stream').toEqual(direct.losses);
+  });
+
+  it('a relay SIGKILLed mid-run: its worker joins the other relay, the same bits', {
+    timeout: 600_000,
+  }, async () => {
+    const direct = await trainOnCluster(directory.path, 'direct-third-w1', flags(), 1);
+    const cluster = await startCoordinator('relay-killed', 3);
+    const [doomed, survivor] = await Promise.all([startRelay(cluster.url), startRelay(cluster.url)]);
+    // The gate on the coordinator itself holds a step while the relay dies.
+    const gate = startHonestWorker(cluster.url, TOKEN);
+    const moving = startWorker(`${doomed!.url},${survivor!.url}`);
+    const staying = startWorker(survivor!.url);
+    const exited = cluster.coordinator.exited(300_000);
+    const killedAt = await Promise.race([
+      gate.holdAt(9),
+      exited.then((): never => {
+        throw new Error(`the run ended before step 9\n${cluster.coordinator.stderr()}`);
+      }),
+    ]);
+    process.kill(doomed!.relay.pid, 'SIGKILL');
+    expect((await doomed!.relay.exited(30_000)).signal).toBe('SIGKILL');
+    await cluster.coordinator.waitForLine(/^relay \d+(?: \([^)]*\))? left: /m, 60_000);
+    // Its worker reconnects to the other relay, which then stands for two.
+    await cluster.coordinator.waitForLine(/^relay \d+(?: \([^)]*\))? now has 2 worker\(s\)$/m, 120_000);
+    gate.release();
+    const run = await finished(cluster, [survivor!.relay, moving, staying]);
+    expect(killedAt).toBeGreaterThanOrEqual(9);
+    expect(moving.stderr()).toMatch(/lost the coordinator at ws:\/\/127\.0\.0\.1:\d+ .*reconnecting to ws:\/\/127\.0\.0\.1:\d+/);
+    expect(run.contributors.slice(0, 9)).toEqual(Array(9).fill(3));
+    expect(run.contributors.at(-1)).toBe(3);
     expect(run.digest, 'model file').toBe(direct.digest);
     expect(run.params, 'parameters').toBe(direct.params);
     expect(run.losses, 'loss stream').toEqual(direct.losses);
