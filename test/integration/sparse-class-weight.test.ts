@@ -229,6 +229,24 @@ describe('--class-weight balanced on sparse data matches an independent float64 
   );
 });
 
+describe('--class-weight balanced on a corrupt sparse .dpt', () => {
+  it('refuses a label section that fails its CRC-32 before any worker is asked for, naming the file and block (exit 2)', async () => {
+    const dpt = join(directory.path, 'labels.dpt');
+    const converted = await runCli(['data', 'convert', binary, dpt], {}, 120_000);
+    expect(converted.code, converted.stderr).toBe(0);
+    const bytes = readFileSync(dpt);
+    const labelsOffset = Number(bytes.readBigUInt64LE(64)); // the header's labelsOffset field
+    bytes[labelsOffset + 3] = bytes[labelsOffset + 3]! ^ 0x01; // a 0/1 class index stays a valid class: only the CRC tells
+    const corrupt = join(directory.path, 'labels-corrupt.dpt');
+    writeFileSync(corrupt, bytes);
+    const result = await runCli(['train', '--data', corrupt, '--class-weight', 'balanced', '--workers', '1', '--epochs', '1'], {}, 120_000);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/labels-corrupt\.dpt: content block 0 \(bytes \d+ on\) fails its CRC-32 check: the file is corrupt/);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr).not.toMatch(/worker \d+ joined/);
+  }, 240_000);
+});
+
 describe('--class-weight balanced on sparse data gives the same bits on any cluster', () => {
   it('1, 2 and 3 workers with a seeded validation split; the weights count the training rows only', async () => {
     const flags = [
