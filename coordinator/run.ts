@@ -24,6 +24,7 @@ import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { batchesPerEpoch, splitRows, splitSizes } from '../shared/schedule.js';
+import { readSparseLabels } from '../shared/sparse-dataset.js';
 import { sparseKernelId } from '../shared/sparse-kernel.js';
 import { isSparseData, openSparseRunData, type SparseRunData } from '../shared/sparse-run-data.js';
 import type { Standardization } from '../shared/standardize.js';
@@ -124,8 +125,12 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
   const classes: ClassList = dataset.classes;
   const modelShape = sparseData === null ? chooseModel(config.model, classes, config.maxClasses, dataset.features) : chooseSparseModel(config, sparseData);
   const kernel = sparseData === null ? runKernelId(modelShape, config.kernel) : sparseKernelId(modelShape);
-  if (sparseData !== null && config.classWeight === 'balanced') throw new ConfigError('--class-weight balanced is not supported for sparse data yet');
-  const classWeights = config.classWeight === 'balanced' ? trainingClassWeights(dataset.binaryPath, dataset.rows, config, modelShape.classes) : null;
+  const classWeights =
+    config.classWeight !== 'balanced'
+      ? null
+      : sparseData === null
+        ? trainingClassWeights(dataset.binaryPath, dataset.rows, config, modelShape.classes)
+        : sparseTrainingClassWeights(sparseData.sparsePath, dataset.rows, config, modelShape.classes);
   const facts = {
     dataSha256: dataset.identity,
     rows: dataset.rows,
@@ -203,8 +208,8 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
       });
     });
   }
-  // Workers without a copy of the data read it from here (GET /data, the workers' token).
-  // (Not a sparse run's: its workers read a local copy, worker/client.ts.)
+  // Workers without a copy of the data read it from here (GET /data, the workers' token): a sparse
+  // run's is the sparse .dpt its data became (worker/remote-sparse-data.ts downloads it whole).
   const dataRoute = createDataRoute({ binaryPath: dataset.binaryPath, identity: dataset.identity, token, log });
   const server = await WorkerServer.listen(
     {
@@ -217,7 +222,7 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
         protocol: PROTOCOL_VERSION,
         // Absolute: a relative path means nothing on a worker started elsewhere (issue #11 item 4).
         dataPath: resolve(config.dataPath),
-        dataUrl: sparseData === null ? DATA_PATH : null,
+        dataUrl: DATA_PATH,
         // The user's label choice, so a worker converting the same CSV gets the same cache entry.
         labelColumn: config.labelColumn ?? null,
         rows: dataset.rows,
@@ -352,6 +357,13 @@ function trainingClassWeights(binaryPath: string, rows: number, config: Coordina
   } finally {
     file.close();
   }
+}
+
+/** As trainingClassWeights, from a sparse .dpt's label section (issue #13): its labels only, checked, never its rows. */
+function sparseTrainingClassWeights(sparsePath: string, rows: number, config: CoordinatorConfig, K: number): Float64Array {
+  const { train } = splitRows(rows, config.valFraction, config.seed);
+  const labels = readSparseLabels(sparsePath, '--data');
+  return balancedClassWeights(countClasses(train, K, (from, to) => labels.subarray(from, to)));
 }
 
 /**

@@ -5,13 +5,27 @@
 // scale). A connection's messages arrive in order, so what was sent is what its replica holds.
 // Each form is encoded once per version and the same bytes go to every worker that needs it.
 //
-// Exports: SparseBroadcast, FULL_PARAMS_CHUNK.
+// The source is the coordinator's SparseModel, or a relay's replica of it (relay/sparse-params.ts),
+// which serves its group the same way.
+//
+// Exports: SparseBroadcast, ParamsSource, ParamsPeer, FULL_PARAMS_CHUNK.
 
 import { encodeMessage, type ParamsMessage } from '../shared/protocol.js';
-import type { SparseModel } from './sparse-model.js';
 
 /** Coordinates per message of a full vector: ~12 MB each (index and value), well under a worker's message limit. */
 export const FULL_PARAMS_CHUNK = 1 << 20;
+
+/** What the broadcast reads of the parameters (SparseModel, or a relay's replica): w = scale·v. */
+export interface ParamsSource {
+  /** v, O×D row-major. */
+  readonly v: Float64Array;
+  readonly bias: Float64Array;
+  readonly scale: number;
+  /** The version of the parameters held. */
+  readonly version: number;
+  /** The coordinates version − 1 → version changed, ascending, or null when unknown or all (send in full). */
+  readonly lastChanged: Uint32Array | null;
+}
 
 /** What the broadcast needs of a connection (WorkerConnection). */
 export interface ParamsPeer {
@@ -21,7 +35,7 @@ export interface ParamsPeer {
 }
 
 export class SparseBroadcast {
-  private readonly model: SparseModel;
+  private readonly model: ParamsSource;
   private readonly D: number;
   private readonly O: number;
   private deltaFor = -1;
@@ -29,7 +43,7 @@ export class SparseBroadcast {
   private fullFor = -1;
   private full: Buffer[] = [];
 
-  constructor(model: SparseModel, D: number, O: number) {
+  constructor(model: ParamsSource, D: number, O: number) {
     this.model = model;
     this.D = D;
     this.O = O;

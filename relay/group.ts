@@ -46,6 +46,8 @@ export class RelayGroup implements WorkerListener {
           features: welcome.features,
           parameters: shapeOf(welcome.model, welcome.classes, welcome.features).parameterCount,
           maxChunks: Math.max(welcome.schedule.chunksPerBatch, PASS_BLOCKS),
+          // A sparse run (issue #13): its workers' parts carry touched coordinates.
+          ...(welcome.sparse === undefined || welcome.sparse === null ? {} : { sparse: true }),
         },
         helloTimeoutMs: config.handshakeTimeoutMs,
         readyTimeoutMs: READY_TIMEOUT_MS,

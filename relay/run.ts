@@ -1,18 +1,21 @@
 // Runs a relay (issue #11 item 3): between the coordinator and a group of workers, so the
 // coordinator's per-step work grows with its relays, not with every worker. Upstream it is a
 // worker with a capacity (relay/upstream.ts); downstream, a coordinator for its group
-// (relay/group.ts) that runs the coordinator's jobs over it (relay/jobs.ts). The public entry the
-// CLI and tests share.
+// (relay/group.ts) that runs the coordinator's jobs over it (relay/jobs.ts). A sparse run's
+// parameters (issue #13) reach its group through the relay's replica (relay/sparse-params.ts). The
+// public entry the CLI and tests share.
 
 import { Scatter } from '../coordinator/scatter.js';
 import type { WorkerServer } from '../coordinator/server.js';
+import { SparseBroadcast } from '../coordinator/sparse-broadcast.js';
 import { ConfigError, DptError } from '../shared/errors.js';
 import { shapeOf } from '../shared/model-shape.js';
 import type { WelcomeMessage } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import type { RelayConfig } from './config.js';
 import { RelayGroup } from './group.js';
-import { RelayJobs } from './jobs.js';
+import { RelayJobs, type RelaySparse } from './jobs.js';
+import { RelayParams } from './sparse-params.js';
 import { UpstreamLink } from './upstream.js';
 
 export interface RelayHooks {
@@ -44,11 +47,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
             `this relay sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
           );
         }
-        if (welcome.sparse !== undefined && welcome.sparse !== null) {
-          // Issue #13: a relay would need a replica of the sparse parameters to serve its group;
-          // until it has one, sparse runs take workers connected to the coordinator directly.
-          throw new ConfigError('relays do not carry sparse runs (LIBSVM, sparse .dpt, --hash-bits): connect the workers to the coordinator directly');
-        }
+        const isSparse = welcome.sparse !== undefined && welcome.sparse !== null;
         if (firstWelcome === null) {
           firstWelcome = welcome;
           const scatter = new Scatter(
@@ -62,11 +61,17 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
             () => undefined, // membership is logged by the server; the coordinator publishes events
             log,
           );
+          const shape = shapeOf(welcome.model, welcome.classes, welcome.features);
+          let sparse: RelaySparse | null = null;
+          if (isSparse) {
+            const params = new RelayParams(shape.features, shape.outputs);
+            sparse = { params, broadcast: new SparseBroadcast(params, shape.features, shape.outputs), outputs: shape.outputs };
+          }
           jobs = new RelayJobs(
             scatter,
             welcome.schedule,
             welcome.features,
-            shapeOf(welcome.model, welcome.classes, welcome.features).partWidth,
+            shape.partWidth,
             (message) => link.send(message),
             {
               badMessage: (error) => {
@@ -82,6 +87,7 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
                 link.leave(error.message);
               },
             },
+            sparse,
           );
           const opened = await RelayGroup.open(
             config,
@@ -99,10 +105,16 @@ export async function runRelay(config: RelayConfig, stop: AbortSignal, hooks: Re
           hooks.onListening?.(`ws://${host}:${server.port}`, server.port);
         } else if (!isSameRun(firstWelcome, welcome)) {
           throw new ConfigError('the coordinator now runs another training run than the one this relay serves: restart the relay');
-        } else if (!hasStandardization && welcome.standardization !== null) {
-          // Applied once: workers standardize their rows in place.
-          state.server?.setStandardization(welcome.standardization);
-          hasStandardization = true;
+        } else {
+          if (!hasStandardization && welcome.standardization !== null) {
+            // Applied once: workers standardize their rows in place.
+            state.server?.setStandardization(welcome.standardization);
+            hasStandardization = true;
+          }
+          // A new session of a sparse run: the coordinator sends this relay its parameters in full,
+          // and the relay its workers (a version is only known to mean the same parameters within
+          // one coordinator's run, which a welcome alone cannot tell).
+          if (isSparse) for (const worker of state.server?.readyWorkers(true) ?? []) worker.paramsVersion = -1;
         }
         relayId = welcome.workerId;
         jobs?.startSession(relayId);

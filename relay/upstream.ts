@@ -24,8 +24,8 @@ import {
 import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
 import type { RelayConfig } from './config.js';
 
-/** A job or standardization message from the coordinator. */
-export type RelayedMessage = Extract<CoordinatorToWorker, { kind: 'step' | 'pass' | 'standardize' }>;
+/** A job, standardization or (a sparse run) params message from the coordinator. */
+export type RelayedMessage = Extract<CoordinatorToWorker, { kind: 'step' | 'pass' | 'standardize' | 'params' }>;
 
 /** What the relay does with what the link hears. */
 export interface UpstreamHandlers {
@@ -176,7 +176,7 @@ export class UpstreamLink {
             protocol: PROTOCOL_VERSION,
             token: config.token ?? '',
             node: process.version,
-            // The sparse kernels too (issue #13): the welcome then refuses the run with its reason (relay/run.ts), not the hello with a kernel list.
+            // The sparse kernels too (issue #13): the relay passes sparse runs on to workers that run them.
             kernel: [...supportedKernelIds(), SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID].join(','),
             cpus: '',
             // Its host name, for the coordinator's log (like a worker's).
@@ -209,6 +209,8 @@ export class UpstreamLink {
               features: welcome.features,
               parameters: shapeOf(welcome.model, welcome.classes, welcome.features).parameterCount,
               maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS),
+              // A sparse run (issue #13): params messages, and steps and passes naming a version instead of θ.
+              ...(welcome.sparse === undefined || welcome.sparse === null ? {} : { sparse: true }),
             };
             queue = this.handlers.welcomed(welcome).then(
               (capacity) => {
@@ -221,9 +223,6 @@ export class UpstreamLink {
             );
             return;
           }
-          case 'params':
-            // Relays refuse sparse runs at the welcome (relay/run.ts); a params message here is a protocol violation.
-            return fail(new ProtocolError('params', 'kind', 'a relay does not carry sparse runs'));
           case 'stop':
             finish({ kind: 'stopped', reason: `coordinator stopped this relay: ${message.reason}` });
             socket.close();

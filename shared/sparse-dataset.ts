@@ -1,7 +1,9 @@
 // The sparse dataset format (issue #13): CSR rows in a checked file of the .dpt family, written by
 // streaming conversion with bounded memory and read whole into SparseRows after every check.
 // Exports: SPARSE_VERSION, SparseDatasetWriter, SparseDatasetSummary, SparseDatasetInfo,
-// SparseDataset, readSparseDataset, readSparseHeader, isSparseDptFile.
+// SparseDataset, readSparseDataset, readSparseHeader, readSparseLabels, isSparseDptFile,
+// SPARSE_HEADER_BYTES, SparseLayout, sparseLayoutOfHeader, sparseIdentity (the last four for a
+// download that checks a remote file's header before fetching the rest: worker/remote-sparse-data.ts).
 //
 // Layout (little-endian; every section starts at a multiple of 64 bytes, zero padding between):
 //   0   magic "\x89DPT\r\n\x1a\n" (as the dense .dpt)   8  u32 version 3 (dense files are 1 and 2)
@@ -40,6 +42,8 @@ import type { SparseRows } from './sparse-rows.js';
 
 export const SPARSE_VERSION = 3;
 const HEADER_BYTES = 128;
+/** Bytes of the fixed header: the layout (and so the file's size) follows from them (sparseLayoutOfHeader). */
+export const SPARSE_HEADER_BYTES = HEADER_BYTES;
 const CRC_AT = 124;
 const ALIGN = 64;
 /** Bytes per content CRC block, as the dense format (4 bytes of table per MiB). */
@@ -62,7 +66,7 @@ const SIDE_ELEMENTS = 1 << 18;
 const SIGNED_CLASSES: ClassList = Object.freeze({ isNumeric: true, values: Object.freeze([-1, 1]) });
 
 /** Where a sparse file's sections lie (byte offsets). */
-interface SparseLayout {
+export interface SparseLayout {
   readonly labelBytes: 1 | 2;
   readonly rows: number;
   readonly dims: number;
@@ -129,7 +133,12 @@ function headerCrc(header: Buffer, metaBytes: number): number {
   return crc32(header.subarray(HEADER_BYTES, HEADER_BYTES + metaBytes), crc32(header.subarray(0, CRC_AT)));
 }
 
-function identityOf(header: Buffer, table: Buffer): string {
+/** The identity of a sparse file: SHA-256 (hex) of its header with the meta block (rowStartOffset bytes) and its CRC table. */
+export function sparseIdentity(header: Uint8Array, table: Uint8Array): string {
+  return identityOf(header, table);
+}
+
+function identityOf(header: Uint8Array, table: Uint8Array): string {
   return createHash('sha256').update(header).update(table).digest('hex');
 }
 
@@ -542,50 +551,19 @@ function openChecked(path: string, role: string | null): { fd: number; layout: S
       throw new DatasetError(path, undefined, undefined, `${fileBytes} bytes is too short for a sparse .dpt header (${HEADER_BYTES} bytes)`);
     const fixed = Buffer.alloc(HEADER_BYTES);
     readExactly(path, fd, fixed, 0, 'the header');
-    if (!fixed.subarray(0, 8).equals(BINARY_MAGIC)) bad('magic', 'not a .dpt file (the first 8 bytes are not \\x89DPT\\r\\n\\x1a\\n)');
-    const version = fixed.readUInt32LE(8);
-    if (version === BINARY_VERSION || version === BINARY_VERSION_CLASSES) {
-      bad(
-        'version',
-        `this is a dense .dpt file (version ${version}), not a sparse one (version ${SPARSE_VERSION}); convert LIBSVM or hashed CSV with 'dpt data convert'`,
-      );
-    }
-    if (version !== SPARSE_VERSION) bad('version', `expected ${SPARSE_VERSION} (sparse), found ${version} (written by another dpt version?)`);
-    if (fixed.readUInt8(12) !== FLOAT32) bad('valueType', `expected 1 (float32), found ${fixed.readUInt8(12)}`);
-    const labelType = fixed.readUInt8(13);
-    if (labelType !== UINT8 && labelType !== UINT16) bad('labelType', `expected 1 (uint8) or 2 (uint16), found ${labelType}`);
-    const rows = Number(fixed.readBigUInt64LE(16));
-    if (rows < 1 || rows > MAX_ROWS) bad('rows', `expected 1 to ${MAX_ROWS}, found ${rows}`);
-    const dims = fixed.readUInt32LE(24);
-    if (dims < 1) bad('dims', `expected 1 to ${MAX_DIMS}, found ${dims}`);
-    const metaBytes = fixed.readUInt32LE(28);
-    if (metaBytes > MAX_META_BYTES) bad('metaBytes', `${metaBytes} exceeds ${MAX_META_BYTES}`);
-    const nnz = Number(fixed.readBigUInt64LE(32));
-    if (nnz > MAX_NNZ) bad('nnz', `expected at most ${MAX_NNZ}, found ${nnz}`);
-    if (fixed.readUInt32LE(80) !== BLOCK_BYTES) bad('blockBytes', `expected ${BLOCK_BYTES}, found ${fixed.readUInt32LE(80)}`);
-    const layout = layoutOf(labelType === UINT8 ? 1 : 2, rows, dims, nnz, metaBytes);
-    for (const [field, at, expected] of [
-      ['rowStartOffset', 40, layout.rowStartOffset],
-      ['indicesOffset', 48, layout.indicesOffset],
-      ['valuesOffset', 56, layout.valuesOffset],
-      ['labelsOffset', 64, layout.labelsOffset],
-      ['tableOffset', 72, layout.tableOffset],
-    ] as const) {
-      const found = Number(fixed.readBigUInt64LE(at));
-      if (found !== expected) bad(field, `expected ${expected} for ${rows} rows and ${nnz} entries, found ${found}`);
-    }
+    const layout = sparseLayoutOfHeader(fixed, path);
     if (fileBytes < layout.rowStartOffset) bad('metaBytes', `the file (${fileBytes} bytes) ends inside the meta block`);
     const header = Buffer.alloc(layout.rowStartOffset);
     fixed.copy(header);
     readExactly(path, fd, header.subarray(HEADER_BYTES), HEADER_BYTES, 'the meta block');
-    if (headerCrc(header, metaBytes) !== fixed.readUInt32LE(CRC_AT)) bad('headerCrc', 'the header or the meta block is corrupt (CRC-32 mismatch)');
+    if (headerCrc(header, layout.metaBytes) !== fixed.readUInt32LE(CRC_AT)) bad('headerCrc', 'the header or the meta block is corrupt (CRC-32 mismatch)');
     if (fileBytes !== layout.fileBytes) {
       bad(
         'rows',
-        `${rows} rows and ${nnz} entries need a file of ${layout.fileBytes} bytes, found ${fileBytes} (${fileBytes < layout.fileBytes ? 'truncated' : 'trailing bytes'})`,
+        `${layout.rows} rows and ${layout.nnz} entries need a file of ${layout.fileBytes} bytes, found ${fileBytes} (${fileBytes < layout.fileBytes ? 'truncated' : 'trailing bytes'})`,
       );
     }
-    const meta = parseMeta(path, header.subarray(HEADER_BYTES, HEADER_BYTES + metaBytes), layout.labelBytes);
+    const meta = parseMeta(path, header.subarray(HEADER_BYTES, HEADER_BYTES + layout.metaBytes), layout.labelBytes);
     const table = Buffer.alloc(4 * layout.blocks);
     readExactly(path, fd, table, layout.tableOffset, 'the checksum table');
     return { fd, layout, meta, header, table };
@@ -593,6 +571,51 @@ function openChecked(path: string, role: string | null): { fd: number; layout: S
     closeSync(fd);
     throw error;
   }
+}
+
+/**
+ * The layout the fixed header `bytes` (SPARSE_HEADER_BYTES of them) describes, every field checked
+ * (magic, version, types, bounds, offsets); the header's CRC covers the meta block too and is
+ * checked once that is read. DatasetError naming `path` (a file or a URL) and the field otherwise.
+ */
+export function sparseLayoutOfHeader(bytes: Uint8Array, path: string): SparseLayout {
+  const fixed = Buffer.from(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
+  const bad = (field: string, problem: string): never => {
+    throw new DatasetError(path, undefined, undefined, `header field '${field}': ${problem}`);
+  };
+  if (!fixed.subarray(0, 8).equals(BINARY_MAGIC)) bad('magic', 'not a .dpt file (the first 8 bytes are not \\x89DPT\\r\\n\\x1a\\n)');
+  const version = fixed.readUInt32LE(8);
+  if (version === BINARY_VERSION || version === BINARY_VERSION_CLASSES) {
+    bad(
+      'version',
+      `this is a dense .dpt file (version ${version}), not a sparse one (version ${SPARSE_VERSION}); convert LIBSVM or hashed CSV with 'dpt data convert'`,
+    );
+  }
+  if (version !== SPARSE_VERSION) bad('version', `expected ${SPARSE_VERSION} (sparse), found ${version} (written by another dpt version?)`);
+  if (fixed.readUInt8(12) !== FLOAT32) bad('valueType', `expected 1 (float32), found ${fixed.readUInt8(12)}`);
+  const labelType = fixed.readUInt8(13);
+  if (labelType !== UINT8 && labelType !== UINT16) bad('labelType', `expected 1 (uint8) or 2 (uint16), found ${labelType}`);
+  const rows = Number(fixed.readBigUInt64LE(16));
+  if (rows < 1 || rows > MAX_ROWS) bad('rows', `expected 1 to ${MAX_ROWS}, found ${rows}`);
+  const dims = fixed.readUInt32LE(24);
+  if (dims < 1) bad('dims', `expected 1 to ${MAX_DIMS}, found ${dims}`);
+  const metaBytes = fixed.readUInt32LE(28);
+  if (metaBytes > MAX_META_BYTES) bad('metaBytes', `${metaBytes} exceeds ${MAX_META_BYTES}`);
+  const nnz = Number(fixed.readBigUInt64LE(32));
+  if (nnz > MAX_NNZ) bad('nnz', `expected at most ${MAX_NNZ}, found ${nnz}`);
+  if (fixed.readUInt32LE(80) !== BLOCK_BYTES) bad('blockBytes', `expected ${BLOCK_BYTES}, found ${fixed.readUInt32LE(80)}`);
+  const layout = layoutOf(labelType === UINT8 ? 1 : 2, rows, dims, nnz, metaBytes);
+  for (const [field, at, expected] of [
+    ['rowStartOffset', 40, layout.rowStartOffset],
+    ['indicesOffset', 48, layout.indicesOffset],
+    ['valuesOffset', 56, layout.valuesOffset],
+    ['labelsOffset', 64, layout.labelsOffset],
+    ['tableOffset', 72, layout.tableOffset],
+  ] as const) {
+    const found = Number(fixed.readBigUInt64LE(at));
+    if (found !== expected) bad(field, `expected ${expected} for ${rows} rows and ${nnz} entries, found ${found}`);
+  }
+  return layout;
 }
 
 function parseMeta(path: string, bytes: Buffer, labelBytes: 1 | 2): SparseMeta {
@@ -698,6 +721,45 @@ export function readSparseDataset(path: string, role: string | null = null): Spa
       : new Uint16Array(buffer, layout.labelsOffset - base, layout.rows);
   checkRows(path, layout, rowStart, indices, values, labels, meta.classes.values.length);
   return { ...infoOf(path, layout, meta, header, table), rowStart, indices, values, labels };
+}
+
+/**
+ * The labels of the sparse file at `path` (a class index per row), without its rows: the content
+ * blocks the label section lies in are read and checked against their CRC-32, and every label
+ * against the file's classes. What a coordinator counts classes from (--class-weight balanced):
+ * O(rows) bytes, plus at most one block of the values before them. DatasetError otherwise.
+ */
+export function readSparseLabels(path: string, role: string | null = null): LabelArray {
+  const { fd, layout, meta, table } = openChecked(path, role);
+  const base = layout.rowStartOffset;
+  const firstBlock = Math.floor((layout.labelsOffset - base) / BLOCK_BYTES);
+  const from = base + firstBlock * BLOCK_BYTES;
+  const bytes = new Uint8Array(layout.tableOffset - from);
+  try {
+    readExactly(path, fd, bytes, from, 'the labels');
+  } finally {
+    closeSync(fd);
+  }
+  for (let block = firstBlock; block < layout.blocks; block++) {
+    const at = (block - firstBlock) * BLOCK_BYTES;
+    if (crc32(bytes.subarray(at, Math.min(at + BLOCK_BYTES, bytes.length))) !== table.readUInt32LE(4 * block)) {
+      throw new DatasetError(path, undefined, undefined, `content block ${block} (bytes ${from + at} on) fails its CRC-32 check: the file is corrupt`);
+    }
+  }
+  // labelsOffset and every block start are multiples of 64 bytes: the views are aligned.
+  const offset = layout.labelsOffset - from;
+  const labels: LabelArray = layout.labelBytes === 1 ? new Uint8Array(bytes.buffer, offset, layout.rows) : new Uint16Array(bytes.buffer, offset, layout.rows);
+  const K = meta.classes.values.length;
+  for (let i = 0; i < layout.rows; i++) {
+    if (labels[i]! >= K)
+      throw new DatasetError(
+        path,
+        undefined,
+        undefined,
+        `the label of row ${i} (counting from 0) is class index ${labels[i]}, not below the file's ${K} classes (corrupt file?)`,
+      );
+  }
+  return labels;
 }
 
 /** The CSR invariants of the file header, row by row (a CRC collision or a bug of a writer would break them). */

@@ -3,12 +3,12 @@
 // (shared/sparse-data-file.ts: converted once per host and content), the flags refused for the
 // data they were given, and its rows loaded where the kernel reads them.
 //
-// Exports: SparseRunData, isSparseData, openSparseRunData, loadSparseRows.
+// Exports: SparseRunData, isSparseData, openSparseRunData, loadSparseRows, copySparseRows.
 
 import { ConfigError } from './errors.js';
 import type { SparseRunSpec } from './protocol.js';
 import { openSparseDataFile, type SparseDataFile, type SparseOpenOptions, sparseFormatOf } from './sparse-data-file.js';
-import { readSparseDataset } from './sparse-dataset.js';
+import { readSparseDataset, type SparseDataset } from './sparse-dataset.js';
 import type { SparseKernel } from './sparse-kernel.js';
 import type { SparseRows } from './sparse-rows.js';
 
@@ -57,7 +57,11 @@ export async function openSparseRunData(
  * storage the kernel reads without a copy per call (the wasm kernel's memory).
  */
 export function loadSparseRows(data: SparseRunData, kernel: SparseKernel, role: string): SparseRows {
-  const read = readSparseDataset(data.sparsePath, role);
+  return copySparseRows(readSparseDataset(data.sparsePath, role), kernel);
+}
+
+/** Rows read and checked already (a downloaded file: worker/remote-sparse-data.ts), copied as loadSparseRows copies them. */
+export function copySparseRows(read: SparseDataset, kernel: SparseKernel): SparseRows {
   const storage = kernel.allocateRows(read.rows, read.nnz);
   storage.rowStart.set(read.rowStart);
   storage.indices.set(read.indices);

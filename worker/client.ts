@@ -29,13 +29,14 @@ import {
 } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { SPARSE_LOGISTIC_KERNEL_ID, SPARSE_SOFTMAX_KERNEL_ID } from '../shared/sparse-kernel.js';
-import { loadSparseRows, openSparseRunData } from '../shared/sparse-run-data.js';
+import { copySparseRows, loadSparseRows, openSparseRunData } from '../shared/sparse-run-data.js';
 import { BusyPoll } from './busy-poll.js';
 import { PartComputer, type PassRun } from './compute.js';
 import { ComputePool } from './compute-pool.js';
 import { openRemoteData, resolveDataSource } from './data-source.js';
 import { budgetCapNote, inMemoryCap, readMachineMemory } from './memory-limits.js';
 import { RemoteRows } from './remote-rows.js';
+import { openRemoteSparseData } from './remote-sparse-data.js';
 import { RowStore } from './row-store.js';
 import { createSparseKernel, SparsePartComputer, type SparsePassRun } from './sparse-compute.js';
 
@@ -298,7 +299,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
           clearTimeout(welcomeTimer);
           const openedAt = performance.now();
           if (welcome.sparse !== undefined && welcome.sparse !== null) {
-            const opening = openSparseDataset(welcome, options)
+            const opening = openSparseDataset(welcome, options, url)
               .then((opened) => {
                 if (isClosed) return;
                 sparse = opened;
@@ -506,10 +507,10 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
 /**
  * Opens a sparse run's data (issue #13): the same sparse .dpt the coordinator made of its data
  * (converted here once from a LIBSVM file or a hashed CSV, cached), held in memory, checked to be
- * the coordinator's. Paged reads and the coordinator's /data route are dense-only for now: a
- * worker of a sparse run needs the data file on its own disk.
+ * the coordinator's. A worker without the file (or given an http(s) URL) downloads the
+ * coordinator's sparse .dpt whole over /data into its cache, once per host (remote-sparse-data.ts).
  */
-async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions): Promise<SparsePartComputer> {
+async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions, url: string): Promise<SparsePartComputer> {
   if (welcome.reduction !== REDUCTION_ID) {
     throw new ConfigError(
       `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
@@ -520,8 +521,19 @@ async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions
   if (kernel === null) throw new ConfigError(`this worker cannot run the sparse kernel ${welcome.kernel} the coordinator asks for`);
   const spec = welcome.sparse ?? null;
   if (spec === null) throw new Error('invariant broken: a dense welcome opened as sparse');
-  const path = options.dataPath ?? welcome.dataPath;
-  if (/^https?:\/\//.test(path)) throw new ConfigError('a sparse run reads its data from a local file: give --data a path on this host');
+  // The URL of this session (a coordinator or a relay): /data is fetched from there.
+  const source = resolveDataSource(welcome, { ...options, url });
+  if (source.kind === 'remote') {
+    const remote = await openRemoteSparseData(source.source, welcome.sha256, { rows: welcome.rows, features: welcome.features });
+    const fetched =
+      remote.bytesFetched === 0
+        ? `found it in the cache ${remote.cachePath}`
+        : `fetched ${remote.bytesFetched} bytes in ${remote.requests} request(s) into ${remote.cachePath}`;
+    options.log(`worker ${welcome.workerId}: ${source.reason}; reading the sparse data from ${remote.where} by range: ${fetched}`);
+    // Shape and identity were checked against the welcome's before the rows were fetched.
+    return new SparsePartComputer(copySparseRows(remote.dataset, kernel), welcome.schedule, kernel);
+  }
+  const path = source.path;
   const role = options.dataPath === null ? "the coordinator's --data" : '--data';
   const data = await openSparseRunData(path, spec, welcome.labelColumn ?? undefined, options.log, role, MAX_DPT_CLASSES);
   const rows = loadSparseRows(data, kernel, role);

@@ -428,19 +428,6 @@ describe('bad sparse inputs fail with one clear line', () => {
     150_000,
   );
 
-  it('a relay refuses a sparse run, saying why; the run goes on with a worker connected directly', async () => {
-    const token = 'relay-refusal-token';
-    const coordinator = startCli(['coordinator', '--data', svm, '--host', '127.0.0.1', '--port', '0', '--workers', '1', '--epochs', '1', '--token', token]);
-    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 120_000);
-    const url = `ws://127.0.0.1:${port}`;
-    const relay = startCli(['relay', '--connect', url, '--host', '127.0.0.1', '--port', '0', '--token', token]);
-    const { code } = await relay.exited(60_000);
-    expect(code).not.toBe(0);
-    expect(relay.stderr()).toMatch(/relays do not carry sparse runs .*connect the workers to the coordinator directly/);
-    startCli(['worker', '--connect', url, '--token', token]);
-    expect((await coordinator.exited(120_000)).code, coordinator.stderr()).toBe(0);
-  }, 240_000);
-
   it('refuses a sparse flag on dense data: --format libsvm or --hash-bits on a .dpt file, --hash-bits on LIBSVM', async () => {
     const csv = join(directory.path, 'dense.csv');
     writeFileSync(csv, 'a,b,label\n1,2,0\n3,4,1\n');
