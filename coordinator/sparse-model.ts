@@ -5,40 +5,63 @@
 //
 // Exports: SparseModel, SPARSE_OPTIMIZERS, checkSparseOptimizer, MIN_SCALE, MAX_SCALE.
 //
-// THE UPDATE of step t, with n the batch's rows, η the step's rate, λ = --l2, T the coordinates the
-// batch touched (the reduced part's indices), G the part's sums (every operation one float64 op):
+// THE UPDATE of step t, with n the batch's rows, η the step's rate, λ = λ2 = --l2, λ1 = --l1, T the
+// coordinates the batch touched (the reduced part's indices), G the part's sums (every operation
+// one float64 op, in the order written):
 //   g_j = G_j / n for j in T;  g_b = G_b / n                       (the exact batch mean)
 //   sgd:      s' = s·(1 − η·λ)   (s' = s when λ = 0; bias never decayed)
 //             v_j ← v_j − (η·g_j) / s'   for j in T;   b ← b − η·g_b
 //             so w_j = s'·v_j = (1 − η·λ)·w_j − η·g_j up to rounding for every j, the dense rule
 //             w ← w − η·(g + λ·w); with λ = 0, s = 1 and the bits are the dense sgd's exactly.
+//             With λ1 > 0, then the proximal step of the touched coordinates (never the bias):
+//             c = (η·λ1) / s';  a = |v_j| − c;  v_j ← a > 0 ? sgn(v_j)·a : 0   for j in T,
+//             i.e. w_j ← sgn(w_j)·max(0, |w_j| − η·λ1) up to rounding. An untouched coordinate is
+//             not shrunk in that step: this is the sparse rule, not the dense proximal formula
+//             (which shrinks every non-zero weight every step); README "Training on sparse data".
 //             When s' leaves [MIN_SCALE, MAX_SCALE]: v ← s'·v for every coordinate, s' ← 1 (O(D),
 //             deterministic, and the step's params go out in full).
 //   adagrad:  (λ must be 0) sum_j ← sum_j + g_j·g_j;  v_j ← v_j + (−η·g_j) / (√sum_j + ε) for j in
 //             T and the bias: an untouched coordinate has g = 0, for which the dense rule changes
 //             nothing, so this is the dense adagrad's bits exactly (coordinator/optimizers.ts).
+//   ftrl:     FTRL-Proximal (McMahan et al. 2013, Algorithm 1), one update per step with the batch
+//             mean as the gradient; α = η (the rate schedule must be constant), β = --ftrl-beta,
+//             s stays 1 (v is w). Per coordinate j in T, w = v_j (the weight its z_j, n_j define):
+//               q = n_j + g_j·g_j;  r = √q;  σ = (r − √n_j) / α
+//               z_j ← (z_j + g_j) − σ·w;  n_j ← q
+//               v_j ← |z_j| ≤ λ1 ? 0 : −(z_j − sgn(z_j)·λ1) / ((β + r) / α + λ2)
+//             The bias is a coordinate of its own z_b, n_b without L1 or L2 (λ1 = λ2 = 0 there):
+//             b ← −z_b / ((β + r) / α). An untouched coordinate has g = 0, hence σ = 0 and z, n, w
+//             unchanged: FTRL's own lazy definition, so updating T alone is exact, not approximate.
 // Other optimizers move every coordinate every step (momentum, adam) and are refused.
 
-import { ConfigError, DivergedError } from '../shared/errors.js';
+import { CheckpointError, ConfigError, DivergedError } from '../shared/errors.js';
 import type { ModelShape } from '../shared/model-shape.js';
 import type { SparsePart } from '../shared/sparse-rows.js';
-import type { OptimizerName, OptimizerSpec, OptimizerState } from './optimizers.js';
+import type { LrScheduleSpec } from './lr-schedule.js';
+import { NON_NEGATIVE_BUFFERS, type OptimizerName, type OptimizerSpec, type OptimizerState } from './optimizers.js';
 
 /** Optimizers whose step costs O(touched coordinates). */
-export const SPARSE_OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adagrad'];
+export const SPARSE_OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adagrad', 'ftrl'];
 /** The scale is renormalised into v when it leaves this range (far from float64's limits either way). */
 export const MIN_SCALE = 1e-100;
 export const MAX_SCALE = 1e100;
 
 /** Throws a ConfigError naming the flag when the optimizer cannot run on sparse data. */
-export function checkSparseOptimizer(spec: OptimizerSpec, lr: number): void {
+export function checkSparseOptimizer(spec: OptimizerSpec, lr: number, schedule: LrScheduleSpec): void {
   if (!SPARSE_OPTIMIZERS.includes(spec.name)) {
     throw new ConfigError(
-      `--optimizer ${spec.name} updates every coordinate every step, which sparse data cannot afford; use --optimizer ${SPARSE_OPTIMIZERS.join(' or ')} (with --l2 for sgd only)`,
+      `--optimizer ${spec.name} updates every coordinate every step, which sparse data cannot afford; use --optimizer ${SPARSE_OPTIMIZERS.join(', ')} (with --l2 for sgd and ftrl only)`,
     );
   }
   if (spec.name === 'adagrad' && spec.weightDecay !== 0) {
-    throw new ConfigError('--l2 with --optimizer adagrad moves every coordinate every step on sparse data; use --optimizer sgd for L2');
+    throw new ConfigError('--l2 with --optimizer adagrad moves every coordinate every step on sparse data; use --optimizer sgd or ftrl for L2');
+  }
+  if (spec.name === 'ftrl') {
+    // α sits inside z's history (σ) and every weight's denominator: a varying α has no single FTRL.
+    const flag =
+      schedule.schedule !== 'constant' ? `--lr-schedule ${schedule.schedule}` : schedule.warmupSteps > 0 ? '--warmup-steps' : schedule.decayEpochs > 0 ? '--lr-decay-epochs' : null;
+    if (flag !== null) throw new ConfigError(`${flag}: --optimizer ftrl takes a constant α (--lr); drop the schedule`);
+    return;
   }
   // s' = s·(1 − η·λ) must stay positive; η never exceeds --lr under any schedule.
   if (!(lr * spec.weightDecay < 1))
@@ -55,15 +78,20 @@ export class SparseModel {
   private readonly spec: OptimizerSpec;
   private readonly D: number;
   private readonly O: number;
-  /** adagrad's sums, parameterCount values in θ's layout (v's then the biases'); empty for sgd. */
+  /** adagrad's sums, or ftrl's z, parameterCount values in θ's layout (v's then the biases'); empty for sgd. */
   private readonly sums: Float64Array;
+  /** ftrl's n (sums of squared gradients), in θ's layout; empty otherwise. */
+  private readonly squares: Float64Array;
   private steps: number;
   /** The coordinates the last update changed (ascending), or null when it changed v everywhere (a renormalisation). */
   private changed: Uint32Array | null = null;
   /** Scratch for the new values of a step (touched · O), grown as needed. */
   private scratch = new Float64Array(0);
 
-  /** From θ in the shape's layout (w then b) with scale 1, or v, scale and version from a checkpoint. */
+  /**
+   * From θ in the shape's layout (w then b) with scale 1, or v, scale and version from a checkpoint
+   * with the optimizer's state. Throws CheckpointError when that state does not fit the model.
+   */
   constructor(shape: ModelShape, spec: OptimizerSpec, theta: Float64Array, scale: number, version: number, optimizer: OptimizerState | null) {
     this.D = shape.features;
     this.O = shape.outputs;
@@ -72,13 +100,31 @@ export class SparseModel {
     this.bias = Float64Array.from(theta.subarray(shape.biasIndex));
     this.scale = scale;
     this.version = version;
-    this.sums = new Float64Array(spec.name === 'adagrad' ? shape.parameterCount : 0);
+    const names = spec.name === 'adagrad' ? ['sum'] : spec.name === 'ftrl' ? ['z', 'n'] : [];
+    this.sums = new Float64Array(names.length >= 1 ? shape.parameterCount : 0);
+    this.squares = new Float64Array(names.length >= 2 ? shape.parameterCount : 0);
     this.steps = optimizer?.step ?? 0;
-    if (optimizer !== null && spec.name === 'adagrad') {
-      const sum = optimizer.buffers.sum;
-      if (sum === undefined || sum.length !== shape.parameterCount) throw new Error('invariant broken: adagrad state of the wrong size');
-      this.sums.set(sum);
+    if (optimizer === null) {
+      // FTRL's weights are a function of z and n, which start at 0: so must θ (the trainer starts from zeros).
+      if (spec.name === 'ftrl' && theta.some((value) => value !== 0)) throw new Error('invariant broken: ftrl starts from non-zero parameters');
+      return;
     }
+    if (optimizer.optimizer !== spec.name) {
+      throw new CheckpointError(`optimizer state: the checkpoint holds ${JSON.stringify(optimizer.optimizer)} state, the run uses ${spec.name}`);
+    }
+    names.forEach((name, index) => {
+      const buffer = optimizer.buffers[name];
+      if (buffer === undefined || buffer.length !== shape.parameterCount) {
+        throw new CheckpointError(`optimizer state: ${spec.name} needs a buffer ${name} of ${shape.parameterCount} values, got ${buffer?.length ?? 'none'}`);
+      }
+      for (let i = 0; i < buffer.length; i++) {
+        const value = buffer[i]!;
+        if (!Number.isFinite(value) || (NON_NEGATIVE_BUFFERS.has(name) && value < 0)) {
+          throw new CheckpointError(`optimizer state: buffer ${name}[${i}] is ${value}, expected a finite${NON_NEGATIVE_BUFFERS.has(name) ? ' non-negative' : ''} number`);
+        }
+      }
+      (index === 0 ? this.sums : this.squares).set(buffer);
+    });
   }
 
   /** The coordinates the last update changed, ascending, or null when every one may have (send the parameters in full). */
@@ -105,7 +151,10 @@ export class SparseModel {
           next[k * O + o] = v[o * D + j]! - (lr * g) / scale;
         }
       }
+      if (this.spec.l1 !== 0) this.shrink(next, T * O, (lr * this.spec.l1) / scale);
       for (let o = 0; o < O; o++) next[T * O + o] = bias[o]! - lr * (part.bias[o]! / n);
+    } else if (this.spec.name === 'ftrl') {
+      this.ftrl(part, n, lr, next);
     } else {
       const eps = this.spec.eps;
       const negativeLr = -lr;
@@ -149,6 +198,53 @@ export class SparseModel {
     this.version++;
   }
 
+  /** v_k ← sgn(v_k)·max(0, |v_k| − c) for the first `count` values (sgd's proximal step of the touched coordinates, in v's units). */
+  private shrink(values: Float64Array, count: number, c: number): void {
+    for (let k = 0; k < count; k++) {
+      const u = values[k]!;
+      const a = Math.abs(u) - c;
+      values[k] = a > 0 ? (u > 0 ? a : -a) : 0;
+    }
+  }
+
+  /**
+   * FTRL-Proximal's step (the rule above) of the touched coordinates and the bias, new weights into
+   * next. z and n are written at once: nothing reads them again if the run diverges (it ends).
+   */
+  private ftrl(part: SparsePart, n: number, alpha: number, next: Float64Array): void {
+    const { O, D, v, bias } = this;
+    const { l1, weightDecay: l2, ftrlBeta: beta } = this.spec;
+    const z = this.sums;
+    const squares = this.squares;
+    const T = part.indices.length;
+    for (let k = 0; k < T; k++) {
+      const j = part.indices[k]!;
+      for (let o = 0; o < O; o++) {
+        const i = o * D + j;
+        const g = part.values[k * O + o]! / n;
+        const q = squares[i]! + g * g;
+        const r = Math.sqrt(q);
+        const sigma = (r - Math.sqrt(squares[i]!)) / alpha;
+        const zi = z[i]! + g - sigma * v[i]!;
+        z[i] = zi;
+        squares[i] = q;
+        next[k * O + o] = Math.abs(zi) <= l1 ? 0 : -(zi - (zi > 0 ? l1 : -l1)) / ((beta + r) / alpha + l2);
+      }
+    }
+    const biasBase = O * D;
+    for (let o = 0; o < O; o++) {
+      const i = biasBase + o;
+      const g = part.bias[o]! / n;
+      const q = squares[i]! + g * g;
+      const r = Math.sqrt(q);
+      const sigma = (r - Math.sqrt(squares[i]!)) / alpha;
+      const zi = z[i]! + g - sigma * bias[o]!;
+      z[i] = zi;
+      squares[i] = q;
+      next[T * O + o] = -zi / ((beta + r) / alpha);
+    }
+  }
+
   /** θ in the shape's layout with w = scale·v (a fresh vector: the model file, early stopping). */
   theta(): Float64Array {
     const theta = new Float64Array(this.v.length + this.O);
@@ -170,7 +266,12 @@ export class SparseModel {
     return {
       optimizer: this.spec.name,
       step: this.steps,
-      buffers: this.spec.name === 'adagrad' ? { sum: Float64Array.from(this.sums) } : {},
+      buffers:
+        this.spec.name === 'adagrad'
+          ? { sum: Float64Array.from(this.sums) }
+          : this.spec.name === 'ftrl'
+            ? { z: Float64Array.from(this.sums), n: Float64Array.from(this.squares) }
+            : {},
     };
   }
 }

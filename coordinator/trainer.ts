@@ -173,7 +173,7 @@ export class Trainer {
     this.spareParams = new Float64Array(dense * modelShape.parameterCount);
     this.gradient = new Float64Array(dense * modelShape.parameterCount);
     if (isSparse) {
-      checkSparseOptimizer(config.optimizer, config.lr);
+      checkSparseOptimizer(config.optimizer, config.lr, config.lrSchedule);
       const model = new SparseModel(modelShape, config.optimizer, start.params, start.sparse?.scale ?? 1, start.sparse?.version ?? start.step, start.optimizer);
       this.sparse = {
         model,
