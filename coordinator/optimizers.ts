@@ -162,7 +162,8 @@ export interface Optimizer {
  */
 export function createOptimizer(spec: OptimizerSpec, parameterCount: number, isDecayed: Uint8Array): Optimizer {
   // Their exact lazy forms are per touched coordinate (coordinator/sparse-model.ts); a dense twin would be a second definition to keep equal.
-  if (spec.name === 'ftrl') throw new ConfigError('--optimizer ftrl trains sparse data only (LIBSVM, --hash-bits, a sparse .dpt); use it there or pick another optimizer');
+  if (spec.name === 'ftrl')
+    throw new ConfigError('--optimizer ftrl trains sparse data only (LIBSVM, --hash-bits, a sparse .dpt); use it there or pick another optimizer');
   if (spec.l1 !== 0) throw new ConfigError('--l1 trains sparse data only (LIBSVM, --hash-bits, a sparse .dpt); use --l2 on dense data');
   if (!Number.isSafeInteger(parameterCount) || parameterCount < 0) throw new Error(`invariant broken: parameter count ${parameterCount}`);
   if (isDecayed.length !== parameterCount) throw new Error(`invariant broken: decay mask of ${isDecayed.length} for ${parameterCount} parameters`);

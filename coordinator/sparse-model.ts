@@ -59,7 +59,13 @@ export function checkSparseOptimizer(spec: OptimizerSpec, lr: number, schedule: 
   if (spec.name === 'ftrl') {
     // α sits inside z's history (σ) and every weight's denominator: a varying α has no single FTRL.
     const flag =
-      schedule.schedule !== 'constant' ? `--lr-schedule ${schedule.schedule}` : schedule.warmupSteps > 0 ? '--warmup-steps' : schedule.decayEpochs > 0 ? '--lr-decay-epochs' : null;
+      schedule.schedule !== 'constant'
+        ? `--lr-schedule ${schedule.schedule}`
+        : schedule.warmupSteps > 0
+          ? '--warmup-steps'
+          : schedule.decayEpochs > 0
+            ? '--lr-decay-epochs'
+            : null;
     if (flag !== null) throw new ConfigError(`${flag}: --optimizer ftrl takes a constant α (--lr); drop the schedule`);
     return;
   }
@@ -120,7 +126,9 @@ export class SparseModel {
       for (let i = 0; i < buffer.length; i++) {
         const value = buffer[i]!;
         if (!Number.isFinite(value) || (NON_NEGATIVE_BUFFERS.has(name) && value < 0)) {
-          throw new CheckpointError(`optimizer state: buffer ${name}[${i}] is ${value}, expected a finite${NON_NEGATIVE_BUFFERS.has(name) ? ' non-negative' : ''} number`);
+          throw new CheckpointError(
+            `optimizer state: buffer ${name}[${i}] is ${value}, expected a finite${NON_NEGATIVE_BUFFERS.has(name) ? ' non-negative' : ''} number`,
+          );
         }
       }
       (index === 0 ? this.sums : this.squares).set(buffer);

@@ -150,8 +150,18 @@ beforeAll(() => {
 
 describe('ftrl and sgd with --l1 match an independent float64 reference', () => {
   it.each([
-    ['ftrl with L1 and L2', 3, ['--optimizer', 'ftrl', '--lr', '0.5', '--ftrl-beta', '1', '--l1', '0.005', '--l2', '0.01'], { name: 'ftrl', alpha: 0.5, beta: 1, l1: 0.005, l2: 0.01 }],
-    ['sgd with L1 and L2', 2, ['--optimizer', 'sgd', '--lr', '0.5', '--l1', '0.001', '--l2', '0.01'], { name: 'sgd', lr: 0.5, l1: 0.001, l2: 0.01, touchedOnly: true }],
+    [
+      'ftrl with L1 and L2',
+      3,
+      ['--optimizer', 'ftrl', '--lr', '0.5', '--ftrl-beta', '1', '--l1', '0.005', '--l2', '0.01'],
+      { name: 'ftrl', alpha: 0.5, beta: 1, l1: 0.005, l2: 0.01 },
+    ],
+    [
+      'sgd with L1 and L2',
+      2,
+      ['--optimizer', 'sgd', '--lr', '0.5', '--l1', '0.001', '--l2', '0.01'],
+      { name: 'sgd', lr: 0.5, l1: 0.001, l2: 0.01, touchedOnly: true },
+    ],
   ] as const)(
     'LIBSVM, %s, over %d workers',
     async (name, workers, flags, rule) => {
@@ -191,7 +201,22 @@ describe('ftrl and sgd with --l1 match an independent float64 reference', () => 
 // 400 rows, 40 held out: 360 training rows, 8 batches of 45 per epoch, 24 steps.
 const EPOCHS = 3;
 const STEPS_PER_EPOCH = 8;
-const BITS_FLAGS = (): string[] => ['--data', svm, '--epochs', String(EPOCHS), '--batch-size', '45', '--chunks', '8', '--lr', '0.5', '--val-split', '0.1', '--seed', '7'];
+const BITS_FLAGS = (): string[] => [
+  '--data',
+  svm,
+  '--epochs',
+  String(EPOCHS),
+  '--batch-size',
+  '45',
+  '--chunks',
+  '8',
+  '--lr',
+  '0.5',
+  '--val-split',
+  '0.1',
+  '--seed',
+  '7',
+];
 
 describe('ftrl and sgd with --l1 give the same bits on any cluster and across a resumed coordinator', () => {
   it.each([

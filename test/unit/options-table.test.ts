@@ -221,7 +221,13 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--batch-size': { args: ['--batch-size', '32', '--chunks', '2'] },
   '--lr': { args: ['--lr', '0.5'] },
   '--l2': { args: ['--l2', '0.01'] },
-  '--l1': { bases: [['--optimizer', 'sgd'], ['--optimizer', 'ftrl']], args: ['--l1', '0.01'] },
+  '--l1': {
+    bases: [
+      ['--optimizer', 'sgd'],
+      ['--optimizer', 'ftrl'],
+    ],
+    args: ['--l1', '0.01'],
+  },
   '--seed': { args: ['--seed', '7'] },
   '--shuffle': { args: ['--shuffle', 'none'] },
   '--block-rows': { bases: [['--shuffle', 'blocks']], args: ['--block-rows', '100'] },

@@ -308,7 +308,9 @@ describe('SparseModel: ftrl and sgd with L1 (issue #13)', () => {
     expect(() => resolveOptimizerSpec({ name: 'ftrl', ftrlBeta: 0 })).toThrow(/--ftrl-beta must be a positive finite number/);
     const ftrl = resolveOptimizerSpec({ name: 'ftrl', l1: 1, weightDecay: 30 });
     expect(() => checkSparseOptimizer(ftrl, 0.1, CONSTANT)).not.toThrow(); // λ2 of ftrl is in a denominator: no bound with the rate
-    expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, schedule: 'cosine' }))).toThrow(/--lr-schedule cosine: --optimizer ftrl takes a constant α/);
+    expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, schedule: 'cosine' }))).toThrow(
+      /--lr-schedule cosine: --optimizer ftrl takes a constant α/,
+    );
     expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, warmupSteps: 3 }))).toThrow(/--warmup-steps/);
     expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, decayEpochs: 2 }))).toThrow(/--lr-decay-epochs/);
     const shape = logisticShape(3);
