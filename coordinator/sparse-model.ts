@@ -88,6 +88,10 @@ export class SparseModel {
   private readonly sums: Float64Array;
   /** ftrl's n (sums of squared gradients), in θ's layout; empty otherwise. */
   private readonly squares: Float64Array;
+  /** sgd with --l1: P, the L1 penalty per unit of v summed over the steps since the last renormalisation (Σ η·λ1/s'). */
+  private penalty = 0;
+  /** sgd with --l1: P at coordinate j's last catch-up (D values; the O outputs of j share it); empty otherwise. */
+  private readonly penaltyAt: Float64Array;
   private steps: number;
   /** The coordinates the last update changed (ascending), or null when it changed v everywhere (a renormalisation). */
   private changed: Uint32Array | null = null;
@@ -110,6 +114,7 @@ export class SparseModel {
     this.sums = new Float64Array(names.length >= 1 ? shape.parameterCount : 0);
     this.squares = new Float64Array(names.length >= 2 ? shape.parameterCount : 0);
     this.steps = optimizer?.step ?? 0;
+    this.penaltyAt = new Float64Array(this.hasLazyL1 ? this.D : 0);
     if (optimizer === null) {
       // FTRL's weights are a function of z and n, which start at 0: so must θ (the trainer starts from zeros).
       if (spec.name === 'ftrl' && theta.some((value) => value !== 0)) throw new Error('invariant broken: ftrl starts from non-zero parameters');
@@ -133,6 +138,27 @@ export class SparseModel {
       }
       (index === 0 ? this.sums : this.squares).set(buffer);
     });
+    if (this.hasLazyL1) this.restorePenalties(optimizer);
+  }
+
+  /** Whether this is sgd with --l1, whose untouched coordinates owe a penalty until their next catch-up. */
+  get hasLazyL1(): boolean {
+    return this.spec.name === 'sgd' && this.spec.l1 !== 0;
+  }
+
+  private restorePenalties(optimizer: OptimizerState): void {
+    const total = optimizer.buffers.penalty;
+    const at = optimizer.buffers.penaltyAt;
+    if (total === undefined || total.length !== 1 || at === undefined || at.length !== this.D) {
+      throw new CheckpointError(`optimizer state: sgd with --l1 needs buffers penalty (1 value) and penaltyAt (${this.D} values)`);
+    }
+    const P = total[0]!;
+    if (!(P >= 0 && Number.isFinite(P))) throw new CheckpointError(`optimizer state: penalty is ${P}, expected a finite non-negative number`);
+    for (let j = 0; j < at.length; j++) {
+      if (!(at[j]! >= 0 && at[j]! <= P)) throw new CheckpointError(`optimizer state: penaltyAt[${j}] is ${at[j]}, expected a number in [0, ${P}]`);
+    }
+    this.penalty = P;
+    this.penaltyAt.set(at);
   }
 
   /** The coordinates the last update changed, ascending, or null when every one may have (send the parameters in full). */
@@ -142,24 +168,34 @@ export class SparseModel {
 
   /**
    * One step (the rule above) from the batch's reduced part over n rows at rate lr. Computed in
-   * full, checked finite, then written: a DivergedError leaves the parameters as they were.
+   * full, checked finite, then written: a DivergedError leaves the parameters as they were. With
+   * sgd and --l1, `upcoming` (sorted, distinct) are the coordinates the next step's batch touches:
+   * they are brought up to date after this step, so that the workers compute at the dense
+   * formula's weights (null at the last step; ignored by the other rules).
    */
-  update(part: SparsePart, n: number, lr: number): void {
+  update(part: SparsePart, n: number, lr: number, upcoming: Uint32Array | null = null): void {
     const { O, D, v, bias } = this;
     const T = part.indices.length;
     if (this.scratch.length < T * O + O) this.scratch = new Float64Array(Math.max(T * O + O, 2 * this.scratch.length));
     const next = this.scratch;
     let scale = this.scale;
+    let c = 0;
     if (this.spec.name === 'sgd') {
       if (this.spec.weightDecay !== 0) scale = scale * (1 - lr * this.spec.weightDecay);
+      c = (lr * this.spec.l1) / scale;
+      const P = this.penalty;
+      const at = this.penaltyAt;
       for (let k = 0; k < T; k++) {
         const j = part.indices[k]!;
+        // The penalty j still owes (0 when it was caught up for this step, as the trainer does).
+        const owed = this.hasLazyL1 ? P - at[j]! : 0;
         for (let o = 0; o < O; o++) {
           const g = part.values[k * O + o]! / n;
-          next[k * O + o] = v[o * D + j]! - (lr * g) / scale;
+          const caughtUp = owed === 0 ? v[o * D + j]! : soft(v[o * D + j]!, owed);
+          next[k * O + o] = caughtUp - (lr * g) / scale;
         }
       }
-      if (this.spec.l1 !== 0) this.shrink(next, T * O, (lr * this.spec.l1) / scale);
+      if (this.hasLazyL1) for (let i = 0; i < T * O; i++) next[i] = soft(next[i]!, c);
       for (let o = 0; o < O; o++) next[T * O + o] = bias[o]! - lr * (part.bias[o]! / n);
     } else if (this.spec.name === 'ftrl') {
       this.ftrl(part, n, lr, next);
@@ -197,7 +233,20 @@ export class SparseModel {
     }
     for (let o = 0; o < O; o++) bias[o] = next[T * O + o]!;
     this.changed = part.indices;
+    if (this.hasLazyL1) {
+      const P = this.penalty + c;
+      this.penalty = P;
+      for (let k = 0; k < T; k++) this.penaltyAt[part.indices[k]!] = P;
+      if (upcoming !== null) {
+        for (let k = 0; k < upcoming.length; k++) this.catchUp(upcoming[k]!);
+        this.changed = mergeSorted(part.indices, upcoming);
+      }
+    }
     if (scale < MIN_SCALE || scale > MAX_SCALE) {
+      // Every coordinate pays what it owes at the old scale first: P counts in units of v.
+      if (this.hasLazyL1) for (let j = 0; j < D; j++) this.catchUp(j);
+      this.penalty = 0;
+      this.penaltyAt.fill(0);
       for (let i = 0; i < v.length; i++) v[i] = v[i]! * scale;
       scale = 1;
       this.changed = null;
@@ -206,13 +255,30 @@ export class SparseModel {
     this.version++;
   }
 
-  /** v_k ← sgn(v_k)·max(0, |v_k| − c) for the first `count` values (sgd's proximal step of the touched coordinates, in v's units). */
-  private shrink(values: Float64Array, count: number, c: number): void {
-    for (let k = 0; k < count; k++) {
-      const u = values[k]!;
-      const a = Math.abs(u) - c;
-      values[k] = a > 0 ? (u > 0 ? a : -a) : 0;
-    }
+  /** Coordinate j pays the L1 penalty it owes: v_j ← soft(v_j, P − P_j) for each output, P_j ← P. */
+  private catchUp(j: number): void {
+    const owed = this.penalty - this.penaltyAt[j]!;
+    if (owed === 0) return;
+    for (let o = 0; o < this.O; o++) this.v[o * this.D + j] = soft(this.v[o * this.D + j]!, owed);
+    this.penaltyAt[j] = this.penalty;
+  }
+
+  /** v at flat index i (O×D layout) with the L1 penalty it owes applied (v itself without lazy L1): what a full broadcast sends. */
+  currentV(i: number): number {
+    if (!this.hasLazyL1) return this.v[i]!;
+    const owed = this.penalty - this.penaltyAt[i % this.D]!;
+    return owed === 0 ? this.v[i]! : soft(this.v[i]!, owed);
+  }
+
+  /**
+   * Before an evaluation pass: with lazy L1, every coordinate may owe a penalty the replicas do not
+   * know, so the version moves on without a step and the next sync sends every coordinate's current
+   * value (currentV). The coordinator's own state is not changed: evaluations never change the bits.
+   */
+  exposeAll(): void {
+    if (!this.hasLazyL1) return;
+    this.version++;
+    this.changed = null;
   }
 
   /**
@@ -256,7 +322,7 @@ export class SparseModel {
   /** θ in the shape's layout with w = scale·v (a fresh vector: the model file, early stopping). */
   theta(): Float64Array {
     const theta = new Float64Array(this.v.length + this.O);
-    for (let i = 0; i < this.v.length; i++) theta[i] = this.scale * this.v[i]!;
+    for (let i = 0; i < this.v.length; i++) theta[i] = this.scale * this.currentV(i);
     theta.set(this.bias, this.v.length);
     return theta;
   }
@@ -279,7 +345,31 @@ export class SparseModel {
           ? { sum: Float64Array.from(this.sums) }
           : this.spec.name === 'ftrl'
             ? { z: Float64Array.from(this.sums), n: Float64Array.from(this.squares) }
-            : {},
+            : this.hasLazyL1
+              ? { penalty: Float64Array.of(this.penalty), penaltyAt: Float64Array.from(this.penaltyAt) }
+              : {},
     };
   }
+}
+
+/** soft(x, c) = sgn(x)·max(0, |x| − c), c ≥ 0: a = |x| − c, then a > 0 ? ±a : 0 (exactly x when c = 0). */
+function soft(x: number, c: number): number {
+  const a = Math.abs(x) - c;
+  return a > 0 ? (x > 0 ? a : -a) : 0;
+}
+
+/** The sorted union of two sorted arrays of distinct coordinates. */
+function mergeSorted(a: Uint32Array, b: Uint32Array): Uint32Array {
+  const out = new Uint32Array(a.length + b.length);
+  let i = 0;
+  let k = 0;
+  let count = 0;
+  while (i < a.length || k < b.length) {
+    const x = i < a.length ? a[i]! : Number.POSITIVE_INFINITY;
+    const y = k < b.length ? b[k]! : Number.POSITIVE_INFINITY;
+    if (x <= y) i++;
+    if (y <= x) k++;
+    out[count++] = Math.min(x, y);
+  }
+  return out.slice(0, count);
 }

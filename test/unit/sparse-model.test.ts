@@ -263,42 +263,74 @@ describe('SparseModel: ftrl and sgd with L1 (issue #13)', () => {
     expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, negative)).toThrow(/buffer n\[0\] is -1/);
   });
 
-  it('sgd with --l1 soft-thresholds the touched coordinates after the gradient step (with and without L2), never the bias', () => {
-    for (const l2 of [0, 0.3]) {
+  it('sgd with --l1 equals the dense proximal formula (every weight shrunk every step) through the lazy catch-up, with and without L2, never the bias', () => {
+    for (const [l2, steps] of [
+      [0, 200],
+      [0.3, 200],
+      [0.9, 700], // 0.64^700 ≈ 1e-136: the scale is renormalised on the way
+    ] as const) {
       const shape = softmaxShape(2, 30);
       const D = 30;
       const O = 2;
-      const l1 = 0.2;
+      const l1 = 0.02;
+      const lr = 0.4 + 0.1 * l2;
       const model = new SparseModel(shape, resolveOptimizerSpec({ name: 'sgd', l1, weightDecay: l2 }), new Float64Array(shape.parameterCount), 1, 0, null);
-      // The rule written out over dense θ: every weight decays by (1 − η·λ2); a touched one then takes its
-      // gradient step and w ← sgn(w)·max(0, |w| − η·λ1); biases take the plain step.
+      // The dense proximal step written out over θ: w ← sgn(u)·max(0, |u| − η·λ1) with u = w − η·(g + λ2·w), for every weight; b ← b − η·g.
       const theta = new Float64Array(shape.parameterCount);
-      const dense = new Float64Array(shape.parameterCount); // the dense proximal formula (every weight shrunk), for contrast
       const random = seeded(5);
-      for (let step = 0; step < 200; step++) {
-        const part = randomPart(random, D, O, 4);
-        const lr = 0.4;
-        model.update(part, 10, lr);
+      const parts = Array.from({ length: steps + 1 }, () => randomPart(random, D, O, 4));
+      let renormalised = 0;
+      let maxDiff = 0;
+      for (let step = 0; step < steps; step++) {
+        const part = parts[step]!;
+        // The trainer passes the coordinates of the next batch; here, the next part's.
+        model.update(part, 10, lr, parts[step + 1]!.indices);
+        if (model.lastChanged === null) renormalised++;
         const gradient = densePart(part, D, O).map((g) => g / 10);
-        const touched = new Set(part.indices);
-        const soft = (w: number): number => Math.sign(w) * Math.max(0, Math.abs(w) - lr * l1);
         for (let i = 0; i < theta.length; i++) {
           if (i >= shape.biasIndex) {
             theta[i] = theta[i]! - lr * gradient[i]!;
-            dense[i] = dense[i]! - lr * gradient[i]!;
             continue;
           }
-          const stepped = theta[i]! - lr * (gradient[i]! + l2 * theta[i]!);
-          theta[i] = touched.has(i % D) ? soft(stepped) : stepped;
-          dense[i] = soft(dense[i]! - lr * (gradient[i]! + l2 * dense[i]!));
+          const u = theta[i]! - lr * (gradient[i]! + l2 * theta[i]!);
+          theta[i] = Math.sign(u) * Math.max(0, Math.abs(u) - lr * l1);
+        }
+        const sparseTheta = model.theta();
+        for (let i = 0; i < theta.length; i++) maxDiff = Math.max(maxDiff, Math.abs(sparseTheta[i]! - theta[i]!));
+        // What the workers compute with (a replica: scale · v of the next batch's coordinates) is the dense θ too.
+        for (const j of parts[step + 1]!.indices) {
+          for (let o = 0; o < O; o++) maxDiff = Math.max(maxDiff, Math.abs(model.scale * model.v[o * D + j]! - theta[o * D + j]!));
         }
       }
+      expect(maxDiff, `λ2 = ${l2}`).toBeLessThanOrEqual(1e-12);
+      expect(renormalised > 0, `λ2 = ${l2}: renormalised`).toBe(l2 === 0.9);
+      // L1 made weights exactly 0, the same ones as the dense formula.
       const sparseTheta = model.theta();
-      for (let i = 0; i < theta.length; i++) expect(Math.abs(sparseTheta[i]! - theta[i]!), `θ[${i}]`).toBeLessThanOrEqual(1e-12);
       expect(Array.from(sparseTheta.subarray(0, shape.biasIndex)).filter((w) => w === 0).length).toBeGreaterThan(0);
-      // Not the dense proximal formula: that one also shrinks the untouched weights every step.
-      expect(Math.max(...Array.from(theta, (w, i) => Math.abs(w - dense[i]!)))).toBeGreaterThan(1e-3);
+      for (let i = 0; i < shape.biasIndex; i++) expect(sparseTheta[i] === 0, `w[${i}]`).toBe(theta[i] === 0);
     }
+  });
+
+  it('sgd with --l1 resumed from its state (v, the penalties) continues with the same bits; exposeAll changes no bit', () => {
+    const shape = logisticShape(30);
+    const spec = resolveOptimizerSpec({ name: 'sgd', l1: 0.05, weightDecay: 0.1 });
+    const parts = Array.from({ length: 41 }, (_, index) => randomPart(seeded(200 + index), 30, 1, 5));
+    const whole = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (let step = 0; step < 40; step++) {
+      whole.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+      if (step % 7 === 0) whole.exposeAll(); // an evaluation pass: the version moves, the values do not
+    }
+    const first = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (let step = 0; step < 17; step++) first.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+    const state = first.optimizerState();
+    expect(Object.keys(state.buffers)).toEqual(['penalty', 'penaltyAt']);
+    const resumed = new SparseModel(shape, spec, first.rawParams(), first.scale, first.version, state);
+    for (let step = 17; step < 40; step++) resumed.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+    expect(Array.from(resumed.theta())).toEqual(Array.from(whole.theta()));
+    expect(resumed.optimizerState()).toEqual(whole.optimizerState());
+    expect(whole.version).toBe(40 + 6);
+    const bad = { ...state, buffers: { penalty: Float64Array.of(1), penaltyAt: Float64Array.of(2) } };
+    expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, bad)).toThrow(CheckpointError);
   });
 
   it('refuses --l1 outside sgd and ftrl, bad values, ftrl with a varying rate, and both on dense data, naming the flag', () => {
