@@ -1,7 +1,7 @@
 // FTRL-Proximal (--optimizer ftrl) and sgd's L1 proximal step (--l1) on sparse data (issue #13), end
 // to end with real processes: a LIBSVM file trains over 2 and 3 workers to the model of an
 // independent float64 reference written here (its own parsing, its own batching, the paper's FTRL
-// formulas and the dense proximal step, every coordinate every step, over dense loops); the same bits with 1, 2 and 3 workers and with
+// formulas and the dense proximal step, every coordinate every step, over dense loops); the same bits with 1, 2 and 3 workers, a worker killed and with
 // the coordinator SIGKILLed mid-epoch and resumed from its checkpoint (FTRL's z and n in it); bad
 // combinations fail with exit 2 and one line naming the flag.
 
@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
-import { trainOnCluster, trainWithCoordinatorKilled } from '../helpers/cluster-runs.js';
+import { trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
 import { stepLosses } from '../helpers/model-hash.js';
 
 const directory = temporaryDirectory();
@@ -148,12 +148,7 @@ describe('ftrl and sgd with --l1 match an independent float64 reference', () => 
       ['--optimizer', 'ftrl', '--lr', '0.5', '--ftrl-beta', '1', '--l1', '0.005', '--l2', '0.01'],
       { name: 'ftrl', alpha: 0.5, beta: 1, l1: 0.005, l2: 0.01 },
     ],
-    [
-      'sgd with L1 and L2',
-      2,
-      ['--optimizer', 'sgd', '--lr', '0.5', '--l1', '0.001', '--l2', '0.01'],
-      { name: 'sgd', lr: 0.5, l1: 0.001, l2: 0.01 },
-    ],
+    ['sgd with L1 and L2', 2, ['--optimizer', 'sgd', '--lr', '0.5', '--l1', '0.001', '--l2', '0.01'], { name: 'sgd', lr: 0.5, l1: 0.001, l2: 0.01 }],
   ] as const)(
     'LIBSVM, %s, over %d workers',
     async (name, workers, flags, rule) => {
@@ -207,19 +202,23 @@ describe('ftrl and sgd with --l1 give the same bits on any cluster and across a 
     ['ftrl', ['--optimizer', 'ftrl', '--l1', '0.002', '--l2', '0.01', '--ftrl-beta', '0.5'], ['z', 'n']],
     ['sgd with L1', ['--optimizer', 'sgd', '--l1', '0.001', '--l2', '0.02'], ['penalty', 'penaltyAt']],
   ] as const)(
-    '%s: 1, 2 and 3 workers, the coordinator killed and resumed',
+    '%s: 1, 2 and 3 workers, a worker killed, the coordinator killed and resumed',
     async (name, flags, buffers) => {
       const all = [...BITS_FLAGS(), ...flags];
       const id = name.replace(/[^a-z0-9]+/gi, '-');
-      const [one, two, three, coordinatorKilled] = await Promise.all([
+      const [one, two, three, workerKilled, coordinatorKilled] = await Promise.all([
         trainOnCluster(directory.path, `${id}-w1`, all, 1),
         trainOnCluster(directory.path, `${id}-w2`, all, 2),
         trainOnCluster(directory.path, `${id}-w3`, all, 3),
+        trainWithWorkerKilled(directory.path, `${id}-worker-killed`, all, 9),
         trainWithCoordinatorKilled(directory.path, `${id}-coordinator-killed`, all, 13, 4),
       ]);
       expect(two.losses).toHaveLength(EPOCHS * STEPS_PER_EPOCH);
       const trained = JSON.parse(readFileSync(two.out, 'utf8')) as { trainedOn: Record<string, unknown> };
       expect([trained.trainedOn.sparse, trained.trainedOn.optimizer, trained.trainedOn.l1]).toEqual([true, flags[1], Number(flags[3])]);
+
+      expect(workerKilled.killedAt).toBeGreaterThanOrEqual(9);
+      expect(workerKilled.leftLine).toMatch(/left: disconnected/);
 
       const { killedAt, checkpointStep, resumedAt, savedOptimizer } = coordinatorKilled;
       expect(killedAt).toBeGreaterThanOrEqual(13);
@@ -230,6 +229,7 @@ describe('ftrl and sgd with --l1 give the same bits on any cluster and across a 
       for (const [cluster, run] of [
         ['1 worker', one],
         ['3 workers', three],
+        ['a worker killed', workerKilled],
         ['the coordinator killed and resumed', coordinatorKilled],
       ] as const) {
         expect(run.digest, `${name}, ${cluster}: model file`).toBe(two.digest);

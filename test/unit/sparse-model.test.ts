@@ -333,6 +333,56 @@ describe('SparseModel: ftrl and sgd with L1 (issue #13)', () => {
     expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, bad)).toThrow(CheckpointError);
   });
 
+  it('sgd with --l1: deltas and full vectors (a late joiner, an evaluation) give replicas the dense weights wherever a step or a pass reads them', () => {
+    const shape = logisticShape(40);
+    const D = 40;
+    const model = new SparseModel(shape, resolveOptimizerSpec({ name: 'sgd', l1: 0.05 }), new Float64Array(shape.parameterCount), 1, 0, null);
+    const broadcast = new SparseBroadcast(model, D, 1);
+    const limits = limitsFor(D, 1);
+    const peer = () => ({
+      paramsVersion: -1,
+      stepBytes: 0,
+      received: [] as Buffer[],
+      sendBytes(bytes: Buffer) {
+        this.received.push(bytes);
+      },
+    });
+    const replicaOf = (): SparseReplica => new SparseReplica({ v: new Float64Array(D), scale: 1, bias: new Float64Array(1) }, D, 1);
+    const deliver = (from: ReturnType<typeof peer>, replica: SparseReplica): void => {
+      for (const bytes of from.received.splice(0)) {
+        const message = decodeCoordinatorMessage(bytes, limits);
+        if (message.kind !== 'params') throw new Error('expected params');
+        replica.apply(message);
+      }
+    };
+    const random = seeded(17);
+    const parts = Array.from({ length: 31 }, () => randomPart(random, D, 1, 5));
+    const early = peer();
+    const earlyReplica = replicaOf();
+    for (let step = 0; step < 30; step++) {
+      model.update(parts[step]!, 8, 0.5, parts[step + 1]!.indices);
+      broadcast.sync([early]);
+      deliver(early, earlyReplica);
+      const theta = model.theta();
+      // The next step reads these coordinates: the replica holds the current weights there.
+      for (const j of parts[step + 1]!.indices) expect(earlyReplica.params.v[j]! * earlyReplica.params.scale).toBe(theta[j]);
+      if (step === 20) {
+        const late = peer();
+        const lateReplica = replicaOf();
+        broadcast.sync([late]);
+        deliver(late, lateReplica);
+        for (let j = 0; j < D; j++) expect(lateReplica.params.v[j]! * lateReplica.params.scale, `late w[${j}]`).toBe(theta[j]);
+      }
+    }
+    // An evaluation pass reads every coordinate: exposeAll makes the next sync a full vector of the current weights.
+    model.exposeAll();
+    broadcast.sync([early]);
+    deliver(early, earlyReplica);
+    const theta = model.theta();
+    for (let j = 0; j < D; j++) expect(earlyReplica.params.v[j]! * earlyReplica.params.scale, `w[${j}]`).toBe(theta[j]);
+    expect(earlyReplica.version).toBe(model.version);
+  });
+
   it('refuses --l1 outside sgd and ftrl, bad values, ftrl with a varying rate, and both on dense data, naming the flag', () => {
     expect(() => resolveOptimizerSpec({ name: 'adagrad', l1: 0.1 })).toThrow(/--l1 applies to --optimizer sgd or ftrl, not adagrad/);
     expect(() => resolveOptimizerSpec({ name: 'adam', l1: 0.1 })).toThrow(ConfigError);
