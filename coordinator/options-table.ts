@@ -303,7 +303,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     help: `L1 strength λ1, sparse data only: sgd's proximal step or ftrl's λ1 (default: ${OPTIMIZER_DEFAULTS.l1}; not applied to the bias)`,
     parse: nonNegativeNumber,
     defaultText: String(OPTIMIZER_DEFAULTS.l1),
-    docs: "L1 strength λ1 (sparse data, `sgd` or `ftrl`; never the bias): sgd soft-thresholds the coordinates a step touched, w ← sgn(w)·max(0, abs(w) − η·λ1); ftrl's λ1 (see Training on sparse data)",
+    docs: "L1 strength λ1 (sparse data, `sgd` or `ftrl`; never the bias): sgd's proximal step w ← sgn(w)·max(0, abs(w) − η·λ1) after each step on every weight (exact, paid lazily); ftrl's λ1 (see Training on sparse data)",
     target: { optimizer: 'l1' },
     changesResult: true,
     fingerprint: readHyperParameter('l1'),

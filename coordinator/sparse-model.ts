@@ -13,11 +13,24 @@
 //             v_j ← v_j − (η·g_j) / s'   for j in T;   b ← b − η·g_b
 //             so w_j = s'·v_j = (1 − η·λ)·w_j − η·g_j up to rounding for every j, the dense rule
 //             w ← w − η·(g + λ·w); with λ = 0, s = 1 and the bits are the dense sgd's exactly.
-//             With λ1 > 0, then the proximal step of the touched coordinates (never the bias):
-//             c = (η·λ1) / s';  a = |v_j| − c;  v_j ← a > 0 ? sgn(v_j)·a : 0   for j in T,
-//             i.e. w_j ← sgn(w_j)·max(0, |w_j| − η·λ1) up to rounding. An untouched coordinate is
-//             not shrunk in that step: this is the sparse rule, not the dense proximal formula
-//             (which shrinks every non-zero weight every step); README "Training on sparse data".
+//             With λ1 > 0 (--l1), the dense proximal step w ← sgn(u)·max(0, |u| − η·λ1), u the
+//             step above, for EVERY weight, exactly but lazily. soft(x, c) = a > 0 ? sgn(x)·a : 0
+//             with a = |x| − c. In v's units an untouched weight's prox is soft(v, η·λ1/s'), and
+//             soft(soft(v, a), b) = soft(v, a + b), so a coordinate may pay its penalties late, at
+//             once: P (penalty) sums c_t = (η_t·λ1)/s'_t over the steps, P_j (penaltyAt) is P at
+//             j's last payment, and j's current value is soft(v_j, P − P_j). Step t:
+//               c = (η·λ1) / s'
+//               for j in T: x = soft(v_j, P − P_j) (j's debt, 0 when paid as below);
+//                           v_j ← soft(x − (η·g_j)/s', c)
+//               P ← P + c;  P_j ← P for j in T
+//               for j in U (the next step's batch coordinates, batch-coordinates.ts):
+//                           v_j ← soft(v_j, P − P_j); P_j ← P        (skipped when P − P_j = 0)
+//             so the workers, which read the coordinates of their rows only, compute the next
+//             gradient at the dense formula's weights; the delta carries T ∪ U. A full vector
+//             (a late joiner, an evaluation pass: exposeAll moves the version on without a step)
+//             and the model file carry every soft(v_j, P − P_j) without changing the state, so
+//             evaluations change no bit. At a renormalisation every coordinate pays first, then
+//             P = P_j = 0. Equal to the dense formula to rounding (1e-12 in the unit test).
 //             When s' leaves [MIN_SCALE, MAX_SCALE]: v ← s'·v for every coordinate, s' ← 1 (O(D),
 //             deterministic, and the step's params go out in full).
 //   adagrad:  (λ must be 0) sum_j ← sum_j + g_j·g_j;  v_j ← v_j + (−η·g_j) / (√sum_j + ε) for j in
