@@ -16,10 +16,11 @@
 //
 // dpt trains either on the hashed CSV (--dpt-input hashed, the default: --hash-bits B --categorical
 // … --cross origin:destination) or on the very LIBSVM file liblinear reads (--dpt-input libsvm: the
-// same features with no collision at all). L2 on sparse data trains with --optimizer sgd.
+// same features with no collision at all). L2 on sparse data trains with --optimizer sgd or ftrl
+// (ftrl: --lr is α, --lr-schedule constant); --l1 λ1 adds dpt's L1 (sgd or ftrl).
 //
 // Flags: --data PATH (default ../shared/datasets/flights_3m_cat.csv.gz), --out DIR (default
-// bench/results/flights), --lambda λ (1e-5), --hash-bits B (22), --epochs E (5), --optimizer
+// bench/results/flights), --lambda λ (1e-5), --l1 λ1 (0), --hash-bits B (22), --epochs E (5), --optimizer
 // (sgd), --lr η (1), --lr-schedule (cosine), --batch-size (256), --workers W (2), --eps (liblinear -e, 0.001), --rows N
 // (first N rows only, for a quick run), --seed (20261201), --dpt-input hashed|libsvm, --dpt-cli
 // PATH (the dpt that trains; default this build's dist/cli/main.js), --no-liblinear, --no-dpt.
@@ -43,6 +44,8 @@ interface Args {
   data: string;
   out: string;
   lambda: number;
+  /** --l1 of dpt (sgd's exact proximal L1 or ftrl's λ1); 0: not passed. */
+  l1: number;
   hashBits: number;
   epochs: number;
   optimizer: string;
@@ -64,6 +67,7 @@ function parseArgs(argv: readonly string[]): Args {
     data: join(REPO, '..', 'shared', 'datasets', 'flights_3m_cat.csv.gz'),
     out: join(REPO, 'bench', 'results', 'flights'),
     lambda: 1e-5,
+    l1: 0,
     hashBits: 22,
     epochs: 5,
     optimizer: 'sgd',
@@ -95,6 +99,7 @@ function parseArgs(argv: readonly string[]): Args {
     if (flag === '--data') args.data = value();
     else if (flag === '--out') args.out = value();
     else if (flag === '--lambda') args.lambda = number();
+    else if (flag === '--l1') args.l1 = number();
     else if (flag === '--hash-bits') args.hashBits = number();
     else if (flag === '--epochs') args.epochs = number();
     else if (flag === '--optimizer') args.optimizer = value();
@@ -380,6 +385,7 @@ export function dptTrainArgs(args: Args, modelPath: string): string[] {
     ...data,
     '--l2',
     String(args.lambda),
+    ...(args.l1 === 0 ? [] : ['--l1', String(args.l1)]),
     '--optimizer',
     args.optimizer,
     '--lr',
@@ -409,6 +415,9 @@ function runDpt(args: Args): Record<string, unknown> {
   const heldOutData = join(args.out, args.dptInput === 'hashed' ? 'test.csv' : 'test.svm');
   const evaluate = run(process.execPath, [CLI, 'evaluate', '--model', modelPath, '--data', heldOutData, '--json'], 'dpt evaluate');
   const metrics = JSON.parse(evaluate.result.stdout) as { rows: number; logLoss: number; accuracy: number; rocAuc: number | null };
+  // L1 (--l1, ftrl) makes weights exactly 0: how many are not.
+  const { weights } = JSON.parse(readFileSync(modelPath, 'utf8')) as { weights: number[] | { values: number[] } };
+  const nonZeroWeights = (Array.isArray(weights) ? weights : weights.values).filter((w) => w !== 0).length;
   return {
     command,
     input: args.dptInput,
@@ -416,6 +425,7 @@ function runDpt(args: Args): Record<string, unknown> {
     steps: steps === null ? null : Number(steps[1]),
     stepSeconds: steps === null ? null : Number(steps[2]),
     heldOut: { rows: metrics.rows, logLoss: metrics.logLoss, accuracy: metrics.accuracy, auc: metrics.rocAuc },
+    nonZeroWeights,
   };
 }
 

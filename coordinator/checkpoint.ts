@@ -14,7 +14,7 @@ import { type FileSystem, NODE_FS, writeFileAtomic } from '../shared/atomic-file
 import { CheckpointError, WriteError } from '../shared/errors.js';
 import type { EvalEvent } from '../shared/events.js';
 import type { SavedEarlyStopping } from './early-stopping.js';
-import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
+import { ALL_OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers.js';
 
 /**
  * What must be equal for a checkpoint to continue this run: the data's identity, every option that
@@ -48,6 +48,9 @@ export interface RunFingerprint {
   readonly beta1?: number;
   readonly beta2?: number;
   readonly eps?: number;
+  /** --l1 (present when set) and ftrl's β (issue #13). */
+  readonly l1?: number;
+  readonly ftrlBeta?: number;
   readonly lrSchedule: string;
   readonly warmupSteps: number;
   readonly lrDecayEpochs: number;
@@ -194,7 +197,7 @@ export function readCheckpoint(path: string): LoadedCheckpoint {
 
 /** A saved optimizer state as the optimizer restores it (its buffers' lengths and values are checked by restore()). */
 export function loadOptimizerState(saved: SavedOptimizerState): OptimizerState {
-  if (!(OPTIMIZER_NAMES as readonly string[]).includes(saved.optimizer)) {
+  if (!(ALL_OPTIMIZER_NAMES as readonly string[]).includes(saved.optimizer)) {
     throw new CheckpointError(`optimizer state: unknown optimizer ${JSON.stringify(saved.optimizer)}`);
   }
   const buffers: Record<string, Float64Array> = {};

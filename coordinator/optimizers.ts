@@ -22,8 +22,13 @@
 import { CheckpointError, ConfigError } from '../shared/errors.js';
 import { powerOfFraction } from './power.js';
 
+/** The optimizers of torch.optim (dense and, for sgd and adagrad, sparse data). */
 export const OPTIMIZER_NAMES = ['sgd', 'momentum', 'nesterov', 'adagrad', 'adam', 'adamw'] as const;
-export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+/** Optimizers of sparse data only (issue #13): FTRL-Proximal (coordinator/sparse-model.ts has its rule). */
+export const SPARSE_ONLY_OPTIMIZER_NAMES = ['ftrl'] as const;
+/** Every value --optimizer takes. */
+export const ALL_OPTIMIZER_NAMES = [...OPTIMIZER_NAMES, ...SPARSE_ONLY_OPTIMIZER_NAMES] as const;
+export type OptimizerName = (typeof ALL_OPTIMIZER_NAMES)[number];
 
 /** A validated, frozen optimizer configuration: what changes the result, hence the run fingerprint. */
 export interface OptimizerSpec {
@@ -37,6 +42,10 @@ export interface OptimizerSpec {
   readonly eps: number;
   /** λ: torch's weight_decay, dpt's --l2, ≥ 0; applied only to parameters marked as weights. */
   readonly weightDecay: number;
+  /** λ1 (--l1), ≥ 0: sgd's proximal step and ftrl's L1 (sparse data only); never applied to the bias. */
+  readonly l1: number;
+  /** β of ftrl (--ftrl-beta), > 0: the per-coordinate rate is α / (β + √n). */
+  readonly ftrlBeta: number;
 }
 
 export type OptimizerOptions = { [K in keyof OptimizerSpec]?: OptimizerSpec[K] | undefined };
@@ -50,13 +59,16 @@ export const OPTIMIZER_DEFAULTS = {
   eps: 1e-8,
   adagradEps: 1e-10,
   weightDecay: 0,
+  l1: 0,
+  /** McMahan et al. 2013 report β = 1 as usually good enough. */
+  ftrlBeta: 1,
 } as const;
 
-/** Merges the defaults and validates; errors name the flag (--optimizer, --momentum, --beta1, --beta2, --eps, --l2). */
+/** Merges the defaults and validates; errors name the flag (--optimizer, --momentum, --beta1, --beta2, --eps, --l2, --l1, --ftrl-beta). */
 export function resolveOptimizerSpec(options: OptimizerOptions): OptimizerSpec {
   const name = options.name ?? OPTIMIZER_DEFAULTS.name;
-  if (!(OPTIMIZER_NAMES as readonly string[]).includes(name)) {
-    throw new ConfigError(`--optimizer must be one of ${OPTIMIZER_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
+  if (!(ALL_OPTIMIZER_NAMES as readonly string[]).includes(name)) {
+    throw new ConfigError(`--optimizer must be one of ${ALL_OPTIMIZER_NAMES.join(', ')}, got ${JSON.stringify(name)}`);
   }
   const spec: OptimizerSpec = {
     name,
@@ -65,6 +77,8 @@ export function resolveOptimizerSpec(options: OptimizerOptions): OptimizerSpec {
     beta2: options.beta2 ?? OPTIMIZER_DEFAULTS.beta2,
     eps: options.eps ?? (name === 'adagrad' ? OPTIMIZER_DEFAULTS.adagradEps : OPTIMIZER_DEFAULTS.eps),
     weightDecay: options.weightDecay ?? OPTIMIZER_DEFAULTS.weightDecay,
+    l1: options.l1 ?? OPTIMIZER_DEFAULTS.l1,
+    ftrlBeta: options.ftrlBeta ?? OPTIMIZER_DEFAULTS.ftrlBeta,
   };
   // μ = 0 would make momentum plain sgd and nesterov undefined (torch refuses it); μ ≥ 1 never forgets.
   if (!(spec.momentum > 0 && spec.momentum < 1)) throw new ConfigError(`--momentum must be a number in (0, 1), got ${spec.momentum}`);
@@ -74,6 +88,11 @@ export function resolveOptimizerSpec(options: OptimizerOptions): OptimizerSpec {
   if (!(spec.weightDecay >= 0 && Number.isFinite(spec.weightDecay))) {
     throw new ConfigError(`--l2 must be a non-negative finite number, got ${spec.weightDecay}`);
   }
+  if (!(spec.l1 >= 0 && Number.isFinite(spec.l1))) throw new ConfigError(`--l1 must be a non-negative finite number, got ${spec.l1}`);
+  // Only sgd (a proximal step) and ftrl (its own L1) define an L1 term; the others would ignore it silently.
+  if (spec.l1 !== 0 && name !== 'sgd' && name !== 'ftrl') throw new ConfigError(`--l1 applies to --optimizer sgd or ftrl, not ${name}`);
+  // β = 0 would make the bias's first weight 0/0 (n = 0 before any gradient).
+  if (!(spec.ftrlBeta > 0 && Number.isFinite(spec.ftrlBeta))) throw new ConfigError(`--ftrl-beta must be a positive finite number, got ${spec.ftrlBeta}`);
   return Object.freeze(spec);
 }
 
@@ -81,7 +100,10 @@ export function resolveOptimizerSpec(options: OptimizerOptions): OptimizerSpec {
 export function describeOptimizer(spec: OptimizerSpec): Readonly<Record<string, string | number>> {
   switch (spec.name) {
     case 'sgd':
-      return Object.freeze({ optimizer: spec.name, weightDecay: spec.weightDecay });
+      // l1 only when set: a run without it keeps the fingerprint it had before --l1 existed.
+      return Object.freeze({ optimizer: spec.name, weightDecay: spec.weightDecay, ...(spec.l1 === 0 ? {} : { l1: spec.l1 }) });
+    case 'ftrl':
+      return Object.freeze({ optimizer: spec.name, ftrlBeta: spec.ftrlBeta, l1: spec.l1, weightDecay: spec.weightDecay });
     case 'momentum':
     case 'nesterov':
       return Object.freeze({ optimizer: spec.name, momentum: spec.momentum, weightDecay: spec.weightDecay });
@@ -103,10 +125,11 @@ const BUFFER_NAMES: Readonly<Record<OptimizerName, readonly string[]>> = {
   adagrad: ['sum'],
   adam: ['expAvg', 'expAvgSq'],
   adamw: ['expAvg', 'expAvgSq'],
+  ftrl: ['z', 'n'],
 };
 
 /** Buffers that hold sums of squares: never negative. */
-const NON_NEGATIVE_BUFFERS: ReadonlySet<string> = new Set(['sum', 'expAvgSq']);
+export const NON_NEGATIVE_BUFFERS: ReadonlySet<string> = new Set(['sum', 'expAvgSq', 'n']);
 
 /** An optimizer's state between steps, for checkpoints: the step count and one buffer per moment (copies). */
 export interface OptimizerState {
@@ -138,6 +161,10 @@ export interface Optimizer {
  * applies), 0 a bias. The mask is copied.
  */
 export function createOptimizer(spec: OptimizerSpec, parameterCount: number, isDecayed: Uint8Array): Optimizer {
+  // Their exact lazy forms are per touched coordinate (coordinator/sparse-model.ts); a dense twin would be a second definition to keep equal.
+  if (spec.name === 'ftrl')
+    throw new ConfigError('--optimizer ftrl trains sparse data only (LIBSVM, --hash-bits, a sparse .dpt); use it there or pick another optimizer');
+  if (spec.l1 !== 0) throw new ConfigError('--l1 trains sparse data only (LIBSVM, --hash-bits, a sparse .dpt); use --l2 on dense data');
   if (!Number.isSafeInteger(parameterCount) || parameterCount < 0) throw new Error(`invariant broken: parameter count ${parameterCount}`);
   if (isDecayed.length !== parameterCount) throw new Error(`invariant broken: decay mask of ${isDecayed.length} for ${parameterCount} parameters`);
   return new FlatOptimizer(spec, parameterCount, Uint8Array.from(isDecayed));
@@ -188,6 +215,8 @@ class FlatOptimizer implements Optimizer {
       case 'adamw':
         this.adam(params, grad, lr, next);
         return;
+      case 'ftrl':
+        throw new Error('invariant broken: a dense ftrl optimizer (createOptimizer refuses it)');
       default:
         unreachable(this.spec.name);
     }

@@ -35,7 +35,7 @@ import {
 import type { RunFingerprint } from './checkpoint.js';
 import { CLASS_WEIGHT_MODES, type CoordinatorConfig, type CoordinatorOptions, DATA_FORMATS, DEFAULTS, MAX_CLASSES, MODEL_CHOICES } from './config.js';
 import { LR_SCHEDULE_DEFAULTS, LR_SCHEDULE_NAMES, type LrScheduleOptions } from './lr-schedule.js';
-import { describeOptimizer, OPTIMIZER_DEFAULTS, OPTIMIZER_NAMES, type OptimizerOptions } from './optimizers.js';
+import { ALL_OPTIMIZER_NAMES, describeOptimizer, OPTIMIZER_DEFAULTS, type OptimizerOptions } from './optimizers.js';
 
 export type OptionValue = string | number | boolean;
 
@@ -114,7 +114,7 @@ export function optionEnvVar(flag: string): string | null {
 
 /** The hyper-parameter the chosen optimizer reads under `key`, or nothing (a value it ignores may change on resume). */
 const readHyperParameter =
-  (key: 'momentum' | 'beta1' | 'beta2' | 'eps'): FingerprintPart =>
+  (key: 'momentum' | 'beta1' | 'beta2' | 'eps' | 'l1' | 'ftrlBeta'): FingerprintPart =>
   (config) => {
     const value = describeOptimizer(config.optimizer)[key];
     return value === undefined ? {} : { [key]: value };
@@ -280,7 +280,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     parse: positiveNumber,
     default: DEFAULTS.lr,
     defaultText: String(DEFAULTS.lr),
-    docs: 'learning rate η (the base rate of `--lr-schedule`)',
+    docs: 'learning rate η (the base rate of `--lr-schedule`); α of `--optimizer ftrl`',
     target: { config: 'lr' },
     changesResult: true,
     fingerprint: (config) => ({ lr: config.lr }),
@@ -296,6 +296,17 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     target: { config: 'l2' },
     changesResult: true,
     fingerprint: (config) => ({ l2: config.l2 }),
+  },
+  {
+    flag: '--l1',
+    value: '<lambda1>',
+    help: `L1 strength λ1, sparse data only: sgd's proximal step or ftrl's λ1 (default: ${OPTIMIZER_DEFAULTS.l1}; not applied to the bias)`,
+    parse: nonNegativeNumber,
+    defaultText: String(OPTIMIZER_DEFAULTS.l1),
+    docs: "L1 strength λ1 (sparse data, `sgd` or `ftrl`; never the bias): sgd's proximal step w ← sgn(w)·max(0, abs(w) − η·λ1) after each step on every weight (exact, paid lazily); ftrl's λ1 (see Training on sparse data)",
+    target: { optimizer: 'l1' },
+    changesResult: true,
+    fingerprint: readHyperParameter('l1'),
   },
   {
     flag: '--seed',
@@ -637,10 +648,12 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
   {
     flag: '--optimizer',
     value: '<name>',
-    help: `update rule, as torch.optim defines it: ${OPTIMIZER_NAMES.join(', ')} (default: ${OPTIMIZER_DEFAULTS.name})`,
-    parse: oneOf(OPTIMIZER_NAMES),
+    help: `update rule, as torch.optim defines it, or ftrl (FTRL-Proximal, sparse data): ${ALL_OPTIMIZER_NAMES.join(', ')} (default: ${OPTIMIZER_DEFAULTS.name})`,
+    parse: oneOf(ALL_OPTIMIZER_NAMES),
     defaultText: OPTIMIZER_DEFAULTS.name,
-    docs: `update rule, exactly as torch.optim defines it (see Optimizers and rate schedules): ${OPTIMIZER_NAMES.map((name) => `\`${name}\``).join(', ')}`,
+    docs: `update rule, exactly as torch.optim defines it (see Optimizers and rate schedules): ${ALL_OPTIMIZER_NAMES.filter((name) => name !== 'ftrl')
+      .map((name) => `\`${name}\``)
+      .join(', ')}; \`ftrl\`: FTRL-Proximal on sparse data (see Training on sparse data)`,
     target: { optimizer: 'name' },
     changesResult: true,
     fingerprint: (config) => ({ optimizer: config.optimizer.name }),
@@ -688,6 +701,17 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     target: { optimizer: 'eps' },
     changesResult: true,
     fingerprint: readHyperParameter('eps'),
+  },
+  {
+    flag: '--ftrl-beta',
+    value: '<beta>',
+    help: `β of ftrl, > 0: the per-coordinate rate is α / (β + √n) (default: ${OPTIMIZER_DEFAULTS.ftrlBeta})`,
+    parse: finiteNumber,
+    defaultText: String(OPTIMIZER_DEFAULTS.ftrlBeta),
+    docs: 'β of `ftrl`, > 0: the per-coordinate rate is α / (β + √n_j), α = `--lr`',
+    target: { optimizer: 'ftrlBeta' },
+    changesResult: true,
+    fingerprint: readHyperParameter('ftrlBeta'),
   },
   {
     flag: '--lr-schedule',

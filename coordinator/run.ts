@@ -24,11 +24,12 @@ import { PASS_BLOCKS, passBlocks } from '../shared/passes.js';
 import { PROTOCOL_VERSION } from '../shared/protocol.js';
 import { REDUCTION_ID } from '../shared/reduce.js';
 import { batchesPerEpoch, splitRows, splitSizes } from '../shared/schedule.js';
-import { readSparseLabels } from '../shared/sparse-dataset.js';
+import { readSparseDataset, readSparseLabels } from '../shared/sparse-dataset.js';
 import { sparseKernelId } from '../shared/sparse-kernel.js';
 import { isSparseData, openSparseRunData, type SparseRunData } from '../shared/sparse-run-data.js';
 import type { Standardization } from '../shared/standardize.js';
 import { isLoopbackAddress, resolveListenAddress } from './auth.js';
+import { createBatchCoordinates } from './batch-coordinates.js';
 import {
   CheckpointWarnings,
   fingerprintMismatch,
@@ -163,7 +164,15 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
     monitoring.publish(event);
     hooks.onEvent?.(event);
   };
-  const shape = { D: dataset.features, trainRows: sizes.train, validationRows: sizes.validation, ...(sparseData === null ? {} : { isSparse: true }) };
+  // sgd with --l1 on sparse rows: the coordinator reads its own copy of the rows once, for the coordinates of each batch (batch-coordinates.ts).
+  const hasLazyL1 = sparseData !== null && config.optimizer.name === 'sgd' && config.optimizer.l1 !== 0;
+  const shape = {
+    D: dataset.features,
+    trainRows: sizes.train,
+    validationRows: sizes.validation,
+    ...(sparseData === null ? {} : { isSparse: true }),
+    ...(hasLazyL1 ? { batchCoordinates: createBatchCoordinates(readSparseDataset(sparseData.sparsePath, '--data'), config) } : {}),
+  };
   // A worker whose data fails a block check names the block; the coordinator checks its own copy of it.
   const scatter = new Scatter(config, Math.max(config.chunksPerBatch, passBlocks(dataset.rows)), emit, log, (block) =>
     sparseData === null ? checkDataBlock(dataset.binaryPath, block) : null,

@@ -44,6 +44,7 @@ export function stableStepLimit(optimizer: ScaleCheck['optimizer']): number | nu
     case 'adagrad':
     case 'adam':
     case 'adamw':
+    case 'ftrl':
       return null;
     default: {
       const unknown: never = optimizer.name;

@@ -71,6 +71,7 @@ export class SparseBroadcast {
     this.deltaFor = model.version;
     this.delta = null;
     if (changed === null || model.version === 0) return null;
+    // The coordinates a step changed owe no L1 penalty (sparse-model.ts catches them up): v is their current value.
     const values = new Float64Array(changed.length * O);
     for (let k = 0; k < changed.length; k++) {
       for (let o = 0; o < O; o++) values[k * O + o] = model.v[o * D + changed[k]!]!;
@@ -83,10 +84,11 @@ export class SparseBroadcast {
   private fullBytes(): Buffer[] {
     const { model, D, O } = this;
     if (this.fullFor === model.version) return this.full;
+    // currentV: v with any L1 penalty a coordinate still owes applied (sgd with --l1, sparse-model.ts); v itself otherwise.
     const nonZero: number[] = [];
     for (let j = 0; j < D; j++) {
       for (let o = 0; o < O; o++) {
-        if (model.v[o * D + j] !== 0) {
+        if (model.currentV(o * D + j) !== 0) {
           nonZero.push(j);
           break;
         }
@@ -97,7 +99,7 @@ export class SparseBroadcast {
       const indices = Uint32Array.from(nonZero.slice(first, first + FULL_PARAMS_CHUNK));
       const values = new Float64Array(indices.length * O);
       for (let k = 0; k < indices.length; k++) {
-        for (let o = 0; o < O; o++) values[k * O + o] = model.v[o * D + indices[k]!]!;
+        for (let o = 0; o < O; o++) values[k * O + o] = model.currentV(o * D + indices[k]!);
       }
       // The first message resets the replica to zeros; the next ones add coordinates at the same version.
       messages.push(encodeMessage(this.message(first === 0 ? -1 : model.version, indices, values)));

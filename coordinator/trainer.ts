@@ -14,6 +14,7 @@ import { batchesPerEpoch, chunkStart, evaluatesAfterEpoch, locateStep, type Step
 import { SparseTreeParts } from '../shared/sparse-reduce.js';
 import type { SparsePart } from '../shared/sparse-rows.js';
 import type { Standardization } from '../shared/standardize.js';
+import type { BatchCoordinates } from './batch-coordinates.js';
 import { broadcastStep } from './broadcast.js';
 import type { CoordinatorConfig } from './config.js';
 import { EarlyStopping, type EarlyStoppingOutcome, type SavedEarlyStopping } from './early-stopping.js';
@@ -31,6 +32,8 @@ export interface DataShape {
   readonly validationRows: number;
   /** Sparse rows (issue #13): O(touched) updates and params deltas, no statistics pass. Absent: dense. */
   readonly isSparse?: boolean;
+  /** The coordinates of a step's batch (batch-coordinates.ts), which sgd with --l1 on sparse rows needs; absent otherwise. */
+  readonly batchCoordinates?: BatchCoordinates;
 }
 
 /** Where a run starts: step 0 with a zero model, or a checkpoint's position, model and optimizer state. */
@@ -173,8 +176,10 @@ export class Trainer {
     this.spareParams = new Float64Array(dense * modelShape.parameterCount);
     this.gradient = new Float64Array(dense * modelShape.parameterCount);
     if (isSparse) {
-      checkSparseOptimizer(config.optimizer, config.lr);
+      checkSparseOptimizer(config.optimizer, config.lr, config.lrSchedule);
       const model = new SparseModel(modelShape, config.optimizer, start.params, start.sparse?.scale ?? 1, start.sparse?.version ?? start.step, start.optimizer);
+      if (model.hasLazyL1 && shape.batchCoordinates === undefined)
+        throw new Error('invariant broken: sgd with --l1 on sparse data without the batches’ coordinates');
       this.sparse = {
         model,
         parts: new SparseTreeParts(config.chunksPerBatch, modelShape.outputs),
@@ -419,8 +424,11 @@ export class Trainer {
       // The exact batch sum along the tree, then the O(touched) update (sparse-model.ts).
       const part = this.sparse.parts.reduce();
       const lr = this.lrSchedule.rateAt(step);
+      const model = this.sparse.model;
+      // sgd with --l1: the next batch's coordinates pay the L1 penalty they owe before that step goes out.
+      const upcoming = model.hasLazyL1 && step + 1 < this.totalSteps ? this.shape.batchCoordinates!(step + 1) : null; // present with lazy L1 (constructor)
       try {
-        this.sparse.model.update(part, location.size, lr);
+        model.update(part, location.size, lr, upcoming);
       } catch (error) {
         if (error instanceof DivergedError) throw new DivergedError(`step ${step}: ${error.message}`);
         throw error;
@@ -452,6 +460,8 @@ export class Trainer {
   }
 
   private async evaluate(epoch: number): Promise<EvalEvent> {
+    // sgd with --l1: the replicas get every coordinate's current value for the pass (sparse-model.ts).
+    this.sparse?.model.exposeAll();
     const train = await this.evalPass('train');
     const validation = this.shape.validationRows > 0 ? await this.evalPass('validation') : null;
     return {

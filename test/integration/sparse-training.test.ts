@@ -413,7 +413,7 @@ describe('bad sparse inputs fail with one clear line', () => {
     [
       'an optimizer that moves every coordinate',
       ['--optimizer', 'adam'],
-      /--optimizer adam updates every coordinate every step.*use --optimizer sgd or adagrad/,
+      /--optimizer adam updates every coordinate every step.*use --optimizer sgd, adagrad, ftrl/,
     ],
     ['L2 with adagrad', ['--optimizer', 'adagrad', '--l2', '0.1'], /--l2 with --optimizer adagrad/],
     ['--categorical without --hash-bits', ['--categorical', 'a'], /--categorical needs --hash-bits/],

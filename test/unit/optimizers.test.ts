@@ -282,7 +282,7 @@ describe('optimizer state', () => {
 
 describe('resolveOptimizerSpec', () => {
   it('defaults to torch.optim values, with ε 1e-10 for adagrad and 1e-8 for the others', () => {
-    expect(resolveOptimizerSpec({})).toEqual({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+    expect(resolveOptimizerSpec({})).toEqual({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, l1: 0, ftrlBeta: 1 });
     expect(resolveOptimizerSpec({ name: 'adagrad' }).eps).toBe(1e-10);
     expect(resolveOptimizerSpec({ name: 'adagrad', eps: 1e-6 }).eps).toBe(1e-6);
     expect(Object.isFrozen(resolveOptimizerSpec({}))).toBe(true);
@@ -290,6 +290,8 @@ describe('resolveOptimizerSpec', () => {
 
   it('describes only the hyper-parameters each optimizer reads (for the run fingerprint)', () => {
     expect(describeOptimizer(resolveOptimizerSpec({ name: 'sgd', weightDecay: 0.1 }))).toEqual({ optimizer: 'sgd', weightDecay: 0.1 });
+    expect(describeOptimizer(resolveOptimizerSpec({ name: 'sgd', l1: 0.2 }))).toEqual({ optimizer: 'sgd', weightDecay: 0, l1: 0.2 });
+    expect(describeOptimizer(resolveOptimizerSpec({ name: 'ftrl', weightDecay: 0.1 }))).toEqual({ optimizer: 'ftrl', ftrlBeta: 1, l1: 0, weightDecay: 0.1 });
     expect(describeOptimizer(resolveOptimizerSpec({ name: 'nesterov' }))).toEqual({ optimizer: 'nesterov', momentum: 0.9, weightDecay: 0 });
     expect(describeOptimizer(resolveOptimizerSpec({ name: 'adagrad' }))).toEqual({ optimizer: 'adagrad', eps: 1e-10, weightDecay: 0 });
     expect(describeOptimizer(resolveOptimizerSpec({ name: 'adamw', weightDecay: 0.01 }))).toEqual({
@@ -303,7 +305,7 @@ describe('resolveOptimizerSpec', () => {
 
   it('refuses bad values with a DPT_CONFIG error naming the flag', () => {
     const cases: [Parameters<typeof resolveOptimizerSpec>[0], RegExp][] = [
-      [{ name: 'rmsprop' as OptimizerName }, /--optimizer must be one of sgd, momentum, nesterov, adagrad, adam, adamw, got "rmsprop"/],
+      [{ name: 'rmsprop' as OptimizerName }, /--optimizer must be one of sgd, momentum, nesterov, adagrad, adam, adamw, ftrl, got "rmsprop"/],
       [{ momentum: 0 }, /--momentum must be a number in \(0, 1\), got 0/],
       [{ momentum: 1 }, /--momentum must be a number in \(0, 1\)/],
       [{ momentum: Number.NaN }, /--momentum/],

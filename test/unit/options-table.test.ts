@@ -56,7 +56,7 @@ function parseError(args: string[]): string {
 describe('the optimizer flags', () => {
   it('default to plain sgd at a constant rate, with --lr and --l2 as its rate and weight decay', () => {
     const c = config(['--lr', '0.25', '--l2', '0.01']);
-    expect(c.optimizer).toEqual({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
+    expect(c.optimizer).toEqual({ name: 'sgd', momentum: 0.9, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, l1: 0, ftrlBeta: 1 });
     expect(c.lrSchedule).toEqual({ lr: 0.25, schedule: 'constant', warmupSteps: 0, decayEpochs: 0, gamma: 1 });
   });
 
@@ -81,7 +81,7 @@ describe('the optimizer flags', () => {
       '--lr-gamma',
       '0.5',
     ]);
-    expect(c.optimizer).toEqual({ name: 'adam', momentum: 0.5, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0 });
+    expect(c.optimizer).toEqual({ name: 'adam', momentum: 0.5, beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0, l1: 0, ftrlBeta: 1 });
     expect(c.lrSchedule).toEqual({ lr: 0.1, schedule: 'cosine', warmupSteps: 10, decayEpochs: 3, gamma: 0.5 });
   });
 
@@ -221,6 +221,13 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--batch-size': { args: ['--batch-size', '32', '--chunks', '2'] },
   '--lr': { args: ['--lr', '0.5'] },
   '--l2': { args: ['--l2', '0.01'] },
+  '--l1': {
+    bases: [
+      ['--optimizer', 'sgd'],
+      ['--optimizer', 'ftrl'],
+    ],
+    args: ['--l1', '0.01'],
+  },
   '--seed': { args: ['--seed', '7'] },
   '--shuffle': { args: ['--shuffle', 'none'] },
   '--block-rows': { bases: [['--shuffle', 'blocks']], args: ['--block-rows', '100'] },
@@ -258,6 +265,7 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--beta1': { bases: EACH_OPTIMIZER, args: ['--beta1', '0.5'] },
   '--beta2': { bases: EACH_OPTIMIZER, args: ['--beta2', '0.5'] },
   '--eps': { bases: EACH_OPTIMIZER, args: ['--eps', '0.001'] },
+  '--ftrl-beta': { bases: [['--optimizer', 'ftrl']], args: ['--ftrl-beta', '2'] },
   '--lr-schedule': { args: ['--lr-schedule', 'cosine'] },
   '--warmup-steps': { args: ['--warmup-steps', '3'] },
   '--lr-decay-epochs': { args: ['--lr-decay-epochs', '2'] },

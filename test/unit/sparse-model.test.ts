@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { resolveLrScheduleSpec } from '../../coordinator/lr-schedule.js';
 import { createOptimizer, resolveOptimizerSpec } from '../../coordinator/optimizers.js';
 import { SparseBroadcast } from '../../coordinator/sparse-broadcast.js';
 import { checkSparseOptimizer, MIN_SCALE, SparseModel } from '../../coordinator/sparse-model.js';
-import { DptError, ProtocolError } from '../../shared/errors.js';
+import { CheckpointError, ConfigError, DptError, ProtocolError } from '../../shared/errors.js';
 import { logisticShape, softmaxShape } from '../../shared/model-shape.js';
 import { decodeCoordinatorMessage, type Limits } from '../../shared/protocol.js';
 import { SparseReplica } from '../../shared/sparse-replica.js';
@@ -36,6 +37,8 @@ function densePart(part: SparsePart, D: number, O: number): Float64Array {
   dense.set(part.bias, O * D);
   return dense;
 }
+
+const CONSTANT = resolveLrScheduleSpec({ lr: 0.1 });
 
 const limitsFor = (D: number, O: number): Limits => ({ features: D, parameters: O * D + O, maxChunks: 64, sparse: true });
 
@@ -91,11 +94,11 @@ describe('SparseModel', () => {
 
   it('refuses optimizers that move every coordinate, and L2 with adagrad, naming the flag', () => {
     for (const name of ['momentum', 'nesterov', 'adam', 'adamw'] as const) {
-      expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name }), 0.1)).toThrow(/--optimizer/);
+      expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name }), 0.1, CONSTANT)).toThrow(/--optimizer/);
     }
-    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'adagrad', weightDecay: 0.1 }), 0.1)).toThrow(/--l2/);
-    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'sgd', weightDecay: 20 }), 0.1)).toThrow(/--lr × --l2/);
-    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'sgd', weightDecay: 0.1 }), 0.1)).not.toThrow();
+    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'adagrad', weightDecay: 0.1 }), 0.1, CONSTANT)).toThrow(/--l2/);
+    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'sgd', weightDecay: 20 }), 0.1, CONSTANT)).toThrow(/--lr × --l2/);
+    expect(() => checkSparseOptimizer(resolveOptimizerSpec({ name: 'sgd', weightDecay: 0.1 }), 0.1, CONSTANT)).not.toThrow();
   });
 
   it('keeps the parameters when an update is not finite', () => {
@@ -179,5 +182,221 @@ describe('SparseBroadcast and SparseReplica', () => {
     expect(() => stale.apply(message)).toThrow(/delta from version 5, but this worker holds version -1/);
     expect(stale.version).toBe(-1);
     expect(() => stale.require('step', 0)).toThrow(/version/);
+  });
+});
+
+/**
+ * FTRL-Proximal as McMahan et al. 2013 write it (Algorithm 1), over EVERY coordinate each step (an
+ * untouched one has g = 0): σ = (√(n + g²) − √n)/α; z ← z + g − σ·w; n ← n + g²; then
+ * w = 0 if |z| ≤ λ1, else −(z − sgn(z)·λ1)/((β + √n)/α + λ2). The bias (index ≥ biasFrom) has λ1 = λ2 = 0.
+ */
+function referenceFtrl(count: number, biasFrom: number, hyper: { alpha: number; beta: number; l1: number; l2: number }) {
+  const z = new Array<number>(count).fill(0);
+  const nSum = new Array<number>(count).fill(0);
+  const w = new Array<number>(count).fill(0);
+  return {
+    w,
+    z,
+    n: nSum,
+    step(gradient: ArrayLike<number>): void {
+      for (let i = 0; i < count; i++) {
+        const g = gradient[i]!;
+        const l1 = i < biasFrom ? hyper.l1 : 0;
+        const l2 = i < biasFrom ? hyper.l2 : 0;
+        const sigma = (Math.sqrt(nSum[i]! + g * g) - Math.sqrt(nSum[i]!)) / hyper.alpha;
+        z[i] = z[i]! + g - sigma * w[i]!;
+        nSum[i] = nSum[i]! + g * g;
+        w[i] = Math.abs(z[i]!) <= l1 ? 0 : -(z[i]! - Math.sign(z[i]!) * l1) / ((hyper.beta + Math.sqrt(nSum[i]!)) / hyper.alpha + l2);
+      }
+    },
+  };
+}
+
+describe('SparseModel: ftrl and sgd with L1 (issue #13)', () => {
+  it('ftrl equals the paper’s per-coordinate formulas applied to every coordinate (untouched ones change nothing), with exact zeros', () => {
+    for (const shape of [logisticShape(60), softmaxShape(3, 40)]) {
+      const D = shape.features;
+      const O = shape.outputs;
+      const hyper = { alpha: 0.3, beta: 1.5, l1: 0.05, l2: 0.2 };
+      const spec = resolveOptimizerSpec({ name: 'ftrl', l1: hyper.l1, weightDecay: hyper.l2, ftrlBeta: hyper.beta });
+      const model = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+      const reference = referenceFtrl(shape.parameterCount, shape.biasIndex, hyper);
+      const random = seeded(21);
+      for (let step = 0; step < 80; step++) {
+        const part = randomPart(random, D, O, 7);
+        model.update(part, 13, hyper.alpha);
+        reference.step(densePart(part, D, O).map((g) => g / 13));
+        expect(model.scale).toBe(1);
+        expect(Array.from(model.lastChanged ?? [])).toEqual(Array.from(part.indices));
+      }
+      const theta = model.theta();
+      let maxDiff = 0;
+      for (let i = 0; i < theta.length; i++) maxDiff = Math.max(maxDiff, Math.abs(theta[i]! - reference.w[i]!));
+      expect(maxDiff).toBeLessThanOrEqual(1e-12);
+      // L1 gives exact zeros where |z| ≤ λ1 among coordinates that were touched, and the same ones as the reference.
+      const zeros = Array.from(theta.subarray(0, shape.biasIndex)).filter((value, i) => value === 0 && reference.n[i]! > 0).length;
+      expect(zeros).toBeGreaterThan(0);
+      for (let i = 0; i < shape.biasIndex; i++) expect(theta[i] === 0, `w[${i}]`).toBe(reference.w[i] === 0);
+      const state = model.optimizerState();
+      for (let i = 0; i < theta.length; i++) {
+        expect(Math.abs(state.buffers.z![i]! - reference.z[i]!)).toBeLessThanOrEqual(1e-12);
+        expect(Math.abs(state.buffers.n![i]! - reference.n[i]!)).toBeLessThanOrEqual(1e-12);
+      }
+    }
+  });
+
+  it('ftrl resumed from its state (v, z, n) continues with the same bits, and a state of the wrong size is refused', () => {
+    const shape = logisticShape(30);
+    const spec = resolveOptimizerSpec({ name: 'ftrl', l1: 0.01, weightDecay: 0.1 });
+    const parts = Array.from({ length: 40 }, (_, index) => randomPart(seeded(100 + index), 30, 1, 5));
+    const whole = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (const part of parts) whole.update(part, 9, 0.2);
+    const first = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (const part of parts.slice(0, 17)) first.update(part, 9, 0.2);
+    const resumed = new SparseModel(shape, spec, first.rawParams(), first.scale, first.version, first.optimizerState());
+    for (const part of parts.slice(17)) resumed.update(part, 9, 0.2);
+    expect(Array.from(resumed.theta())).toEqual(Array.from(whole.theta()));
+    expect(resumed.optimizerState()).toEqual(whole.optimizerState());
+    const bad = { optimizer: 'ftrl' as const, step: 17, buffers: { z: new Float64Array(3), n: new Float64Array(3) } };
+    expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, bad)).toThrow(CheckpointError);
+    const negative = { ...first.optimizerState(), buffers: { z: new Float64Array(31), n: new Float64Array(31).fill(-1) } };
+    expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, negative)).toThrow(/buffer n\[0\] is -1/);
+  });
+
+  it('sgd with --l1 equals the dense proximal formula (every weight shrunk every step) through the lazy catch-up, with and without L2, never the bias', () => {
+    for (const [l2, steps] of [
+      [0, 200],
+      [0.3, 200],
+      [0.9, 700], // 0.64^700 ≈ 1e-136: the scale is renormalised on the way
+    ] as const) {
+      const shape = softmaxShape(2, 30);
+      const D = 30;
+      const O = 2;
+      const l1 = 0.02;
+      const lr = 0.4 + 0.1 * l2;
+      const model = new SparseModel(shape, resolveOptimizerSpec({ name: 'sgd', l1, weightDecay: l2 }), new Float64Array(shape.parameterCount), 1, 0, null);
+      // The dense proximal step written out over θ: w ← sgn(u)·max(0, |u| − η·λ1) with u = w − η·(g + λ2·w), for every weight; b ← b − η·g.
+      const theta = new Float64Array(shape.parameterCount);
+      const random = seeded(5);
+      const parts = Array.from({ length: steps + 1 }, () => randomPart(random, D, O, 4));
+      let renormalised = 0;
+      let maxDiff = 0;
+      for (let step = 0; step < steps; step++) {
+        const part = parts[step]!;
+        // The trainer passes the coordinates of the next batch; here, the next part's.
+        model.update(part, 10, lr, parts[step + 1]!.indices);
+        if (model.lastChanged === null) renormalised++;
+        const gradient = densePart(part, D, O).map((g) => g / 10);
+        for (let i = 0; i < theta.length; i++) {
+          if (i >= shape.biasIndex) {
+            theta[i] = theta[i]! - lr * gradient[i]!;
+            continue;
+          }
+          const u = theta[i]! - lr * (gradient[i]! + l2 * theta[i]!);
+          theta[i] = Math.sign(u) * Math.max(0, Math.abs(u) - lr * l1);
+        }
+        const sparseTheta = model.theta();
+        for (let i = 0; i < theta.length; i++) maxDiff = Math.max(maxDiff, Math.abs(sparseTheta[i]! - theta[i]!));
+        // What the workers compute with (a replica: scale · v of the next batch's coordinates) is the dense θ too.
+        for (const j of parts[step + 1]!.indices) {
+          for (let o = 0; o < O; o++) maxDiff = Math.max(maxDiff, Math.abs(model.scale * model.v[o * D + j]! - theta[o * D + j]!));
+        }
+      }
+      expect(maxDiff, `λ2 = ${l2}`).toBeLessThanOrEqual(1e-12);
+      expect(renormalised > 0, `λ2 = ${l2}: renormalised`).toBe(l2 === 0.9);
+      // L1 made weights exactly 0, the same ones as the dense formula.
+      const sparseTheta = model.theta();
+      expect(Array.from(sparseTheta.subarray(0, shape.biasIndex)).filter((w) => w === 0).length).toBeGreaterThan(0);
+      for (let i = 0; i < shape.biasIndex; i++) expect(sparseTheta[i] === 0, `w[${i}]`).toBe(theta[i] === 0);
+    }
+  });
+
+  it('sgd with --l1 resumed from its state (v, the penalties) continues with the same bits; exposeAll changes no bit', () => {
+    const shape = logisticShape(30);
+    const spec = resolveOptimizerSpec({ name: 'sgd', l1: 0.05, weightDecay: 0.1 });
+    const parts = Array.from({ length: 41 }, (_, index) => randomPart(seeded(200 + index), 30, 1, 5));
+    const whole = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (let step = 0; step < 40; step++) {
+      whole.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+      if (step % 7 === 0) whole.exposeAll(); // an evaluation pass: the version moves, the values do not
+    }
+    const first = new SparseModel(shape, spec, new Float64Array(shape.parameterCount), 1, 0, null);
+    for (let step = 0; step < 17; step++) first.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+    const state = first.optimizerState();
+    expect(Object.keys(state.buffers)).toEqual(['penalty', 'penaltyAt']);
+    const resumed = new SparseModel(shape, spec, first.rawParams(), first.scale, first.version, state);
+    for (let step = 17; step < 40; step++) resumed.update(parts[step]!, 9, 0.2, parts[step + 1]!.indices);
+    expect(Array.from(resumed.theta())).toEqual(Array.from(whole.theta()));
+    expect(resumed.optimizerState()).toEqual(whole.optimizerState());
+    expect(whole.version).toBe(40 + 6);
+    const bad = { ...state, buffers: { penalty: Float64Array.of(1), penaltyAt: Float64Array.of(2) } };
+    expect(() => new SparseModel(shape, spec, first.rawParams(), 1, 17, bad)).toThrow(CheckpointError);
+  });
+
+  it('sgd with --l1: deltas and full vectors (a late joiner, an evaluation) give replicas the dense weights wherever a step or a pass reads them', () => {
+    const shape = logisticShape(40);
+    const D = 40;
+    const model = new SparseModel(shape, resolveOptimizerSpec({ name: 'sgd', l1: 0.05 }), new Float64Array(shape.parameterCount), 1, 0, null);
+    const broadcast = new SparseBroadcast(model, D, 1);
+    const limits = limitsFor(D, 1);
+    const peer = () => ({
+      paramsVersion: -1,
+      stepBytes: 0,
+      received: [] as Buffer[],
+      sendBytes(bytes: Buffer) {
+        this.received.push(bytes);
+      },
+    });
+    const replicaOf = (): SparseReplica => new SparseReplica({ v: new Float64Array(D), scale: 1, bias: new Float64Array(1) }, D, 1);
+    const deliver = (from: ReturnType<typeof peer>, replica: SparseReplica): void => {
+      for (const bytes of from.received.splice(0)) {
+        const message = decodeCoordinatorMessage(bytes, limits);
+        if (message.kind !== 'params') throw new Error('expected params');
+        replica.apply(message);
+      }
+    };
+    const random = seeded(17);
+    const parts = Array.from({ length: 31 }, () => randomPart(random, D, 1, 5));
+    const early = peer();
+    const earlyReplica = replicaOf();
+    for (let step = 0; step < 30; step++) {
+      model.update(parts[step]!, 8, 0.5, parts[step + 1]!.indices);
+      broadcast.sync([early]);
+      deliver(early, earlyReplica);
+      const theta = model.theta();
+      // The next step reads these coordinates: the replica holds the current weights there.
+      for (const j of parts[step + 1]!.indices) expect(earlyReplica.params.v[j]! * earlyReplica.params.scale).toBe(theta[j]);
+      if (step === 20) {
+        const late = peer();
+        const lateReplica = replicaOf();
+        broadcast.sync([late]);
+        deliver(late, lateReplica);
+        for (let j = 0; j < D; j++) expect(lateReplica.params.v[j]! * lateReplica.params.scale, `late w[${j}]`).toBe(theta[j]);
+      }
+    }
+    // An evaluation pass reads every coordinate: exposeAll makes the next sync a full vector of the current weights.
+    model.exposeAll();
+    broadcast.sync([early]);
+    deliver(early, earlyReplica);
+    const theta = model.theta();
+    for (let j = 0; j < D; j++) expect(earlyReplica.params.v[j]! * earlyReplica.params.scale, `w[${j}]`).toBe(theta[j]);
+    expect(earlyReplica.version).toBe(model.version);
+  });
+
+  it('refuses --l1 outside sgd and ftrl, bad values, ftrl with a varying rate, and both on dense data, naming the flag', () => {
+    expect(() => resolveOptimizerSpec({ name: 'adagrad', l1: 0.1 })).toThrow(/--l1 applies to --optimizer sgd or ftrl, not adagrad/);
+    expect(() => resolveOptimizerSpec({ name: 'adam', l1: 0.1 })).toThrow(ConfigError);
+    expect(() => resolveOptimizerSpec({ name: 'sgd', l1: -1 })).toThrow(/--l1 must be a non-negative finite number/);
+    expect(() => resolveOptimizerSpec({ name: 'ftrl', ftrlBeta: 0 })).toThrow(/--ftrl-beta must be a positive finite number/);
+    const ftrl = resolveOptimizerSpec({ name: 'ftrl', l1: 1, weightDecay: 30 });
+    expect(() => checkSparseOptimizer(ftrl, 0.1, CONSTANT)).not.toThrow(); // λ2 of ftrl is in a denominator: no bound with the rate
+    expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, schedule: 'cosine' }))).toThrow(
+      /--lr-schedule cosine: --optimizer ftrl takes a constant α/,
+    );
+    expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, warmupSteps: 3 }))).toThrow(/--warmup-steps/);
+    expect(() => checkSparseOptimizer(ftrl, 0.1, resolveLrScheduleSpec({ lr: 0.1, decayEpochs: 2 }))).toThrow(/--lr-decay-epochs/);
+    const shape = logisticShape(3);
+    expect(() => createOptimizer(ftrl, shape.parameterCount, shape.isDecayed)).toThrow(/--optimizer ftrl trains sparse data only/);
+    expect(() => createOptimizer(resolveOptimizerSpec({ l1: 0.1 }), shape.parameterCount, shape.isDecayed)).toThrow(/--l1 trains sparse data only/);
   });
 });
