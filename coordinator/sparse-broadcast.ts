@@ -25,6 +25,8 @@ export interface ParamsSource {
   readonly version: number;
   /** The coordinates version − 1 → version changed, ascending, or null when unknown or all (send in full). */
   readonly lastChanged: Uint32Array | null;
+  /** v[i] as the workers must see it: with any L1 penalty it still owes paid (sgd with --l1); v[i] otherwise. */
+  currentV(i: number): number;
 }
 
 /** What the broadcast needs of a connection (WorkerConnection). */

@@ -39,6 +39,11 @@ export class RelayParams implements ParamsSource {
    * The coordinates of the last delta applied (version − 1 → version), or null after a full vector
    * (a reset, possibly in several messages): the group then gets the vector in full too.
    */
+  /** A replica holds the values the coordinator sent, owed penalties already paid. */
+  currentV(i: number): number {
+    return this.v[i]!;
+  }
+
   get lastChanged(): Uint32Array | null {
     return this.changed;
   }
