@@ -28,7 +28,8 @@ const MAX_INDEX = 3000;
 const EPOCHS = 3;
 const STEPS = EPOCHS * 8;
 let svm = '';
-const flags = (): string[] => [
+const SGD_L2 = ['--optimizer', 'sgd', '--l2', '0.02'];
+const flags = (optimizer: readonly string[] = SGD_L2): string[] => [
   '--data',
   svm,
   '--epochs',
@@ -43,10 +44,7 @@ const flags = (): string[] => [
   '0.1',
   '--seed',
   '7',
-  '--optimizer',
-  'sgd',
-  '--l2',
-  '0.02',
+  ...optimizer,
 ];
 /** Patience for a loaded machine; a held step stays held (no backups, no step deadline). */
 const PATIENT = ['--heartbeat', '30000', '--backup-factor', '0', '--step-timeout', '600000'];
@@ -63,12 +61,12 @@ interface Cluster {
   readonly metrics: string;
 }
 
-async function startCoordinator(name: string, workers: number): Promise<Cluster> {
+async function startCoordinator(name: string, workers: number, optimizer: readonly string[] = SGD_L2): Promise<Cluster> {
   const out = join(directory.path, `${name}.json`);
   const metrics = join(directory.path, `${name}.jsonl`);
   const coordinator = startCli([
     'coordinator',
-    ...flags(),
+    ...flags(optimizer),
     ...PATIENT,
     '--join-timeout',
     '300000',
@@ -129,8 +127,8 @@ function stepEvents(metrics: string): { step: number; workers: number }[] {
 }
 
 /** Coordinator ← one relay ← `workers` workers. */
-async function behindOneRelay(name: string, workers: number) {
-  const cluster = await startCoordinator(name, workers);
+async function behindOneRelay(name: string, workers: number, optimizer: readonly string[] = SGD_L2) {
+  const cluster = await startCoordinator(name, workers, optimizer);
   const { relay, url } = await startRelay(cluster.url);
   const group = Array.from({ length: workers }, () => startWorker(url));
   return finished(cluster, [relay, ...group]);
@@ -168,6 +166,25 @@ describe('sparse runs behind relays give the bits of one worker without relays',
       // The relay gets steps and params deltas, never a dense θ (8·D bytes, D ≤ MAX_INDEX).
       expect(run.stepBytes).toHaveLength(1);
       expect(run.stepBytes[0]!, `${cluster}: bytes per step to the relay`).toBeLessThan(8 * MAX_INDEX);
+    }
+  });
+
+  it('ftrl and sgd with an exact --l1 behind one relay with 3 workers: the bits of one worker without relays', { timeout: 600_000 }, async () => {
+    // --l1's lazy penalties are paid before the workers read a coordinate, and an evaluation pass
+    // gets a version with every coordinate's current value: the relay's replica must serve those.
+    for (const [name, optimizer] of [
+      ['ftrl', ['--optimizer', 'ftrl', '--l1', '0.005', '--l2', '0.01']],
+      ['sgd-l1', ['--optimizer', 'sgd', '--l1', '0.002', '--l2', '0.01']],
+    ] as const) {
+      const [direct, relayed] = await Promise.all([
+        trainOnCluster(directory.path, `direct-${name}`, flags(optimizer), 1),
+        behindOneRelay(`relay-${name}`, 3, optimizer),
+      ]);
+      expect(direct.losses).toHaveLength(STEPS);
+      expect(relayed.contributors).toEqual(Array(STEPS).fill(3));
+      expect(relayed.digest, `${name}: model file`).toBe(direct.digest);
+      expect(relayed.params, `${name}: parameters`).toBe(direct.params);
+      expect(relayed.losses, `${name}: loss stream`).toEqual(direct.losses);
     }
   });
 
