@@ -1,5 +1,6 @@
 // A worker's rows: the whole data file in memory when it fits the worker's memory budget, else
-// read from the file by offset, run by run, into a reusable staging buffer (out of core). Either
+// read from the file by offset into a reusable staging buffer (out of core; a chunk's rows in file
+// order, merged into runs: worker/coalesced-reads.ts). Either
 // way a computation sees the same float32 values in the same order, so it gives the same bits.
 // Either way no row is used before its 1 MiB block has passed its checks (CRC-32, finite features,
 // labels 0 or 1; shared/binary-dataset.ts): in memory all at load, paged at a block's first read.
@@ -10,6 +11,7 @@
 import { BinaryDataset, BLOCK_BYTES } from '../shared/binary-dataset.js';
 import type { LabelArray, ModelKernel } from '../shared/model-kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
+import { CoalescedReader } from './coalesced-reads.js';
 import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
 
 /** Where the rows live: the run's kernel allocates them (WebAssembly memory for the SIMD kernels). */
@@ -33,6 +35,8 @@ export class RowStore {
   private lazy: { readonly file: BinaryDataset; readonly loaded: Uint8Array; count: number } | null = null;
   /** Rows per load unit: about 1 MiB of features, so a unit lies in at most two content blocks. */
   readonly unitRows: number;
+  /** Paged: reads a chunk's rows in file order, merged into runs (worker/coalesced-reads.ts); else null. */
+  private readonly coalesced: CoalescedReader | null;
 
   private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: LabelArray) {
     this.file = file;
@@ -42,6 +46,12 @@ export class RowStore {
     this.x = x;
     this.y = y;
     this.unitRows = Math.max(1, Math.floor(BLOCK_BYTES / (4 * features)));
+    this.coalesced = file === null ? null : new CoalescedReader(file, y.length, y);
+  }
+
+  /** Reads issued by gather() so far (paged; 0 in memory): for tests and statistics. */
+  get gatherReads(): number {
+    return this.coalesced?.reads ?? 0;
   }
 
   /**
@@ -166,18 +176,12 @@ export class RowStore {
       return;
     }
     const D = this.features;
-    if (to - from > this.y.length) throw new Error(`a chunk of ${to - from} rows exceeds the staging buffer of ${this.y.length} rows`);
-    let filled = 0;
-    let i = from;
-    while (i < to) {
-      const first = order === null ? i : order[i]!;
-      let length = 1;
-      while (i + length < to && (order === null ? i + length : order[i + length]!) === first + length) length++;
-      this.file.readRows(first, first + length, this.x, filled);
-      this.file.readLabels(first, first + length, this.y, filled);
-      filled += length;
-      i += length;
-    }
+    const filled = to - from;
+    if (filled > this.y.length) throw new Error(`a chunk of ${filled} rows exceeds the staging buffer of ${this.y.length} rows`);
+    if (order === null || this.coalesced === null) {
+      this.file.readRows(from, to, this.x, 0);
+      this.file.readLabels(from, to, this.y, 0);
+    } else this.coalesced.gather(order, from, to, this.x, this.y);
     if (this.standardization !== null) standardizeRows(this.x, D, filled, this.standardization);
     visit(this.x, this.y, null, 0, filled);
   }
