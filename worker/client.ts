@@ -264,11 +264,12 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
         await new Promise<void>((next) => setImmediate(next));
       }
     };
-    /** Answers a step, then (remote rows) starts fetching what the next step will likely need. */
+    /** Answers a step, then starts fetching (remote rows) or reading (paged rows) what the next step will likely need. */
     const computeStep = (run: PartComputer, message: StepMessage): void => {
       send(run.compute(message, workerId));
       poll.extend();
-      remote?.prefetchAfter(message.step, message.assign, workerId);
+      if (remote === null) run.prefetchAfter(message.step, message.assign, workerId);
+      else remote.prefetchAfter(message.step, message.assign, workerId);
     };
     /** Waits for remote rows, then runs `work`; a failure of either is this worker's fail message. */
     const fetchThen = async (fetching: Promise<void>, work: () => unknown): Promise<void> => {

@@ -210,6 +210,21 @@ export class PartComputer {
     }
   }
 
+  /**
+   * Paged rows: starts reading ahead the rows of step `step` + 1 if the table stays `assign`
+   * (its first range for this worker), while this worker waits for that step. A wrong guess is
+   * dropped (worker/prefetch-rows.ts): the step reads its rows itself. Nothing to do in memory.
+   */
+  prefetchAfter(step: number, assign: Uint32Array, workerId: number): void {
+    if (this.store.mode !== 'paged') return;
+    let isFirst = true;
+    const stepRows = this.schedule.batchSize;
+    this.forEachStepRows(step + 1, assign, workerId, (order, from, to) => {
+      if (isFirst) this.store.prefetch(order, from, to, stepRows);
+      isFirst = false;
+    });
+  }
+
   /** Calls `visit(set, from, to)` for the rows of each block a pass message names (rows set[from..to)); blocks it does not have are skipped. */
   forEachPassRows(message: PassMessage, visit: (order: Uint32Array, from: number, to: number) => void): void {
     const set = message.set === 'train' ? this.train : this.validation;

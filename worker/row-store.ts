@@ -13,6 +13,7 @@ import type { LabelArray, ModelKernel } from '../shared/model-kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 import { CoalescedReader } from './coalesced-reads.js';
 import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
+import { RowPrefetch } from './prefetch-rows.js';
 
 /** Where the rows live: the run's kernel allocates them (WebAssembly memory for the SIMD kernels). */
 export type RowAllocator = Pick<ModelKernel, 'allocateRows'>;
@@ -37,6 +38,8 @@ export class RowStore {
   readonly unitRows: number;
   /** Paged: reads a chunk's rows in file order, merged into runs (worker/coalesced-reads.ts); else null. */
   private readonly coalesced: CoalescedReader | null;
+  /** Paged: the next step's rows read ahead (worker/prefetch-rows.ts), created at the first prefetch; else null. */
+  private ahead: RowPrefetch | null = null;
 
   private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: LabelArray) {
     this.file = file;
@@ -52,6 +55,27 @@ export class RowStore {
   /** Reads issued by gather() so far (paged; 0 in memory): for tests and statistics. */
   get gatherReads(): number {
     return this.coalesced?.reads ?? 0;
+  }
+
+  /** Prefetches started and chunks gather() took from one (paged), for tests and statistics. */
+  get prefetchStats(): { started: number; served: number } {
+    return { started: this.ahead?.started ?? 0, served: this.ahead?.served ?? 0 };
+  }
+
+  /**
+   * Paged: starts reading rows order[from..to) ahead, for a step not here yet (`stepRows`: the
+   * most rows a step gives this worker). A gather of exactly those rows then copies them from
+   * memory; a gather of other rows reads the file as before. Nothing to do in memory.
+   */
+  prefetch(order: Uint32Array | null, from: number, to: number, stepRows: number): void {
+    if (this.file === null) return;
+    this.ahead ??= new RowPrefetch(this.file, stepRows, this.y);
+    this.ahead.begin(order, from, to);
+  }
+
+  /** Resolves once no prefetch read is under way. */
+  prefetchSettled(): Promise<void> {
+    return this.ahead?.settled() ?? Promise.resolve();
   }
 
   /**
@@ -178,7 +202,9 @@ export class RowStore {
     const D = this.features;
     const filled = to - from;
     if (filled > this.y.length) throw new Error(`a chunk of ${filled} rows exceeds the staging buffer of ${this.y.length} rows`);
-    if (order === null || this.coalesced === null) {
+    if (this.ahead?.take(order, from, to, this.x, this.y) === true) {
+      // read ahead, checked, and the very rows asked for
+    } else if (order === null || this.coalesced === null) {
       this.file.readRows(from, to, this.x, 0);
       this.file.readLabels(from, to, this.y, 0);
     } else this.coalesced.gather(order, from, to, this.x, this.y);
@@ -187,6 +213,7 @@ export class RowStore {
   }
 
   close(): void {
+    this.ahead?.close();
     this.file?.close();
     this.lazy?.file.close();
   }

@@ -177,6 +177,65 @@ describe('a paged worker', () => {
     });
   }
 
+  for (const [name, blockRows] of [
+    ['row shuffle', 0],
+    ['block shuffle', 40],
+  ] as const) {
+    it(`serves the next step's rows read ahead, the same bits, and drops a wrong guess (${name})`, async () => {
+      const spec = { ...schedule(blockRows), chunksPerBatch: 5 };
+      const theta = thetaOf(
+        Array.from({ length: D }, (_, j) => j / 7 - 0.3),
+        0.2,
+      );
+      const all = Uint32Array.from([0, 0, 5]);
+      const run = (budgetBytes: number) => {
+        const kernel = logisticModelKernel('wasm-simd', D);
+        const store = RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(spec), kernel);
+        return { store, computer: new PartComputer(store, spec, kernel) };
+      };
+      const memory = run(1 << 20);
+      const paged = run(0);
+      expect(paged.store.mode).toBe('paged');
+      // Steps 0, 1, …, 11 with the guess right (chunks 0 to 5 for worker 0), then step 13 after a guess for step 12.
+      const steps = [...Array.from({ length: 12 }, (_, s) => s), 13];
+      for (const [k, step] of steps.entries()) {
+        const expected = Array.from(memory.computer.compute({ kind: 'step', step, assign: all, theta }, 0).sums);
+        const servedBefore = paged.store.prefetchStats.served;
+        expect(Array.from(paged.computer.compute({ kind: 'step', step, assign: all, theta }, 0).sums)).toEqual(expected);
+        const served = paged.store.prefetchStats.served - servedBefore;
+        // Each step after the first was read ahead (all 5 chunks); step 13 came after a guess for 12.
+        expect(served).toBe(k === 0 || step === 13 ? 0 : 5);
+        paged.computer.prefetchAfter(step, all, 0);
+        await paged.store.prefetchSettled();
+      }
+      expect(paged.store.prefetchStats.started).toBe(steps.length);
+      paged.computer.close();
+      paged.store.close();
+      memory.store.close();
+    });
+  }
+
+  it('reports a file cut short after a prefetch found it short, and serves nothing from that prefetch', async () => {
+    const copy = join(directory, 'short-ahead.dpt');
+    writeFileSync(copy, readFileSync(path));
+    const spec = schedule(0);
+    const kernel = logisticModelKernel('wasm-simd', D);
+    const store = RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel);
+    const computer = new PartComputer(store, spec, kernel);
+    const assign = Uint32Array.from([0, 0, 7]);
+    const theta = thetaOf(new Array(D).fill(0), 0);
+    computer.compute({ kind: 'step', step: 0, assign, theta }, 0);
+    truncateSync(copy, 4096);
+    computer.prefetchAfter(0, assign, 0);
+    await store.prefetchSettled();
+    expect(store.prefetchStats.started).toBe(1);
+    expect(() => computer.compute({ kind: 'step', step: 1, assign, theta }, 0)).toThrow(
+      /short-ahead\.dpt: the file ends inside the (features|labels|content) \(truncated\?\)/,
+    );
+    expect(store.prefetchStats.served).toBe(0);
+    store.close();
+  });
+
   it('fails with a DatasetError naming the file when the file is cut short after opening', () => {
     const copy = join(directory, 'short.dpt');
     writeFileSync(copy, readFileSync(path));
