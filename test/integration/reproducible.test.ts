@@ -46,6 +46,14 @@ describe('a reproducible run', () => {
     const paged = await train('paged', 2, [], { DPT_MEMORY_BUDGET: '0' });
     expect(paged.hash).toBe(inMemory.hash);
     expect(paged.losses).toEqual(inMemory.losses);
+    // A block shuffle too: paged reads are merged into runs and read ahead (issue #15 item 3),
+    // which must change only the reads, never the rows a kernel sees.
+    const blocks = ['--shuffle', 'blocks', '--block-rows', '24'];
+    const blocksInMemory = await train('blocks-memory', 2, blocks);
+    const blocksPaged = await train('blocks-paged', 2, blocks, { DPT_MEMORY_BUDGET: '0' });
+    expect(blocksInMemory.hash).not.toBe(inMemory.hash);
+    expect(blocksPaged.hash).toBe(blocksInMemory.hash);
+    expect(blocksPaged.losses).toEqual(blocksInMemory.losses);
     const js = await train('js', 2, ['--kernel', 'js']);
     expect(js.losses).toHaveLength(inMemory.losses.length);
     for (const [i, loss] of inMemory.losses.entries()) expect(Math.abs(loss - (js.losses[i] as number))).toBeLessThan(1e-9);
