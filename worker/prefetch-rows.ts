@@ -15,7 +15,7 @@ import type { LabelArray } from '../shared/model-kernel.js';
 import { GAP_BYTES } from './coalesced-reads.js';
 
 /** The most bytes of rows one prefetch holds: a larger step is prefetched in part. */
-export const PREFETCH_BYTES = 16 * 1024 * 1024;
+export const PREFETCH_BYTES = 8 * 1024 * 1024;
 
 export class RowPrefetch {
   private readonly file: BinaryDataset;
@@ -32,6 +32,9 @@ export class RowPrefetch {
   /** Runs read back to back, gaps included: at most 2 × capacity rows each. */
   private readonly rawX: Float32Array;
   private readonly rawY: Uint8Array | Uint16Array;
+  /** Byte views of rawX and rawY, the targets of the reads. */
+  private readonly bytesX: Uint8Array;
+  private readonly bytesY: Uint8Array;
   private start = 0;
   private count = 0;
   private pending = 0;
@@ -58,6 +61,8 @@ export class RowPrefetch {
     const raw = Math.min(2 * this.capacity, file.rows);
     this.rawX = new Float32Array(raw * this.features);
     this.rawY = labels instanceof Uint8Array ? new Uint8Array(raw) : new Uint16Array(raw);
+    this.bytesX = new Uint8Array(this.rawX.buffer);
+    this.bytesY = new Uint8Array(this.rawY.buffer);
   }
 
   /**
@@ -70,7 +75,9 @@ export class RowPrefetch {
     this.hasFailed = false;
     this.blocks.clear();
     const count = Math.min(to - from, this.capacity);
-    if (count <= 0) return;
+    const { dataOffset, labelsOffset, labelBytes } = this.file.sections;
+    // Version-1 labels widened to uint16 (a softmax kernel on a 0/1 file): left to the synchronous reads.
+    if (count <= 0 || this.rawY.BYTES_PER_ELEMENT !== labelBytes) return;
     try {
       this.fd ??= openSync(this.file.path, 'r');
     } catch {
@@ -86,18 +93,14 @@ export class RowPrefetch {
     const sorted = this.keys.subarray(0, count);
     sorted.sort();
     this.started++;
-    const { dataOffset, labelsOffset, labelBytes } = this.file.sections;
     const rowBytes = 4 * this.features;
     this.pending = 1; // held until every read is issued, so a read finishing early cannot complete the prefetch
     this.readRuns(sorted, this.atX, this.rawX.length / this.features, Math.floor(GAP_BYTES / rowBytes), (first, end, rawRow) =>
-      this.readBytes(new Uint8Array(this.rawX.buffer, rawRow * rowBytes, (end - first) * rowBytes), dataOffset + first * rowBytes),
+      this.readBytes(this.bytesX, rawRow * rowBytes, (end - first) * rowBytes, dataOffset + first * rowBytes),
     );
-    const bytesY = this.rawY.BYTES_PER_ELEMENT;
-    if (bytesY === labelBytes) {
-      this.readRuns(sorted, this.atY, this.rawY.length, Math.floor(GAP_BYTES / labelBytes), (first, end, rawRow) =>
-        this.readBytes(new Uint8Array(this.rawY.buffer, rawRow * bytesY, (end - first) * bytesY), labelsOffset + first * labelBytes),
-      );
-    } else this.hasFailed = true; // version-1 labels widened to uint16: left to the synchronous reads
+    this.readRuns(sorted, this.atY, this.rawY.length, Math.floor(GAP_BYTES / labelBytes), (first, end, rawRow) =>
+      this.readBytes(this.bytesY, rawRow * labelBytes, (end - first) * labelBytes, labelsOffset + first * labelBytes),
+    );
     this.settle();
   }
 
@@ -170,19 +173,19 @@ export class RowPrefetch {
     }
   }
 
-  /** Reads `target.length` bytes at `position` asynchronously (short reads continued); remembers the blocks touched. */
-  private readBytes(target: Uint8Array, position: number): void {
+  /** Reads `length` bytes at file `position` into target[at..] asynchronously (short reads continued); remembers the blocks touched. */
+  private readBytes(target: Uint8Array, at: number, length: number, position: number): void {
     const { dataOffset } = this.file.sections;
-    const last = Math.floor((position + target.length - 1 - dataOffset) / BLOCK_BYTES);
+    const last = Math.floor((position + length - 1 - dataOffset) / BLOCK_BYTES);
     for (let block = Math.floor((position - dataOffset) / BLOCK_BYTES); block <= last; block++) this.blocks.add(block);
     this.pending++;
     const fd = this.fd!; // opened in begin()
     const step = (done: number): void => {
-      if (done === target.length || this.isClosed || this.hasFailed) {
+      if (done === length || this.isClosed || this.hasFailed) {
         this.settle();
         return;
       }
-      read(fd, target, done, target.length - done, position + done, (error, bytesRead) => {
+      read(fd, target, at + done, length - done, position + done, (error, bytesRead) => {
         if (error !== null || bytesRead === 0) {
           this.hasFailed = true; // the synchronous read of the same rows reports what is wrong
           this.settle();
