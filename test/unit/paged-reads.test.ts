@@ -203,22 +203,48 @@ describe('a paged worker', () => {
         const servedBefore = paged.store.prefetchStats.served;
         expect(Array.from(paged.computer.compute({ kind: 'step', step, assign: all, theta }, 0).sums)).toEqual(expected);
         const served = paged.store.prefetchStats.served - servedBefore;
-        // Each step after the first was read ahead (all 5 chunks); step 13 came after a guess for 12.
-        expect(served).toBe(k === 0 || step === 13 ? 0 : 5);
+        // Block shuffle: each step after the first was read ahead (all 5 chunks); step 13 came after a
+        // guess for 12. Row shuffle: the ~225 rows lie over ~2,700, more runs than the read-ahead
+        // buffer (2 × 250 rows) lets merge, so nothing is read ahead (MAX_ASYNC_READS).
+        expect(served).toBe(blockRows === 0 || k === 0 || step === 13 ? 0 : 5);
         paged.computer.prefetchAfter(step, all, 0);
         await paged.store.prefetchSettled();
       }
-      expect(paged.store.prefetchStats.started).toBe(steps.length);
+      expect(paged.store.prefetchStats.started).toBe(blockRows === 0 ? 0 : steps.length);
       paged.computer.close();
       paged.store.close();
       memory.store.close();
     });
   }
 
+  it('reads no rows ahead when they are scattered (more runs than MAX_ASYNC_READS), and still gives the same bits', () => {
+    // 2,100 features: 8,400 bytes a row, more than the 8 KiB gap, so every shuffled row is its own run.
+    const wide = writeSeededDpt(directory, 'wide', 400, 2100, 3, (j) => (j % 5) - 2);
+    const spec: ScheduleSpec = { rows: 400, valFraction: 0, seed: 2, shuffle: true, shuffleBlockRows: 0, batchSize: 200, chunksPerBatch: 2 };
+    const theta = thetaOf(
+      Array.from({ length: 2100 }, (_, j) => ((j % 7) - 3) / 100),
+      0.1,
+    );
+    const assign = Uint32Array.from([0, 0, 2]);
+    const sums: number[][] = [];
+    for (const budgetBytes of [1 << 30, 0]) {
+      const kernel = logisticModelKernel('wasm-simd', 2100);
+      const store = RowStore.open(wide, budgetBytes, PartComputer.maxChunkRows(spec), kernel);
+      const computer = new PartComputer(store, spec, kernel);
+      for (let step = 0; step < 4; step++) {
+        sums.push(Array.from(computer.compute({ kind: 'step', step, assign, theta }, 0).sums));
+        computer.prefetchAfter(step, assign, 0);
+      }
+      expect(store.prefetchStats).toEqual({ started: 0, served: 0 });
+      store.close();
+    }
+    expect(sums.slice(4)).toEqual(sums.slice(0, 4));
+  });
+
   it('reports a file cut short after a prefetch found it short, and serves nothing from that prefetch', async () => {
     const copy = join(directory, 'short-ahead.dpt');
     writeFileSync(copy, readFileSync(path));
-    const spec = schedule(0);
+    const spec = schedule(40);
     const kernel = logisticModelKernel('wasm-simd', D);
     const store = RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel);
     const computer = new PartComputer(store, spec, kernel);
@@ -228,7 +254,7 @@ describe('a paged worker', () => {
     truncateSync(copy, 4096);
     computer.prefetchAfter(0, assign, 0);
     await store.prefetchSettled();
-    expect(store.prefetchStats.started).toBe(1);
+    expect(store.prefetchStats.started).toBe(1); // block shuffle: a few runs, read ahead
     expect(() => computer.compute({ kind: 'step', step: 1, assign, theta }, 0)).toThrow(
       /short-ahead\.dpt: the file ends inside the (features|labels|content) \(truncated\?\)/,
     );
