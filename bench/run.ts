@@ -9,7 +9,9 @@
 // --no-train, --profile (CPU profiles of coordinator and workers at the first cell with the largest W),
 // --out PATH (default bench/results/latest.json). Numbers from a shared machine are noisy.
 // --scale runs the scaling curve of issue #11 instead (bench/scale.ts, its own flags there);
-// --sparse the sparse step times and traffic of issue #13 (bench/sparse-steps.ts).
+// --sparse the sparse step times and traffic of issue #13 (bench/sparse-steps.ts). The warm-up of
+// issue #15 (bench/warmup.ts: a whole 5,000-step run, its first 1,000 steps against its last 1,000,
+// and its wall rate from process start to model written) runs first unless --no-warmup or --no-train.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
 import { measureRawStar } from './raw-star.js';
 import { runScale } from './scale.js';
 import { runSparseSteps } from './sparse-steps.js';
+import { measureWarmup, type WarmupResult } from './warmup.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 const PYTHON = '/usr/bin/python3';
@@ -43,6 +46,8 @@ interface TrainResult {
   readonly wallStepsPerSec: number;
   readonly medianStepMs: number;
   readonly p90StepMs: number;
+  /** All steps of the run / (process start to model written): start-up, warm-up and evaluation included. */
+  readonly wholeRunStepsPerSec: number;
 }
 
 interface TorchResult {
@@ -197,12 +202,14 @@ function trainArgs(dataPath: string, B: number, N: number, steps: number, metric
 function runDpt(dataPath: string, directory: string, B: number, W: number, N: number, steps: number): TrainResult | null {
   const metrics = join(directory, `metrics-${Date.now()}.jsonl`);
   const args = [CLI, 'train', '--workers', String(W), ...trainArgs(dataPath, B, N, steps, metrics)];
+  const started = performance.now();
   const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20 });
+  const wallMs = performance.now() - started;
   if (result.status !== 0) {
     process.stdout.write(`  dpt train failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
     return null;
   }
-  return readStepEvents(metrics);
+  return readStepEvents(metrics, wallMs);
 }
 
 /**
@@ -260,7 +267,7 @@ async function runDptProfiled(
 }
 
 /** steps/s, rows/s and step times from a --metrics file, warm-up excluded. */
-function readStepEvents(metrics: string): TrainResult | null {
+function readStepEvents(metrics: string, wholeRunMs: number): TrainResult | null {
   const events = readFileSync(metrics, 'utf8')
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -284,6 +291,7 @@ function readStepEvents(metrics: string): TrainResult | null {
     wallStepsPerSec: wallMs > 0 ? ((timed.length - 1) * 1000) / wallMs : Number.NaN,
     medianStepMs: median(stepMs),
     p90StepMs: sorted[Math.floor(sorted.length * 0.9)]!,
+    wholeRunStepsPerSec: (events.length * 1000) / wholeRunMs,
   };
 }
 
@@ -413,6 +421,14 @@ async function main(): Promise<void> {
     const torchProblem = args.flags.has('no-torch') ? '--no-torch' : torchUnavailable();
     if (torchProblem !== null) log(`PyTorch DDP peer skipped: ${torchProblem}`);
 
+    let warmup: WarmupResult | null = null;
+    if (!args.flags.has('no-warmup') && !args.flags.has('no-train')) {
+      log('\n== warm-up: a whole dpt train of 64,000 rows, D=10, B=64, W=2, 5 epochs (bench/warmup.ts) ==');
+      const measured = measureWarmup(directory, args.quick ? 1 : trials);
+      for (const line of measured.lines) log(line);
+      warmup = measured.median;
+    }
+
     log('\n== gradient kernel alone (one core) ==');
     const kernels = runKernelGrid(args.D, args.B, args.quick ? 0.15 : 0.3, args.quick ? 1 : 3, 'path' in c ? c.path : null);
     log(formatKernelTable(kernels));
@@ -467,6 +483,7 @@ async function main(): Promise<void> {
           'threads',
           'dpt steps/s',
           'dpt wall steps/s',
+          'dpt whole-run steps/s',
           'dpt rows/s',
           'dpt median ms',
           'dpt p90 ms',
@@ -482,6 +499,7 @@ async function main(): Promise<void> {
           String(cell.threads),
           formatNumber(cell.dpt?.stepsPerSec ?? null),
           formatNumber(cell.dpt?.wallStepsPerSec ?? null),
+          formatNumber(cell.dpt?.wholeRunStepsPerSec ?? null),
           formatNumber(cell.dpt?.rowsPerSec ?? null),
           formatNumber(cell.dpt?.medianStepMs ?? null),
           formatNumber(cell.dpt?.p90StepMs ?? null),
@@ -545,6 +563,7 @@ async function main(): Promise<void> {
       cFlags: 'path' in c ? C_FLAGS : null,
       torch: torchProblem === null ? TORCH_PEER : null,
       seconds,
+      warmup,
       kernels,
       cells,
       profiles,
