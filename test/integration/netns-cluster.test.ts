@@ -121,7 +121,9 @@ describe.skipIf(unavailable !== null)(
       const left = await coordinator.waitForLine(new RegExp(`^worker ${cutId}(?: \\([^)]*\\))? left: (.*)$`), STEP_TIMEOUT_MS + HEARTBEAT_MS + 15_000);
       const droppedAfterMs = performance.now() - cutAt;
       // The cut may land in a step or in a data pass (evaluation after each epoch).
-      expect(left[1]).toMatch(/^no part for (step \d+|(feature statistics|evaluation) over the [\d,]+ (training|validation) rows) within \d+ ms|^no heartbeat for \d+ ms/);
+      expect(left[1]).toMatch(
+        /^no part for (step \d+|(feature statistics|evaluation) over the [\d,]+ (training|validation) rows) within \d+ ms|^no heartbeat for \d+ ms/,
+      );
 
       // Heal it: the worker notices that its old connection is gone and connects afresh.
       net.setLink(CUT.host, true);
