@@ -82,9 +82,11 @@ describe('the packed package', () => {
         'coordinator/dashboard/dashboard.js',
         'coordinator/dashboard/dashboard.css',
         'data/breast_cancer.csv',
+        'native/build.mjs',
       ]),
     );
-    const isShipped = (path: string): boolean => ['package.json', 'README.md', 'LICENSE'].includes(path) || /^(dist|coordinator\/dashboard|data)\//.test(path);
+    const isShipped = (path: string): boolean =>
+      ['package.json', 'README.md', 'LICENSE'].includes(path) || /^(dist|coordinator\/dashboard|data|native)\//.test(path);
     const isDevFile = (path: string): boolean => /\.map$|\.tsbuildinfo$|^dist\/(bench|test)\//.test(path);
     expect(files.filter((path) => !isShipped(path) || isDevFile(path))).toEqual([]);
     // TypeScript sources stay out (declarations, if any, are part of an API).
