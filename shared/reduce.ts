@@ -77,24 +77,19 @@ export function reduceSubtreeInPlace(values: Float64Array, width: number, base: 
 }
 
 /**
- * The subtree values of one step, held by (level, index) at the slot of their first chunk, and
- * finished up the tree once every chunk is covered. Reused from step to step: no per-step
- * allocation. Not for data passes (ChunkParts: per-block values merged in block order).
+ * Which chunks of one step's tree are covered by accepted subtrees, and the order in which the
+ * tree is finished over the values that sit at the slot of each node's first chunk. Shared by the
+ * dense (TreeParts) and sparse (SparseTreeParts, shared/sparse-reduce.ts) holders of a step's
+ * values, which differ only in what a value is and how two add. Reused from step to step.
  */
-export class TreeParts {
-  /** Values per node: D gradient sums, the bias sum, the loss sum. */
-  readonly width: number;
-  private readonly sums: Float64Array;
-  /** Per chunk: whether a received subtree covers it. */
+export class TreeCoverage {
   private readonly isCovered: Uint8Array;
   /** Per chunk slot: the level of the node whose value sits there, −1 when none starts there. */
   private readonly slotLevel: Int8Array;
   private chunks = 0;
   private remaining = 0;
 
-  constructor(maxChunks: number, width: number) {
-    this.width = width;
-    this.sums = new Float64Array(maxChunks * width);
+  constructor(maxChunks: number) {
     this.isCovered = new Uint8Array(maxChunks);
     this.slotLevel = new Int8Array(maxChunks);
   }
@@ -102,7 +97,7 @@ export class TreeParts {
   /**
    * Starts a step of `chunks` chunks, all uncovered; or, with `only` (ascending chunk ids), a
    * partial tree: the chunks outside `only` belong to other holders (a relay holds a share of the
-   * step), count as covered and are never summed here, so only reduceNode() inside `only` applies.
+   * step), count as covered and are never summed here, so only finishing a node inside `only` applies.
    */
   reset(chunks: number, only?: readonly number[]): void {
     this.chunks = chunks;
@@ -117,6 +112,11 @@ export class TreeParts {
     for (const chunk of only) this.isCovered[chunk] = 0;
   }
 
+  /** Chunks in the current step. */
+  get size(): number {
+    return this.chunks;
+  }
+
   /** Whether chunk `chunk` is covered by an accepted subtree. */
   has(chunk: number): boolean {
     return this.isCovered[chunk] === 1;
@@ -128,52 +128,29 @@ export class TreeParts {
   }
 
   /**
-   * Keeps `values[offset .. offset+width)` as node (level, index) when none of its chunks is
-   * covered yet; otherwise (a backup's copy, or a range cut differently) refuses it and changes
-   * nothing. The caller has checked that the node exists. Returns whether it was kept.
+   * Covers node (level, index) when none of its chunks is covered yet and returns the slot its
+   * value goes to (its first chunk); otherwise (a backup's copy, or a range cut differently)
+   * changes nothing and returns −1: never counted twice. The caller has checked that the node exists.
    */
-  accept(level: number, index: number, values: Float64Array, offset: number): boolean {
+  claim(level: number, index: number): number {
     const start = subtreeStart(level, index);
     const end = subtreeEnd(level, index, this.chunks);
-    for (let c = start; c < end; c++) if (this.isCovered[c] === 1) return false;
+    for (let c = start; c < end; c++) if (this.isCovered[c] === 1) return -1;
     this.isCovered.fill(1, start, end);
     this.remaining -= end - start;
     this.slotLevel[start] = level;
-    this.sums.set(values.subarray(offset, offset + this.width), start * this.width);
-    return true;
+    return start;
   }
 
   /**
-   * Finishes the tree into `out` (`width` values, overwritten). Every chunk must be covered.
-   * Level by level, each node not received whole is left + right (or its only child): the nodes
-   * received whole are the same bits as if computed here, so the root is too.
+   * Finishes node (level, index) (every chunk it covers must be covered): level by level, each
+   * node not received whole becomes left + right (`add(leftSlot, rightSlot)` leaves the sum at
+   * the left slot) or its only child. Nodes received whole are the same bits as if computed here,
+   * so the result is too. Slots inside a node received whole hold no value and are skipped.
+   * Returns the slot holding the node's value.
    */
-  reduce(out: Float64Array): void {
-    if (this.remaining !== 0) throw new Error(`invariant broken: reducing with ${this.remaining} chunk(s) uncovered`);
-    const { sums, width, slotLevel, chunks } = this;
-    const levels = treeLevels(chunks);
-    for (let l = 1; l <= levels; l++) {
-      const half = 2 ** (l - 1);
-      for (let left = 0; left < chunks; left += 2 * half) {
-        if (slotLevel[left]! >= l) continue; // received whole at this level or above
-        slotLevel[left] = l;
-        const right = left + half;
-        if (right >= chunks) continue; // one child: the node is that child
-        const a = left * width;
-        const b = right * width;
-        for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
-      }
-    }
-    out.set(sums.subarray(0, width));
-  }
-
-  /**
-   * Finishes node (level, index) alone into out[offset .. offset+width): every chunk it covers
-   * must be covered. The same level-by-level order as reduce(), restricted to the node, so its
-   * value has the bits the whole tree gives it (a relay sends it up as one subtree).
-   */
-  reduceNode(level: number, index: number, out: Float64Array, offset: number): void {
-    const { sums, width, slotLevel } = this;
+  finish(level: number, index: number, add: (left: number, right: number) => void): number {
+    const { slotLevel } = this;
     const start = subtreeStart(level, index);
     const end = subtreeEnd(level, index, this.chunks);
     for (let c = start; c < end; c++)
@@ -181,16 +158,91 @@ export class TreeParts {
     for (let l = 1; l <= level; l++) {
       const half = 2 ** (l - 1);
       for (let left = start; left < end; left += 2 * half) {
-        if (slotLevel[left]! >= l) continue; // received whole at this level or above
+        const at = slotLevel[left]!;
+        if (at >= l) continue; // received whole at this level or above
+        if (at < 0) continue; // inside a node received whole at a higher level: no value here
         slotLevel[left] = l;
         const right = left + half;
         if (right >= end) continue; // one child: the node is that child
-        const a = left * width;
-        const b = right * width;
-        for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
+        add(left, right);
       }
     }
-    out.set(sums.subarray(start * width, (start + 1) * width), offset);
+    return start;
+  }
+
+  /** Finishes the whole tree (every chunk must be covered); returns slot 0. */
+  finishRoot(add: (left: number, right: number) => void): number {
+    if (this.remaining !== 0) throw new Error(`invariant broken: reducing with ${this.remaining} chunk(s) uncovered`);
+    return this.finish(treeLevels(this.chunks), 0, add);
+  }
+}
+
+/**
+ * The subtree values of one step, held by (level, index) at the slot of their first chunk, and
+ * finished up the tree once every chunk is covered. Reused from step to step: no per-step
+ * allocation. Not for data passes (ChunkParts: per-block values merged in block order).
+ */
+export class TreeParts {
+  /** Values per node: D gradient sums, the bias sum, the loss sum. */
+  readonly width: number;
+  private readonly sums: Float64Array;
+  private readonly coverage: TreeCoverage;
+  /** sums[left] += sums[right], component by component (made once: no per-step closure). */
+  private readonly add: (left: number, right: number) => void;
+
+  constructor(maxChunks: number, width: number) {
+    this.width = width;
+    this.sums = new Float64Array(maxChunks * width);
+    this.coverage = new TreeCoverage(maxChunks);
+    this.add = (left, right) => {
+      const { sums } = this;
+      const a = left * width;
+      const b = right * width;
+      for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
+    };
+  }
+
+  /** Starts a step: as TreeCoverage.reset. */
+  reset(chunks: number, only?: readonly number[]): void {
+    this.coverage.reset(chunks, only);
+  }
+
+  /** Whether chunk `chunk` is covered by an accepted subtree. */
+  has(chunk: number): boolean {
+    return this.coverage.has(chunk);
+  }
+
+  /** Chunks not yet covered. */
+  get pending(): number {
+    return this.coverage.pending;
+  }
+
+  /**
+   * Keeps `values[offset .. offset+width)` as node (level, index) when none of its chunks is
+   * covered yet; otherwise (a backup's copy, or a range cut differently) refuses it and changes
+   * nothing. The caller has checked that the node exists. Returns whether it was kept.
+   */
+  accept(level: number, index: number, values: Float64Array, offset: number): boolean {
+    const slot = this.coverage.claim(level, index);
+    if (slot < 0) return false;
+    this.sums.set(values.subarray(offset, offset + this.width), slot * this.width);
+    return true;
+  }
+
+  /** Finishes the tree into `out` (`width` values, overwritten). Every chunk must be covered. */
+  reduce(out: Float64Array): void {
+    const slot = this.coverage.finishRoot(this.add);
+    out.set(this.sums.subarray(slot * this.width, (slot + 1) * this.width));
+  }
+
+  /**
+   * Finishes node (level, index) alone into out[offset .. offset+width): every chunk it covers
+   * must be covered. The same order as reduce(), restricted to the node, so its value has the
+   * bits the whole tree gives it (a relay sends it up as one subtree).
+   */
+  reduceNode(level: number, index: number, out: Float64Array, offset: number): void {
+    const slot = this.coverage.finish(level, index, this.add);
+    out.set(this.sums.subarray(slot * this.width, (slot + 1) * this.width), offset);
   }
 }
 

@@ -14,7 +14,7 @@
 // computed which subtree (DESIGN.md invariant 6), and only the touched coordinates travel.
 
 import { ProtocolError } from './errors.js';
-import { decomposeRange, subtreeEnd, subtreeStart, treeLevels } from './reduce.js';
+import { decomposeRange, subtreeStart, TreeCoverage } from './reduce.js';
 import type { SparsePart } from './sparse-rows.js';
 
 /**
@@ -110,42 +110,32 @@ export class SparseTreeParts {
   readonly outputs: number;
   /** Per chunk slot: the value of the node that starts there, as far as reduced. */
   private readonly parts: (SparsePart | null)[];
-  private readonly isCovered: Uint8Array;
-  /** Per chunk slot: the level of the node whose value sits there, −1 when none starts there. */
-  private readonly slotLevel: Int8Array;
-  private chunks = 0;
-  private remaining = 0;
+  private readonly coverage: TreeCoverage;
+  private readonly add: (left: number, right: number) => void;
 
   constructor(maxChunks: number, outputs: number) {
     this.outputs = outputs;
     this.parts = new Array<SparsePart | null>(maxChunks).fill(null);
-    this.isCovered = new Uint8Array(maxChunks);
-    this.slotLevel = new Int8Array(maxChunks);
+    this.coverage = new TreeCoverage(maxChunks);
+    this.add = (left, right) => {
+      this.parts[left] = addSparseParts(this.at(left), this.at(right), this.outputs);
+    };
   }
 
-  /** Starts a step of `chunks` chunks, all uncovered; with `only` (ascending chunk ids), only those (the others are another holder's), as TreeParts.reset. */
+  /** Starts a step: as TreeCoverage.reset. */
   reset(chunks: number, only?: readonly number[]): void {
-    this.chunks = chunks;
-    this.slotLevel.fill(-1, 0, chunks);
+    this.coverage.reset(chunks, only);
     this.parts.fill(null);
-    if (only === undefined) {
-      this.remaining = chunks;
-      this.isCovered.fill(0, 0, chunks);
-      return;
-    }
-    this.remaining = only.length;
-    this.isCovered.fill(1, 0, chunks);
-    for (const chunk of only) this.isCovered[chunk] = 0;
   }
 
   /** Whether chunk `chunk` is covered by an accepted subtree. */
   has(chunk: number): boolean {
-    return this.isCovered[chunk] === 1;
+    return this.coverage.has(chunk);
   }
 
   /** Chunks not yet covered. */
   get pending(): number {
-    return this.remaining;
+    return this.coverage.pending;
   }
 
   /**
@@ -153,43 +143,20 @@ export class SparseTreeParts {
    * it and changes nothing (never counted twice). The caller has checked that the node exists.
    */
   accept(level: number, index: number, part: SparsePart): boolean {
-    const start = subtreeStart(level, index);
-    const end = subtreeEnd(level, index, this.chunks);
-    for (let c = start; c < end; c++) if (this.isCovered[c] === 1) return false;
-    this.isCovered.fill(1, start, end);
-    this.remaining -= end - start;
-    this.slotLevel[start] = level;
-    this.parts[start] = part;
+    const slot = this.coverage.claim(level, index);
+    if (slot < 0) return false;
+    this.parts[slot] = part;
     return true;
   }
 
-  /** The root: every chunk must be covered. Level by level, as TreeParts.reduce. */
+  /** The root: every chunk must be covered. In TreeParts.reduce's order. */
   reduce(): SparsePart {
-    if (this.remaining !== 0) throw new Error(`invariant broken: reducing with ${this.remaining} chunk(s) uncovered`);
-    return this.reduceNode(treeLevels(this.chunks), 0);
+    return this.at(this.coverage.finishRoot(this.add));
   }
 
   /** Node (level, index) alone (every chunk it covers must be covered), as TreeParts.reduceNode: a relay sends it up as one subtree. */
   reduceNode(level: number, index: number): SparsePart {
-    const { parts, slotLevel } = this;
-    const start = subtreeStart(level, index);
-    const end = subtreeEnd(level, index, this.chunks);
-    for (let c = start; c < end; c++)
-      if (this.isCovered[c] !== 1) throw new Error(`invariant broken: reducing node (${level}, ${index}) with chunk ${c} uncovered`);
-    for (let l = 1; l <= level; l++) {
-      const half = 2 ** (l - 1);
-      for (let left = start; left < end; left += 2 * half) {
-        if (slotLevel[left]! >= l) continue; // received whole at this level or above
-        // No value starts here: the slot lies inside a node received whole at a higher level
-        // (TreeParts adds stale numbers there that nobody reads; here there is nothing to add).
-        if (parts[left] === null) continue;
-        slotLevel[left] = l;
-        const right = left + half;
-        if (right >= end) continue; // one child: the node is that child
-        parts[left] = addSparseParts(this.at(left), this.at(right), this.outputs);
-      }
-    }
-    return this.at(start);
+    return this.at(this.coverage.finish(level, index, this.add));
   }
 
   private at(slot: number): SparsePart {
