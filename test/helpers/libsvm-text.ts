@@ -28,3 +28,36 @@ export function libsvmText(options: LibsvmTextOptions): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** LIBSVM rows as the tests' float64 references read them, independently of dpt's reader. */
+export interface ReferenceRows {
+  /** The largest index present (1-based), which dpt takes as D. */
+  readonly D: number;
+  /** Per row its (0-based index, value) entries. */
+  readonly x: (readonly (readonly [number, number])[])[];
+  /** Class indices: the sorted distinct labels' positions (−1/+1 and 0/1 become 0/1). */
+  readonly y: number[];
+  readonly K: number;
+}
+
+/** The references' own reading of LIBSVM text: `#` comments, 1-based indices to 0-based, labels to class indices by sorted value. */
+export function parseLibsvmReference(text: string): ReferenceRows {
+  const x: [number, number][][] = [];
+  const labels: number[] = [];
+  let D = 0;
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    if (line === '') continue;
+    const [label, ...fields] = line.split(/\s+/);
+    labels.push(Number(label));
+    x.push(
+      fields.map((field) => {
+        const [j, value] = field.split(':');
+        D = Math.max(D, Number(j));
+        return [Number(j) - 1, Number(value)];
+      }),
+    );
+  }
+  const classes = [...new Set(labels)].sort((a, b) => a - b);
+  return { D, x, y: labels.map((label) => classes.indexOf(label)), K: classes.length };
+}

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitRows } from '../../shared/schedule.js';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
 import { trainOnCluster } from '../helpers/cluster-runs.js';
-import { libsvmText } from '../helpers/libsvm-text.js';
+import { libsvmText, parseLibsvmReference, type ReferenceRows } from '../helpers/libsvm-text.js';
 import { lcg } from '../helpers/sparse-random.js';
 
 const directory = temporaryDirectory();
@@ -20,36 +20,6 @@ afterAll(() => {
   killAll();
   directory.remove();
 });
-
-interface Rows {
-  readonly D: number;
-  readonly x: (readonly (readonly [number, number])[])[];
-  /** Class indices: the sorted distinct labels' positions (−1/+1 and 0/1 become 0/1). */
-  readonly y: number[];
-  readonly K: number;
-}
-
-/** The reference's own reading of LIBSVM text: 1-based indices to 0-based, labels to class indices by sorted value. */
-function parseLibsvm(text: string): Rows {
-  const x: [number, number][][] = [];
-  const labels: number[] = [];
-  let D = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') continue;
-    const [label, ...fields] = line.split(/\s+/);
-    labels.push(Number(label));
-    x.push(
-      fields.map((field) => {
-        const [j, value] = field.split(':');
-        D = Math.max(D, Number(j));
-        return [Number(j) - 1, Number(value)];
-      }),
-    );
-  }
-  const classes = [...new Set(labels)].sort((a, b) => a - b);
-  return { D, x, y: labels.map((label) => classes.indexOf(label)), K: classes.length };
-}
 
 /** sklearn's balanced weights over the rows `rows` of y: c_k = n / (K·n_k), 0 for a class without rows. */
 function balanced(y: readonly number[], K: number, rows: readonly number[]): number[] {
@@ -65,7 +35,7 @@ function balanced(y: readonly number[], K: number, rows: readonly number[]): num
  * sgd: w ← w − η(g + λw), b ← b − η g_b; adagrad: G ← G + g², w ← w − η g/(√G + 1e-10) (no L2).
  */
 function referenceTrain(
-  rows: Rows,
+  rows: ReferenceRows,
   c: readonly number[],
   options: { epochs: number; batchSize: number; lr: number; l2: number; optimizer: 'sgd' | 'adagrad' },
 ) {
@@ -166,13 +136,13 @@ function threeClassText(rows: number, maxIndex: number, seed: number): string {
 }
 
 let binary = '';
-let binaryRows: Rows;
+let binaryRows: ReferenceRows;
 beforeAll(() => {
   // A negative bias makes the positive class rare.
   const text = libsvmText({ rows: 400, maxIndex: 3000, seed: 43, bias: -1.5 });
   binary = join(directory.path, 'imbalanced.svm');
   writeFileSync(binary, text);
-  binaryRows = parseLibsvm(text);
+  binaryRows = parseLibsvmReference(text);
 });
 
 describe('--class-weight balanced on sparse data matches an independent float64 reference', () => {
@@ -190,7 +160,7 @@ describe('--class-weight balanced on sparse data matches an independent float64 
         const text = threeClassText(300, 500, 9);
         data = join(directory.path, 'three.svm');
         writeFileSync(data, text);
-        rows = parseLibsvm(text);
+        rows = parseLibsvmReference(text);
       }
       const all = rows.y.map((_, i) => i);
       const c = balanced(rows.y, rows.K, all);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
 import { trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
+import { libsvmText, parseLibsvmReference, type ReferenceRows } from '../helpers/libsvm-text.js';
 import { stepLosses } from '../helpers/model-hash.js';
 
 const directory = temporaryDirectory();
@@ -21,52 +22,6 @@ afterAll(() => {
 const ROWS = 400;
 const MAX_INDEX = 2000;
 
-/** Seeded LIBSVM text: 1 to 12 entries per row (a few popular coordinates, a long tail), values multiples of 1/8, labels −1/+1. */
-function libsvmText(seed: number): string {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
-  const trueW = Array.from({ length: MAX_INDEX + 1 }, () => next() * 2 - 1);
-  const lines: string[] = [];
-  for (let i = 0; i < ROWS; i++) {
-    const count = 1 + Math.floor(next() * 12);
-    const indices = new Set<number>();
-    while (indices.size < count) indices.add(next() < 0.3 ? 1 + Math.floor(next() * 10) : 1 + Math.floor(next() * MAX_INDEX));
-    const entries = [...indices].sort((a, b) => a - b).map((j) => [j, (Math.floor(next() * 64) - 32 || 1) / 8] as const);
-    const z = entries.reduce((sum, [j, x]) => sum + x * trueW[j]!, -0.3);
-    lines.push(`${next() < 1 / (1 + Math.exp(-z)) ? '+1' : '-1'} ${entries.map(([j, x]) => `${j}:${x}`).join(' ')}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-interface Rows {
-  readonly D: number;
-  readonly x: (readonly (readonly [number, number])[])[];
-  readonly y: number[];
-}
-
-/** The reference's own reading: 1-based indices to 0-based, ±1 labels to 0/1, D the largest index. */
-function parseLibsvm(text: string): Rows {
-  const x: [number, number][][] = [];
-  const y: number[] = [];
-  let D = 0;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    const [label, ...fields] = line.trim().split(/\s+/);
-    y.push(Number(label) > 0 ? 1 : 0);
-    x.push(
-      fields.map((field) => {
-        const [j, value] = field.split(':');
-        D = Math.max(D, Number(j));
-        return [Number(j) - 1, Number(value)];
-      }),
-    );
-  }
-  return { D, x, y };
-}
-
 type Rule =
   /** FTRL-Proximal (McMahan et al. 2013, Algorithm 1) per coordinate, every coordinate every step; the bias without L1 or L2. */
   | { readonly name: 'ftrl'; readonly alpha: number; readonly beta: number; readonly l1: number; readonly l2: number }
@@ -74,7 +29,7 @@ type Rule =
   | { readonly name: 'sgd'; readonly lr: number; readonly l1: number; readonly l2: number };
 
 /** Plain float64 mini-batch training over rows in file order. Returns the weights, the bias and each step's mean loss. */
-function referenceTrain(rows: Rows, epochs: number, batchSize: number, rule: Rule) {
+function referenceTrain(rows: ReferenceRows, epochs: number, batchSize: number, rule: Rule) {
   const { D, x, y } = rows;
   const w = new Array<number>(D + 1).fill(0); // the bias at D
   const z = new Array<number>(D + 1).fill(0);
@@ -132,12 +87,12 @@ function denseWeights(path: string, D: number): { w: number[]; b: number } {
 const maxAbsDiff = (a: readonly number[], b: readonly number[]): number => a.reduce((max, value, i) => Math.max(max, Math.abs(value - b[i]!)), 0);
 
 let svm = '';
-let rows: Rows;
+let rows: ReferenceRows;
 beforeAll(() => {
-  const text = libsvmText(97);
+  const text = libsvmText({ rows: ROWS, maxIndex: MAX_INDEX, seed: 97, bias: -0.3 });
   svm = join(directory.path, 'rows.svm');
   writeFileSync(svm, text);
-  rows = parseLibsvm(text);
+  rows = parseLibsvmReference(text);
 });
 
 describe('ftrl and sgd with --l1 match an independent float64 reference', () => {

@@ -12,6 +12,7 @@ import { murmur3_x86_32 } from '../../shared/murmur3.js';
 import { killAll, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
 import { modelFileDigest, trainOnCluster, trainWithCoordinatorKilled, trainWithWorkerKilled } from '../helpers/cluster-runs.js';
 import { startHonestWorker } from '../helpers/fake-worker.js';
+import { libsvmText, parseLibsvmReference, type ReferenceRows } from '../helpers/libsvm-text.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 
 const directory = temporaryDirectory();
@@ -24,61 +25,12 @@ const ROWS = 400;
 /** The largest index any row may use (D is the largest one present). */
 const MAX_INDEX = 3000;
 
-/** A seeded LIBSVM text: 1 to 12 entries per row, values multiples of 1/8 in [−4, 4] (exact in float32), labels −1/+1. */
-function libsvmText(seed: number): string {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-    return state / 2 ** 32;
-  };
-  const trueW = Array.from({ length: MAX_INDEX + 1 }, () => next() * 2 - 1);
-  const lines: string[] = ['# seeded sparse rows for dpt tests'];
-  for (let i = 0; i < ROWS; i++) {
-    const count = 1 + Math.floor(next() * 12);
-    const indices = new Set<number>();
-    // A few popular coordinates (every batch touches them) and a long tail.
-    while (indices.size < count) indices.add(next() < 0.3 ? 1 + Math.floor(next() * 10) : 1 + Math.floor(next() * MAX_INDEX));
-    const entries = [...indices].sort((a, b) => a - b).map((j) => [j, (Math.floor(next() * 64) - 32 || 1) / 8] as const);
-    const z = entries.reduce((sum, [j, x]) => sum + x * trueW[j]!, 0.2);
-    const label = next() < 1 / (1 + Math.exp(-z)) ? '+1' : '-1';
-    lines.push(`${label} ${entries.map(([j, x]) => `${j}:${x}`).join(' ')}`);
-  }
-  return `${lines.join('\n')}\n`;
-}
-
-interface Rows {
-  readonly D: number;
-  readonly x: (readonly (readonly [number, number])[])[];
-  readonly y: number[];
-}
-
-/** The reference's own reading of LIBSVM text: 1-based indices to 0-based, ±1 labels to 0/1, D the largest index. */
-function parseLibsvm(text: string): Rows {
-  const x: [number, number][][] = [];
-  const y: number[] = [];
-  let D = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') continue;
-    const [label, ...fields] = line.split(/\s+/);
-    y.push(Number(label) > 0 ? 1 : 0);
-    x.push(
-      fields.map((field) => {
-        const [j, value] = field.split(':');
-        D = Math.max(D, Number(j));
-        return [Number(j) - 1, Number(value)];
-      }),
-    );
-  }
-  return { D, x, y };
-}
-
 /**
  * Plain float64 mini-batch training over rows in file order, every coordinate updated every step
  * as the dense formulas say: sgd w ← w − η·((1/n)Σ(σ(z)−y)·x + λ·w), b ← b − η·(1/n)Σ(σ(z)−y);
  * adagrad G ← G + g², w ← w − η·g/(√G + ε) (no L2). Returns the weights, the bias and each step's mean loss.
  */
-function referenceTrain(rows: Rows, options: { epochs: number; batchSize: number; lr: number; l2: number; optimizer: 'sgd' | 'adagrad' }) {
+function referenceTrain(rows: ReferenceRows, options: { epochs: number; batchSize: number; lr: number; l2: number; optimizer: 'sgd' | 'adagrad' }) {
   const { D, x, y } = rows;
   const w = new Array<number>(D).fill(0);
   let b = 0;
@@ -142,12 +94,12 @@ function denseWeights(path: string, D: number): { w: number[]; b: number; input:
 }
 
 let svm = '';
-let rows: Rows;
+let rows: ReferenceRows;
 beforeAll(() => {
-  const text = libsvmText(41);
+  const text = libsvmText({ rows: ROWS, maxIndex: MAX_INDEX, seed: 41 });
   svm = join(directory.path, 'rows.svm');
   writeFileSync(svm, text);
-  rows = parseLibsvm(text);
+  rows = parseLibsvmReference(text);
 });
 
 describe('sparse training matches an independent float64 reference', () => {
@@ -209,7 +161,7 @@ function categoricalCsv(seed: number, rowCount: number): string {
  * categorical c, cell v → h("c=v") with 1; numeric c, cell x → h("c") with x (none for 0); cross a:b → h("a=v^b=u") with 1;
  * collisions add.
  */
-function hashedRows(csv: string, bits: number, categorical: readonly string[], crosses: readonly (readonly [string, string])[]): Rows {
+function hashedRows(csv: string, bits: number, categorical: readonly string[], crosses: readonly (readonly [string, string])[]): ReferenceRows {
   const [header, ...records] = csv.trim().split('\n');
   const names = header!.split(',');
   const h = (text: string): number => {
@@ -233,7 +185,7 @@ function hashedRows(csv: string, bits: number, categorical: readonly string[], c
     x.push([...row.entries()]);
     y.push(Number(cells[names.indexOf('label')]));
   }
-  return { D: 2 ** bits, x, y };
+  return { D: 2 ** bits, x, y, K: 2 };
 }
 
 describe('sparse training of a hashed CSV matches an independent float64 reference', () => {
