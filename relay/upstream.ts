@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { WebSocket } from 'ws';
 import { AuthError, CoordinatorLostError, ProtocolError } from '../shared/errors.js';
+import { watchHeartbeat } from '../shared/heartbeat.js';
 import { supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
 import { MAX_PASS_BLOCKS } from '../shared/passes.js';
@@ -132,7 +133,7 @@ export class UpstreamLink {
       const finish = (end: SessionEnd | Error): void => {
         if (settled !== null) return;
         settled = end;
-        clearInterval(heartbeat);
+        heartbeat.stop();
         clearTimeout(welcomeTimer);
         this.endSession = null;
         this.isReady = false;
@@ -147,19 +148,7 @@ export class UpstreamLink {
         },
         Math.max(1, giveUpAt - Date.now()),
       );
-      let isAlive = true;
-      const heartbeat = setInterval(() => {
-        if (!isAlive) {
-          this.log(`no heartbeat from the coordinator for ${config.heartbeatMs} ms`);
-          socket.terminate();
-          return;
-        }
-        isAlive = false;
-        if (socket.readyState === WebSocket.OPEN) socket.ping();
-      }, config.heartbeatMs);
-      socket.on('pong', () => {
-        isAlive = true;
-      });
+      const heartbeat = watchHeartbeat(socket, config.heartbeatMs, (line) => this.log(line));
       const fail = (error: Error): void => {
         if (socket.readyState === WebSocket.OPEN) {
           socket.send(encodeMessage({ kind: 'fail', message: error.message.slice(0, 4000) }));
@@ -188,7 +177,7 @@ export class UpstreamLink {
       // Messages after the welcome wait until the relay is ready (its group's server is listening), in order.
       let queue: Promise<void> = Promise.resolve();
       socket.on('message', (data, isBinary) => {
-        isAlive = true;
+        heartbeat.beat();
         if (settled !== null) return;
         let message: CoordinatorToWorker;
         try {

@@ -8,6 +8,7 @@ import type { RawData } from 'ws';
 import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
+import { watchHeartbeat } from '../shared/heartbeat.js';
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
@@ -171,19 +172,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
       socket.close(code, reason);
       closeTimer ??= setTimeout(() => socket.terminate(), CLOSE_GRACE_MS);
     };
-    let isAlive = true;
-    const heartbeat = setInterval(() => {
-      if (!isAlive) {
-        options.log(`no heartbeat from the coordinator for ${options.heartbeatMs} ms`);
-        socket.terminate();
-        return;
-      }
-      isAlive = false;
-      if (socket.readyState === WebSocket.OPEN) socket.ping();
-    }, options.heartbeatMs);
-    socket.on('pong', () => {
-      isAlive = true;
-    });
+    const heartbeat = watchHeartbeat(socket, options.heartbeatMs, options.log);
     const onStop = (): void => {
       if (settled !== null) return;
       settled = { kind: 'stopped', reason: 'stopped by SIGTERM after answering its last step' };
@@ -234,7 +223,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
     // each message is handled as it arrives (the step path stays synchronous).
     let busy: Promise<void> | null = null;
     socket.on('message', (data, isBinary) => {
-      isAlive = true;
+      heartbeat.beat();
       if (busy !== null) holdMessages(busy.then(() => handle(data, isBinary)));
       else handle(data, isBinary);
     });
@@ -433,7 +422,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
     });
     socket.on('close', (code, reasonBytes) => {
       isClosed = true;
-      clearInterval(heartbeat);
+      heartbeat.stop();
       clearTimeout(welcomeTimer);
       clearTimeout(closeTimer);
       poll.stop();
