@@ -4,11 +4,14 @@
 // rate per 500 steps from its own --metrics step times. The warm-up ratio is the rate of steps
 // 0–1,000 over that of steps 4,000–5,000 (target ≥ 70 %).
 //
-// `node dist/bench/warmup.js [--trials N]`, or from `npm run bench` (bench/run.ts).
+// `node dist/bench/warmup.js [--trials N] [--budgets v8,8192,...]`, or from `npm run bench`
+// (bench/run.ts). --budgets runs each trial once per DPT_TIER_UP_BUDGET value (cli/tier-up.ts),
+// interleaved (A, B, A, B: the machine's load drifts), so V8's own tier-up threshold ('v8') can
+// be compared with dpt's; each line carries the 1-minute load average at its end.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StepEvent } from '../shared/events.js';
@@ -34,6 +37,10 @@ export interface WarmupResult {
   readonly wholeRunStepsPerSec: number;
   /** Steps / (first step event to last), the start-up and the statistics pass left out. */
   readonly trainingStepsPerSec: number;
+  /** DPT_TIER_UP_BUDGET of the run ('' for dpt's default). */
+  readonly budget: string;
+  /** 1-minute load average when the run ended. */
+  readonly load: number;
 }
 
 /** Steps per second of events [from, to): count / Σ stepMs. */
@@ -42,8 +49,8 @@ function rateOf(events: readonly StepEvent[], from: number, to: number): number 
   return (slice.length * 1000) / slice.reduce((sum, event) => sum + event.stepMs, 0);
 }
 
-/** One run of the issue's `dpt train` on `dataPath`; null (with a message) on failure. */
-export function runWarmup(dataPath: string, directory: string): WarmupResult | null {
+/** One run of the issue's `dpt train` on `dataPath` with DPT_TIER_UP_BUDGET=`budget` ('' for dpt's default); null (with a message) on failure. */
+export function runWarmup(dataPath: string, directory: string, budget = ''): WarmupResult | null {
   const metrics = join(directory, `warmup-metrics-${Date.now()}.jsonl`);
   const out = join(directory, `warmup-model-${Date.now()}.json`);
   const args = [
@@ -63,7 +70,8 @@ export function runWarmup(dataPath: string, directory: string): WarmupResult | n
     out,
   ];
   const started = performance.now();
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20 });
+  const env = { ...process.env, DPT_TIER_UP_BUDGET: budget };
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20, env });
   const wallMs = performance.now() - started;
   if (result.status !== 0) {
     process.stdout.write(`  dpt train failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
@@ -86,24 +94,52 @@ export function runWarmup(dataPath: string, directory: string): WarmupResult | n
     ratio: rateOf(events, 0, 1000) / rateOf(events, 4000, 5000),
     wholeRunStepsPerSec: (events.length * 1000) / wallMs,
     trainingStepsPerSec: trainingMs > 0 ? ((events.length - 1) * 1000) / trainingMs : Number.NaN,
+    budget,
+    load: loadavg()[0]!,
   };
 }
 
-/** Runs the warm-up `trials` times on data generated in `directory`; returns the lines to print and the run of median ratio. */
-export function measureWarmup(directory: string, trials: number): { lines: string[]; median: WarmupResult | null } {
-  const dataPath = generateDataset({ rows: ROWS, features: FEATURES, seed: 1 }, join(directory, 'warmup-data.dpt'), 'dpt').path;
-  const runs = Array.from({ length: trials }, () => runWarmup(dataPath, directory)).filter((run): run is WarmupResult => run !== null);
-  const lines = runs.map(
-    (run, i) =>
-      `run ${i + 1}: steps/s per ${BUCKET_STEPS} steps ${run.bucketRates.map((rate) => formatNumber(rate)).join(' ')}; ` +
-      `warm-up ratio ${Math.round(100 * run.ratio)} % (target ≥ 70 %); whole run ${formatNumber(run.wholeRunStepsPerSec)} steps/s ` +
-      `(process start to model written), first to last step ${formatNumber(run.trainingStepsPerSec)} steps/s`,
+function describeRun(run: WarmupResult): string {
+  return (
+    `steps/s per ${BUCKET_STEPS} steps ${run.bucketRates.map((rate) => formatNumber(rate)).join(' ')}; ` +
+    `warm-up ratio ${Math.round(100 * run.ratio)} % (target ≥ 70 %); whole run ${formatNumber(run.wholeRunStepsPerSec)} steps/s ` +
+    `(process start to model written), first to last step ${formatNumber(run.trainingStepsPerSec)} steps/s; load ${run.load.toFixed(1)}`
   );
-  const sorted = [...runs].sort((a, b) => a.ratio - b.ratio);
-  const middle = sorted[Math.floor((sorted.length - 1) / 2)] ?? null;
-  if (middle !== null) {
+}
+
+/** The name of a DPT_TIER_UP_BUDGET value in the lines. */
+function budgetLabel(budget: string): string {
+  return budget === '' ? "dpt's tier-up budget" : budget === 'v8' ? "V8's tier-up budget" : `tier-up budget ${budget}`;
+}
+
+/**
+ * Runs the warm-up `trials` times on data generated in `directory`, each trial once per value of
+ * `budgets` (DPT_TIER_UP_BUDGET, interleaved); returns the lines to print and the run of median
+ * ratio among the runs of the first budget.
+ */
+export function measureWarmup(directory: string, trials: number, budgets: readonly string[] = ['']): { lines: string[]; median: WarmupResult | null } {
+  const dataPath = generateDataset({ rows: ROWS, features: FEATURES, seed: 1 }, join(directory, 'warmup-data.dpt'), 'dpt').path;
+  const runs: WarmupResult[] = [];
+  const lines: string[] = [];
+  for (let trial = 1; trial <= trials; trial++) {
+    for (const budget of budgets) {
+      const run = runWarmup(dataPath, directory, budget);
+      if (run === null) continue;
+      runs.push(run);
+      lines.push(`run ${trial}${budgets.length > 1 ? `, ${budgetLabel(budget)}` : ''}: ${describeRun(run)}`);
+    }
+  }
+  let middle: WarmupResult | null = null;
+  for (const budget of budgets) {
+    const mine = runs.filter((run) => run.budget === budget);
+    if (mine.length === 0) continue;
+    const sorted = [...mine].sort((a, b) => a.ratio - b.ratio);
+    middle ??= sorted[Math.floor((sorted.length - 1) / 2)]!;
+    const ratios = mine.map((run) => Math.round(100 * run.ratio));
+    const whole = mine.map((run) => run.wholeRunStepsPerSec);
     lines.push(
-      `median of ${runs.length}: warm-up ratio ${Math.round(100 * median(runs.map((run) => run.ratio)))} %, whole run ${formatNumber(median(runs.map((run) => run.wholeRunStepsPerSec)))} steps/s`,
+      `median of ${mine.length}${budgets.length > 1 ? `, ${budgetLabel(budget)}` : ''}: warm-up ratio ${Math.round(100 * median(mine.map((run) => run.ratio)))} % ` +
+        `(${Math.min(...ratios)}–${Math.max(...ratios)} %), whole run ${formatNumber(median(whole))} steps/s (${formatNumber(Math.min(...whole))}–${formatNumber(Math.max(...whole))})`,
     );
   }
   return { lines, median: middle };
@@ -113,12 +149,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const at = process.argv.indexOf('--trials');
   const trials = at < 0 ? 3 : Number(process.argv[at + 1]);
   if (!Number.isInteger(trials) || trials < 1) throw new Error(`--trials: expected a positive integer, got ${process.argv[at + 1]}`);
+  const budgetsAt = process.argv.indexOf('--budgets');
+  const budgets = budgetsAt < 0 ? [''] : (process.argv[budgetsAt + 1] ?? '').split(',').map((budget) => (budget === 'dpt' ? '' : budget));
   const directory = mkdtempSync(join(tmpdir(), 'dpt-warmup-'));
   try {
     process.stdout.write(
       `== warm-up: dpt train of ${ROWS.toLocaleString('en-US')} rows, D=${FEATURES}, B=${BATCH}, W=2, ${EPOCHS} epochs (${(EPOCHS * ROWS) / BATCH} steps) ==\n`,
     );
-    for (const line of measureWarmup(directory, trials).lines) process.stdout.write(`${line}\n`);
+    for (const line of measureWarmup(directory, trials, budgets).lines) process.stdout.write(`${line}\n`);
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
