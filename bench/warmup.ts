@@ -7,7 +7,9 @@
 // `node dist/bench/warmup.js [--trials N] [--budgets v8,8192,...]`, or from `npm run bench`
 // (bench/run.ts). --budgets runs each trial once per DPT_TIER_UP_BUDGET value (cli/tier-up.ts),
 // interleaved (A, B, A, B: the machine's load drifts), so V8's own tier-up threshold ('v8') can
-// be compared with dpt's; each line carries the 1-minute load average at its end.
+// be compared with dpt's; each line carries the 1-minute load average at its end. On Linux each
+// run also goes through bench/cpu-sampler.ts: the CPU per step of the three processes in steps
+// 0–1,000 and 4,000–5,000, which the load hardly moves (the wall rates move ±50 % on a shared VM).
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,9 +18,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StepEvent } from '../shared/events.js';
 import { generateDataset } from '../shared/synthetic.js';
+import { type CpuSample, cpuBetween } from './cpu-sampler.js';
 import { formatNumber, median, REPO } from './harness.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
+const SAMPLER = join(REPO, 'dist', 'bench', 'cpu-sampler.js');
 const ROWS = 64_000;
 const FEATURES = 10;
 const BATCH = 64;
@@ -37,10 +41,27 @@ export interface WarmupResult {
   readonly wholeRunStepsPerSec: number;
   /** Steps / (first step event to last), the start-up and the statistics pass left out. */
   readonly trainingStepsPerSec: number;
+  /**
+   * CPU µs per step of the three processes (main threads + V8's helper threads) in steps 0–1,000
+   * and 4,000–5,000, from /proc (Linux; null elsewhere): hardly moved by the machine's load.
+   */
+  readonly cpu: { readonly first: CpuWindow; readonly last: CpuWindow } | null;
   /** DPT_TIER_UP_BUDGET of the run ('' for dpt's default). */
   readonly budget: string;
   /** 1-minute load average when the run ended. */
   readonly load: number;
+}
+
+export interface CpuWindow {
+  readonly mainUsPerStep: number;
+  readonly helperUsPerStep: number;
+}
+
+/** CPU per step of events [from, to), from the sample before the first one's start to the sample before the last one's end. */
+function cpuOf(samples: readonly CpuSample[], events: readonly StepEvent[], from: number, to: number): CpuWindow {
+  const startMs = from === 0 ? events[0]!.time - events[0]!.stepMs : events[from - 1]!.time;
+  const { mainMs, otherMs } = cpuBetween(samples, startMs, events[to - 1]!.time);
+  return { mainUsPerStep: (mainMs * 1000) / (to - from), helperUsPerStep: (otherMs * 1000) / (to - from) };
 }
 
 /** Steps per second of events [from, to): count / Σ stepMs. */
@@ -71,7 +92,10 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
   ];
   const started = performance.now();
   const env = { ...process.env, DPT_TIER_UP_BUDGET: budget };
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20, env });
+  // On Linux through the CPU sampler (it adds a few ms of its own start before dpt's).
+  const samplesPath = process.platform === 'linux' ? join(directory, `warmup-cpu-${Date.now()}.json`) : null;
+  const command = samplesPath === null ? args : [SAMPLER, samplesPath, process.execPath, ...args];
+  const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20, env });
   const wallMs = performance.now() - started;
   if (result.status !== 0) {
     process.stdout.write(`  dpt train failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
@@ -84,6 +108,8 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
     .filter((event): event is StepEvent => event.type === 'step');
   rmSync(metrics, { force: true });
   rmSync(out, { force: true });
+  const samples = samplesPath === null ? null : (JSON.parse(readFileSync(samplesPath, 'utf8')) as CpuSample[]);
+  if (samplesPath !== null) rmSync(samplesPath, { force: true });
   if (events.length < 5000) return null;
   const bucketRates: number[] = [];
   for (let from = 0; from < events.length; from += BUCKET_STEPS) bucketRates.push(rateOf(events, from, from + BUCKET_STEPS));
@@ -94,16 +120,31 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
     ratio: rateOf(events, 0, 1000) / rateOf(events, 4000, 5000),
     wholeRunStepsPerSec: (events.length * 1000) / wallMs,
     trainingStepsPerSec: trainingMs > 0 ? ((events.length - 1) * 1000) / trainingMs : Number.NaN,
+    cpu: samples === null || samples.length === 0 ? null : { first: cpuOf(samples, events, 0, 1000), last: cpuOf(samples, events, 4000, 5000) },
     budget,
     load: loadavg()[0]!,
   };
 }
 
+/** "2,650 µs (main 1,700 + helpers 950)" */
+function describeCpu(window: CpuWindow): string {
+  return `${formatNumber(window.mainUsPerStep + window.helperUsPerStep)} µs (main threads ${formatNumber(window.mainUsPerStep)} + V8 helper threads ${formatNumber(window.helperUsPerStep)})`;
+}
+
+function cpuTotal(window: CpuWindow): number {
+  return window.mainUsPerStep + window.helperUsPerStep;
+}
+
 function describeRun(run: WarmupResult): string {
+  const cpu =
+    run.cpu === null
+      ? ''
+      : `; CPU per step of the 3 processes ${describeCpu(run.cpu.first)} in steps 0–1,000, ${describeCpu(run.cpu.last)} in 4,000–5,000 ` +
+        `(ratio ${Math.round((100 * cpuTotal(run.cpu.last)) / cpuTotal(run.cpu.first))} %)`;
   return (
     `steps/s per ${BUCKET_STEPS} steps ${run.bucketRates.map((rate) => formatNumber(rate)).join(' ')}; ` +
     `warm-up ratio ${Math.round(100 * run.ratio)} % (target ≥ 70 %); whole run ${formatNumber(run.wholeRunStepsPerSec)} steps/s ` +
-    `(process start to model written), first to last step ${formatNumber(run.trainingStepsPerSec)} steps/s; load ${run.load.toFixed(1)}`
+    `(process start to model written), first to last step ${formatNumber(run.trainingStepsPerSec)} steps/s${cpu}; load ${run.load.toFixed(1)}`
   );
 }
 
@@ -137,9 +178,15 @@ export function measureWarmup(directory: string, trials: number, budgets: readon
     middle ??= sorted[Math.floor((sorted.length - 1) / 2)]!;
     const ratios = mine.map((run) => Math.round(100 * run.ratio));
     const whole = mine.map((run) => run.wholeRunStepsPerSec);
+    const cpus = mine.flatMap((run) => (run.cpu === null ? [] : [run.cpu]));
+    const cpu =
+      cpus.length === 0
+        ? ''
+        : `; CPU per step ${formatNumber(median(cpus.map((c) => cpuTotal(c.first))))} µs in steps 0–1,000, ` +
+          `${formatNumber(median(cpus.map((c) => cpuTotal(c.last))))} µs in 4,000–5,000 (medians)`;
     lines.push(
       `median of ${mine.length}${budgets.length > 1 ? `, ${budgetLabel(budget)}` : ''}: warm-up ratio ${Math.round(100 * median(mine.map((run) => run.ratio)))} % ` +
-        `(${Math.min(...ratios)}–${Math.max(...ratios)} %), whole run ${formatNumber(median(whole))} steps/s (${formatNumber(Math.min(...whole))}–${formatNumber(Math.max(...whole))})`,
+        `(${Math.min(...ratios)}–${Math.max(...ratios)} %), whole run ${formatNumber(median(whole))} steps/s (${formatNumber(Math.min(...whole))}–${formatNumber(Math.max(...whole))})${cpu}`,
     );
   }
   return { lines, median: middle };
