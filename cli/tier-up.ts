@@ -9,7 +9,9 @@
 // The threshold changes when code is compiled, never what it computes (JavaScript's float64
 // arithmetic is the same in every tier), so the same-bits guarantee is untouched.
 //
-// DPT_TIER_UP_BUDGET=<bytes> sets another budget, DPT_TIER_UP_BUDGET=v8 keeps V8's own.
+// DPT_TIER_UP_BUDGET=<bytes> sets another budget, DPT_TIER_UP_BUDGET=v8 keeps V8's own. Only the
+// CLI sets it: a program using the library keeps its own process's flags (the local workers it
+// starts are dpt processes and tier up sooner).
 
 import { setFlagsFromString } from 'node:v8';
 import { ConfigError } from '../shared/errors.js';
