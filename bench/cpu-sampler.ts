@@ -4,7 +4,8 @@
 // warm-up bench (bench/warmup.ts) can say what a window of steps cost even on a shared VM.
 //
 // `node dist/bench/cpu-sampler.js <samples.json> <command> [args...]`: exits with the command's
-// exit code and writes [epoch ms, main-thread ms, other-thread ms] rows to samples.json.
+// exit code and writes a SamplerRecord to samples.json (the command's own start and exit times,
+// so a caller's wall time leaves the sampler's start-up out).
 
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,13 @@ const MS_PER_CLOCK_TICK = 10;
 
 /** One sample: when, and the CPU time (ms) of the main threads and of the other threads so far. */
 export type CpuSample = [epochMs: number, mainMs: number, otherMs: number];
+
+export interface SamplerRecord {
+  /** Epoch ms just before the command was spawned, and when its exit was seen. */
+  readonly spawnedMs: number;
+  readonly exitedMs: number;
+  readonly samples: CpuSample[];
+}
 
 /** user + system CPU ms of /proc/<pid>/task/<tid>/stat, or null once the thread is gone. */
 function threadCpuMs(pid: number, tid: string): number | null {
@@ -37,7 +45,7 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-/** Samples `rootPid` and its children until `isDone()`; a thread's last reading is kept after it ends. */
+/** Samples `rootPid` and its children until the returned stop is called; a thread's last reading is kept after it ends. */
 function sampleTree(rootPid: number, samples: CpuSample[]): () => void {
   const lastMs = new Map<string, { isMain: boolean; ms: number }>();
   const timer = setInterval(() => {
@@ -82,12 +90,15 @@ export function cpuBetween(samples: readonly CpuSample[], fromMs: number, toMs: 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [samplesPath, command, ...args] = process.argv.slice(2);
   if (samplesPath === undefined || command === undefined) throw new Error('usage: cpu-sampler <samples.json> <command> [args...]');
+  const spawnedMs = Date.now();
   const child = spawn(command, args, { stdio: 'inherit' });
   const samples: CpuSample[] = [];
   const stop = sampleTree(child.pid!, samples);
   child.on('exit', (code, signal) => {
+    const exitedMs = Date.now();
     stop();
-    writeFileSync(samplesPath, JSON.stringify(samples));
+    const record: SamplerRecord = { spawnedMs, exitedMs, samples };
+    writeFileSync(samplesPath, JSON.stringify(record));
     process.exit(code ?? (signal === null ? 1 : 128));
   });
 }

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StepEvent } from '../shared/events.js';
 import { generateDataset } from '../shared/synthetic.js';
-import { type CpuSample, cpuBetween } from './cpu-sampler.js';
+import { type CpuSample, cpuBetween, type SamplerRecord } from './cpu-sampler.js';
 import { formatNumber, median, REPO } from './harness.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
@@ -92,7 +92,7 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
   ];
   const started = performance.now();
   const env = { ...process.env, DPT_TIER_UP_BUDGET: budget };
-  // On Linux through the CPU sampler (it adds a few ms of its own start before dpt's).
+  // On Linux through the CPU sampler, which also times dpt from its spawn to its exit.
   const samplesPath = process.platform === 'linux' ? join(directory, `warmup-cpu-${Date.now()}.json`) : null;
   const command = samplesPath === null ? args : [SAMPLER, samplesPath, process.execPath, ...args];
   const result = spawnSync(process.execPath, command, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20, env });
@@ -108,8 +108,10 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
     .filter((event): event is StepEvent => event.type === 'step');
   rmSync(metrics, { force: true });
   rmSync(out, { force: true });
-  const samples = samplesPath === null ? null : (JSON.parse(readFileSync(samplesPath, 'utf8')) as CpuSample[]);
+  const record = samplesPath === null ? null : (JSON.parse(readFileSync(samplesPath, 'utf8')) as SamplerRecord);
   if (samplesPath !== null) rmSync(samplesPath, { force: true });
+  const samples = record?.samples ?? null;
+  const dptWallMs = record === null ? wallMs : record.exitedMs - record.spawnedMs;
   if (events.length < 5000) return null;
   const bucketRates: number[] = [];
   for (let from = 0; from < events.length; from += BUCKET_STEPS) bucketRates.push(rateOf(events, from, from + BUCKET_STEPS));
@@ -118,7 +120,7 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
     steps: events.length,
     bucketRates,
     ratio: rateOf(events, 0, 1000) / rateOf(events, 4000, 5000),
-    wholeRunStepsPerSec: (events.length * 1000) / wallMs,
+    wholeRunStepsPerSec: (events.length * 1000) / dptWallMs,
     trainingStepsPerSec: trainingMs > 0 ? ((events.length - 1) * 1000) / trainingMs : Number.NaN,
     cpu: samples === null || samples.length === 0 ? null : { first: cpuOf(samples, events, 0, 1000), last: cpuOf(samples, events, 4000, 5000) },
     budget,
@@ -126,7 +128,7 @@ export function runWarmup(dataPath: string, directory: string, budget = ''): War
   };
 }
 
-/** "2,650 µs (main 1,700 + helpers 950)" */
+/** "2,650 µs (main threads 1,700 + V8 helper threads 950)" */
 function describeCpu(window: CpuWindow): string {
   return `${formatNumber(window.mainUsPerStep + window.helperUsPerStep)} µs (main threads ${formatNumber(window.mainUsPerStep)} + V8 helper threads ${formatNumber(window.helperUsPerStep)})`;
 }

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type CpuSample, cpuBetween } from '../../bench/cpu-sampler.js';
+import { type CpuSample, cpuBetween, type SamplerRecord } from '../../bench/cpu-sampler.js';
 import { REPO, temporaryDirectory } from '../helpers/cli.js';
 
 const directory = temporaryDirectory();
@@ -35,8 +35,10 @@ describe.runIf(process.platform === 'linux')('cpu-sampler', () => {
       timeout: 60_000,
     });
     expect(run.status, run.stderr).toBe(3);
-    const samples = JSON.parse(readFileSync(samplesPath, 'utf8')) as CpuSample[];
+    const { spawnedMs, exitedMs, samples } = JSON.parse(readFileSync(samplesPath, 'utf8')) as SamplerRecord;
+    expect(exitedMs).toBeGreaterThanOrEqual(spawnedMs);
     expect(samples.length).toBeGreaterThan(0);
+    expect(samples[0]![0]).toBeGreaterThanOrEqual(spawnedMs);
     const last = samples.at(-1)!;
     expect(last[1]).toBeGreaterThan(0);
     // Times only grow.
