@@ -13,6 +13,7 @@ import { applyHelpConventions } from './help.js';
 import { coordinatorUrls, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { listenError } from './preflight.js';
 import { addRelayCommand } from './relay.js';
+import { applyTierUpBudget } from './tier-up.js';
 import type { LocalWorkerFlags, RemoteWorkerFlags } from './train.js';
 
 /** What commander would have written to stderr for the error being raised (its message and any help). */
@@ -236,6 +237,8 @@ addDataCommands(program);
 applyHelpConventions(program);
 
 try {
+  // Before any command runs: V8's tier-up threshold for dpt's per-step code (cli/tier-up.ts).
+  applyTierUpBudget(process.env);
   await program.parseAsync(process.argv);
   process.exit(0);
 } catch (error) {
