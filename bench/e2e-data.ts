@@ -158,7 +158,9 @@ export async function prepareSplit(source: string, directory: string, log: (line
     prepareSeconds: (performance.now() - started) / 1000,
   };
   writeFileSync(files.prepared, `${JSON.stringify(prepared, null, 2)}\n`);
-  log(`prepared ${trainRows.toLocaleString('en-US')} training and ${(rows - trainRows).toLocaleString('en-US')} held-out rows in ${prepared.prepareSeconds.toFixed(1)} s`);
+  log(
+    `prepared ${trainRows.toLocaleString('en-US')} training and ${(rows - trainRows).toLocaleString('en-US')} held-out rows in ${prepared.prepareSeconds.toFixed(1)} s`,
+  );
   return prepared;
 }
 
