@@ -22,10 +22,11 @@
 // --batch-size B (256), --lr η (0.1), --lambda λ (1e-4), --seed (1), --trials N (2, interleaved:
 // every tool once, then again), --eps (liblinear -e, 1e-4), --no-torch, --no-sklearn, --no-liblinear.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { StepEvent } from '../shared/events.js';
 import {
   type EvaluationData,
@@ -147,33 +148,80 @@ function readEvents(path: string): { type: string; event?: string; time: number 
     .map((line) => JSON.parse(line) as { type: string; event?: string; time: number });
 }
 
+/** A line a child printed (stdout or stderr), with the wall time it arrived (ms since the Unix epoch). */
+interface TimedLine {
+  readonly atMs: number;
+  readonly text: string;
+}
+
+/** Runs a child to its exit, timing each line it prints: the phases of a run without touching its code. */
+function spawnLines(
+  command: string,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  what: string,
+): Promise<{ lines: TimedLine[]; startMs: number; endMs: number; seconds: number }> {
+  return new Promise((resolve, reject) => {
+    const startMs = Date.now();
+    const started = performance.now();
+    const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const lines: TimedLine[] = [];
+    const collect = (stream: NodeJS.ReadableStream): void => {
+      createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (text) => lines.push({ atMs: Date.now(), text }));
+    };
+    collect(child.stdout);
+    collect(child.stderr);
+    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`${what}: ${error.message}`));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const seconds = (performance.now() - started) / 1000;
+      if (code !== 0)
+        reject(
+          new Error(
+            `${what} failed (${code ?? signal}): ${lines
+              .slice(-3)
+              .map((line) => line.text)
+              .join(' | ')}`,
+          ),
+        );
+      else resolve({ lines, startMs, endMs: Date.now(), seconds });
+    });
+  });
+}
+
 /**
- * dpt's phases from its --metrics events (ms since the Unix epoch) and the process's start and
- * exit: start-up to the last worker joined, then to the first step's start (the statistics pass
- * and loading the rows), the steps, and the end (the evaluation after the last epoch, the model
- * written, the workers stopped).
+ * dpt's phases, from the time its lines arrived and its --metrics step events (ms since the Unix
+ * epoch): to the coordinator listening (start-up, and the CSV's conversion on a cold cache), to
+ * the last worker joined (worker start-up and loading its rows), to the first step's start (the
+ * statistics pass), the first step, the other steps, and the end (the evaluation after the last
+ * epoch, the model written, the workers stopped).
  */
-function dptPhases(metricsPath: string, startMs: number, endMs: number, stderr: string): Record<string, number | string | null> {
-  const events = readEvents(metricsPath);
-  const steps = events.filter((event): event is StepEvent & { event?: string } => event.type === 'step');
-  const joins = events.filter((event) => event.type === 'worker' && event.event === 'joined');
-  const runStart = events.find((event) => event.type === 'run' && event.event === 'start');
-  const evaluation = events.find((event) => event.type === 'eval');
+function dptPhases(metricsPath: string, run: { lines: TimedLine[]; startMs: number; endMs: number }): Record<string, number | string | null> {
+  const steps = readEvents(metricsPath).filter((event): event is StepEvent => event.type === 'step');
+  const at = (pattern: RegExp): number | undefined => run.lines.filter((line) => pattern.test(line.text)).at(-1)?.atMs;
   const first = steps[0];
   const last = steps.at(-1);
-  const firstStepStart = first === undefined ? null : first.time - first.stepMs;
-  const converted = /converted .*? in ([\d.]+) s/.exec(stderr);
-  const s = (from: number | null | undefined, to: number | null | undefined): number | null => (from == null || to == null ? null : (to - from) / 1000);
+  const firstStepStart = first === undefined ? undefined : first.time - first.stepMs;
+  const listening = at(/listening on port/);
+  const joined = at(/ joined from /);
+  const written = at(/^model written to /);
+  const converted = run.lines.map((line) => /converted .*? in ([\d.]+) s/.exec(line.text)).find((match) => match !== null);
+  const s = (from: number | undefined, to: number | undefined): number | null => (from === undefined || to === undefined ? null : (to - from) / 1000);
   return {
-    toWorkersJoinedS: s(startMs, joins.at(-1)?.time),
-    toRunStartS: s(startMs, runStart?.time),
-    toFirstStepS: s(startMs, firstStepStart),
-    stepsS: s(firstStepStart, last?.time),
+    startToListeningS: s(run.startMs, listening),
+    conversionS: converted == null ? null : Number(converted[1]),
+    workersJoinS: s(listening, joined),
+    statisticsPassS: s(joined, firstStepStart),
+    firstStepS: first === undefined ? null : first.stepMs / 1000,
+    otherStepsS: s(first?.time, last?.time),
     steps: steps.length,
     stepMsMedian: steps.length === 0 ? null : median(steps.map((step) => step.stepMs)),
-    finalEvaluationS: s(last?.time, evaluation?.time),
-    afterEvaluationToExitS: s(evaluation?.time, endMs),
-    conversionS: converted === null ? null : Number(converted[1]),
+    evaluationAndWriteS: s(last?.time, written),
+    toExitS: s(written, run.endMs),
   };
 }
 
@@ -195,7 +243,7 @@ interface Context {
   readonly work: string;
 }
 
-function runDpt(context: Context, epochs: number, trial: number, cacheDir: string, tool: string): ToolRun {
+async function runDpt(context: Context, epochs: number, trial: number, cacheDir: string, tool: string): Promise<ToolRun> {
   const { args, data, work } = context;
   const files = preparedFiles(args.cache);
   const model = join(work, `dpt-${epochs}.json`);
@@ -225,16 +273,14 @@ function runDpt(context: Context, epochs: number, trial: number, cacheDir: strin
     '--out',
     model,
   ];
-  const startMs = Date.now();
-  const run = spawnTimed(process.execPath, argv, `dpt train (${epochs} epochs)`, { ...process.env, DPT_CACHE_DIR: cacheDir });
-  const endMs = Date.now();
+  const run = await spawnLines(process.execPath, argv, { ...process.env, DPT_CACHE_DIR: cacheDir }, `dpt train (${epochs} epochs)`);
   return {
     tool,
     epochs,
     trial,
     wallSeconds: run.seconds,
     losses: evaluateModel(dptModel(model), data, args.lambda),
-    phases: dptPhases(metrics, startMs, endMs, run.stderr),
+    phases: dptPhases(metrics, run),
   };
 }
 
@@ -332,6 +378,9 @@ function timeToTarget(runs: readonly ToolRun[], trial: number, target: number): 
 const range = (values: readonly number[]): string =>
   values.length === 0 ? '–' : values.length === 1 ? formatNumber(values[0]!) : `${formatNumber(Math.min(...values))}–${formatNumber(Math.max(...values))}`;
 
+/** The values, each once (the trials of a deterministic tool give one). */
+const distinct = (values: readonly string[]): string => [...new Set(values)].join(', ');
+
 export async function runEndToEnd(argv: readonly string[]): Promise<void> {
   const args = parseEndToEndArgs(argv);
   const log = (line: string): void => {
@@ -372,9 +421,9 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
         `  ${JSON.stringify(run.phases)}`,
     );
   };
-  const attempt = (what: string, fn: () => ToolRun): void => {
+  const attempt = async (what: string, fn: () => ToolRun | Promise<ToolRun>): Promise<void> => {
     try {
-      record(fn());
+      record(await fn());
     } catch (error) {
       log(`  ${what}: ${(error as Error).message}`);
     }
@@ -383,18 +432,18 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
     for (let trial = 0; trial < args.trials; trial++) {
       uptimes.push(loads());
       log(`\n-- trial ${trial + 1} of ${args.trials} (load average ${loads()})`);
-      if (liblinearProblem === null) attempt('liblinear', () => runLiblinear(context, trial));
+      if (liblinearProblem === null) await attempt('liblinear', () => runLiblinear(context, trial));
       // dpt cold: a fresh conversion cache, the whole E-epoch run; then cached, k = 1 … E.
       const cacheDir = mkdtempSync(join(tmpdir(), 'dpt-bench-e2e-cache-'));
       try {
-        attempt('dpt cold', () => runDpt(context, args.epochs, trial, cacheDir, 'dpt, first run (conversion)'));
+        await attempt('dpt cold', () => runDpt(context, args.epochs, trial, cacheDir, 'dpt, first run (conversion)'));
         for (let k = 1; k <= args.epochs; k++) {
-          attempt(`dpt ${k}`, () => runDpt(context, k, trial, cacheDir, 'dpt W=2'));
+          await attempt(`dpt ${k}`, () => runDpt(context, k, trial, cacheDir, 'dpt W=2'));
           if (torchProblem === null)
-            attempt(`torch ${k}`, () => runPythonPeer(context, 'PyTorch DDP W=2', TORCH_PEER, ['--W', '2', '--B', String(args.batchSize)], k, trial));
+            await attempt(`torch ${k}`, () => runPythonPeer(context, 'PyTorch DDP W=2', TORCH_PEER, ['--W', '2', '--B', String(args.batchSize)], k, trial));
           if (sklearnProblem === null) {
-            attempt(`sklearn ${k}`, () => runPythonPeer(context, 'sklearn SGD constant', SKLEARN_PEER, ['--schedule', 'constant'], k, trial));
-            attempt(`sklearn optimal ${k}`, () => runPythonPeer(context, 'sklearn SGD optimal', SKLEARN_PEER, ['--schedule', 'optimal'], k, trial));
+            await attempt(`sklearn ${k}`, () => runPythonPeer(context, 'sklearn SGD constant', SKLEARN_PEER, ['--schedule', 'constant'], k, trial));
+            await attempt(`sklearn optimal ${k}`, () => runPythonPeer(context, 'sklearn SGD optimal', SKLEARN_PEER, ['--schedule', 'optimal'], k, trial));
           }
         }
       } finally {
@@ -421,10 +470,10 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
           tool,
           String(final[0]?.epochs ?? '–'),
           range(final.map((run) => run.wallSeconds)),
-          final.map((run) => run.losses.trainLoss.toFixed(6)).join(', '),
-          final.map((run) => run.losses.objective.toFixed(6)).join(', '),
-          final.map((run) => run.losses.heldOutLoss.toFixed(6)).join(', '),
-          final.map((run) => run.losses.heldOutAccuracy.toFixed(4)).join(', '),
+          distinct(final.map((run) => run.losses.trainLoss.toFixed(6))),
+          distinct(final.map((run) => run.losses.objective.toFixed(6))),
+          distinct(final.map((run) => run.losses.heldOutLoss.toFixed(6))),
+          distinct(final.map((run) => run.losses.heldOutAccuracy.toFixed(4))),
         ];
       }),
     ),
