@@ -310,13 +310,16 @@ function runPythonPeer(context: Context, tool: string, script: string, extra: re
   ];
   const run = spawnTimed(PYTHON, argv, `${tool} (${epochs} epochs)`);
   const file = JSON.parse(readFileSync(model, 'utf8')) as { w: number[]; b: number; phases: Record<string, number> };
+  // The peer's own clocks start inside its (rank 0) process: Python's start, the imports that
+  // torch's spawn does before the peer's code runs, spawning and teardown are the rest.
+  const measured = ['import_s', 'init_s', 'load_s', 'train_s'].reduce((sum, key) => sum + (file.phases[key] ?? 0), 0);
   return {
     tool,
     epochs,
     trial,
     wallSeconds: run.seconds,
     losses: evaluateModel({ w: file.w, b: file.b, mean: prepared.mean, std: prepared.std }, data, args.lambda),
-    phases: file.phases,
+    phases: { ...file.phases, outsideS: run.seconds - measured },
   };
 }
 
