@@ -13,7 +13,8 @@
 // issue #15 (bench/warmup.ts: a whole 5,000-step run, its first 1,000 steps against its last 1,000,
 // and its wall rate from process start to model written) runs first unless --no-warmup or --no-train.
 // The end-to-end table of issue #15 item 4 (bench/end-to-end.ts: dpt against PyTorch DDP,
-// scikit-learn and liblinear on flights_3m, ~10 min) runs last unless --no-e2e (--quick: 1 trial);
+// scikit-learn and liblinear on flights_3m, ~10 min) runs last unless --no-e2e (--quick: 1 trial;
+// --no-torch passes on);
 // `npm run bench:e2e` runs it alone, with its own flags.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -575,7 +576,7 @@ async function main(): Promise<void> {
     log(`\nwrote ${outPath} (${seconds.toFixed(0)} s)`);
     if (!args.flags.has('no-e2e')) {
       log('\n== end to end on flights_3m against PyTorch DDP, scikit-learn and liblinear (bench/end-to-end.ts; --no-e2e skips) ==');
-      await runEndToEnd(args.quick ? ['--trials', '1'] : []);
+      await runEndToEnd([...(args.quick ? ['--trials', '1'] : []), ...(args.flags.has('no-torch') ? ['--no-torch'] : [])]);
     }
   } finally {
     rmSync(directory, { recursive: true, force: true });
