@@ -471,7 +471,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
         const final = own.filter((run) => run.epochs === Math.max(...own.map((r) => r.epochs)));
         return [
           tool,
-          String(final[0]?.epochs ?? '–'),
+          final[0] === undefined || final[0].epochs === 0 ? '–' : String(final[0].epochs),
           range(final.map((run) => run.wallSeconds)),
           distinct(final.map((run) => run.losses.trainLoss.toFixed(6))),
           distinct(final.map((run) => run.losses.objective.toFixed(6))),
