@@ -12,6 +12,10 @@
 // --sparse the sparse step times and traffic of issue #13 (bench/sparse-steps.ts). The warm-up of
 // issue #15 (bench/warmup.ts: a whole 5,000-step run, its first 1,000 steps against its last 1,000,
 // and its wall rate from process start to model written) runs first unless --no-warmup or --no-train.
+// The end-to-end table of issue #15 item 4 (bench/end-to-end.ts: dpt against PyTorch DDP,
+// scikit-learn and liblinear on flights_3m, ~10 min) runs last unless --no-e2e (--quick: 1 trial;
+// --no-torch passes on);
+// `npm run bench:e2e` runs it alone, with its own flags.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -23,6 +27,7 @@ import type { StepEvent } from '../shared/events.js';
 import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../shared/protocol.js';
 import { sumChunksInOrder } from '../shared/reduce.js';
 import { generateDataset } from '../shared/synthetic.js';
+import { runEndToEnd } from './end-to-end.js';
 import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, parseGridArgs, REPO, RESULTS_DIR, writeJson } from './harness.js';
 import { formatKernelTable, measureKernel, runKernelGrid } from './kernel.js';
 import { measureRawStar } from './raw-star.js';
@@ -569,6 +574,10 @@ async function main(): Promise<void> {
       profiles,
     });
     log(`\nwrote ${outPath} (${seconds.toFixed(0)} s)`);
+    if (!args.flags.has('no-e2e')) {
+      log('\n== end to end on flights_3m against PyTorch DDP, scikit-learn and liblinear (bench/end-to-end.ts; --no-e2e skips) ==');
+      await runEndToEnd([...(args.quick ? ['--trials', '1'] : []), ...(args.flags.has('no-torch') ? ['--no-torch'] : [])]);
+    }
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
