@@ -1,0 +1,79 @@
+// Native and WebAssembly workers in one run (issue #15 item 2): both run the lanes8 order under one
+// kernel id, so a run of two WebAssembly workers, a run of two native workers and a run with one
+// of each write the same model bits and the same loss stream; the worker's log says which
+// implementation it runs. DPT_NATIVE=require: a machine without the built addon fails this test.
+
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type * as SyntheticModule from '../../shared/synthetic.js';
+import { killAll, REPO, runCli, startCli, temporaryDirectory } from '../helpers/cli.js';
+import { modelHash, stepLosses } from '../helpers/model-hash.js';
+
+const dist = (path: string): Promise<unknown> => import(join(REPO, 'dist', path));
+const { generateDataset } = (await dist('shared/synthetic.js')) as typeof SyntheticModule;
+
+const directory = temporaryDirectory();
+afterAll(() => {
+  killAll();
+  directory.remove();
+});
+
+const TOKEN = 'native-kernel-token';
+// D = 45: the 8-lane prefix (40) and a tail of 5; shuffled rows, class weights, 8 chunks a step.
+const D = 45;
+const dataPath = generateDataset({ rows: 6_000, features: D, seed: 11 }, join(directory.path, 'data.dpt'), 'dpt').path;
+const FLAGS = ['--data', dataPath, '--epochs', '3', '--batch-size', '256', '--chunks', '8', '--lr', '0.2', '--val-split', '0.1', '--class-weight', 'balanced'];
+
+interface Result {
+  readonly hash: string;
+  readonly losses: number[];
+}
+
+async function train(name: string, env: Record<string, string>): Promise<Result> {
+  const out = join(directory.path, `${name}.json`);
+  const metrics = join(directory.path, `${name}.jsonl`);
+  const result = await runCli(['train', ...FLAGS, '--workers', '2', '--out', out, '--metrics', metrics], env, 180_000);
+  expect(result.code, result.stderr).toBe(0);
+  return { hash: modelHash(out), losses: stepLosses(metrics) };
+}
+
+describe('the native kernel in training', () => {
+  it('gives all-wasm, all-native and mixed runs the same model SHA-256 and loss stream', async () => {
+    const wasm = await train('wasm', { DPT_NATIVE: 'off' });
+    const native = await train('native', { DPT_NATIVE: 'require' });
+    // dpt train's workers inherit DPT_NATIVE: with require, a worker without the addon fails the run.
+
+    // One coordinator, one worker of each kind, on loopback.
+    const out = join(directory.path, 'mixed.json');
+    const metrics = join(directory.path, 'mixed.jsonl');
+    const coordinator = startCli([
+      'coordinator',
+      ...FLAGS,
+      '--workers',
+      '2',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--token',
+      TOKEN,
+      '--out',
+      out,
+      '--metrics',
+      metrics,
+    ]);
+    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/127\.0\.0\.1:(\d+)/, 60_000);
+    const url = `ws://127.0.0.1:${port}`;
+    const wasmWorker = startCli(['worker', '--connect', url, '--token', TOKEN], { DPT_NATIVE: 'off' });
+    const nativeWorker = startCli(['worker', '--connect', url, '--token', TOKEN], { DPT_NATIVE: 'require' });
+    await wasmWorker.waitForLine(/kernel lanes8-r4-f64acc-1 \(wasm\)/, 60_000);
+    await nativeWorker.waitForLine(/kernel lanes8-r4-f64acc-1 \(native\)/, 60_000);
+    expect((await coordinator.exited(180_000)).code, coordinator.stderr()).toBe(0);
+    await Promise.all([wasmWorker.exited(60_000), nativeWorker.exited(60_000)]);
+    const mixed = { hash: modelHash(out), losses: stepLosses(metrics) };
+
+    expect(wasm.losses.length).toBe(3 * Math.ceil(5_400 / 256));
+    expect(native).toEqual(wasm);
+    expect(mixed).toEqual({ hash: wasm.hash, losses: wasm.losses });
+  }, 600_000);
+});
