@@ -3,6 +3,8 @@
 // of each write the same model bits and the same loss stream; the worker's log says which
 // implementation it runs. DPT_NATIVE=require: a machine without the built addon fails this test.
 
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type * as SyntheticModule from '../../shared/synthetic.js';
@@ -75,5 +77,23 @@ describe('the native kernel in training', () => {
     expect(wasm.losses.length).toBe(3 * Math.ceil(5_400 / 256));
     expect(native).toEqual(wasm);
     expect(mixed).toEqual({ hash: wasm.hash, losses: wasm.losses });
+  }, 600_000);
+
+  it('refuses to resume a checkpoint of the 2-lane kernel it replaced, in one line naming both ids', async () => {
+    const checkpoint = join(directory.path, 'old.ckpt');
+    const first = await runCli(['train', ...FLAGS, '--workers', '1', '--checkpoint', checkpoint, '--out', join(directory.path, 'first.json')], {}, 180_000);
+    expect(first.code, first.stderr).toBe(0);
+    expect(existsSync(checkpoint)).toBe(true);
+    // The same checkpoint as an earlier release wrote it: its run fingerprint names the old kernel id.
+    const file = JSON.parse(readFileSync(checkpoint, 'utf8')) as { sha256: string; state: { fingerprint: { kernel: string } } };
+    expect(file.state.fingerprint.kernel).toBe('lanes8-r4-f64acc-1');
+    file.state.fingerprint.kernel = 'wasm-simd128-r4-f64acc-1';
+    file.sha256 = createHash('sha256').update(JSON.stringify(file.state)).digest('hex');
+    writeFileSync(checkpoint, JSON.stringify(file));
+    const resumed = await runCli(['train', ...FLAGS, '--workers', '1', '--resume', checkpoint, '--out', join(directory.path, 'resumed.json')], {}, 180_000);
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr).toMatch(/kernel \(checkpoint: wasm-simd128-r4-f64acc-1, now: lanes8-r4-f64acc-1\) differs \(that kernel sums in another order/);
+    expect(resumed.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(existsSync(join(directory.path, 'resumed.json'))).toBe(false);
   }, 600_000);
 });
