@@ -76,7 +76,7 @@ static inline double pow2(int32_t k) { return from_words(0x3ff00000u + ((uint32_
 #define LP7 from_words(0x3fc2f112, 0xdf3e5244)
 
 /** e^x for x ≤ 0, < 1 ulp: x = k·ln2 + r, exp(r) = 1 + r + r·R1/(2 − R1), scaled by 2^k. */
-static double dpt_exp(double x) {
+static inline __attribute__((always_inline)) double dpt_exp(double x) {
   if (x != x) return x;
   uint32_t hx = (uint32_t)high_word(x) & 0x7fffffffu;
   if (hx >= 0x40862e42u && x < U_THRESHOLD) return 0; // below u_threshold exp underflows to 0
@@ -106,7 +106,7 @@ static double dpt_exp(double x) {
 }
 
 /** log(1 + x) for 0 ≤ x, < 1 ulp: 1 + x = 2^k·(1 + f), log(1 + f) = f − (f²/2 − s·(f²/2 + R(s²))). */
-static double dpt_log1p(double x) {
+static inline __attribute__((always_inline)) double dpt_log1p(double x) {
   int32_t hx = high_word(x);
   int32_t k = 1;
   double f = 0, c = 0;
