@@ -6,19 +6,22 @@
 // wasm kernel's bits for every input, only faster.
 //
 // Why the bits cannot differ: every operation below is one IEEE-754 float64 operation in the
-// order's sequence. The 8 partial sums are the 8 lanes of one GCC vector (v8d): lane k only ever
-// adds w_j·x_j for j ≡ k (mod 8) in increasing j, whatever registers the compiler splits the
-// vector into (1 zmm with AVX-512, 2 ymm with AVX2, 4 xmm with SSE2, 4 q-registers on arm64).
-// The gradient's out_j are independent across j. The build forbids contraction into FMA and
-// fast-math reassociation (-ffp-contract=off -fno-fast-math, native/build.mjs); x86-64 and arm64
-// compute float64 in SSE/NEON registers (no x87 excess precision). exp and log1p are ports of
-// shared/fdlibm.ts (fdlibm's e_exp.c and s_log1p.c, Sun Microsystems 1993, "permission to use,
-// copy, modify, and distribute this software is freely granted, provided that this notice is
-// preserved"), constant for constant and operation for operation; not libm's.
+// order's sequence. The 8 partial sums are 8 vector lanes: lane k only ever adds w_j·x_j for
+// j ≡ k (mod 8) in increasing j, whether they sit in one 8-lane vector (AVX-512), two 4-lane ones
+// (AVX2) or four 2-lane ones (SSE2, NEON). The gradient's out_j are independent across j. The
+// build forbids contraction into FMA and fast-math reassociation (-ffp-contract=off
+// -fno-fast-math, native/build.mjs); x86-64 and arm64 compute float64 in SSE/NEON registers (no
+// x87 excess precision). exp and log1p are ports of shared/fdlibm.ts (fdlibm's e_exp.c and
+// s_log1p.c, Sun Microsystems 1993, "permission to use, copy, modify, and distribute this software
+// is freely granted, provided that this notice is preserved"), constant for constant and operation
+// for operation; not libm's.
 //
-// CPU dispatch: on x86-64 the kernel is compiled three times (target_clones: AVX-512F, AVX2,
-// baseline x86-64) and the loader picks one per CPU at load time, so the one binary runs on any
-// x86-64. Never -march=native. Other CPUs (arm64) build the portable version.
+// CPU dispatch: the kernel body (the template at the end of this file, included once per vector
+// width) is compiled for AVX-512F (1 × 8 lanes), AVX2 (2 × 4) and the baseline (4 × 2: SSE2 on
+// x86-64, NEON on arm64); each call picks by the CPU it runs on (__builtin_cpu_supports), so one
+// binary runs on any x86-64. Never -march=native. Each width uses vectors its target holds in
+// registers: GCC keeps a generic vector wider than the hardware's in memory (measured: the AVX2
+// build of an 8-lane vector ran at a third of the WebAssembly kernel's speed).
 
 // dpt-cflags: -Wno-psabi
 
@@ -26,16 +29,10 @@
 #include <stdint.h>
 #include <string.h>
 
-typedef double v8d __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
+#ifndef DPT_KERNEL_TEMPLATE
 
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define DPT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef DPT_CLONES
-#define DPT_CLONES
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DPT_X86 1
 #endif
 
 // ---- fdlibm exp (x ≤ 0) and log1p (0 ≤ x), as shared/fdlibm.ts ----
@@ -155,18 +152,8 @@ static inline __attribute__((always_inline)) double dpt_log1p(double x) {
   return dk * LN2_HI - ((hfsq - (s * (hfsq + R) + (dk * LN2_LO + c))) - f);
 }
 
-// ---- the lanes8 kernel ----
+// ---- the lanes8 kernel: scalar helpers, then the template once per vector width ----
 
-static inline v8d load_x8(const uint8_t *p) {
-  v8f f;
-  memcpy(&f, p, sizeof f);
-  return __builtin_convertvector(f, v8d); // float32 → float64: exact
-}
-static inline v8d load_d8(const uint8_t *p) {
-  v8d d;
-  memcpy(&d, p, sizeof d);
-  return d;
-}
 static inline float load_f32(const uint8_t *p) {
   float v;
   memcpy(&v, p, 4);
@@ -184,63 +171,54 @@ static inline uint32_t load_u32(const uint8_t *p) {
   return v;
 }
 
-/** The order's z for one row: 8 lanes over j < D8, ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)), the tail in order, + b. */
-static inline double score(const uint8_t *row, const uint8_t *w, uint32_t D, uint32_t D8, double b) {
-  v8d s = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (uint32_t j = 0; j < D8; j += 8) s = s + load_d8(w + 8 * (size_t)j) * load_x8(row + 4 * (size_t)j);
-  double z = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-  for (uint32_t j = D8; j < D; j++) z = z + load_f64(w + 8 * (size_t)j) * (double)load_f32(row + 4 * (size_t)j);
-  return z + b;
-}
+#define DPT_CAT_(a, b) a##_##b
+#define DPT_CAT(a, b) DPT_CAT_(a, b)
+#define FN(name) DPT_CAT(name, DPT_SUFFIX)
+#define DPT_KERNEL_TEMPLATE 1
 
-/** The wasm module's accumulate over `mem` (offsets checked by the caller): returns Σ L·c_y. */
-DPT_CLONES static double accumulate(const uint8_t *mem, uint32_t x, uint32_t y, uint32_t D, uint32_t order, uint32_t n, uint32_t w, double b,
-                                    uint32_t out, uint32_t cw) {
-  const size_t rowBytes = 4 * (size_t)D;
-  const uint32_t D8 = D & ~7u;
-  uint8_t *o = (uint8_t *)mem + out;
-  double bias = 0, loss = 0;
-  for (uint32_t k = 0; k < n;) {
-    const uint32_t count = n - k >= 4 ? 4 : 1;
-    const uint8_t *p[4];
-    double r[4];
-    for (uint32_t i = 0; i < count; i++) {
-      const size_t row = order == 0 ? (size_t)k + i : load_u32(mem + order + 4 * ((size_t)k + i));
-      p[i] = mem + x + row * rowBytes;
-      const uint8_t label = mem[y + row];
-      const double c = cw == 0 ? 1 : load_f64(mem + cw + 8 * (size_t)label);
-      const double yv = (double)label;
-      const double z = score(p[i], mem + w, D, D8, b);
-      const double e = dpt_exp(-__builtin_fabs(z));
-      r[i] = ((z >= 0 ? 1 : e) / (1 + e) - yv) * c;
-      bias = bias + r[i];
-      const double zmax = z != z ? z : (z > 0 ? z : 0.0); // f64.max(z, 0): NaN stays NaN, −0 gives +0
-      loss = loss + ((dpt_log1p(e) + zmax) - yv * z) * c;
-    }
-    if (count == 4) {
-      for (uint32_t j = 0; j < D8; j += 8) {
-        const size_t xo = 4 * (size_t)j, oo = 8 * (size_t)j;
-        v8d g = (load_x8(p[0] + xo) * r[0] + load_x8(p[1] + xo) * r[1]) + (load_x8(p[2] + xo) * r[2] + load_x8(p[3] + xo) * r[3]);
-        v8d sum = load_d8(o + oo) + g;
-        memcpy(o + oo, &sum, sizeof sum);
-      }
-      for (uint32_t j = D8; j < D; j++) {
-        const size_t xo = 4 * (size_t)j;
-        double g = ((double)load_f32(p[0] + xo) * r[0] + (double)load_f32(p[1] + xo) * r[1]) +
-                   ((double)load_f32(p[2] + xo) * r[2] + (double)load_f32(p[3] + xo) * r[3]);
-        store_f64(o + 8 * (size_t)j, load_f64(o + 8 * (size_t)j) + g);
-      }
-    } else {
-      for (uint32_t j = 0; j < D8; j += 8) {
-        v8d sum = load_d8(o + 8 * (size_t)j) + load_x8(p[0] + 4 * (size_t)j) * r[0];
-        memcpy(o + 8 * (size_t)j, &sum, sizeof sum);
-      }
-      for (uint32_t j = D8; j < D; j++) store_f64(o + 8 * (size_t)j, load_f64(o + 8 * (size_t)j) + (double)load_f32(p[0] + 4 * (size_t)j) * r[0]);
-    }
-    k += count;
+#ifdef DPT_X86
+#define DPT_W 8
+#define DPT_SUFFIX avx512
+#define DPT_TARGET __attribute__((target("avx512f")))
+#include "kernel.c" // this file again, as the template
+#undef DPT_W
+#undef DPT_SUFFIX
+#undef DPT_TARGET
+
+#define DPT_W 4
+#define DPT_SUFFIX avx2
+#define DPT_TARGET __attribute__((target("avx2")))
+#include "kernel.c" // this file again, as the template
+#undef DPT_W
+#undef DPT_SUFFIX
+#undef DPT_TARGET
+#endif
+
+#define DPT_W 2
+#define DPT_SUFFIX baseline
+#define DPT_TARGET
+#include "kernel.c" // this file again, as the template
+#undef DPT_W
+#undef DPT_SUFFIX
+#undef DPT_TARGET
+
+typedef double (*accumulate_fn)(const uint8_t *, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, uint32_t, double, uint32_t, uint32_t);
+
+/** The widest build this CPU runs, and its name. */
+static accumulate_fn pick(const char **isa) {
+#ifdef DPT_X86
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    *isa = "avx512f";
+    return accumulate_avx512;
   }
-  store_f64(o + 8 * (size_t)D, load_f64(o + 8 * (size_t)D) + bias);
-  return loss;
+  if (__builtin_cpu_supports("avx2")) {
+    *isa = "avx2";
+    return accumulate_avx2;
+  }
+#endif
+  *isa = "baseline";
+  return accumulate_baseline;
 }
 
 // ---- N-API ----
@@ -261,11 +239,8 @@ static int get_u32(napi_env env, napi_value value, uint32_t *result) {
   return 1;
 }
 
-/** accumulate(memory: Uint8Array, x, y, D, order, n, w, b, out, classWeights) → Σ L. */
-static napi_value Accumulate(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 10) return fail(env, "accumulate takes 10 arguments", 0);
+/** Runs `kernel` on argv[0..9] (memory, x, y, D, order, n, w, b, out, classWeights) after checking every address. */
+static napi_value run(napi_env env, napi_value *argv, accumulate_fn kernel) {
   napi_typedarray_type type;
   size_t length;
   void *data;
@@ -292,8 +267,37 @@ static napi_value Accumulate(napi_env env, napi_callback_info info) {
   }
   if (!ok) return fail(env, "native kernel: an address lies outside the memory", 1);
   napi_value result;
-  napi_create_double(env, accumulate(mem, x, y, D, order, n, w, b, out, cw), &result);
+  napi_create_double(env, kernel(mem, x, y, D, order, n, w, b, out, cw), &result);
   return result;
+}
+
+/** accumulate(memory: Uint8Array, x, y, D, order, n, w, b, out, classWeights) → Σ L, on the widest build this CPU runs. */
+static napi_value Accumulate(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 10) return fail(env, "accumulate takes 10 arguments", 0);
+  const char *isa;
+  return run(env, argv, pick(&isa));
+}
+
+/** accumulateOn(isa, memory, x, …): the same on the build `isa` ('avx512f', 'avx2', 'baseline'), for tests; the CPU must run it. */
+static napi_value AccumulateOn(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  char name[16];
+  size_t size;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 11) return fail(env, "accumulateOn takes 11 arguments", 0);
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &size) != napi_ok) return fail(env, "accumulateOn: the build must be a string", 0);
+  const char *widest;
+  pick(&widest);
+  accumulate_fn kernel = NULL;
+  if (strcmp(name, "baseline") == 0) kernel = accumulate_baseline;
+#ifdef DPT_X86
+  if (strcmp(name, "avx2") == 0 && strcmp(widest, "baseline") != 0) kernel = accumulate_avx2;
+  if (strcmp(name, "avx512f") == 0 && strcmp(widest, "avx512f") == 0) kernel = accumulate_avx512;
+#endif
+  if (kernel == NULL) return fail(env, "accumulateOn: this CPU does not run that build", 1);
+  return run(env, argv + 1, kernel);
 }
 
 static napi_value unary(napi_env env, napi_callback_info info, double (*f)(double)) {
@@ -309,17 +313,11 @@ static napi_value unary(napi_env env, napi_callback_info info, double (*f)(doubl
 static napi_value Exp(napi_env env, napi_callback_info info) { return unary(env, info, dpt_exp); }
 static napi_value Log1p(napi_env env, napi_callback_info info) { return unary(env, info, dpt_log1p); }
 
-/** The instruction set target_clones dispatches this CPU to (the same tests the loader's resolver makes). */
+/** The build pick() runs on this CPU: 'avx512f', 'avx2' or 'baseline'. */
 static napi_value Isa(napi_env env, napi_callback_info info) {
   (void)info;
-  const char *isa = "baseline";
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f"))
-    isa = "avx512f";
-  else if (__builtin_cpu_supports("avx2"))
-    isa = "avx2";
-#endif
+  const char *isa;
+  pick(&isa);
   napi_value result;
   napi_create_string_utf8(env, isa, NAPI_AUTO_LENGTH, &result);
   return result;
@@ -328,6 +326,7 @@ static napi_value Isa(napi_env env, napi_callback_info info) {
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"accumulate", NULL, Accumulate, NULL, NULL, NULL, napi_default, NULL},
+      {"accumulateOn", NULL, AccumulateOn, NULL, NULL, NULL, napi_default, NULL},
       {"exp", NULL, Exp, NULL, NULL, NULL, napi_default, NULL},
       {"log1p", NULL, Log1p, NULL, NULL, NULL, napi_default, NULL},
       {"isa", NULL, Isa, NULL, NULL, NULL, napi_default, NULL},
@@ -335,3 +334,88 @@ NAPI_MODULE_INIT() {
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
 }
+
+#else // DPT_KERNEL_TEMPLATE: the kernel for vectors of DPT_W float64 lanes (8 / DPT_W of them hold the 8 partial sums)
+
+#define NV (8 / DPT_W)
+typedef double FN(vd) __attribute__((vector_size(8 * DPT_W)));
+typedef float FN(vf) __attribute__((vector_size(4 * DPT_W)));
+
+DPT_TARGET static inline FN(vd) FN(load_x)(const uint8_t *p) {
+  FN(vf) f;
+  memcpy(&f, p, sizeof f);
+  return __builtin_convertvector(f, FN(vd)); // float32 → float64: exact
+}
+DPT_TARGET static inline FN(vd) FN(load_d)(const uint8_t *p) {
+  FN(vd) d;
+  memcpy(&d, p, sizeof d);
+  return d;
+}
+
+/** The order's z for one row: 8 lanes over j < D8, ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)), the tail in order, + b. */
+DPT_TARGET static inline double FN(score)(const uint8_t *row, const uint8_t *w, uint32_t D, uint32_t D8, double b) {
+  FN(vd) s[NV];
+  for (int v = 0; v < NV; v++) s[v] = (FN(vd)){0};
+  for (uint32_t j = 0; j < D8; j += 8)
+    for (int v = 0; v < NV; v++) s[v] = s[v] + FN(load_d)(w + 8 * ((size_t)j + v * DPT_W)) * FN(load_x)(row + 4 * ((size_t)j + v * DPT_W));
+  double S[8];
+  for (int v = 0; v < NV; v++)
+    for (int l = 0; l < DPT_W; l++) S[v * DPT_W + l] = s[v][l];
+  double z = ((S[0] + S[4]) + (S[2] + S[6])) + ((S[1] + S[5]) + (S[3] + S[7]));
+  for (uint32_t j = D8; j < D; j++) z = z + load_f64(w + 8 * (size_t)j) * (double)load_f32(row + 4 * (size_t)j);
+  return z + b;
+}
+
+/** The wasm module's accumulate over `mem` (offsets checked by the caller): returns Σ L·c_y. */
+DPT_TARGET static double FN(accumulate)(const uint8_t *mem, uint32_t x, uint32_t y, uint32_t D, uint32_t order, uint32_t n, uint32_t w, double b,
+                                        uint32_t out, uint32_t cw) {
+  const size_t rowBytes = 4 * (size_t)D;
+  const uint32_t D8 = D & ~7u;
+  uint8_t *o = (uint8_t *)mem + out;
+  double bias = 0, loss = 0;
+  for (uint32_t k = 0; k < n;) {
+    const uint32_t count = n - k >= 4 ? 4 : 1;
+    const uint8_t *p[4];
+    double r[4];
+    for (uint32_t i = 0; i < count; i++) {
+      const size_t row = order == 0 ? (size_t)k + i : load_u32(mem + order + 4 * ((size_t)k + i));
+      p[i] = mem + x + row * rowBytes;
+      const uint8_t label = mem[y + row];
+      const double c = cw == 0 ? 1 : load_f64(mem + cw + 8 * (size_t)label);
+      const double yv = (double)label;
+      const double z = FN(score)(p[i], mem + w, D, D8, b);
+      const double e = dpt_exp(-__builtin_fabs(z));
+      r[i] = ((z >= 0 ? 1 : e) / (1 + e) - yv) * c;
+      bias = bias + r[i];
+      const double zmax = z != z ? z : (z > 0 ? z : 0.0); // f64.max(z, 0): NaN stays NaN, −0 gives +0
+      loss = loss + ((dpt_log1p(e) + zmax) - yv * z) * c;
+    }
+    // out_j += ((r0·x0j + r1·x1j) + (r2·x2j + r3·x3j)), or r0·x0j: lanes over j, each out_j on its own.
+    if (count == 4) {
+      for (uint32_t j = 0; j < D8; j += DPT_W) {
+        const size_t xo = 4 * (size_t)j, oo = 8 * (size_t)j;
+        FN(vd) g = (FN(load_x)(p[0] + xo) * r[0] + FN(load_x)(p[1] + xo) * r[1]) + (FN(load_x)(p[2] + xo) * r[2] + FN(load_x)(p[3] + xo) * r[3]);
+        FN(vd) sum = FN(load_d)(o + oo) + g;
+        memcpy(o + oo, &sum, sizeof sum);
+      }
+      for (uint32_t j = D8; j < D; j++) {
+        const size_t xo = 4 * (size_t)j;
+        double g = ((double)load_f32(p[0] + xo) * r[0] + (double)load_f32(p[1] + xo) * r[1]) +
+                   ((double)load_f32(p[2] + xo) * r[2] + (double)load_f32(p[3] + xo) * r[3]);
+        store_f64(o + 8 * (size_t)j, load_f64(o + 8 * (size_t)j) + g);
+      }
+    } else {
+      for (uint32_t j = 0; j < D8; j += DPT_W) {
+        FN(vd) sum = FN(load_d)(o + 8 * (size_t)j) + FN(load_x)(p[0] + 4 * (size_t)j) * r[0];
+        memcpy(o + 8 * (size_t)j, &sum, sizeof sum);
+      }
+      for (uint32_t j = D8; j < D; j++) store_f64(o + 8 * (size_t)j, load_f64(o + 8 * (size_t)j) + (double)load_f32(p[0] + 4 * (size_t)j) * r[0]);
+    }
+    k += count;
+  }
+  store_f64(o + 8 * (size_t)D, load_f64(o + 8 * (size_t)D) + bias);
+  return loss;
+}
+
+#undef NV
+#endif // DPT_KERNEL_TEMPLATE

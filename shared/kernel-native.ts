@@ -15,10 +15,24 @@ export interface NativeKernelAddon {
    * Throws a RangeError where an offset (or a row of `order`) lies outside the view.
    */
   accumulate(memory: Uint8Array, x: number, y: number, D: number, order: number, n: number, w: number, b: number, out: number, classWeights: number): number;
+  /** accumulate on one build ('avx512f', 'avx2' or 'baseline'; one this CPU runs, else a RangeError): tests compare them all. */
+  accumulateOn(
+    isa: string,
+    memory: Uint8Array,
+    x: number,
+    y: number,
+    D: number,
+    order: number,
+    n: number,
+    w: number,
+    b: number,
+    out: number,
+    classWeights: number,
+  ): number;
   /** The addon's e^x (x ≤ 0) and log(1 + x) (0 ≤ x), ports of shared/fdlibm.ts, exported for tests. */
   exp(x: number): number;
   log1p(x: number): number;
-  /** The instruction set the CPU dispatch chose: 'avx512f', 'avx2' or 'baseline'. */
+  /** The build accumulate runs on this CPU, the widest it supports: 'avx512f' (8 lanes), 'avx2' (2 × 4) or 'baseline' (4 × 2). */
   isa(): string;
 }
 

@@ -4,6 +4,8 @@
 // over millions of random rows: several D (below 8, not a multiple of 8, 1000), extreme z, ±0,
 // subnormal x, huge w, class weights on and off, contiguous and indexed rows. The native addon is
 // required (nativeKernelAddon('require')): where it was not built, these tests fail, not skip.
+// Every build of the addon this CPU runs (AVX-512: 1 × 8 lanes, AVX2: 2 × 4, baseline: 4 × 2) is
+// compared, not only the one dispatch picks.
 
 import { describe, expect, it } from 'vitest';
 import { exp as fdlibmExp, log1p as fdlibmLog1p } from '../../shared/fdlibm.js';
@@ -12,6 +14,8 @@ import { nativeAccumulate, nativeKernelAddon } from '../../shared/kernel-native.
 
 const addon = nativeKernelAddon('require');
 if (addon === undefined) throw new Error('unreachable: require mode throws when the addon is missing');
+/** The addon's builds this CPU runs, widest first (all three on an AVX-512 x86-64). */
+const BUILDS = ['avx512f', 'avx2', 'baseline'].slice(['avx512f', 'avx2', 'baseline'].indexOf(addon.isa()));
 
 /** The order, from its definition: plain loops over plain arrays, one float64 operation at a time. */
 function reference(
@@ -128,6 +132,7 @@ describe('the lanes8 kernel order', () => {
     const native = createGradientKernel('wasm-simd', 'require');
     expect([wasm.id, wasm.implementation, native.id, native.implementation]).toEqual([LANES8_KERNEL_ID, 'wasm', LANES8_KERNEL_ID, 'native']);
     expect(['avx512f', 'avx2', 'baseline']).toContain(addon.isa());
+    expect(BUILDS[0]).toBe(addon.isa());
   });
 
   it.each(CASES)(
@@ -141,7 +146,8 @@ describe('the lanes8 kernel order', () => {
       // Rows per buffer: small D cycle over many rows, D = 1000 over fewer (4 KB a row).
       const rows = Math.min(20_000, Math.max(64, Math.floor(8_000_000 / (4 * D))));
       const { x, y, order, next } = fill(kernel, rows, D, D * 7919 + 1);
-      const outs = [0, 1, 2, 3].map(() => kernel.allocateVector(D + 1));
+      // out of: wasm, native (dispatched), TypeScript, the reference, then each build of the addon.
+      const outs = Array.from({ length: 4 + BUILDS.length }, () => kernel.allocateVector(D + 1));
       const start = new Float64Array(D + 1);
       const table = kernel.allocateVector(2);
       let done = 0;
@@ -168,8 +174,14 @@ describe('the lanes8 kernel order', () => {
         const tsLoss = accumulateLanes8(x, y, D, rowOrder, from, to, w, b, outs[2]!, 0, classWeights);
         const positions = Array.from({ length }, (_, i) => (indexed ? order[from + i]! : from + i));
         const referenceLoss = reference(x, y, D, positions, w, b, outs[3]!, classWeights);
-        const names = ['native', 'typescript', 'reference'];
-        [nativeLoss, tsLoss, referenceLoss].forEach((loss, i) => {
+        const view = new Uint8Array(shared.memory.buffer);
+        const buildLosses = BUILDS.map((isa, i) => {
+          const call = shared.rawArguments(x, y, D, rowOrder, from, to, w, b, outs[4 + i]!, 0, classWeights);
+          if (call === null) throw new Error('all arguments lie in the kernel memory');
+          return addon.accumulateOn(isa, view, ...call);
+        });
+        const names = ['native', 'typescript', 'reference', ...BUILDS.map((isa) => `native ${isa}`)];
+        [nativeLoss, tsLoss, referenceLoss, ...buildLosses].forEach((loss, i) => {
           if (!sameBits(loss, wasmLoss)) failures.push(`call ${calls}: ${names[i]} loss ${loss} ≠ wasm ${wasmLoss}`);
           const at = firstDifference(outs[i + 1]!, outs[0]!);
           if (at >= 0)
@@ -237,5 +249,6 @@ describe('the lanes8 kernel order', () => {
     expect(Array.from(out)).toEqual([0, 0, 0, 0, 0]);
     expect(() => addon.accumulate(view, raw[0], raw[1], D, 0, view.length, raw[5], 0, raw[7], 0)).toThrow(/outside the memory/);
     expect(() => addon.accumulate(view, -1, raw[1], D, 0, 1, raw[5], 0, raw[7], 0)).toThrow(TypeError);
+    expect(() => addon.accumulateOn('sse9', view, ...raw)).toThrow(/does not run that build/);
   });
 });
