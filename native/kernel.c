@@ -366,6 +366,31 @@ DPT_TARGET static inline double FN(score)(const uint8_t *row, const uint8_t *w, 
   return z + b;
 }
 
+/**
+ * z of 4 rows at once, each exactly as score computes it: the rows' partial sums are independent
+ * chains of additions, so interleaving them hides the latency of each add (one row alone waits
+ * for its previous add at every step) and shares each load of w; no lane changes what it sums.
+ */
+DPT_TARGET static inline void FN(score4)(const uint8_t *const p[4], const uint8_t *w, uint32_t D, uint32_t D8, double b, double z[4]) {
+  FN(vd) s[4][NV];
+  for (int r = 0; r < 4; r++)
+    for (int v = 0; v < NV; v++) s[r][v] = (FN(vd)){0};
+  for (uint32_t j = 0; j < D8; j += 8)
+    for (int v = 0; v < NV; v++) {
+      const size_t at = (size_t)j + v * DPT_W;
+      const FN(vd) wv = FN(load_d)(w + 8 * at);
+      for (int r = 0; r < 4; r++) s[r][v] = s[r][v] + wv * FN(load_x)(p[r] + 4 * at);
+    }
+  for (int r = 0; r < 4; r++) {
+    double S[8];
+    for (int v = 0; v < NV; v++)
+      for (int l = 0; l < DPT_W; l++) S[v * DPT_W + l] = s[r][v][l];
+    double zr = ((S[0] + S[4]) + (S[2] + S[6])) + ((S[1] + S[5]) + (S[3] + S[7]));
+    for (uint32_t j = D8; j < D; j++) zr = zr + load_f64(w + 8 * (size_t)j) * (double)load_f32(p[r] + 4 * (size_t)j);
+    z[r] = zr + b;
+  }
+}
+
 /** The wasm module's accumulate over `mem` (offsets checked by the caller): returns Σ L·c_y. */
 DPT_TARGET static double FN(accumulate)(const uint8_t *mem, uint32_t x, uint32_t y, uint32_t D, uint32_t order, uint32_t n, uint32_t w, double b,
                                         uint32_t out, uint32_t cw) {
@@ -376,14 +401,21 @@ DPT_TARGET static double FN(accumulate)(const uint8_t *mem, uint32_t x, uint32_t
   for (uint32_t k = 0; k < n;) {
     const uint32_t count = n - k >= 4 ? 4 : 1;
     const uint8_t *p[4];
-    double r[4];
+    size_t rows[4];
+    double r[4], zs[4];
     for (uint32_t i = 0; i < count; i++) {
-      const size_t row = order == 0 ? (size_t)k + i : load_u32(mem + order + 4 * ((size_t)k + i));
-      p[i] = mem + x + row * rowBytes;
-      const uint8_t label = mem[y + row];
+      rows[i] = order == 0 ? (size_t)k + i : load_u32(mem + order + 4 * ((size_t)k + i));
+      p[i] = mem + x + rows[i] * rowBytes;
+    }
+    if (count == 4)
+      FN(score4)(p, mem + w, D, D8, b, zs);
+    else
+      zs[0] = FN(score)(p[0], mem + w, D, D8, b);
+    for (uint32_t i = 0; i < count; i++) {
+      const uint8_t label = mem[y + rows[i]];
       const double c = cw == 0 ? 1 : load_f64(mem + cw + 8 * (size_t)label);
       const double yv = (double)label;
-      const double z = FN(score)(p[i], mem + w, D, D8, b);
+      const double z = zs[i];
       const double e = dpt_exp(-__builtin_fabs(z));
       r[i] = ((z >= 0 ? 1 : e) / (1 + e) - yv) * c;
       bias = bias + r[i];
