@@ -79,6 +79,22 @@ describe('the native kernel in training', () => {
     expect(mixed).toEqual({ hash: wasm.hash, losses: wasm.losses });
   }, 600_000);
 
+  it('gives a native worker with 2 compute threads the bits of a WebAssembly worker with one', async () => {
+    // B = 4096: 4096 × (45 + 40) work units, over the split threshold: the helper thread runs the native kernel too.
+    const run = async (name: string, env: Record<string, string>, threads: string): Promise<{ hash: string; losses: number[] }> => {
+      const out = join(directory.path, `${name}.json`);
+      const metrics = join(directory.path, `${name}.jsonl`);
+      const flags = [...FLAGS.filter((flag, i) => flag !== '--batch-size' && FLAGS[i - 1] !== '--batch-size'), '--batch-size', '4096'];
+      const result = await runCli(['train', ...flags, '--workers', '1', '--threads', threads, '--out', out, '--metrics', metrics], env, 180_000);
+      expect(result.code, result.stderr).toBe(0);
+      return { hash: modelHash(out), losses: stepLosses(metrics) };
+    };
+    const wasm = await run('wasm-1-thread', { DPT_NATIVE: 'off' }, '1');
+    const native = await run('native-2-threads', { DPT_NATIVE: 'require' }, '2');
+    expect(wasm.losses).toHaveLength(3 * 2);
+    expect(native).toEqual(wasm);
+  }, 600_000);
+
   it('refuses to resume a checkpoint of the 2-lane kernel it replaced, in one line naming both ids', async () => {
     const checkpoint = join(directory.path, 'old.ckpt');
     const first = await runCli(['train', ...FLAGS, '--workers', '1', '--checkpoint', checkpoint, '--out', join(directory.path, 'first.json')], {}, 180_000);
