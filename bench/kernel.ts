@@ -1,6 +1,7 @@
-// Benchmark of the gradient kernel alone: the TypeScript kernel, the WebAssembly SIMD kernel and
-// the C reference (bench/kernel.c, built with cc) on the same data, for D × B. Reports rows/s and
-// the ratios to C. Run: `npm run build && node dist/bench/kernel.js [--d 100] [--b 64] [--seconds 0.5]`.
+// Benchmark of the gradient kernel alone: the TypeScript kernel, the lanes8 kernel as WebAssembly
+// SIMD and as the native addon (native/kernel.c, where it was built; the same bits), and the C
+// reference (bench/kernel.c, built with cc -march=native and reassociation: no same-bits promise)
+// on the same data, for D × B. Reports rows/s and the ratios to C. Run: `npm run build && node dist/bench/kernel.js [--d 100] [--b 64] [--seconds 0.5]`.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createGradientKernel, type KernelKind } from '../shared/kernel.js';
+import { nativeKernelAddon } from '../shared/kernel-native.js';
+import type { NativeMode } from '../shared/native-addon.js';
 import { benchRows, buildCKernel, C_FLAGS, formatNumber, formatTable, median, parseGridArgs, RESULTS_DIR, writeJson } from './harness.js';
 
 export interface KernelResult {
@@ -17,13 +20,21 @@ export interface KernelResult {
   readonly N: number;
   /** rows/s, median of the trials; null when skipped. */
   readonly js: number;
+  /** The lanes8 kernel in WebAssembly (DPT_NATIVE=off). */
   readonly wasm: number;
+  /** The lanes8 kernel as the native addon; null where it is not built. */
+  readonly native: number | null;
   readonly c: number | null;
+  /** Every trial's rows/s, in run order (trials interleave the kernels): the spread behind each median. */
+  readonly samples: { readonly js: number[]; readonly wasm: number[]; readonly native: number[]; readonly c: number[] };
 }
 
-/** rows/s of `kind` over batches of B contiguous rows cycling over N rows, after a warm-up. */
-export function measureKernel(kind: KernelKind, D: number, B: number, N: number, seconds: number): number {
-  const kernel = createGradientKernel(kind);
+/**
+ * rows/s of `kind` over batches of B contiguous rows cycling over N rows, after a warm-up.
+ * `native`: 'off' measures the WebAssembly kernel, 'require' the native addon.
+ */
+export function measureKernel(kind: KernelKind, D: number, B: number, N: number, seconds: number, native: NativeMode = 'off'): number {
+  const kernel = createGradientKernel(kind, native);
   const { x, y } = kernel.allocateRows(N, D);
   // The same values as bench/kernel.c: an LCG in [−2, 2), labels 1 on every third row.
   let s = 12_345;
@@ -68,29 +79,50 @@ export function runKernelGrid(Ds: readonly number[], Bs: readonly number[], seco
   for (const D of Ds) {
     for (const B of Bs) {
       const N = benchRows(D, B);
-      const samples = { js: [] as number[], wasm: [] as number[], c: [] as number[] };
+      const samples = { js: [] as number[], wasm: [] as number[], native: [] as number[], c: [] as number[] };
+      const hasNative = nativeKernelAddon('auto') !== undefined;
       for (let trial = 0; trial < trials; trial++) {
         samples.js.push(measureKernel('js', D, B, N, seconds));
-        samples.wasm.push(measureKernel('wasm-simd', D, B, N, seconds));
+        samples.wasm.push(measureKernel('wasm-simd', D, B, N, seconds, 'off'));
+        if (hasNative) samples.native.push(measureKernel('wasm-simd', D, B, N, seconds, 'require'));
         if (cBinary !== null) samples.c.push(measureCKernel(cBinary, D, B, N, seconds));
       }
-      results.push({ D, B, N, js: median(samples.js), wasm: median(samples.wasm), c: cBinary === null ? null : median(samples.c) });
+      results.push({
+        D,
+        B,
+        N,
+        js: median(samples.js),
+        wasm: median(samples.wasm),
+        native: hasNative ? median(samples.native) : null,
+        c: cBinary === null ? null : median(samples.c),
+        samples,
+      });
     }
   }
   return results;
 }
 
+/** The median and, over several trials, the range of the trials: "1,234 (1,100–1,300)". */
+function spread(value: number | null, samples: readonly number[]): string {
+  if (value === null) return '–';
+  if (samples.length < 2) return formatNumber(value);
+  return `${formatNumber(value)} (${formatNumber(Math.min(...samples))}–${formatNumber(Math.max(...samples))})`;
+}
+
 export function formatKernelTable(results: readonly KernelResult[]): string {
   return formatTable(
-    ['D', 'B', 'N rows', 'C rows/s', 'wasm-simd rows/s', 'js rows/s', 'wasm/js', 'C/wasm', 'C/js'],
+    ['D', 'B', 'N rows', 'C rows/s', 'native rows/s', 'wasm-simd rows/s', 'js rows/s', 'native/wasm', 'wasm/js', 'C/native', 'C/wasm', 'C/js'],
     results.map((r) => [
       String(r.D),
       String(r.B),
       formatNumber(r.N),
-      formatNumber(r.c),
-      formatNumber(r.wasm),
-      formatNumber(r.js),
+      spread(r.c, r.samples.c),
+      spread(r.native, r.samples.native),
+      spread(r.wasm, r.samples.wasm),
+      spread(r.js, r.samples.js),
+      r.native === null ? '–' : formatNumber(r.native / r.wasm),
       formatNumber(r.wasm / r.js),
+      r.c === null || r.native === null ? '–' : formatNumber(r.c / r.native),
       r.c === null ? '–' : formatNumber(r.c / r.wasm),
       r.c === null ? '–' : formatNumber(r.c / r.js),
     ]),

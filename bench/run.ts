@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { defaultThreads } from '../cli/cpu-pinning.js';
 import { allowedCpus } from '../shared/cpus.js';
 import type { StepEvent } from '../shared/events.js';
+import { nativeKernelAddon } from '../shared/kernel-native.js';
 import { decodeCoordinatorMessage, decodeWorkerMessage, encodeMessage, type Limits } from '../shared/protocol.js';
 import { sumChunksInOrder } from '../shared/reduce.js';
 import { generateDataset } from '../shared/synthetic.js';
@@ -78,7 +79,16 @@ interface Cell {
   readonly W: number;
   readonly N: number;
   readonly steps: number;
+  /** dpt as installed: the native kernel where it was built. */
   readonly dpt: TrainResult | null;
+  /**
+   * The floor cell (D=1000, B=8192) again with DPT_NATIVE=off (the WebAssembly kernel), its trials
+   * interleaved with dpt's; null elsewhere or without the native addon.
+   */
+  readonly dptWasm: TrainResult | null;
+  /** Every trial's median step, ms, in run order (native and wasm interleaved at the floor cell). */
+  readonly dptTrialMs: number[];
+  readonly dptWasmTrialMs: number[];
   readonly torch: TorchResult | null;
   readonly breakdown: Breakdown;
   /** Compute threads per worker that dpt train chose (CPUs ÷ W). */
@@ -203,12 +213,16 @@ function trainArgs(dataPath: string, B: number, N: number, steps: number, metric
   ];
 }
 
-/** Trains with `dpt train` (a coordinator and W local worker processes); null (with a message) on failure. */
-function runDpt(dataPath: string, directory: string, B: number, W: number, N: number, steps: number): TrainResult | null {
+/**
+ * Trains with `dpt train` (a coordinator and W local worker processes); null (with a message) on
+ * failure. `native`: DPT_NATIVE for the run (off: the workers run the WebAssembly kernel).
+ */
+function runDpt(dataPath: string, directory: string, B: number, W: number, N: number, steps: number, native: 'auto' | 'off' = 'auto'): TrainResult | null {
   const metrics = join(directory, `metrics-${Date.now()}.jsonl`);
   const args = [CLI, 'train', '--workers', String(W), ...trainArgs(dataPath, B, N, steps, metrics)];
   const started = performance.now();
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20 });
+  const env = { ...process.env, DPT_NATIVE: native };
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, maxBuffer: 64 << 20, env });
   const wallMs = performance.now() - started;
   if (result.status !== 0) {
     process.stdout.write(`  dpt train failed (exit ${result.status ?? result.signal}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}\n`);
@@ -362,6 +376,12 @@ function summarizeProfiles(directory: string, coordinatorPid: number | undefined
     });
 }
 
+/** The run of median steps/s among `results` (failed runs left out). */
+function medianOf<T extends { readonly stepsPerSec: number }>(results: readonly (T | null)[]): T | null {
+  const kept = results.filter((result): result is T => result !== null).sort((a, b) => a.stepsPerSec - b.stepsPerSec);
+  return kept[Math.floor((kept.length - 1) / 2)] ?? null;
+}
+
 /** Runs `run` `trials` times and keeps the run of median steps/s (failed runs are left out). */
 function medianRun<T extends { readonly stepsPerSec: number }>(trials: number, run: () => T | null): T | null {
   const results = Array.from({ length: trials }, run)
@@ -386,9 +406,17 @@ function targetLines(cells: readonly Cell[]): string[] {
   const big = cells.find((cell) => cell.D === 1000 && cell.B === 8192 && cell.W === 2);
   if (big?.dpt != null && big.floorMs !== null) {
     const share = big.floorMs / big.dpt.medianStepMs;
+    const trials = big.dptTrialMs.length > 1 ? ` (trials ${big.dptTrialMs.map((ms) => formatNumber(ms)).join(', ')} ms)` : '';
     lines.push(
-      `D=1000 B=8192 W=2: median step ${formatNumber(big.dpt.medianStepMs)} ms, floor ${formatNumber(big.floorMs)} ms: ${Math.round(100 * share)} % (target ≥ 70 %: ${verdict(share >= 0.7)})`,
+      `D=1000 B=8192 W=2: median step ${formatNumber(big.dpt.medianStepMs)} ms${trials}, floor ${formatNumber(big.floorMs)} ms: ${Math.round(100 * share)} % (target ≥ 70 %: ${verdict(share >= 0.7)})`,
     );
+    if (big.dptWasm !== null) {
+      const wasmShare = big.floorMs / big.dptWasm.medianStepMs;
+      const wasmTrials = big.dptWasmTrialMs.length > 1 ? ` (trials ${big.dptWasmTrialMs.map((ms) => formatNumber(ms)).join(', ')} ms)` : '';
+      lines.push(
+        `D=1000 B=8192 W=2 with DPT_NATIVE=off (WebAssembly kernel): median step ${formatNumber(big.dptWasm.medianStepMs)} ms${wasmTrials}: ${Math.round(100 * wasmShare)} % of the floor`,
+      );
+    }
   }
   const compared = cells.filter((cell) => cell.dpt !== null && cell.torch !== null);
   const behind = compared.filter((cell) => cell.dpt!.rowsPerSec < cell.torch!.rowsPerSec);
@@ -454,7 +482,17 @@ async function main(): Promise<void> {
         for (const W of args.W) {
           if (B % W !== 0) continue;
           log(`\n-- D=${D} B=${B} W=${W}: N=${N} rows, ${steps} steps`);
-          const dpt = args.flags.has('no-train') ? null : medianRun(trials, () => runDpt(dataFiles.get(key)!, directory, B, W, N, steps));
+          // At the floor cell, each trial runs dpt with its native kernel and then with DPT_NATIVE=off (A, B, A, B).
+          const compareWasm = !args.flags.has('no-train') && D === 1000 && B === 8192 && nativeKernelAddon('auto') !== undefined;
+          const nativeRuns: (TrainResult | null)[] = [];
+          const wasmRuns: (TrainResult | null)[] = [];
+          for (let trial = 0; trial < (args.flags.has('no-train') ? 0 : trials); trial++) {
+            nativeRuns.push(runDpt(dataFiles.get(key)!, directory, B, W, N, steps));
+            if (compareWasm) wasmRuns.push(runDpt(dataFiles.get(key)!, directory, B, W, N, steps, 'off'));
+          }
+          const dpt = medianOf(nativeRuns);
+          const dptWasm = compareWasm ? medianOf(wasmRuns) : null;
+          const trialMs = (runs: readonly (TrainResult | null)[]): number[] => runs.filter((run) => run !== null).map((run) => run.medianStepMs);
           if (args.flags.has('profile') && !args.flags.has('no-train') && profiles.length === 0 && W === Math.max(...args.W)) {
             const profileDir = join(directory, 'profiles');
             mkdirSync(profileDir);
@@ -469,9 +507,27 @@ async function main(): Promise<void> {
           const cRowsPerSec = kernels.find((k) => k.D === D && k.B === B)?.c ?? null;
           const floorMs = cRowsPerSec === null || rawRoundUs === null ? null : (B / W / cRowsPerSec) * 1000 + rawRoundUs / 1000;
           const threads = defaultThreads(allowedCpus()?.length ?? availableParallelism(), W);
-          cells.push({ D, B, W, N, steps, dpt, torch, breakdown, threads, rawRoundUs, floorMs });
+          cells.push({
+            D,
+            B,
+            W,
+            N,
+            steps,
+            dpt,
+            dptWasm,
+            dptTrialMs: trialMs(nativeRuns),
+            dptWasmTrialMs: trialMs(wasmRuns),
+            torch,
+            breakdown,
+            threads,
+            rawRoundUs,
+            floorMs,
+          });
           log(
             `   dpt ${formatNumber(dpt?.stepsPerSec ?? null)} steps/s (median ${formatNumber(dpt?.medianStepMs ?? null)} ms)` +
+              (dptWasm === null
+                ? ''
+                : `   dpt with DPT_NATIVE=off ${formatNumber(dptWasm.stepsPerSec)} steps/s (median ${formatNumber(dptWasm.medianStepMs)} ms)`) +
               `   torch DDP ${formatNumber(torch?.stepsPerSec ?? null)} steps/s (median ${formatNumber(torch?.medianStepMs ?? null)} ms)`,
           );
         }
@@ -520,7 +576,7 @@ async function main(): Promise<void> {
     );
     log(
       formatTable(
-        ['D', 'B', 'W', 'raw round µs', 'C ms', 'floor ms', 'dpt median ms', 'floor / dpt'],
+        ['D', 'B', 'W', 'raw round µs', 'C ms', 'floor ms', 'dpt median ms', 'floor / dpt', 'dpt wasm median ms', 'floor / dpt wasm'],
         cells.map((cell) => [
           String(cell.D),
           String(cell.B),
@@ -530,6 +586,8 @@ async function main(): Promise<void> {
           formatNumber(cell.floorMs),
           formatNumber(cell.dpt?.medianStepMs ?? null),
           cell.floorMs === null || cell.dpt === null ? '–' : `${Math.round((100 * cell.floorMs) / cell.dpt.medianStepMs)} %`,
+          formatNumber(cell.dptWasm?.medianStepMs ?? null),
+          cell.floorMs === null || cell.dptWasm === null ? '–' : `${Math.round((100 * cell.floorMs) / cell.dptWasm.medianStepMs)} %`,
         ]),
       ),
     );

@@ -637,7 +637,7 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     parse: kernelKind,
     default: DEFAULTS.kernel,
     defaultText: DEFAULTS.kernel,
-    docs: 'the gradient kernel every worker runs (`wasm-simd`: WebAssembly SIMD, or `js`: plain TypeScript); all workers of a run use the same one',
+    docs: 'the gradient kernel every worker runs (`wasm-simd`: the lanes8 order, native where built, else WebAssembly SIMD, the same bits; or `js`: plain TypeScript); all workers of a run use the same one',
     target: { config: 'kernel' },
     changesResult: true,
     // The kernel's identity (another implementation may give other bits).

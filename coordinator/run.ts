@@ -398,7 +398,12 @@ function startPoint(config: CoordinatorConfig, fingerprint: RunFingerprint, shap
   const mismatch = fingerprintMismatch(saved.fingerprint, fingerprint);
   if (mismatch !== null) {
     // A version 1 file predates the optimizers: it holds no moments, so only plain sgd at a constant rate can continue it.
-    const why = version === 1 ? ' (a version 1 checkpoint resumes only with --optimizer sgd and --lr-schedule constant, no warm-up or decay)' : '';
+    const why =
+      version === 1
+        ? ' (a version 1 checkpoint resumes only with --optimizer sgd and --lr-schedule constant, no warm-up or decay)'
+        : mismatch.startsWith('kernel ')
+          ? ' (that kernel sums in another order, so this release cannot continue its bits: resume it with the dpt release that wrote it, or start again)'
+          : '';
     throw new CheckpointError(`${config.resumePath}: the checkpoint belongs to another run: ${mismatch} differs${why}`);
   }
   if (saved.params.length !== shape.parameterCount) {

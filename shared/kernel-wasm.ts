@@ -1,17 +1,26 @@
 // The WebAssembly SIMD-128 gradient kernel: its source as flat WAT, assembled at module load
 // (shared/wasm-assembler.ts), and instantiated over a shared linear memory that holds the rows.
-// Same contract as accumulateGradient (shared/model.ts) with its own, fixed summation order.
+// Same contract as accumulateGradient (shared/model.ts) in its own operation order, the
+// "lanes8" order (kernel id lanes8-r4-f64acc-1), which no instruction set decides: the native
+// kernel (native/kernel.c, 8 float64 lanes where the CPU has them) and the TypeScript twin
+// (shared/kernel.ts accumulateLanes8) compute it too, to the same bits.
 //
-// Per block of 4 rows (then single rows for the rest of the range):
-//   z_r = b + (lane0 + lane1 of Σ_j w_j·x_rj over j < D − D mod 4, two f64 lanes) + Σ_{tail j} w_j·x_rj
-//   e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); L = log1p(e) + max(z, 0) − y·z   (exactly as model.ts)
+// The lanes8 order. Per block of 4 rows (then single rows for the last n mod 4 rows of the range):
+//   D8 = D − D mod 8. Per row: 8 partial sums S_k = Σ w_j·x_j over j < D8, j ≡ k (mod 8), each
+//   from 0 in increasing j; z = ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)); then
+//   z = z + w_j·x_j for j = D8 … D − 1 in order; then z = z + b.
+//   e = exp(−|z|); a = (z ≥ 0 ? 1 : e)/(1 + e); L = log1p(e) + max(z, 0) − y·z   (as model.ts)
 //   with class weights (issue #12): r = (a − y)·c_y and L·c_y; without, c_y = 1 (the same bits)
-//   out_j += ((a_0−y_0)·x_0j + (a_1−y_1)·x_1j) + ((a_2−y_2)·x_2j + (a_3−y_3)·x_3j)
-// Every operation is a plain IEEE-754 float64 operation (no FMA, no relaxed SIMD), x is widened
-// from float32 exactly, and exp/log1p are the module's own fdlibm ports (MATH_FUNCTIONS below, not
-// JavaScript's Math), so the same inputs give the same bits on every x86 or ARM machine and every
-// Node.js version. Blocking 4 rows shares each load of w and each load/store of out between 4
-// rows; it depends only on the range given.
+//   bias += r and loss += L·c_y row by row in order
+//   out_j += ((r_0·x_0j + r_1·x_1j) + (r_2·x_2j + r_3·x_3j)) for a block of 4, out_j += r·x_j for one
+//   out_D += bias, once per call
+// Every operation is a plain IEEE-754 float64 operation (no FMA, no relaxed SIMD, no
+// reassociation), x is widened from float32 exactly, and exp/log1p are the module's own fdlibm
+// ports (MATH_FUNCTIONS below, not JavaScript's Math), so the same inputs give the same bits on
+// every x86 or ARM machine, every Node.js version and every implementation of the order.
+// Here: S_2m and S_2m+1 are the lanes of f64x2 accumulator m (4 per row); two rows share each
+// load of w; blocking 4 rows shares each load/store of out between 4 rows. The blocks depend
+// only on the range given.
 
 import { assembleModule, type FunctionSource, type ModuleSource } from './wasm-assembler.js';
 
@@ -42,48 +51,69 @@ function loadRows(rows: readonly number[]): string {
     .join('\n');
 }
 
-/** z_r for the block rows: two-lane SIMD dot product over the multiple-of-4 prefix, then the tail in order. */
-function dotProducts(rows: readonly number[]): string {
-  const zero = rows.map((r) => `f64.const 0 f64x2.splat local.set $acc${r}`).join('\n');
-  const step = rows
-    .map(
-      (r) => `
-        local.get $acc${r}
-        local.get $p${r} local.get $xj i32.add local.tee $xa v128.load64_zero f64x2.promote_low_f32x4 local.get $wlo f64x2.mul f64x2.add
-        local.get $xa v128.load64_zero offset=8 f64x2.promote_low_f32x4 local.get $whi f64x2.mul f64x2.add
-        local.set $acc${r}`,
+/** Accumulators of one row of a dot-product group: f64x2 m holds the partial sums S_2m and S_2m+1. */
+const LANES = [0, 1, 2, 3];
+
+/**
+ * z_r for the rows of one group (1 or 2 rows share each load of w): the order's 8 partial sums as
+ * 4 f64x2 accumulators per row over the multiple-of-8 prefix, the fixed tree, the tail in order, + b.
+ */
+function dotGroup(rows: readonly number[]): string {
+  const slots = rows.map((r, i) => [r, i] as const);
+  const zero = slots.flatMap(([, i]) => LANES.map((m) => `f64.const 0 f64x2.splat local.set $s${i}${m}`)).join('\n');
+  const step = slots
+    .flatMap(([, i]) =>
+      LANES.map(
+        (m) =>
+          `local.get $s${i}${m} local.get $xa${i} v128.load64_zero offset=${8 * m} f64x2.promote_low_f32x4 local.get $wv${m} f64x2.mul f64x2.add local.set $s${i}${m}`,
+      ).concat([`local.get $xa${i} i32.const 32 i32.add local.set $xa${i}`]),
     )
     .join('\n');
-  const reduce = rows
-    .map((r) => `local.get $b local.get $acc${r} f64x2.extract_lane 0 local.get $acc${r} f64x2.extract_lane 1 f64.add f64.add local.set $z${r}`)
+  const start = slots.map(([r, i]) => `local.get $p${r} local.set $xa${i}`).join('\n');
+  // ((S0 + S4) + (S2 + S6)) + ((S1 + S5) + (S3 + S7)): lane l of (A0 + A2) + (A1 + A3), then lane 0 + lane 1.
+  const reduce = slots
+    .map(
+      ([r, i]) =>
+        `local.get $s${i}0 local.get $s${i}2 f64x2.add local.get $s${i}1 local.get $s${i}3 f64x2.add f64x2.add local.tee $s${i}0 f64x2.extract_lane 0 local.get $s${i}0 f64x2.extract_lane 1 f64.add local.set $z${r}`,
+    )
     .join('\n');
-  const tail = rows
-    .map((r) => `local.get $z${r} local.get $wv local.get $p${r} local.get $xj i32.add f32.load f64.promote_f32 f64.mul f64.add local.set $z${r}`)
+  const tail = slots
+    .map(([r]) => `local.get $z${r} local.get $wv local.get $p${r} local.get $xj i32.add f32.load f64.promote_f32 f64.mul f64.add local.set $z${r}`)
     .join('\n');
+  const bias = slots.map(([r]) => `local.get $z${r} local.get $b f64.add local.set $z${r}`).join('\n');
   return `
     ${zero}
-    i32.const 0 local.set $xj
-    i32.const 0 local.set $wj
+    ${start}
+    local.get $w local.set $wa
+    local.get $w local.get $dotBytes i32.const 1 i32.shl i32.add local.set $wEnd
     block $dotDone
-      local.get $vecBytes i32.eqz br_if $dotDone
+      local.get $dotBytes i32.eqz br_if $dotDone
       loop $dot
-        local.get $w local.get $wj i32.add local.tee $wa v128.load local.set $wlo
-        local.get $wa v128.load offset=16 local.set $whi
+        local.get $wa v128.load local.set $wv0
+        local.get $wa v128.load offset=16 local.set $wv1
+        local.get $wa v128.load offset=32 local.set $wv2
+        local.get $wa v128.load offset=48 local.set $wv3
         ${step}
-        local.get $wj i32.const 32 i32.add local.set $wj
-        local.get $xj i32.const 16 i32.add local.tee $xj local.get $vecBytes i32.lt_u br_if $dot
+        local.get $wa i32.const 64 i32.add local.tee $wa local.get $wEnd i32.lt_u br_if $dot
       end
     end
     ${reduce}
+    local.get $dotBytes local.set $xj
     block $dotTailDone
       local.get $xj local.get $rowBytes i32.ge_u br_if $dotTailDone
       loop $dotTail
-        local.get $w local.get $wj i32.add f64.load local.set $wv
+        local.get $wa f64.load local.set $wv
         ${tail}
-        local.get $wj i32.const 8 i32.add local.set $wj
+        local.get $wa i32.const 8 i32.add local.set $wa
         local.get $xj i32.const 4 i32.add local.tee $xj local.get $rowBytes i32.lt_u br_if $dotTail
       end
-    end`;
+    end
+    ${bias}`;
+}
+
+/** z_r for the block rows: pairs of rows (a pair's 8 accumulators and w's 4 fit the 16 SIMD registers of x86-64). */
+function dotProducts(rows: readonly number[]): string {
+  return rows.length === 4 ? `${dotGroup([0, 1])}\n${dotGroup([2, 3])}` : dotGroup(rows);
 }
 
 /** Residual r = (a − y)·c_y, the bias sum and the loss sum (L·c_y), row by row in order (as model.ts computes them). */
@@ -150,6 +180,7 @@ function block(rows: readonly number[]): string {
 const BODY = `
   local.get $D i32.const 2 i32.shl local.set $rowBytes
   local.get $D i32.const -4 i32.and i32.const 2 i32.shl local.set $vecBytes
+  local.get $D i32.const -8 i32.and i32.const 2 i32.shl local.set $dotBytes
   block $blocksDone
     loop $blocks  ;; blocks of 4 rows while k + 4 ≤ n
       local.get $k i32.const 4 i32.add local.get $n i32.gt_u br_if $blocksDone
@@ -385,13 +416,15 @@ export const KERNEL_MODULE: ModuleSource = {
       ],
       results: [f64],
       locals: [
-        ...(['$k', '$row', '$label', '$rowBytes', '$vecBytes', '$xj', '$wj', '$xa', '$wa', '$oa'] as const).map((name) => [name, i32] as const),
+        ...(['$k', '$row', '$label', '$rowBytes', '$vecBytes', '$dotBytes', '$xj', '$xa0', '$xa1', '$wa', '$wEnd', '$oa'] as const).map(
+          (name) => [name, i32] as const,
+        ),
         ...ROWS.map((r) => [`$p${r}`, i32] as const),
         ...ROWS.flatMap((r) => [[`$y${r}`, f64] as const, [`$z${r}`, f64] as const, [`$r${r}`, f64] as const, [`$c${r}`, f64] as const]),
         ...(['$e', '$wv', '$bias', '$loss'] as const).map((name) => [name, f64] as const),
-        ...ROWS.flatMap((r) => [[`$acc${r}`, v128] as const, [`$rv${r}`, v128] as const]),
-        ['$wlo', v128],
-        ['$whi', v128],
+        ...ROWS.map((r) => [`$rv${r}`, v128] as const),
+        ...[0, 1].flatMap((i) => LANES.map((m) => [`$s${i}${m}`, v128] as const)),
+        ...LANES.map((m) => [`$wv${m}`, v128] as const),
       ],
       body: BODY,
     },

@@ -1,20 +1,38 @@
-// Gradient kernels behind one interface: the WebAssembly SIMD-128 kernel (shared/kernel-wasm.ts),
-// whose rows live in its own linear memory so a step never copies them, and the plain TypeScript
-// kernel of shared/model.ts as the fallback. Each kernel has a stable id: different kernels sum in
-// different orders and give different bits, so every process of a run must use the same one.
+// Gradient kernels behind one interface. The default dense logistic kernel computes the lanes8
+// operation order (shared/kernel-wasm.ts header), which no instruction set decides, in one of three
+// implementations with the same bits and one id: the native addon (native/kernel.c, 8 float64
+// lanes, where it was built), the WebAssembly SIMD-128 kernel (always there on Node.js 20), and a
+// TypeScript twin (accumulateLanes8 below, where WebAssembly SIMD is missing). The native and wasm
+// ones keep the rows in the wasm module's linear memory, so a step never copies them. The plain
+// TypeScript kernel of shared/model.ts (--kernel js) sums in another order with JavaScript's Math:
+// it has its own id. Different ids give different bits, so every process of a run uses one id.
 
-import { instantiateKernel, isWasmSimdSupported, type KernelInstance, type WasmMemory } from './kernel-wasm.js';
+import * as fdlibm from './fdlibm.js';
+import { nativeAccumulate, nativeKernelAddon } from './kernel-native.js';
+import { instantiateKernel, isWasmSimdSupported, type KernelInstance, type WasmAccumulate, type WasmMemory } from './kernel-wasm.js';
 import { accumulateGradient } from './model.js';
+import { type NativeMode, nativeMode } from './native-addon.js';
 
 export type KernelKind = 'wasm-simd' | 'js';
+/** Which code computes a kernel's order (users see it in the worker's log; it never changes the bits). */
+export type KernelImplementation = 'native' | 'wasm' | 'typescript';
 
-/** Identity of the plain TypeScript kernel (shared/model.ts). */
+/** Identity of the plain TypeScript kernel (shared/model.ts): sequential sums, JavaScript's Math. */
 export const JS_KERNEL_ID = 'js-f64acc-1';
-/** Identity of the SIMD kernel: blocks of 4 rows, 2 float64 lanes, exp/log1p from JavaScript's Math. */
-export const WASM_SIMD_KERNEL_ID = 'wasm-simd128-r4-f64acc-1';
+/**
+ * Identity of the lanes8 order (blocks of 4 rows, 8 interleaved float64 partial sums, fdlibm
+ * exp/log1p): the kernel of kind 'wasm-simd', whichever implementation runs it. It replaced
+ * 'wasm-simd128-r4-f64acc-1' (2 lanes; issue #15): a checkpoint or a peer with that id is refused
+ * (the run fingerprint and the handshake compare ids), never mixed.
+ */
+export const LANES8_KERNEL_ID = 'lanes8-r4-f64acc-1';
+/** The id runs of kind 'wasm-simd' (the default) ask for. */
+export const WASM_SIMD_KERNEL_ID = LANES8_KERNEL_ID;
 
 export interface GradientKernel {
   readonly kind: KernelKind;
+  /** Which code runs the order: native, wasm or typescript (same id, same bits). */
+  readonly implementation: KernelImplementation;
   /** Carried by the handshake; equal ids give equal bits for equal inputs (same Node.js version). */
   readonly id: string;
   /**
@@ -56,6 +74,8 @@ export interface GradientKernel {
 /** A kernel whose memory other threads can share (compute threads of a worker). */
 export interface SharedKernel {
   readonly memory: WasmMemory;
+  /** 'native' or 'wasm': helper threads run the same implementation as their worker. */
+  readonly implementation: 'native' | 'wasm';
   /**
    * The raw call (the 8 numbers of the exported accumulate) for these arguments of accumulate, or
    * null when one of them lies outside the kernel's memory (the caller then computes it itself).
@@ -69,17 +89,38 @@ export type RawCall = readonly [number, number, number, number, number, number, 
 export { isWasmSimdSupported };
 
 /**
- * Creates a kernel. 'wasm-simd' falls back to the TypeScript kernel where SIMD is unavailable;
- * the returned `kind` and `id` say which one was built.
+ * Creates a kernel. 'wasm-simd' is the lanes8 order: native where the addon loads (unless
+ * DPT_NATIVE=off; DPT_NATIVE=require makes its absence an error), else WebAssembly, else the
+ * TypeScript twin; the returned `implementation` says which. 'js' is the plain TypeScript kernel.
+ * `native` overrides DPT_NATIVE (tests and benchmarks build both implementations in one process).
  */
-export function createGradientKernel(kind: KernelKind): GradientKernel {
-  const instance = kind === 'wasm-simd' ? instantiateKernel() : null;
-  return instance === null ? createJsKernel() : new WasmKernel(instance);
+export function createGradientKernel(kind: KernelKind, native: NativeMode = nativeMode()): GradientKernel {
+  if (kind === 'js') return createJsKernel();
+  const instance = instantiateKernel();
+  if (instance === null) return createLanes8TypeScriptKernel();
+  const addon = nativeKernelAddon(native);
+  return new WasmKernel(
+    instance,
+    addon === undefined ? 'wasm' : 'native',
+    addon === undefined ? instance.accumulate : nativeAccumulate(addon, instance.memory),
+  );
+}
+
+/** The raw accumulate of the kernel helper threads run over `memory` (compute threads: worker/compute-thread.ts). */
+export function sharedAccumulate(memory: WasmMemory, implementation: 'native' | 'wasm'): WasmAccumulate {
+  if (implementation === 'native') {
+    const addon = nativeKernelAddon();
+    if (addon !== undefined) return nativeAccumulate(addon, memory);
+  }
+  const instance = instantiateKernel(memory);
+  if (instance === null) throw new Error('compute thread: WebAssembly SIMD is unavailable');
+  return instance.accumulate;
 }
 
 function createJsKernel(): GradientKernel {
   return {
     kind: 'js',
+    implementation: 'typescript',
     id: JS_KERNEL_ID,
     allocateRows: (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
     allocateIndex: (length) => new Uint32Array(length),
@@ -87,6 +128,96 @@ function createJsKernel(): GradientKernel {
     accumulate: accumulateGradient,
     shared: null,
   };
+}
+
+function createLanes8TypeScriptKernel(): GradientKernel {
+  return {
+    kind: 'wasm-simd',
+    implementation: 'typescript',
+    id: LANES8_KERNEL_ID,
+    allocateRows: (rows, D) => ({ x: new Float32Array(rows * D), y: new Uint8Array(rows) }),
+    allocateIndex: (length) => new Uint32Array(length),
+    allocateVector: (length) => new Float64Array(length),
+    accumulate: accumulateLanes8,
+    shared: null,
+  };
+}
+
+/** z of row `base` (x offset) in the lanes8 order: 8 partial sums, the fixed tree, the tail in order, + b. */
+function lanes8Score(x: Float32Array, base: number, D: number, w: Float64Array, b: number): number {
+  const D8 = D - (D % 8);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let s4 = 0;
+  let s5 = 0;
+  let s6 = 0;
+  let s7 = 0;
+  for (let j = 0; j < D8; j += 8) {
+    s0 += w[j]! * x[base + j]!;
+    s1 += w[j + 1]! * x[base + j + 1]!;
+    s2 += w[j + 2]! * x[base + j + 2]!;
+    s3 += w[j + 3]! * x[base + j + 3]!;
+    s4 += w[j + 4]! * x[base + j + 4]!;
+    s5 += w[j + 5]! * x[base + j + 5]!;
+    s6 += w[j + 6]! * x[base + j + 6]!;
+    s7 += w[j + 7]! * x[base + j + 7]!;
+  }
+  let z = s0 + s4 + (s2 + s6) + (s1 + s5 + (s3 + s7));
+  for (let j = D8; j < D; j++) z += w[j]! * x[base + j]!;
+  return z + b;
+}
+
+/**
+ * The lanes8 order in TypeScript (the WebAssembly kernel's bits where SIMD is missing), with the
+ * contract of GradientKernel.accumulate. Scalar float64 arithmetic in the order's exact sequence.
+ */
+export function accumulateLanes8(
+  x: Float32Array,
+  y: Uint8Array,
+  D: number,
+  order: Uint32Array | null,
+  from: number,
+  to: number,
+  w: Float64Array,
+  b: number,
+  out: Float64Array,
+  offset: number,
+  classWeights: Float64Array | null = null,
+): number {
+  let loss = 0;
+  let bias = 0;
+  const bases = [0, 0, 0, 0];
+  const residuals = [0, 0, 0, 0];
+  for (let k = from; k < to; ) {
+    const count = to - k >= 4 ? 4 : 1;
+    for (let r = 0; r < count; r++) {
+      const row = order === null ? k + r : order[k + r]!;
+      const base = row * D;
+      const z = lanes8Score(x, base, D, w, b);
+      const label = y[row]!;
+      const c = classWeights === null ? 1 : classWeights[label]!;
+      const e = fdlibm.exp(-Math.abs(z));
+      const residual = ((z >= 0 ? 1 : e) / (1 + e) - label) * c;
+      bias += residual;
+      loss += (fdlibm.log1p(e) + Math.max(z, 0) - label * z) * c;
+      bases[r] = base;
+      residuals[r] = residual;
+    }
+    if (count === 4) {
+      const [p0, p1, p2, p3] = bases as [number, number, number, number];
+      const [r0, r1, r2, r3] = residuals as [number, number, number, number];
+      for (let j = 0; j < D; j++) out[offset + j]! += r0 * x[p0 + j]! + r1 * x[p1 + j]! + (r2 * x[p2 + j]! + r3 * x[p3 + j]!);
+    } else {
+      const p0 = bases[0]!;
+      const r0 = residuals[0]!;
+      for (let j = 0; j < D; j++) out[offset + j]! += r0 * x[p0 + j]!;
+    }
+    k += count;
+  }
+  out[offset + D]! += bias;
+  return loss;
 }
 
 const PAGE_BYTES = 65_536;
@@ -112,9 +243,12 @@ const ALIGN = 64;
 
 class WasmKernel implements GradientKernel, SharedKernel {
   readonly kind = 'wasm-simd' as const;
-  readonly id = WASM_SIMD_KERNEL_ID;
+  readonly id = LANES8_KERNEL_ID;
   readonly shared: SharedKernel = this;
+  readonly implementation: 'native' | 'wasm';
   private readonly instance: KernelInstance;
+  /** The instance's own accumulate, or the native addon's over the same memory. */
+  private readonly run: WasmAccumulate;
   /** Every buffer object this memory has had: a view is ours iff its buffer is one of them. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private nextFree = ALIGN;
@@ -124,8 +258,10 @@ class WasmKernel implements GradientKernel, SharedKernel {
   private scratchOut: Float64Array = new Float64Array(0);
   private scratchWeights: Float64Array | null = null;
 
-  constructor(instance: KernelInstance) {
+  constructor(instance: KernelInstance, implementation: 'native' | 'wasm', run: WasmAccumulate) {
     this.instance = instance;
+    this.implementation = implementation;
+    this.run = run;
     this.buffers.add(instance.memory.buffer);
   }
 
@@ -189,13 +325,12 @@ class WasmKernel implements GradientKernel, SharedKernel {
         weightsAddress = this.scratchWeights.byteOffset;
       }
     }
-    if (this.buffers.has(out.buffer))
-      return this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, out.byteOffset + offset * 8, weightsAddress);
+    if (this.buffers.has(out.buffer)) return this.run(xAddress, yAddress, D, orderAddress, n, wAddress, b, out.byteOffset + offset * 8, weightsAddress);
     // out elsewhere: run on a copy of its D + 1 entries, so the sums round exactly as in place.
     if (this.scratchOut.length < D + 1) this.scratchOut = this.allocateVector(D + 1);
     const window = out.subarray(offset, offset + D + 1);
     this.scratchOut.set(window);
-    const loss = this.instance.accumulate(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset, weightsAddress);
+    const loss = this.run(xAddress, yAddress, D, orderAddress, n, wAddress, b, this.scratchOut.byteOffset, weightsAddress);
     window.set(this.scratchOut.subarray(0, D + 1));
     return loss;
   }
@@ -232,16 +367,16 @@ class WasmKernel implements GradientKernel, SharedKernel {
 
 /** Ids of the kernels this process can run, best first (what a worker's hello offers). */
 export function supportedKernelIds(): string[] {
-  return isWasmSimdSupported() ? [WASM_SIMD_KERNEL_ID, JS_KERNEL_ID] : [JS_KERNEL_ID];
+  return [LANES8_KERNEL_ID, JS_KERNEL_ID];
 }
 
 /** The id of a kernel kind (what a run asks of its workers). */
 export function kernelId(kind: KernelKind): string {
-  return kind === 'wasm-simd' ? WASM_SIMD_KERNEL_ID : JS_KERNEL_ID;
+  return kind === 'wasm-simd' ? LANES8_KERNEL_ID : JS_KERNEL_ID;
 }
 
-/** Creates the kernel with this id, or returns null when it is unknown or unavailable here. */
+/** Creates the kernel with this id, or returns null when it is unknown here. */
 export function createKernelById(id: string): GradientKernel | null {
   if (!supportedKernelIds().includes(id)) return null;
-  return createGradientKernel(id === WASM_SIMD_KERNEL_ID ? 'wasm-simd' : 'js');
+  return createGradientKernel(id === LANES8_KERNEL_ID ? 'wasm-simd' : 'js');
 }

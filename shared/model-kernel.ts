@@ -5,7 +5,15 @@
 // missing: the twin computes the same bits, so both carry one id). A worker builds the one the
 // welcome names; its step, pass and row code then never asks which model it trains.
 
-import { supportedKernelIds as binaryKernelIds, createKernelById, type GradientKernel, type KernelKind, kernelId, type SharedKernel } from './kernel.js';
+import {
+  supportedKernelIds as binaryKernelIds,
+  createKernelById,
+  type GradientKernel,
+  type KernelImplementation,
+  type KernelKind,
+  kernelId,
+  type SharedKernel,
+} from './kernel.js';
 import { logisticShape, type ModelShape } from './model-shape.js';
 import { accumulateEval } from './passes.js';
 import { accumulateSoftmax, accumulateSoftmaxEval, FDLIBM_MATH } from './softmax.js';
@@ -17,6 +25,8 @@ export type LabelArray = Uint8Array | Uint16Array;
 export interface ModelKernel {
   /** Carried by the handshake: equal ids give equal bits for equal inputs. */
   readonly id: string;
+  /** Which code runs it (native, wasm or typescript): the worker's log line says; never changes the bits. */
+  readonly implementation: KernelImplementation;
   readonly shape: ModelShape;
   /** Row storage for `rows` rows: x (rows × D, row-major) and labels, where the kernel reads them without a copy. */
   allocateRows(rows: number, D: number): { x: Float32Array; y: LabelArray };
@@ -98,6 +108,7 @@ function logisticKernel(kernel: GradientKernel, shape: ModelShape, weights: Floa
   const classWeights = tableIn((length) => kernel.allocateVector(length), weights);
   return {
     id: kernel.id,
+    implementation: kernel.implementation,
     shape,
     allocateRows: (rows, features) => kernel.allocateRows(rows, features),
     allocateIndex: (length) => kernel.allocateIndex(length),
@@ -126,6 +137,7 @@ function softmaxKernel(shape: ModelShape, weights: Float64Array | null): ModelKe
     // No SIMD here: the TypeScript twin, with the wasm module's exp and log1p ported (the same bits).
     return {
       id: SOFTMAX_WASM_KERNEL_ID,
+      implementation: 'typescript',
       shape,
       allocateRows: (rows, features) => ({ x: new Float32Array(rows * features), y: new Uint16Array(rows) }),
       allocateIndex: (length) => new Uint32Array(length),
@@ -140,6 +152,7 @@ function softmaxKernel(shape: ModelShape, weights: Float64Array | null): ModelKe
   const classWeights = tableIn((length) => wasmKernel.allocateVector(length), weights);
   return {
     id: wasmKernel.id,
+    implementation: 'wasm',
     shape,
     allocateRows: (rows, features) => wasmKernel.allocateRows(rows, features),
     allocateIndex: (length) => wasmKernel.allocateIndex(length),

@@ -456,6 +456,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
   }
   const kernel = createModelKernel(welcome.kernel, shapeOf(welcome.model, welcome.classes, welcome.features), welcome.classWeights);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} of the ${welcome.model} model the coordinator asks for`);
+  options.log(`worker ${welcome.workerId}: kernel ${kernel.id} (${kernel.implementation})`);
   const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
   // The URL of this session (a coordinator or a relay): /data is fetched from there.
   const source = resolveDataSource(welcome, { ...options, url });
@@ -541,7 +542,7 @@ async function openSparseDataset(welcome: WelcomeMessage, options: WorkerOptions
 /** Compute threads sharing the kernel's memory when asked for and the rows are held there, else null. */
 function computePool(store: RowStore, kernel: ModelKernel, welcome: WelcomeMessage, options: WorkerOptions): ComputePool | null {
   const shared = options.threads > 1 ? PartComputer.sharedKernelFor(store, kernel) : null;
-  return shared === null ? null : new ComputePool(shared.memory, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
+  return shared === null ? null : new ComputePool(shared, options.threads, welcome.schedule.chunksPerBatch, options.threadCpus);
 }
 
 function toBytes(data: RawData): Uint8Array {

@@ -5,7 +5,7 @@
 // poll for up to SPIN_MS before they sleep.
 
 import { Worker } from 'node:worker_threads';
-import type { RawCall } from '../shared/kernel.js';
+import type { RawCall, SharedKernel } from '../shared/kernel.js';
 import type { WasmMemory } from '../shared/kernel-wasm.js';
 
 /** Numbers per kernel call in the shared call buffer. */
@@ -21,6 +21,8 @@ export const CONTROL_SLOTS = 6;
 
 export interface ThreadData {
   readonly memory: WasmMemory;
+  /** The worker's implementation of the kernel (native or wasm): its threads run the same one. */
+  readonly implementation: SharedKernel['implementation'];
   readonly control: SharedArrayBuffer;
   readonly calls: SharedArrayBuffer;
   readonly losses: SharedArrayBuffer;
@@ -49,11 +51,12 @@ export class ComputePool {
   /** Steps split over the threads so far. */
   stepsSplit = 0;
 
-  /** Starts `threads − 1` helpers for up to `maxCalls` calls each; `cpus[i]` pins helper i (when given). */
-  constructor(memory: WasmMemory, threads: number, maxCalls: number, cpus: readonly number[]) {
+  /** Starts `threads − 1` helpers of `kernel` for up to `maxCalls` calls each; `cpus[i]` pins helper i (when given). */
+  constructor(kernel: Pick<SharedKernel, 'memory' | 'implementation'>, threads: number, maxCalls: number, cpus: readonly number[]) {
     this.helpers = Array.from({ length: threads - 1 }, (_, i) => {
       const data: ThreadData = {
-        memory,
+        memory: kernel.memory,
+        implementation: kernel.implementation,
         control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
         calls: new SharedArrayBuffer(maxCalls * CALL_WIDTH * 8),
         losses: new SharedArrayBuffer(maxCalls * 8),

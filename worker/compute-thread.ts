@@ -5,12 +5,12 @@
 
 import { workerData } from 'node:worker_threads';
 import { pinThisThread } from '../shared/cpus.js';
-import { instantiateKernel } from '../shared/kernel-wasm.js';
+import { sharedAccumulate } from '../shared/kernel.js';
 import { CALL_WIDTH, CONTROL, SPIN_MS, type ThreadData } from './compute-pool.js';
 
 const data = workerData as ThreadData; // set by ComputePool, the only creator of this thread
-const kernel = instantiateKernel(data.memory);
-if (kernel === null) throw new Error('compute thread: WebAssembly SIMD is unavailable');
+// The worker's implementation (the native addon or the wasm module) over the worker's memory.
+const accumulate = sharedAccumulate(data.memory, data.implementation);
 // Pinned like the processes of dpt train; unpinned (the OS places it) where that fails.
 if (data.cpu !== null) pinThisThread(data.cpu);
 const control = new Int32Array(data.control);
@@ -40,7 +40,7 @@ for (;;) {
   const count = Atomics.load(control, CONTROL.count);
   for (let i = 0; i < count; i++) {
     const at = i * CALL_WIDTH;
-    losses[i] = kernel.accumulate(
+    losses[i] = accumulate(
       calls[at]!,
       calls[at + 1]!,
       calls[at + 2]!,

@@ -39,7 +39,7 @@ function computer(threads: number, spec: typeof schedule = schedule): { parts: C
   const kernel = logisticModelKernel('wasm-simd', D);
   if (kernel.shared === null) throw new Error('this Node.js has no WebAssembly SIMD');
   const store = RowStore.open(dataPath, 1 << 30, PartComputer.maxChunkRows(spec), kernel);
-  const pool = threads > 1 ? new ComputePool(kernel.shared.memory, threads, spec.chunksPerBatch, []) : null;
+  const pool = threads > 1 ? new ComputePool(kernel.shared, threads, spec.chunksPerBatch, []) : null;
   const parts = new PartComputer(store, spec, kernel, pool);
   parts.standardize({ mean: new Float64Array(D).fill(0.1), std: new Float64Array(D).fill(1.5) });
   return { parts, pool };

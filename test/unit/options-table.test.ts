@@ -37,7 +37,7 @@ function config(args: string[]): CoordinatorConfig {
 }
 
 /** What a data file would say (the fingerprint's data part comes from it, not from a flag's value). */
-const FACTS: RunFacts = { dataSha256: 'a'.repeat(64), rows: 100, features: 3, labelName: 'label', model: 'logistic', kernel: 'wasm-simd128-r4-f64acc-1' };
+const FACTS: RunFacts = { dataSha256: 'a'.repeat(64), rows: 100, features: 3, labelName: 'label', model: 'logistic', kernel: 'lanes8-r4-f64acc-1' };
 
 function fingerprint(args: string[], facts: RunFacts = FACTS): RunFingerprint {
   return runFingerprint(config(args), facts);
@@ -339,7 +339,7 @@ describe('the table of options', () => {
       standardize: true,
       valFraction: 0,
       chunksPerBatch: 2,
-      kernel: 'wasm-simd128-r4-f64acc-1',
+      kernel: 'lanes8-r4-f64acc-1',
       optimizer: 'sgd',
       lrSchedule: 'constant',
       warmupSteps: 0,
