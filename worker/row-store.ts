@@ -5,6 +5,8 @@
 // Either way no row is used before its 1 MiB block has passed its checks (CRC-32, finite features,
 // labels 0 or 1; shared/binary-dataset.ts): in memory all at load, paged at a block's first read.
 // A failing block throws DataBlockError, which the worker reports with the block's number.
+// Paged rows come through a memory map of the file where the native addon is there (one native
+// call copies a chunk's rows: worker/mapped-rows.ts), else through positioned reads; the same bits.
 // A third way for a file that fills up as it is fetched (worker/remote-data.ts): rows held in
 // memory but read in units of about 1 MiB only when asked (load), so memory holds the rows used.
 
@@ -12,6 +14,7 @@ import { BinaryDataset, BLOCK_BYTES } from '../shared/binary-dataset.js';
 import type { LabelArray, ModelKernel } from '../shared/model-kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 import { CoalescedReader } from './coalesced-reads.js';
+import { MappedRows, type PagedReadsMode, pagedReadsMode } from './mapped-rows.js';
 import { chooseRowHolding, inMemoryCap, type MemoryCap, readMachineMemory } from './memory-limits.js';
 import { RowPrefetch } from './prefetch-rows.js';
 
@@ -40,6 +43,8 @@ export class RowStore {
   private readonly coalesced: CoalescedReader | null;
   /** Paged: the next step's rows read ahead (worker/prefetch-rows.ts), created at the first prefetch; else null. */
   private ahead: RowPrefetch | null = null;
+  /** Paged through a memory map (worker/mapped-rows.ts): chunks are copied from it; else null. */
+  private mapped: MappedRows | null = null;
 
   private constructor(file: BinaryDataset | null, rows: number, features: number, x: Float32Array, y: LabelArray) {
     this.file = file;
@@ -50,6 +55,17 @@ export class RowStore {
     this.y = y;
     this.unitRows = Math.max(1, Math.floor(BLOCK_BYTES / (4 * features)));
     this.coalesced = file === null ? null : new CoalescedReader(file, y.length, y);
+  }
+
+  /** How rows are held, for the worker's ready line: 'memory', 'paged, mapped' or 'paged, reads'. */
+  get holding(): 'memory' | 'paged, mapped' | 'paged, reads' {
+    if (this.file === null) return 'memory';
+    return this.mapped === null ? 'paged, reads' : 'paged, mapped';
+  }
+
+  /** Content blocks the mapped path checked so far (0 on the pread path), for tests and statistics. */
+  get mappedBlocksChecked(): number {
+    return this.mapped?.blocksChecked ?? 0;
   }
 
   /** Reads issued by gather() so far (paged; 0 in memory): for tests and statistics. */
@@ -68,7 +84,7 @@ export class RowStore {
    * memory; a gather of other rows reads the file as before. Nothing to do in memory.
    */
   prefetch(order: Uint32Array | null, from: number, to: number, stepRows: number): void {
-    if (this.file === null) return;
+    if (this.file === null || this.mapped !== null) return;
     this.ahead ??= new RowPrefetch(this.file, stepRows, this.y);
     this.ahead.begin(order, from, to);
   }
@@ -82,8 +98,16 @@ export class RowStore {
    * Opens `binaryPath`; holds it in memory if its rows take at most `memoryBudgetBytes`, else
    * keeps a staging buffer of `stagingRows` rows (the largest contiguous run read at once). The
    * budget is capped by `cap` (default: what wasm32 and this machine allow, worker/memory-limits.ts).
+   * Paged rows come through a memory map unless `pagedReads` is 'reads' (default: DPT_PAGED_READS).
    */
-  static open(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: RowAllocator, cap?: MemoryCap): RowStore {
+  static open(
+    binaryPath: string,
+    memoryBudgetBytes: number,
+    stagingRows: number,
+    kernel: RowAllocator,
+    cap?: MemoryCap,
+    pagedReads: PagedReadsMode = pagedReadsMode(),
+  ): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
     const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
@@ -95,18 +119,25 @@ export class RowStore {
       file.close();
       return new RowStore(null, rows, features, x, y);
     }
-    return RowStore.paged(file, stagingRows, kernel, holding.note);
+    return RowStore.paged(file, stagingRows, kernel, holding.note, pagedReads);
   }
 
   /**
    * As open(), but rows held in memory are read only as load() asks, unit by unit: for a file
    * whose blocks arrive as they are needed (a remote file's cache). Paged rows need no load.
    */
-  static openLazy(binaryPath: string, memoryBudgetBytes: number, stagingRows: number, kernel: RowAllocator, cap?: MemoryCap): RowStore {
+  static openLazy(
+    binaryPath: string,
+    memoryBudgetBytes: number,
+    stagingRows: number,
+    kernel: RowAllocator,
+    cap?: MemoryCap,
+    pagedReads: PagedReadsMode = pagedReadsMode(),
+  ): RowStore {
     const file = BinaryDataset.open(binaryPath);
     const { rows, features } = file;
     const holding = chooseRowHolding(rows, features, memoryBudgetBytes, cap ?? inMemoryCap(readMachineMemory()));
-    if (holding.mode === 'paged') return RowStore.paged(file, stagingRows, kernel, holding.note);
+    if (holding.mode === 'paged') return RowStore.paged(file, stagingRows, kernel, holding.note, pagedReads);
     // Pages of rows never loaded stay untouched zeros: the OS does not back them with memory.
     const { x, y } = kernel.allocateRows(rows, features);
     const store = new RowStore(null, rows, features, x, y);
@@ -114,11 +145,12 @@ export class RowStore {
     return store;
   }
 
-  private static paged(file: BinaryDataset, stagingRows: number, kernel: RowAllocator, note: string | null): RowStore {
+  private static paged(file: BinaryDataset, stagingRows: number, kernel: RowAllocator, note: string | null, pagedReads: PagedReadsMode): RowStore {
     const staging = Math.max(1, Math.min(file.rows, stagingRows));
     const { x, y } = kernel.allocateRows(staging, file.features);
     const store = new RowStore(file, file.rows, file.features, x, y);
     store.memoryNote = note;
+    if (pagedReads !== 'reads') store.mapped = MappedRows.open(file);
     return store;
   }
 
@@ -202,7 +234,8 @@ export class RowStore {
     const D = this.features;
     const filled = to - from;
     if (filled > this.y.length) throw new Error(`a chunk of ${filled} rows exceeds the staging buffer of ${this.y.length} rows`);
-    if (this.ahead?.take(order, from, to, this.x, this.y) === true) {
+    if (this.mapped !== null && order !== null) this.mapped.gather(order, from, to, this.x, this.y);
+    else if (this.ahead?.take(order, from, to, this.x, this.y) === true) {
       // read ahead, checked, and the very rows asked for
     } else if (order === null || this.coalesced === null) {
       this.file.readRows(from, to, this.x, 0);
@@ -213,6 +246,7 @@ export class RowStore {
   }
 
   close(): void {
+    this.mapped?.close();
     this.ahead?.close();
     this.file?.close();
     this.lazy?.file.close();
