@@ -13,7 +13,7 @@
 import type { BinaryDataset } from '../shared/binary-dataset.js';
 import { ConfigError, DatasetError } from '../shared/errors.js';
 import type { LabelArray } from '../shared/model-kernel.js';
-import { loadNativeAddon } from '../shared/native-addon.js';
+import { loadNativeAddon, type NativeMode, nativeMode } from '../shared/native-addon.js';
 
 declare const handleBrand: unique symbol;
 /** A mapping held by the addon (an N-API external; unmapped by close() or when collected). */
@@ -74,15 +74,17 @@ export class MappedRows {
   /**
    * Maps `file` read-only, or returns null when the addon is not there (no compiler at install,
    * DPT_NATIVE=off) or the map fails (the pread path then serves the rows). DPT_NATIVE=require
-   * makes a missing addon a ConfigError.
+   * makes a missing addon a ConfigError and a failed map a DatasetError.
    */
-  static open(file: BinaryDataset): MappedRows | null {
-    const addon = loadNativeAddon<MappedFileAddon>('mapped-file');
+  static open(file: BinaryDataset, mode: NativeMode = nativeMode()): MappedRows | null {
+    const addon = loadNativeAddon<MappedFileAddon>('mapped-file', mode);
     if (addon === undefined) return null;
     const { fileBytes, dataOffset, labelsOffset, features, labelBytes } = file.sections;
     try {
       return new MappedRows(addon, file, addon.open(file.path, fileBytes, dataOffset, labelsOffset, features, labelBytes));
-    } catch {
+    } catch (error) {
+      // Tests that must exercise the map say so: there a failure to map is an error, not a fallback.
+      if (mode === 'require') throw new DatasetError(file.path, undefined, undefined, `cannot map the file (DPT_NATIVE=require): ${(error as Error).message}`);
       return null; // cannot map (address space, a file changed since it was opened): positioned reads report what is wrong
     }
   }
