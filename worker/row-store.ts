@@ -63,9 +63,9 @@ export class RowStore {
     return this.mapped === null ? 'paged, reads' : 'paged, mapped';
   }
 
-  /** Content blocks the mapped path checked so far (0 on the pread path), for tests and statistics. */
-  get mappedBlocksChecked(): number {
-    return this.mapped?.blocksChecked ?? 0;
+  /** Content blocks the mapped path checked and read-ahead hints it gave so far (0 on the pread path), for tests and statistics. */
+  get mappedStats(): { blocksChecked: number; runsAdvised: number } {
+    return { blocksChecked: this.mapped?.blocksChecked ?? 0, runsAdvised: this.mapped?.runsAdvised ?? 0 };
   }
 
   /** Reads issued by gather() so far (paged; 0 in memory): for tests and statistics. */
@@ -81,10 +81,16 @@ export class RowStore {
   /**
    * Paged: starts reading rows order[from..to) ahead, for a step not here yet (`stepRows`: the
    * most rows a step gives this worker). A gather of exactly those rows then copies them from
-   * memory; a gather of other rows reads the file as before. Nothing to do in memory.
+   * memory; a gather of other rows reads the file as before. Mapped: the OS is asked to read
+   * those rows' pages ahead (worker/mapped-rows.ts adviseAhead). Nothing to do in memory.
    */
   prefetch(order: Uint32Array | null, from: number, to: number, stepRows: number): void {
-    if (this.file === null || this.mapped !== null) return;
+    if (this.file === null) return;
+    if (this.mapped !== null) {
+      // Mapped: nothing to copy ahead; the OS is asked to start reading the pages (a cold cache).
+      this.mapped.adviseAhead(order, from, to);
+      return;
+    }
     this.ahead ??= new RowPrefetch(this.file, stepRows, this.y);
     this.ahead.begin(order, from, to);
   }
