@@ -12,7 +12,7 @@
 //
 // Exports: open(path, fileBytes, dataOffset, labelsOffset, features, labelBytes) → handle;
 // gather(handle, order, from, to, x, y, verified, missing) → 0 copied, n > 0 blocks missing,
-// -1 faulted (missing[0] = file offset of the fault); advise(handle, order, from, to, advice);
+// -1 faulted (missing[0] = file offset of the fault); size(handle) (fstat, for messages);
 // close(handle). Unmapped on close, or by the handle's finalizer if never closed.
 
 #define _GNU_SOURCE
@@ -341,38 +341,6 @@ done_checking:;
   return result;
 }
 
-/*
- * advise(handle, offset, bytes, advice): madvise over file bytes [offset, offset + bytes), rounded
- * out to pages; advice 1 = MADV_WILLNEED (read ahead), 2 = MADV_RANDOM, 0 = MADV_NORMAL.
- * Returns 0, or the errno (advice is a hint: the caller may ignore a failure).
- */
-static napi_value js_advise(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Mapping *mapping = argc == 4 ? mapping_of(env, argv[0]) : NULL;
-  if (mapping == NULL) {
-    if (argc != 4) napi_throw_type_error(env, NULL, "advise(handle, offset, bytes, advice)");
-    return NULL;
-  }
-  uint64_t offset, bytes, advice;
-  if (!get_u64(env, argv[1], &offset) || !get_u64(env, argv[2], &bytes) || !get_u64(env, argv[3], &advice) || advice > 2) {
-    napi_throw_type_error(env, NULL, "advise: offset, bytes and advice (0, 1 or 2) as non-negative integers");
-    return NULL;
-  }
-  int result_code = 0;
-  if (offset < mapping->length && bytes > 0) {
-    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-    const uint64_t end = offset + bytes < mapping->length ? offset + bytes : mapping->length;
-    const uint64_t start = offset / page * page;
-    const int flag = advice == 1 ? MADV_WILLNEED : advice == 2 ? MADV_RANDOM : MADV_NORMAL;
-    if (madvise(mapping->base + start, (size_t)(end - start), flag) != 0) result_code = errno;
-  }
-  napi_value result;
-  CHECK(napi_create_int32(env, result_code, &result));
-  return result;
-}
-
 /* close(handle): unmaps now (the finalizer then has nothing to do). */
 static napi_value js_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -404,7 +372,6 @@ NAPI_MODULE_INIT() {
   const napi_property_descriptor properties[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"gather", NULL, js_gather, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"advise", NULL, js_advise, NULL, NULL, NULL, napi_enumerable, NULL},
       {"size", NULL, js_size, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -33,8 +33,6 @@ interface MappedFileAddon {
     verified: Uint8Array,
     missing: Float64Array,
   ): number;
-  /** madvise over file bytes [offset, offset + bytes); advice 0 normal, 1 will need, 2 random. Returns 0 or an errno. */
-  advise(handle: MappedHandle, offset: number, bytes: number, advice: 0 | 1 | 2): number;
   /** The file's size now (−1 if it cannot be known). */
   size(handle: MappedHandle): number;
   close(handle: MappedHandle): void;
@@ -54,13 +52,6 @@ export function pagedReadsMode(env: NodeJS.ProcessEnv = process.env): PagedReads
 /** Blocks listed per native call when several need checking (a chunk's first touches of the file). */
 const MISSING_SLOTS = 64;
 
-/**
- * A read-ahead hint (madvise WILLNEED) is given only for rows in at most this many runs of
- * consecutive rows (a block shuffle: a few runs a step); rows scattered over the file (a row
- * shuffle) would take a system call a row, which costs more than a warm step's copies.
- */
-export const MAX_ADVISED_RUNS = 64;
-
 export class MappedRows {
   private readonly addon: MappedFileAddon;
   private readonly file: BinaryDataset;
@@ -68,9 +59,9 @@ export class MappedRows {
   /** One byte per content block: non-zero once it passed file.checkBlock. */
   private readonly verified: Uint8Array;
   private readonly missing = new Float64Array(MISSING_SLOTS);
-  /** Content blocks checked through this reader, and read-ahead hints given (runs), for tests and statistics. */
+  /** Chunks copied and content blocks checked through this reader, for tests and statistics. */
+  chunks = 0;
   blocksChecked = 0;
-  runsAdvised = 0;
 
   private constructor(addon: MappedFileAddon, file: BinaryDataset, handle: MappedHandle) {
     this.addon = addon;
@@ -108,7 +99,10 @@ export class MappedRows {
     // Each round checks at least one new block, so the loop ends.
     for (let round = 0; round <= this.verified.length; round++) {
       const result = this.addon.gather(handle, order, from, to, x, y, this.verified, this.missing);
-      if (result === 0) return;
+      if (result === 0) {
+        this.chunks++;
+        return;
+      }
       if (result < 0) throw this.cutShort(this.missing[0]!);
       for (let k = 0; k < result; k++) {
         const block = this.missing[k]!;
@@ -120,44 +114,11 @@ export class MappedRows {
     throw new Error(`${this.file.path}: blocks still unchecked after checking every block`);
   }
 
-  /**
-   * Asks the OS to start reading rows order[from..to) (from..to when order is null) into the page
-   * cache, for a step not here yet, when they form at most MAX_ADVISED_RUNS runs of consecutive
-   * rows; else does nothing. A hint: it changes when pages are read, never which bytes are copied
-   * (those are checked at gather as always). Returns the runs advised.
-   */
-  adviseAhead(order: Uint32Array | null, from: number, to: number): number {
-    const handle = this.handle;
-    if (handle === null || to <= from) return 0;
-    if (order === null) {
-      this.adviseRows(handle, from, to);
-      return 1;
-    }
-    let runs = 1;
-    for (let i = from + 1; i < to && runs <= MAX_ADVISED_RUNS; i++) if (order[i] !== order[i - 1]! + 1) runs++;
-    if (runs > MAX_ADVISED_RUNS) return 0;
-    let first = order[from]!;
-    for (let i = from + 1; i <= to; i++) {
-      if (i < to && order[i] === order[i - 1]! + 1) continue;
-      this.adviseRows(handle, first, order[i - 1]! + 1);
-      if (i < to) first = order[i]!;
-    }
-    return runs;
-  }
-
   /** Unmaps the file (the BinaryDataset stays open: its owner closes it). */
   close(): void {
     if (this.handle === null) return;
     this.addon.close(this.handle);
     this.handle = null;
-  }
-
-  /** madvise(WILLNEED) over the features and the labels of rows [first, end). */
-  private adviseRows(handle: MappedHandle, first: number, end: number): void {
-    const { dataOffset, labelsOffset, labelBytes, features } = this.file.sections;
-    this.addon.advise(handle, dataOffset + first * 4 * features, (end - first) * 4 * features, 1);
-    this.addon.advise(handle, labelsOffset + first * labelBytes, (end - first) * labelBytes, 1);
-    this.runsAdvised++;
   }
 
   /** The DatasetError for a load past the file's end at file offset `offset`. */

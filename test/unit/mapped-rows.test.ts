@@ -15,7 +15,7 @@ import { logisticModelKernel } from '../../shared/model-kernel.js';
 import { createRandom, shuffleInPlace } from '../../shared/rng.js';
 import type { ScheduleSpec } from '../../shared/schedule.js';
 import { PartComputer } from '../../worker/compute.js';
-import { MAX_ADVISED_RUNS, MappedRows, pagedReadsMode } from '../../worker/mapped-rows.js';
+import { MappedRows, pagedReadsMode } from '../../worker/mapped-rows.js';
 import { RowStore } from '../../worker/row-store.js';
 import { writeSeededDpt } from '../helpers/seeded-dpt.js';
 import { thetaOf } from '../helpers/theta.js';
@@ -203,20 +203,6 @@ describe('MappedRows', () => {
     });
   }
 
-  it('asks the OS to read ahead rows in few runs, and nothing for rows scattered over more than MAX_ADVISED_RUNS runs', () => {
-    const file = BinaryDataset.open(wide);
-    const mapped = MappedRows.open(file, 'require')!;
-    const runs = Uint32Array.from([99, 10, 11, 12, 13, 50, 51, 7, 2999]);
-    expect(mapped.adviseAhead(runs, 1, runs.length)).toBe(4); // 10–13, 50–51, 7, 2999
-    expect(mapped.adviseAhead(null, 0, 500)).toBe(1);
-    const scattered = Uint32Array.from({ length: 2 * MAX_ADVISED_RUNS }, (_, i) => (i * 7919) % WIDE_ROWS);
-    expect(mapped.adviseAhead(scattered, 0, scattered.length)).toBe(0);
-    expect(mapped.adviseAhead(scattered, 0, MAX_ADVISED_RUNS)).toBe(MAX_ADVISED_RUNS);
-    expect(mapped.runsAdvised).toBe(4 + 1 + MAX_ADVISED_RUNS);
-    mapped.close();
-    file.close();
-  });
-
   it('reads DPT_PAGED_READS: auto by default, reads on demand, anything else refused', () => {
     expect(pagedReadsMode({})).toBe('auto');
     expect(pagedReadsMode({ DPT_PAGED_READS: 'auto' })).toBe('auto');
@@ -240,7 +226,11 @@ function schedule(shuffleBlockRows: number): ScheduleSpec {
 }
 
 /** Every step's part of two epochs for worker 0 owning chunks [0, 4) and worker 1 the rest, with prefetches, as float64 values. */
-function parts(budgetBytes: number, spec: ScheduleSpec, pagedReads: 'auto' | 'reads'): { holding: string; sums: number[][]; runsAdvised: number } {
+function parts(
+  budgetBytes: number,
+  spec: ScheduleSpec,
+  pagedReads: 'auto' | 'reads',
+): { holding: string; sums: number[][]; mappedChunks: number; reads: number } {
   const kernel = logisticModelKernel('wasm-simd', D);
   const store = RowStore.open(narrow, budgetBytes, PartComputer.maxChunkRows(spec), kernel, undefined, pagedReads);
   const computer = new PartComputer(store, spec, kernel);
@@ -259,10 +249,11 @@ function parts(budgetBytes: number, spec: ScheduleSpec, pagedReads: 'auto' | 're
     }
   }
   const holding = store.holding;
-  const { runsAdvised } = store.mappedStats;
+  const mappedChunks = store.mappedStats.chunks;
+  const reads = store.gatherReads;
   computer.close();
   store.close();
-  return { holding, sums, runsAdvised };
+  return { holding, sums, mappedChunks, reads };
 }
 
 describe('a paged worker with the map', () => {
@@ -277,9 +268,15 @@ describe('a paged worker with the map', () => {
       expect([memory.holding, mapped.holding, reads.holding]).toEqual(['memory', 'paged, mapped', 'paged, reads']);
       expect(mapped.sums).toEqual(memory.sums); // toEqual on numbers is exact (Object.is)
       expect(reads.sums).toEqual(memory.sums);
-      // Read-ahead hints for the next step: a block shuffle's few runs, none for rows scattered by a row shuffle.
-      if (blockRows === 0) expect(mapped.runsAdvised).toBe(0);
-      else expect(mapped.runsAdvised).toBeGreaterThan(0);
+      // Scattered rows (row shuffle) are copied from the map; rows in runs of 40 (block shuffle) are read by runs.
+      const steps = 2 * Math.ceil((ROWS * 0.9) / 250);
+      if (blockRows === 0) {
+        expect(mapped.mappedChunks).toBe(steps * 7); // the 7 chunks of every step, over both workers
+        expect(mapped.reads).toBe(0);
+      } else {
+        expect(mapped.mappedChunks).toBe(0);
+        expect(mapped.reads).toBeGreaterThan(0);
+      }
     });
   }
 });
