@@ -316,8 +316,9 @@ done_checking:;
   const uint8_t *features = mapping->base + mapping->data_offset;
   const uint8_t *labels = mapping->base + mapping->labels_offset;
   float *x = x_data;
-  // Loads of rows a few places ahead are started early: rows of a shuffle miss every cache.
-  enum { AHEAD = 8 };
+  // Loads of rows 32 places ahead are started early: rows of a shuffle miss every cache and the
+  // TLB (8 ahead measured 1.7–1.9 M rows/s in bench:paged, 32 ahead 1.9–3.0 M).
+  enum { AHEAD = 32 };
   for (size_t i = 0; i < count && i < AHEAD; i++) __builtin_prefetch(features + order[i] * row_bytes);
   for (size_t i = 0; i < count; i++) {
     if (i + AHEAD < count) {
