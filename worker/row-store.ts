@@ -268,8 +268,9 @@ export class RowStore {
  * A chunk whose rows come in runs (of nearby rows) this long on average is read with positioned
  * reads even where the file is mapped: one read a run costs little, and the kernel copies from
  * the page cache through its own (huge-page) mapping, where copying from the process's 4 KiB file
- * pages measured 2–4× slower under a block shuffle on a loaded VM. Scattered rows (a row shuffle),
- * a read a row otherwise, are copied from the map.
+ * pages measured slower under a block shuffle (first epoch ~10 % at load average 2, 2–4× at 8;
+ * equal once every page was touched). Scattered rows (a row shuffle), a read a row otherwise, are
+ * copied from the map.
  */
 export const MIN_RUN_ROWS = 8;
 
