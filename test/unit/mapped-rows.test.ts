@@ -11,9 +11,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BinaryDataset, BinaryDatasetWriter, BLOCK_BYTES } from '../../shared/binary-dataset.js';
 import { ConfigError, DataBlockError, DatasetError } from '../../shared/errors.js';
-import { logisticModelKernel } from '../../shared/model-kernel.js';
+import { createModelKernel, logisticModelKernel } from '../../shared/model-kernel.js';
+import { softmaxShape } from '../../shared/model-shape.js';
 import { createRandom, shuffleInPlace } from '../../shared/rng.js';
 import type { ScheduleSpec } from '../../shared/schedule.js';
+import { SOFTMAX_WASM_KERNEL_ID } from '../../shared/softmax-kernel-wasm.js';
 import { PartComputer } from '../../worker/compute.js';
 import { MappedRows, pagedReadsMode } from '../../worker/mapped-rows.js';
 import { RowStore } from '../../worker/row-store.js';
@@ -257,6 +259,29 @@ function parts(
 }
 
 describe('a paged worker with the map', () => {
+  it('computes the same softmax parts bit for bit mapped, by positioned reads and in memory (uint16 class indices)', () => {
+    const spec: ScheduleSpec = { rows: 500, valFraction: 0.1, seed: 4, shuffle: true, shuffleBlockRows: 0, batchSize: 64, chunksPerBatch: 4 };
+    const run = (budgetBytes: number, pagedReads: 'auto' | 'reads'): { holding: string; sums: number[][] } => {
+      const kernel = createModelKernel(SOFTMAX_WASM_KERNEL_ID, softmaxShape(3, 5))!;
+      const store = RowStore.open(classes, budgetBytes, PartComputer.maxChunkRows(spec), kernel, undefined, pagedReads);
+      const computer = new PartComputer(store, spec, kernel);
+      const theta = Float64Array.from({ length: kernel.shape.parameterCount }, (_, i) => Math.sin(i) / 4);
+      const sums: number[][] = [];
+      // 450 training rows: batches 0–6 of each epoch are full (batch 7 holds 2 rows, 2 chunks).
+      for (const step of [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14])
+        sums.push(Array.from(computer.compute({ kind: 'step', step, assign: Uint32Array.from([0, 0, 4]), theta }, 0).sums));
+      const holding = store.holding;
+      store.close();
+      return { holding, sums };
+    };
+    const memory = run(1 << 20, 'auto');
+    const mapped = run(0, 'auto');
+    const reads = run(0, 'reads');
+    expect([memory.holding, mapped.holding, reads.holding]).toEqual(['memory', 'paged, mapped', 'paged, reads']);
+    expect(mapped.sums).toEqual(memory.sums);
+    expect(reads.sums).toEqual(memory.sums);
+  });
+
   for (const [name, blockRows] of [
     ['row shuffle', 0],
     ['block shuffle', 40],
