@@ -10,7 +10,7 @@
 // that was there before (or the default action), so nothing else changes. SIGSEGV, V8's trap
 // signal for WebAssembly bounds, is never touched.
 //
-// Exports: open(path, fileBytes, dataOffset, labelsOffset, features, labelBytes) → handle;
+// Exports: open(path, fileBytes, dataOffset, labelsOffset, rows, features, labelBytes) → handle;
 // gather(handle, order, from, to, x, y, verified, missing) → 0 copied, n > 0 blocks missing,
 // -1 faulted (missing[0] = file offset of the fault); size(handle) (fstat, for messages);
 // close(handle). Unmapped on close, or by the handle's finalizer if never closed.
@@ -145,13 +145,13 @@ static Mapping *mapping_of(napi_env env, napi_value value) {
   return mapping;
 }
 
-/* open(path, fileBytes, dataOffset, labelsOffset, features, labelBytes) */
+/* open(path, fileBytes, dataOffset, labelsOffset, rows, features, labelBytes) */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 7;
+  napi_value argv[7];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 6) {
-    napi_throw_type_error(env, NULL, "open(path, fileBytes, dataOffset, labelsOffset, features, labelBytes)");
+  if (argc != 7) {
+    napi_throw_type_error(env, NULL, "open(path, fileBytes, dataOffset, labelsOffset, rows, features, labelBytes)");
     return NULL;
   }
   char path[4096];
@@ -160,10 +160,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "path: a string under 4 KiB");
     return NULL;
   }
-  uint64_t file_bytes, data_offset, labels_offset, features, label_bytes;
+  uint64_t file_bytes, data_offset, labels_offset, rows, features, label_bytes;
   if (!get_u64(env, argv[1], &file_bytes) || !get_u64(env, argv[2], &data_offset) || !get_u64(env, argv[3], &labels_offset) ||
-      !get_u64(env, argv[4], &features) || !get_u64(env, argv[5], &label_bytes) || features == 0 || features > UINT32_MAX ||
-      (label_bytes != 1 && label_bytes != 2) || data_offset > labels_offset || labels_offset > file_bytes || file_bytes == 0) {
+      !get_u64(env, argv[4], &rows) || !get_u64(env, argv[5], &features) || !get_u64(env, argv[6], &label_bytes) || features == 0 ||
+      features > UINT32_MAX || (label_bytes != 1 && label_bytes != 2) || data_offset + rows * 4 * features > labels_offset ||
+      labels_offset + rows * label_bytes > file_bytes) {
     napi_throw_range_error(env, NULL, "open: bad layout");
     return NULL;
   }
@@ -204,7 +205,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   mapping->labels_offset = labels_offset;
   mapping->features = (uint32_t)features;
   mapping->label_bytes = (uint32_t)label_bytes;
-  mapping->rows = (labels_offset - data_offset) / (4 * features);
+  mapping->rows = rows;
   napi_value handle;
   if (napi_create_external(env, mapping, finalize_mapping, NULL, &handle) != napi_ok) {
     unmap(mapping);

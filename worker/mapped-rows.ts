@@ -21,7 +21,7 @@ type MappedHandle = { readonly [handleBrand]: true };
 
 /** native/mapped-file.c's exports. */
 interface MappedFileAddon {
-  open(path: string, fileBytes: number, dataOffset: number, labelsOffset: number, features: number, labelBytes: number): MappedHandle;
+  open(path: string, fileBytes: number, dataOffset: number, labelsOffset: number, rows: number, features: number, labelBytes: number): MappedHandle;
   /** 0: copied; n > 0: n blocks listed in `missing` need checking first (nothing copied); −1: the mapping faulted at file offset missing[0]. */
   gather(
     handle: MappedHandle,
@@ -78,9 +78,9 @@ export class MappedRows {
   static open(file: BinaryDataset, mode: NativeMode = nativeMode()): MappedRows | null {
     const addon = loadNativeAddon<MappedFileAddon>('mapped-file', mode);
     if (addon === undefined) return null;
-    const { fileBytes, dataOffset, labelsOffset, features, labelBytes } = file.sections;
+    const { fileBytes, dataOffset, labelsOffset, rows, features, labelBytes } = file.sections;
     try {
-      return new MappedRows(addon, file, addon.open(file.path, fileBytes, dataOffset, labelsOffset, features, labelBytes));
+      return new MappedRows(addon, file, addon.open(file.path, fileBytes, dataOffset, labelsOffset, rows, features, labelBytes));
     } catch (error) {
       // Tests that must exercise the map say so: there a failure to map is an error, not a fallback.
       if (mode === 'require') throw new DatasetError(file.path, undefined, undefined, `cannot map the file (DPT_NATIVE=require): ${(error as Error).message}`);

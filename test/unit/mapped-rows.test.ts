@@ -128,6 +128,8 @@ describe('MappedRows', () => {
     // Bytes 1,047,600 to 1,048,800 of the features: row 873 straddles blocks 0 and 1; its label lies in block 3.
     expect(blocksOf(873)).toEqual([0, 1, 3]);
     expect(blocksOf(874)).toEqual([1, 3]);
+    // A row id past the file's rows (none of the schedule's) is refused, not read from the padding behind the features.
+    expect(() => mapped.gather(Uint32Array.from([WIDE_ROWS]), 0, 1, x, y)).toThrow(/a row id past the file's rows/);
     mapped.close();
     file.close();
   });
