@@ -330,7 +330,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
                 maxChunks: Math.max(welcome.schedule.chunksPerBatch, MAX_PASS_BLOCKS),
               };
               options.log(
-                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.computer.mode}, ${opened.computer.threads} compute thread${opened.computer.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
+                `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.computer.holding}, ${opened.computer.threads} compute thread${opened.computer.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
               );
               if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
             })

@@ -77,6 +77,11 @@ export class PartComputer {
     return this.store.mode;
   }
 
+  /** How the rows are held, for the ready line: 'memory', 'paged, mapped' or 'paged, reads'. */
+  get holding(): string {
+    return this.store.holding;
+  }
+
   /** Threads a large step is split over (1: no compute threads). */
   get threads(): number {
     return this.pool?.threads ?? 1;

@@ -1,7 +1,8 @@
 // Paged reads (issue #15 item 3): a chunk's rows are read in file order, merged into runs
 // (worker/coalesced-reads.ts), and the kernel still sees the rows of the chunk's order: the same
 // parts, bit for bit, as rows held in memory, under row shuffle and block shuffle; a short or
-// corrupt file still fails with a DatasetError naming it.
+// corrupt file still fails with a DatasetError naming it. These tests pin the positioned-read path
+// (DPT_PAGED_READS=reads); test/unit/mapped-rows.test.ts covers the memory map.
 
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -137,7 +138,7 @@ function schedule(shuffleBlockRows: number): ScheduleSpec {
 /** Every step's part of two epochs for worker 0 owning chunks [0, 4) and worker 1 the rest, as Float64 bits. */
 function parts(path: string, budgetBytes: number, spec: ScheduleSpec): { mode: string; sums: number[][]; reads: number } {
   const kernel = logisticModelKernel('wasm-simd', D);
-  const store = RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(spec), kernel);
+  const store = RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads');
   const computer = new PartComputer(store, spec, kernel);
   computer.standardize({ mean: Float64Array.from({ length: D }, (_, j) => j / 10 - 0.2), std: Float64Array.from({ length: D }, (_, j) => 1 + j / 3) });
   const steps = 2 * Math.ceil((ROWS * 0.9) / spec.batchSize);
@@ -190,7 +191,7 @@ describe('a paged worker', () => {
       const all = Uint32Array.from([0, 0, 5]);
       const run = (budgetBytes: number) => {
         const kernel = logisticModelKernel('wasm-simd', D);
-        const store = RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(spec), kernel);
+        const store = RowStore.open(path, budgetBytes, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads');
         return { store, computer: new PartComputer(store, spec, kernel) };
       };
       const memory = run(1 << 20);
@@ -229,7 +230,7 @@ describe('a paged worker', () => {
     const sums: number[][] = [];
     for (const budgetBytes of [1 << 30, 0]) {
       const kernel = logisticModelKernel('wasm-simd', 2100);
-      const store = RowStore.open(wide, budgetBytes, PartComputer.maxChunkRows(spec), kernel);
+      const store = RowStore.open(wide, budgetBytes, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads');
       const computer = new PartComputer(store, spec, kernel);
       for (let step = 0; step < 4; step++) {
         sums.push(Array.from(computer.compute({ kind: 'step', step, assign, theta }, 0).sums));
@@ -246,7 +247,7 @@ describe('a paged worker', () => {
     writeFileSync(copy, readFileSync(path));
     const spec = schedule(40);
     const kernel = logisticModelKernel('wasm-simd', D);
-    const store = RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel);
+    const store = RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads');
     const computer = new PartComputer(store, spec, kernel);
     const assign = Uint32Array.from([0, 0, 7]);
     const theta = thetaOf(new Array(D).fill(0), 0);
@@ -267,7 +268,7 @@ describe('a paged worker', () => {
     writeFileSync(copy, readFileSync(path));
     const spec = schedule(0);
     const kernel = logisticModelKernel('wasm-simd', D);
-    const computer = new PartComputer(RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel), spec, kernel);
+    const computer = new PartComputer(RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads'), spec, kernel);
     truncateSync(copy, 4096);
     let error: unknown;
     try {
@@ -288,7 +289,7 @@ describe('a paged worker', () => {
     writeFileSync(copy, bytes);
     const spec = schedule(0);
     const kernel = logisticModelKernel('wasm-simd', D);
-    const computer = new PartComputer(RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel), spec, kernel);
+    const computer = new PartComputer(RowStore.open(copy, 0, PartComputer.maxChunkRows(spec), kernel, undefined, 'reads'), spec, kernel);
     let error: unknown;
     try {
       computer.compute({ kind: 'step', step: 0, assign: Uint32Array.from([0, 0, 7]), theta: thetaOf(new Array(D).fill(0), 0) }, 0);
