@@ -12,6 +12,7 @@
 // memory but read in units of about 1 MiB only when asked (load), so memory holds the rows used.
 
 import { BinaryDataset, BLOCK_BYTES } from '../shared/binary-dataset.js';
+import { adviseHugePages } from '../shared/huge-pages.js';
 import type { LabelArray, ModelKernel } from '../shared/model-kernel.js';
 import { applyStandardization, type Standardization } from '../shared/standardize.js';
 import { CoalescedReader } from './coalesced-reads.js';
@@ -117,6 +118,8 @@ export class RowStore {
     // Rows live where the kernel reads them (WebAssembly memory for the SIMD kernel): no copies per step.
     if (holding.mode === 'memory') {
       const { x, y } = kernel.allocateRows(rows, features);
+      // Before the first write: the load then faults in 2 MiB pages, not 4 KiB ones.
+      adviseHugePages(x);
       file.readRows(0, rows, x);
       file.readLabels(0, rows, y);
       file.close();
