@@ -14,6 +14,7 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { softplus } from './liblinear-model.js';
 
 /** Held-out share of the rows: the last this fraction of the file. */
 export const HELD_OUT_FRACTION = 0.2;
@@ -228,11 +229,6 @@ export interface Losses {
   readonly objective: number;
   readonly heldOutLoss: number;
   readonly heldOutAccuracy: number;
-}
-
-/** log(1 + e^z), stably. */
-export function softplus(z: number): number {
-  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
 }
 
 /**

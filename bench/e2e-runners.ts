@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import type { StepEvent } from '../shared/events.js';
 import { type EvaluationData, evaluateModel, type LinearModel, type Losses, type Prepared, preparedFiles } from './e2e-data.js';
 import { median, REPO } from './harness.js';
+import { readLiblinearModel } from './liblinear-model.js';
 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 export const PYTHON = '/usr/bin/python3';
@@ -246,17 +247,9 @@ export function runLiblinear(context: Context, trial: number): ToolRun {
     ['-s', '0', '-c', String(C), '-e', String(args.eps), '-B', String(biasValue), files.trainSvm, model],
     'liblinear-train',
   );
-  const lines = readFileSync(model, 'utf8').split('\n');
-  const field = (name: string): string[] =>
-    lines
-      .find((line) => line.startsWith(`${name} `))
-      ?.split(' ')
-      .slice(1) ?? [];
-  const D = Number(field('nr_feature')[0]);
-  const sign = field('label')[0] === '1' ? 1 : -1;
-  const start = lines.indexOf('w') + 1;
-  const w = Array.from({ length: D }, (_, j) => sign * Number(lines[start + j]!.trim()));
-  const b = sign * Number(lines[start + D]!.trim()) * biasValue;
+  const read = readLiblinearModel(model);
+  const w = Array.from(read.w, (value) => read.sign * value);
+  const b = read.sign * read.biasWeight * read.biasValue;
   const iterations = /iter\s+(\d+)/g;
   let newton = 0;
   for (const _ of run.stdout.matchAll(iterations)) newton++;

@@ -34,6 +34,7 @@ import { rocAuc } from '../shared/evaluation.js';
 import { murmur3_x86_32 } from '../shared/murmur3.js';
 import { createRandom } from '../shared/rng.js';
 import { REPO, writeJson } from './harness.js';
+import { type LiblinearModel, readLiblinearModel, softplus } from './liblinear-model.js';
 
 const CATEGORICAL = ['dep_hour', 'dow', 'month', 'origin', 'destination'] as const;
 const CROSS = ['origin', 'destination'] as const;
@@ -246,10 +247,6 @@ export interface HeldOut {
   readonly auc: number | null;
 }
 
-function softplus(z: number): number {
-  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
-}
-
 export function heldOutMetrics(scores: Float64Array, y: Uint8Array): HeldOut {
   let loss = 0;
   let correct = 0;
@@ -259,32 +256,6 @@ export function heldOutMetrics(scores: Float64Array, y: Uint8Array): HeldOut {
     if ((z > 0 ? 1 : 0) === y[i]) correct++;
   }
   return { rows: scores.length, logLoss: loss / scores.length, accuracy: correct / scores.length, auc: rocAuc(scores, y) };
-}
-
-/** A liblinear -s 0 model file: w for the features 1…n, the bias weight, and which label w scores. */
-interface LiblinearModel {
-  readonly w: Float64Array;
-  readonly biasWeight: number;
-  readonly biasValue: number;
-  /** +1 when σ(w·x) = P(y = 1), −1 when liblinear's first label is 0 (then w scores class 0). */
-  readonly sign: 1 | -1;
-}
-
-function readLiblinearModel(path: string): LiblinearModel {
-  const lines = readFileSync(path, 'utf8').split('\n');
-  const field = (name: string): string[] => {
-    const line = lines.find((text) => text.startsWith(`${name} `));
-    if (line === undefined) throw new Error(`${path}: no '${name}' line`);
-    return line.split(' ').slice(1);
-  };
-  const labels = field('label');
-  const n = Number(field('nr_feature')[0]);
-  const biasValue = Number(field('bias')[0]);
-  const start = lines.indexOf('w') + 1;
-  const count = biasValue > 0 ? n + 1 : n;
-  const w = new Float64Array(count);
-  for (let j = 0; j < count; j++) w[j] = Number(lines[start + j]!.trim());
-  return { w: w.subarray(0, n), biasWeight: biasValue > 0 ? w[n]! : 0, biasValue: Math.max(biasValue, 0), sign: labels[0] === '1' ? 1 : -1 };
 }
 
 /** Scores and labels of a LIBSVM file under a liblinear model (features beyond n ignored, as liblinear-predict does). */
