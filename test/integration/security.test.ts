@@ -98,15 +98,19 @@ describe('authentication', () => {
   it('generates and prints a token when listening on a non-loopback address without one', async () => {
     const coordinator = startCli(['coordinator', ...FLAGS, '--epochs', '2', '--host', '0.0.0.0', '--port', '0']);
     // The wildcard is printed as an address of this machine (first-hour-links.test.ts checks which).
-    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/\S+:(\d+)/);
-    const [, token] = await coordinator.waitForLine(/generated one: (\S+)$/m);
+    // Each wait ends well inside the test's limit, so a stall names itself and shows the output.
+    const [, port] = await coordinator.waitForLine(/listening on ws:\/\/\S+:(\d+)/, 10_000);
+    const [, token] = await coordinator.waitForLine(/generated one: (\S+)$/m, 10_000);
     const url = `ws://127.0.0.1:${port}`;
-    const refused = await runCli(['worker', '--connect', url]);
-    expect(refused.code).toBe(1);
+    const refused = await runCli(['worker', '--connect', url], {}, 15_000);
+    expect(refused.code, `${refused.stderr}\ncoordinator:\n${coordinator.stderr()}`).toBe(1);
     expect(refused.stderr).toMatch(/wrong or missing token/);
     const worker = startCli(['worker', '--connect', url, '--token', token as string]);
-    expect((await coordinator.exited()).code, coordinator.stderr()).toBe(0);
-    expect((await worker.exited()).code).toBe(0);
+    const done = await coordinator.exited(15_000).catch((error: Error) => {
+      throw new Error(`${error.message}\nworker:\n${worker.stdout()}${worker.stderr()}`);
+    });
+    expect(done.code, coordinator.stderr()).toBe(0);
+    expect((await worker.exited(10_000)).code, worker.stderr()).toBe(0);
   });
 
   it.skipIf(!canUnshare)('requires the token for a host name that starts with 127. but resolves to a non-loopback address', async () => {
