@@ -90,7 +90,9 @@ export class MonitorView {
         this.lastEval = message;
         return;
       case 'worker':
-        this.note(`worker ${message.workerId} ${message.event}${message.event === 'joined' ? ` from ${message.address}` : ` (${message.reason})`}`);
+        this.note(
+          `worker ${message.workerId} ${message.event}${message.event === 'joined' ? ` from ${message.address}${message.kernel === undefined ? '' : ` (kernel: ${message.kernel})`}` : ` (${message.reason})`}`,
+        );
         return;
       case 'run':
         if (message.event === 'start') this.run = message;
@@ -159,12 +161,14 @@ export class MonitorView {
     }
     const workers = this.workers?.workers ?? [];
     if (workers.length > 0) {
-      lines.push(`${'worker'.padStart(6)}  ${'address'.padEnd(22)}${'rows/s'.padStart(10)}${'share'.padStart(7)}${'latency'.padStart(10)}  last seen`);
+      lines.push(
+        `${'worker'.padStart(6)}  ${'address'.padEnd(22)}${'rows/s'.padStart(10)}${'share'.padStart(7)}${'latency'.padStart(10)}  ${'kernel'.padEnd(15)}last seen`,
+      );
       for (const worker of workers) {
         const seen = worker.lastSeen === null ? 'never' : `${formatAgo(now - worker.lastSeen)} ago`;
         const flags = `${worker.connected ? '' : '  left'}${worker.straggler ? '  straggler' : ''}`;
         lines.push(
-          `${String(worker.workerId).padStart(6)}  ${worker.address.padEnd(22)}${count(worker.rowsPerSec).padStart(10)}${`${Math.round(worker.share * 100)}%`.padStart(7)}${`${worker.latencyMs.toFixed(1)} ms`.padStart(10)}  ${seen}${flags}`,
+          `${String(worker.workerId).padStart(6)}  ${worker.address.padEnd(22)}${count(worker.rowsPerSec).padStart(10)}${`${Math.round(worker.share * 100)}%`.padStart(7)}${`${worker.latencyMs.toFixed(1)} ms`.padStart(10)}  ${(worker.kernel ?? '–').padEnd(15)}${seen}${flags}`,
         );
       }
     }

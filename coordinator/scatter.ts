@@ -409,7 +409,16 @@ export class Scatter implements WorkerListener {
 
   workerReady(worker: WorkerConnection): void {
     const workers = capacityOf(this.requireServer().readyWorkers());
-    this.emit({ type: 'worker', event: 'joined', workerId: worker.id, address: worker.address, reason: 'handshake complete', workers, time: Date.now() });
+    this.emit({
+      type: 'worker',
+      event: 'joined',
+      workerId: worker.id,
+      address: worker.address,
+      reason: 'handshake complete',
+      workers,
+      time: Date.now(),
+      ...(worker.kernel === null ? {} : { kernel: worker.kernel }),
+    });
     this.joinWaiter?.();
     // A worker that joins mid-job only takes units nobody owns (those of a lost worker while
     // none was left); otherwise it gets work from the next job on.

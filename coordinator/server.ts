@@ -107,6 +107,8 @@ export class WorkerConnection {
   capacity = 1;
   /** Whether it said ready with a capacity: a relay, named so in the log. */
   isRelay = false;
+  /** Which code runs its kernel, as its ready message said ('native avx512f', 'wasm' …), or null when it did not say. */
+  kernel: string | null = null;
   /** Bytes of step messages sent to this worker (its downstream traffic per step: issue #11), with a sparse run's params messages. */
   stepBytes = 0;
   /**
@@ -435,7 +437,9 @@ export class WorkerServer {
           worker.isRelay = true;
           worker.capacity = message.capacity;
         }
-        this.options.log(`${worker.label} joined from ${worker.address}${worker.isRelay ? ` with ${worker.capacity} worker(s)` : ''}`);
+        worker.kernel = message.kernel ?? null;
+        const kernel = worker.kernel === null ? '' : ` (kernel: ${worker.kernel})`;
+        this.options.log(`${worker.label} joined from ${worker.address}${worker.isRelay ? ` with ${worker.capacity} worker(s)` : ''}${kernel}`);
         this.listener.workerReady(worker);
         return;
       }

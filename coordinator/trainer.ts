@@ -494,6 +494,8 @@ export class Trainer {
         parts: worker.parts,
         ...(worker.isRelay ? { relayWorkers: worker.capacity } : {}),
         stepBytes: worker.stepBytes,
+        // Which code runs its kernel ('native avx512f', 'wasm' …); null when it did not say (a relay, a sparse run).
+        kernel: worker.kernel,
       })),
     };
   }

@@ -7,6 +7,8 @@ import type { StreamEvent, WorkerSummary } from '../shared/events.js';
 interface WorkerRecord {
   readonly workerId: number;
   readonly address: string;
+  /** Which code runs its kernel, as it said when it joined; null when it did not say. */
+  readonly kernel: string | null;
   isConnected: boolean;
   /** Rows of accepted parts over the run. */
   rows: number;
@@ -73,7 +75,7 @@ export class WorkerStats {
         this.stepStarted = performance.now();
         return;
       case 'worker':
-        if (event.event === 'joined') this.join(event.workerId, event.address);
+        if (event.event === 'joined') this.join(event.workerId, event.address, event.kernel ?? null);
         else this.leave(event.workerId);
         this.hasChanged = true;
         return;
@@ -108,6 +110,7 @@ export class WorkerStats {
       summaries.push({
         workerId: record.workerId,
         address: record.address,
+        kernel: record.kernel,
         connected: record.isConnected,
         rows: record.rows,
         rowsPerSec: record.isConnected ? rowsPerSec : 0,
@@ -140,12 +143,13 @@ export class WorkerStats {
     return undefined;
   }
 
-  private join(workerId: number, address: string): void {
+  private join(workerId: number, address: string, kernel: string | null): void {
     if (this.find(workerId) !== undefined) return;
     const now = performance.now();
     this.records.push({
       workerId,
       address,
+      kernel,
       isConnected: true,
       rows: 0,
       stepRows: 0,

@@ -50,6 +50,8 @@ export interface MembershipEvent {
   readonly reason: string;
   readonly workers: number;
   readonly time: number;
+  /** Joined only: which code runs the worker's kernel ('native avx512f', 'wasm' …), when it said. */
+  readonly kernel?: string;
 }
 
 export type TrainingEvent = StepEvent | EvalEvent | MembershipEvent;
@@ -142,6 +144,8 @@ export interface WorkerSummary {
   readonly lastSeen: number | null;
   /** Times it left while training was running (disconnect, timeout, bad message). */
   readonly failures: number;
+  /** Which code runs its kernel ('native avx512f', 'wasm', 'typescript'), or null when it did not say (a relay, a sparse run). */
+  readonly kernel: string | null;
 }
 
 /** Per-worker snapshot, sent to monitors a few times a second while something changes. */

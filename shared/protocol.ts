@@ -59,6 +59,13 @@ export interface ReadyMessage {
    * (a relay with 16 workers gets about 16 workers' share). Absent: a worker, capacity 1.
    */
   readonly capacity?: number;
+  /**
+   * Which code runs the worker's dense kernel (KERNEL_IMPLEMENTATION: 'native avx512f', 'wasm' …),
+   * for the coordinator's log and /status only: the kernel id of the handshake decides the bits,
+   * and every implementation of an id gives the same ones. Absent from relays, sparse runs and
+   * protocol 5 peers before it.
+   */
+  readonly kernel?: string;
 }
 
 /** A relay's group changed: `workers` are ready behind it now (0: assign it nothing new). */
@@ -330,6 +337,14 @@ function hostName(kind: string, fields: Fields, name: string): string {
   return value;
 }
 
+function kernelImplementation(fields: Fields): string {
+  const value = fields.kernel;
+  if (typeof value !== 'string' || value.length > MAX_KERNEL_IMPLEMENTATION || !KERNEL_IMPLEMENTATION.test(value)) {
+    throw new ProtocolError('ready', 'kernel', `expected 1 to ${MAX_KERNEL_IMPLEMENTATION} characters of a-z 0-9 . _ - in words separated by one space`);
+  }
+  return value;
+}
+
 /** A .dpt identity: 64 lower-case hex digits (a worker names its cache file after it, so nothing else may pass). */
 function identity(kind: string, fields: Fields, name: string): string {
   const value = fields[name];
@@ -418,6 +433,9 @@ const MAX_TOKEN = 1024;
 /** Characters of a worker's name at most: a DNS label is 63, a container's name rarely longer. */
 export const MAX_WORKER_NAME = 64;
 const WORKER_NAME = new RegExp(`^[A-Za-z0-9._-]{1,${MAX_WORKER_NAME}}$`);
+/** A ready message's kernel: 1 to 32 characters of a-z 0-9 . _ - and single spaces between words. */
+export const KERNEL_IMPLEMENTATION = /^[a-z0-9._-]+( [a-z0-9._-]+)*$/;
+const MAX_KERNEL_IMPLEMENTATION = 32;
 
 /**
  * The name a worker gives itself from its host name (os.hostname()): characters outside
@@ -463,6 +481,7 @@ const workerChecks: { [K in WorkerToCoordinator['kind']]: (fields: Fields, limit
     features: integer('ready', f, 'features', 0, MAX_FEATURES),
     sha256: string('ready', f, 'sha256', 64),
     ...(f.capacity === undefined ? {} : { capacity: integer('ready', f, 'capacity', 0, MAX_CAPACITY) }),
+    ...(f.kernel === undefined ? {} : { kernel: kernelImplementation(f) }),
   }),
   capacity: (f) => ({ kind: 'capacity', workers: integer('capacity', f, 'workers', 0, MAX_CAPACITY) }),
   part: (f, limits) => {

@@ -9,6 +9,7 @@ import { allowedCpus, formatCpuList } from '../shared/cpus.js';
 import { openDataFile } from '../shared/data-file.js';
 import { AuthError, ConfigError, CoordinatorLostError, DataBlockError, DatasetError, DptError, ProtocolError } from '../shared/errors.js';
 import { watchHeartbeat } from '../shared/heartbeat.js';
+import { nativeKernelAddon } from '../shared/kernel-native.js';
 import { MAX_DPT_CLASSES } from '../shared/label-cells.js';
 import { createModelKernel, type ModelKernel, supportedKernelIds } from '../shared/model-kernel.js';
 import { shapeOf } from '../shared/model-shape.js';
@@ -332,7 +333,7 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
               options.log(
                 `worker ${welcome.workerId}: ${welcome.rows} rows × ${welcome.features} features ready (${opened.computer.holding}, ${opened.computer.threads} compute thread${opened.computer.threads === 1 ? '' : 's'}) in ${((performance.now() - openedAt) / 1000).toFixed(2)} s`,
               );
-              if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256 });
+              if (settled === null) send({ kind: 'ready', rows: welcome.rows, features: welcome.features, sha256: welcome.sha256, kernel: opened.kernel });
             })
             .catch((error: unknown) => {
               if (!(error instanceof DptError)) throw error;
@@ -448,7 +449,18 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
  * Opens the data (converting a CSV once, or reading a remote .dpt file by Range into the cache),
  * checks it is the coordinator's, and standardizes it as told.
  */
-async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url: string): Promise<{ computer: PartComputer; remote: RemoteRows | null }> {
+/** What the ready message's kernel says: 'native avx512f' (the addon's build for this CPU), 'wasm' or 'typescript'. */
+export function kernelImplementationName(kernel: Pick<ModelKernel, 'implementation'>): string {
+  if (kernel.implementation !== 'native') return kernel.implementation;
+  const isa = nativeKernelAddon()?.isa();
+  return isa === undefined ? 'native' : `native ${isa}`;
+}
+
+async function openDataset(
+  welcome: WelcomeMessage,
+  options: WorkerOptions,
+  url: string,
+): Promise<{ computer: PartComputer; remote: RemoteRows | null; kernel: string }> {
   if (welcome.reduction !== REDUCTION_ID) {
     throw new ConfigError(
       `this worker sums parts along reduction ${REDUCTION_ID}; the coordinator asks for ${welcome.reduction}: run the same dpt release on both`,
@@ -456,7 +468,8 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
   }
   const kernel = createModelKernel(welcome.kernel, shapeOf(welcome.model, welcome.classes, welcome.features), welcome.classWeights);
   if (kernel === null) throw new ConfigError(`this worker cannot run the kernel ${welcome.kernel} of the ${welcome.model} model the coordinator asks for`);
-  options.log(`worker ${welcome.workerId}: kernel ${kernel.id} (${kernel.implementation})`);
+  const implementation = kernelImplementationName(kernel);
+  options.log(`worker ${welcome.workerId}: kernel ${kernel.id} (${implementation})`);
   const maxChunkRows = PartComputer.maxChunkRows(welcome.schedule);
   // The URL of this session (a coordinator or a relay): /data is fetched from there.
   const source = resolveDataSource(welcome, { ...options, url });
@@ -468,7 +481,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
     if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
     const computer = new PartComputer(store, welcome.schedule, kernel, computePool(store, kernel, welcome, options));
     if (welcome.standardization !== null) computer.standardize(welcome.standardization);
-    return { computer, remote: new RemoteRows(file, store, computer) };
+    return { computer, remote: new RemoteRows(file, store, computer), kernel: implementation };
   }
   const path = source.path;
   // The coordinator has bounded the classes already (--max-classes); here only the format's bound applies.
@@ -492,7 +505,7 @@ async function openDataset(welcome: WelcomeMessage, options: WorkerOptions, url:
   if (store.memoryNote !== null) options.warn(`worker ${welcome.workerId}: ${store.memoryNote}`);
   const computer = new PartComputer(store, welcome.schedule, kernel, computePool(store, kernel, welcome, options));
   if (welcome.standardization !== null) computer.standardize(welcome.standardization);
-  return { computer, remote: null };
+  return { computer, remote: null, kernel: implementation };
 }
 
 /**

@@ -406,6 +406,7 @@ function drawWorkers(now) {
         cell(worker.connected ? compact(worker.rowsPerSec) : '–', 'num'),
         shareCell(share),
         cell(`${worker.latencyMs.toFixed(2)} ms`, 'num'),
+        cell(worker.kernel ?? '–'),
         cell(count(worker.rows), 'num'),
         cell(String(worker.failures), 'num'),
         cell(worker.connected ? seen : `left · ${seen}`),

@@ -146,10 +146,13 @@ describe.skipIf(!existsSync(CHROMIUM) && process.env.CI !== 'true')('the dashboa
       (await page.locator('#workers tbody tr').all()).map(async (row) => ({
         id: await row.getAttribute('data-worker-id'),
         className: await row.getAttribute('class'),
-        rows: Number((await row.locator('td').nth(5).textContent())?.replaceAll(',', '')),
-        failures: await row.locator('td').nth(6).textContent(),
+        kernel: await row.locator('td').nth(5).textContent(),
+        rows: Number((await row.locator('td').nth(6).textContent())?.replaceAll(',', '')),
+        failures: await row.locator('td').nth(7).textContent(),
       })),
     );
+    // The dpt worker says which code runs its kernel; the two gated test workers do not.
+    expect(rows.map((row) => row.kernel).sort()).toEqual([expect.stringMatching(/^(native (avx512f|avx2|baseline)|wasm)$/), '–', '–'].sort());
     expect(rows.map((row) => row.id).sort()).toEqual([...joined].sort());
     // Every training row of every epoch was computed by exactly one worker (455 rows × 300 epochs).
     expect(rows.reduce((sum, row) => sum + row.rows, 0)).toBe(455 * 300);

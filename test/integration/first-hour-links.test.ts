@@ -67,6 +67,9 @@ describe('dpt train: the printed dashboard link', () => {
 
     // Ctrl-C mid-run: one line saying what was lost, exit 130.
     await train.waitForLine(/^epoch 2\/1000000 /m, 120_000);
+    // Its worker is in by now: /status says which code runs its kernel.
+    const running = JSON.parse((await get(`${link.origin}/status?token=${token}`)).body) as { workers: unknown[] };
+    expect(running.workers).toEqual([expect.objectContaining({ id: 1, kernel: expect.stringMatching(/^(native (avx512f|avx2|baseline)|wasm)$/) })]);
     train.child.kill('SIGINT');
     const { code } = await train.exited(30_000);
     expect(code, train.stderr()).toBe(130);
@@ -132,7 +135,10 @@ describe('dpt coordinator and its workers', () => {
     const worker = startCli(['worker', '--connect', url, '--token', TOKEN]);
     const name = workerName(hostname());
     const [joined] = await coordinator.waitForLine(/^worker \d+.* joined from .*$/m, 60_000);
-    expect(joined).toMatch(new RegExp(`^worker 1 \\(${name?.replace(/\./g, '\\.')}\\) joined from 127\\.0\\.0\\.1:\\d+$`));
+    // …and which code runs its kernel (the addon's build for this CPU, or WebAssembly without it).
+    expect(joined).toMatch(
+      new RegExp(`^worker 1 \\(${name?.replace(/\./g, '\\.')}\\) joined from 127\\.0\\.0\\.1:\\d+ \\(kernel: (native (avx512f|avx2|baseline)|wasm)\\)$`),
+    );
 
     // The goodbye of a SIGTERM'd worker: one line, "left" once.
     await coordinator.waitForLine(/^epoch 2\/1000000 /m, 120_000);

@@ -69,8 +69,11 @@ describe('the native kernel in training', () => {
     const wasmWorker = startCli(['worker', '--connect', url, '--token', TOKEN], { DPT_NATIVE: 'off' });
     const nativeWorker = startCli(['worker', '--connect', url, '--token', TOKEN], { DPT_NATIVE: 'require' });
     await wasmWorker.waitForLine(/kernel lanes8-r4-f64acc-1 \(wasm\)/, 60_000);
-    await nativeWorker.waitForLine(/kernel lanes8-r4-f64acc-1 \(native\)/, 60_000);
+    await nativeWorker.waitForLine(/kernel lanes8-r4-f64acc-1 \(native (avx512f|avx2|baseline)\)/, 60_000);
     expect((await coordinator.exited(180_000)).code, coordinator.stderr()).toBe(0);
+    // The coordinator's log says which code each worker runs (its ready message), one of each.
+    const joined = [...coordinator.stderr().matchAll(/^worker \d+(?: \([^)]*\))? joined from \S+ \(kernel: ([a-z0-9 ]+)\)$/gm)].map((match) => match[1]);
+    expect(joined.sort()).toEqual([expect.stringMatching(/^native (avx512f|avx2|baseline)$/), 'wasm']);
     await Promise.all([wasmWorker.exited(60_000), nativeWorker.exited(60_000)]);
     const mixed = { hash: modelHash(out), losses: stepLosses(metrics) };
 

@@ -109,6 +109,7 @@ describe('MonitorView', () => {
           straggler: false,
           lastSeen: 1_004_900,
           failures: 0,
+          kernel: 'native avx512f',
         },
         {
           workerId: 2,
@@ -121,6 +122,7 @@ describe('MonitorView', () => {
           straggler: true,
           lastSeen: 1_004_900,
           failures: 0,
+          kernel: null,
         },
       ],
       time: 1_004_900,
@@ -131,7 +133,8 @@ describe('MonitorView', () => {
     expect(text).toMatch(/ETA 5s/); // 50 steps left at 10 steps/s
     expect(text).toMatch(/loss 0\.0200/);
     expect(text).toMatch(/rows\/s 80 {2}steps\/s 10/);
-    expect(text).toMatch(/10\.0\.0\.2:5000 .* 0\.1s ago {2}straggler/);
+    expect(text).toMatch(/10\.0\.0\.2:5000 .* – +0\.1s ago {2}straggler/);
+    expect(text).toMatch(/10\.0\.0\.1:5000 .* native avx512f +0\.1s ago$/m);
     expect(lines.every((line) => line.length <= 100)).toBe(true);
   });
 

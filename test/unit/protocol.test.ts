@@ -143,6 +143,18 @@ describe('the protocol codec', () => {
     expect(decodeWorkerMessage(raw.pack(unnamed), limits)).toEqual(unnamed);
   });
 
+  it("reads a ready message's kernel implementation, and one without it (a relay, an older worker) without one; refuses a malformed one", () => {
+    const ready = { kind: 'ready', rows: 10, features: 3, sha256: 'a'.repeat(64), kernel: 'native avx512f' };
+    expect(decodeWorkerMessage(raw.pack(ready), LIMITS)).toEqual(ready);
+    const { kernel: _kernel, ...without } = ready;
+    expect(decodeWorkerMessage(raw.pack(without), LIMITS)).toEqual(without);
+    for (const kernel of ['', 'Native', 'native  avx2', ' wasm', 'wasm\n', 'x'.repeat(33), 7]) {
+      const error = protocolError(raw.pack({ ...ready, kernel }));
+      expect(error.field, String(kernel)).toBe('kernel');
+      expect(error.message).toMatch(/expected 1 to 32 characters/);
+    }
+  });
+
   it('makes a worker name from any host name: other characters become -, cut to 64, nothing left is no name', () => {
     expect(workerName('host-a')).toBe('host-a');
     expect(workerName('Mac mini (2)')).toBe('Mac-mini--2-');
