@@ -59,6 +59,18 @@ export function decomposeRange(from: number, to: number, chunks: number, out: nu
 }
 
 /**
+ * values[a + k] = values[a + k] + values[b + k] for k < width: one node's addition of its right
+ * child into its left, component by component. Through two subarrays: V8 compiles the loop over
+ * them ~1.5× faster than over offsets into the whole array (measured: 31 additions of 1,002
+ * values, 88 → 58 µs), with the same additions, so the same bits.
+ */
+export function addInPlace(values: Float64Array, a: number, b: number, width: number): void {
+  const left = values.subarray(a, a + width);
+  const right = values.subarray(b, b + width);
+  for (let k = 0; k < width; k++) left[k] = left[k]! + right[k]!;
+}
+
+/**
  * Reduces node (level, index) of a C-chunk tree in place: `values` holds its chunks' parts, chunk c
  * at slot (c − base)·width; afterwards the node's value is at the slot of its first chunk (the
  * other slots hold intermediate nodes). Same operations, same order as the definition above.
@@ -69,9 +81,7 @@ export function reduceSubtreeInPlace(values: Float64Array, width: number, base: 
   for (let l = 1; l <= level; l++) {
     const half = 2 ** (l - 1);
     for (let left = start; left + half < end; left += 2 * half) {
-      const a = (left - base) * width;
-      const b = (left + half - base) * width;
-      for (let k = 0; k < width; k++) values[a + k] = values[a + k]! + values[b + k]!;
+      addInPlace(values, (left - base) * width, (left + half - base) * width, width);
     }
   }
 }
@@ -194,12 +204,7 @@ export class TreeParts {
     this.width = width;
     this.sums = new Float64Array(maxChunks * width);
     this.coverage = new TreeCoverage(maxChunks);
-    this.add = (left, right) => {
-      const { sums } = this;
-      const a = left * width;
-      const b = right * width;
-      for (let k = 0; k < width; k++) sums[a + k] = sums[a + k]! + sums[b + k]!;
-    };
+    this.add = (left, right) => addInPlace(this.sums, left * width, right * width, width);
   }
 
   /** Starts a step: as TreeCoverage.reset. */
