@@ -445,17 +445,17 @@ function runSession(options: WorkerOptions, url: string, giveUpAt: number): Prom
   });
 }
 
-/**
- * Opens the data (converting a CSV once, or reading a remote .dpt file by Range into the cache),
- * checks it is the coordinator's, and standardizes it as told.
- */
 /** What the ready message's kernel says: 'native avx512f' (the addon's build for this CPU), 'wasm' or 'typescript'. */
-export function kernelImplementationName(kernel: Pick<ModelKernel, 'implementation'>): string {
+function kernelImplementationName(kernel: Pick<ModelKernel, 'implementation'>): string {
   if (kernel.implementation !== 'native') return kernel.implementation;
   const isa = nativeKernelAddon()?.isa();
   return isa === undefined ? 'native' : `native ${isa}`;
 }
 
+/**
+ * Opens the data (converting a CSV once, or reading a remote .dpt file by Range into the cache),
+ * checks it is the coordinator's, and standardizes it as told.
+ */
 async function openDataset(
   welcome: WelcomeMessage,
   options: WorkerOptions,
