@@ -10,10 +10,11 @@
 // applied (float32 binary for numpy, LIBSVM text for liblinear). Files are written once per source
 // file (size and mtime) into the cache directory and reused.
 
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { lineWriter } from './harness.js';
 import { softplus } from './liblinear-model.js';
 
 /** Held-out share of the rows: the last this fraction of the file. */
@@ -179,22 +180,11 @@ async function readLines(source: string): Promise<{ header: string; lines: strin
   return { header, lines };
 }
 
-/** Writes lines through one stream, ~1 MB a write. */
+/** Writes lines through one stream, ~1 MB a write (harness.ts lineWriter). */
 async function writeText(path: string, body: (write: (line: string) => void) => void): Promise<void> {
-  const stream = createWriteStream(path);
-  let buffer: string[] = [];
-  let size = 0;
-  body((line) => {
-    buffer.push(line);
-    size += line.length + 1;
-    if (size > 1 << 20) {
-      stream.write(`${buffer.join('\n')}\n`);
-      buffer = [];
-      size = 0;
-    }
-  });
-  if (buffer.length > 0) stream.write(`${buffer.join('\n')}\n`);
-  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  const out = lineWriter(path);
+  body((line) => out.write(line));
+  await out.close();
 }
 
 /** The raw rows and labels in memory, for the evaluator. */

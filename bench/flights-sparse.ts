@@ -26,14 +26,14 @@
 // PATH (the dpt that trains; default this build's dist/cli/main.js), --no-liblinear, --no-dpt.
 
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { rocAuc } from '../shared/evaluation.js';
 import { murmur3_x86_32 } from '../shared/murmur3.js';
 import { createRandom } from '../shared/rng.js';
-import { REPO, writeJson } from './harness.js';
+import { lineWriter, REPO, writeJson } from './harness.js';
 import { type LiblinearModel, readLiblinearModel, softplus } from './liblinear-model.js';
 
 const CATEGORICAL = ['dep_hour', 'dow', 'month', 'origin', 'destination'] as const;
@@ -121,30 +121,6 @@ function parseArgs(argv: readonly string[]): Args {
     else throw new Error(`unknown flag ${flag}`);
   }
   return args;
-}
-
-/** A buffered writer of lines (one write call per ~1 MB). */
-function lineWriter(path: string): { write(line: string): void; close(): Promise<void> } {
-  const stream: WriteStream = createWriteStream(path);
-  let buffer: string[] = [];
-  let size = 0;
-  return {
-    write(line: string): void {
-      buffer.push(line);
-      size += line.length + 1;
-      if (size > 1 << 20) {
-        stream.write(`${buffer.join('\n')}\n`);
-        buffer = [];
-        size = 0;
-      }
-    },
-    close(): Promise<void> {
-      if (buffer.length > 0) stream.write(`${buffer.join('\n')}\n`);
-      return new Promise((resolve, reject) => {
-        stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
-      });
-    },
-  };
 }
 
 export interface SplitSummary {

@@ -2,7 +2,7 @@
 // formatting and a plain-text table. Benchmarks only; nothing here is used by the product.
 
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -93,4 +93,28 @@ export function buildCKernel(directory: string): { path: string } | { skipped: s
 /** Rows of a benchmark data set for batch size B: B·k, k = min(16, max(1, 2^23 / (D·B))) — at most ~32 MB of float32. */
 export function benchRows(D: number, B: number): number {
   return B * Math.min(16, Math.max(1, Math.floor(2 ** 23 / (D * B))));
+}
+
+/** A buffered writer of lines (one write call per ~1 MB). */
+export function lineWriter(path: string): { write(line: string): void; close(): Promise<void> } {
+  const stream: WriteStream = createWriteStream(path);
+  let buffer: string[] = [];
+  let size = 0;
+  return {
+    write(line: string): void {
+      buffer.push(line);
+      size += line.length + 1;
+      if (size > 1 << 20) {
+        stream.write(`${buffer.join('\n')}\n`);
+        buffer = [];
+        size = 0;
+      }
+    },
+    close(): Promise<void> {
+      if (buffer.length > 0) stream.write(`${buffer.join('\n')}\n`);
+      return new Promise((resolve, reject) => {
+        stream.end((error?: Error | null) => (error ? reject(error) : resolve()));
+      });
+    },
+  };
 }

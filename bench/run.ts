@@ -527,11 +527,14 @@ async function main(): Promise<void> {
           if (!rawRounds.has(rawKey)) rawRounds.set(rawKey, (await measureRawStar(W, D, args.quick ? 0.5 : 1.5, 0.5)).medianUs);
           const rawRoundUs = rawRounds.get(rawKey) ?? null;
           const cRowsPerSec = kernels.find((k) => k.D === D && k.B === B)?.c ?? null;
-          const floorMs = cRowsPerSec === null || rawRoundUs === null ? null : (B / W / cRowsPerSec) * 1000 + rawRoundUs / 1000;
+          /** C's time for one worker's B/W rows at `rowsPerSec`, plus the raw round, ms. */
+          const floorAt = (rowsPerSec: number | null | undefined): number | null =>
+            rowsPerSec == null || rawRoundUs === null ? null : (B / W / rowsPerSec) * 1000 + rawRoundUs / 1000;
+          const floorMs = floorAt(cRowsPerSec);
           const pairedShares: number[] = [];
           nativeRuns.forEach((run, i) => {
-            const c = pairedC[i];
-            if (run !== null && c != null && rawRoundUs !== null) pairedShares.push(((B / W / c) * 1000 + rawRoundUs / 1000) / run.medianStepMs);
+            const paired = floorAt(pairedC[i]);
+            if (run !== null && paired !== null) pairedShares.push(paired / run.medianStepMs);
           });
           const threads = defaultThreads(allowedCpus()?.length ?? availableParallelism(), W);
           cells.push({
