@@ -169,6 +169,10 @@ function lanes8Score(x: Float32Array, base: number, D: number, w: Float64Array, 
   return z + b;
 }
 
+/** accumulateLanes8's 4 rows at a time (row offsets, residuals): reused, not allocated per call (it is synchronous). */
+const LANES8_BASES = new Float64Array(4);
+const LANES8_RESIDUALS = new Float64Array(4);
+
 /**
  * The lanes8 order in TypeScript (the WebAssembly kernel's bits where SIMD is missing), with the
  * contract of GradientKernel.accumulate. Scalar float64 arithmetic in the order's exact sequence.
@@ -188,8 +192,8 @@ export function accumulateLanes8(
 ): number {
   let loss = 0;
   let bias = 0;
-  const bases = [0, 0, 0, 0];
-  const residuals = [0, 0, 0, 0];
+  const bases = LANES8_BASES;
+  const residuals = LANES8_RESIDUALS;
   for (let k = from; k < to; ) {
     const count = to - k >= 4 ? 4 : 1;
     for (let r = 0; r < count; r++) {
@@ -206,8 +210,14 @@ export function accumulateLanes8(
       residuals[r] = residual;
     }
     if (count === 4) {
-      const [p0, p1, p2, p3] = bases as [number, number, number, number];
-      const [r0, r1, r2, r3] = residuals as [number, number, number, number];
+      const p0 = bases[0]!;
+      const p1 = bases[1]!;
+      const p2 = bases[2]!;
+      const p3 = bases[3]!;
+      const r0 = residuals[0]!;
+      const r1 = residuals[1]!;
+      const r2 = residuals[2]!;
+      const r3 = residuals[3]!;
       for (let j = 0; j < D; j++) out[offset + j]! += r0 * x[p0 + j]! + r1 * x[p1 + j]! + (r2 * x[p2 + j]! + r3 * x[p3 + j]!);
     } else {
       const p0 = bases[0]!;
