@@ -207,9 +207,9 @@ export async function trainWithLocalWorkers(options: LocalTrainingOptions): Prom
           void spawnWorkers(token);
         },
         joinGoal: goal,
-        onStart: (totalSteps) => {
+        onStart: (totalSteps, stepsPerEpoch) => {
           isStarted = true;
-          options.hooks.onStart?.(totalSteps);
+          options.hooks.onStart?.(totalSteps, stepsPerEpoch);
         },
         signal: coordinatorAbort.signal,
       }),

@@ -17,8 +17,8 @@ export interface RunHooks {
   readonly onEvent?: (event: TrainingEvent) => void;
   /** Once the port is bound: the URL workers connect to, the port, and the workers' token (null: none). */
   readonly onListening?: (info: ListeningInfo) => void;
-  /** Once the workers have joined and the schedule is known, before the first step. */
-  readonly onStart?: (totalSteps: number) => void;
+  /** Once the workers have joined and the schedule is known, before the first step: the steps the run takes (fewer than the epochs' with maxSteps) and an epoch's. */
+  readonly onStart?: (totalSteps: number, stepsPerEpoch: number) => void;
   /** The coordinator's log lines (default: written to stderr). */
   readonly log?: (line: string) => void;
   /** A data pass started or moved on: the feature statistics before the first step, each evaluation. */

@@ -161,9 +161,9 @@ class ProgressView {
   constructor(terminal: TerminalPrinter, epochs: number, evalEvery: number, isVerbose: boolean, run: RunProgress) {
     this.hooks = {
       log: (line) => terminal.log(line),
-      onStart: (totalSteps) => {
+      onStart: (totalSteps, stepsPerEpoch) => {
         run.started(totalSteps);
-        this.printer = new ProgressPrinter(terminal, totalSteps, epochs, evalEvery);
+        this.printer = new ProgressPrinter(terminal, totalSteps, epochs, evalEvery, stepsPerEpoch);
       },
       onEvent: (event: TrainingEvent) => {
         run.handle(event);

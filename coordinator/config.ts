@@ -18,6 +18,12 @@ export interface CoordinatorConfig {
   /** Per-class weights of each row's loss and gradient: none, or balanced (sklearn's n / (K·n_k)); the batch mean still divides by n. */
   readonly classWeight: ClassWeightMode;
   readonly epochs: number;
+  /**
+   * --max-steps N: end the run after step N (counted from the run's first step, so a resumed run
+   * stops at the same step), with the evaluation and the model written; null: after the last
+   * epoch. Where the run stops, not what a step computes: the rate schedule still spans the epochs.
+   */
+  readonly maxSteps: number | null;
   /** Evaluate (loss and accuracy over the training and validation rows) every this many epochs, and after the last. */
   readonly evalEvery: number;
   /** Global mini-batch size B, in rows. */
@@ -128,6 +134,7 @@ export const DEFAULTS = {
   maxClasses: DEFAULT_MAX_CLASSES,
   classWeight: 'none',
   epochs: 10,
+  maxSteps: null,
   evalEvery: 1,
   batchSize: 64,
   lr: 0.1,
@@ -190,6 +197,8 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   if (!CLASS_WEIGHT_MODES.includes(config.classWeight))
     throw new ConfigError(`--class-weight must be one of ${CLASS_WEIGHT_MODES.join(', ')}, got ${String(config.classWeight)}`);
   positiveInteger('epochs', config.epochs);
+  if (config.maxSteps !== null && (!Number.isSafeInteger(config.maxSteps) || config.maxSteps < 1))
+    throw new ConfigError(`--max-steps must be a positive integer (steps), got ${config.maxSteps}`);
   positiveInteger('evalEvery', config.evalEvery);
   positiveInteger('batchSize', config.batchSize);
   positiveInteger('chunksPerBatch', config.chunksPerBatch);

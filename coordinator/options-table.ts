@@ -239,6 +239,17 @@ export const TRAINING_OPTIONS: readonly OptionRow[] = [
     fingerprint: (config) => ({ epochs: config.epochs }),
   },
   {
+    flag: '--max-steps',
+    value: '<n>',
+    help: 'stop after this many steps (mid-epoch too), then evaluate and write the model; the rate schedule still spans --epochs',
+    parse: integerIn(1, Number.MAX_SAFE_INTEGER),
+    defaultText: 'all',
+    docs: "a step budget: end the run after step n (counted from the run's first step, so a resumed run stops at the same step), even mid-epoch, then evaluate and write the model (its `trainedOn.steps` says where it stopped). Each step computes what it would in the whole run (the rate schedule still spans `--epochs`), so the model is the first n steps of it, and a checkpoint resumes under another budget",
+    target: { config: 'maxSteps' },
+    // Where the run stops, not what any step computes: a resume may extend or shorten the budget.
+    changesResult: false,
+  },
+  {
     flag: '--eval-every',
     value: '<epochs>',
     help: 'evaluate loss and accuracy every this many epochs, and after the last',

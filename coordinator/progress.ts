@@ -54,11 +54,15 @@ export class ProgressPrinter {
   /** Epochs between evaluations (--eval-every): an epoch without one ends its line at its last step. */
   private readonly evalEvery: number;
 
-  constructor(terminal: TerminalPrinter, totalSteps: number, epochs: number, evalEvery = 1) {
+  /** Steps in one epoch: an epoch's line ends at its last step (totalSteps / epochs unless --max-steps cut the run). */
+  private readonly stepsPerEpoch: number;
+
+  constructor(terminal: TerminalPrinter, totalSteps: number, epochs: number, evalEvery = 1, stepsPerEpoch = totalSteps / epochs) {
     this.terminal = terminal;
     this.totalSteps = totalSteps;
     this.epochs = epochs;
     this.evalEvery = evalEvery;
+    this.stepsPerEpoch = stepsPerEpoch;
   }
 
   handle(event: TrainingEvent): void {
@@ -112,9 +116,9 @@ export class ProgressPrinter {
     this.epochLossSum += event.loss;
     this.epochSteps++;
     this.epochRows += event.rows;
-    const stepsPerEpoch = this.totalSteps / this.epochs;
-    const isEpochEnd = (event.step + 1) % stepsPerEpoch === 0;
-    if (isEpochEnd && !evaluatesAfterEpoch(event.epoch, this.epochs, this.evalEvery)) {
+    const isEpochEnd = (event.step + 1) % this.stepsPerEpoch === 0;
+    // The run's last step is always evaluated (an eval event ends its line).
+    if (isEpochEnd && event.step + 1 !== this.totalSteps && !evaluatesAfterEpoch(event.epoch, this.epochs, this.evalEvery)) {
       this.endLine(event.epoch, this.line(event.epoch, this.epochLossSum / this.epochSteps));
       return;
     }

@@ -60,8 +60,8 @@ export interface CoordinatorHooks {
   readonly onListening?: (url: string, port: number, token: string | null) => void;
   /** Every training event (steps, evals, membership). */
   readonly onEvent?: (event: TrainingEvent) => void;
-  /** Called once the schedule is known (before the first step). */
-  readonly onStart?: (totalSteps: number) => void;
+  /** Called once the schedule is known (before the first step): the steps the run takes (fewer than the epochs' with --max-steps) and an epoch's. */
+  readonly onStart?: (totalSteps: number, stepsPerEpoch: number) => void;
   /** Called after each checkpoint written to --checkpoint, with its step. */
   readonly onCheckpoint?: (step: number) => void;
   readonly log?: (line: string) => void;
@@ -280,7 +280,7 @@ export async function runCoordinator(givenConfig: CoordinatorConfig, hooks: Coor
   log(dashboardLine(`${config.tlsCertPath === null ? 'http' : 'https'}://${host}:${server.port}/`, monitorToken, config.monitorToken !== null));
   try {
     await scatter.waitForWorkers(hooks.joinGoal ?? new JoinGoal(config.workers, config.workers));
-    hooks.onStart?.(trainer.totalSteps);
+    hooks.onStart?.(trainer.totalSteps, trainer.stepsPerEpoch);
     const runModel = { kind: modelShape.kind, classCount: classes.values.length, classes: classes.values.slice(0, 50) };
     const settings = { ...runSettings(config, facts, sizes), model: runModel, ...(classWeights === null ? {} : { classWeights: Array.from(classWeights) }) };
     monitoring.started(config, settings, trainer.totalSteps, start.step);

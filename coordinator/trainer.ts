@@ -193,7 +193,8 @@ export class Trainer {
     }
     this.earlyStopping =
       config.earlyStoppingPatience === null ? null : new EarlyStopping(config.earlyStoppingPatience, modelShape.parameterCount, start.earlyStopping ?? null);
-    this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.totalSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
+    // Over the epochs' steps, whatever --max-steps: a budget stops the run, it does not reshape its rates.
+    this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.scheduledSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
     this.startStep = start.step;
     this.committedSteps = start.step;
     this.lastEval = start.lastEval;
@@ -224,8 +225,20 @@ export class Trainer {
     this.onPass = listener;
   }
 
+  /** Steps the run takes: its epochs' steps, or fewer with --max-steps. */
   get totalSteps(): number {
-    return this.config.epochs * batchesPerEpoch(this.shape.trainRows, this.config.batchSize);
+    const { maxSteps } = this.config;
+    return maxSteps === null ? this.scheduledSteps : Math.min(maxSteps, this.scheduledSteps);
+  }
+
+  /** Steps in one epoch. */
+  get stepsPerEpoch(): number {
+    return batchesPerEpoch(this.shape.trainRows, this.config.batchSize);
+  }
+
+  /** Steps of all the epochs: what the rate schedule spans. */
+  private get scheduledSteps(): number {
+    return this.config.epochs * this.stepsPerEpoch;
   }
 
   async run(): Promise<TrainResult> {
@@ -267,7 +280,8 @@ export class Trainer {
       };
       const committed = location;
       const isEpochEnd = committed.batch === perEpoch - 1;
-      const evaluates = isEpochEnd && evaluatesAfterEpoch(committed.epoch, this.config.epochs, this.config.evalEvery);
+      // After the run's last step too when --max-steps ends it mid-epoch (or at an epoch --eval-every skips).
+      const evaluates = step + 1 === total || (isEpochEnd && evaluatesAfterEpoch(committed.epoch, this.config.epochs, this.config.evalEvery));
       if (evaluates) {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);

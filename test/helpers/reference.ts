@@ -1,11 +1,11 @@
 // An independent plain-loop float64 logistic-regression trainer and data generator for tests.
 // Written from the lecture's formulas, sharing no code with the project.
 
-/** Mini-batch SGD over rows in file order: w ← w − η((1/n)Σ(σ(z)−y)x + λw), b ← b − η(1/n)Σ(σ(z)−y). */
+/** Mini-batch SGD over rows in file order: w ← w − η((1/n)Σ(σ(z)−y)x + λw), b ← b − η(1/n)Σ(σ(z)−y); at most maxSteps batches. */
 export function referenceTrain(
   X: number[][],
   Y: number[],
-  options: { epochs: number; batchSize: number; lr: number; l2: number },
+  options: { epochs: number; batchSize: number; lr: number; l2: number; maxSteps?: number },
 ): { w: number[]; b: number; losses: number[] } {
   const D = X[0]?.length ?? 0;
   const w = new Array<number>(D).fill(0);
@@ -13,6 +13,7 @@ export function referenceTrain(
   const losses: number[] = [];
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     for (let start = 0; start < X.length; start += options.batchSize) {
+      if (losses.length === (options.maxSteps ?? Number.POSITIVE_INFINITY)) return { w, b, losses };
       const end = Math.min(start + options.batchSize, X.length);
       const gw = new Array<number>(D).fill(0);
       let gb = 0;

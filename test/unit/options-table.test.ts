@@ -217,6 +217,7 @@ const SAMPLES: Readonly<Record<string, Sample>> = {
   '--class-weight': { args: ['--class-weight', 'balanced'] },
   '--epochs': { args: ['--epochs', '3'] },
   '--early-stopping': { args: ['--early-stopping', '2'], bases: [['--val-split', '0.5']] },
+  '--max-steps': { args: ['--max-steps', '50'] },
   '--eval-every': { args: ['--eval-every', '2'] },
   '--batch-size': { args: ['--batch-size', '32', '--chunks', '2'] },
   '--lr': { args: ['--lr', '0.5'] },
