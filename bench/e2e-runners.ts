@@ -33,6 +33,7 @@ export interface RunSettings {
 /** One whole run of one tool: wall time from process start to model written, and its model's losses. */
 export interface ToolRun {
   readonly tool: string;
+  /** The budget, in epochs: below 1 a share of an epoch (dpt and torch stop with --max-steps, sklearn trains on that share of the rows). */
   readonly epochs: number;
   readonly trial: number;
   readonly wallSeconds: number;
@@ -155,8 +156,15 @@ export interface Context {
   readonly work: string;
 }
 
+/** A budget of `epochs` as whole epochs to schedule and, below a whole number, the steps to stop after (B rows a step). */
+export function budgetSteps(epochs: number, trainRows: number, batchSize: number): { epochs: number; maxSteps: number | null } {
+  const whole = Math.ceil(epochs);
+  return whole === epochs ? { epochs, maxSteps: null } : { epochs: whole, maxSteps: Math.max(1, Math.round(epochs * Math.ceil(trainRows / batchSize))) };
+}
+
 export async function runDpt(context: Context, epochs: number, trial: number, cacheDir: string, tool: string): Promise<ToolRun> {
-  const { args, data, work } = context;
+  const { args, data, work, prepared } = context;
+  const budget = budgetSteps(epochs, prepared.trainRows, args.batchSize);
   const files = preparedFiles(args.cache);
   const model = join(work, `dpt-${epochs}.json`);
   const metrics = join(work, `dpt-${epochs}.jsonl`);
@@ -169,9 +177,10 @@ export async function runDpt(context: Context, epochs: number, trial: number, ca
     '--workers',
     '2',
     '--epochs',
-    String(epochs),
+    String(budget.epochs),
     '--eval-every',
-    String(epochs),
+    String(budget.epochs),
+    ...(budget.maxSteps === null ? [] : ['--max-steps', String(budget.maxSteps)]),
     '--batch-size',
     String(args.batchSize),
     '--lr',
@@ -196,6 +205,13 @@ export async function runDpt(context: Context, epochs: number, trial: number, ca
   };
 }
 
+/** A budget as a peer's flags: torch stops mid-epoch with --max-steps; sklearn trains one epoch on that share of the rows (--fraction). */
+function peerBudget(script: string, epochs: number, trainRows: number, batchSize: number): string[] {
+  const budget = budgetSteps(epochs, trainRows, batchSize);
+  if (budget.maxSteps === null) return ['--epochs', String(epochs)];
+  return script === SKLEARN_PEER ? ['--fraction', String(epochs)] : ['--epochs', String(budget.epochs), '--max-steps', String(budget.maxSteps)];
+}
+
 export function runPythonPeer(context: Context, tool: string, script: string, extra: readonly string[], epochs: number, trial: number): ToolRun {
   const { args, prepared, data, work } = context;
   const files = preparedFiles(args.cache);
@@ -212,8 +228,7 @@ export function runPythonPeer(context: Context, tool: string, script: string, ex
     String(args.lr),
     '--l2',
     String(args.lambda),
-    '--epochs',
-    String(epochs),
+    ...peerBudget(script, epochs, prepared.trainRows, args.batchSize),
     '--seed',
     String(args.seed),
     '--out',

@@ -10,15 +10,19 @@
 // over each model's weights) gives the training and held-out log-loss of every model.
 //
 // Time to target: the target is liblinear's held-out log-loss + 1 % (and + 0.1 %). Each SGD tool
-// trains k = 1, 2, … E epochs as separate whole runs (the k-epoch run is the first k epochs of any
-// longer one: same seed, constant rate); its time to target is the wall time of the shortest run
-// whose model reaches the target. Nobody evaluates during training (dpt's own evaluation after
-// the last epoch is part of its run, as the CLI always does it), so evaluation costs the same (0)
-// for all. dpt's CSV → .dpt conversion is cached per host ($DPT_CACHE_DIR, a fresh one here):
+// trains a ladder of budgets, in epochs (default 1/32, 1/16, 1/4, 1/2, 3/4, then 1 … E), as separate
+// whole runs (a budget's run is the start of any longer one: same seed, constant rate): below one
+// epoch dpt stops with --max-steps, the torch peer with its --max-steps, and sklearn (which cannot
+// stop mid-epoch) trains one epoch over that share of the rows (bench/peers/sklearn_sgd_flights.py);
+// a tool's time to target is the wall time of its smallest budget whose model reaches the target.
+// Nobody evaluates during training (dpt's own evaluation after its last step is part of its run,
+// as the CLI always does it), so evaluation costs the same (0) for all. dpt's CSV → .dpt conversion is cached per host ($DPT_CACHE_DIR, a fresh one here):
 // its first run is reported cold, every other run cached. The runs themselves: bench/e2e-runners.ts.
 //
 // Flags: --data PATH (../shared/datasets/flights_3m.csv.gz), --cache DIR (prepared files; default
-// $TMPDIR/dpt-bench-e2e), --out PATH (bench/results/end-to-end.json), --epochs E (2),
+// $TMPDIR/dpt-bench-e2e), --out PATH (bench/results/end-to-end.json), --epochs E (2: the largest
+// budget), --budgets LIST (comma-separated epochs, fractions below 1 as 1/32 or 0.25, integers
+// above; default 1/32,1/16,1/4,1/2,3/4,1,…,E),
 // --batch-size B (256), --lr η (0.1), --lambda λ (1e-4), --seed (1), --trials N (2, interleaved:
 // every tool once, then again), --eps (liblinear -e, 1e-4), --no-torch, --no-sklearn, --no-liblinear.
 
@@ -32,6 +36,8 @@ import { formatNumber, formatTable, median, REPO, RESULTS_DIR, writeJson } from 
 const CLI = join(REPO, 'dist', 'cli', 'main.js');
 /** Targets: liblinear's held-out log-loss × (1 + margin). */
 const TARGET_MARGINS = [0.01, 0.001] as const;
+/** The budgets below one epoch that the ladder starts with (then 1 … E epochs). */
+const FRACTIONS = [1 / 32, 1 / 16, 1 / 4, 1 / 2, 3 / 4] as const;
 
 interface Args {
   data: string;
@@ -47,6 +53,33 @@ interface Args {
   isTorch: boolean;
   isSklearn: boolean;
   isLiblinear: boolean;
+  /** Budgets in epochs, ascending: fractions below 1, whole epochs above; null: FRACTIONS then 1 … epochs. */
+  budgets: number[] | null;
+}
+
+/** A budget as text: 1/32, 3/4, 2. */
+export function formatBudget(budget: number): string {
+  if (Number.isInteger(budget)) return String(budget);
+  for (let d = 2; d <= 1024; d *= 2) if (Number.isInteger(budget * d)) return `${budget * d}/${d}`;
+  return String(budget);
+}
+
+/** Parses a --budgets list: each a fraction in (0, 1) (as a/b or a decimal) or a whole number of epochs. */
+export function parseBudgets(text: string): number[] {
+  const budgets = text.split(',').map((item) => {
+    const parts = item.trim().split('/');
+    const value = parts.length === 2 ? Number(parts[0]) / Number(parts[1]) : parts.length === 1 ? Number(parts[0]) : Number.NaN;
+    if (!(value > 0 && Number.isFinite(value)) || (value > 1 && !Number.isInteger(value))) {
+      throw new Error(`--budgets ${text}: '${item}' is not a fraction of an epoch in (0, 1] or a whole number of epochs`);
+    }
+    return value;
+  });
+  return [...new Set(budgets)].sort((a, b) => a - b);
+}
+
+/** The ladder of budgets the runs take (epochs, ascending). */
+export function budgetsOf(args: Pick<Args, 'budgets' | 'epochs'>): number[] {
+  return args.budgets ?? [...FRACTIONS, ...Array.from({ length: args.epochs }, (_, k) => k + 1)];
 }
 
 export function parseEndToEndArgs(argv: readonly string[]): Args {
@@ -64,6 +97,7 @@ export function parseEndToEndArgs(argv: readonly string[]): Args {
     isTorch: true,
     isSklearn: true,
     isLiblinear: true,
+    budgets: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -82,6 +116,7 @@ export function parseEndToEndArgs(argv: readonly string[]): Args {
     else if (flag === '--cache') args.cache = value();
     else if (flag === '--out') args.out = value();
     else if (flag === '--epochs') args.epochs = number();
+    else if (flag === '--budgets') args.budgets = parseBudgets(value());
     else if (flag === '--batch-size') args.batchSize = number();
     else if (flag === '--lr') args.lr = number();
     else if (flag === '--lambda') args.lambda = number();
@@ -108,7 +143,7 @@ interface ToolSummary {
   readonly runs: readonly ToolRun[];
 }
 
-/** Seconds of the shortest run (fewest epochs) reaching `target`, per trial; null when none did. */
+/** Seconds of the run of the smallest budget (`epochs`) reaching `target`, per trial; null when none did. */
 function timeToTarget(runs: readonly ToolRun[], trial: number, target: number): { seconds: number; epochs: number } | null {
   const reached = runs.filter((run) => run.trial === trial && run.losses.heldOutLoss <= target).sort((a, b) => a.epochs - b.epochs);
   const first = reached[0];
@@ -136,6 +171,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
   const torchProblem = args.isTorch ? probe(PYTHON, ['-c', 'import torch, numpy']) : '--no-torch';
   const sklearnProblem = args.isSklearn ? probe(PYTHON, ['-c', 'import sklearn, numpy']) : '--no-sklearn';
   const liblinearProblem = args.isLiblinear ? probe('sh', ['-c', 'command -v liblinear-train']) : '--no-liblinear';
+  const budgets = budgetsOf(args);
   const uptimes: string[] = [];
   const loads = (): string =>
     loadavg()
@@ -143,7 +179,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
       .join(', ');
   log(
     `end to end on flights_3m: ${prepared.trainRows.toLocaleString('en-US')} training rows, ${(prepared.rows - prepared.trainRows).toLocaleString('en-US')} held out (the last 20 %), ` +
-      `D = ${prepared.features.length}, standardized (training rows' mean, population std), λ = ${args.lambda}, B = ${args.batchSize}, lr = ${args.lr}, up to ${args.epochs} epochs; ` +
+      `D = ${prepared.features.length}, standardized (training rows' mean, population std), λ = ${args.lambda}, B = ${args.batchSize}, lr = ${args.lr}, budgets ${budgets.map(formatBudget).join(', ')} epochs; ` +
       `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, load average ${loads()}`,
   );
   for (const [name, problem] of [
@@ -157,7 +193,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
   const record = (run: ToolRun): void => {
     runs.push(run);
     log(
-      `  ${run.tool}, ${run.epochs} epoch(s), trial ${run.trial + 1}: ${run.wallSeconds.toFixed(2)} s, training ${run.losses.trainLoss.toFixed(6)}, held-out ${run.losses.heldOutLoss.toFixed(6)}` +
+      `  ${run.tool}, ${formatBudget(run.epochs)} epoch(s), trial ${run.trial + 1}: ${run.wallSeconds.toFixed(2)} s, training ${run.losses.trainLoss.toFixed(6)}, held-out ${run.losses.heldOutLoss.toFixed(6)}` +
         `  ${JSON.stringify(run.phases)}`,
     );
   };
@@ -173,17 +209,23 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
       uptimes.push(loads());
       log(`\n-- trial ${trial + 1} of ${args.trials} (load average ${loads()})`);
       if (liblinearProblem === null) await attempt('liblinear', () => runLiblinear(context, trial));
-      // dpt cold: a fresh conversion cache, the whole E-epoch run; then cached, k = 1 … E.
+      // dpt cold: a fresh conversion cache, the largest budget's run; then cached, every budget.
       const cacheDir = mkdtempSync(join(tmpdir(), 'dpt-bench-e2e-cache-'));
       try {
-        await attempt('dpt cold', () => runDpt(context, args.epochs, trial, cacheDir, 'dpt, first run (conversion)'));
-        for (let k = 1; k <= args.epochs; k++) {
-          await attempt(`dpt ${k}`, () => runDpt(context, k, trial, cacheDir, 'dpt W=2'));
+        await attempt('dpt cold', () => runDpt(context, budgets[budgets.length - 1]!, trial, cacheDir, 'dpt, first run (conversion)'));
+        for (const k of budgets) {
+          await attempt(`dpt ${formatBudget(k)}`, () => runDpt(context, k, trial, cacheDir, 'dpt W=2'));
           if (torchProblem === null)
-            await attempt(`torch ${k}`, () => runPythonPeer(context, 'PyTorch DDP W=2', TORCH_PEER, ['--W', '2', '--B', String(args.batchSize)], k, trial));
+            await attempt(`torch ${formatBudget(k)}`, () =>
+              runPythonPeer(context, 'PyTorch DDP W=2', TORCH_PEER, ['--W', '2', '--B', String(args.batchSize)], k, trial),
+            );
           if (sklearnProblem === null) {
-            await attempt(`sklearn ${k}`, () => runPythonPeer(context, 'sklearn SGD constant', SKLEARN_PEER, ['--schedule', 'constant'], k, trial));
-            await attempt(`sklearn optimal ${k}`, () => runPythonPeer(context, 'sklearn SGD optimal', SKLEARN_PEER, ['--schedule', 'optimal'], k, trial));
+            await attempt(`sklearn ${formatBudget(k)}`, () =>
+              runPythonPeer(context, 'sklearn SGD constant', SKLEARN_PEER, ['--schedule', 'constant'], k, trial),
+            );
+            await attempt(`sklearn optimal ${formatBudget(k)}`, () =>
+              runPythonPeer(context, 'sklearn SGD optimal', SKLEARN_PEER, ['--schedule', 'optimal'], k, trial),
+            );
           }
         }
       } finally {
@@ -199,7 +241,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
   const tools = [...new Set(runs.map((run) => run.tool))];
   const summaries: ToolSummary[] = tools.map((tool) => ({ tool, runs: runs.filter((run) => run.tool === tool) }));
   log(
-    `\n== end to end, flights_3m: ${args.epochs} epoch(s) (liblinear: to its -e ${args.eps}); wall s = process start to model written; losses by this bench's evaluator; ${args.trials} trial(s), ranges ==`,
+    `\n== end to end, flights_3m: ${formatBudget(budgets[budgets.length - 1]!)} epoch(s) (liblinear: to its -e ${args.eps}); wall s = process start to model written; losses by this bench's evaluator; ${args.trials} trial(s), ranges ==`,
   );
   log(
     formatTable(
@@ -208,7 +250,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
         const final = own.filter((run) => run.epochs === Math.max(...own.map((r) => r.epochs)));
         return [
           tool,
-          final[0] === undefined || final[0].epochs === 0 ? '–' : String(final[0].epochs),
+          final[0] === undefined || final[0].epochs === 0 ? '–' : formatBudget(final[0].epochs),
           range(final.map((run) => run.wallSeconds)),
           distinct(final.map((run) => run.losses.trainLoss.toFixed(6))),
           distinct(final.map((run) => run.losses.objective.toFixed(6))),
@@ -232,14 +274,14 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
   }));
   for (const { margin, loss, tools: rows } of toTarget) {
     log(
-      `\n== time to a held-out log-loss ≤ ${loss.toFixed(6)} (liblinear's ${referenceLoss?.toFixed(6)} + ${margin * 100} %): the shortest whole run that reaches it ==`,
+      `\n== time to a held-out log-loss ≤ ${loss.toFixed(6)} (liblinear's ${referenceLoss?.toFixed(6)} + ${margin * 100} %): the whole run of the smallest budget that reaches it ==`,
     );
     log(
       formatTable(
-        ['tool', 'epochs needed', 'seconds (per trial)'],
+        ['tool', 'epochs needed (budget)', 'seconds (per trial)'],
         rows.map(({ tool, trials }) => [
           tool,
-          trials.map((t) => (t === null ? `> ${args.epochs}` : String(t.epochs))).join(', '),
+          trials.map((t) => (t === null ? `> ${formatBudget(budgets[budgets.length - 1]!)}` : formatBudget(t.epochs))).join(', '),
           trials.map((t) => (t === null ? 'not reached' : t.seconds.toFixed(2))).join(', '),
         ]),
       ),
@@ -267,6 +309,7 @@ export async function runEndToEnd(argv: readonly string[]): Promise<void> {
     loadAverages: uptimes,
     settings: {
       epochs: args.epochs,
+      budgets,
       batchSize: args.batchSize,
       lr: args.lr,
       lambda: args.lambda,

@@ -2,7 +2,7 @@
 // of the cluster (DESIGN.md invariant 1). Coordinator and workers both derive it, so a step
 // message only names (step, chunk ids) and each side knows which rows those are.
 
-import { createRandom, shuffleInPlace } from './rng.js';
+import { shuffleSeeded } from './rng.js';
 
 /** Everything the schedule depends on. Frozen in the run's config; sent to every worker. */
 export interface ScheduleSpec {
@@ -65,7 +65,7 @@ export function splitRows(rows: number, valFraction: number, seed: number): RowS
   for (let i = 0; i < rows; i++) all[i] = i;
   const held = splitSizes(rows, valFraction).validation;
   if (held === 0) return { train: all, validation: new Uint32Array(0) };
-  shuffleInPlace(all, createRandom(seed, SPLIT_STREAM));
+  shuffleSeeded(all, seed, SPLIT_STREAM);
   const validation = all.slice(0, held).sort();
   const train = all.slice(held).sort();
   return { train, validation };
@@ -79,13 +79,13 @@ export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuf
   if (!shuffle) return train;
   if (blockRows === 0) {
     const order = train.slice();
-    shuffleInPlace(order, createRandom(seed, epoch));
+    shuffleSeeded(order, seed, epoch);
     return order;
   }
   const blocks = Math.ceil(train.length / blockRows);
   const blockOrder = new Uint32Array(blocks);
   for (let k = 0; k < blocks; k++) blockOrder[k] = k;
-  shuffleInPlace(blockOrder, createRandom(seed, epoch));
+  shuffleSeeded(blockOrder, seed, epoch);
   const order = new Uint32Array(train.length);
   let at = 0;
   for (const k of blockOrder) {

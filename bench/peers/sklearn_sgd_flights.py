@@ -33,6 +33,8 @@ def main():
     p.add_argument("--lr", type=float, default=0.1, help="eta0 of --schedule constant")
     p.add_argument("--l2", type=float, default=1e-4, help="alpha")
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--fraction", type=float, default=0.0,
+                   help="in (0, 1): one epoch stopped after this share of the rows (overrides --epochs)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--schedule", choices=["constant", "optimal"], default="constant")
     p.add_argument("--out", required=True)
@@ -47,9 +49,19 @@ def main():
     t_import = time.perf_counter()
     X = np.fromfile(a.x, dtype=np.float32).reshape(-1, a.D)
     y = np.fromfile(a.y, dtype=np.uint8)[: X.shape[0]]
+    epochs = a.epochs
+    if 0 < a.fraction < 1:
+        # An epoch stopped after m rows: SGDClassifier cannot stop mid-epoch, but its per-row rate
+        # (constant, or 1/(alpha*(t0 + t)) with t0 from alpha alone) depends only on the rows seen,
+        # so one epoch over m rows drawn by a seeded permutation is that epoch's first m updates
+        # in another random order.
+        m = int(np.ceil(a.fraction * X.shape[0]))
+        idx = np.random.default_rng(a.seed).permutation(X.shape[0])[:m]
+        X, y = X[idx], y[idx]
+        epochs = 1
     t_load = time.perf_counter()
     clf = SGDClassifier(loss="log_loss", penalty="l2", alpha=a.l2, learning_rate=a.schedule, eta0=a.lr,
-                        max_iter=a.epochs, tol=None, shuffle=True, random_state=a.seed, average=False)
+                        max_iter=epochs, tol=None, shuffle=True, random_state=a.seed, average=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter is the epoch count on purpose
         clf.fit(X, y)
@@ -59,7 +71,7 @@ def main():
         "w": [float(v) for v in clf.coef_.ravel()], "b": float(clf.intercept_[0]),
         "phases": {"import_s": t_import - t0, "load_s": t_load - t_import, "train_s": t_train - t_load,
                    "steps": int(clf.t_) - 1},
-        "schedule": a.schedule, "lr": a.lr, "l2": a.l2, "epochs": a.epochs, "rows": int(X.shape[0]),
+        "schedule": a.schedule, "lr": a.lr, "l2": a.l2, "epochs": epochs, "fraction": a.fraction, "rows": int(X.shape[0]),
         "sklearn": sklearn.__version__,
     }
     with open(a.out + ".tmp", "w") as f:

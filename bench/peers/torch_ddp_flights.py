@@ -13,6 +13,8 @@ every rank); step k takes rows perm[k*B : (k+1)*B], rank r the r-th of W equal p
 average of the ranks' mean gradients is the mean over the global batch. A last partial batch
 (rows % B) is dropped, as DataLoader(drop_last=True) would: B should divide the rows.
 
+--max-steps N stops after N global steps, mid-epoch too (the bench's budgets below one epoch).
+
 Writes the model (--out, JSON: w, b, phases in seconds) from rank 0, and prints one JSON line.
   /usr/bin/python3 torch_ddp_flights.py --x X.f32 --y y.u8 --D 15 --W 2 --B 256 --lr 0.1 \
       --l2 1e-4 --epochs 1 --out model.json
@@ -38,6 +40,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--l2", type=float, default=0.0, help="weight_decay of the weight (never the bias)")
     p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="stop after this many steps, mid-epoch too (0: all of --epochs), as Lightning's max_steps")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="threads per process; 0 = max(1, 2 // W)")
     p.add_argument("--out", required=True, help="model JSON written by rank 0")
@@ -93,9 +97,12 @@ def worker(rank, a, port):
     if ddp:
         dist.barrier()
     t_train0 = time.perf_counter()
+    total_steps = steps_per_epoch * a.epochs if a.max_steps <= 0 else min(a.max_steps, steps_per_epoch * a.epochs)
     for epoch in range(a.epochs):
+        if epoch * steps_per_epoch >= total_steps:
+            break
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(a.seed + epoch))
-        for k in range(steps_per_epoch):
+        for k in range(min(steps_per_epoch, total_steps - epoch * steps_per_epoch)):
             lo = k * a.B + rank * b_loc
             idx = perm[lo:lo + b_loc]
             xb = X.index_select(0, idx)
@@ -116,7 +123,7 @@ def worker(rank, a, port):
             "init_s": t_init - t_import,
             "load_s": t_load - t_init,
             "train_s": t_train - t_train0,
-            "steps": steps_per_epoch * a.epochs,
+            "steps": total_steps,
         }
         out = {"w": w, "b": b, "phases": phases, "W": a.W, "B": a.B, "lr": a.lr, "l2": a.l2,
                "epochs": a.epochs, "rows": n, "droppedRowsPerEpoch": n - steps_per_epoch * a.B,

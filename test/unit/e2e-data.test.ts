@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluateModel, loadEvaluationData, preparedFiles, prepareSplit } from '../../bench/e2e-data.js';
+import { budgetSteps } from '../../bench/e2e-runners.js';
+import { budgetsOf, formatBudget, parseBudgets } from '../../bench/end-to-end.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'dpt-e2e-data-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -111,5 +113,24 @@ describe('evaluateModel', () => {
   it('refuses a model whose weight count is not the data’s', async () => {
     const { prepared, files } = await prepare('width');
     expect(() => evaluateModel({ w: [1, 2], b: 0, mean: [0, 0], std: [1, 1] }, loadEvaluationData(prepared, files), 0)).toThrow(/2 weights for 3 features/);
+  });
+});
+
+describe('the budgets of the time-to-target ladder', () => {
+  it('parses fractions and whole epochs, sorted and once each, and refuses the rest naming the item', () => {
+    expect(parseBudgets('2,1/4,0.5,1/32,1,0.5')).toEqual([1 / 32, 1 / 4, 0.5, 1, 2]);
+    for (const bad of ['0', '1.5', '-1/4', 'x', '1/0', '']) expect(() => parseBudgets(`1,${bad}`)).toThrow(`'${bad}'`);
+    expect(budgetsOf({ budgets: null, epochs: 2 })).toEqual([1 / 32, 1 / 16, 1 / 4, 1 / 2, 3 / 4, 1, 2]);
+    expect(budgetsOf({ budgets: [0.5], epochs: 2 })).toEqual([0.5]);
+    expect([1 / 32, 3 / 4, 1, 2, 0.3].map(formatBudget)).toEqual(['1/32', '3/4', '1', '2', '0.3']);
+  });
+
+  it('turns a budget into whole epochs to schedule and the steps to stop after', () => {
+    // flights_3m's 2,400,000 training rows at B = 256: 9,375 steps an epoch.
+    expect(budgetSteps(1 / 32, 2_400_000, 256)).toEqual({ epochs: 1, maxSteps: 293 });
+    expect(budgetSteps(3 / 4, 2_400_000, 256)).toEqual({ epochs: 1, maxSteps: 7031 });
+    expect(budgetSteps(2, 2_400_000, 256)).toEqual({ epochs: 2, maxSteps: null });
+    // A last partial batch is a step: ⌈1000 / 300⌉ = 4 steps an epoch.
+    expect(budgetSteps(0.5, 1000, 300)).toEqual({ epochs: 1, maxSteps: 2 });
   });
 });
