@@ -37,6 +37,7 @@ import { AtomicFileWriter, describeFailure, trackTemporary, untrackTemporary, wr
 import { type ClassList, DEFAULT_MAX_CLASSES } from './classes.js';
 import { ConfigError, DataBlockError, DatasetError, WriteError } from './errors.js';
 import { BINARY_CLASSES, checkClassList, LabelCells, MAX_DPT_CLASSES } from './label-cells.js';
+import { nativePasses } from './passes-native.js';
 import { openRegularFile } from './regular-file.js';
 
 export const BINARY_MAGIC = Buffer.from([0x89, 0x44, 0x50, 0x54, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -645,17 +646,15 @@ export class BinaryDataset {
     if (featuresEnd > start) {
       const values = new Float32Array(content.buffer, content.byteOffset, (featuresEnd - start) / 4);
       const first = (start - dataOffset) / 4;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i]!;
-        if (v - v !== 0) {
-          const row = Math.floor((first + i) / D);
-          const j = (first + i) % D;
-          throw new DataBlockError(
-            this.path,
-            block,
-            `row ${row} (counting from 0), feature ${j} '${this.featureNames[j]}' is ${v}, not a finite number (content block ${block}; a .dpt file holds finite features only)`,
-          );
-        }
+      const i = firstNonFinite(values);
+      if (i >= 0) {
+        const row = Math.floor((first + i) / D);
+        const j = (first + i) % D;
+        throw new DataBlockError(
+          this.path,
+          block,
+          `row ${row} (counting from 0), feature ${j} '${this.featureNames[j]}' is ${values[i]}, not a finite number (content block ${block}; a .dpt file holds finite features only)`,
+        );
       }
     }
     // Labels in this block: a block starts an even number of bytes past labelsOffset (both 64-byte
@@ -844,4 +843,15 @@ export function loadBinaryDatasetClasses(path: string, role: string | null = nul
   } finally {
     dataset.close();
   }
+}
+
+/** Index of the first NaN or ±Infinity in `values`, or −1 (natively where native/passes.c is built). */
+export function firstNonFinite(values: Float32Array): number {
+  const addon = nativePasses();
+  if (addon !== undefined) return addon.firstNonFinite(values);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) return i;
+  }
+  return -1;
 }

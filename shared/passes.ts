@@ -5,6 +5,7 @@
 // coordinator never reads the data file itself.
 
 import { linearScore, logLoss, predictClass } from './model.js';
+import { nativePasses } from './passes-native.js';
 
 /** Blocks per pass (fewer when the set has fewer rows): the unit of work and recomputation. */
 export const PASS_BLOCKS = 256;
@@ -50,7 +51,8 @@ export function initStats(D: number, out: Float64Array, offset: number): void {
  * Adds rows order[from..to) (or from..to when order is null) to the statistics in
  * out[offset..offset+4D), which already cover `count` rows: the mean and the sum of squared
  * deviations (Welford's update, row by row, stable for large offsets), the minimum and maximum.
- * Returns the new count. Row by row, so any split into calls gives the same bits.
+ * Returns the new count. Row by row, so any split into calls gives the same bits; natively where
+ * native/passes.c is built (the same operations in the same order: the same bits).
  */
 export function accumulateStats(
   x: Float32Array,
@@ -62,6 +64,8 @@ export function accumulateStats(
   offset: number,
   count: number,
 ): number {
+  const addon = nativePasses();
+  if (addon !== undefined) return addon.accumulateStats(x, D, order, from, to, out, offset, count);
   const mean = offset;
   const m2 = offset + D;
   const min = offset + 2 * D;
