@@ -77,23 +77,32 @@ export function splitRows(rows: number, valFraction: number, seed: number): RowS
  */
 export function epochOrder(train: Uint32Array, seed: number, epoch: number, shuffle: boolean, blockRows = 0): Uint32Array {
   if (!shuffle) return train;
+  return epochOrderInto(train, seed, epoch, blockRows, new Uint32Array(train.length));
+}
+
+/**
+ * epochOrder of a shuffled run written into `out` (train.length values): a worker's order buffer
+ * in its kernel's memory, filled in place each epoch rather than through a fresh array and a copy
+ * (at millions of rows each fresh array is thousands of page faults). Returns `out`.
+ */
+export function epochOrderInto(train: Uint32Array, seed: number, epoch: number, blockRows: number, out: Uint32Array): Uint32Array {
+  if (out.length !== train.length) throw new Error(`invariant broken: an order of ${out.length} for ${train.length} rows`);
   if (blockRows === 0) {
-    const order = train.slice();
-    shuffleSeeded(order, seed, epoch);
-    return order;
+    out.set(train);
+    shuffleSeeded(out, seed, epoch);
+    return out;
   }
   const blocks = Math.ceil(train.length / blockRows);
   const blockOrder = new Uint32Array(blocks);
   for (let k = 0; k < blocks; k++) blockOrder[k] = k;
   shuffleSeeded(blockOrder, seed, epoch);
-  const order = new Uint32Array(train.length);
   let at = 0;
   for (const k of blockOrder) {
     const block = train.subarray(k * blockRows, Math.min(train.length, (k + 1) * blockRows));
-    order.set(block, at);
+    out.set(block, at);
     at += block.length;
   }
-  return order;
+  return out;
 }
 
 export function batchesPerEpoch(trainRows: number, batchSize: number): number {

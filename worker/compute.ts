@@ -4,13 +4,14 @@
 // shared/passes.ts), so a message never carries row data.
 
 import { ProtocolError } from '../shared/errors.js';
+import { adviseHugePages } from '../shared/huge-pages.js';
 import type { RawCall, SharedKernel } from '../shared/kernel.js';
 import type { ModelKernel } from '../shared/model-kernel.js';
 import type { ModelShape } from '../shared/model-shape.js';
 import { accumulateStats, blockStart, initStats, passBlocks, passWidth } from '../shared/passes.js';
 import type { PartMessage, PassMessage, PassPartMessage, StepMessage } from '../shared/protocol.js';
 import { decomposeRange, reduceSubtreeInPlace, subtreeEnd } from '../shared/reduce.js';
-import { chunkStart, epochOrder, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
+import { chunkStart, epochOrder, epochOrderInto, locateStep, type ScheduleSpec, splitRows } from '../shared/schedule.js';
 import type { Standardization } from '../shared/standardize.js';
 import { type ComputePool, MIN_SPLIT_WORK } from './compute-pool.js';
 import type { RowStore } from './row-store.js';
@@ -56,7 +57,11 @@ export class PartComputer {
     // wasm kernels then read it in place instead of copying each chunk's indices into their
     // memory on every call. Rows held in memory only: the in-memory cap counts these 4 bytes a row.
     this.orderInKernel = store.mode === 'memory' && !this.isIdentity;
-    if (this.orderInKernel) this.order = kernel.allocateIndex(this.train.length);
+    if (this.orderInKernel) {
+      this.order = kernel.allocateIndex(this.train.length);
+      // Before its first write, as for the rows (shared/huge-pages.ts): millions of indices fault in 2 MiB pages.
+      adviseHugePages(this.order);
+    }
   }
 
   /**
@@ -187,9 +192,9 @@ export class PartComputer {
   private useEpoch(epoch: number): void {
     if (epoch === this.orderEpoch) return;
     const { seed, shuffle, shuffleBlockRows } = this.schedule;
-    const order = epochOrder(this.train, seed, epoch, shuffle, shuffleBlockRows);
-    if (this.orderInKernel) this.order.set(order);
-    else this.order = order;
+    if (this.orderInKernel && shuffle) epochOrderInto(this.train, seed, epoch, shuffleBlockRows, this.order);
+    else if (this.orderInKernel) this.order.set(this.train);
+    else this.order = epochOrder(this.train, seed, epoch, shuffle, shuffleBlockRows);
     this.orderEpoch = epoch;
   }
 

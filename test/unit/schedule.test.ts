@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { resolveCoordinatorConfig } from '../../coordinator/config.js';
-import { batchesPerEpoch, chunkStart, defaultChunksPerBatch, epochOrder, evaluatesAfterEpoch, locateStep, splitRows } from '../../shared/schedule.js';
+import {
+  batchesPerEpoch,
+  chunkStart,
+  defaultChunksPerBatch,
+  epochOrder,
+  epochOrderInto,
+  evaluatesAfterEpoch,
+  locateStep,
+  splitRows,
+} from '../../shared/schedule.js';
 
 describe('the batch schedule', () => {
   it('covers every training row exactly once per epoch, last batch smaller and kept', () => {
@@ -84,5 +93,20 @@ describe('the default chunk count', () => {
     expect(resolveCoordinatorConfig({ dataPath: 'x', batchSize: 4096 }).chunksPerBatch).toBe(64);
     expect(resolveCoordinatorConfig({ dataPath: 'x' }).chunksPerBatch).toBe(2); // B = 64 by default
     expect(resolveCoordinatorConfig({ dataPath: 'x', batchSize: 4096, chunksPerBatch: 8 }).chunksPerBatch).toBe(8);
+  });
+});
+
+describe('epochOrderInto', () => {
+  it('writes into a reused buffer the order epochOrder returns, for row and block shuffles, and refuses a buffer of another length', () => {
+    const train = Uint32Array.from({ length: 1_000 }, (_, i) => 3 * i + 1);
+    const out = new Uint32Array(train.length);
+    for (const blockRows of [0, 7, 64]) {
+      for (const epoch of [0, 1, 5]) {
+        const expected = epochOrder(train, 9, epoch, true, blockRows);
+        expect(epochOrderInto(train, 9, epoch, blockRows, out)).toBe(out);
+        expect(Array.from(out)).toEqual(Array.from(expected));
+      }
+    }
+    expect(() => epochOrderInto(train, 9, 0, 0, new Uint32Array(999))).toThrow(/an order of 999 for 1000 rows/);
   });
 });
