@@ -110,8 +110,8 @@ function spawnLines(
  * dpt's phases, from the time its lines arrived and its --metrics step events (ms since the Unix
  * epoch): to the coordinator listening (start-up, and the CSV's conversion on a cold cache), to
  * the last worker joined (worker start-up and loading its rows), to the first step's start (the
- * statistics pass), the first step, the other steps, and the end (the evaluation after the last
- * epoch, the model written, the workers stopped).
+ * statistics pass), the first step, the other steps, and the end (the model written, the workers
+ * stopped; the bench runs dpt with --eval-every 0, so no evaluation pass).
  */
 function dptPhases(metricsPath: string, run: { lines: TimedLine[]; startMs: number; endMs: number }): Record<string, number | string | null> {
   const steps = readEvents(metricsPath).filter((event): event is StepEvent => event.type === 'step');
@@ -133,7 +133,7 @@ function dptPhases(metricsPath: string, run: { lines: TimedLine[]; startMs: numb
     otherStepsS: s(first?.time, last?.time),
     steps: steps.length,
     stepMsMedian: steps.length === 0 ? null : median(steps.map((step) => step.stepMs)),
-    evaluationAndWriteS: s(last?.time, written),
+    lastStepToWrittenS: s(last?.time, written),
     toExitS: s(written, run.endMs),
   };
 }
@@ -178,8 +178,9 @@ export async function runDpt(context: Context, epochs: number, trial: number, ca
     '2',
     '--epochs',
     String(budget.epochs),
+    // No evaluation, like every other tool: the bench scores every model with one evaluator.
     '--eval-every',
-    String(budget.epochs),
+    '0',
     ...(budget.maxSteps === null ? [] : ['--max-steps', String(budget.maxSteps)]),
     '--batch-size',
     String(args.batchSize),

@@ -15,8 +15,8 @@
 // epoch dpt stops with --max-steps, the torch peer with its --max-steps, and sklearn (which cannot
 // stop mid-epoch) trains one epoch over that share of the rows (bench/peers/sklearn_sgd_flights.py);
 // a tool's time to target is the wall time of its smallest budget whose model reaches the target.
-// Nobody evaluates during training (dpt's own evaluation after its last step is part of its run,
-// as the CLI always does it), so evaluation costs the same (0) for all. dpt's CSV → .dpt conversion is cached per host ($DPT_CACHE_DIR, a fresh one here):
+// Nobody evaluates during training (dpt runs with --eval-every 0), so evaluation costs the same
+// (0) for all. dpt's CSV → .dpt conversion is cached per host ($DPT_CACHE_DIR, a fresh one here):
 // its first run is reported cold, every other run cached. The runs themselves: bench/e2e-runners.ts.
 //
 // Flags: --data PATH (../shared/datasets/flights_3m.csv.gz), --cache DIR (prepared files; default

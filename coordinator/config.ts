@@ -24,7 +24,7 @@ export interface CoordinatorConfig {
    * epoch. Where the run stops, not what a step computes: the rate schedule still spans the epochs.
    */
   readonly maxSteps: number | null;
-  /** Evaluate (loss and accuracy over the training and validation rows) every this many epochs, and after the last. */
+  /** Evaluate (loss and accuracy over the training and validation rows) every this many epochs, and after the last; 0: never. */
   readonly evalEvery: number;
   /** Global mini-batch size B, in rows. */
   readonly batchSize: number;
@@ -199,7 +199,8 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
   positiveInteger('epochs', config.epochs);
   if (config.maxSteps !== null && (!Number.isSafeInteger(config.maxSteps) || config.maxSteps < 1))
     throw new ConfigError(`--max-steps must be a positive integer (steps), got ${config.maxSteps}`);
-  positiveInteger('evalEvery', config.evalEvery);
+  if (!Number.isSafeInteger(config.evalEvery) || config.evalEvery < 0)
+    throw new ConfigError(`--eval-every must be a non-negative integer (epochs; 0: never), got ${config.evalEvery}`);
   positiveInteger('batchSize', config.batchSize);
   positiveInteger('chunksPerBatch', config.chunksPerBatch);
   positiveInteger('workers', config.workers);
@@ -220,6 +221,7 @@ export function resolveCoordinatorConfig(options: CoordinatorOptions): Coordinat
       throw new ConfigError(`--early-stopping must be a positive integer (evaluations), got ${config.earlyStoppingPatience}`);
     // The rule reads the validation loss: without held-out rows there is nothing to stop on.
     if (config.valFraction === 0) throw new ConfigError('--early-stopping needs --val-split > 0 (it stops on the validation loss)');
+    if (config.evalEvery === 0) throw new ConfigError('--early-stopping needs evaluations, and --eval-every 0 turns them off');
   }
   if (!Number.isInteger(config.seed) || config.seed < 0 || config.seed > 0xffff_ffff)
     throw new ConfigError(`seed must be an integer in [0, 4294967295], got ${config.seed}`);

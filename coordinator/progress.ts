@@ -117,8 +117,10 @@ export class ProgressPrinter {
     this.epochSteps++;
     this.epochRows += event.rows;
     const isEpochEnd = (event.step + 1) % this.stepsPerEpoch === 0;
-    // The run's last step is always evaluated (an eval event ends its line).
-    if (isEpochEnd && event.step + 1 !== this.totalSteps && !evaluatesAfterEpoch(event.epoch, this.epochs, this.evalEvery)) {
+    const isLast = event.step + 1 === this.totalSteps;
+    // The trainer's rule: an evaluation follows the run's last step and every --eval-every epochs (none with 0); its event ends the line.
+    const isEvaluated = this.evalEvery > 0 && (isLast || (isEpochEnd && evaluatesAfterEpoch(event.epoch, this.epochs, this.evalEvery)));
+    if ((isEpochEnd || isLast) && !isEvaluated) {
       this.endLine(event.epoch, this.line(event.epoch, this.epochLossSum / this.epochSteps));
       return;
     }

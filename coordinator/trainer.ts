@@ -280,8 +280,9 @@ export class Trainer {
       };
       const committed = location;
       const isEpochEnd = committed.batch === perEpoch - 1;
-      // After the run's last step too when --max-steps ends it mid-epoch (or at an epoch --eval-every skips).
-      const evaluates = step + 1 === total || (isEpochEnd && evaluatesAfterEpoch(committed.epoch, this.config.epochs, this.config.evalEvery));
+      // After the run's last step too when --max-steps ends it mid-epoch (or at an epoch --eval-every skips); never with --eval-every 0.
+      const evaluates =
+        this.config.evalEvery > 0 && (step + 1 === total || (isEpochEnd && evaluatesAfterEpoch(committed.epoch, this.config.epochs, this.config.evalEvery)));
       if (evaluates) {
         // The evaluation pass needs the workers first; the next step waits for it.
         this.emit(event);

@@ -134,7 +134,8 @@ export function chunkStart(size: number, chunks: number, chunk: number): number 
   return Math.floor((chunk * size) / chunks);
 }
 
-/** Whether an evaluation pass follows epoch `epoch` (0-based) of `epochs`: every `evalEvery` epochs, and after the last. */
+/** Whether an evaluation pass follows epoch `epoch` (0-based) of `epochs`: every `evalEvery` epochs, and after the last; never when evalEvery is 0. */
 export function evaluatesAfterEpoch(epoch: number, epochs: number, evalEvery: number): boolean {
+  if (evalEvery === 0) return false;
   return (epoch + 1) % evalEvery === 0 || epoch + 1 === epochs;
 }

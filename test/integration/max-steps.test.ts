@@ -3,6 +3,7 @@
 // independent plain loop's first N steps; the rate schedule still spans --epochs (the first N
 // step losses of a cosine run are those of the whole run, bit for bit); a checkpoint written at the
 // budget resumes under a larger one to the bits of the uninterrupted run; bad values exit 2.
+// --eval-every 0 (no evaluation at all, for runs scored elsewhere) trains the same bits.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -104,6 +105,28 @@ describe('dpt train --max-steps', () => {
     expect(resumed.model.trainedOn.steps).toBe(EPOCHS * PER_EPOCH);
     expect(modelHash(resumed.path)).toBe(modelHash(whole.path));
     expect(stepLosses(resumed.metrics)).toEqual(stepLosses(whole.metrics).slice(BUDGET));
+  });
+
+  it('with --eval-every 0 evaluates never, not even after the last step, and trains the same bits', async () => {
+    const evaluated = await train('evaluated', ['--max-steps', String(BUDGET)]);
+    const never = await train('never', ['--max-steps', String(BUDGET), '--eval-every', '0']);
+    expect(evalEvents(never.metrics)).toEqual([]);
+    expect(never.model.metrics).toEqual({});
+    expect(never.model.trainedOn.steps).toBe(BUDGET);
+    expect(modelHash(never.path)).toBe(modelHash(evaluated.path));
+    // The progress line still ends at the epoch's end and at the last step, without an accuracy.
+    expect(never.output).toContain(`step ${PER_EPOCH}/${BUDGET}`);
+    expect(never.output).toContain(`step ${BUDGET}/${BUDGET}`);
+    expect(never.output).not.toMatch(/train acc/);
+  });
+
+  it('refuses --eval-every 0 with --early-stopping, and a negative --eval-every, with exit code 2', async () => {
+    const early = await runCli(['train', '--data', dataPath, '--val-split', '0.5', '--early-stopping', '2', '--eval-every', '0']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toMatch(/--early-stopping needs evaluations, and --eval-every 0 turns them off/);
+    const negative = await runCli(['train', '--data', dataPath, '--eval-every', '-1']);
+    expect(negative.code).toBe(2);
+    expect(negative.stderr).toMatch(/--eval-every.*expected a non-negative integer/);
   });
 
   it.each([['0'], ['-3'], ['1.5'], ['ten']])('refuses --max-steps %s with exit code 2, naming the flag', async (value) => {

@@ -101,10 +101,12 @@ describe('dpt train --eval-every', () => {
     expect(epochLines.map((line) => /train acc/.test(line))).toEqual([false, false, true, true]);
   });
 
-  it('refuses a non-positive --eval-every, naming the flag', async () => {
-    const result = await runCli(['train', ...trainFlags(join(directory.path, 'never.json')), '--eval-every', '0']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--eval-every/);
+  it('refuses a negative or fractional --eval-every, naming the flag (0 is never: test/integration/max-steps.test.ts)', async () => {
+    for (const value of ['-1', '1.5']) {
+      const result = await runCli(['train', ...trainFlags(join(directory.path, 'never.json')), '--eval-every', value]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/--eval-every.*expected a non-negative integer/);
+    }
   });
 });
 
