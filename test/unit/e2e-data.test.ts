@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { evaluateModel, loadEvaluationData, preparedFiles, prepareSplit } from '../../bench/e2e-data.js';
-import { budgetSteps } from '../../bench/e2e-runners.js';
-import { budgetsOf, formatBudget, parseBudgets } from '../../bench/end-to-end.js';
+import { budgetSteps, type ToolRun } from '../../bench/e2e-runners.js';
+import { budgetsOf, formatBudget, parseBudgets, timeToTarget } from '../../bench/end-to-end.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'dpt-e2e-data-'));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
@@ -132,5 +132,23 @@ describe('the budgets of the time-to-target ladder', () => {
     expect(budgetSteps(2, 2_400_000, 256)).toEqual({ epochs: 2, maxSteps: null });
     // A last partial batch is a step: ⌈1000 / 300⌉ = 4 steps an epoch.
     expect(budgetSteps(0.5, 1000, 300)).toEqual({ epochs: 1, maxSteps: 2 });
+  });
+});
+
+describe('time to target', () => {
+  const run = (epochs: number, trial: number, wallSeconds: number, heldOutLoss: number): ToolRun => ({
+    tool: 't',
+    epochs,
+    trial,
+    wallSeconds,
+    losses: { trainLoss: heldOutLoss, objective: heldOutLoss, heldOutLoss, heldOutAccuracy: 0.5 },
+    phases: {},
+  });
+
+  it('is the fastest run of the trial that reaches the target, whatever its budget; null when none does', () => {
+    const runs = [run(0.25, 0, 2.0, 0.6), run(0.75, 0, 2.9, 0.49), run(1, 0, 2.4, 0.48), run(2, 0, 3.5, 0.47), run(0.75, 1, 2.1, 0.49)];
+    expect(timeToTarget(runs, 0, 0.5)).toEqual({ seconds: 2.4, epochs: 1 });
+    expect(timeToTarget(runs, 1, 0.5)).toEqual({ seconds: 2.1, epochs: 0.75 });
+    expect(timeToTarget(runs, 0, 0.4)).toBeNull();
   });
 });
