@@ -3,16 +3,15 @@
 // worker/ and shared/. Exit codes (DESIGN.md): 0 success, 1 training failure, 2 bad usage or input.
 // Each command's module is imported when that command runs (issue #11 item 5): a worker process
 // does not load the coordinator, the monitor or prom-client, which is start-up time on every host.
+// `dpt worker` (what every local worker runs) does not even define the training, data and relay
+// commands: their flag tables cost each worker ~0.1 s of module loading (issue #15 item 4).
 
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, DptError } from '../shared/errors.js';
 import { requireRegularFile } from '../shared/regular-file.js';
-import { addTrainingFlags } from './coordinator-flags.js';
-import { addDataCommands } from './data.js';
 import { applyHelpConventions } from './help.js';
 import { coordinatorUrls, cpuList, durationMs, integerIn, MAX_THREADS, nonNegativeInteger, pollMs, positiveInteger, readCa, resolveToken } from './options.js';
 import { listenError } from './preflight.js';
-import { addRelayCommand } from './relay.js';
 import { applyTierUpBudget } from './tier-up.js';
 import type { LocalWorkerFlags, RemoteWorkerFlags } from './train.js';
 
@@ -32,43 +31,52 @@ const program = new Command('dpt')
     outputError: () => undefined,
   });
 
-addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), { host: '127.0.0.1', port: 0 })
-  .addOption(
-    new Option('--workers <n>', 'local worker processes to start (at most 4 per CPU, 256 in all)').env('DPT_WORKERS').argParser(positiveInteger).default(2),
-  )
-  .addOption(
-    new Option('--min-workers <n>', 'start once this many local workers joined, if the others died or the join timeout passed')
-      .env('DPT_MIN_WORKERS')
-      .argParser(positiveInteger)
-      .default(1),
-  )
-  .addOption(
-    new Option('--memory-budget <MB>', 'each local worker holds the data in memory up to this size, else reads rows from the file (0: always read)')
-      .env('DPT_MEMORY_BUDGET')
-      .argParser(nonNegativeInteger),
-  )
-  .addOption(new Option('--no-pin', 'let the OS place the coordinator and the local workers (default: pinned to CPUs with taskset, on Linux)'))
-  .addOption(
-    new Option('--threads <n>', 'compute threads per local worker (default: the CPUs each worker gets, at least 1)')
-      .env('DPT_THREADS')
-      .argParser(integerIn(1, MAX_THREADS)),
-  )
-  .addOption(
-    new Option('--poll <ms>', "pinned workers on a CPU other than the coordinator's poll this long for the next step before sleeping (0: off)")
-      .env('DPT_POLL')
-      .argParser(pollMs)
-      .default(2),
-  )
-  .action(async (flags: LocalWorkerFlags) => (await import('./train.js')).trainCommand(flags));
+/** Whether this process runs `dpt worker`: then only the commands a worker needs are defined. */
+const isWorkerCommand = process.argv[2] === 'worker';
 
-addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
-  .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
-  .addOption(
-    new Option('--min-workers <n>', 'start at --join-timeout once this many workers joined (default: all of --workers); later ones join mid-run')
-      .env('DPT_MIN_WORKERS')
-      .argParser(positiveInteger),
-  )
-  .action(async (flags: RemoteWorkerFlags) => (await import('./train.js')).coordinatorCommand(flags));
+if (!isWorkerCommand) {
+  const { addTrainingFlags } = await import('./coordinator-flags.js');
+  addTrainingFlags(program.command('train').description('train with a coordinator and N local worker processes, in one command'), {
+    host: '127.0.0.1',
+    port: 0,
+  })
+    .addOption(
+      new Option('--workers <n>', 'local worker processes to start (at most 4 per CPU, 256 in all)').env('DPT_WORKERS').argParser(positiveInteger).default(2),
+    )
+    .addOption(
+      new Option('--min-workers <n>', 'start once this many local workers joined, if the others died or the join timeout passed')
+        .env('DPT_MIN_WORKERS')
+        .argParser(positiveInteger)
+        .default(1),
+    )
+    .addOption(
+      new Option('--memory-budget <MB>', 'each local worker holds the data in memory up to this size, else reads rows from the file (0: always read)')
+        .env('DPT_MEMORY_BUDGET')
+        .argParser(nonNegativeInteger),
+    )
+    .addOption(new Option('--no-pin', 'let the OS place the coordinator and the local workers (default: pinned to CPUs with taskset, on Linux)'))
+    .addOption(
+      new Option('--threads <n>', 'compute threads per local worker (default: the CPUs each worker gets, at least 1)')
+        .env('DPT_THREADS')
+        .argParser(integerIn(1, MAX_THREADS)),
+    )
+    .addOption(
+      new Option('--poll <ms>', "pinned workers on a CPU other than the coordinator's poll this long for the next step before sleeping (0: off)")
+        .env('DPT_POLL')
+        .argParser(pollMs)
+        .default(2),
+    )
+    .action(async (flags: LocalWorkerFlags) => (await import('./train.js')).trainCommand(flags));
+
+  addTrainingFlags(program.command('coordinator').description('run a coordinator for remote workers (dpt worker)'), { host: '0.0.0.0', port: 8787 })
+    .addOption(new Option('--workers <n>', 'workers to wait for before the first step').env('DPT_WORKERS').argParser(positiveInteger).default(1))
+    .addOption(
+      new Option('--min-workers <n>', 'start at --join-timeout once this many workers joined (default: all of --workers); later ones join mid-run')
+        .env('DPT_MIN_WORKERS')
+        .argParser(positiveInteger),
+    )
+    .action(async (flags: RemoteWorkerFlags) => (await import('./train.js')).coordinatorCommand(flags));
+}
 
 program
   .command('worker')
@@ -232,8 +240,10 @@ program
     (await import('./export.js')).exportCommand({ ...flags, modelPath: model, outPath: out, producerVersion: program.version() ?? '' }),
   );
 
-addRelayCommand(program);
-addDataCommands(program);
+if (!isWorkerCommand) {
+  (await import('./relay.js')).addRelayCommand(program);
+  (await import('./data.js')).addDataCommands(program);
+}
 applyHelpConventions(program);
 
 try {

@@ -31,6 +31,15 @@ describe('what a worker process loads', () => {
     expect([...files].filter((file) => !file.startsWith('worker/') && !file.startsWith('shared/') && file !== 'api/worker.ts')).toEqual([]);
   });
 
+  it("the CLI's entry (what `dpt worker` runs) imports the training flags, data and relay commands only when it is not a worker", () => {
+    const files = staticImports('cli/main.ts');
+    for (const heavy of ['cli/coordinator-flags.ts', 'coordinator/options-table.ts', 'cli/data.ts', 'cli/relay.ts']) expect(files.has(heavy), heavy).toBe(false);
+    const source = readFileSync(resolve(ROOT, 'cli/main.ts'), 'utf8');
+    // Each is imported inside the one branch that a worker process skips.
+    const branches = [...source.matchAll(/if \(!isWorkerCommand\) \{([^]*?)\n\}/g)].map((match) => match[1]!).join('\n');
+    for (const module of ['./coordinator-flags.js', './relay.js', './data.js']) expect(branches).toContain(`await import('${module}')`);
+  });
+
   it('the scan sees coordinator modules where they are imported (the check can fail)', () => {
     expect(staticImports('api/runs.ts').has('coordinator/run.ts')).toBe(true);
   });
