@@ -33,10 +33,11 @@ describe('what a worker process loads', () => {
 
   it("the CLI's entry (what `dpt worker` runs) imports the training flags, data and relay commands only when it is not a worker", () => {
     const files = staticImports('cli/main.ts');
-    for (const heavy of ['cli/coordinator-flags.ts', 'coordinator/options-table.ts', 'cli/data.ts', 'cli/relay.ts']) expect(files.has(heavy), heavy).toBe(false);
+    for (const heavy of ['cli/coordinator-flags.ts', 'coordinator/options-table.ts', 'cli/data.ts', 'cli/relay.ts'])
+      expect(files.has(heavy), heavy).toBe(false);
     const source = readFileSync(resolve(ROOT, 'cli/main.ts'), 'utf8');
     // Each is imported inside the one branch that a worker process skips.
-    const branches = [...source.matchAll(/if \(!isWorkerCommand\) \{([^]*?)\n\}/g)].map((match) => match[1]!).join('\n');
+    const branches = [...source.matchAll(/if \(!isWorkerCommand\) \{([\s\S]*?)\n\}/g)].map((match) => match[1]!).join('\n');
     for (const module of ['./coordinator-flags.js', './relay.js', './data.js']) expect(branches).toContain(`await import('${module}')`);
   });
 
