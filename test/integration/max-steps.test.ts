@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killAll, runCli, temporaryDirectory } from '../helpers/cli.js';
+import { libsvmText } from '../helpers/libsvm-text.js';
 import { modelHash, stepLosses } from '../helpers/model-hash.js';
 import { generateData, maxAbsDifference, referenceTrain } from '../helpers/reference.js';
 
@@ -105,6 +106,43 @@ describe('dpt train --max-steps', () => {
     expect(resumed.model.trainedOn.steps).toBe(EPOCHS * PER_EPOCH);
     expect(modelHash(resumed.path)).toBe(modelHash(whole.path));
     expect(stepLosses(resumed.metrics)).toEqual(stepLosses(whole.metrics).slice(BUDGET));
+  });
+
+  it('resumes a sparse sgd --l1 budget (its lazy penalties) to the uninterrupted bits', async () => {
+    // sgd with --l1 on sparse data settles the L1 penalty the next batch's coordinates owe at each
+    // commit (coordinator/sparse-model.ts): the budget's last commit must do it too, or its
+    // checkpoint is not the uninterrupted run's state at that step.
+    const svm = join(directory.path, 'rows.svm');
+    writeFileSync(svm, libsvmText({ rows: 300, maxIndex: 500, seed: 5 }));
+    const sparse = [
+      '--data',
+      svm,
+      '--epochs',
+      '3',
+      '--batch-size',
+      '20',
+      '--chunks',
+      '4',
+      '--optimizer',
+      'sgd',
+      '--lr',
+      '0.5',
+      '--l1',
+      '0.002',
+      '--workers',
+      '2',
+    ];
+    const run = async (name: string, extra: string[]): Promise<string> => {
+      const path = join(directory.path, `${name}.json`);
+      const result = await runCli(['train', ...sparse, '--out', path, ...extra], {}, 120_000);
+      expect(result.code, result.stderr).toBe(0);
+      return path;
+    };
+    const whole = await run('sparse-whole', []);
+    const checkpoint = join(directory.path, 'sparse.ckpt');
+    await run('sparse-budget', ['--max-steps', '23', '--checkpoint', checkpoint]);
+    const resumed = await run('sparse-resumed', ['--resume', checkpoint]);
+    expect(modelHash(resumed)).toBe(modelHash(whole));
   });
 
   it('with --eval-every 0 evaluates never, not even after the last step, and trains the same bits', async () => {
