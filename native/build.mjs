@@ -38,6 +38,19 @@ function compilerWorks(cc) {
   }
 }
 
+/**
+ * The digest a build is stamped with: the addon's .c and every header of native/ (in name order),
+ * which any addon may include. shared/native-addon.ts computes the same to tell a stale build.
+ */
+function sourceDigest(source) {
+  const hash = createHash('sha256').update(source);
+  for (const header of readdirSync(sourceDir)
+    .filter((file) => file.endsWith('.h'))
+    .sort())
+    hash.update(readFileSync(join(sourceDir, header)));
+  return hash.digest('hex');
+}
+
 function extraFlags(source) {
   const match = /^\/\/ dpt-cflags:(.*)$/m.exec(source);
   return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
@@ -61,7 +74,7 @@ function main() {
     const source = readFileSync(sourcePath);
     const target = join(outDir, `${name}.node`);
     const stamp = join(outDir, `${name}.sha256`);
-    const digest = createHash('sha256').update(source).digest('hex');
+    const digest = sourceDigest(source);
     if (existsSync(target) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === digest) {
       built.push(name);
       continue;

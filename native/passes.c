@@ -7,15 +7,22 @@
 //                                 Welford's update row by row, min and max
 //                                 (shared/passes.ts accumulateStats; order null: rows from..to);
 //   firstNonFinite(values) → index of the first NaN or ±Infinity, or −1
-//                                 (shared/binary-dataset.ts's content check).
-// Why native: each runs once per run over every row a worker holds (36 M values for
-// flights_3m), and V8 runs such a loop mostly before it is optimized: 90–200 ms each in
-// JavaScript, in every worker, between its start and the first step.
+//                                 (shared/binary-dataset.ts's content check);
+//   accumulateEval(x, y, D, order, from, to, w, b, out, offset)
+//                                 the evaluation pass's loss and correct predictions, row by row
+//                                 (shared/passes.ts accumulateEval: z = b + Σ w_j·x_j in j order,
+//                                 log1p(exp(−|z|)) + max(z, 0) − y·z with fdlibm's exp and log1p,
+//                                 which are V8's Math.exp and Math.log1p: native/fdlibm.h).
+// Why native: each runs once per run (the evaluation once per evaluated epoch) over every row a
+// worker holds (36 M values for flights_3m), and V8 runs such a loop mostly before it is
+// optimized: 90–200 ms each in JavaScript, in every worker.
 
 #include <node_api.h>
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>
+
+#include "fdlibm.h"
 
 static int typed(napi_env env, napi_value value, napi_typedarray_type want, void **data, size_t *length) {
   bool is_typed = false;
@@ -110,11 +117,45 @@ static napi_value js_first_non_finite(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value js_accumulate_eval(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  float *x = NULL;
+  uint8_t *y = NULL;
+  uint32_t *order = NULL;
+  double *w = NULL, *out = NULL, d = 0, from = 0, to = 0, b = 0, offset = 0;
+  size_t n = 0, labels = 0, orders = 0, weights = 0, outs = 0;
+  napi_valuetype order_type = napi_undefined;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 10 || !typed(env, argv[0], napi_float32_array, (void **)&x, &n) ||
+      !typed(env, argv[1], napi_uint8_array, (void **)&y, &labels) || !whole(env, argv[2], &d) || d < 1 || napi_typeof(env, argv[3], &order_type) != napi_ok ||
+      (order_type != napi_null && !typed(env, argv[3], napi_uint32_array, (void **)&order, &orders)) || !whole(env, argv[4], &from) ||
+      !whole(env, argv[5], &to) || !typed(env, argv[6], napi_float64_array, (void **)&w, &weights) || napi_get_value_double(env, argv[7], &b) != napi_ok ||
+      !typed(env, argv[8], napi_float64_array, (void **)&out, &outs) || !whole(env, argv[9], &offset))
+    return fail(env, "accumulateEval(x: Float32Array, y: Uint8Array, D, order: Uint32Array | null, from, to, w: Float64Array, b, out: Float64Array, offset)");
+  const size_t D = (size_t)d, rows = n / D < labels ? n / D : labels;
+  if (weights < D || offset + 2 > (double)outs || (to > from && (order == NULL ? to > (double)rows : to > (double)orders)))
+    return fail(env, "accumulateEval: a range outside x, y, order, w or out");
+  double *sums = out + (size_t)offset;
+  for (size_t i = (size_t)from; i < (size_t)to; i++) {
+    const size_t row = order == NULL ? i : order[i];
+    if (row >= rows) return fail(env, "accumulateEval: an order entry past x's rows");
+    const float *v = x + row * D;
+    double z = b;
+    for (size_t j = 0; j < D; j++) z += w[j] * (double)v[j];
+    const double label = (double)y[row];
+    // Math.log1p(Math.exp(−|z|)) + Math.max(z, 0) − y·z, in that order (shared/model.ts logLoss).
+    sums[0] += (dpt_log1p(dpt_exp(-fabs(z))) + (z > 0 ? z : 0.0)) - label * z;
+    if ((z > 0 ? 1 : 0) == y[row]) sums[1] += 1;
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   const struct {
     const char *name;
     napi_callback fn;
-  } exported[] = {{"standardize", js_standardize}, {"accumulateStats", js_accumulate_stats}, {"firstNonFinite", js_first_non_finite}};
+  } exported[] = {{"standardize", js_standardize}, {"accumulateStats", js_accumulate_stats}, {"firstNonFinite", js_first_non_finite},
+                      {"accumulateEval", js_accumulate_eval}};
   for (size_t i = 0; i < sizeof exported / sizeof exported[0]; i++) {
     napi_value fn;
     if (napi_create_function(env, exported[i].name, NAPI_AUTO_LENGTH, exported[i].fn, NULL, &fn) != napi_ok) return NULL;

@@ -7,7 +7,7 @@
 // makes a missing or stale addon an error that says why (tests that must exercise native code).
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,14 +33,20 @@ export function nativeMode(env: NodeJS.ProcessEnv = process.env): NativeMode {
   throw new ConfigError(`DPT_NATIVE must be auto, off or require (got ${JSON.stringify(value)})`);
 }
 
-/** Why addon `name` cannot be used, or undefined when build/native/<name>.node is current. */
-function unusableReason(root: string, name: string): string | undefined {
+/** Why addon `name` under package root `root` cannot be used, or undefined when build/native/<name>.node is current (exported for tests). */
+export function unusableReason(root: string, name: string): string | undefined {
   const binary = join(root, 'build', 'native', `${name}.node`);
   if (!existsSync(binary)) return `${binary} was not built (no C compiler or N-API headers at install; run node native/build.mjs)`;
   const source = join(root, 'native', `${name}.c`);
   const stamp = join(root, 'build', 'native', `${name}.sha256`);
   if (existsSync(source)) {
-    const digest = createHash('sha256').update(readFileSync(source)).digest('hex');
+    // native/build.mjs's stamp: the .c, then every header of native/ in name order (any addon may include one).
+    const hash = createHash('sha256').update(readFileSync(source));
+    for (const header of readdirSync(dirname(source))
+      .filter((file) => file.endsWith('.h'))
+      .sort())
+      hash.update(readFileSync(join(dirname(source), header)));
+    const digest = hash.digest('hex');
     if (!existsSync(stamp) || readFileSync(stamp, 'utf8').trim() !== digest) return `${binary} is older than native/${name}.c (run node native/build.mjs)`;
   }
   return undefined;

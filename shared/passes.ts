@@ -86,7 +86,11 @@ export function accumulateStats(
   return n;
 }
 
-/** Adds the loss and the correct predictions of rows order[from..to) (or from..to) to out[offset], out[offset+1], row by row. */
+/**
+ * Adds the loss and the correct predictions of rows order[from..to) (or from..to) to out[offset],
+ * out[offset+1], row by row; natively where native/passes.c is built (the same operations in the
+ * same order, and its fdlibm exp and log1p are V8's Math.exp and Math.log1p: the same bits).
+ */
 export function accumulateEval(
   x: Float32Array,
   y: Uint8Array,
@@ -99,6 +103,11 @@ export function accumulateEval(
   out: Float64Array,
   offset: number,
 ): void {
+  const addon = nativePasses();
+  if (addon !== undefined) {
+    addon.accumulateEval(x, y, D, order, from, to, w, b, out, offset);
+    return;
+  }
   for (let i = from; i < to; i++) {
     const row = order === null ? i : order[i]!;
     const z = linearScore(x, D, row, w, b);

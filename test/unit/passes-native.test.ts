@@ -1,7 +1,9 @@
 // The native passes (native/passes.c) against the arithmetic of their JavaScript twins, written
 // out here: standardization to float32, Welford's statistics row by row (in any split into calls,
-// through an order or not) and the first non-finite feature, bit for bit on seeded data with
-// extreme magnitudes, subnormals and signed zeros; bad arguments are refused.
+// through an order or not), the first non-finite feature, and the evaluation's loss and correct
+// count (native fdlibm against V8's Math.exp and Math.log1p, over scores from 0 to beyond exp's
+// underflow), bit for bit on seeded data with extreme magnitudes, subnormals and signed zeros; bad
+// arguments are refused.
 
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon } from '../../shared/native-addon.js';
@@ -125,5 +127,78 @@ describe('native firstNonFinite', () => {
       expect(addon.firstNonFinite(copy)).toBe(9_001);
     }
     expect(addon.firstNonFinite(new Float32Array(0))).toBe(-1);
+  });
+});
+
+describe('native accumulateEval', () => {
+  /** shared/passes.ts accumulateEval with shared/model.ts's logLoss, linearScore and predictClass, as written there. */
+  const reference: PassesAddon['accumulateEval'] = (x, y, D, order, from, to, w, b, out, offset) => {
+    for (let i = from; i < to; i++) {
+      const row = order === null ? i : order[i]!;
+      let z = b;
+      for (let j = 0; j < D; j++) z += w[j]! * x[row * D + j]!;
+      out[offset]! += Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y[row]! * z;
+      if ((z > 0 ? 1 : 0) === y[row]) out[offset + 1]! += 1;
+    }
+  };
+
+  it('gives the JavaScript loss sums and counts bit for bit, scores from ±0 to past exp’s underflow, in any split, through an order or not', () => {
+    for (const D of [1, 3, 15]) {
+      const N = 60_000;
+      // Scores spread over many binades: |z| from 0 to ~1,000 (exp(−|z|) underflows to 0 past 745).
+      const x = Float32Array.from({ length: N * D }, () => {
+        const kind = random();
+        if (kind < 0.05) return 0;
+        const magnitude = kind < 0.5 ? random() * 4 : kind < 0.8 ? random() * 60 : kind < 0.95 ? random() * 1e-6 : random() * 400;
+        return random() < 0.5 ? -magnitude : magnitude;
+      });
+      const y = Uint8Array.from({ length: N }, () => (random() < 0.4 ? 1 : 0));
+      const w = Float64Array.from({ length: D }, () => (random() - 0.5) * 3);
+      const b = random() - 0.5;
+      const order = Uint32Array.from({ length: N }, () => Math.floor(random() * N));
+      for (const rowsOrder of [null, order]) {
+        const native = new Float64Array(5);
+        const script = new Float64Array(5);
+        for (let from = 0; from < N; ) {
+          const to = Math.min(N, from + 1 + Math.floor(random() * 9_000));
+          addon.accumulateEval(x, y, D, rowsOrder, from, to, w, b, native, 2);
+          reference(x, y, D, rowsOrder, from, to, w, b, script, 2);
+          from = to;
+        }
+        expect(native[3]).toBeGreaterThan(N / 3);
+        expect(bytes(native).equals(bytes(script)), `D=${D} order=${rowsOrder !== null}: ${native[2]} against ${script[2]}`).toBe(true);
+      }
+    }
+  });
+
+  it('gives each row’s loss as JavaScript does, one row at a time, over 2 M seeded scores', () => {
+    // One feature of 1 and w = z − b: each call scores one row, so every per-row loss is compared, not only sums.
+    const x = Float32Array.of(1);
+    const y = Uint8Array.of(1);
+    const w = new Float64Array(1);
+    const native = new Float64Array(2);
+    const script = new Float64Array(2);
+    let differing = 0;
+    for (let i = 0; i < 2_000_000; i++) {
+      const z = (random() - 0.5) * (i % 3 === 0 ? 1_600 : i % 3 === 1 ? 80 : 2);
+      w[0] = z;
+      y[0] = i & 1;
+      native.fill(0);
+      script.fill(0);
+      addon.accumulateEval(x, y, 1, null, 0, 1, w, 0, native, 0);
+      reference(x, y, 1, null, 0, 1, w, 0, script, 0);
+      if (native[0] !== script[0]) differing++;
+    }
+    expect(differing).toBe(0);
+  });
+
+  it('refuses ranges outside x, y, the order or out', () => {
+    const x = new Float32Array(8);
+    const y = new Uint8Array(4);
+    const w = new Float64Array(2);
+    expect(() => addon.accumulateEval(x, y, 2, null, 0, 5, w, 0, new Float64Array(2), 0)).toThrow(/outside/);
+    expect(() => addon.accumulateEval(x, new Uint8Array(2), 2, null, 0, 3, w, 0, new Float64Array(2), 0)).toThrow(/outside/);
+    expect(() => addon.accumulateEval(x, y, 2, Uint32Array.of(7), 0, 1, w, 0, new Float64Array(2), 0)).toThrow(/past x's rows/);
+    expect(() => addon.accumulateEval(x, y, 2, null, 0, 1, w, 0, new Float64Array(1), 0)).toThrow(/outside/);
   });
 });
