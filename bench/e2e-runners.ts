@@ -8,6 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { StepEvent } from '../shared/events.js';
+import { batchesPerEpoch } from '../shared/schedule.js';
 import { type EvaluationData, evaluateModel, type LinearModel, type Losses, type Prepared, preparedFiles } from './e2e-data.js';
 import { median, REPO } from './harness.js';
 import { readLiblinearModel } from './liblinear-model.js';
@@ -159,7 +160,7 @@ export interface Context {
 /** A budget of `epochs` as whole epochs to schedule and, below a whole number, the steps to stop after (B rows a step). */
 export function budgetSteps(epochs: number, trainRows: number, batchSize: number): { epochs: number; maxSteps: number | null } {
   const whole = Math.ceil(epochs);
-  return whole === epochs ? { epochs, maxSteps: null } : { epochs: whole, maxSteps: Math.max(1, Math.round(epochs * Math.ceil(trainRows / batchSize))) };
+  return whole === epochs ? { epochs, maxSteps: null } : { epochs: whole, maxSteps: Math.max(1, Math.round(epochs * batchesPerEpoch(trainRows, batchSize))) };
 }
 
 export async function runDpt(context: Context, epochs: number, trial: number, cacheDir: string, tool: string): Promise<ToolRun> {

@@ -194,7 +194,7 @@ export class Trainer {
     this.earlyStopping =
       config.earlyStoppingPatience === null ? null : new EarlyStopping(config.earlyStoppingPatience, modelShape.parameterCount, start.earlyStopping ?? null);
     // Over the epochs' steps, whatever --max-steps: a budget stops the run, it does not reshape its rates.
-    this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.scheduledSteps), batchesPerEpoch(shape.trainRows, config.batchSize));
+    this.lrSchedule = createLrSchedule(config.lrSchedule, Math.max(1, this.scheduledSteps), this.stepsPerEpoch);
     this.startStep = start.step;
     this.committedSteps = start.step;
     this.lastEval = start.lastEval;
@@ -245,7 +245,7 @@ export class Trainer {
     const started = performance.now();
     await this.prepareData();
     const total = this.totalSteps;
-    const perEpoch = batchesPerEpoch(this.shape.trainRows, this.config.batchSize);
+    const perEpoch = this.stepsPerEpoch;
     let rowsProcessed = 0;
     this.state = 'training';
     const locate = (step: number): StepLocation => locateStep(step, this.shape.trainRows, this.config.batchSize, this.config.chunksPerBatch);

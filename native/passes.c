@@ -41,6 +41,19 @@ static napi_value fail(napi_env env, const char *message) {
   return NULL;
 }
 
+/** An order argument: a Uint32Array, or null for the rows from..to themselves (order NULL). */
+static int optional_order(napi_env env, napi_value value, uint32_t **order, size_t *length) {
+  napi_valuetype type = napi_undefined;
+  if (napi_typeof(env, value, &type) != napi_ok) return 0;
+  if (type == napi_null) return 1;
+  return typed(env, value, napi_uint32_array, (void **)order, length);
+}
+
+/** Whether positions [from, to) exist: in the order when there is one, else among `rows`. */
+static int range_fits(double from, double to, const uint32_t *order, size_t orders, size_t rows) {
+  return !(to > from) || to <= (double)(order == NULL ? rows : orders);
+}
+
 static napi_value js_standardize(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -65,16 +78,13 @@ static napi_value js_accumulate_stats(napi_env env, napi_callback_info info) {
   uint32_t *order = NULL;
   double *out = NULL, d = 0, from = 0, to = 0, offset = 0, count = 0;
   size_t n = 0, orders = 0, outs = 0;
-  napi_valuetype order_type = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || !typed(env, argv[0], napi_float32_array, (void **)&x, &n) ||
-      !whole(env, argv[1], &d) || d < 1 || napi_typeof(env, argv[2], &order_type) != napi_ok ||
-      (order_type != napi_null && !typed(env, argv[2], napi_uint32_array, (void **)&order, &orders)) || !whole(env, argv[3], &from) ||
+      !whole(env, argv[1], &d) || d < 1 || !optional_order(env, argv[2], &order, &orders) || !whole(env, argv[3], &from) ||
       !whole(env, argv[4], &to) || !typed(env, argv[5], napi_float64_array, (void **)&out, &outs) || !whole(env, argv[6], &offset) ||
       !whole(env, argv[7], &count))
     return fail(env, "accumulateStats(x: Float32Array, D, order: Uint32Array | null, from, to, out: Float64Array, offset, count)");
   const size_t D = (size_t)d, rows = n / D;
-  if (offset + 4 * d > (double)outs || (to > from && (order == NULL ? to > (double)rows : to > (double)orders)))
-    return fail(env, "accumulateStats: a range outside x, order or out");
+  if (offset + 4 * d > (double)outs || !range_fits(from, to, order, orders, rows)) return fail(env, "accumulateStats: a range outside x, order or out");
   double *mean = out + (size_t)offset, *m2 = mean + D, *min = m2 + D, *max = min + D;
   double count_now = count;
   for (size_t i = (size_t)from; i < (size_t)to; i++) {
@@ -125,15 +135,14 @@ static napi_value js_accumulate_eval(napi_env env, napi_callback_info info) {
   uint32_t *order = NULL;
   double *w = NULL, *out = NULL, d = 0, from = 0, to = 0, b = 0, offset = 0;
   size_t n = 0, labels = 0, orders = 0, weights = 0, outs = 0;
-  napi_valuetype order_type = napi_undefined;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 10 || !typed(env, argv[0], napi_float32_array, (void **)&x, &n) ||
-      !typed(env, argv[1], napi_uint8_array, (void **)&y, &labels) || !whole(env, argv[2], &d) || d < 1 || napi_typeof(env, argv[3], &order_type) != napi_ok ||
-      (order_type != napi_null && !typed(env, argv[3], napi_uint32_array, (void **)&order, &orders)) || !whole(env, argv[4], &from) ||
+      !typed(env, argv[1], napi_uint8_array, (void **)&y, &labels) || !whole(env, argv[2], &d) || d < 1 || !optional_order(env, argv[3], &order, &orders) ||
+      !whole(env, argv[4], &from) ||
       !whole(env, argv[5], &to) || !typed(env, argv[6], napi_float64_array, (void **)&w, &weights) || napi_get_value_double(env, argv[7], &b) != napi_ok ||
       !typed(env, argv[8], napi_float64_array, (void **)&out, &outs) || !whole(env, argv[9], &offset))
     return fail(env, "accumulateEval(x: Float32Array, y: Uint8Array, D, order: Uint32Array | null, from, to, w: Float64Array, b, out: Float64Array, offset)");
   const size_t D = (size_t)d, rows = n / D < labels ? n / D : labels;
-  if (weights < D || offset + 2 > (double)outs || (to > from && (order == NULL ? to > (double)rows : to > (double)orders)))
+  if (weights < D || offset + 2 > (double)outs || !range_fits(from, to, order, orders, rows))
     return fail(env, "accumulateEval: a range outside x, y, order, w or out");
   double *sums = out + (size_t)offset;
   for (size_t i = (size_t)from; i < (size_t)to; i++) {

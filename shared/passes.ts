@@ -65,7 +65,13 @@ export function accumulateStats(
   count: number,
 ): number {
   const addon = nativePasses();
-  if (addon !== undefined) return addon.accumulateStats(x, D, order, from, to, out, offset, count);
+  return addon === undefined
+    ? accumulateStatsScript(x, D, order, from, to, out, offset, count)
+    : addon.accumulateStats(x, D, order, from, to, out, offset, count);
+}
+
+/** accumulateStats in JavaScript: the definition native/passes.c follows (test/unit/passes-native.test.ts compares them). */
+export function accumulateStatsScript(...[x, D, order, from, to, out, offset, count]: Parameters<typeof accumulateStats>): number {
   const mean = offset;
   const m2 = offset + D;
   const min = offset + 2 * D;
@@ -104,10 +110,12 @@ export function accumulateEval(
   offset: number,
 ): void {
   const addon = nativePasses();
-  if (addon !== undefined) {
-    addon.accumulateEval(x, y, D, order, from, to, w, b, out, offset);
-    return;
-  }
+  if (addon === undefined) accumulateEvalScript(x, y, D, order, from, to, w, b, out, offset);
+  else addon.accumulateEval(x, y, D, order, from, to, w, b, out, offset);
+}
+
+/** accumulateEval in JavaScript: the definition native/passes.c follows (test/unit/passes-native.test.ts compares them). */
+export function accumulateEvalScript(...[x, y, D, order, from, to, w, b, out, offset]: Parameters<typeof accumulateEval>): void {
   for (let i = from; i < to; i++) {
     const row = order === null ? i : order[i]!;
     const z = linearScore(x, D, row, w, b);

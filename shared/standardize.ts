@@ -13,10 +13,12 @@ export interface Standardization {
 /** x ← fround((x − mean) / std), in place, for every row (natively where native/passes.c is built: the same bits). */
 export function applyStandardization(x: Float32Array, D: number, stats: Standardization): void {
   const addon = nativePasses();
-  if (addon !== undefined) {
-    addon.standardize(x, D, stats.mean, stats.std);
-    return;
-  }
+  if (addon === undefined) standardizeScript(x, D, stats);
+  else addon.standardize(x, D, stats.mean, stats.std);
+}
+
+/** applyStandardization in JavaScript: the definition native/passes.c follows (test/unit/passes-native.test.ts compares them). */
+export function standardizeScript(x: Float32Array, D: number, stats: Standardization): void {
   const rows = x.length / D;
   for (let row = 0; row < rows; row++) {
     const base = row * D;

@@ -1,5 +1,6 @@
-// The native passes (native/passes.c) against the arithmetic of their JavaScript twins, written
-// out here: standardization to float32, Welford's statistics row by row (in any split into calls,
+// The native passes (native/passes.c) against their JavaScript twins (shared/passes.ts's
+// accumulateStatsScript and accumulateEvalScript, the fround formula for standardization):
+// standardization to float32, Welford's statistics row by row (in any split into calls,
 // through an order or not), the first non-finite feature, and the evaluation's loss and correct
 // count (native fdlibm against V8's Math.exp and Math.log1p, over scores from 0 to beyond exp's
 // underflow), bit for bit on seeded data with extreme magnitudes, subnormals and signed zeros; bad
@@ -7,7 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon } from '../../shared/native-addon.js';
-import { initStats } from '../../shared/passes.js';
+import { accumulateEvalScript, accumulateStatsScript, initStats } from '../../shared/passes.js';
 import type { PassesAddon } from '../../shared/passes-native.js';
 import { createRandom } from '../../shared/rng.js';
 
@@ -51,32 +52,8 @@ describe('native standardize', () => {
 });
 
 describe('native accumulateStats', () => {
-  /** Welford's update as shared/passes.ts writes it. */
-  function reference(
-    x: Float32Array,
-    D: number,
-    order: Uint32Array | null,
-    from: number,
-    to: number,
-    out: Float64Array,
-    offset: number,
-    count: number,
-  ): number {
-    let n = count;
-    for (let i = from; i < to; i++) {
-      const base = (order === null ? i : order[i]!) * D;
-      n++;
-      for (let j = 0; j < D; j++) {
-        const v = x[base + j]!;
-        const delta = v - out[offset + j]!;
-        out[offset + j]! += delta / n;
-        out[offset + D + j]! += delta * (v - out[offset + j]!);
-        if (v < out[offset + 2 * D + j]!) out[offset + 2 * D + j] = v;
-        if (v > out[offset + 3 * D + j]!) out[offset + 3 * D + j] = v;
-      }
-    }
-    return n;
-  }
+  /** Welford's update in JavaScript, shared/passes.ts's own (the definition the addon follows). */
+  const reference = accumulateStatsScript;
 
   it('gives the JavaScript statistics bit for bit, in any split into calls, through an order or not', () => {
     for (const D of [1, 4, 15]) {
@@ -131,16 +108,8 @@ describe('native firstNonFinite', () => {
 });
 
 describe('native accumulateEval', () => {
-  /** shared/passes.ts accumulateEval with shared/model.ts's logLoss, linearScore and predictClass, as written there. */
-  const reference: PassesAddon['accumulateEval'] = (x, y, D, order, from, to, w, b, out, offset) => {
-    for (let i = from; i < to; i++) {
-      const row = order === null ? i : order[i]!;
-      let z = b;
-      for (let j = 0; j < D; j++) z += w[j]! * x[row * D + j]!;
-      out[offset]! += Math.log1p(Math.exp(-Math.abs(z))) + Math.max(z, 0) - y[row]! * z;
-      if ((z > 0 ? 1 : 0) === y[row]) out[offset + 1]! += 1;
-    }
-  };
+  /** The evaluation in JavaScript, shared/passes.ts's own (linearScore, logLoss with V8's Math, predictClass). */
+  const reference = accumulateEvalScript;
 
   it('gives the JavaScript loss sums and counts bit for bit, scores from ±0 to past exp’s underflow, in any split, through an order or not', () => {
     for (const D of [1, 3, 15]) {
